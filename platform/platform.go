@@ -1,0 +1,100 @@
+// Package platform is the contract between the Sentry and the mechanism
+// that runs application code: the Sentry keeps all application memory in one
+// host memory file and decides every mapping; a platform mirrors those
+// mappings into an address space and runs application threads in it until
+// they trap back (a syscall, a fault, a signal, or an interrupt).
+//
+// Two implementations are planned: ptrace (platform/ptrace, works everywhere)
+// and kvm. The interface is kept small so a seccomp-trap platform can sit
+// beside them later.
+package platform
+
+import (
+	"errors"
+
+	"github.com/veil-sandbox/veil/sentry/arch"
+)
+
+// AccessType says how a mapping may be accessed.
+type AccessType struct {
+	Read, Write, Execute bool
+}
+
+// Common access types.
+var (
+	NoAccess  = AccessType{}
+	Read      = AccessType{Read: true}
+	ReadWrite = AccessType{Read: true, Write: true}
+	AnyAccess = AccessType{Read: true, Write: true, Execute: true}
+)
+
+// Platform creates address spaces and per-thread execution contexts.
+type Platform interface {
+	// NewAddressSpace returns an empty address space.
+	NewAddressSpace() (AddressSpace, error)
+	// NewContext returns an execution context for one application thread.
+	// A Context must only be used from a single goroutine, which must be
+	// locked to its OS thread (runtime.LockOSThread) for the Context's
+	// whole life: ptrace binds a tracee to the tracing OS thread.
+	NewContext() (Context, error)
+	// MaxUserAddress is one past the highest address the application may
+	// map; the platform keeps what it needs for itself above it.
+	MaxUserAddress() uintptr
+}
+
+// AddressSpace is a set of mappings application threads run in.
+// Its methods may be called from any goroutine.
+type AddressSpace interface {
+	// MapFile maps [off, off+length) of host file fd at addr with access
+	// at, replacing whatever was mapped there (MAP_SHARED|MAP_FIXED
+	// semantics). addr, off and length are page-aligned.
+	MapFile(addr uintptr, fd int, off int64, length uintptr, at AccessType) error
+	// Unmap removes all mappings in [addr, addr+length).
+	Unmap(addr, length uintptr)
+	// Release frees the address space; it must have no running contexts.
+	Release()
+}
+
+// Trap describes why Switch returned with ErrFault or ErrSignal.
+type Trap struct {
+	Signo int     // host signal number (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, ...)
+	Code  int32   // si_code
+	Addr  uintptr // si_addr: the faulting address for SIGSEGV/SIGBUS
+}
+
+// Errors returned by Context.Switch.
+var (
+	// ErrFault: a page fault at Trap.Addr (Trap.Signo is SIGSEGV or SIGBUS).
+	// The Sentry either maps the page and switches again, or delivers a
+	// signal to the application.
+	ErrFault = errors.New("platform: page fault")
+	// ErrSignal: the application got a synchronous signal (SIGILL, SIGFPE,
+	// SIGTRAP, ...) described by Trap.
+	ErrSignal = errors.New("platform: signal")
+	// ErrInterrupted: Interrupt was called; nothing happened to the
+	// application state.
+	ErrInterrupted = errors.New("platform: interrupted")
+)
+
+// Context runs one application thread.
+type Context interface {
+	// Switch runs the application with registers regs inside as until it
+	// traps. A nil error means it made a system call: the syscall number
+	// is in regs.Orig_rax, its arguments in the usual registers, and regs.Rip
+	// points after the syscall instruction. The syscall has not been
+	// executed on the host. On return regs holds the thread's registers at
+	// the trap.
+	Switch(as AddressSpace, regs *arch.Registers) (Trap, error)
+	// Interrupt makes a running (or the next) Switch return ErrInterrupted
+	// soon. Safe to call from any goroutine.
+	Interrupt()
+	// FPState returns a copy of the thread's floating point state. The FPU
+	// state lives with the platform between switches, so it is only moved
+	// when the Sentry needs it (signal frames, clone, exec).
+	FPState() (arch.FPState, error)
+	// SetFPState replaces the thread's floating point state; it takes
+	// effect at the next Switch.
+	SetFPState(arch.FPState) error
+	// Release frees the context. It must not be switched again.
+	Release()
+}

@@ -1,0 +1,710 @@
+package ptrace
+
+import (
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/veil-sandbox/veil/platform"
+	"github.com/veil-sandbox/veil/sentry/arch"
+)
+
+const (
+	codeAddr = 0x400000 // memfd page 0, R+X
+	dataAddr = 0x600000 // memfd page 1 in most tests
+)
+
+var (
+	testPlatformOnce sync.Once
+	testPlatform     *Platform
+	testPlatformErr  error
+)
+
+func getPlatform(t testing.TB) *Platform {
+	testPlatformOnce.Do(func() { testPlatform, testPlatformErr = New() })
+	if testPlatformErr != nil {
+		t.Fatalf("New: %v", testPlatformErr)
+	}
+	return testPlatform
+}
+
+// env is an address space backed by one memfd the test also maps.
+type env struct {
+	t   testing.TB
+	p   *Platform
+	fd  int
+	mem []byte
+	as  platform.AddressSpace
+}
+
+func newEnv(t testing.TB, pages int) *env {
+	t.Helper()
+	p := getPlatform(t)
+	fd, err := unix.MemfdCreate("veil-ptrace-test", unix.MFD_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Ftruncate(fd, int64(pages*pageSize)); err != nil {
+		t.Fatal(err)
+	}
+	mem, err := unix.Mmap(fd, 0, pages*pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	as, err := p.NewAddressSpace()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, p: p, fd: fd, mem: mem, as: as}
+	t.Cleanup(func() {
+		e.as.Release()
+		unix.Munmap(mem)
+		unix.Close(fd)
+	})
+	return e
+}
+
+// code writes machine code at the start of memfd page 0 and maps that page
+// R+X at codeAddr.
+func (e *env) code(b ...byte) {
+	e.t.Helper()
+	copy(e.mem, b)
+	e.mapPage(codeAddr, 0, platform.AccessType{Read: true, Execute: true})
+}
+
+func (e *env) mapPage(addr uintptr, page int, at platform.AccessType) {
+	e.t.Helper()
+	if err := e.as.MapFile(addr, e.fd, int64(page*pageSize), pageSize, at); err != nil {
+		e.t.Fatalf("MapFile(%#x): %v", addr, err)
+	}
+}
+
+func (e *env) word(page, off int) uint64 {
+	return binary.LittleEndian.Uint64(e.mem[page*pageSize+off:])
+}
+
+func newContext(t testing.TB, p *Platform) platform.Context {
+	t.Helper()
+	c, err := p.NewContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func regsAt(rip uint64) arch.Registers { return arch.InitialRegisters(rip, 0) }
+
+func TestStubELF(t *testing.T) {
+	img := buildStubELF()
+	if string(img[:4]) != "\x7fELF" || len(img) > pageSize {
+		t.Fatalf("bad stub image (%d bytes)", len(img))
+	}
+	if stubRecvOK >= stubBase+pageSize || stubEntry != stubBase+stubCodeOff {
+		t.Fatalf("bad stub layout: entry %#x end %#x", stubEntry, stubRecvOK)
+	}
+}
+
+// The stub process must hold nothing but its two pages and the socket.
+func TestStubIsEmpty(t *testing.T) {
+	e := newEnv(t, 1)
+	pid := e.as.(*addressSpace).pid
+	maps, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(string(maps)), "\n") {
+		if !strings.Contains(l, "[vsyscall]") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "7fff00000000-7fff00001000 r-xp") ||
+		!strings.HasPrefix(lines[1], "7fff00001000-7fff00002000 rw-p") {
+		t.Errorf("stub maps:\n%s", maps)
+	}
+	fds, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fds) != 1 || fds[0].Name() != "0" {
+		t.Errorf("stub fds: %v", fds)
+	}
+}
+
+func TestSyscallEmulation(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	e := newEnv(t, 1)
+	e.code(
+		0xb8, 0x27, 0x00, 0x00, 0x00, // mov eax, 39 (getpid)
+		0x0f, 0x05, // syscall
+		0x48, 0x89, 0xc7, // mov rdi, rax
+		0xb8, 0x3c, 0x00, 0x00, 0x00, // mov eax, 60 (exit)
+		0x0f, 0x05, // syscall
+	)
+	c := newContext(t, e.p)
+	defer c.Release()
+
+	regs := regsAt(codeAddr)
+	if _, err := c.Switch(e.as, &regs); err != nil {
+		t.Fatalf("Switch: %v", err)
+	}
+	if regs.Orig_rax != unix.SYS_GETPID || regs.Rip != codeAddr+7 {
+		t.Fatalf("got orig_rax %d rip %#x, want %d %#x", regs.Orig_rax, regs.Rip, unix.SYS_GETPID, codeAddr+7)
+	}
+	// The host did not run getpid: rax still holds the entry -ENOSYS.
+	if int64(regs.Rax) != -int64(unix.ENOSYS) {
+		t.Errorf("rax = %#x after an emulated syscall, want -ENOSYS", regs.Rax)
+	}
+
+	before := e.p.Stats()
+	regs.Rax = 12345
+	if _, err := c.Switch(e.as, &regs); err != nil {
+		t.Fatalf("Switch: %v", err)
+	}
+	after := e.p.Stats()
+	if regs.Orig_rax != unix.SYS_EXIT || regs.Rdi != 12345 || regs.Rip != codeAddr+17 {
+		t.Fatalf("got orig_rax %d rdi %d rip %#x", regs.Orig_rax, regs.Rdi, regs.Rip)
+	}
+	if n := after.PtraceRequests - before.PtraceRequests; n != 3 {
+		t.Errorf("syscall round trip took %d ptrace requests, want 3", n)
+	}
+	if n := after.Waits - before.Waits; n != 1 {
+		t.Errorf("syscall round trip took %d waits, want 1", n)
+	}
+
+	// exit was not executed either: the thread is still there.
+	regs.Rip = codeAddr + 15 // the second syscall again
+	regs.Rax = unix.SYS_EXIT
+	if _, err := c.Switch(e.as, &regs); err != nil || regs.Orig_rax != unix.SYS_EXIT {
+		t.Fatalf("Switch after emulated exit: %v, orig_rax %d", err, regs.Orig_rax)
+	}
+}
+
+func TestFaults(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	e := newEnv(t, 2)
+	e.code(
+		0x48, 0x89, 0x18, // mov [rax], rbx
+		0x0f, 0x05, // syscall
+	)
+	c := newContext(t, e.p)
+	defer c.Release()
+
+	regs := regsAt(codeAddr)
+	regs.Rax = dataAddr + 8
+	regs.Rbx = 0xdeadbeefcafe
+	start := regs
+
+	trap, err := c.Switch(e.as, &regs)
+	if !errors.Is(err, platform.ErrFault) {
+		t.Fatalf("write to unmapped memory: %v, want ErrFault", err)
+	}
+	if trap.Signo != int(unix.SIGSEGV) || trap.Addr != dataAddr+8 || trap.Code != 1 /* SEGV_MAPERR */ {
+		t.Fatalf("trap %+v", trap)
+	}
+	if regs.Rip != codeAddr {
+		t.Fatalf("rip %#x after fault, want %#x", regs.Rip, codeAddr)
+	}
+
+	e.mapPage(dataAddr, 1, platform.Read)
+	trap, err = c.Switch(e.as, &regs)
+	if !errors.Is(err, platform.ErrFault) || trap.Code != 2 /* SEGV_ACCERR */ || trap.Addr != dataAddr+8 {
+		t.Fatalf("write to read-only memory: %+v %v, want ErrFault SEGV_ACCERR", trap, err)
+	}
+
+	e.mapPage(dataAddr, 1, platform.ReadWrite)
+	if _, err := c.Switch(e.as, &regs); err != nil {
+		t.Fatalf("write to mapped memory: %v", err)
+	}
+	if got := e.word(1, 8); got != start.Rbx {
+		t.Fatalf("memfd holds %#x, want %#x", got, start.Rbx)
+	}
+
+	// After Unmap the same write faults again.
+	e.as.Unmap(dataAddr, pageSize)
+	regs = start
+	if _, err := c.Switch(e.as, &regs); !errors.Is(err, platform.ErrFault) {
+		t.Fatalf("write after Unmap: %v, want ErrFault", err)
+	}
+}
+
+func TestSignals(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	e := newEnv(t, 1)
+	e.code(
+		0x0f, 0x0b, // ud2
+		0xcc, // int3
+		0xf4, // hlt
+	)
+	c := newContext(t, e.p)
+	defer c.Release()
+
+	for _, tc := range []struct {
+		name string
+		rip  uint64
+		sig  unix.Signal
+	}{
+		{"ud2", codeAddr, unix.SIGILL},
+		{"int3", codeAddr + 2, unix.SIGTRAP},
+		{"hlt", codeAddr + 3, unix.SIGSEGV}, // #GP: a signal, not a page fault
+	} {
+		regs := regsAt(tc.rip)
+		trap, err := c.Switch(e.as, &regs)
+		if !errors.Is(err, platform.ErrSignal) || trap.Signo != int(tc.sig) {
+			t.Errorf("%s: %+v %v, want ErrSignal %v", tc.name, trap, err, tc.sig)
+		}
+	}
+}
+
+func TestInterrupt(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	e := newEnv(t, 1)
+	e.code(
+		0xeb, 0xfe, // jmp .
+		0x0f, 0x05, // syscall
+	)
+	c := newContext(t, e.p)
+	defer c.Release()
+
+	for i := 0; i < 3; i++ {
+		regs := regsAt(codeAddr)
+		regs.Rbx = 42
+		go func() {
+			time.Sleep(20 * time.Millisecond)
+			c.Interrupt()
+		}()
+		if _, err := c.Switch(e.as, &regs); !errors.Is(err, platform.ErrInterrupted) {
+			t.Fatalf("Switch: %v, want ErrInterrupted", err)
+		}
+		if regs.Rip != codeAddr || regs.Rbx != 42 || regs.Cs != arch.UserCS {
+			t.Fatalf("registers after interrupt: rip %#x rbx %d cs %#x", regs.Rip, regs.Rbx, regs.Cs)
+		}
+	}
+
+	// An interrupt before Switch is honoured without running anything.
+	c.Interrupt()
+	regs := regsAt(codeAddr + 2)
+	if _, err := c.Switch(e.as, &regs); !errors.Is(err, platform.ErrInterrupted) || regs.Rip != codeAddr+2 {
+		t.Fatalf("Switch after Interrupt: %v rip %#x, want ErrInterrupted", err, regs.Rip)
+	}
+	// ... and only once.
+	if _, err := c.Switch(e.as, &regs); err != nil || regs.Orig_rax != 0 {
+		t.Fatalf("Switch: %v orig_rax %d", err, regs.Orig_rax)
+	}
+
+	// A fresh context interrupted before it has a stub thread.
+	c2 := newContext(t, e.p)
+	defer c2.Release()
+	c2.Interrupt()
+	regs = regsAt(codeAddr + 2)
+	if _, err := c2.Switch(e.as, &regs); !errors.Is(err, platform.ErrInterrupted) {
+		t.Fatalf("new context: %v, want ErrInterrupted", err)
+	}
+}
+
+// Interrupts racing with syscall round trips must never be lost, and stale
+// interrupt signals must not produce extra ErrInterrupted.
+func TestInterruptRace(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	e := newEnv(t, 1)
+	e.code(0x0f, 0x05, 0xeb, 0xfc) // loop: syscall; jmp loop
+	c := newContext(t, e.p)
+	defer c.Release()
+
+	const n = 200
+	var sent sync.WaitGroup
+	sent.Add(1)
+	go func() {
+		defer sent.Done()
+		for i := 0; i < n; i++ {
+			c.Interrupt()
+			time.Sleep(100 * time.Microsecond)
+		}
+	}()
+	regs := regsAt(codeAddr)
+	got := 0
+	done := make(chan struct{})
+	go func() { sent.Wait(); close(done) }()
+	for finished := false; !finished; {
+		select {
+		case <-done:
+			finished = true
+		default:
+		}
+		_, err := c.Switch(e.as, &regs)
+		switch {
+		case errors.Is(err, platform.ErrInterrupted):
+			got++
+		case err != nil:
+			t.Fatal(err)
+		}
+	}
+	// Drain: at most one interrupt can still be pending.
+	for i := 0; i < 3; i++ {
+		if _, err := c.Switch(e.as, &regs); errors.Is(err, platform.ErrInterrupted) {
+			got++
+		}
+	}
+	if got == 0 || got > n {
+		t.Fatalf("%d interrupts reported for %d sent", got, n)
+	}
+	t.Logf("%d Interrupt calls, %d ErrInterrupted", n, got)
+}
+
+func TestConcurrentContexts(t *testing.T) {
+	e := newEnv(t, 2)
+	e.code(
+		// A: store 1 at dataAddr, wait for B's store, syscall.
+		0x48, 0xc7, 0x04, 0x25, 0x00, 0x00, 0x60, 0x00, 0x01, 0x00, 0x00, 0x00,
+		0x48, 0x83, 0x3c, 0x25, 0x08, 0x00, 0x60, 0x00, 0x00,
+		0x74, 0xf5,
+		0x0f, 0x05,
+		// B (codeAddr+25): wait for A's store, store 2 at dataAddr+8, syscall.
+		0x48, 0x83, 0x3c, 0x25, 0x00, 0x00, 0x60, 0x00, 0x00,
+		0x74, 0xf5,
+		0x48, 0xc7, 0x04, 0x25, 0x08, 0x00, 0x60, 0x00, 0x02, 0x00, 0x00, 0x00,
+		0x0f, 0x05,
+	)
+	e.mapPage(dataAddr, 1, platform.ReadWrite)
+
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	ctxs := make([]platform.Context, 2)
+	var ready sync.WaitGroup
+	ready.Add(2)
+	for i, rip := range []uint64{codeAddr, codeAddr + 25} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			c, err := e.p.NewContext()
+			if err != nil {
+				errs[i] = err
+				ready.Done()
+				return
+			}
+			defer c.Release()
+			ctxs[i] = c
+			ready.Done()
+			regs := regsAt(rip)
+			if _, err := c.Switch(e.as, &regs); err != nil {
+				errs[i] = err
+			} else if regs.Orig_rax != 0 {
+				errs[i] = errors.New("unexpected syscall")
+			}
+		}()
+	}
+	// Watchdog: if the contexts do not run concurrently they spin forever.
+	ready.Wait()
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(10 * time.Second):
+		for _, c := range ctxs {
+			if c != nil {
+				c.Interrupt()
+			}
+		}
+		<-finished
+		t.Fatal("contexts did not see each other's writes")
+	}
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("context %d: %v", i, err)
+		}
+	}
+	if e.word(1, 0) != 1 || e.word(1, 8) != 2 {
+		t.Errorf("shared memory: %d %d", e.word(1, 0), e.word(1, 8))
+	}
+}
+
+func TestFPState(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	e := newEnv(t, 1)
+	e.code(
+		0x66, 0x48, 0x0f, 0x7e, 0xc0, // movq rax, xmm0
+		0x0f, 0x05, // syscall
+		0x66, 0x48, 0x0f, 0x6e, 0xcf, // movq xmm1, rdi
+		0x0f, 0x05, // syscall
+	)
+	c := newContext(t, e.p)
+	defer c.Release()
+
+	const xmm0, xmm1 = 160, 176
+	const v0, v1 = 0x1122334455667788, 0x0badc0ffee
+	fp, err := c.FPState() // no thread yet: the initial state
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fp) != e.p.fpSize || len(fp) < 576 {
+		t.Fatalf("FP state of %d bytes", len(fp))
+	}
+	binary.LittleEndian.PutUint64(fp[xmm0:], v0)
+	if err := c.SetFPState(fp); err != nil {
+		t.Fatal(err)
+	}
+
+	before := e.p.Stats()
+	regs := regsAt(codeAddr)
+	if _, err := c.Switch(e.as, &regs); err != nil {
+		t.Fatal(err)
+	}
+	// At a syscall trap the app's rax is the syscall number.
+	if regs.Orig_rax != v0 {
+		t.Fatalf("app read xmm0 = %#x, want %#x", regs.Orig_rax, uint64(v0))
+	}
+	regs.Rdi = v1
+	if _, err := c.Switch(e.as, &regs); err != nil {
+		t.Fatal(err)
+	}
+	// Normal switches do not touch the FP state: thread creation
+	// (clone injection + seize + interrupt) and one SETREGSET, then 3
+	// requests per syscall.
+	if n := e.p.Stats().PtraceRequests - before.PtraceRequests; n > 3+2+1+3+3 {
+		t.Errorf("%d ptrace requests", n)
+	}
+	fp, err = c.FPState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := binary.LittleEndian.Uint64(fp[xmm1:]); got != v1 {
+		t.Fatalf("FPState xmm1 = %#x, want %#x", got, uint64(v1))
+	}
+	if got := binary.LittleEndian.Uint64(fp[xmm0:]); got != v0 {
+		t.Fatalf("FPState xmm0 = %#x, want %#x", got, uint64(v0))
+	}
+
+	// The FP state follows the context into another address space...
+	e2 := newEnv(t, 1)
+	e2.code(0x66, 0x48, 0x0f, 0x7e, 0xc0, 0x0f, 0x05) // movq rax, xmm0; syscall
+	regs = regsAt(codeAddr)
+	if _, err := c.Switch(e2.as, &regs); err != nil {
+		t.Fatal(err)
+	}
+	if regs.Orig_rax != v0 {
+		t.Fatalf("after address space change xmm0 = %#x, want %#x", regs.Orig_rax, uint64(v0))
+	}
+
+	// ... unless the old one was released first (execve): then the new
+	// thread starts from the initial state.
+	e.as.Release()
+	e3 := newEnv(t, 1)
+	e3.code(0x66, 0x48, 0x0f, 0x7e, 0xc0, 0x0f, 0x05)
+	e2.as.Release()
+	regs = regsAt(codeAddr)
+	if _, err := c.Switch(e3.as, &regs); err != nil {
+		t.Fatal(err)
+	}
+	if regs.Orig_rax != 0 {
+		t.Fatalf("after exec-like address space change xmm0 = %#x, want 0", regs.Orig_rax)
+	}
+}
+
+// A host fd number that gets reused for another file must not map the old
+// file.
+func TestMapFileFDReuse(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	e := newEnv(t, 1)
+	e.code(0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x60, 0x00, 0x0f, 0x05) // mov rax, [0x600000]; syscall
+	c := newContext(t, e.p)
+	defer c.Release()
+
+	mk := func(v uint64) int {
+		fd, err := unix.MemfdCreate("veil-ptrace-reuse", unix.MFD_CLOEXEC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b [pageSize]byte
+		binary.LittleEndian.PutUint64(b[:], v)
+		if _, err := unix.Pwrite(fd, b[:], 0); err != nil {
+			t.Fatal(err)
+		}
+		return fd
+	}
+	run := func(fd int, want uint64) {
+		t.Helper()
+		if err := e.as.MapFile(dataAddr, fd, 0, pageSize, platform.Read); err != nil {
+			t.Fatal(err)
+		}
+		regs := regsAt(codeAddr)
+		if _, err := c.Switch(e.as, &regs); err != nil || regs.Orig_rax != want {
+			t.Fatalf("read %#x (%v), want %#x", regs.Orig_rax, err, want)
+		}
+	}
+	fd1 := mk(111)
+	run(fd1, 111)
+	unix.Close(fd1)
+	fd2 := mk(222)
+	defer unix.Close(fd2)
+	if fd2 != fd1 {
+		t.Skipf("fd not reused (%d, %d)", fd1, fd2)
+	}
+	run(fd2, 222)
+}
+
+func TestMapFileRange(t *testing.T) {
+	e := newEnv(t, 1)
+	for _, addr := range []uintptr{maxUserAddress, stubBase, maxUserAddress - pageSize/2} {
+		if err := e.as.MapFile(addr, e.fd, 0, pageSize, platform.Read); err == nil {
+			t.Errorf("MapFile(%#x) succeeded", addr)
+		}
+	}
+	if err := e.as.MapFile(maxUserAddress-pageSize, e.fd, 0, pageSize, platform.Read); err != nil {
+		t.Errorf("MapFile of the last page: %v", err)
+	}
+}
+
+func childPids(t *testing.T) []string {
+	t.Helper()
+	files, _ := filepath.Glob("/proc/self/task/*/children")
+	var pids []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		pids = append(pids, strings.Fields(string(b))...)
+	}
+	return pids
+}
+
+func TestReleaseLeavesNothing(t *testing.T) {
+	p := getPlatform(t)
+	time.Sleep(10 * time.Millisecond)
+	goroutines := runtime.NumGoroutine()
+
+	func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		e := newEnv(t, 1)
+		e.code(0x0f, 0x05) // syscall
+		as2, err := p.NewAddressSpace()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := as2.MapFile(codeAddr, e.fd, 0, pageSize, platform.AccessType{Read: true, Execute: true}); err != nil {
+			t.Fatal(err)
+		}
+
+		// A context in another goroutine, released normally.
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			c := newContext(t, p)
+			regs := regsAt(codeAddr)
+			if _, err := c.Switch(e.as, &regs); err != nil {
+				t.Error(err)
+			}
+			c.Release()
+		}()
+		wg.Wait()
+
+		// A context whose address space is released under it (exec),
+		// then moves to another one, then is released after it.
+		c := newContext(t, p)
+		regs := regsAt(codeAddr)
+		if _, err := c.Switch(e.as, &regs); err != nil {
+			t.Fatal(err)
+		}
+		e.as.Release()
+		regs = regsAt(codeAddr)
+		if _, err := c.Switch(as2, &regs); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Switch(e.as, &regs); err == nil {
+			t.Error("Switch into a released address space succeeded")
+		}
+		as2.Release()
+		c.Release()
+	}()
+
+	if pids := childPids(t); len(pids) != 0 {
+		t.Errorf("children left: %v", pids)
+	}
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(-1, &ws, unix.WNOHANG|unix.WALL, nil); err != unix.ECHILD {
+		t.Errorf("wait4(-1): %v, want ECHILD", err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > goroutines && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > goroutines {
+		t.Errorf("%d goroutines, %d before", n, goroutines)
+	}
+}
+
+func BenchmarkSyscallRoundTrip(b *testing.B) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	e := newEnv(b, 1)
+	e.code(0x0f, 0x05, 0xeb, 0xfc) // loop: syscall; jmp loop
+	c := newContext(b, e.p)
+	defer c.Release()
+	regs := regsAt(codeAddr)
+	if _, err := c.Switch(e.as, &regs); err != nil {
+		b.Fatal(err)
+	}
+	before := e.p.Stats()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		regs.Rax = 0
+		if _, err := c.Switch(e.as, &regs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	after := e.p.Stats()
+	b.ReportMetric(float64(after.PtraceRequests-before.PtraceRequests)/float64(b.N), "ptrace/op")
+}
+
+func BenchmarkMapFile(b *testing.B) {
+	e := newEnv(b, 1)
+	for i := 0; i < b.N; i++ {
+		if err := e.as.MapFile(codeAddr, e.fd, 0, pageSize, platform.Read); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// MapFile from the goroutine of a context running in the address space
+// (the page fault path) injects on the context's own thread.
+func BenchmarkMapFileFromContext(b *testing.B) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	e := newEnv(b, 1)
+	e.code(0x0f, 0x05) // syscall
+	c := newContext(b, e.p)
+	defer c.Release()
+	regs := regsAt(codeAddr)
+	if _, err := c.Switch(e.as, &regs); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := e.as.MapFile(dataAddr, e.fd, 0, pageSize, platform.Read); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

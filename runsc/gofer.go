@@ -1,0 +1,29 @@
+package main
+
+import (
+	"flag"
+	"os"
+
+	"github.com/veil-sandbox/veil/gofer"
+)
+
+// cmdGofer is the gofer process: it confines itself to the container's
+// root filesystem and serves it to the Sentry over the socket at --io-fd.
+func cmdGofer(g *globalFlags, args []string) int {
+	fs := flag.NewFlagSet("gofer", flag.ExitOnError)
+	root := fs.String("root", "", "root filesystem to serve")
+	ioFD := fs.Int("io-fd", -1, "file descriptor of the Sentry's socket")
+	readOnly := fs.Bool("readonly", false, "refuse all modifications")
+	fs.Parse(args)
+	if *root == "" || *ioFD < 0 {
+		fatalf("gofer: --root and --io-fd are required")
+	}
+	if err := gofer.Confine(*root); err != nil {
+		fatalf("gofer: %v", err)
+	}
+	conn := os.NewFile(uintptr(*ioFD), "sentry")
+	if err := gofer.Serve(conn, "/", gofer.ServerOptions{ReadOnly: *readOnly}); err != nil {
+		fatalf("gofer: %v", err)
+	}
+	return 0
+}

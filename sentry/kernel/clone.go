@@ -1,0 +1,165 @@
+package kernel
+
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/veil-sandbox/veil/sentry/mm"
+	"golang.org/x/sys/unix"
+)
+
+// CloneArgs are clone(2)'s arguments.
+type CloneArgs struct {
+	Flags      uint64
+	ExitSignal unix.Signal
+	Stack      uintptr
+	ParentTID  uintptr
+	ChildTID   uintptr
+	TLS        uintptr
+}
+
+// Flags we implement; anything else is refused rather than ignored.
+const supportedCloneFlags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND |
+	unix.CLONE_THREAD | unix.CLONE_SYSVSEM | unix.CLONE_SETTLS | unix.CLONE_PARENT_SETTID |
+	unix.CLONE_CHILD_CLEARTID | unix.CLONE_CHILD_SETTID | unix.CLONE_VFORK | unix.CLONE_PARENT |
+	unix.CLONE_DETACHED | unix.CLONE_PTRACE | unix.CLONE_UNTRACED | unix.CLONE_IO
+
+// ErrUnsupportedClone is returned for clone flags the Sentry does not
+// implement (new namespaces, pidfds, ...); the syscall layer reports it.
+var ErrUnsupportedClone = unix.EINVAL
+
+// Clone creates a new task (thread or process) copying t.
+func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
+	f := a.Flags
+	if f&^supportedCloneFlags != 0 {
+		return 0, ErrUnsupportedClone
+	}
+	if f&unix.CLONE_THREAD != 0 && f&unix.CLONE_SIGHAND == 0 || f&unix.CLONE_SIGHAND != 0 && f&unix.CLONE_VM == 0 {
+		return 0, unix.EINVAL
+	}
+	k := t.k
+	nt := &Task{
+		k:           k,
+		regs:        t.regs,
+		creds:       t.creds,
+		name:        t.name,
+		interruptCh: make(chan struct{}, 1),
+	}
+	var err error
+	if f&unix.CLONE_VM != 0 {
+		t.mm.IncUsers()
+		nt.mm = t.mm
+	} else if nt.mm, err = t.mm.Fork(k.Platform); err != nil {
+		return 0, err
+	}
+	if f&unix.CLONE_FILES != 0 {
+		t.fdTable.IncRef()
+		nt.fdTable = t.fdTable
+	} else {
+		nt.fdTable = t.fdTable.Fork()
+	}
+	if f&unix.CLONE_FS != 0 {
+		nt.fs = t.fs
+	} else {
+		nt.fs = t.fs.Fork()
+	}
+	if nt.pendingFP, err = t.ctx.FPState(); err != nil {
+		nt.release()
+		return 0, err
+	}
+	nt.regs.Rax = 0
+	if a.Stack != 0 {
+		nt.regs.Rsp = uint64(a.Stack)
+	}
+	if f&unix.CLONE_SETTLS != 0 {
+		nt.regs.Fs_base = uint64(a.TLS)
+	}
+	if f&unix.CLONE_CHILD_CLEARTID != 0 {
+		nt.clearTID = a.ChildTID
+	}
+
+	k.mu.Lock()
+	if t.tg.exiting {
+		k.mu.Unlock()
+		nt.release()
+		return 0, unix.EINTR
+	}
+	nt.tid = k.allocTID()
+	nt.sigMask = t.sigMask
+	if f&unix.CLONE_VM == 0 || f&unix.CLONE_VFORK != 0 {
+		nt.altStack = t.altStack
+	}
+	if f&unix.CLONE_THREAD != 0 {
+		nt.tg = t.tg
+	} else {
+		handlers := t.tg.handlers
+		if f&unix.CLONE_SIGHAND == 0 {
+			handlers = handlers.clone()
+		}
+		parent := t.tg
+		if f&unix.CLONE_PARENT != 0 && t.tg.parent != nil {
+			parent = t.tg.parent
+		}
+		nt.tg = &ThreadGroup{
+			k: k, tgid: nt.tid, leader: nt, parent: parent,
+			children:   make(map[*ThreadGroup]struct{}),
+			tasks:      make(map[*Task]struct{}),
+			exitSignal: a.ExitSignal,
+			pgid:       t.tg.pgid, sid: t.tg.sid,
+			handlers: handlers,
+			limits:   t.tg.limits.copy(),
+			start:    time.Now(),
+			execPath: t.tg.execPath,
+		}
+		parent.children[nt.tg] = struct{}{}
+		k.tgs[nt.tid] = nt.tg
+	}
+	nt.tg.tasks[nt] = struct{}{}
+	k.tasks[nt.tid] = nt
+	k.live++
+	var vfork chan struct{}
+	if f&unix.CLONE_VFORK != 0 {
+		vfork = make(chan struct{})
+		nt.vforkDone = vfork
+	}
+	k.mu.Unlock()
+
+	var tidBuf [4]byte
+	binary.LittleEndian.PutUint32(tidBuf[:], uint32(nt.tid))
+	if f&unix.CLONE_PARENT_SETTID != 0 {
+		t.CopyOut(a.ParentTID, tidBuf[:])
+	}
+	if f&unix.CLONE_CHILD_SETTID != 0 {
+		nt.mm.CopyOut(a.ChildTID, tidBuf[:])
+	}
+	nt.start()
+	if vfork != nil {
+		// The parent sleeps until the child releases the shared memory
+		// (execve or exit); like Linux's vfork wait only the child's
+		// progress ends it.
+		<-vfork
+	}
+	return nt.tid, nil
+}
+
+// mustExit reports whether t has been told to exit.
+func (t *Task) mustExit() bool {
+	t.k.mu.Lock()
+	defer t.k.mu.Unlock()
+	return t.exiting || t.tg.exiting
+}
+
+// release frees a task that never ran.
+func (t *Task) release() {
+	if t.fdTable != nil {
+		t.fdTable.DecRef()
+	}
+	if t.mm != nil {
+		t.mm.DecUsers()
+	}
+}
+
+// NewMemoryManager returns an empty address space for a new program.
+func (k *Kernel) NewMemoryManager() (*mm.MemoryManager, error) {
+	return mm.New(k.Platform, k.MF)
+}

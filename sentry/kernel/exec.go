@@ -1,0 +1,213 @@
+package kernel
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/veil-sandbox/veil/sentry/arch"
+	"github.com/veil-sandbox/veil/sentry/loader"
+	"github.com/veil-sandbox/veil/sentry/mm"
+	"github.com/veil-sandbox/veil/sentry/vfs"
+	"golang.org/x/sys/unix"
+)
+
+// maxArgBytes bounds argv+envp (Linux allows a quarter of the stack
+// rlimit; 2 MiB for the default 8 MiB).
+const maxArgBytes = 2 << 20
+
+// Executable is an opened program: the VFS gives the kernel one.
+type Executable interface {
+	loader.File
+	// Path is the path the file was opened by (for /proc/self/exe).
+	Path() string
+}
+
+// OpenExecutable opens path for execution on behalf of t.
+type OpenExecutable func(t *Task, path string) (Executable, error)
+
+// Execve replaces t's program. open resolves and opens the program and its
+// interpreter. On success it returns ErrNoReturn; the registers are those
+// of the new program.
+func (t *Task) Execve(open OpenExecutable, path string, argv, envv []string) error {
+	size := 0
+	for _, s := range append(argv, envv...) {
+		size += len(s) + 1 + 8
+	}
+	if size > maxArgBytes {
+		return unix.E2BIG
+	}
+	newMM, exe, res, err := t.k.loadProgram(t, open, path, argv, envv, t.creds)
+	if err != nil {
+		return err
+	}
+
+	// Point of no return: other threads die, the old memory goes.
+	t.killOtherThreads()
+	old := t.mm
+	t.mm = newMM
+	old.DecUsers()
+	if t.vforkDone != nil {
+		close(t.vforkDone)
+		t.vforkDone = nil
+	}
+	t.fdTable.CloseOnExec()
+
+	k := t.k
+	k.mu.Lock()
+	tg := t.tg
+	// Handlers reset to default; ignored stay ignored. A handler table
+	// shared with another process (CLONE_SIGHAND) is unshared.
+	h := tg.handlers.clone()
+	for i := range h.acts {
+		if h.acts[i].Handler != sigIGN {
+			h.acts[i] = arch.SignalAct{}
+		}
+	}
+	tg.handlers = h
+	t.altStack = arch.SignalStack{Flags: arch.SS_DISABLE}
+	tg.execPath = exe.Path()
+	k.mu.Unlock()
+	t.name = baseName(path)
+	t.clearTID = 0
+	t.robustList = 0
+	t.regs = arch.InitialRegisters(uint64(res.Entry), uint64(res.Stack))
+	t.regs.Orig_rax = ^uint64(0)
+	if err := t.ctx.SetFPState(k.initFP); err != nil {
+		return err
+	}
+	return errNoReturn
+}
+
+// loadProgram opens path and loads it into a new address space.
+func (k *Kernel) loadProgram(t *Task, open OpenExecutable, path string, argv, envv []string, creds Credentials) (*mm.MemoryManager, Executable, loader.Result, error) {
+	exe, err := open(t, path)
+	if err != nil {
+		return nil, nil, loader.Result{}, err
+	}
+	newMM, err := k.NewMemoryManager()
+	if err != nil {
+		return nil, nil, loader.Result{}, err
+	}
+	var random [16]byte
+	rand.Read(random[:])
+	res, err := loader.Load(newMM, exe, loader.Args{
+		Argv: argv, Envv: envv, Filename: path, Random: random,
+		UID: creds.UID, EUID: creds.EUID, GID: creds.GID, EGID: creds.EGID,
+		OpenInterp: func(p string) (loader.File, error) { return open(t, p) },
+	})
+	if err != nil {
+		newMM.DecUsers()
+		var errno unix.Errno
+		switch {
+		case errors.Is(err, loader.ErrNotELF):
+			return nil, nil, res, unix.ENOEXEC
+		case errors.As(err, &errno):
+			return nil, nil, res, errno
+		}
+		return nil, nil, res, fmt.Errorf("execve %s: %w", path, err)
+	}
+	newMM.Exe = exe.Path()
+	return newMM, exe, res, nil
+}
+
+// killOtherThreads makes every other thread of t's process exit and waits
+// for them, then makes t the leader (execve in a multi-threaded process).
+func (t *Task) killOtherThreads() {
+	k := t.k
+	k.mu.Lock()
+	tg := t.tg
+	if len(tg.tasks) == 1 && tg.leader == t {
+		k.mu.Unlock()
+		return
+	}
+	for o := range tg.tasks {
+		if o != t {
+			o.exiting = true
+			o.interrupt()
+		}
+	}
+	k.mu.Unlock()
+	entryDone := make(chan struct{})
+	go func() {
+		for {
+			k.mu.Lock()
+			n := len(tg.tasks)
+			k.mu.Unlock()
+			if n == 1 {
+				close(entryDone)
+				return
+			}
+			sleepBriefly()
+		}
+	}()
+	<-entryDone
+	k.mu.Lock()
+	if tg.leader != t {
+		// The exec'ing thread takes over the process id.
+		delete(k.tasks, t.tid)
+		t.tid = tg.tgid
+		k.tasks[t.tid] = t
+		tg.leader = t
+	}
+	k.mu.Unlock()
+}
+
+func baseName(p string) string {
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i] == '/' {
+			return p[i+1:]
+		}
+	}
+	return p
+}
+
+// CreateProcessArgs describe the first process of the sandbox.
+type CreateProcessArgs struct {
+	Path       string
+	Argv, Envv []string
+	Open       OpenExecutable
+	Creds      Credentials
+	FDTable    *vfs.FDTable
+	FS         *vfs.FSContext
+}
+
+// CreateProcess starts the sandbox's first process (pid 1). It fails
+// without side effects if the program cannot be loaded.
+func (k *Kernel) CreateProcess(a CreateProcessArgs) error {
+	t := &Task{k: k, creds: a.Creds, fdTable: a.FDTable, fs: a.FS, interruptCh: make(chan struct{}, 1)}
+	k.mu.Lock()
+	t.tid = k.allocTID()
+	tg := &ThreadGroup{
+		k: k, tgid: t.tid, leader: t,
+		tasks:      map[*Task]struct{}{t: {}},
+		children:   make(map[*ThreadGroup]struct{}),
+		exitSignal: unix.SIGCHLD,
+		pgid:       t.tid, sid: t.tid,
+		handlers: &SignalHandlers{},
+		limits:   defaultLimits(),
+		start:    time.Now(),
+	}
+	t.tg = tg
+	k.mu.Unlock()
+
+	m, exe, res, err := k.loadProgram(t, a.Open, a.Path, a.Argv, a.Envv, a.Creds)
+	if err != nil {
+		return err
+	}
+	t.mm = m
+	t.name = baseName(a.Path)
+	tg.execPath = exe.Path()
+	t.regs = arch.InitialRegisters(uint64(res.Entry), uint64(res.Stack))
+	t.regs.Orig_rax = ^uint64(0)
+
+	k.mu.Lock()
+	k.tasks[t.tid] = t
+	k.tgs[t.tid] = tg
+	k.init = tg
+	k.live++
+	k.mu.Unlock()
+	t.start()
+	return nil
+}

@@ -1,0 +1,212 @@
+package kernel
+
+import (
+	"encoding/binary"
+
+	"github.com/veil-sandbox/veil/sentry/arch"
+	"golang.org/x/sys/unix"
+)
+
+// Exit ends only the calling thread (exit(2)).
+func (t *Task) Exit(code int) error {
+	t.k.mu.Lock()
+	t.exiting = true
+	if len(t.tg.tasks) == 1 && !t.tg.exiting {
+		t.tg.exitStatus = WaitStatusExited(code)
+	}
+	t.k.mu.Unlock()
+	return errNoReturn
+}
+
+// ExitGroup ends every thread of the process (exit_group(2)).
+func (t *Task) ExitGroup(code int) error {
+	t.tg.groupExit(WaitStatusExited(code))
+	return errNoReturn
+}
+
+func (tg *ThreadGroup) groupExit(st WaitStatus) {
+	tg.k.mu.Lock()
+	tg.groupExitLocked(st)
+	tg.k.mu.Unlock()
+}
+
+// groupExitLocked makes every thread of tg exit with status st (the first
+// reason wins).
+func (tg *ThreadGroup) groupExitLocked(st WaitStatus) {
+	if tg.exiting {
+		return
+	}
+	tg.exiting = true
+	tg.exitStatus = st
+	tg.stopped = false
+	tg.wakeStopped()
+	for t := range tg.tasks {
+		t.interrupt()
+	}
+}
+
+// exitNow tears down the calling task: it runs on the task's own
+// goroutine and never returns to the application.
+func (t *Task) exitNow(st WaitStatus) {
+	// CLONE_CHILD_CLEARTID: zero the tid word and wake a joiner.
+	if t.clearTID != 0 {
+		var zero [4]byte
+		if _, err := t.mm.CopyOut(t.clearTID, zero[:]); err == nil {
+			t.k.futexes.wake(t, t.clearTID, false, 1, ^uint32(0))
+		}
+	}
+	t.exitRobustList()
+	if t.ctx != nil {
+		t.ctx.Release()
+	}
+	if t.fdTable != nil {
+		t.fdTable.DecRef()
+	}
+	if t.vforkDone != nil {
+		close(t.vforkDone)
+		t.vforkDone = nil
+	}
+	t.mm.DecUsers()
+
+	k := t.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	tg := t.tg
+	delete(tg.tasks, t)
+	delete(k.tasks, t.tid)
+	k.live--
+	if len(tg.tasks) > 0 {
+		if t == tg.leader {
+			// A leader that exits before its threads stays as the
+			// process's identity until they are gone.
+			tg.leader = nil
+		}
+		if k.live == 0 {
+			close(k.done)
+		}
+		return
+	}
+	if !tg.exiting {
+		tg.exiting = true
+		tg.exitStatus = st
+	}
+	if tg.itimerReal != nil {
+		tg.itimerReal.Stop()
+	}
+	tg.becomeZombieLocked()
+	if tg == k.init {
+		k.initWS = tg.exitStatus
+		// The sandbox ends with its first process, as a pid namespace
+		// does: kill everyone else.
+		for _, o := range k.tgs {
+			if o != tg && len(o.tasks) > 0 {
+				o.groupExitLocked(WaitStatusSignaled(unix.SIGKILL))
+			}
+		}
+	}
+	if k.live == 0 {
+		close(k.done)
+	}
+}
+
+// becomeZombieLocked reparents tg's children to init and tells the
+// parent; a parent that ignores SIGCHLD reaps automatically.
+func (tg *ThreadGroup) becomeZombieLocked() {
+	k := tg.k
+	tg.zombie = true
+	for c := range tg.children {
+		delete(tg.children, c)
+		if k.init != nil && k.init != tg && !k.init.zombie {
+			c.parent = k.init
+			k.init.children[c] = struct{}{}
+			if c.zombie {
+				k.init.childEvents.Notify(1)
+			}
+		} else {
+			c.parent = nil
+			if c.zombie {
+				c.reapLocked()
+			}
+		}
+	}
+	p := tg.parent
+	if p == nil {
+		if tg != k.init {
+			tg.reapLocked()
+		}
+		return
+	}
+	act := p.handlers.acts[unix.SIGCHLD]
+	if tg.exitSignal == unix.SIGCHLD && (act.Handler == sigIGN || act.Flags&arch.SA_NOCLDWAIT != 0) {
+		delete(p.children, tg)
+		tg.reapLocked()
+		p.childEvents.Notify(1)
+		return
+	}
+	if tg.exitSignal != 0 {
+		info := &arch.SignalInfo{Signo: int32(tg.exitSignal)}
+		st := tg.exitStatus
+		if st&0x7f == 0 {
+			info.Code = CLD_EXITED
+			info.SetStatus(int32(st.ExitCode()))
+		} else {
+			info.Code = CLD_KILLED
+			info.SetStatus(int32(st & 0x7f))
+		}
+		info.SetPID(int32(tg.tgid))
+		k.sendLocked(p, nil, info)
+	}
+	p.childEvents.Notify(1)
+}
+
+// reapLocked frees a zombie's pid.
+func (tg *ThreadGroup) reapLocked() {
+	tg.reaped = true
+	delete(tg.k.tgs, tg.tgid)
+}
+
+// exitRobustList walks the robust futex list (set_robust_list) and marks
+// futexes held by the dying thread FUTEX_OWNER_DIED, waking one waiter
+// each, so other processes' robust mutexes recover.
+func (t *Task) exitRobustList() {
+	if t.robustList == 0 {
+		return
+	}
+	var head [24]byte // next, futex_offset, list_op_pending
+	if err := t.CopyIn(t.robustList, head[:]); err != nil {
+		return
+	}
+	next := uintptr(binary.LittleEndian.Uint64(head[0:]))
+	off := int64(binary.LittleEndian.Uint64(head[8:]))
+	pending := uintptr(binary.LittleEndian.Uint64(head[16:]))
+	handle := func(entry uintptr) {
+		addr := uintptr(int64(entry) + off)
+		var w [4]byte
+		if t.CopyIn(addr, w[:]) != nil {
+			return
+		}
+		v := binary.LittleEndian.Uint32(w[:])
+		if v&0x3fffffff != uint32(t.tid) {
+			return
+		}
+		v = v&0x80000000 | 0x40000000 // keep FUTEX_WAITERS, set FUTEX_OWNER_DIED
+		binary.LittleEndian.PutUint32(w[:], v)
+		if t.CopyOut(addr, w[:]) == nil {
+			t.k.futexes.wake(t, addr, false, 1, ^uint32(0))
+		}
+	}
+	for i := 0; next != t.robustList && next != 0 && i < 2048; i++ {
+		entry := next
+		var n [8]byte
+		if t.CopyIn(entry, n[:]) != nil {
+			break
+		}
+		next = uintptr(binary.LittleEndian.Uint64(n[:]))
+		if entry != pending {
+			handle(entry)
+		}
+	}
+	if pending != 0 {
+		handle(pending)
+	}
+}

@@ -1,0 +1,157 @@
+// Package kernel implements tasks, thread groups, process relationships,
+// signals, futexes and the task run loop: the part of Linux that makes
+// processes.
+//
+// Locking: k.mu (the "task set" lock) protects the process tree, thread
+// group membership, signal state (masks, pending queues, handlers) and exit
+// state. It is never held while calling into the platform or while
+// blocking.
+package kernel
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/veil-sandbox/veil/platform"
+	"github.com/veil-sandbox/veil/sentry/arch"
+	"github.com/veil-sandbox/veil/sentry/memfile"
+	"github.com/veil-sandbox/veil/sentry/vfs"
+)
+
+// SyscallFunc executes one system call for t. It is provided by the
+// syscalls package (which imports this one).
+type SyscallFunc func(t *Task, nr uint64, args arch.SyscallArgs) (uintptr, error)
+
+// Kernel is one sandbox's kernel.
+type Kernel struct {
+	Platform platform.Platform
+	MF       *memfile.File
+	VFSys    *vfs.VirtualFilesystem
+	Syscall  SyscallFunc
+
+	// Strace, when non-nil, receives one line per system call.
+	Strace io.Writer
+
+	// Hostname and domain name reported by uname.
+	Hostname, Domainname string
+
+	futexes futexManager
+	initFP  arch.FPState
+	boot    time.Time
+
+	mu      sync.Mutex
+	nextTID ThreadID
+	tasks   map[ThreadID]*Task
+	tgs     map[ThreadID]*ThreadGroup
+	init    *ThreadGroup
+	done    chan struct{} // closed when every task has exited
+	live    int           // tasks alive
+	initWS  WaitStatus
+
+	unimplMu sync.Mutex
+	unimpl   map[string]int
+}
+
+// New creates a kernel.
+func New(p platform.Platform, mf *memfile.File, v *vfs.VirtualFilesystem, sys SyscallFunc) (*Kernel, error) {
+	k := &Kernel{
+		Platform: p, MF: mf, VFSys: v, Syscall: sys,
+		Hostname: "veil", Domainname: "(none)",
+		boot:   time.Now(),
+		tasks:  make(map[ThreadID]*Task),
+		tgs:    make(map[ThreadID]*ThreadGroup),
+		done:   make(chan struct{}),
+		unimpl: make(map[string]int),
+	}
+	k.futexes.init()
+	ctx, err := p.NewContext()
+	if err != nil {
+		return nil, fmt.Errorf("kernel: platform context: %w", err)
+	}
+	k.initFP, err = ctx.FPState()
+	ctx.Release()
+	if err != nil {
+		return nil, fmt.Errorf("kernel: initial FPU state: %w", err)
+	}
+	return k, nil
+}
+
+// VFS returns the sandbox's filesystem tree.
+func (k *Kernel) VFS() *vfs.VirtualFilesystem { return k.VFSys }
+
+// Wait blocks until every task has exited and returns the wait status of
+// the first process (pid 1).
+func (k *Kernel) Wait() WaitStatus {
+	<-k.done
+	return k.initWS
+}
+
+// CountUnimplemented records a call to a missing syscall or an
+// unsupported flag of one.
+func (k *Kernel) CountUnimplemented(what string) {
+	k.unimplMu.Lock()
+	k.unimpl[what]++
+	k.unimplMu.Unlock()
+}
+
+// Unimplemented returns what was counted, sorted, as "name: count" lines.
+func (k *Kernel) Unimplemented() []string {
+	k.unimplMu.Lock()
+	defer k.unimplMu.Unlock()
+	var out []string
+	for n, c := range k.unimpl {
+		out = append(out, fmt.Sprintf("%s: %d", n, c))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Uptime is the time since boot (CLOCK_MONOTONIC's and CLOCK_BOOTTIME's
+// origin inside the sandbox is the host's, this is for sysinfo).
+func (k *Kernel) Uptime() time.Duration { return time.Since(k.boot) }
+
+// allocTID returns a free thread id; k.mu must be held.
+func (k *Kernel) allocTID() ThreadID {
+	for {
+		k.nextTID++
+		if k.nextTID >= 1<<22 {
+			k.nextTID = 2
+		}
+		if _, used := k.tasks[k.nextTID]; !used {
+			if _, zombie := k.tgs[k.nextTID]; !zombie {
+				return k.nextTID
+			}
+		}
+	}
+}
+
+// TaskByTID returns the live task with id tid.
+func (k *Kernel) TaskByTID(tid ThreadID) *Task {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.tasks[tid]
+}
+
+// ThreadGroupByID returns the (possibly zombie) thread group with id tgid.
+func (k *Kernel) ThreadGroupByID(tgid ThreadID) *ThreadGroup {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.tgs[tgid]
+}
+
+// ThreadGroupIDs returns the ids of all live thread groups, for /proc.
+func (k *Kernel) ThreadGroupIDs() []ThreadID {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var ids []ThreadID
+	for id, tg := range k.tgs {
+		if len(tg.tasks) > 0 {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}

@@ -1,0 +1,285 @@
+package kernel
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/veil-sandbox/veil/platform"
+	"github.com/veil-sandbox/veil/sentry/arch"
+	"github.com/veil-sandbox/veil/sentry/mm"
+	"github.com/veil-sandbox/veil/sentry/syserr"
+	"github.com/veil-sandbox/veil/sentry/vfs"
+	"golang.org/x/sys/unix"
+)
+
+// ThreadID is a thread (or process, for a leader) id in the sandbox's pid
+// namespace.
+type ThreadID int32
+
+// Credentials are a task's user and group ids.
+type Credentials struct {
+	UID, EUID, SUID, FSUID uint32
+	GID, EGID, SGID, FSGID uint32
+	Groups                 []uint32
+}
+
+// Task is one application thread. Its goroutine, locked to an OS thread
+// for the platform's sake, runs the application and executes its system
+// calls.
+type Task struct {
+	k    *Kernel
+	tg   *ThreadGroup
+	tid  ThreadID
+	regs arch.Registers
+	ctx  platform.Context
+	// pendingFP is installed into the platform context when the task
+	// starts (a clone's copy of its parent's FPU state).
+	pendingFP arch.FPState
+
+	mm      *mm.MemoryManager
+	fdTable *vfs.FDTable
+	fs      *vfs.FSContext
+	creds   Credentials
+	name    string // comm
+
+	// Signal state, protected by k.mu.
+	sigMask     uint64
+	savedMask   uint64 // restored after a sigsuspend-style wait
+	haveSaved   bool
+	pending     sigQueue
+	altStack    arch.SignalStack
+	sigWaitSet  uint64 // signals rt_sigtimedwait is waiting for
+	exiting     bool   // exit requested (group exit, SIGKILL)
+	interruptCh chan struct{}
+	inApp       bool // inside ctx.Switch (interrupt must kick the platform)
+
+	// syscallReturn is set between a syscall's return and the next
+	// switch, so restart codes in rax are recognised as such.
+	syscallReturn bool
+
+	clearTID   uintptr // CLONE_CHILD_CLEARTID / set_tid_address
+	robustList uintptr
+	vforkDone  chan struct{} // closed when a vfork child execs or exits
+}
+
+// Kernel returns the kernel t runs in.
+func (t *Task) Kernel() *Kernel { return t.k }
+
+// ThreadID returns t's tid.
+func (t *Task) ThreadID() ThreadID { return t.tid }
+
+// ThreadGroup returns t's process.
+func (t *Task) ThreadGroup() *ThreadGroup { return t.tg }
+
+// MemoryManager returns t's address space.
+func (t *Task) MemoryManager() *mm.MemoryManager { return t.mm }
+
+// FDTable returns t's file descriptor table.
+func (t *Task) FDTable() *vfs.FDTable { return t.fdTable }
+
+// FSContext returns t's root, working directory and umask.
+func (t *Task) FSContext() *vfs.FSContext { return t.fs }
+
+// Credentials returns t's credentials.
+func (t *Task) Credentials() *Credentials { return &t.creds }
+
+// Regs returns t's saved user registers (valid during a syscall).
+func (t *Task) Regs() *arch.Registers { return &t.regs }
+
+// Name returns the task's command name (comm).
+func (t *Task) Name() string { return t.name }
+
+// SetName sets the command name (prctl PR_SET_NAME), truncated as Linux
+// does to 15 bytes.
+func (t *Task) SetName(n string) {
+	if len(n) > 15 {
+		n = n[:15]
+	}
+	t.name = n
+}
+
+// FSUID implements vfs.Context.
+func (t *Task) FSUID() uint32 { return t.creds.FSUID }
+
+// FSGID implements vfs.Context.
+func (t *Task) FSGID() uint32 { return t.creds.FSGID }
+
+// ProcessID implements vfs.Context.
+func (t *Task) ProcessID() int32 { return int32(t.tg.tgid) }
+
+// CopyIn copies application memory into dst (EFAULT on a bad address).
+func (t *Task) CopyIn(addr uintptr, dst []byte) error {
+	_, err := t.mm.CopyIn(addr, dst)
+	return err
+}
+
+// CopyOut copies src to application memory.
+func (t *Task) CopyOut(addr uintptr, src []byte) error {
+	_, err := t.mm.CopyOut(addr, src)
+	return err
+}
+
+// CopyInString reads a NUL-terminated string of at most maxLen bytes
+// (ENAMETOOLONG beyond).
+func (t *Task) CopyInString(addr uintptr, maxLen int) (string, error) {
+	var buf []byte
+	var chunk [256]byte
+	for len(buf) < maxLen+1 {
+		// Read up to the end of the page so a string ending just before
+		// an unmapped page is not an error.
+		n := min(len(chunk), int(4096-(addr+uintptr(len(buf)))%4096))
+		got, err := t.mm.CopyIn(addr+uintptr(len(buf)), chunk[:n])
+		for i := 0; i < got; i++ {
+			if chunk[i] == 0 {
+				buf = append(buf, chunk[:i]...)
+				if len(buf) > maxLen {
+					return "", unix.ENAMETOOLONG
+				}
+				return string(buf), nil
+			}
+		}
+		if err != nil {
+			return "", err
+		}
+		buf = append(buf, chunk[:got]...)
+	}
+	return "", unix.ENAMETOOLONG
+}
+
+// Block waits until ch is readable or the task has a signal to handle (or
+// must exit), returning syserr.ErrInterrupted then.
+func (t *Task) Block(ch <-chan struct{}) error {
+	return t.BlockTimeout(ch, -1)
+}
+
+// BlockTimeout is Block with a timeout (unix.ETIMEDOUT); d < 0 waits
+// forever.
+func (t *Task) BlockTimeout(ch <-chan struct{}, d time.Duration) error {
+	var timeout <-chan time.Time
+	if d >= 0 {
+		tm := time.NewTimer(d)
+		defer tm.Stop()
+		timeout = tm.C
+	}
+	for {
+		if t.interrupted() {
+			return syserr.ErrInterrupted
+		}
+		select {
+		case <-ch:
+			return nil
+		case <-timeout:
+			return unix.ETIMEDOUT
+		case <-t.interruptCh:
+		}
+	}
+}
+
+// BlockUntil is BlockTimeout with an absolute deadline.
+func (t *Task) BlockUntil(ch <-chan struct{}, deadline time.Time) error {
+	d := time.Until(deadline)
+	if d < 0 {
+		d = 0
+	}
+	return t.BlockTimeout(ch, d)
+}
+
+// interrupt makes t look at its signals and exit state soon, wherever it
+// is: blocked in the Sentry or running application code.
+func (t *Task) interrupt() {
+	select {
+	case t.interruptCh <- struct{}{}:
+	default:
+	}
+	if t.inApp {
+		t.ctx.Interrupt()
+	}
+}
+
+// start runs t's goroutine.
+func (t *Task) start() {
+	go t.run()
+}
+
+// run is the task goroutine: switch into the application, handle what
+// brought it back, repeat.
+func (t *Task) run() {
+	// The platform binds the application thread to this OS thread. The
+	// goroutine never unlocks, so the OS thread dies with it.
+	runtime.LockOSThread()
+	ctx, err := t.k.Platform.NewContext()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "veil: task %d: %v\n", t.tid, err)
+		t.exitNow(WaitStatusSignaled(unix.SIGKILL))
+		return
+	}
+	t.k.mu.Lock()
+	t.ctx = ctx
+	t.k.mu.Unlock()
+	if t.pendingFP != nil {
+		ctx.SetFPState(t.pendingFP)
+		t.pendingFP = nil
+	}
+	for {
+		if done := t.prepareToRun(); done {
+			return
+		}
+		t.k.mu.Lock()
+		if t.needsAttentionLocked() {
+			// A signal arrived after prepareToRun looked.
+			t.k.mu.Unlock()
+			continue
+		}
+		t.inApp = true
+		t.k.mu.Unlock()
+		trap, err := ctx.Switch(t.mm.AddressSpace(), &t.regs)
+		t.k.mu.Lock()
+		t.inApp = false
+		t.k.mu.Unlock()
+		switch err {
+		case nil:
+			t.doSyscall()
+		case platform.ErrFault:
+			accErr := trap.Code == 2 // SEGV_ACCERR
+			if fr := t.mm.HandleFault(trap.Addr, accErr); fr != nil {
+				t.forceSignal(fr.Signo, fr.Code, uint64(trap.Addr))
+			}
+		case platform.ErrSignal:
+			t.forceSignal(trap.Signo, trap.Code, uint64(trap.Addr))
+		case platform.ErrInterrupted:
+		default:
+			fmt.Fprintf(os.Stderr, "veil: task %d: platform: %v\n", t.tid, err)
+			t.tg.groupExit(WaitStatusSignaled(unix.SIGKILL))
+		}
+	}
+}
+
+// errNoReturn is returned by handlers that set all registers themselves
+// (rt_sigreturn, a successful execve).
+var errNoReturn = fmt.Errorf("kernel: no syscall return value")
+
+// ErrNoReturn is errNoReturn for the syscalls package.
+var ErrNoReturn = errNoReturn
+
+func (t *Task) doSyscall() {
+	nr := arch.SyscallNo(&t.regs)
+	rv, err := t.k.Syscall(t, nr, arch.Args(&t.regs))
+	if err == errNoReturn {
+		return
+	}
+	t.syscallReturn = true
+	if err != nil {
+		errno, ok := err.(unix.Errno)
+		if !ok {
+			// A Go error from deep inside the Sentry: EIO is the honest
+			// answer and the log says why.
+			fmt.Fprintf(os.Stderr, "veil: syscall %d: %v\n", nr, err)
+			errno = unix.EIO
+		}
+		arch.SetReturn(&t.regs, uint64(-int64(errno)))
+		return
+	}
+	arch.SetReturn(&t.regs, uint64(rv))
+}

@@ -1,0 +1,165 @@
+package kernel
+
+import (
+	"time"
+
+	"github.com/veil-sandbox/veil/sentry/arch"
+	"github.com/veil-sandbox/veil/sentry/waiter"
+	"golang.org/x/sys/unix"
+)
+
+// WaitStatus is a wait(2) status word.
+type WaitStatus uint32
+
+// WaitStatusExited is the status of a normal exit with code.
+func WaitStatusExited(code int) WaitStatus { return WaitStatus(code&0xff) << 8 }
+
+// WaitStatusSignaled is the status of a death by signal sig.
+func WaitStatusSignaled(sig unix.Signal) WaitStatus { return WaitStatus(sig & 0x7f) }
+
+// ExitCode returns the shell-style exit code: the exit status, or 128+N
+// for death by signal N.
+func (w WaitStatus) ExitCode() int {
+	if w&0x7f == 0 {
+		return int(w>>8) & 0xff
+	}
+	return 128 + int(w&0x7f)
+}
+
+// SignalHandlers is a table of signal actions, shared by CLONE_SIGHAND.
+type SignalHandlers struct {
+	acts [numSignals + 1]arch.SignalAct
+}
+
+func (h *SignalHandlers) clone() *SignalHandlers {
+	c := *h
+	return &c
+}
+
+// ThreadGroup is a process: a group of tasks sharing a pid, signal
+// handlers and exit status.
+type ThreadGroup struct {
+	k      *Kernel
+	tgid   ThreadID
+	leader *Task
+	tasks  map[*Task]struct{}
+
+	parent     *ThreadGroup
+	children   map[*ThreadGroup]struct{}
+	exitSignal unix.Signal // sent to the parent on exit (usually SIGCHLD)
+	pgid, sid  ThreadID
+
+	handlers *SignalHandlers
+	pending  sigQueue
+
+	// exiting is set by exit_group or a fatal signal; exitStatus is then
+	// the status every thread exits with.
+	exiting    bool
+	exitStatus WaitStatus
+	// zombie: all tasks gone, waiting to be reaped by the parent.
+	zombie bool
+	reaped bool
+
+	// Job control: stopped by a stop signal; the pending report for
+	// wait(WUNTRACED) / wait(WCONTINUED).
+	stopped        bool
+	stopSignal     unix.Signal
+	reportStop     bool
+	reportContinue bool
+	stopWake       chan struct{} // closed on SIGCONT / SIGKILL
+
+	// childEvents is notified when a child changes state, for wait4.
+	childEvents waiter.Queue
+
+	limits     *Limits
+	itimerReal *time.Timer
+	itimerVal  itimer
+
+	start    time.Time
+	execPath string
+}
+
+// ID returns the thread group id (the pid).
+func (tg *ThreadGroup) ID() ThreadID { return tg.tgid }
+
+// Leader returns the thread group leader.
+func (tg *ThreadGroup) Leader() *Task { return tg.leader }
+
+// Parent returns the parent process, or nil for pid 1.
+func (tg *ThreadGroup) Parent() *ThreadGroup {
+	tg.k.mu.Lock()
+	defer tg.k.mu.Unlock()
+	return tg.parent
+}
+
+// ProcessGroup returns the process group id.
+func (tg *ThreadGroup) ProcessGroup() ThreadID {
+	tg.k.mu.Lock()
+	defer tg.k.mu.Unlock()
+	return tg.pgid
+}
+
+// Session returns the session id.
+func (tg *ThreadGroup) Session() ThreadID {
+	tg.k.mu.Lock()
+	defer tg.k.mu.Unlock()
+	return tg.sid
+}
+
+// Limits returns the resource limits of the process.
+func (tg *ThreadGroup) Limits() *Limits { return tg.limits }
+
+// TaskIDs returns the ids of tg's live threads.
+func (tg *ThreadGroup) TaskIDs() []ThreadID {
+	tg.k.mu.Lock()
+	defer tg.k.mu.Unlock()
+	var ids []ThreadID
+	for t := range tg.tasks {
+		ids = append(ids, t.tid)
+	}
+	return ids
+}
+
+// SetProcessGroup implements setpgid for tg joining (or creating) pgid.
+func (tg *ThreadGroup) SetProcessGroup(caller *ThreadGroup, pgid ThreadID) error {
+	k := tg.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if tg != caller && tg.parent != caller {
+		return unix.ESRCH
+	}
+	if tg.sid == tg.tgid || tg.sid != caller.sid {
+		return unix.EPERM
+	}
+	if pgid == 0 {
+		pgid = tg.tgid
+	}
+	if pgid != tg.tgid {
+		found := false
+		for _, o := range k.tgs {
+			if o.pgid == pgid && o.sid == tg.sid && !o.zombie {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return unix.EPERM
+		}
+	}
+	tg.pgid = pgid
+	return nil
+}
+
+// SetSession implements setsid.
+func (tg *ThreadGroup) SetSession() (ThreadID, error) {
+	k := tg.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, o := range k.tgs {
+		if o.pgid == tg.tgid && !o.zombie {
+			return 0, unix.EPERM
+		}
+	}
+	tg.sid, tg.pgid = tg.tgid, tg.tgid
+	return tg.sid, nil
+}

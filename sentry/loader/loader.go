@@ -1,0 +1,316 @@
+// Package loader loads ELF executables into a fresh address space and
+// builds the initial stack (argv, envp, auxv) the way Linux's binfmt_elf
+// does. It handles static, static-PIE and dynamically linked programs
+// (whose PT_INTERP interpreter it loads as well).
+package loader
+
+import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/veil-sandbox/veil/sentry/mm"
+	"golang.org/x/sys/unix"
+)
+
+// File is an opened executable.
+type File interface {
+	ReadAt(p []byte, off int64) (int, error)
+	Mappable() mm.Mappable
+}
+
+// ErrNotELF is returned for a file that is not an amd64 ELF executable;
+// execve reports it as ENOEXEC.
+var ErrNotELF = errors.New("not an ELF executable")
+
+// Args describe the program to load.
+type Args struct {
+	Argv, Envv []string
+	// Filename is the path given to execve (AT_EXECFN).
+	Filename string
+	// OpenInterp opens the program interpreter named by PT_INTERP.
+	OpenInterp func(path string) (File, error)
+	// Random fills AT_RANDOM.
+	Random               [16]byte
+	UID, EUID, GID, EGID uint32
+}
+
+// Result is where the new program starts.
+type Result struct {
+	Entry, Stack uintptr
+}
+
+// pieBase is where static-PIE and PIE executables are placed (Linux's
+// ELF_ET_DYN_BASE without randomisation).
+const pieBase = 0x555555554000
+
+// stackSize is the size of the initial stack mapping (the default
+// RLIMIT_STACK).
+const stackSize = 8 << 20
+
+// Load maps the executable f into m and builds its stack.
+func Load(m *mm.MemoryManager, f File, a Args) (Result, error) {
+	img, err := parse(f)
+	if err != nil {
+		return Result{}, err
+	}
+	bias := uintptr(0)
+	if elf.Type(img.hdr.Type) == elf.ET_DYN {
+		bias = pieBase - img.minVaddr
+	}
+	end, err := mapImage(m, f, img, bias)
+	if err != nil {
+		return Result{}, err
+	}
+	m.SetBrkStart(pageUp(end))
+
+	entry := uintptr(img.hdr.Entry) + bias
+	interpBase := uintptr(0)
+	if img.interp != "" {
+		if a.OpenInterp == nil {
+			return Result{}, fmt.Errorf("loader: %w: needs interpreter %s", ErrNotELF, img.interp)
+		}
+		ifile, err := a.OpenInterp(img.interp)
+		if err != nil {
+			return Result{}, fmt.Errorf("loader: interpreter %s: %w", img.interp, err)
+		}
+		iimg, err := parse(ifile)
+		if err != nil {
+			return Result{}, fmt.Errorf("loader: interpreter %s: %w", img.interp, err)
+		}
+		if iimg.interp != "" || elf.Type(iimg.hdr.Type) != elf.ET_DYN {
+			return Result{}, fmt.Errorf("loader: interpreter %s: %w", img.interp, ErrNotELF)
+		}
+		// Reserve the interpreter's span anywhere, then map it there.
+		span := pageUp(iimg.maxVaddr) - pageDown(iimg.minVaddr)
+		base, err := m.MMap(mm.MMapOpts{Length: span, Prot: unix.PROT_NONE})
+		if err != nil {
+			return Result{}, err
+		}
+		interpBase = base - pageDown(iimg.minVaddr)
+		if _, err := mapImage(m, ifile, iimg, interpBase); err != nil {
+			return Result{}, err
+		}
+		entry = uintptr(iimg.hdr.Entry) + interpBase
+	}
+
+	top := m.StackTop()
+	if _, err := m.MMap(mm.MMapOpts{Addr: top - stackSize, Length: stackSize, Fixed: true,
+		Prot: unix.PROT_READ | unix.PROT_WRITE, Name: "[stack]"}); err != nil {
+		return Result{}, err
+	}
+	auxv := []uint64{
+		atPhdr, uint64(img.phdrAddr + bias),
+		atPhent, uint64(img.hdr.Phentsize),
+		atPhnum, uint64(img.hdr.Phnum),
+		atPagesz, 4096,
+		atBase, uint64(interpBase),
+		atFlags, 0,
+		atEntry, uint64(uintptr(img.hdr.Entry) + bias),
+		atUID, uint64(a.UID),
+		atEUID, uint64(a.EUID),
+		atGID, uint64(a.GID),
+		atEGID, uint64(a.EGID),
+		atSecure, 0,
+		atClktck, 100,
+		atHwcap, uint64(hwcap()),
+	}
+	sp, err := buildStack(m, top, a, auxv)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Entry: entry, Stack: sp}, nil
+}
+
+type image struct {
+	hdr                elf.Header64
+	phdrs              []elf.Prog64
+	minVaddr, maxVaddr uintptr
+	phdrAddr           uintptr // unbiased address of the program headers
+	interp             string
+}
+
+func parse(f File) (*image, error) {
+	var hb [64]byte
+	if n, _ := f.ReadAt(hb[:], 0); n < len(hb) || !bytes.HasPrefix(hb[:], []byte(elf.ELFMAG)) {
+		return nil, ErrNotELF
+	}
+	img := &image{}
+	binary.Read(bytes.NewReader(hb[:]), binary.LittleEndian, &img.hdr)
+	h := &img.hdr
+	if elf.Class(h.Ident[elf.EI_CLASS]) != elf.ELFCLASS64 || elf.Data(h.Ident[elf.EI_DATA]) != elf.ELFDATA2LSB ||
+		elf.Machine(h.Machine) != elf.EM_X86_64 || (elf.Type(h.Type) != elf.ET_EXEC && elf.Type(h.Type) != elf.ET_DYN) {
+		return nil, ErrNotELF
+	}
+	if h.Phentsize != 56 || h.Phnum == 0 || h.Phnum > 128 {
+		return nil, fmt.Errorf("%w: bad program headers", ErrNotELF)
+	}
+	pb := make([]byte, int(h.Phnum)*56)
+	if n, _ := f.ReadAt(pb, int64(h.Phoff)); n < len(pb) {
+		return nil, fmt.Errorf("%w: truncated program headers", ErrNotELF)
+	}
+	img.phdrs = make([]elf.Prog64, h.Phnum)
+	binary.Read(bytes.NewReader(pb), binary.LittleEndian, img.phdrs)
+	first := true
+	for _, p := range img.phdrs {
+		switch elf.ProgType(p.Type) {
+		case elf.PT_LOAD:
+			if p.Memsz == 0 {
+				continue
+			}
+			if p.Filesz > p.Memsz || p.Vaddr%4096 != p.Off%4096 {
+				return nil, fmt.Errorf("%w: bad PT_LOAD", ErrNotELF)
+			}
+			if first || uintptr(p.Vaddr) < img.minVaddr {
+				img.minVaddr = pageDown(uintptr(p.Vaddr))
+			}
+			first = false
+			img.maxVaddr = max(img.maxVaddr, uintptr(p.Vaddr+p.Memsz))
+			if p.Off <= h.Phoff && h.Phoff < p.Off+p.Filesz && img.phdrAddr == 0 {
+				img.phdrAddr = uintptr(p.Vaddr + h.Phoff - p.Off)
+			}
+		case elf.PT_PHDR:
+			img.phdrAddr = uintptr(p.Vaddr)
+		case elf.PT_INTERP:
+			if p.Filesz == 0 || p.Filesz > 4096 {
+				return nil, fmt.Errorf("%w: bad PT_INTERP", ErrNotELF)
+			}
+			b := make([]byte, p.Filesz)
+			if n, err := f.ReadAt(b, int64(p.Off)); n < len(b) && err != io.EOF {
+				return nil, err
+			}
+			img.interp = string(bytes.TrimRight(b, "\x00"))
+		}
+	}
+	if first {
+		return nil, fmt.Errorf("%w: no loadable segments", ErrNotELF)
+	}
+	return img, nil
+}
+
+// mapImage maps img's PT_LOAD segments at bias and returns the end of the
+// highest one.
+func mapImage(m *mm.MemoryManager, f File, img *image, bias uintptr) (uintptr, error) {
+	var end uintptr
+	for _, p := range img.phdrs {
+		if elf.ProgType(p.Type) != elf.PT_LOAD || p.Memsz == 0 {
+			continue
+		}
+		prot := 0
+		if p.Flags&uint32(elf.PF_R) != 0 {
+			prot |= unix.PROT_READ
+		}
+		if p.Flags&uint32(elf.PF_W) != 0 {
+			prot |= unix.PROT_WRITE
+		}
+		if p.Flags&uint32(elf.PF_X) != 0 {
+			prot |= unix.PROT_EXEC
+		}
+		vaddr := uintptr(p.Vaddr) + bias
+		start := pageDown(vaddr)
+		fileEnd := vaddr + uintptr(p.Filesz)
+		memEnd := vaddr + uintptr(p.Memsz)
+		if p.Filesz > 0 {
+			// Map writable first if the file part's tail page needs
+			// zeroing, then drop write if the segment lacks it.
+			if _, err := m.MMap(mm.MMapOpts{Addr: start, Length: pageUp(fileEnd) - start, Fixed: true,
+				Prot: prot | unix.PROT_WRITE, Mappable: f.Mappable(), Offset: int64(p.Off) - int64(vaddr-start),
+				Name: "elf"}); err != nil {
+				return 0, err
+			}
+			if tail := pageUp(fileEnd) - fileEnd; tail > 0 && memEnd > fileEnd {
+				if _, err := m.ZeroOut(fileEnd, int(min(tail, memEnd-fileEnd))); err != nil {
+					return 0, err
+				}
+			}
+			if prot&unix.PROT_WRITE == 0 {
+				if err := m.Mprotect(start, pageUp(fileEnd)-start, prot); err != nil {
+					return 0, err
+				}
+			}
+		}
+		if bss := pageUp(fileEnd); pageUp(memEnd) > bss && p.Memsz > p.Filesz {
+			if _, err := m.MMap(mm.MMapOpts{Addr: bss, Length: pageUp(memEnd) - bss, Fixed: true, Prot: prot}); err != nil {
+				return 0, err
+			}
+		}
+		end = max(end, memEnd)
+	}
+	return end, nil
+}
+
+// buildStack writes strings, argv, envp and auxv below top and returns the
+// initial stack pointer (pointing at argc).
+func buildStack(m *mm.MemoryManager, top uintptr, a Args, auxv []uint64) (uintptr, error) {
+	sp := top
+	push := func(b []byte) (uintptr, error) {
+		sp -= uintptr(len(b))
+		_, err := m.CopyOut(sp, b)
+		return sp, err
+	}
+	pushString := func(s string) (uintptr, error) { return push(append([]byte(s), 0)) }
+
+	execfn, err := pushString(a.Filename)
+	if err != nil {
+		return 0, err
+	}
+	platform, _ := pushString("x86_64")
+	random, _ := push(a.Random[:])
+	envp := make([]uint64, len(a.Envv))
+	for i := len(a.Envv) - 1; i >= 0; i-- {
+		p, err := pushString(a.Envv[i])
+		if err != nil {
+			return 0, err
+		}
+		envp[i] = uint64(p)
+	}
+	envEnd := execfn
+	argv := make([]uint64, len(a.Argv))
+	for i := len(a.Argv) - 1; i >= 0; i-- {
+		p, err := pushString(a.Argv[i])
+		if err != nil {
+			return 0, err
+		}
+		argv[i] = uint64(p)
+	}
+	argEnd := envEnd
+	if len(envp) > 0 {
+		argEnd = uintptr(envp[0])
+	}
+	auxv = append(auxv, atRandom, uint64(random), atPlatform, uint64(platform),
+		atExecfn, uint64(execfn), atNull, 0)
+
+	// argc, argv..., 0, envp..., 0, auxv...: 16-byte aligned at argc.
+	words := 1 + len(argv) + 1 + len(envp) + 1 + len(auxv)
+	sp = (sp - uintptr(words*8)) &^ 15
+	buf := make([]byte, 0, words*8)
+	buf = binary.LittleEndian.AppendUint64(buf, uint64(len(argv)))
+	for _, v := range argv {
+		buf = binary.LittleEndian.AppendUint64(buf, v)
+	}
+	buf = binary.LittleEndian.AppendUint64(buf, 0)
+	for _, v := range envp {
+		buf = binary.LittleEndian.AppendUint64(buf, v)
+	}
+	buf = binary.LittleEndian.AppendUint64(buf, 0)
+	for _, v := range auxv {
+		buf = binary.LittleEndian.AppendUint64(buf, v)
+	}
+	if _, err := m.CopyOut(sp, buf); err != nil {
+		return 0, err
+	}
+	if len(argv) > 0 {
+		m.ArgvStart, m.ArgvEnd = uintptr(argv[0]), argEnd
+	}
+	if len(envp) > 0 {
+		m.EnvStart, m.EnvEnd = uintptr(envp[0]), envEnd
+	}
+	m.Auxv = auxv
+	return sp, nil
+}
+
+func pageUp(n uintptr) uintptr   { return (n + 4095) &^ 4095 }
+func pageDown(n uintptr) uintptr { return n &^ 4095 }

@@ -1,0 +1,197 @@
+package mm
+
+import (
+	"io"
+	"sync"
+
+	"github.com/veil-sandbox/veil/sentry/memfile"
+	"golang.org/x/sys/unix"
+)
+
+// Mappable is something mmap can map: a file's pages in the memory file.
+// Regular files of every filesystem provide one (tmpfs keeps its data in
+// it; gofer files cache host contents in it); MAP_SHARED|MAP_ANONYMOUS
+// memory is an anonymous Mappable.
+type Mappable interface {
+	// TranslatePage returns the memory file offset of the page holding
+	// file offset off (page-aligned), filling it if needed. A page past
+	// end of file returns unix.EFAULT (the caller sends SIGBUS).
+	TranslatePage(off int64) (int64, error)
+}
+
+// cacheChunk is how much a PageCache fills at once, so a sequential fault
+// pattern costs one host read per 64 KiB rather than per page.
+const cacheChunk = 16 * memfile.PageSize
+
+// PageCache caches a file's pages in the memory file. It is the Mappable of
+// gofer-backed files and the storage of tmpfs files.
+type PageCache struct {
+	MF *memfile.File
+	// Fill reads file data at off into dst (as much as exists); nil means
+	// pages start zeroed (tmpfs).
+	Fill func(dst []byte, off int64) (int, error)
+	// Size returns the current file size (for EOF / SIGBUS decisions).
+	Size func() int64
+
+	mu    sync.Mutex
+	pages map[int64]int64 // file page index -> memory file offset
+}
+
+// TranslatePage implements Mappable.
+func (c *PageCache) TranslatePage(off int64) (int64, error) {
+	if off >= roundUp(c.Size()) {
+		return 0, unix.EFAULT
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	idx := off / memfile.PageSize
+	if m, ok := c.pages[idx]; ok {
+		return m, nil
+	}
+	if c.pages == nil {
+		c.pages = make(map[int64]int64)
+	}
+	// Fill a chunk-aligned run of missing pages in one allocation.
+	first := idx - idx%(cacheChunk/memfile.PageSize)
+	last := first + cacheChunk/memfile.PageSize
+	if lim := roundUp(c.Size()) / memfile.PageSize; last > lim {
+		last = lim
+	}
+	start := idx
+	for start > first {
+		if _, ok := c.pages[start-1]; ok {
+			break
+		}
+		start--
+	}
+	end := idx + 1
+	for end < last {
+		if _, ok := c.pages[end]; ok {
+			break
+		}
+		end++
+	}
+	n := (end - start) * memfile.PageSize
+	m, err := c.MF.Allocate(n)
+	if err != nil {
+		return 0, err
+	}
+	if c.Fill != nil {
+		buf := c.MF.Slice(m, n)
+		if _, err := c.Fill(buf, start*memfile.PageSize); err != nil && err != io.EOF {
+			c.MF.DecRef(m, n)
+			return 0, err
+		}
+	}
+	for i := start; i < end; i++ {
+		c.pages[i] = m + (i-start)*memfile.PageSize
+	}
+	return c.pages[idx], nil
+}
+
+// ReadAt copies cached file data at off into dst, for files whose cache is
+// the only copy of their data (tmpfs). Holes read as zeros.
+func (c *PageCache) ReadAt(dst []byte, off int64) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for n < len(dst) {
+		idx := (off + int64(n)) / memfile.PageSize
+		po := (off + int64(n)) % memfile.PageSize
+		chunk := min(int64(len(dst)-n), memfile.PageSize-po)
+		if m, ok := c.pages[idx]; ok {
+			copy(dst[n:n+int(chunk)], c.MF.Slice(m+po, chunk))
+		} else {
+			clear(dst[n : n+int(chunk)])
+		}
+		n += int(chunk)
+	}
+	return n
+}
+
+// WriteAt copies src into the cache at off, allocating pages as needed.
+// Callers extending a file must update Size first.
+func (c *PageCache) WriteAt(src []byte, off int64) error {
+	n := 0
+	for n < len(src) {
+		cur := off + int64(n)
+		po := cur % memfile.PageSize
+		chunk := min(int64(len(src)-n), memfile.PageSize-po)
+		if err := c.writePage(src[n:n+int(chunk)], cur-po, po); err != nil {
+			return err
+		}
+		n += int(chunk)
+	}
+	return nil
+}
+
+func (c *PageCache) writePage(src []byte, pageOff, po int64) error {
+	c.mu.Lock()
+	m, ok := c.pages[pageOff/memfile.PageSize]
+	c.mu.Unlock()
+	if !ok {
+		var err error
+		if m, err = c.TranslatePage(pageOff); err != nil {
+			return err
+		}
+	}
+	copy(c.MF.Slice(m+po, int64(len(src))), src)
+	return nil
+}
+
+// UpdateIfCached writes src into already cached pages only: used by files
+// whose real data lives elsewhere (the host) to keep mappings coherent
+// with write(2).
+func (c *PageCache) UpdateIfCached(src []byte, off int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for n := 0; n < len(src); {
+		cur := off + int64(n)
+		po := cur % memfile.PageSize
+		chunk := min(int64(len(src)-n), memfile.PageSize-po)
+		if m, ok := c.pages[cur/memfile.PageSize]; ok {
+			copy(c.MF.Slice(m+po, chunk), src[n:n+int(chunk)])
+		}
+		n += int(chunk)
+	}
+}
+
+// Truncate drops cached pages at or beyond size and zeroes the tail of the
+// last partial page.
+func (c *PageCache) Truncate(size int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for idx, m := range c.pages {
+		if idx*memfile.PageSize >= size {
+			c.MF.DecRef(m, memfile.PageSize)
+			delete(c.pages, idx)
+		}
+	}
+	if po := size % memfile.PageSize; po != 0 {
+		if m, ok := c.pages[size/memfile.PageSize]; ok {
+			clear(c.MF.Slice(m+po, memfile.PageSize-po))
+		}
+	}
+}
+
+// Release drops all cached pages (mappings hold their own references).
+func (c *PageCache) Release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for idx, m := range c.pages {
+		c.MF.DecRef(m, memfile.PageSize)
+		delete(c.pages, idx)
+	}
+}
+
+func roundUp(n int64) int64 {
+	return (n + memfile.PageSize - 1) &^ (memfile.PageSize - 1)
+}
+
+// NewAnonymousMappable returns the backing of a MAP_SHARED|MAP_ANONYMOUS
+// mapping of size bytes: zero-filled pages shared by every process that
+// inherits the mapping.
+func NewAnonymousMappable(mf *memfile.File, size int64) Mappable {
+	size = roundUp(size)
+	return &PageCache{MF: mf, Size: func() int64 { return size }}
+}

@@ -1,0 +1,673 @@
+// Package mm implements application address spaces: VMAs (what the
+// application mapped) and the private pages behind them (which memory file
+// pages back each virtual page), demand paging, copy-on-write, and the
+// Sentry's own access to application memory.
+//
+// All application memory lives in one memory file (sentry/memfile). A VMA
+// is backed either by private pages owned by this address space (anonymous
+// memory, or copies of file pages made on first write) or by a Mappable's
+// pages (MAP_SHARED mappings, and the not yet written pages of private file
+// mappings). Nothing is mapped into the platform address space until the
+// application faults on it; a fault maps a whole window around the faulting
+// page so that sequential access costs one trap per window rather than per
+// page.
+package mm
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/veil-sandbox/veil/platform"
+	"github.com/veil-sandbox/veil/sentry/memfile"
+	"golang.org/x/sys/unix"
+)
+
+const pageSize = memfile.PageSize
+
+// faultWindow is how much a single fault maps around the faulting page.
+const faultWindow = 64 * pageSize
+
+// vma is one mapping made by mmap/brk/the loader.
+type vma struct {
+	start, end uintptr
+	prot       int  // PROT_READ|PROT_WRITE|PROT_EXEC
+	maxProt    int  // what mprotect may grant (shared file mappings opened read-only)
+	shared     bool // MAP_SHARED: writes go to the Mappable
+	mappable   Mappable
+	off        int64 // Mappable offset of start
+	name       string
+}
+
+// pte is a private page of this address space.
+type pte struct {
+	off     int64 // memory file offset
+	mappedW bool  // mapped writable in the platform address space
+}
+
+// MemoryManager is one application address space (struct mm_struct).
+type MemoryManager struct {
+	mf *memfile.File
+	as platform.AddressSpace
+
+	mu       sync.Mutex
+	vmas     []*vma // sorted by start, non-overlapping
+	ptes     map[uintptr]pte
+	brkStart uintptr
+	brk      uintptr
+	mmapTop  uintptr // top-down mmap allocation starts below this
+	maxAddr  uintptr
+
+	users atomic.Int32
+
+	// Information about the program, for /proc and prctl.
+	Exe                string
+	ArgvStart, ArgvEnd uintptr
+	EnvStart, EnvEnd   uintptr
+	Auxv               []uint64
+}
+
+// New returns an empty address space.
+func New(p platform.Platform, mf *memfile.File) (*MemoryManager, error) {
+	as, err := p.NewAddressSpace()
+	if err != nil {
+		return nil, fmt.Errorf("mm: new address space: %w", err)
+	}
+	m := &MemoryManager{mf: mf, as: as, ptes: make(map[uintptr]pte), maxAddr: p.MaxUserAddress()}
+	m.mmapTop = m.StackTop() - stackGap
+	m.users.Store(1)
+	return m, nil
+}
+
+// stackGap separates the top-down mmap area from the stack, as Linux's
+// mmap_base leaves room for the stack rlimit.
+const stackGap = 1 << 30
+
+// StackTop is where the initial stack of a new program ends.
+func (m *MemoryManager) StackTop() uintptr { return m.maxAddr - pageSize }
+
+// AddressSpace returns the platform address space.
+func (m *MemoryManager) AddressSpace() platform.AddressSpace { return m.as }
+
+// IncUsers adds a user (a task sharing this mm through CLONE_VM).
+func (m *MemoryManager) IncUsers() { m.users.Add(1) }
+
+// DecUsers drops a user; the last one frees all memory and the platform
+// address space.
+func (m *MemoryManager) DecUsers() {
+	if m.users.Add(-1) != 0 {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for a, p := range m.ptes {
+		m.mf.DecRef(p.off, pageSize)
+		delete(m.ptes, a)
+	}
+	m.vmas = nil
+	m.as.Release()
+}
+
+// MMapOpts are the arguments of MMap.
+type MMapOpts struct {
+	Addr      uintptr
+	Length    uintptr
+	Prot      int
+	MaxProt   int // 0 means PROT_READ|PROT_WRITE|PROT_EXEC
+	Fixed     bool
+	NoReplace bool // MAP_FIXED_NOREPLACE
+	Shared    bool
+	Mappable  Mappable // nil: anonymous private memory
+	Offset    int64
+	Name      string
+}
+
+// MMap creates a mapping and returns its address.
+func (m *MemoryManager) MMap(o MMapOpts) (uintptr, error) {
+	if o.Length == 0 {
+		return 0, unix.EINVAL
+	}
+	length := pageRoundUp(o.Length)
+	if length < o.Length || o.Addr%pageSize != 0 && (o.Fixed || o.NoReplace) {
+		return 0, unix.EINVAL
+	}
+	if o.MaxProt == 0 {
+		o.MaxProt = unix.PROT_READ | unix.PROT_WRITE | unix.PROT_EXEC
+	}
+	if o.Prot&^o.MaxProt != 0 {
+		return 0, unix.EACCES
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	addr := o.Addr
+	switch {
+	case o.Fixed || o.NoReplace:
+		if addr+length > m.maxAddr || addr+length < addr {
+			return 0, unix.ENOMEM
+		}
+		if o.NoReplace && m.overlaps(addr, addr+length) {
+			return 0, unix.EEXIST
+		}
+		m.unmapLocked(addr, length)
+	default:
+		addr = pageRoundDown(addr)
+		if addr == 0 || addr+length > m.maxAddr || m.overlaps(addr, addr+length) {
+			var ok bool
+			if addr, ok = m.findFree(length); !ok {
+				return 0, unix.ENOMEM
+			}
+		}
+	}
+	m.insert(&vma{start: addr, end: addr + length, prot: o.Prot, maxProt: o.MaxProt,
+		shared: o.Shared, mappable: o.Mappable, off: o.Offset, name: o.Name})
+	return addr, nil
+}
+
+// Munmap removes mappings in [addr, addr+length).
+func (m *MemoryManager) Munmap(addr, length uintptr) error {
+	if addr%pageSize != 0 || length == 0 {
+		return unix.EINVAL
+	}
+	length = pageRoundUp(length)
+	if addr+length > m.maxAddr || addr+length < addr {
+		return unix.EINVAL
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.unmapLocked(addr, length)
+	return nil
+}
+
+// Mprotect changes the protection of [addr, addr+length).
+func (m *MemoryManager) Mprotect(addr, length uintptr, prot int) error {
+	if addr%pageSize != 0 {
+		return unix.EINVAL
+	}
+	length = pageRoundUp(length)
+	end := addr + length
+	if end < addr {
+		return unix.ENOMEM
+	}
+	if length == 0 {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// The whole range must be mapped.
+	for a := addr; a < end; {
+		v := m.find(a)
+		if v == nil {
+			return unix.ENOMEM
+		}
+		if prot&^v.maxProt != 0 {
+			return unix.EACCES
+		}
+		a = v.end
+	}
+	m.split(addr)
+	m.split(end)
+	for _, v := range m.vmas {
+		if v.start >= addr && v.end <= end {
+			v.prot = prot
+		}
+	}
+	m.merge()
+	// Drop the platform mappings; the next access faults them back in
+	// with the new protection.
+	m.invalidate(addr, end)
+	return nil
+}
+
+// Brk implements brk(2): it moves the program break and returns the new
+// (or, on failure, the old) break.
+func (m *MemoryManager) Brk(addr uintptr) uintptr {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if addr < m.brkStart {
+		return m.brk
+	}
+	oldEnd, newEnd := pageRoundUp(m.brk), pageRoundUp(addr)
+	switch {
+	case newEnd > oldEnd:
+		if newEnd > m.maxAddr || m.overlaps(oldEnd, newEnd) {
+			return m.brk
+		}
+		m.insert(&vma{start: oldEnd, end: newEnd, prot: unix.PROT_READ | unix.PROT_WRITE,
+			maxProt: unix.PROT_READ | unix.PROT_WRITE | unix.PROT_EXEC, name: "[heap]"})
+	case newEnd < oldEnd:
+		m.unmapLocked(newEnd, oldEnd-newEnd)
+	}
+	m.brk = addr
+	return m.brk
+}
+
+// SetBrkStart sets the start of the heap (after the loaded program).
+func (m *MemoryManager) SetBrkStart(addr uintptr) {
+	m.mu.Lock()
+	m.brkStart, m.brk = addr, addr
+	m.mu.Unlock()
+}
+
+// Mremap implements mremap(2).
+func (m *MemoryManager) Mremap(old, oldSize, newSize uintptr, mayMove, fixed bool, newAddr uintptr) (uintptr, error) {
+	if old%pageSize != 0 || newSize == 0 || (fixed && (!mayMove || newAddr%pageSize != 0)) {
+		return 0, unix.EINVAL
+	}
+	oldSize, newSize = pageRoundUp(oldSize), pageRoundUp(newSize)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v := m.find(old)
+	if v == nil || old+oldSize > v.end {
+		return 0, unix.EFAULT
+	}
+	if !fixed {
+		if newSize <= oldSize {
+			m.unmapLocked(old+newSize, oldSize-newSize)
+			return old, nil
+		}
+		// Grow in place when the range after it is free.
+		if old+oldSize == v.end && old+newSize <= m.maxAddr && !m.overlaps(old+oldSize, old+newSize) {
+			m.insert(&vma{start: v.end, end: old + newSize, prot: v.prot, maxProt: v.maxProt, shared: v.shared,
+				mappable: v.mappable, off: v.off + int64(v.end-v.start), name: v.name})
+			m.merge()
+			return old, nil
+		}
+		if !mayMove {
+			return 0, unix.ENOMEM
+		}
+		var ok bool
+		if newAddr, ok = m.findFree(newSize); !ok {
+			return 0, unix.ENOMEM
+		}
+	} else {
+		if newAddr+newSize > m.maxAddr || (newAddr < old+oldSize && old < newAddr+newSize) {
+			return 0, unix.EINVAL
+		}
+		m.unmapLocked(newAddr, newSize)
+	}
+	// Move: a new vma at newAddr with the old one's backing; private
+	// pages move with it.
+	nv := &vma{start: newAddr, end: newAddr + newSize, prot: v.prot, maxProt: v.maxProt, shared: v.shared,
+		mappable: v.mappable, off: v.off + int64(old-v.start), name: v.name}
+	moved := min(oldSize, newSize)
+	for a := old; a < old+moved; a += pageSize {
+		if p, ok := m.ptes[a]; ok {
+			delete(m.ptes, a)
+			p.mappedW = false
+			m.ptes[newAddr+(a-old)] = p
+		}
+	}
+	m.unmapLocked(old, oldSize) // the moved ptes are no longer in range
+	m.insert(nv)
+	return newAddr, nil
+}
+
+// Madvise implements the advice that changes memory contents
+// (MADV_DONTNEED and MADV_FREE drop private pages); other advice is a
+// hint Linux may ignore too.
+func (m *MemoryManager) Madvise(addr, length uintptr, advice int) error {
+	if addr%pageSize != 0 {
+		return unix.EINVAL
+	}
+	end := addr + pageRoundUp(length)
+	switch advice {
+	case unix.MADV_DONTNEED, unix.MADV_FREE:
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.forPtes(addr, end, func(a uintptr, p pte) {
+			m.mf.DecRef(p.off, pageSize)
+			delete(m.ptes, a)
+		})
+		m.as.Unmap(addr, end-addr)
+	}
+	return nil
+}
+
+// Fork returns a copy-on-write copy of m in a new platform address space.
+func (m *MemoryManager) Fork(p platform.Platform) (*MemoryManager, error) {
+	c, err := New(p, m.mf)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, v := range m.vmas {
+		nv := *v
+		c.vmas = append(c.vmas, &nv)
+	}
+	for a, pg := range m.ptes {
+		m.mf.IncRef(pg.off, pageSize)
+		c.ptes[a] = pte{off: pg.off}
+		if pg.mappedW {
+			m.ptes[a] = pte{off: pg.off}
+		}
+	}
+	// Write-protect the parent: drop its mappings of private writable
+	// memory so the next write faults and copies.
+	for _, v := range m.vmas {
+		if !v.shared && v.prot&unix.PROT_WRITE != 0 {
+			m.as.Unmap(v.start, v.end-v.start)
+		}
+	}
+	c.brkStart, c.brk, c.mmapTop = m.brkStart, m.brk, m.mmapTop
+	c.Exe, c.ArgvStart, c.ArgvEnd, c.EnvStart, c.EnvEnd = m.Exe, m.ArgvStart, m.ArgvEnd, m.EnvStart, m.EnvEnd
+	c.Auxv = append([]uint64(nil), m.Auxv...)
+	return c, nil
+}
+
+// FaultResult says what the application gets for a fault that could not
+// be fixed: a signal and its si_code.
+type FaultResult struct {
+	Signo int
+	Code  int32
+}
+
+// HandleFault resolves a page fault at addr reported by the platform.
+// accessErr is true when the page was mapped but the access not allowed
+// (SEGV_ACCERR): then a write to a copy-on-write page is resolved. It
+// returns nil when the application can retry the access.
+func (m *MemoryManager) HandleFault(addr uintptr, accessErr bool) *FaultResult {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v := m.find(addr)
+	if v == nil {
+		return &FaultResult{Signo: int(unix.SIGSEGV), Code: 1 /* SEGV_MAPERR */}
+	}
+	if v.prot == unix.PROT_NONE {
+		return &FaultResult{Signo: int(unix.SIGSEGV), Code: 2 /* SEGV_ACCERR */}
+	}
+	page := pageRoundDown(addr)
+	if accessErr {
+		p, private := m.ptes[page]
+		if v.shared || v.prot&unix.PROT_WRITE == 0 || (private && p.mappedW) {
+			return &FaultResult{Signo: int(unix.SIGSEGV), Code: 2}
+		}
+		off, err := m.privatePageForWrite(v, page)
+		if err != nil {
+			return &FaultResult{Signo: int(unix.SIGBUS), Code: 2 /* BUS_ADRERR */}
+		}
+		m.ptes[page] = pte{off: off, mappedW: true}
+		if err := m.as.MapFile(page, m.mf.FD(), off, pageSize, accessOf(v.prot)); err != nil {
+			return &FaultResult{Signo: int(unix.SIGBUS), Code: 2}
+		}
+		return nil
+	}
+	start := max(v.start, pageRoundDown(addr)&^(faultWindow-1))
+	end := min(v.end, start+faultWindow)
+	if err := m.mapWindow(v, start, end, page); err != nil {
+		return &FaultResult{Signo: int(unix.SIGBUS), Code: 2}
+	}
+	return nil
+}
+
+// mapWindow maps [start, end) of v into the platform address space,
+// creating private anonymous pages as needed. Pages a Mappable cannot
+// provide (past end of file) end the window; if that includes the
+// faulting page it is an error.
+func (m *MemoryManager) mapWindow(v *vma, start, end, faultPage uintptr) error {
+	if !v.shared && v.mappable == nil {
+		m.populateAnon(start, end)
+	}
+	type run struct {
+		addr uintptr
+		off  int64
+		n    uintptr
+		at   platform.AccessType
+	}
+	var runs []run
+	for a := start; a < end; a += pageSize {
+		off, at, err := m.backing(v, a)
+		if err != nil {
+			if a <= faultPage {
+				return err
+			}
+			break
+		}
+		if n := len(runs); n > 0 {
+			r := &runs[n-1]
+			if r.addr+r.n == a && r.off+int64(r.n) == off && r.at == at {
+				r.n += pageSize
+				continue
+			}
+		}
+		runs = append(runs, run{a, off, pageSize, at})
+	}
+	for _, r := range runs {
+		if err := m.as.MapFile(r.addr, m.mf.FD(), r.off, r.n, r.at); err != nil {
+			return err
+		}
+		if r.at.Write && !v.shared {
+			for a := r.addr; a < r.addr+r.n; a += pageSize {
+				p := m.ptes[a]
+				p.mappedW = true
+				m.ptes[a] = p
+			}
+		}
+	}
+	return nil
+}
+
+// backing returns the memory file page that backs page a of v right now
+// and the access the platform may grant to it.
+func (m *MemoryManager) backing(v *vma, a uintptr) (int64, platform.AccessType, error) {
+	at := accessOf(v.prot)
+	if v.shared {
+		off, err := v.mappable.TranslatePage(v.off + int64(a-v.start))
+		return off, at, err
+	}
+	if p, ok := m.ptes[a]; ok {
+		if at.Write && m.mf.RefCount(p.off) > 1 {
+			at.Write = false // shared with a fork: copy on write
+		}
+		return p.off, at, nil
+	}
+	// An unwritten page of a private file mapping: the file's page,
+	// read-only until written.
+	at.Write = false
+	off, err := v.mappable.TranslatePage(v.off + int64(a-v.start))
+	return off, at, err
+}
+
+// populateAnon gives every page in [start, end) of an anonymous private
+// vma a private page, allocating the missing ones as one contiguous run so
+// they can be mapped with one platform call.
+func (m *MemoryManager) populateAnon(start, end uintptr) {
+	var missing []uintptr
+	for a := start; a < end; a += pageSize {
+		if _, ok := m.ptes[a]; !ok {
+			missing = append(missing, a)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	off, err := m.mf.Allocate(int64(len(missing)) * pageSize)
+	if err != nil {
+		return // the fault will be reported as SIGBUS by the caller's backing lookup
+	}
+	for i, a := range missing {
+		m.ptes[a] = pte{off: off + int64(i)*pageSize}
+	}
+}
+
+// privatePageForWrite returns a page of v at page that this address space
+// owns exclusively, copying a shared (forked) or file page if needed. The
+// caller records the result in m.ptes.
+func (m *MemoryManager) privatePageForWrite(v *vma, page uintptr) (int64, error) {
+	if p, ok := m.ptes[page]; ok {
+		if m.mf.RefCount(p.off) == 1 {
+			return p.off, nil
+		}
+		n, err := m.mf.Allocate(pageSize)
+		if err != nil {
+			return 0, err
+		}
+		copy(m.mf.Slice(n, pageSize), m.mf.Slice(p.off, pageSize))
+		m.mf.DecRef(p.off, pageSize)
+		return n, nil
+	}
+	n, err := m.mf.Allocate(pageSize)
+	if err != nil {
+		return 0, err
+	}
+	if v.mappable != nil {
+		src, err := v.mappable.TranslatePage(v.off + int64(page-v.start))
+		if err != nil {
+			m.mf.DecRef(n, pageSize)
+			return 0, err
+		}
+		copy(m.mf.Slice(n, pageSize), m.mf.Slice(src, pageSize))
+	}
+	return n, nil
+}
+
+// find returns the vma containing addr, or nil.
+func (m *MemoryManager) find(addr uintptr) *vma {
+	i := sort.Search(len(m.vmas), func(i int) bool { return m.vmas[i].end > addr })
+	if i < len(m.vmas) && m.vmas[i].start <= addr {
+		return m.vmas[i]
+	}
+	return nil
+}
+
+func (m *MemoryManager) overlaps(start, end uintptr) bool {
+	i := sort.Search(len(m.vmas), func(i int) bool { return m.vmas[i].end > start })
+	return i < len(m.vmas) && m.vmas[i].start < end
+}
+
+// findFree finds a free range of length bytes, top-down from mmapTop.
+func (m *MemoryManager) findFree(length uintptr) (uintptr, bool) {
+	end := m.mmapTop
+	for i := len(m.vmas) - 1; i >= -1; i-- {
+		var gapStart uintptr = pageSize * 16 // never hand out the low pages
+		if i >= 0 {
+			gapStart = m.vmas[i].end
+		}
+		if gapStart >= end {
+			if i >= 0 && m.vmas[i].start < end {
+				end = m.vmas[i].start
+			}
+			continue
+		}
+		if end-gapStart >= length {
+			return end - length, true
+		}
+		if i >= 0 {
+			end = m.vmas[i].start
+		}
+	}
+	return 0, false
+}
+
+// insert adds v, which must not overlap existing vmas.
+func (m *MemoryManager) insert(v *vma) {
+	i := sort.Search(len(m.vmas), func(i int) bool { return m.vmas[i].start >= v.start })
+	m.vmas = append(m.vmas, nil)
+	copy(m.vmas[i+1:], m.vmas[i:])
+	m.vmas[i] = v
+	m.merge()
+}
+
+// split makes addr a vma boundary if it falls inside one.
+func (m *MemoryManager) split(addr uintptr) {
+	v := m.find(addr)
+	if v == nil || v.start == addr {
+		return
+	}
+	nv := *v
+	nv.start = addr
+	nv.off = v.off + int64(addr-v.start)
+	v.end = addr
+	m.insert(&nv)
+}
+
+// merge joins adjacent vmas that are indistinguishable.
+func (m *MemoryManager) merge() {
+	out := m.vmas[:0]
+	for _, v := range m.vmas {
+		if n := len(out); n > 0 {
+			p := out[n-1]
+			if p.end == v.start && p.prot == v.prot && p.maxProt == v.maxProt && p.shared == v.shared &&
+				p.mappable == v.mappable && p.name == v.name &&
+				(p.mappable == nil || p.off+int64(p.end-p.start) == v.off) {
+				p.end = v.end
+				continue
+			}
+		}
+		out = append(out, v)
+	}
+	for i := len(out); i < len(m.vmas); i++ {
+		m.vmas[i] = nil
+	}
+	m.vmas = out
+}
+
+// unmapLocked removes [addr, addr+length) from vmas, private pages and the
+// platform address space.
+func (m *MemoryManager) unmapLocked(addr, length uintptr) {
+	end := addr + length
+	if !m.overlaps(addr, end) {
+		return
+	}
+	m.split(addr)
+	m.split(end)
+	out := m.vmas[:0]
+	for _, v := range m.vmas {
+		if v.start >= addr && v.end <= end {
+			continue
+		}
+		out = append(out, v)
+	}
+	for i := len(out); i < len(m.vmas); i++ {
+		m.vmas[i] = nil
+	}
+	m.vmas = out
+	m.forPtes(addr, end, func(a uintptr, p pte) {
+		m.mf.DecRef(p.off, pageSize)
+		delete(m.ptes, a)
+	})
+	m.as.Unmap(addr, length)
+}
+
+// invalidate drops platform mappings of [start, end) so they are faulted
+// in again.
+func (m *MemoryManager) invalidate(start, end uintptr) {
+	m.forPtes(start, end, func(a uintptr, p pte) {
+		if p.mappedW {
+			p.mappedW = false
+			m.ptes[a] = p
+		}
+	})
+	m.as.Unmap(start, end-start)
+}
+
+// forPtes calls fn for each private page in [start, end), walking whichever
+// is smaller: the range or the page map (ranges can be huge reservations).
+// fn may delete or replace the entry it is given.
+func (m *MemoryManager) forPtes(start, end uintptr, fn func(uintptr, pte)) {
+	if (end-start)/pageSize < uintptr(len(m.ptes)) {
+		for a := start; a < end; a += pageSize {
+			if p, ok := m.ptes[a]; ok {
+				fn(a, p)
+			}
+		}
+		return
+	}
+	for a, p := range m.ptes {
+		if a >= start && a < end {
+			fn(a, p)
+		}
+	}
+}
+
+func accessOf(prot int) platform.AccessType {
+	return platform.AccessType{
+		Read:    prot&unix.PROT_READ != 0,
+		Write:   prot&unix.PROT_WRITE != 0,
+		Execute: prot&unix.PROT_EXEC != 0,
+	}
+}
+
+func pageRoundUp(n uintptr) uintptr   { return (n + pageSize - 1) &^ (pageSize - 1) }
+func pageRoundDown(n uintptr) uintptr { return n &^ (pageSize - 1) }

@@ -1,0 +1,125 @@
+// Package vfs is the Sentry's virtual filesystem: mounts, dentries, open
+// file descriptions and the FD table. Filesystems (sentry/fs/...) plug in
+// through the Inode and FileImpl interfaces (interfaces.go, with defaults
+// and optional extensions in extensions.go).
+//
+// # API for the kernel
+//
+// Construction (runsc / kernel setup):
+//
+//	v := vfs.New(mf)                          // mf: *memfile.File (tmpfs, memfd)
+//	v.MountRoot(ctx, rootInode, vfs.MountOptions{ReadOnly: ro, FSType: "9p"})
+//	v.MountAt(ctx, "/dev", devRoot, vfs.MountOptions{FSType: "tmpfs"})
+//	v.MountAt(ctx, "/proc", procRoot, vfs.MountOptions{FSType: "proc"})
+//	fsctx := vfs.NewFSContext(v.Root(), v.Root(), 0o022)
+//	fdt := vfs.NewFDTable()
+//
+// MountAt creates a VFS-only mount point directory when the path's last
+// component is missing (so /dev, /proc can be mounted on a read-only root
+// that lacks them). Kernel.VFS() returns the *VirtualFilesystem.
+//
+// Per task:
+//
+//   - FSContext (root, cwd, umask): share the pointer for CLONE_FS, else
+//     (*FSContext).Fork(). No reference counting is needed.
+//   - FDTable: share with (*FDTable).IncRef() for CLONE_FILES, else
+//     (*FDTable).Fork(). At exit call (*FDTable).DecRef() (the last
+//     reference closes everything; CloseAll() closes everything now). At
+//     execve call (*FDTable).CloseOnExec(). RLIMIT_NOFILE:
+//     SetLimit/Limit (EMFILE beyond it; default DefaultFDLimit = 1024).
+//   - FDTable.NewFD(min, file, cloexec) installs a file at the lowest free
+//     descriptor >= min, taking its own reference; Get/GetFile return a
+//     referenced *FileDescription the caller must DecRef; Remove closes.
+//     NewFDs installs several at once (pipe2, socketpair).
+//
+// Loading executables:
+//
+//	pop := fsctx.PathOp(vfs.VirtualDentry{}, path, true) // relative to cwd
+//	f, err := v.OpenExecutable(ctx, pop) // ENOENT, ENOTDIR, ELOOP, EACCES (not
+//	                                     // a regular file / no x bit / noexec)
+//	defer f.DecRef()
+//	n, err := f.PRead(ctx, buf, off)     // ELF headers
+//	m, err := f.Mappable()               // mm.Mappable for PT_LOAD segments
+//	exe := f.PathName()                  // for /proc/self/exe
+//
+// The kernel's Task must implement Context (Block, BlockTimeout, FSUID,
+// FSGID, ProcessID) and UserMemory (CopyIn, CopyOut). A Context may also
+// implement GroupMember (supplementary groups).
+//
+// # API for other files (pipes, eventfd, epoll, sockets, proc)
+//
+// A file without a path is made with
+//
+//	fd := vfs.NewFileDescription(impl, flags, vfs.NewAnonInode(ctx, unix.S_IFIFO|0o600), "pipe:[42]")
+//	newfd, err := t.FDTable().NewFD(0, fd, cloexec)
+//	fd.DecRef()
+//
+// impl implements FileImpl: Read/Write(ctx, buf, off, nonblock) with off = -1
+// for files without a position (a FileImpl has a position only if it
+// implements Seeker with Seekable() true); blocking is done with
+// ctx.Block(ch), returning its error (syserr.ErrInterrupted) unchanged;
+// nonblock reflects O_NONBLOCK at the time of the call, and without data a
+// nonblocking read returns unix.EAGAIN. Readiness/EventRegister/
+// EventUnregister (waiter.Waitable) serve poll, select and epoll:
+// *FileDescription itself implements waiter.Waitable by delegating to the
+// impl, so epoll can register on the FileDescription. Release is called
+// once, when the last reference to the FileDescription goes. Embeddable
+// helpers: NoIoctl, AlwaysReady, NoRelease; AnonInode.Touch updates times.
+//
+// Named pipes: sentry/fs/pipe calls vfs.SetFIFOFactory(func() vfs.FIFO) in
+// init; tmpfs (mknod S_IFIFO) and the gofer filesystem then create one FIFO
+// per FIFO inode and delegate open(2) to FIFO.Open(ctx, flags), which
+// implements the FIFO open blocking rules. Without a factory mknod of a FIFO
+// gives EPERM.
+//
+// Character devices: RegisterCharDevice(major, minor, opener) makes a
+// device openable from any device inode (sentry/fs/dev registers mem
+// devices 1:3 null, 1:5 zero, 1:7 full, 1:8 random, 1:9 urandom).
+//
+// procfs: implement Inode for its files and directories (embed
+// InodeDefaults / ReadOnlyDirDefaults). Directories whose entries come and
+// go (/proc, /proc/<pid>/fd) implement DynamicDirectory so the dentry cache
+// is revalidated. /proc/<pid>/{exe,cwd,root,fd/N} are symlinks that also
+// implement MagicLinker (FollowMagicLink returns the VirtualDentry to jump
+// to; Readlink returns FileDescription.PathNameFrom(taskRoot) or the
+// anonymous name). Useful accessors: FDTable.ForEach, FileDescription
+// PathName/PathNameFrom/StatusFlags/Offset, FSContext Root/Cwd,
+// VirtualFilesystem.PathNameFrom and Mounts(root) for /proc/<pid>/mounts.
+// StatFSer reports statfs (f_type PROC_SUPER_MAGIC).
+//
+// # Path resolution
+//
+// Every path operation takes a PathOperation{Root, Start, Path,
+// FollowFinal, Umask}; FSContext.PathOp(start, path, follow) fills one in
+// (zero start = working directory). Resolution walks one component at a
+// time through the dentry cache (Inode.Lookup on a miss, never with "." or
+// ".."), crosses mounts both ways, keeps ".." at Root, follows at most
+// MaxSymlinks (40) symlinks per operation (ELOOP), gives ENAMETOOLONG for
+// components over NameMax (the syscall layer limits whole paths to
+// PathMax), ENOTDIR for non-directories in the middle or before a trailing
+// slash. Operations: Open, OpenExecutable, GetDentry, GetDirectory, Stat,
+// SetStat, Truncate, Access, Readlink, Mkdir, Mknod, Symlink, Link, Unlink,
+// Rmdir, Rename, StatFS, Mount, MountAt, Unmount.
+//
+// Read-only mounts (MountOptions.ReadOnly) give EROFS for every mutation.
+// Permission checks use Context.FSUID/FSGID: uid 0 bypasses read/write
+// checks and directory search; executing needs at least one x bit.
+//
+// # Locking
+//
+// VirtualFilesystem.renameMu serializes renames; each directory dentry's
+// dirMu serializes cache misses and namespace changes in that directory
+// (held across the filesystem call); nameMu protects dentry names and
+// parents briefly; mountMu protects the mount table. Filesystem methods may
+// therefore be called concurrently for different directories and must do
+// their own locking. Filesystem code must not call back into path
+// resolution while the VFS calls it, except from Inode.Readlink,
+// MagicLinker.FollowMagicLink and FileImpl methods (no VFS lock is held
+// there).
+//
+// # Limits
+//
+// Dentries (and thus filesystem Inodes, e.g. gofer FIDs) are cached for the
+// life of the sandbox; there is no eviction. Dead (unlinked) dentries live
+// as long as something refers to them.
+package vfs

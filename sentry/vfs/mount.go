@@ -1,0 +1,307 @@
+package vfs
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/veil-sandbox/veil/sentry/memfile"
+	"golang.org/x/sys/unix"
+)
+
+// MountOptions describe a mount.
+type MountOptions struct {
+	// ReadOnly makes every mutation through the mount fail with EROFS
+	// (creating, removing, renaming, linking, changing attributes, and
+	// opening regular files or directories for writing or with O_TRUNC).
+	ReadOnly bool
+	// NoExec makes execute permission checks (OpenExecutable) fail with
+	// EACCES.
+	NoExec bool
+	// FSType is the filesystem type shown in /proc/mounts ("tmpfs",
+	// "proc", "9p", ...). Source is the mount source ("none", "tmpfs").
+	FSType string
+	Source string
+}
+
+// Mount is a filesystem tree (rooted at an Inode) attached at a dentry of
+// another mount. The root mount has no parent.
+type Mount struct {
+	id     uint64
+	root   *Dentry
+	opts   MountOptions
+	parent *Mount  // nil for the root mount and detached mounts
+	point  *Dentry // mount point dentry in parent
+}
+
+// Root returns the root dentry of the mounted filesystem.
+func (m *Mount) Root() *Dentry { return m.root }
+
+// ID returns the mount's unique id (for /proc/self/mountinfo).
+func (m *Mount) ID() uint64 { return m.id }
+
+// Options returns the options m was mounted with.
+func (m *Mount) Options() MountOptions { return m.opts }
+
+// ReadOnly reports whether m is a read-only mount.
+func (m *Mount) ReadOnly() bool { return m.opts.ReadOnly }
+
+// VirtualDentry is a location in the VFS: a dentry as seen through a mount.
+// The zero value means "none".
+type VirtualDentry struct {
+	Mount  *Mount
+	Dentry *Dentry
+}
+
+// Ok reports whether vd is set.
+func (vd VirtualDentry) Ok() bool { return vd.Mount != nil && vd.Dentry != nil }
+
+// Inode returns vd's inode.
+func (vd VirtualDentry) Inode() Inode { return vd.Dentry.inode }
+
+type mountKey struct {
+	parent *Mount
+	point  *Dentry
+}
+
+// VirtualFilesystem is the mount tree and the dentry cache of one sandbox.
+// It implements path resolution and every path-based operation; see doc.go.
+type VirtualFilesystem struct {
+	mf *memfile.File
+
+	// nameMu protects Dentry.parent and Dentry.name. It is held only
+	// briefly, never across filesystem calls.
+	nameMu sync.RWMutex
+	// renameMu serializes renames (so they can lock two directories
+	// without deadlock and check for loops).
+	renameMu sync.Mutex
+
+	mountMu sync.RWMutex
+	mounts  map[mountKey][]*Mount // stacked mounts, topmost last
+	all     []*Mount              // in mount order
+	root    *Mount
+	nextID  atomic.Uint64
+}
+
+// New returns a VFS with no root yet (see MountRoot). mf is the memory file
+// for in-memory filesystems (tmpfs, memfd); it may be nil in tests that
+// don't need one.
+func New(mf *memfile.File) *VirtualFilesystem {
+	return &VirtualFilesystem{mf: mf, mounts: make(map[mountKey][]*Mount)}
+}
+
+// MemoryFile returns the memory file given to New.
+func (v *VirtualFilesystem) MemoryFile() *memfile.File { return v.mf }
+
+// MountRoot makes root (a directory inode) the root filesystem. It must be
+// called once, before any other operation.
+func (v *VirtualFilesystem) MountRoot(ctx Context, root Inode, opts MountOptions) error {
+	ftype, err := fileType(ctx, root)
+	if err != nil {
+		return err
+	}
+	if ftype != unix.S_IFDIR {
+		return unix.ENOTDIR
+	}
+	m := &Mount{id: v.nextID.Add(1), root: newDentry(nil, "/", root, ftype), opts: opts}
+	v.mountMu.Lock()
+	defer v.mountMu.Unlock()
+	if v.root != nil {
+		return unix.EBUSY
+	}
+	v.root = m
+	v.all = append(v.all, m)
+	return nil
+}
+
+// Root returns the root of the mount tree ("/" of a task without chroot).
+func (v *VirtualFilesystem) Root() VirtualDentry {
+	v.mountMu.RLock()
+	defer v.mountMu.RUnlock()
+	return VirtualDentry{v.root, v.root.root}
+}
+
+// MountAt mounts the filesystem whose root directory is root at path
+// (resolved from the VFS root, following symlinks). If the final component
+// does not exist, a synthetic empty directory is made for it in the VFS
+// only (the underlying filesystem, which may be read-only, is not touched;
+// the name does not appear in getdents of its parent). Mounting on top of an
+// existing mount stacks.
+func (v *VirtualFilesystem) MountAt(ctx Context, path string, root Inode, opts MountOptions) (*Mount, error) {
+	rootVD := v.Root()
+	pop := PathOperation{Root: rootVD, Start: rootVD, Path: path, FollowFinal: true}
+	r := v.newResolver(ctx, pop)
+	parent, name, _, err := r.walkParent(pop.Start, pop.Path)
+	if err != nil {
+		return nil, err
+	}
+	var target VirtualDentry
+	if name == "" {
+		target = parent
+	} else if name == "." || name == ".." {
+		target, err = r.lookup(parent, name)
+	} else {
+		target, err = r.lookup(parent, name)
+		if err == unix.ENOENT {
+			target, err = v.syntheticDir(ctx, parent, name)
+		} else if err == nil && target.Dentry.IsSymlink() {
+			target, err = r.follow(parent, target)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !target.Dentry.IsDir() {
+		return nil, unix.ENOTDIR
+	}
+	return v.mountOn(ctx, target, root, opts)
+}
+
+// Mount mounts root at the location pop resolves to, like MountAt.
+func (v *VirtualFilesystem) Mount(ctx Context, pop PathOperation, root Inode, opts MountOptions) (*Mount, error) {
+	target, err := v.GetDentry(ctx, pop)
+	if err != nil {
+		return nil, err
+	}
+	if !target.Dentry.IsDir() {
+		return nil, unix.ENOTDIR
+	}
+	return v.mountOn(ctx, target, root, opts)
+}
+
+func (v *VirtualFilesystem) mountOn(ctx Context, target VirtualDentry, root Inode, opts MountOptions) (*Mount, error) {
+	ftype, err := fileType(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	if ftype != unix.S_IFDIR {
+		return nil, unix.ENOTDIR
+	}
+	m := &Mount{
+		id:     v.nextID.Add(1),
+		root:   newDentry(nil, "/", root, ftype),
+		opts:   opts,
+		parent: target.Mount,
+		point:  target.Dentry,
+	}
+	v.mountMu.Lock()
+	defer v.mountMu.Unlock()
+	k := mountKey{target.Mount, target.Dentry}
+	v.mounts[k] = append(v.mounts[k], m)
+	v.all = append(v.all, m)
+	target.Dentry.mounts.Add(1)
+	return m, nil
+}
+
+// syntheticDir makes a VFS-only empty directory parent/name as a mount
+// point.
+func (v *VirtualFilesystem) syntheticDir(ctx Context, parent VirtualDentry, name string) (VirtualDentry, error) {
+	if len(name) > NameMax {
+		return VirtualDentry{}, unix.ENAMETOOLONG
+	}
+	p := parent.Dentry
+	p.dirMu.Lock()
+	defer p.dirMu.Unlock()
+	if p.dead.Load() {
+		return VirtualDentry{}, unix.ENOENT
+	}
+	if c := p.children[name]; c != nil {
+		return VirtualDentry{parent.Mount, c}, nil
+	}
+	d := newDentry(p, name, NewSyntheticDir(), unix.S_IFDIR)
+	d.synthetic = true
+	v.addChildLocked(p, name, d)
+	return VirtualDentry{parent.Mount, d}, nil
+}
+
+// Unmount detaches the mount whose root pop resolves to (umount2). Open
+// files keep working; new walks no longer enter it.
+func (v *VirtualFilesystem) Unmount(ctx Context, pop PathOperation) error {
+	vd, err := v.GetDentry(ctx, pop)
+	if err != nil {
+		return err
+	}
+	m := vd.Mount
+	if vd.Dentry != m.root {
+		return unix.EINVAL
+	}
+	v.mountMu.Lock()
+	defer v.mountMu.Unlock()
+	if m.parent == nil {
+		return unix.EBUSY
+	}
+	for _, o := range v.all {
+		if o.parent == m {
+			return unix.EBUSY
+		}
+	}
+	k := mountKey{m.parent, m.point}
+	st := v.mounts[k]
+	for i, o := range st {
+		if o == m {
+			st = append(st[:i:i], st[i+1:]...)
+			break
+		}
+	}
+	if len(st) == 0 {
+		delete(v.mounts, k)
+	} else {
+		v.mounts[k] = st
+	}
+	for i, o := range v.all {
+		if o == m {
+			v.all = append(v.all[:i:i], v.all[i+1:]...)
+			break
+		}
+	}
+	m.point.mounts.Add(-1)
+	m.parent = nil
+	return nil
+}
+
+// crossMounts moves vd to the root of the topmost mount on it, repeatedly.
+func (v *VirtualFilesystem) crossMounts(vd VirtualDentry) VirtualDentry {
+	for vd.Dentry.mounts.Load() > 0 {
+		v.mountMu.RLock()
+		st := v.mounts[mountKey{vd.Mount, vd.Dentry}]
+		var top *Mount
+		if len(st) > 0 {
+			top = st[len(st)-1]
+		}
+		v.mountMu.RUnlock()
+		if top == nil {
+			break
+		}
+		vd = VirtualDentry{top, top.root}
+	}
+	return vd
+}
+
+// MountInfo describes one mount for /proc/<pid>/mounts and mountinfo.
+type MountInfo struct {
+	ID, ParentID uint64
+	// Path is the mount point relative to the root given to Mounts.
+	Path string
+	Opts MountOptions
+}
+
+// Mounts lists the mounts visible from root (a task's root), in mount
+// order.
+func (v *VirtualFilesystem) Mounts(root VirtualDentry) []MountInfo {
+	v.mountMu.RLock()
+	all := append([]*Mount(nil), v.all...)
+	v.mountMu.RUnlock()
+	var out []MountInfo
+	for _, m := range all {
+		mp := VirtualDentry{m, m.root}
+		path, ok := v.pathFrom(root, mp)
+		if !ok {
+			continue
+		}
+		pid := m.id
+		if m.parent != nil {
+			pid = m.parent.id
+		}
+		out = append(out, MountInfo{ID: m.id, ParentID: pid, Path: path, Opts: m.opts})
+	}
+	return out
+}

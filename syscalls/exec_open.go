@@ -1,0 +1,42 @@
+package syscalls
+
+import (
+	"github.com/veil-sandbox/veil/sentry/kernel"
+	"github.com/veil-sandbox/veil/sentry/mm"
+	"github.com/veil-sandbox/veil/sentry/vfs"
+	"golang.org/x/sys/unix"
+)
+
+// execFile adapts an open file to what the loader reads and maps.
+type execFile struct {
+	ctx vfs.Context
+	fd  *vfs.FileDescription
+	m   mm.Mappable
+}
+
+func (e *execFile) ReadAt(p []byte, off int64) (int, error) { return e.fd.PRead(e.ctx, p, off) }
+func (e *execFile) Mappable() mm.Mappable                    { return e.m }
+func (e *execFile) Path() string                             { return e.fd.PathName() }
+
+// OpenExecutable resolves path relative to t's root and working directory
+// and opens it for execution: the kernel's execve and the first process
+// use it.
+func OpenExecutable(t *kernel.Task, path string) (kernel.Executable, error) {
+	if path == "" {
+		return nil, unix.ENOENT
+	}
+	fs := t.FSContext()
+	pop := vfs.PathOperation{Root: fs.Root(), Start: fs.Cwd(), Path: path, FollowFinal: true}
+	fd, err := t.Kernel().VFS().OpenExecutable(t, pop)
+	if err != nil {
+		return nil, err
+	}
+	m, err := fd.Mappable()
+	if err != nil {
+		fd.DecRef()
+		return nil, err
+	}
+	// The file stays open while the program may map it: mappings read
+	// through its page cache.
+	return &execFile{ctx: t, fd: fd, m: m}, nil
+}

@@ -1,0 +1,220 @@
+package syscalls
+
+// Credentials and identity: getuid(2) family, setuid(2) family,
+// getgroups(2), uname(2), sethostname(2).
+
+import (
+	"encoding/binary"
+
+	"github.com/veil-sandbox/veil/sentry/arch"
+	"github.com/veil-sandbox/veil/sentry/kernel"
+	"golang.org/x/sys/unix"
+)
+
+func init() {
+	register(unix.SYS_GETUID, "getuid", func(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+		return uintptr(t.Credentials().UID), nil
+	})
+	register(unix.SYS_GETEUID, "geteuid", func(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+		return uintptr(t.Credentials().EUID), nil
+	})
+	register(unix.SYS_GETGID, "getgid", func(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+		return uintptr(t.Credentials().GID), nil
+	})
+	register(unix.SYS_GETEGID, "getegid", func(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+		return uintptr(t.Credentials().EGID), nil
+	})
+	register(unix.SYS_GETRESUID, "getresuid", sysGetresuid, Hex, Hex, Hex)
+	register(unix.SYS_GETRESGID, "getresgid", sysGetresgid, Hex, Hex, Hex)
+	register(unix.SYS_SETUID, "setuid", sysSetuid, Int)
+	register(unix.SYS_SETGID, "setgid", sysSetgid, Int)
+	register(unix.SYS_SETREUID, "setreuid", sysSetreuid, Int, Int)
+	register(unix.SYS_SETREGID, "setregid", sysSetregid, Int, Int)
+	register(unix.SYS_SETRESUID, "setresuid", sysSetresuid, Int, Int, Int)
+	register(unix.SYS_SETRESGID, "setresgid", sysSetresgid, Int, Int, Int)
+	register(unix.SYS_SETFSUID, "setfsuid", sysSetfsuid, Int)
+	register(unix.SYS_SETFSGID, "setfsgid", sysSetfsgid, Int)
+	register(unix.SYS_GETGROUPS, "getgroups", sysGetgroups, Int, Hex)
+	register(unix.SYS_SETGROUPS, "setgroups", sysSetgroups, Int, Hex)
+	register(unix.SYS_UNAME, "uname", sysUname, Hex)
+	register(unix.SYS_SETHOSTNAME, "sethostname", sysSethostname, Hex, Int)
+	register(unix.SYS_SETDOMAINNAME, "setdomainname", sysSetdomainname, Hex, Int)
+}
+
+func putUint32s(t *kernel.Task, addrs []uintptr, vals []uint32) error {
+	for i, addr := range addrs {
+		var b [4]byte
+		binary.LittleEndian.PutUint32(b[:], vals[i])
+		if err := t.CopyOut(addr, b[:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sysGetresuid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	c := t.Credentials()
+	return 0, putUint32s(t, []uintptr{uintptr(a[0]), uintptr(a[1]), uintptr(a[2])}, []uint32{c.UID, c.EUID, c.SUID})
+}
+
+func sysGetresgid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	c := t.Credentials()
+	return 0, putUint32s(t, []uintptr{uintptr(a[0]), uintptr(a[1]), uintptr(a[2])}, []uint32{c.GID, c.EGID, c.SGID})
+}
+
+// The sandbox has a single user namespace; a task with euid 0 may become
+// anyone (CAP_SETUID), others may only shuffle among their own ids.
+const keep = ^uint32(0)
+
+func setIDs(t *kernel.Task, r, e, s uint32, group bool) error {
+	c := t.Credentials()
+	real, eff, saved, fs := &c.UID, &c.EUID, &c.SUID, &c.FSUID
+	if group {
+		real, eff, saved, fs = &c.GID, &c.EGID, &c.SGID, &c.FSGID
+	}
+	privileged := c.EUID == 0
+	allowed := func(id uint32) bool {
+		return id == keep || privileged || id == *real || id == *eff || id == *saved
+	}
+	if !allowed(r) || !allowed(e) || !allowed(s) {
+		return unix.EPERM
+	}
+	if r != keep {
+		*real = r
+	}
+	if e != keep {
+		*eff = e
+	}
+	if s != keep {
+		*saved = s
+	}
+	*fs = *eff
+	return nil
+}
+
+func sysSetuid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	id := uint32(a[0])
+	if t.Credentials().EUID == 0 {
+		return 0, setIDs(t, id, id, id, false)
+	}
+	return 0, setIDs(t, keep, id, keep, false)
+}
+
+func sysSetgid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	id := uint32(a[0])
+	if t.Credentials().EUID == 0 {
+		return 0, setIDs(t, id, id, id, true)
+	}
+	return 0, setIDs(t, keep, id, keep, true)
+}
+
+func sysSetreuid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	return 0, setIDs(t, uint32(a[0]), uint32(a[1]), keep, false)
+}
+
+func sysSetregid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	return 0, setIDs(t, uint32(a[0]), uint32(a[1]), keep, true)
+}
+
+func sysSetresuid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	return 0, setIDs(t, uint32(a[0]), uint32(a[1]), uint32(a[2]), false)
+}
+
+func sysSetresgid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	return 0, setIDs(t, uint32(a[0]), uint32(a[1]), uint32(a[2]), true)
+}
+
+func sysSetfsuid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	c := t.Credentials()
+	old := c.FSUID
+	if id := uint32(a[0]); c.EUID == 0 || id == c.UID || id == c.EUID || id == c.SUID {
+		c.FSUID = id
+	}
+	return uintptr(old), nil
+}
+
+func sysSetfsgid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	c := t.Credentials()
+	old := c.FSGID
+	if id := uint32(a[0]); c.EUID == 0 || id == c.GID || id == c.EGID || id == c.SGID {
+		c.FSGID = id
+	}
+	return uintptr(old), nil
+}
+
+func sysGetgroups(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	g := t.Credentials().Groups
+	size := int(int32(a[0]))
+	if size < 0 {
+		return 0, unix.EINVAL
+	}
+	if size == 0 {
+		return uintptr(len(g)), nil
+	}
+	if size < len(g) {
+		return 0, unix.EINVAL
+	}
+	b := make([]byte, 4*len(g))
+	for i, id := range g {
+		binary.LittleEndian.PutUint32(b[4*i:], id)
+	}
+	return uintptr(len(g)), t.CopyOut(uintptr(a[1]), b)
+}
+
+func sysSetgroups(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	n := int(int32(a[0]))
+	if n < 0 || n > 65536 {
+		return 0, unix.EINVAL
+	}
+	if t.Credentials().EUID != 0 {
+		return 0, unix.EPERM
+	}
+	b := make([]byte, 4*n)
+	if err := t.CopyIn(uintptr(a[1]), b); err != nil {
+		return 0, err
+	}
+	g := make([]uint32, n)
+	for i := range g {
+		g[i] = binary.LittleEndian.Uint32(b[4*i:])
+	}
+	t.Credentials().Groups = g
+	return 0, nil
+}
+
+// Release is the kernel version the Sentry reports: new enough for what
+// glibc and Go check for.
+const Release = "6.1.0-veil"
+
+func sysUname(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	var u [6 * 65]byte
+	k := t.Kernel()
+	for i, s := range []string{"Linux", k.Hostname, Release, "#1 SMP Veil", "x86_64", k.Domainname} {
+		copy(u[i*65:i*65+64], s)
+	}
+	return 0, t.CopyOut(uintptr(a[0]), u[:])
+}
+
+func setName(t *kernel.Task, a arch.SyscallArgs, dst *string) error {
+	if t.Credentials().EUID != 0 {
+		return unix.EPERM
+	}
+	n := int(int32(a[1]))
+	if n < 0 || n > 64 {
+		return unix.EINVAL
+	}
+	b := make([]byte, n)
+	if err := t.CopyIn(uintptr(a[0]), b); err != nil {
+		return err
+	}
+	*dst = string(b)
+	return nil
+}
+
+// sethostname(2) changes the sandbox's UTS name only, never the host's.
+func sysSethostname(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	return 0, setName(t, a, &t.Kernel().Hostname)
+}
+
+func sysSetdomainname(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	return 0, setName(t, a, &t.Kernel().Domainname)
+}

@@ -1,0 +1,302 @@
+package syscalls
+
+// Miscellaneous process state: arch_prctl(2), prctl(2), getrlimit(2),
+// setrlimit(2), prlimit64(2), getrandom(2), sched_*(2), getcpu(2),
+// sysinfo(2), getrusage(2), personality(2), getpriority(2).
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"runtime"
+	"strconv"
+
+	"github.com/veil-sandbox/veil/sentry/arch"
+	"github.com/veil-sandbox/veil/sentry/kernel"
+	"golang.org/x/sys/unix"
+)
+
+func init() {
+	register(unix.SYS_ARCH_PRCTL, "arch_prctl", sysArchPrctl, Hex, Hex)
+	register(unix.SYS_PRCTL, "prctl", sysPrctl, Int, Hex, Hex, Hex, Hex)
+	register(unix.SYS_GETRLIMIT, "getrlimit", sysGetrlimit, Int, Hex)
+	register(unix.SYS_SETRLIMIT, "setrlimit", sysSetrlimit, Int, Hex)
+	register(unix.SYS_PRLIMIT64, "prlimit64", sysPrlimit64, Int, Int, Hex, Hex)
+	register(unix.SYS_GETRANDOM, "getrandom", sysGetrandom, Hex, Int, Hex)
+	register(unix.SYS_SCHED_YIELD, "sched_yield", sysSchedYield)
+	register(unix.SYS_SCHED_GETAFFINITY, "sched_getaffinity", sysSchedGetaffinity, Int, Int, Hex)
+	register(unix.SYS_SCHED_SETAFFINITY, "sched_setaffinity", sysSchedSetaffinity, Int, Int, Hex)
+	register(unix.SYS_SCHED_GETSCHEDULER, "sched_getscheduler", sysSchedGetscheduler, Int)
+	register(unix.SYS_SCHED_GETPARAM, "sched_getparam", sysSchedGetparam, Int, Hex)
+	register(unix.SYS_SCHED_GET_PRIORITY_MAX, "sched_get_priority_max", sysSchedPriorityRange, Int)
+	register(unix.SYS_SCHED_GET_PRIORITY_MIN, "sched_get_priority_min", sysSchedPriorityRange, Int)
+	register(unix.SYS_GETCPU, "getcpu", sysGetcpu, Hex, Hex, Hex)
+	register(unix.SYS_SYSINFO, "sysinfo", sysSysinfo, Hex)
+	register(unix.SYS_GETRUSAGE, "getrusage", sysGetrusage, Int, Hex)
+	register(unix.SYS_PERSONALITY, "personality", sysPersonality, Hex)
+	register(unix.SYS_GETPRIORITY, "getpriority", sysGetpriority, Int, Int)
+	register(unix.SYS_SETPRIORITY, "setpriority", sysSetpriority, Int, Int, Int)
+}
+
+func putUint64(b []byte, v uint64) { binary.LittleEndian.PutUint64(b, v) }
+
+const (
+	archSetGS = 0x1001
+	archSetFS = 0x1002
+	archGetFS = 0x1003
+	archGetGS = 0x1004
+)
+
+func sysArchPrctl(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	r := t.Regs()
+	var b [8]byte
+	switch a[0] {
+	case archSetFS:
+		if a[1] >= 1<<47 {
+			return 0, unix.EPERM
+		}
+		r.Fs_base = a[1]
+	case archSetGS:
+		if a[1] >= 1<<47 {
+			return 0, unix.EPERM
+		}
+		r.Gs_base = a[1]
+	case archGetFS:
+		putUint64(b[:], r.Fs_base)
+		return 0, t.CopyOut(uintptr(a[1]), b[:])
+	case archGetGS:
+		putUint64(b[:], r.Gs_base)
+		return 0, t.CopyOut(uintptr(a[1]), b[:])
+	default:
+		// CET and CPUID faulting controls are not supported.
+		return 0, unix.EINVAL
+	}
+	return 0, nil
+}
+
+func sysPrctl(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	switch int(a[0]) {
+	case unix.PR_SET_NAME:
+		var b [16]byte
+		n, _ := t.MemoryManager().CopyIn(uintptr(a[1]), b[:])
+		if n == 0 {
+			return 0, unix.EFAULT
+		}
+		name := b[:n]
+		for i, c := range name {
+			if c == 0 {
+				name = name[:i]
+				break
+			}
+		}
+		t.SetName(string(name))
+		return 0, nil
+	case unix.PR_GET_NAME:
+		var b [16]byte
+		copy(b[:15], t.Name())
+		return 0, t.CopyOut(uintptr(a[1]), b[:])
+	case unix.PR_SET_NO_NEW_PRIVS:
+		if a[1] != 1 {
+			return 0, unix.EINVAL
+		}
+		return 0, nil // no setuid binaries exist in the sandbox anyway
+	case unix.PR_GET_NO_NEW_PRIVS:
+		return 0, nil
+	case unix.PR_GET_DUMPABLE:
+		return 1, nil
+	case unix.PR_SET_DUMPABLE:
+		if a[1] > 1 {
+			return 0, unix.EINVAL
+		}
+		return 0, nil
+	case unix.PR_CAPBSET_READ:
+		if a[1] > 40 {
+			return 0, unix.EINVAL
+		}
+		return 1, nil
+	case unix.PR_GET_SECCOMP:
+		return 0, nil
+	}
+	return 0, unsupported(t, "prctl("+itoa(a[0])+")", unix.EINVAL)
+}
+
+func itoa(v uint64) string { return strconv.FormatUint(v, 10) }
+
+func rlimitBytes(l kernel.Limit) []byte {
+	var b [16]byte
+	putUint64(b[0:], l.Cur)
+	putUint64(b[8:], l.Max)
+	return b[:]
+}
+
+func sysGetrlimit(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	l, err := t.ThreadGroup().Limits().Get(int(a[0]))
+	if err != nil {
+		return 0, err
+	}
+	return 0, t.CopyOut(uintptr(a[1]), rlimitBytes(l))
+}
+
+func copyInRlimit(t *kernel.Task, addr uintptr) (kernel.Limit, error) {
+	var b [16]byte
+	if err := t.CopyIn(addr, b[:]); err != nil {
+		return kernel.Limit{}, err
+	}
+	return kernel.Limit{Cur: binary.LittleEndian.Uint64(b[0:]), Max: binary.LittleEndian.Uint64(b[8:])}, nil
+}
+
+func sysSetrlimit(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	l, err := copyInRlimit(t, uintptr(a[1]))
+	if err != nil {
+		return 0, err
+	}
+	_, err = t.ThreadGroup().Limits().Set(int(a[0]), l, t.Credentials().EUID == 0)
+	return 0, err
+}
+
+func sysPrlimit64(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	tg := t.ThreadGroup()
+	if pid := int32(a[0]); pid != 0 {
+		if tg = t.Kernel().ThreadGroupByID(kernel.ThreadID(pid)); tg == nil {
+			return 0, unix.ESRCH
+		}
+	}
+	lim := tg.Limits()
+	old, err := lim.Get(int(a[1]))
+	if err != nil {
+		return 0, err
+	}
+	if a[2] != 0 {
+		l, err := copyInRlimit(t, uintptr(a[2]))
+		if err != nil {
+			return 0, err
+		}
+		if old, err = lim.Set(int(a[1]), l, t.Credentials().EUID == 0); err != nil {
+			return 0, err
+		}
+	}
+	if a[3] != 0 {
+		return 0, t.CopyOut(uintptr(a[3]), rlimitBytes(old))
+	}
+	return 0, nil
+}
+
+func sysGetrandom(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	if a[2]&^(unix.GRND_NONBLOCK|unix.GRND_RANDOM|unix.GRND_INSECURE) != 0 {
+		return 0, unix.EINVAL
+	}
+	n := min(int(a[1]), 1<<20)
+	b := make([]byte, n)
+	rand.Read(b)
+	if err := t.CopyOut(uintptr(a[0]), b); err != nil {
+		return 0, err
+	}
+	return uintptr(n), nil
+}
+
+func sysSchedYield(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	runtime.Gosched()
+	return 0, nil
+}
+
+// The sandbox sees as many CPUs as the Sentry may use.
+func sysSchedGetaffinity(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	size := int(a[1])
+	ncpu := runtime.NumCPU()
+	need := (ncpu + 63) / 64 * 8
+	if size < need || size%8 != 0 {
+		return 0, unix.EINVAL
+	}
+	b := make([]byte, need)
+	for i := 0; i < ncpu; i++ {
+		b[i/8] |= 1 << (i % 8)
+	}
+	if err := t.CopyOut(uintptr(a[2]), b); err != nil {
+		return 0, err
+	}
+	return uintptr(need), nil
+}
+
+// sched_setaffinity(2) is accepted and has no effect: the Sentry's own
+// scheduler places threads. The mask must name at least one CPU we have.
+func sysSchedSetaffinity(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	b := make([]byte, min(int(a[1]), 128))
+	if err := t.CopyIn(uintptr(a[2]), b); err != nil {
+		return 0, err
+	}
+	for i := 0; i < runtime.NumCPU() && i/8 < len(b); i++ {
+		if b[i/8]&(1<<(i%8)) != 0 {
+			return 0, nil
+		}
+	}
+	return 0, unix.EINVAL
+}
+
+func sysSchedGetscheduler(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	return 0, nil // SCHED_OTHER
+}
+
+func sysSchedGetparam(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	return 0, t.CopyOut(uintptr(a[1]), make([]byte, 4))
+}
+
+func sysSchedPriorityRange(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	switch a[0] {
+	case 0, 3, 5: // SCHED_OTHER, SCHED_BATCH, SCHED_IDLE
+		return 0, nil
+	case 1, 2: // SCHED_FIFO, SCHED_RR
+		return 99, nil // max; min is 1 but callers only compare
+	}
+	return 0, unix.EINVAL
+}
+
+func sysGetcpu(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	var z [4]byte
+	for _, addr := range []uintptr{uintptr(a[0]), uintptr(a[1])} {
+		if addr != 0 {
+			if err := t.CopyOut(addr, z[:]); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return 0, nil
+}
+
+func sysSysinfo(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	var host unix.Sysinfo_t
+	unix.Sysinfo(&host)
+	var b [112]byte
+	putUint64(b[0:], uint64(t.Kernel().Uptime().Seconds()))
+	putUint64(b[32:], host.Totalram)
+	putUint64(b[40:], host.Freeram)
+	binary.LittleEndian.PutUint16(b[80:], uint16(len(t.Kernel().ThreadGroupIDs())))
+	binary.LittleEndian.PutUint32(b[104:], host.Unit)
+	return 0, t.CopyOut(uintptr(a[0]), b[:])
+}
+
+// getrusage(2): resource accounting is not implemented; all zero.
+func sysGetrusage(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	switch int32(a[0]) {
+	case unix.RUSAGE_SELF, unix.RUSAGE_CHILDREN, unix.RUSAGE_THREAD:
+	default:
+		return 0, unix.EINVAL
+	}
+	return 0, t.CopyOut(uintptr(a[1]), make([]byte, 144))
+}
+
+func sysPersonality(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	if uint32(a[0]) == 0xffffffff || a[0] == 0 {
+		return 0, nil // PER_LINUX
+	}
+	return 0, unsupported(t, "personality(non-default)", unix.EINVAL)
+}
+
+func sysGetpriority(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	return 20, nil // nice 0, in the kernel's 40-nice encoding
+}
+
+func sysSetpriority(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	if int32(a[2]) < 0 && t.Credentials().EUID != 0 {
+		return 0, unix.EACCES
+	}
+	return 0, nil
+}

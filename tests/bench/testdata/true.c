@@ -1,0 +1,5 @@
+/* true: does nothing, successfully (for run-to-exit latency). */
+int main(void)
+{
+	return 0;
+}
