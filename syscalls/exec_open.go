@@ -15,8 +15,8 @@ type execFile struct {
 }
 
 func (e *execFile) ReadAt(p []byte, off int64) (int, error) { return e.fd.PRead(e.ctx, p, off) }
-func (e *execFile) Mappable() mm.Mappable                    { return e.m }
-func (e *execFile) Path() string                             { return e.fd.PathName() }
+func (e *execFile) Mappable() mm.Mappable                   { return e.m }
+func (e *execFile) Path() string                            { return e.fd.PathName() }
 
 // OpenExecutable resolves path relative to t's root and working directory
 // and opens it for execution: the kernel's execve and the first process

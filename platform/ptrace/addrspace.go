@@ -59,9 +59,9 @@ type addressSpace struct {
 
 	mu       sync.Mutex
 	released bool
-	// tracers maps the OS thread id of each context's tracer to the
-	// context, for the contexts whose stub thread lives here. Its size
-	// is the number of traced stub threads not yet reaped.
+	threads  int // stub threads traced by contexts and not yet reaped
+	// tracers maps the OS thread id of a context's tracer to the context,
+	// for contexts whose stub thread lives here (see run).
 	tracers map[int]*context
 }
 
@@ -419,7 +419,7 @@ func (as *addressSpace) Release() {
 		return
 	}
 	as.released = true
-	wait := len(as.tracers) == 0
+	wait := as.threads == 0
 	as.mu.Unlock()
 
 	unix.Kill(as.pid, unix.SIGKILL)
@@ -466,18 +466,26 @@ func (as *addressSpace) newThread() (int, error) {
 // from OS thread tracer.
 func (as *addressSpace) threadAdded(c *context, tracer int) {
 	as.mu.Lock()
-	as.tracers[tracer] = c
+	as.threads++
+	if as.tracers[tracer] == nil {
+		// One goroutine may own several contexts; any of their threads
+		// will do for run.
+		as.tracers[tracer] = c
+	}
 	as.mu.Unlock()
 }
 
-// threadGone records that the context traced from OS thread tracer reaped
+// threadGone records that context c, traced from OS thread tracer, reaped
 // its stub thread. The last one after Release waits for the stub to be
 // reaped, so that once every Release has returned no child process is
 // left.
-func (as *addressSpace) threadGone(tracer int) {
+func (as *addressSpace) threadGone(c *context, tracer int) {
 	as.mu.Lock()
-	delete(as.tracers, tracer)
-	last := as.released && len(as.tracers) == 0
+	as.threads--
+	if as.tracers[tracer] == c {
+		delete(as.tracers, tracer)
+	}
+	last := as.released && as.threads == 0
 	as.mu.Unlock()
 	if last {
 		<-as.done

@@ -287,7 +287,7 @@ func (c *context) forgetThread() {
 	c.ids.Store(0)
 	c.as, c.tid = nil, 0
 	if as != nil {
-		as.threadGone(c.tracer)
+		as.threadGone(c, c.tracer)
 	}
 }
 

@@ -244,6 +244,9 @@ func (t *Task) run() {
 		case platform.ErrFault:
 			accErr := trap.Code == 2 // SEGV_ACCERR
 			if fr := t.mm.HandleFault(trap.Addr, accErr); fr != nil {
+				if debugFaults {
+					fmt.Fprintf(os.Stderr, "veil: task %d: fault at %#x (code %d) rip %#x -> signal %d\n", t.tid, trap.Addr, trap.Code, t.regs.Rip, fr.Signo)
+				}
 				t.forceSignal(fr.Signo, fr.Code, uint64(trap.Addr))
 			}
 		case platform.ErrSignal:
@@ -255,6 +258,8 @@ func (t *Task) run() {
 		}
 	}
 }
+
+var debugFaults = os.Getenv("VEIL_DEBUG_FAULTS") != ""
 
 // errNoReturn is returned by handlers that set all registers themselves
 // (rt_sigreturn, a successful execve).

@@ -161,6 +161,7 @@ func (m *MemoryManager) MMap(o MMapOpts) (uintptr, error) {
 	}
 	m.insert(&vma{start: addr, end: addr + length, prot: o.Prot, maxProt: o.MaxProt,
 		shared: o.Shared, mappable: o.Mappable, off: o.Offset, name: o.Name})
+	m.merge()
 	return addr, nil
 }
 
@@ -235,6 +236,7 @@ func (m *MemoryManager) Brk(addr uintptr) uintptr {
 		}
 		m.insert(&vma{start: oldEnd, end: newEnd, prot: unix.PROT_READ | unix.PROT_WRITE,
 			maxProt: unix.PROT_READ | unix.PROT_WRITE | unix.PROT_EXEC, name: "[heap]"})
+		m.merge()
 	case newEnd < oldEnd:
 		m.unmapLocked(newEnd, oldEnd-newEnd)
 	}
@@ -300,6 +302,7 @@ func (m *MemoryManager) Mremap(old, oldSize, newSize uintptr, mayMove, fixed boo
 	}
 	m.unmapLocked(old, oldSize) // the moved ptes are no longer in range
 	m.insert(nv)
+	m.merge()
 	return newAddr, nil
 }
 
@@ -560,13 +563,13 @@ func (m *MemoryManager) findFree(length uintptr) (uintptr, bool) {
 	return 0, false
 }
 
-// insert adds v, which must not overlap existing vmas.
+// insert adds v, which must not overlap existing vmas. It does not merge
+// (split relies on that); callers merge when done.
 func (m *MemoryManager) insert(v *vma) {
 	i := sort.Search(len(m.vmas), func(i int) bool { return m.vmas[i].start >= v.start })
 	m.vmas = append(m.vmas, nil)
 	copy(m.vmas[i+1:], m.vmas[i:])
 	m.vmas[i] = v
-	m.merge()
 }
 
 // split makes addr a vma boundary if it falls inside one.
