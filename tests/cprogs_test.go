@@ -4,6 +4,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // cprog is a static C test program from testdata/c. Each one self-checks,
@@ -37,14 +38,15 @@ func TestCPrograms(t *testing.T) {
 			if p.args != nil {
 				argv = append(argv, p.args()...)
 			}
-			nat := native(t, opts{}, argv...)
+			o := opts{timeout: 60 * time.Second}
+			nat := native(t, o, argv...)
 			if nat.startErr != nil || nat.timedOut || nat.code != p.code {
 				t.Fatalf("BUG IN THE TEST PROGRAM: the native run of %s should end with code %d%s", p.name, p.code, nat)
 			}
 			if p.code == 0 && !strings.HasSuffix(nat.stdout, p.name+": ok\n") {
 				t.Fatalf("BUG IN THE TEST PROGRAM: native run did not print %q%s", p.name+": ok", nat)
 			}
-			sb := sandbox(t, opts{}, argv...)
+			sb := sandbox(t, o, argv...)
 			compareOutputs(t, nat, sb)
 		})
 	}

@@ -24,8 +24,10 @@ const (
 	// busybox is Debian's busybox-static; the host root (and so this file)
 	// is visible inside `runsc do`.
 	busybox = "/bin/busybox"
-	// defaultTimeout bounds every single command the tests run.
-	defaultTimeout = 60 * time.Second
+	// defaultTimeout bounds every single command the tests run (unless a
+	// test asks for more); a hanging sandbox must not eat the whole
+	// `go test -timeout`.
+	defaultTimeout = 20 * time.Second
 	// workParent holds the per-run work directory. Not /tmp: the sandbox
 	// hides the host's /tmp behind a fresh tmpfs.
 	workParent = "/var/tmp"

@@ -387,6 +387,15 @@ func (as *addressSpace) stubFD(in injector, hostFD int) (int, error) {
 		}
 		return -1, fmt.Errorf("stub recvmsg: %w", unix.Errno(-r))
 	}
+	// The fd number passed through the data page, which application
+	// threads running concurrently could scribble on. Check what the
+	// stub's fd really is before trusting it: a wrong translation would
+	// map some other file into the application.
+	var sst unix.Stat_t
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/fd/%d", as.pid, r), &sst); err != nil ||
+		sst.Dev != st.Dev || sst.Ino != st.Ino {
+		return -1, fmt.Errorf("stub fd %d is not host fd %d (%v)", r, hostFD, err)
+	}
 	as.fds[hostFD] = stubFile{fd: int(r), dev: st.Dev, ino: st.Ino}
 	return int(r), nil
 }

@@ -193,7 +193,10 @@ func (c *context) failed(op string, err error) error {
 }
 
 // moveTo gives the context a stopped stub thread in as, first disposing of
-// the one in its previous address space (keeping its FP state).
+// the one in its previous address space. The FP state moves along, except
+// from a released address space, whose thread is already dead: the new
+// thread then starts from the initial state, which is also what execve
+// (the usual reason for releasing it under a live context) requires.
 func (c *context) moveTo(as *addressSpace) error {
 	if c.as != nil {
 		c.dropThread(true)
@@ -309,7 +312,9 @@ func (c *context) FPState() (arch.FPState, error) {
 	if c.fpPending != nil {
 		return c.fpPending.Clone(), nil
 	}
-	if c.tid == 0 {
+	if c.tid == 0 || c.as.isReleased() {
+		// No thread, or one killed with its stub: the next thread
+		// starts from the initial state (see moveTo).
 		return c.p.fpInit.Clone(), nil
 	}
 	buf := make(arch.FPState, c.p.fpSize)

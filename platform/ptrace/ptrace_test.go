@@ -315,6 +315,49 @@ func TestInterrupt(t *testing.T) {
 	}
 }
 
+// Signals sent to the stub from outside are never delivered and never
+// reported; the stub survives them.
+func TestExternalSignals(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	e := newEnv(t, 1)
+	e.code(0xeb, 0xfe, 0x0f, 0x05) // jmp .; syscall
+	c := newContext(t, e.p)
+	defer c.Release()
+	pid := e.as.(*addressSpace).pid
+
+	// Create the stub thread first.
+	regs := regsAt(codeAddr + 2)
+	if _, err := c.Switch(e.as, &regs); err != nil {
+		t.Fatal(err)
+	}
+	tid := int(uint32(c.(*context).ids.Load()))
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		unix.Tgkill(pid, tid, unix.SIGUSR1) // default action: terminate
+		unix.Kill(pid, unix.SIGTERM)
+		unix.Kill(pid, unix.SIGSTOP)
+		time.Sleep(20 * time.Millisecond)
+		c.Interrupt()
+	}()
+	regs = regsAt(codeAddr)
+	if _, err := c.Switch(e.as, &regs); !errors.Is(err, platform.ErrInterrupted) {
+		t.Fatalf("Switch: %v, want ErrInterrupted", err)
+	}
+	// Both the application thread and the control thread still work.
+	e.mapPage(dataAddr, 0, platform.Read)
+	regs = regsAt(codeAddr + 2)
+	if _, err := c.Switch(e.as, &regs); err != nil {
+		t.Fatal(err)
+	}
+	// From another goroutine, so through the control thread.
+	errc := make(chan error)
+	go func() { errc <- e.as.MapFile(dataAddr, e.fd, 0, pageSize, platform.Read) }()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Interrupts racing with syscall round trips must never be lost, and stale
 // interrupt signals must not produce extra ErrInterrupted.
 func TestInterruptRace(t *testing.T) {

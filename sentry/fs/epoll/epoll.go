@@ -156,6 +156,17 @@ func (ep *EventPoll) pushReadyLocked(w *watch) {
 	ep.readyHead.prev = w
 }
 
+func (ep *EventPoll) pushFrontReadyLocked(w *watch) {
+	if w.inReady {
+		return
+	}
+	w.inReady = true
+	w.next = ep.readyHead.next
+	w.prev = &ep.readyHead
+	w.next.prev = w
+	ep.readyHead.next = w
+}
+
 func (ep *EventPoll) removeReadyLocked(w *watch) {
 	if !w.inReady {
 		return
@@ -322,10 +333,14 @@ func (ep *EventPoll) collect(out []Event) int {
 		return 0
 	}
 	n := 0
-	var requeue []*watch
+	// rest are the watches not looked at (out is full): they go back to
+	// the front of the ready list. requeue are the level-triggered
+	// watches reported: they go to the back, so that with a small
+	// maxevents every ready watch gets its turn.
+	var rest, requeue []*watch
 	for i, w := range batch {
 		if n == len(out) {
-			requeue = append(requeue, batch[i:]...)
+			rest = batch[i:]
 			break
 		}
 		ep.mu.Lock()
@@ -359,8 +374,13 @@ func (ep *EventPoll) collect(out []Event) int {
 		}
 		ep.mu.Unlock()
 	}
-	if len(requeue) > 0 {
+	if len(rest) > 0 || len(requeue) > 0 {
 		ep.mu.Lock()
+		for i := len(rest) - 1; i >= 0; i-- {
+			if w := rest[i]; !w.removed && !w.disabled {
+				ep.pushFrontReadyLocked(w)
+			}
+		}
 		for _, w := range requeue {
 			if !w.removed && !w.disabled {
 				ep.pushReadyLocked(w)

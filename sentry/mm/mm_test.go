@@ -1,0 +1,200 @@
+package mm
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/veil-sandbox/veil/platform"
+	"github.com/veil-sandbox/veil/sentry/arch"
+	"github.com/veil-sandbox/veil/sentry/memfile"
+	"golang.org/x/sys/unix"
+)
+
+// fakePlatform records what would be mapped where.
+type fakePlatform struct{}
+
+type fakeAS struct {
+	maps map[uintptr]platform.AccessType // page -> access
+}
+
+func (fakePlatform) NewAddressSpace() (platform.AddressSpace, error) {
+	return &fakeAS{maps: map[uintptr]platform.AccessType{}}, nil
+}
+func (fakePlatform) NewContext() (platform.Context, error) { return nil, nil }
+func (fakePlatform) MaxUserAddress() uintptr             { return 0x7ffe00000000 }
+
+func (a *fakeAS) MapFile(addr uintptr, fd int, off int64, length uintptr, at platform.AccessType) error {
+	for p := addr; p < addr+length; p += pageSize {
+		a.maps[p] = at
+	}
+	return nil
+}
+func (a *fakeAS) Unmap(addr, length uintptr) {
+	for p := range a.maps {
+		if p >= addr && p < addr+length {
+			delete(a.maps, p)
+		}
+	}
+}
+func (a *fakeAS) Release() {}
+
+var _ = arch.Registers{}
+
+func newTestMM(t *testing.T) (*MemoryManager, *memfile.File) {
+	t.Helper()
+	mf, err := memfile.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(fakePlatform{}, mf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, mf
+}
+
+func TestMMapCopyRoundTrip(t *testing.T) {
+	m, _ := newTestMM(t)
+	addr, err := m.MMap(MMapOpts{Length: 3 * pageSize, Prot: unix.PROT_READ | unix.PROT_WRITE})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 3*pageSize)
+	if _, err := m.CopyIn(addr, buf); err != nil || !bytes.Equal(buf, make([]byte, len(buf))) {
+		t.Fatalf("fresh memory not zero: %v", err)
+	}
+	msg := []byte("across a page boundary")
+	if _, err := m.CopyOut(addr+pageSize-5, msg); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(msg))
+	m.CopyIn(addr+pageSize-5, got)
+	if !bytes.Equal(got, msg) {
+		t.Fatalf("got %q", got)
+	}
+	if _, err := m.CopyIn(addr+3*pageSize, got); err != unix.EFAULT {
+		t.Fatalf("read past mapping: %v, want EFAULT", err)
+	}
+}
+
+func TestMprotectSplitsAndFaults(t *testing.T) {
+	m, _ := newTestMM(t)
+	addr, _ := m.MMap(MMapOpts{Length: 4 * pageSize, Prot: unix.PROT_NONE})
+	if fr := m.HandleFault(addr, false); fr == nil || fr.Signo != int(unix.SIGSEGV) {
+		t.Fatalf("fault on PROT_NONE: %+v", fr)
+	}
+	if err := m.Mprotect(addr+pageSize, 2*pageSize, unix.PROT_READ|unix.PROT_WRITE); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.vmas) != 3 {
+		t.Fatalf("want 3 vmas after mprotect of the middle, got %d", len(m.vmas))
+	}
+	if fr := m.HandleFault(addr+pageSize+8, false); fr != nil {
+		t.Fatalf("fault in RW part not resolved: %+v", fr)
+	}
+	as := m.as.(*fakeAS)
+	if at, ok := as.maps[addr+pageSize]; !ok || !at.Write {
+		t.Fatalf("page not mapped writable: %+v %v", at, ok)
+	}
+	if _, ok := as.maps[addr]; ok {
+		t.Fatal("PROT_NONE page was mapped")
+	}
+	if _, err := m.CopyOut(addr, []byte{1}); err != unix.EFAULT {
+		t.Fatalf("write to PROT_NONE: %v", err)
+	}
+	// Back to one protection: the vmas merge again.
+	m.Mprotect(addr, 4*pageSize, unix.PROT_READ)
+	if len(m.vmas) != 1 {
+		t.Fatalf("want 1 vma, got %d", len(m.vmas))
+	}
+}
+
+func TestForkIsCopyOnWrite(t *testing.T) {
+	m, mf := newTestMM(t)
+	addr, _ := m.MMap(MMapOpts{Length: pageSize, Prot: unix.PROT_READ | unix.PROT_WRITE})
+	m.CopyOut(addr, []byte("parent"))
+	m.HandleFault(addr, false) // mapped writable in the parent
+	c, err := m.Fork(fakePlatform{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.as.(*fakeAS).maps[addr]; ok {
+		t.Fatal("parent keeps a writable mapping after fork")
+	}
+	// The child's first write fault copies.
+	if fr := c.HandleFault(addr, false); fr != nil {
+		t.Fatal(fr)
+	}
+	if c.as.(*fakeAS).maps[addr].Write {
+		t.Fatal("shared page mapped writable in child")
+	}
+	if fr := c.HandleFault(addr, true); fr != nil {
+		t.Fatalf("COW write fault not resolved: %+v", fr)
+	}
+	c.CopyOut(addr, []byte("child!"))
+	got := make([]byte, 6)
+	m.CopyIn(addr, got)
+	if string(got) != "parent" {
+		t.Fatalf("parent sees %q after child write", got)
+	}
+	c.DecUsers()
+	if m.mf.RefCount(m.ptes[addr].off) != 1 {
+		t.Fatal("page still shared after child exit")
+	}
+	m.DecUsers()
+	if n := mf.InUse(); n != 0 {
+		t.Fatalf("%d bytes still allocated after both exits", n)
+	}
+}
+
+func TestBrkAndMremap(t *testing.T) {
+	m, _ := newTestMM(t)
+	m.SetBrkStart(0x600000)
+	if got := m.Brk(0x600000 + 3*pageSize + 10); got != 0x600000+3*pageSize+10 {
+		t.Fatalf("brk = %#x", got)
+	}
+	if _, err := m.CopyOut(0x600000+3*pageSize, []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	m.Brk(0x600000)
+	if _, err := m.CopyOut(0x600000, []byte{1}); err != unix.EFAULT {
+		t.Fatalf("write after shrinking brk: %v", err)
+	}
+	addr, _ := m.MMap(MMapOpts{Length: pageSize, Prot: unix.PROT_READ | unix.PROT_WRITE})
+	m.CopyOut(addr, []byte("moved"))
+	// Block growth in place, forcing a move.
+	m.MMap(MMapOpts{Addr: addr + pageSize, Length: pageSize, Fixed: true, Prot: unix.PROT_READ})
+	n, err := m.Mremap(addr, pageSize, 4*pageSize, true, false, 0)
+	if err != nil || n == addr {
+		t.Fatalf("mremap = %#x, %v", n, err)
+	}
+	got := make([]byte, 5)
+	m.CopyIn(n, got)
+	if string(got) != "moved" {
+		t.Fatalf("contents after move: %q", got)
+	}
+	if _, err := m.CopyIn(addr, got); err != unix.EFAULT {
+		t.Fatal("old range still mapped")
+	}
+}
+
+func TestPrivateFileMappingCopiesOnWrite(t *testing.T) {
+	m, mf := newTestMM(t)
+	data := bytes.Repeat([]byte("file"), pageSize/2)
+	pc := &PageCache{MF: mf, Size: func() int64 { return int64(len(data)) },
+		Fill: func(dst []byte, off int64) (int, error) { return copy(dst, data[off:]), nil }}
+	addr, err := m.MMap(MMapOpts{Length: 2 * pageSize, Prot: unix.PROT_READ | unix.PROT_WRITE, Mappable: pc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.CopyOut(addr, []byte("FILE"))
+	off, _ := pc.TranslatePage(0)
+	if got := string(mf.Slice(off, 4)); got != "file" {
+		t.Fatalf("private write reached the file: %q", got)
+	}
+	// A page wholly past EOF is SIGBUS.
+	addr2, _ := m.MMap(MMapOpts{Length: 4 * pageSize, Prot: unix.PROT_READ, Mappable: pc})
+	if fr := m.HandleFault(addr2+3*pageSize, false); fr == nil || fr.Signo != int(unix.SIGBUS) {
+		t.Fatalf("fault past EOF: %+v", fr)
+	}
+}
