@@ -26,13 +26,15 @@
 // # File descriptors
 //
 // MapFile takes a host fd of the Sentry. Each stub inherits one end of an
-// AF_UNIX SOCK_SEQPACKET socketpair as its fd 0; to install a new host fd the
-// control goroutine sends it with SCM_RIGHTS and injects a short recvmsg
-// sequence whose final instruction loads the received fd number into rax, so
-// no stub memory is ever read. Translations are cached per stub, keyed by
-// host fd and validated with (st_dev, st_ino) so a closed and reused host fd
-// number is detected. In the common case (one memory file) this costs one
-// extra injection per address space.
+// AF_UNIX SOCK_SEQPACKET socketpair as its fd 0; to install a new host fd it
+// is sent with SCM_RIGHTS and a short recvmsg sequence is injected whose
+// final instruction loads the received fd number into rax, so the tracer
+// never reads stub memory. Because that number transits the stub's data
+// page, which application threads can write, it is checked against
+// /proc/<stub>/fd/<n> (device and inode) before use. Translations are cached
+// per stub, keyed by host fd and validated with (st_dev, st_ino) on each
+// MapFile, so a closed and reused host fd number is detected. In the common
+// case (one memory file) installing costs one injection per address space.
 //
 // # Contexts
 //
@@ -40,14 +42,21 @@
 // traced by the Context's own (locked) OS thread: it is created by an
 // injected clone (the child idles in a pause loop) and then attached with
 // PTRACE_SEIZE + PTRACE_INTERRUPT. The syscall path is exactly PTRACE_SETREGS,
-// PTRACE_SYSEMU, wait4, PTRACE_GETREGS.
+// PTRACE_SYSEMU, wait4, PTRACE_GETREGS (plus a getcpu, see cpu.go).
+//
+// MapFile and Unmap called from the goroutine of a Context whose stub thread
+// is in that address space (the page fault path) inject on that thread
+// directly instead of handing the request to the control goroutine.
 //
 // Interrupt uses SIGWINCH sent with tgkill: its default action is to be
 // ignored, so a stray delivery to an untraced stub thread is harmless.
 //
+// # Requirements on the rest of the Sentry
+//
 // The Sentry must never wait for "any child" (wait4(-1), waitid(P_ALL)):
 // a thread of the Sentry may reap any tracee of any other Sentry thread, and
-// doing so would steal this package's stops.
+// doing so would steal this package's stops. Stubs are started by exec of
+// /proc/self/fd/N, so /proc must stay reachable for NewAddressSpace.
 package ptrace
 
 import (

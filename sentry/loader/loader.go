@@ -61,7 +61,7 @@ func Load(m *mm.MemoryManager, f File, a Args) (Result, error) {
 	if elf.Type(img.hdr.Type) == elf.ET_DYN {
 		bias = pieBase - img.minVaddr
 	}
-	end, err := mapImage(m, f, img, bias)
+	end, err := mapImage(m, f, img, bias, a.Filename)
 	if err != nil {
 		return Result{}, err
 	}
@@ -91,7 +91,7 @@ func Load(m *mm.MemoryManager, f File, a Args) (Result, error) {
 			return Result{}, err
 		}
 		interpBase = base - pageDown(iimg.minVaddr)
-		if _, err := mapImage(m, ifile, iimg, interpBase); err != nil {
+		if _, err := mapImage(m, ifile, iimg, interpBase, img.interp); err != nil {
 			return Result{}, err
 		}
 		entry = uintptr(iimg.hdr.Entry) + interpBase
@@ -193,7 +193,7 @@ func parse(f File) (*image, error) {
 
 // mapImage maps img's PT_LOAD segments at bias and returns the end of the
 // highest one.
-func mapImage(m *mm.MemoryManager, f File, img *image, bias uintptr) (uintptr, error) {
+func mapImage(m *mm.MemoryManager, f File, img *image, bias uintptr, name string) (uintptr, error) {
 	var end uintptr
 	for _, p := range img.phdrs {
 		if elf.ProgType(p.Type) != elf.PT_LOAD || p.Memsz == 0 {
@@ -218,7 +218,7 @@ func mapImage(m *mm.MemoryManager, f File, img *image, bias uintptr) (uintptr, e
 			// zeroing, then drop write if the segment lacks it.
 			if _, err := m.MMap(mm.MMapOpts{Addr: start, Length: pageUp(fileEnd) - start, Fixed: true,
 				Prot: prot | unix.PROT_WRITE, Mappable: f.Mappable(), Offset: int64(p.Off) - int64(vaddr-start),
-				Name: "elf"}); err != nil {
+				Name: name}); err != nil {
 				return 0, err
 			}
 			if tail := pageUp(fileEnd) - fileEnd; tail > 0 && memEnd > fileEnd {
