@@ -1,5 +1,9 @@
-# Veil: build, test and benchmark. Tests and benchmarks need root (ptrace).
+# Veil: build, test and benchmark. Tests and benchmarks need root (ptrace),
+# e.g. `sudo make test`; Go from /usr/local/go is found even when sudo
+# resets PATH.
+export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
+BENCHFLAGS ?=
 
 .PHONY: all build test bench clean
 
@@ -13,7 +17,7 @@ test:
 	$(GO) test -count=1 -timeout 40m ./...
 
 bench:
-	$(GO) run ./tests/bench
+	$(GO) run ./tests/bench $(BENCHFLAGS)
 
 clean:
 	rm -rf bin

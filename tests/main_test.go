@@ -378,7 +378,7 @@ func checkNoCrash(t *testing.T, r *result) {
 		t.Fatalf("runsc itself was killed by signal %v (expected it to exit with 128+N when the application dies by signal N)%s", r.signal, r)
 	}
 	if strings.Contains(r.stderr, "panic:") || strings.Contains(r.stderr, "goroutine ") {
-		t.Fatalf("runsc panicked%s", r)
+		t.Fatalf("panic in runsc (or in the Go program it ran): stderr shows a Go panic%s", r)
 	}
 }
 

@@ -751,3 +751,116 @@ func BenchmarkMapFileFromContext(b *testing.B) {
 		}
 	}
 }
+
+// A stub thread runs on its tracer's CPU after short runs, and anywhere
+// after a long one.
+func TestCPUBinding(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	e := newEnv(t, 1)
+	e.code(0xeb, 0xfe, 0x0f, 0x05) // jmp .; syscall
+	c := newContext(t, e.p)
+	defer c.Release()
+	affinity := func() int {
+		var s unix.CPUSet
+		if err := unix.SchedGetaffinity(c.(*context).tid, &s); err != nil {
+			t.Fatal(err)
+		}
+		return s.Count()
+	}
+	for i := 0; i < 2; i++ {
+		regs := regsAt(codeAddr + 2)
+		if _, err := c.Switch(e.as, &regs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := affinity(); n != 1 {
+		t.Errorf("after short runs the stub thread may run on %d CPUs, want 1", n)
+	}
+	regs := regsAt(codeAddr)
+	go func() {
+		time.Sleep(2 * bindMaxRun)
+		c.Interrupt()
+	}()
+	if _, err := c.Switch(e.as, &regs); !errors.Is(err, platform.ErrInterrupted) {
+		t.Fatal(err)
+	}
+	regs = regsAt(codeAddr + 2)
+	if _, err := c.Switch(e.as, &regs); err != nil {
+		t.Fatal(err)
+	}
+	if n, want := affinity(), e.p.cpus.Count(); n != want {
+		t.Errorf("after a long run the stub thread may run on %d CPUs, want %d", n, want)
+	}
+}
+
+// Many contexts switching concurrently while other goroutines remap memory
+// and interrupt them.
+func TestStress(t *testing.T) {
+	e := newEnv(t, 2)
+	e.code(0x0f, 0x05, 0xeb, 0xfc) // loop: syscall; jmp loop
+	const workers, rounds = 8, 200
+	ctxs := make(chan platform.Context, workers)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			c := newContext(t, e.p)
+			defer c.Release()
+			ctxs <- c
+			regs := regsAt(codeAddr)
+			for i := 0; i < rounds; i++ {
+				if _, err := c.Switch(e.as, &regs); err != nil && !errors.Is(err, platform.ErrInterrupted) {
+					t.Error(err)
+					return
+				}
+				if i%50 == 0 {
+					// The fault path: map from the context's goroutine.
+					if err := e.as.MapFile(dataAddr, e.fd, pageSize, pageSize, platform.ReadWrite); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	var bg sync.WaitGroup
+	bg.Add(2)
+	go func() {
+		defer bg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := e.as.MapFile(dataAddr+pageSize, e.fd, pageSize, pageSize, platform.Read); err != nil {
+				t.Error(err)
+				return
+			}
+			e.as.Unmap(dataAddr+pageSize, pageSize)
+		}
+	}()
+	go func() {
+		defer bg.Done()
+		var all []platform.Context
+		for len(all) < workers {
+			all = append(all, <-ctxs)
+		}
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(200 * time.Microsecond):
+			}
+			all[i%workers].Interrupt()
+		}
+	}()
+	wg.Wait()
+	close(stop)
+	bg.Wait()
+}

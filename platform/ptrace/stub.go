@@ -37,12 +37,11 @@ const (
 	stubCodeOff = 0x100
 )
 
-// Code offsets (relative to stubBase) of the stub's entry points, and the
-// addresses the tracer sees in rip after the int3 that ends each sequence.
-// They are filled in by buildStubCode so the byte layout is the single
-// source of truth.
+// Addresses of the stub's entry points, and the addresses the tracer sees
+// in rip after the int3 that ends each sequence. They are filled in by
+// buildStubCode so the byte layout is the single source of truth.
 var (
-	stubEntry     uintptr // _start: int3 (never reached in practice, see below)
+	stubEntry     uintptr // _start: int3 (a safety net, see buildStubCode)
 	stubSyscall   uintptr // syscall; int3
 	stubSyscallOK uintptr // rip after that int3
 	stubClone     uintptr // syscall; test rax,rax; jz child; int3; child: pause loop
@@ -65,7 +64,8 @@ const (
 // buildStubCode returns the stub machine code and sets the entry point
 // variables. The code (Intel syntax, offsets from the start of the code):
 //
-//	_start:  int3                      ; exec's SIGTRAP stops us before this
+//	_start:  int3                      ; exec's SIGTRAP stops us before this;
+//	                                   ; it only traps a stray resume
 //	syscall: syscall                   ; injected syscalls land here
 //	         int3
 //	clone:   syscall                   ; injected clone(CLONE_THREAD...)

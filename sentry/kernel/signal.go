@@ -494,7 +494,12 @@ func (t *Task) deliver(info *arch.SignalInfo, act *arch.SignalAct, oldMask uint6
 	if err != nil {
 		return err
 	}
-	return arch.SetupSignalFrame(t.mm, &t.regs, fp, info, act, oldMask, alt, info.Addr())
+	if err := arch.SetupSignalFrame(t.mm, &t.regs, fp, info, act, oldMask, alt, info.Addr()); err != nil {
+		return err
+	}
+	// Handlers start with a clean FPU, as on Linux; the interrupted
+	// state is in the frame for rt_sigreturn.
+	return t.ctx.SetFPState(arch.InitFPState(fp))
 }
 
 // SignalReturn implements rt_sigreturn.

@@ -80,9 +80,6 @@ func (f *regFile) writeLocked(src []byte, off int64) (int, error) {
 	}
 	now := vfs.NowTimespec()
 	f.i.mtime, f.i.ctime = now, now
-	// Writing clears set-user-ID (and group-ID if group-executable), as
-	// Linux's file_remove_privs does for unprivileged writers; the
-	// Sentry's default root user keeps them, like CAP_FSETID.
 	return len(src), nil
 }
 

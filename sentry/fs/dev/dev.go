@@ -1,0 +1,150 @@
+// Package dev is the Sentry's /dev: a tmpfs holding the memory character
+// devices (null, zero, full, random, urandom), the symlinks fd, stdin,
+// stdout, stderr into /proc/self/fd, and the directories shm (for a tmpfs
+// mounted by Mount) and pts (empty; no pseudo-terminals yet). /dev/tty is
+// not provided.
+//
+// The devices themselves are registered with vfs.RegisterCharDevice when
+// the package is linked in, so device nodes mknod'ed anywhere else work
+// too.
+package dev
+
+import (
+	"crypto/rand"
+	"math"
+	"runtime"
+	"sync/atomic"
+
+	"github.com/veil-sandbox/veil/sentry/fs/tmpfs"
+	"github.com/veil-sandbox/veil/sentry/memfile"
+	"github.com/veil-sandbox/veil/sentry/mm"
+	"github.com/veil-sandbox/veil/sentry/vfs"
+	"golang.org/x/sys/unix"
+)
+
+func init() {
+	vfs.RegisterCharDevice(vfs.MemMajor, vfs.NullMinor, func(vfs.Context, uint32) (vfs.FileImpl, error) { return nullDev{}, nil })
+	vfs.RegisterCharDevice(vfs.MemMajor, vfs.ZeroMinor, func(vfs.Context, uint32) (vfs.FileImpl, error) { return zeroDev{}, nil })
+	vfs.RegisterCharDevice(vfs.MemMajor, vfs.FullMinor, func(vfs.Context, uint32) (vfs.FileImpl, error) { return fullDev{}, nil })
+	vfs.RegisterCharDevice(vfs.MemMajor, vfs.RandomMinor, func(vfs.Context, uint32) (vfs.FileImpl, error) { return randomDev{}, nil })
+	vfs.RegisterCharDevice(vfs.MemMajor, vfs.URandomMinor, func(vfs.Context, uint32) (vfs.FileImpl, error) { return randomDev{}, nil })
+}
+
+// New returns the root directory of a new /dev filesystem.
+func New(ctx vfs.Context, mf *memfile.File) (vfs.Inode, error) {
+	defaultMF.CompareAndSwap(nil, mf)
+	fs := tmpfs.New(mf, tmpfs.Options{Mode: 0o755})
+	root := fs.Root()
+	for _, d := range []struct {
+		name  string
+		minor uint32
+	}{{"null", vfs.NullMinor}, {"zero", vfs.ZeroMinor}, {"full", vfs.FullMinor}, {"random", vfs.RandomMinor}, {"urandom", vfs.URandomMinor}} {
+		if _, err := root.Mknod(ctx, d.name, unix.S_IFCHR|0o666, vfs.MakeDev(vfs.MemMajor, d.minor)); err != nil {
+			return nil, err
+		}
+	}
+	for _, l := range [][2]string{{"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"}} {
+		if _, err := root.Symlink(ctx, l[0], l[1]); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := root.Mkdir(ctx, "shm", 0o1777); err != nil {
+		return nil, err
+	}
+	if _, err := root.Mkdir(ctx, "pts", 0o755); err != nil {
+		return nil, err
+	}
+	return root, nil
+}
+
+// Mount mounts a new /dev at /dev (created in the VFS only if missing) and
+// a new tmpfs (mode 01777) at /dev/shm.
+func Mount(ctx vfs.Context, v *vfs.VirtualFilesystem) error {
+	root, err := New(ctx, v.MemoryFile())
+	if err != nil {
+		return err
+	}
+	if _, err := v.MountAt(ctx, "/dev", root, vfs.MountOptions{FSType: "tmpfs", Source: "dev"}); err != nil {
+		return err
+	}
+	shm := tmpfs.New(v.MemoryFile(), tmpfs.Options{Mode: 0o1777})
+	_, err = v.MountAt(ctx, "/dev/shm", shm.Root(), vfs.MountOptions{FSType: "tmpfs", Source: "shm"})
+	return err
+}
+
+// memDev is what every memory device shares: a position that lseek may
+// set freely, no ioctls, always ready.
+type memDev struct {
+	vfs.NoIoctl
+	vfs.AlwaysReady
+	vfs.NoRelease
+}
+
+func (memDev) Seekable() bool { return true }
+
+type nullDev struct{ memDev }
+
+func (nullDev) Read(vfs.Context, []byte, int64, bool) (int, error) { return 0, nil }
+func (nullDev) Write(_ vfs.Context, src []byte, _ int64, _ bool) (int, error) {
+	return len(src), nil
+}
+
+type zeroDev struct{ memDev }
+
+func (zeroDev) Read(_ vfs.Context, dst []byte, _ int64, _ bool) (int, error) {
+	clear(dst)
+	return len(dst), nil
+}
+func (zeroDev) Write(_ vfs.Context, src []byte, _ int64, _ bool) (int, error) {
+	return len(src), nil
+}
+
+// Mappable implements vfs.Mapper: every mmap of /dev/zero gets its own
+// zero-filled memory (shared among the processes that share the mapping).
+func (zeroDev) Mappable() mm.Mappable { return NewAnonMappable(nil) }
+
+type fullDev struct{ memDev }
+
+func (fullDev) Read(_ vfs.Context, dst []byte, _ int64, _ bool) (int, error) {
+	clear(dst)
+	return len(dst), nil
+}
+func (fullDev) Write(vfs.Context, []byte, int64, bool) (int, error) { return 0, unix.ENOSPC }
+
+type randomDev struct{ memDev }
+
+func (randomDev) Read(_ vfs.Context, dst []byte, _ int64, _ bool) (int, error) {
+	rand.Read(dst)
+	return len(dst), nil
+}
+func (randomDev) Write(_ vfs.Context, src []byte, _ int64, _ bool) (int, error) {
+	return len(src), nil
+}
+
+// anonMappable is zero-filled memory of unbounded size; its pages are
+// freed when it becomes unreachable.
+type anonMappable struct{ pc *mm.PageCache }
+
+func (a *anonMappable) TranslatePage(off int64) (int64, error) { return a.pc.TranslatePage(off) }
+
+// NewAnonMappable returns a new zero-filled Mappable in mf (nil: the memory
+// file must be set later — /dev/zero uses the one registered with
+// SetMemoryFile). Pages are released when the Mappable is garbage.
+func NewAnonMappable(mf *memfile.File) mm.Mappable {
+	if mf == nil {
+		mf = defaultMF.Load()
+	}
+	if mf == nil {
+		return nil
+	}
+	pc := &mm.PageCache{MF: mf, Size: func() int64 { return math.MaxInt64 / 2 }}
+	a := &anonMappable{pc: pc}
+	runtime.AddCleanup(a, func(pc *mm.PageCache) { pc.Release() }, pc)
+	return a
+}
+
+var defaultMF atomic.Pointer[memfile.File]
+
+// SetMemoryFile sets the memory file /dev/zero mappings use (New sets it
+// if it is unset).
+func SetMemoryFile(mf *memfile.File) { defaultMF.Store(mf) }

@@ -1,0 +1,68 @@
+package tests
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runscProcesses lists host processes still running the runsc binary under
+// test (the Sentry, the gofer and the ptrace stubs are all runsc).
+func runscProcesses() []string {
+	var found []string
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		exe, err := os.Readlink(filepath.Join(d, "exe"))
+		if err != nil {
+			continue // gone, a zombie or a kernel thread
+		}
+		if strings.TrimSuffix(exe, " (deleted)") != runscPath {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join(d, "cmdline"))
+		found = append(found, filepath.Base(d)+": "+strings.ReplaceAll(strings.TrimRight(string(cmdline), "\x00"), "\x00", " "))
+	}
+	return found
+}
+
+// TestSandboxEndsWithPid1 checks that when the first process exits, the
+// whole sandbox ends: a background child does not keep runsc alive, and
+// no runsc process (Sentry, gofer, stub) is left on the host.
+func TestSandboxEndsWithPid1(t *testing.T) {
+	needRunsc(t)
+	if ps := runscProcesses(); len(ps) > 0 {
+		t.Logf("runsc processes already running before the test (ignored): %q", ps)
+	}
+	before := map[string]bool{}
+	for _, p := range runscProcesses() {
+		before[p] = true
+	}
+	r := sandbox(t, opts{}, bb("sh", "-c", "/bin/busybox sleep 30 & echo started")...)
+	expect(t, r, 0, "started\n")
+	if r.elapsed > 15*time.Second {
+		t.Errorf("runsc took %v: it waited for the background sleep instead of ending with pid 1", r.elapsed)
+	}
+	var left []string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		left = left[:0]
+		for _, p := range runscProcesses() {
+			if !before[p] {
+				left = append(left, p)
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+	}
+	t.Errorf("runsc processes still running 5s after runsc exited: %q", left)
+	for _, p := range left {
+		if pid, err := strconv.Atoi(strings.SplitN(p, ":", 2)[0]); err == nil {
+			if proc, err := os.FindProcess(pid); err == nil {
+				proc.Kill()
+			}
+		}
+	}
+}
