@@ -221,8 +221,11 @@ func mapImage(m *mm.MemoryManager, f File, img *image, bias uintptr, name string
 				Name: name}); err != nil {
 				return 0, err
 			}
+			// Like Linux's padzero, clear the whole rest of the last
+			// file page, not just up to memsz: ld.so's early allocator
+			// uses the space after its bss and expects zeros there.
 			if tail := pageUp(fileEnd) - fileEnd; tail > 0 && memEnd > fileEnd {
-				if _, err := m.ZeroOut(fileEnd, int(min(tail, memEnd-fileEnd))); err != nil {
+				if _, err := m.ZeroOut(fileEnd, int(tail)); err != nil {
 					return 0, err
 				}
 			}

@@ -1,0 +1,355 @@
+// Package host wraps host file descriptors given to the Sentry (the
+// sandbox's stdin, stdout and stderr) as files.
+//
+// Reads and writes go to the host descriptor with read(2)/write(2) (the
+// host file's own offset and O_APPEND apply; lseek passes through). The
+// host descriptor is left in whatever blocking mode it is in (making it
+// non-blocking would affect the other processes sharing the host file
+// description, e.g. the user's shell): before a read or write the Sentry
+// polls it, and waits for readiness through a host epoll instance, so a
+// blocked read or write can be interrupted by a signal. If another host
+// process consumes the input between the poll and the read, that read may
+// block the task uninterruptibly until more input arrives.
+//
+// Ioctls: if the descriptor is a terminal, TCGETS, TCSETS, TCSETSW,
+// TCSETSF, TIOCGWINSZ, TIOCSWINSZ and TCFLSH are passed to it (with their
+// argument structures copied through the Sentry). TIOCGPGRP/TIOCSPGRP are
+// emulated (the foreground process group is remembered per file; host
+// process groups mean nothing inside the sandbox). FIONREAD is passed
+// through for terminals, pipes and sockets. Everything else is ENOTTY; no
+// other ioctl ever reaches the host.
+package host
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/veil-sandbox/veil/sentry/vfs"
+	"github.com/veil-sandbox/veil/sentry/waiter"
+	"golang.org/x/sys/unix"
+)
+
+// File is the FileImpl of a host descriptor.
+type File struct {
+	fd    int
+	own   bool
+	tty   bool
+	ftype uint32
+	// pollable is false for files epoll refuses (regular files): they
+	// are always ready.
+	pollable bool
+
+	q       waiter.Queue
+	fgPgrp  atomic.Int32
+	release sync.Once
+}
+
+var (
+	_ vfs.FileImpl    = (*File)(nil)
+	_ vfs.SeekHandler = (*File)(nil)
+	_ vfs.Syncer      = (*File)(nil)
+)
+
+// NewFile returns an open file description for host descriptor fd. If own
+// is true, fd is closed when the description is released (pass a dup to
+// keep the original). The access mode comes from the host (F_GETFL).
+func NewFile(ctx vfs.Context, fd int, own bool) (*vfs.FileDescription, error) {
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil {
+		return nil, fmt.Errorf("host: fcntl(%d, F_GETFL): %w", fd, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, fmt.Errorf("host: fstat(%d): %w", fd, err)
+	}
+	f := &File{fd: fd, own: own, ftype: st.Mode & unix.S_IFMT}
+	if _, err := unix.IoctlGetTermios(fd, unix.TCGETS); err == nil {
+		f.tty = true
+	}
+	if ctx != nil {
+		f.fgPgrp.Store(ctx.ProcessID())
+	}
+	f.pollable = notifier.add(fd, f) == nil
+	ino := &inode{fd: fd, ftype: f.ftype}
+	var name string
+	switch f.ftype {
+	case unix.S_IFIFO:
+		name = fmt.Sprintf("pipe:[%d]", st.Ino)
+	case unix.S_IFSOCK:
+		name = fmt.Sprintf("socket:[%d]", st.Ino)
+	default:
+		name = fmt.Sprintf("host:[%d]", fd)
+	}
+	flags := uint32(fl) & (unix.O_ACCMODE | unix.O_APPEND)
+	return vfs.NewFileDescription(f, flags, ino, name), nil
+}
+
+// IsTTY reports whether the host descriptor is a terminal.
+func (f *File) IsTTY() bool { return f.tty }
+
+// FD returns the host descriptor.
+func (f *File) FD() int { return f.fd }
+
+// waitReady waits until the host descriptor has one of the events in mask
+// (or an error/hangup), interruptibly.
+func (f *File) waitReady(ctx vfs.Context, mask waiter.EventMask, nonblock bool) error {
+	if !f.pollable {
+		return nil
+	}
+	if f.Readiness(mask|waiter.EventErr|waiter.EventHUp) != 0 {
+		return nil
+	}
+	if nonblock {
+		return unix.EAGAIN
+	}
+	e, ch := waiter.NewChannelEntry(mask | waiter.EventErr | waiter.EventHUp)
+	f.q.EventRegister(e)
+	defer f.q.EventUnregister(e)
+	for f.Readiness(mask|waiter.EventErr|waiter.EventHUp) == 0 {
+		if err := ctx.Block(ch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Read implements vfs.FileImpl.
+func (f *File) Read(ctx vfs.Context, dst []byte, _ int64, nonblock bool) (int, error) {
+	if len(dst) == 0 {
+		return 0, nil
+	}
+	for {
+		if err := f.waitReady(ctx, waiter.EventIn, nonblock); err != nil {
+			return 0, err
+		}
+		n, err := unix.Read(f.fd, dst)
+		switch err {
+		case nil:
+			return n, nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			if nonblock {
+				return 0, unix.EAGAIN
+			}
+			continue
+		default:
+			return 0, err
+		}
+	}
+}
+
+// Write implements vfs.FileImpl.
+func (f *File) Write(ctx vfs.Context, src []byte, _ int64, nonblock bool) (int, error) {
+	done := 0
+	for done < len(src) {
+		if err := f.waitReady(ctx, waiter.EventOut, nonblock); err != nil {
+			if done > 0 {
+				return done, nil
+			}
+			return 0, err
+		}
+		n, err := unix.Write(f.fd, src[done:])
+		switch err {
+		case nil:
+			done += n
+			if nonblock {
+				return done, nil
+			}
+		case unix.EINTR:
+		case unix.EAGAIN:
+			if nonblock {
+				if done > 0 {
+					return done, nil
+				}
+				return 0, unix.EAGAIN
+			}
+		default:
+			if done > 0 {
+				return done, nil
+			}
+			return 0, err
+		}
+	}
+	return done, nil
+}
+
+// Seek implements vfs.SeekHandler.
+func (f *File) Seek(_ vfs.Context, off int64, whence int) (int64, error) {
+	return unix.Seek(f.fd, off, whence)
+}
+
+// Sync implements vfs.Syncer.
+func (f *File) Sync() error {
+	if err := unix.Fsync(f.fd); err != nil && err != unix.EINVAL && err != unix.EROFS {
+		return err
+	}
+	return nil
+}
+
+// Readiness implements waiter.Waitable.
+func (f *File) Readiness(mask waiter.EventMask) waiter.EventMask {
+	if !f.pollable {
+		return mask & (waiter.EventIn | waiter.EventOut | waiter.EventRdNorm | waiter.EventWrNorm)
+	}
+	fds := []unix.PollFd{{Fd: int32(f.fd), Events: int16(mask)}}
+	for {
+		n, err := unix.Poll(fds, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			return 0
+		}
+		return waiter.EventMask(uint16(fds[0].Revents)) & (mask | waiter.EventErr | waiter.EventHUp)
+	}
+}
+
+// EventRegister implements waiter.Waitable.
+func (f *File) EventRegister(e *waiter.Entry) { f.q.EventRegister(e) }
+
+// EventUnregister implements waiter.Waitable.
+func (f *File) EventUnregister(e *waiter.Entry) { f.q.EventUnregister(e) }
+
+// Ioctl implements vfs.FileImpl.
+func (f *File) Ioctl(ctx vfs.Context, io vfs.UserMemory, cmd uint32, arg uint64) (uint64, error) {
+	addr := uintptr(arg)
+	switch cmd {
+	case vfs.FIONREAD:
+		if !f.tty && f.ftype != unix.S_IFIFO && f.ftype != unix.S_IFSOCK {
+			return 0, unix.ENOTTY
+		}
+		n, err := unix.IoctlGetInt(f.fd, unix.TIOCINQ)
+		if err != nil {
+			return 0, err
+		}
+		return 0, putU32(io, addr, uint32(n))
+	}
+	if !f.tty {
+		return 0, unix.ENOTTY
+	}
+	switch cmd {
+	case unix.TCGETS:
+		t, err := unix.IoctlGetTermios(f.fd, unix.TCGETS)
+		if err != nil {
+			return 0, err
+		}
+		return 0, io.CopyOut(addr, encodeTermios(t))
+	case unix.TCSETS, unix.TCSETSW, unix.TCSETSF:
+		buf := make([]byte, termiosSize)
+		if err := io.CopyIn(addr, buf); err != nil {
+			return 0, err
+		}
+		return 0, unix.IoctlSetTermios(f.fd, uint(cmd), decodeTermios(buf))
+	case unix.TIOCGWINSZ:
+		ws, err := unix.IoctlGetWinsize(f.fd, unix.TIOCGWINSZ)
+		if err != nil {
+			return 0, err
+		}
+		b := make([]byte, 8)
+		binary.LittleEndian.PutUint16(b[0:], ws.Row)
+		binary.LittleEndian.PutUint16(b[2:], ws.Col)
+		binary.LittleEndian.PutUint16(b[4:], ws.Xpixel)
+		binary.LittleEndian.PutUint16(b[6:], ws.Ypixel)
+		return 0, io.CopyOut(addr, b)
+	case unix.TIOCSWINSZ:
+		b := make([]byte, 8)
+		if err := io.CopyIn(addr, b); err != nil {
+			return 0, err
+		}
+		ws := unix.Winsize{
+			Row: binary.LittleEndian.Uint16(b[0:]), Col: binary.LittleEndian.Uint16(b[2:]),
+			Xpixel: binary.LittleEndian.Uint16(b[4:]), Ypixel: binary.LittleEndian.Uint16(b[6:]),
+		}
+		return 0, unix.IoctlSetWinsize(f.fd, unix.TIOCSWINSZ, &ws)
+	case unix.TCFLSH:
+		if arg > 2 {
+			return 0, unix.EINVAL
+		}
+		return 0, unix.IoctlSetInt(f.fd, unix.TCFLSH, int(arg))
+	case unix.TIOCGPGRP:
+		return 0, putU32(io, addr, uint32(f.fgPgrp.Load()))
+	case unix.TIOCSPGRP:
+		b := make([]byte, 4)
+		if err := io.CopyIn(addr, b); err != nil {
+			return 0, err
+		}
+		pg := int32(binary.LittleEndian.Uint32(b))
+		if pg < 0 {
+			return 0, unix.EINVAL
+		}
+		f.fgPgrp.Store(pg)
+		return 0, nil
+	}
+	return 0, unix.ENOTTY
+}
+
+func putU32(io vfs.UserMemory, addr uintptr, v uint32) error {
+	b := make([]byte, 4)
+	binary.LittleEndian.PutUint32(b, v)
+	return io.CopyOut(addr, b)
+}
+
+// termiosSize is sizeof(struct termios) of the kernel ioctl ABI (not
+// glibc's larger struct).
+const termiosSize = 36
+
+func encodeTermios(t *unix.Termios) []byte {
+	b := make([]byte, termiosSize)
+	binary.LittleEndian.PutUint32(b[0:], t.Iflag)
+	binary.LittleEndian.PutUint32(b[4:], t.Oflag)
+	binary.LittleEndian.PutUint32(b[8:], t.Cflag)
+	binary.LittleEndian.PutUint32(b[12:], t.Lflag)
+	b[16] = t.Line
+	copy(b[17:36], t.Cc[:19])
+	return b
+}
+
+func decodeTermios(b []byte) *unix.Termios {
+	t := &unix.Termios{
+		Iflag: binary.LittleEndian.Uint32(b[0:]), Oflag: binary.LittleEndian.Uint32(b[4:]),
+		Cflag: binary.LittleEndian.Uint32(b[8:]), Lflag: binary.LittleEndian.Uint32(b[12:]),
+		Line: b[16],
+	}
+	copy(t.Cc[:19], b[17:36])
+	// Keep the host's speeds.
+	return t
+}
+
+// Release implements vfs.FileImpl.
+func (f *File) Release() {
+	f.release.Do(func() {
+		if f.pollable {
+			notifier.remove(f.fd)
+		}
+		if f.own {
+			unix.Close(f.fd)
+		}
+	})
+}
+
+// inode is the Inode of a host file: Stat is the host's fstat (with the
+// device remapped); attributes cannot be changed (EPERM).
+type inode struct {
+	vfs.InodeDefaults
+	fd    int
+	ftype uint32
+}
+
+var hostDev = vfs.NewAnonDev()
+
+func (i *inode) FileType() uint32 { return i.ftype }
+
+func (i *inode) Stat(vfs.Context) (vfs.Stat, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(i.fd, &st); err != nil {
+		return vfs.Stat{}, err
+	}
+	return vfs.Stat{
+		Dev: hostDev, Ino: st.Ino, Mode: st.Mode, Nlink: uint32(st.Nlink), UID: st.Uid, GID: st.Gid,
+		Rdev: st.Rdev, Size: st.Size, Blksize: st.Blksize, Blocks: st.Blocks,
+		Atime: st.Atim, Mtime: st.Mtim, Ctime: st.Ctim,
+	}, nil
+}
