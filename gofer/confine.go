@@ -65,7 +65,22 @@ func pivotInto(root string) error {
 		return fmt.Errorf("make / private: %w", err)
 	}
 	// pivot_root needs the new root to be a mount point.
-	if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+	if root == "/" {
+		// pivot_root needs a new root other than the current root mount,
+		// and a bind of "/" onto itself cannot be reached by path. Stage
+		// it under a private tmpfs over /proc: the Sentry mounts its own
+		// /proc over that spot anyway, and procfs was opened above.
+		if err := unix.Mount("veil-stage", "/proc", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=4k,mode=700"); err != nil {
+			return fmt.Errorf("staging tmpfs: %w", err)
+		}
+		if err := os.Mkdir("/proc/root", 0o700); err != nil {
+			return fmt.Errorf("staging dir: %w", err)
+		}
+		if err := unix.Mount("/", "/proc/root", "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("bind mount /: %w", err)
+		}
+		root = "/proc/root"
+	} else if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind mount: %w", err)
 	}
 	if err := unix.Mount("", root, "", unix.MS_PRIVATE|unix.MS_REC, ""); err != nil {

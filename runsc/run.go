@@ -113,7 +113,7 @@ func claimID(root, id string) (func(), error) {
 	}
 	// Hold a lock for as long as the container runs so a crashed runsc
 	// can be told apart later (state recovery is future work).
-	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR|os.O_CLOEXEC, 0o600)
+	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err == nil {
 		unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 	}

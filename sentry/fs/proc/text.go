@@ -159,10 +159,10 @@ func taskStatText(ti *taskInfo) string {
 	}
 	f := []any{
 		id, "(" + ti.comm + ")", string(ti.state), ti.ppid, ti.pgrp, ti.sid,
-		0,  // tty_nr
-		-1, // tpgid
+		0,                // tty_nr
+		-1,               // tpgid
 		uint32(0x400000), // flags: PF_RANDOMIZE
-		0, 0, 0, 0, // minflt cminflt majflt cmajflt
+		0, 0, 0, 0,       // minflt cminflt majflt cmajflt
 		0, 0, 0, 0, // utime stime cutime cstime
 		20, 0, // priority nice
 		ti.threads,
@@ -171,7 +171,7 @@ func taskStatText(ti *taskInfo) string {
 		ti.vsize,
 		ti.rss / pageSize,
 		uint64(1<<64 - 1), // rsslim
-		0, 0, 0, 0, 0, // startcode endcode startstack kstkesp kstkeip
+		0, 0, 0, 0, 0,     // startcode endcode startstack kstkesp kstkeip
 		0, 0, 0, 0, // signal blocked sigignore sigcatch (obsolete; see status)
 		0, 0, 0, // wchan nswap cnswap
 		17,      // exit_signal
