@@ -124,6 +124,13 @@ func (k *Kernel) sendLocked(tg *ThreadGroup, t *Task, info *arch.SignalInfo) err
 	if tg.zombie || len(tg.tasks) == 0 {
 		return nil
 	}
+	// Like a pid namespace's init, the sandbox's first process only gets
+	// signals from inside the sandbox that it has a handler for
+	// (SIGNAL_UNKILLABLE). Signals the Sentry forwards from the host
+	// (SI_KERNEL) still act, so Ctrl-C reaches "runsc do sleep 100".
+	if tg == k.init && info.Code <= 0 && tg.handlers.acts[sig].Handler == sigDFL {
+		return nil
+	}
 	switch sig {
 	case unix.SIGKILL:
 		tg.stopped = false

@@ -270,6 +270,14 @@ var ErrNoReturn = errNoReturn
 
 func (t *Task) doSyscall() {
 	nr := arch.SyscallNo(&t.regs)
+	if t.isInt80() {
+		// A 32-bit "int $0x80" syscall: its numbers and arguments follow
+		// the i386 ABI, which the Sentry does not implement.
+		t.k.CountUnimplemented("int $0x80 (32-bit syscall)")
+		t.syscallReturn = true
+		arch.SetReturn(&t.regs, negErrno(unix.ENOSYS))
+		return
+	}
 	rv, err := t.k.Syscall(t, nr, arch.Args(&t.regs))
 	if err == errNoReturn {
 		return
@@ -287,4 +295,14 @@ func (t *Task) doSyscall() {
 		return
 	}
 	arch.SetReturn(&t.regs, uint64(rv))
+}
+
+// isInt80 reports whether the trapping instruction was "int $0x80" (cd 80)
+// rather than "syscall" (0f 05); both leave rip just past them.
+func (t *Task) isInt80() bool {
+	var insn [2]byte
+	if _, err := t.mm.CopyIn(uintptr(t.regs.Rip-2), insn[:]); err != nil {
+		return false
+	}
+	return insn[0] == 0xcd && insn[1] == 0x80
 }
