@@ -17,6 +17,9 @@ func cmdBoot(g *globalFlags, args []string) int {
 	if *specFD < 0 || *goferFD < 0 {
 		fatalf("boot: --spec-fd and --gofer-fd are required")
 	}
+	if err := boot.ConfineSentry(); err != nil {
+		fatalf("boot: %v", err)
+	}
 	var spec boot.Spec
 	f := os.NewFile(uintptr(*specFD), "spec")
 	if err := json.NewDecoder(f).Decode(&spec); err != nil {

@@ -59,7 +59,13 @@ func Run(spec boot.Spec, rootDir string) int {
 	sentry := exec.Command(self, bootArgs...)
 	sentry.ExtraFiles = []*os.File{specR, sentryEnd}
 	sentry.Stdin, sentry.Stdout, sentry.Stderr = os.Stdin, os.Stdout, os.Stderr
-	sentry.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: unix.SIGKILL}
+	// The Sentry gets fresh pid, mount, network, IPC and UTS namespaces:
+	// it needs none of the host's, and its stub processes die with it
+	// when it (their pid namespace's init) exits.
+	sentry.SysProcAttr = &syscall.SysProcAttr{
+		Pdeathsig:  unix.SIGKILL,
+		Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWNET | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS,
+	}
 	if err := sentry.Start(); err != nil {
 		return failf("starting sentry: %v", err)
 	}
