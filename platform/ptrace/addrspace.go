@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 
@@ -16,7 +17,19 @@ import (
 var (
 	errReleased = errors.New("ptrace: address space released")
 	errStubDied = errors.New("ptrace: stub thread died")
+	// errStubSeccomp is errStubDied for a stub killed by SIGSYS: a host
+	// system call from outside the stub's injection sites, stopped by its
+	// seccomp filter (see seccomp.go). It means a platform bug.
+	errStubSeccomp = fmt.Errorf("%w: killed by SIGSYS (a host system call stopped by the stub's seccomp filter)", errStubDied)
 )
+
+// stubGone returns the error for a stub thread that exited with status ws.
+func stubGone(ws unix.WaitStatus) error {
+	if ws.Signaled() && ws.Signal() == unix.SIGSYS {
+		return errStubSeccomp
+	}
+	return errStubDied
+}
 
 // cloneFlags create a stub thread sharing everything with the control
 // thread. Deliberately no CLONE_PTRACE: the thread is seized by the
@@ -196,18 +209,26 @@ func (as *addressSpace) start() error {
 	if err := as.p.captureFP(as.pid); err != nil {
 		return err
 	}
+	// If the seccomp filter ever kills the stub, no core dump: it would
+	// hold application memory. (A core_pattern pipe helper is still
+	// started by the kernel, but is told the limit is 0.)
+	if err := unix.Prlimit(as.pid, unix.RLIMIT_CORE, &unix.Rlimit{}, nil); err != nil {
+		return fmt.Errorf("prlimit(RLIMIT_CORE) on stub: %w", err)
+	}
 	in := as.controlThread()
-	if _, err := as.syscall(in, unix.SYS_MUNMAP, 0, stubBase); err != nil {
+	if _, err := as.syscallUnchecked(in, unix.SYS_MUNMAP, 0, stubBase); err != nil {
 		return fmt.Errorf("stub munmap below: %w", err)
 	}
-	if _, err := as.syscall(in, unix.SYS_MUNMAP, stubEnd, taskSize-stubEnd); err != nil {
+	if _, err := as.syscallUnchecked(in, unix.SYS_MUNMAP, stubEnd, taskSize-stubEnd); err != nil {
 		return fmt.Errorf("stub munmap above: %w", err)
 	}
 	// Drop any fd the Sentry leaked without O_CLOEXEC; keep the socket.
-	if _, err := as.syscall(in, unix.SYS_CLOSE_RANGE, 1, uintptr(^uint32(0)), 0); err != nil && err != unix.ENOSYS {
+	if _, err := as.syscallUnchecked(in, unix.SYS_CLOSE_RANGE, 1, uintptr(^uint32(0)), 0); err != nil && err != unix.ENOSYS {
 		return fmt.Errorf("stub close_range: %w", err)
 	}
-	return nil
+	// Last: from here on only the injection sites can make host
+	// system calls.
+	return as.installFilter(in)
 }
 
 // controlThread is the injector for the control thread. Only for the
@@ -216,8 +237,18 @@ func (as *addressSpace) controlThread() injector {
 	return injector{tid: as.pid, regs: &as.regs, cpu: &as.cpu}
 }
 
-// syscall injects system call nr into thread in.
+// syscall injects system call nr into thread in. nr must be one of
+// stubSyscallNrs: the stub's seccomp filter would kill the stub for any
+// other.
 func (as *addressSpace) syscall(in injector, nr uintptr, args ...uintptr) (uintptr, error) {
+	if !slices.Contains(stubSyscallNrs, nr) {
+		return 0, fmt.Errorf("ptrace: system call %d is not allowed in the stub", nr)
+	}
+	return as.syscallUnchecked(in, nr, args...)
+}
+
+// syscallUnchecked is syscall for start-up, before the filter is installed.
+func (as *addressSpace) syscallUnchecked(in injector, nr uintptr, args ...uintptr) (uintptr, error) {
 	r, err := as.inject(in, stubSyscall, stubSyscallOK, nr, args...)
 	if err != nil {
 		return 0, err
@@ -259,7 +290,7 @@ func (as *addressSpace) inject(in injector, site, okRip, nr uintptr, args ...uin
 			return 0, fmt.Errorf("stub wait4: %w", err)
 		}
 		if !ws.Stopped() {
-			return 0, errStubDied
+			return 0, stubGone(ws)
 		}
 		// Any other stop is a signal: resuming with signal 0 discards
 		// it. (A pending Interrupt is not lost: its flag is still set.)

@@ -47,6 +47,11 @@ type context struct {
 	interrupt atomic.Bool
 	running   atomic.Bool
 
+	// resume, if not 0, is the ptrace request resuming application code
+	// instead of PTRACE_SYSEMU. Only for tests that simulate a platform
+	// bug.
+	resume int
+
 	// fpPending, if non-nil, is an FP state (already normalised) to load
 	// into the stub thread before it next runs.
 	fpPending arch.FPState
@@ -112,12 +117,17 @@ func (c *context) Switch(asi platform.AddressSpace, regs *arch.Registers) (platf
 		bindCPU(c.tid, want, &c.p.cpus)
 		c.cpu = want
 	}
+	req := unix.PTRACE_SYSEMU
+	if c.resume != 0 {
+		req = c.resume
+	}
 	start := time.Now()
 	for {
 		// Every resume of application code is SYSEMU, and always with
 		// signal 0: no application syscall and no signal ever reaches
-		// the host kernel's handling.
-		if err := c.p.ptraceData(unix.PTRACE_SYSEMU, c.tid, 0, 0); err != nil {
+		// the host kernel's handling. (Should one get through anyway,
+		// the stub's seccomp filter kills the stub: see seccomp.go.)
+		if err := c.p.ptraceData(req, c.tid, 0, 0); err != nil {
 			return platform.Trap{}, c.failed("PTRACE_SYSEMU", err)
 		}
 		ws, err := c.p.wait(c.tid)
@@ -127,7 +137,7 @@ func (c *context) Switch(asi platform.AddressSpace, regs *arch.Registers) (platf
 		}
 		if !ws.Stopped() {
 			c.forgetThread()
-			return platform.Trap{}, errStubDied
+			return platform.Trap{}, stubGone(ws)
 		}
 		sig := ws.StopSignal()
 		if sig == syscallStop {
@@ -154,6 +164,18 @@ func (c *context) Switch(asi platform.AddressSpace, regs *arch.Registers) (platf
 			// SI_USER, SI_TKILL, SI_QUEUE...: sent by some host process,
 			// not caused by the application. Drop it.
 			continue
+		}
+		if sig == unix.SIGSYS && c.si.Code == sysSeccomp && c.si.Errno == vsyscallTrapData && isVsyscall(c.si.Addr) {
+			// A vsyscall, stopped by the stub's seccomp filter before
+			// the host ran it. The kernel has done the rest of the
+			// emulation: rip is the return address and rsp is past
+			// it (rax holds the system call number). Report it as the system call it is;
+			// resuming the thread drops the SIGSYS.
+			if err := c.getRegs(regs); err != nil {
+				return platform.Trap{}, err
+			}
+			regs.Orig_rax = uint64(c.si.Syscall)
+			return platform.Trap{}, nil
 		}
 		trap := platform.Trap{Signo: int(sig), Code: c.si.Code, Addr: uintptr(c.si.Addr)}
 		if err := c.getRegs(regs); err != nil {
@@ -228,7 +250,7 @@ func (c *context) moveTo(as *addressSpace) error {
 		}
 		if exited(ws) {
 			c.forgetThread()
-			return errStubDied
+			return stubGone(ws)
 		}
 		if isEventStop(ws) {
 			return nil

@@ -864,3 +864,240 @@ func TestStress(t *testing.T) {
 	close(stop)
 	bg.Wait()
 }
+
+// procStatus returns the fields of /proc/<pid>/task/<tid>/status.
+func procStatus(t *testing.T, pid, tid int) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(tid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := make(map[string]string)
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok {
+			m[k] = strings.TrimSpace(v)
+		}
+	}
+	return m
+}
+
+// Every stub thread runs under the seccomp filter, and every system call
+// the platform injects still works under it.
+func TestStubSeccomp(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	e := newEnv(t, 2)
+	as := e.as.(*addressSpace)
+	self := procStatus(t, os.Getpid(), unix.Gettid())
+	ours, _ := strconv.Atoi(self["Seccomp_filters"])
+	check := func(what string, tid int) {
+		t.Helper()
+		st := procStatus(t, as.pid, tid)
+		if st["NoNewPrivs"] != "1" || st["Seccomp"] != "2" || st["Seccomp_filters"] != strconv.Itoa(ours+1) {
+			t.Errorf("%s: NoNewPrivs %s Seccomp %s Seccomp_filters %s, want 1 2 %d",
+				what, st["NoNewPrivs"], st["Seccomp"], st["Seccomp_filters"], ours+1)
+		}
+	}
+	check("control thread", as.pid)
+	var lim unix.Rlimit
+	if err := unix.Prlimit(as.pid, unix.RLIMIT_CORE, nil, &lim); err != nil || lim.Cur != 0 || lim.Max != 0 {
+		t.Errorf("stub RLIMIT_CORE %+v (%v), want 0", lim, err)
+	}
+
+	// mmap and recvmsg (a new fd) from the control thread, munmap, and
+	// clone + pause for the context's thread.
+	e.code(0x0f, 0x05) // syscall
+	e.mapPage(dataAddr, 1, platform.ReadWrite)
+	e.as.Unmap(dataAddr, pageSize)
+	c := newContext(t, e.p)
+	regs := regsAt(codeAddr)
+	if _, err := c.Switch(e.as, &regs); err != nil {
+		t.Fatal(err)
+	}
+	check("context thread", c.(*context).tid)
+	// The same from the context's thread.
+	fd2, err := unix.Dup(e.fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd2)
+	if err := e.as.MapFile(dataAddr, fd2, 0, pageSize, platform.Read); err != nil {
+		t.Fatal(err)
+	}
+	e.as.Unmap(dataAddr, pageSize)
+	// close.
+	if err := as.run(func(in injector) error {
+		_, err := as.syscall(in, unix.SYS_CLOSE, 1000)
+		return err
+	}); err != unix.EBADF {
+		t.Errorf("injected close(1000): %v, want EBADF", err)
+	}
+	// exit, when the context lets its thread go.
+	c.Release()
+	// A system call the filter does not allow is refused before it is
+	// injected.
+	if err := as.run(func(in injector) error {
+		_, err := as.syscall(in, unix.SYS_GETPID)
+		return err
+	}); err == nil {
+		t.Error("injected getpid succeeded")
+	}
+	// The stub survived all of it.
+	if err := e.as.MapFile(dataAddr, e.fd, pageSize, pageSize, platform.Read); err != nil {
+		t.Fatal(err)
+	}
+	c = newContext(t, e.p)
+	defer c.Release()
+	regs = regsAt(codeAddr)
+	if _, err := c.Switch(e.as, &regs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// procExitCode waits for process pid to be a zombie and returns its exit
+// status in wait(2) form (field 52 of /proc/<pid>/stat).
+func procExitCode(t *testing.T, pid int) unix.WaitStatus {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // from field 3
+		if f[0] == "Z" {
+			code, err := strconv.Atoi(f[52-3])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return unix.WaitStatus(code)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stub %d still in state %s", pid, f[0])
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// If application code ever ran outside PTRACE_SYSEMU (simulated here by
+// resuming it with PTRACE_CONT), the stub's seccomp filter would kill the
+// stub before any of its system calls reached the host.
+func TestSeccompKillsStraySyscalls(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	for _, tc := range []struct {
+		name          string
+		rip           uint64
+		rax, rdi, rsi uint64
+		rdx           uint64
+	}{
+		{name: "getpid", rip: codeAddr, rax: unix.SYS_GETPID},
+		// Would send a byte to the Sentry over the stub's socket.
+		{name: "write", rip: codeAddr, rax: unix.SYS_WRITE, rdi: 0, rsi: codeAddr, rdx: 1},
+		{name: "int 0x80", rip: codeAddr + 2, rax: 20 /* i386 getpid */},
+		// Stub sites, but not their system calls.
+		{name: "syscall site", rip: uint64(stubSyscall), rax: unix.SYS_WRITE, rdi: 0, rsi: codeAddr, rdx: 1},
+		{name: "recvmsg site", rip: uint64(stubRecvRet - 2), rax: unix.SYS_GETPID},
+		{name: "clone site", rip: uint64(stubClone), rax: unix.SYS_CLONE, rdi: uint64(unix.SIGCHLD)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, 1)
+			e.code(0x0f, 0x05, 0xcd, 0x80) // syscall; int $0x80
+			as := e.as.(*addressSpace)
+			c := newContext(t, e.p).(*context)
+			defer c.Release()
+
+			// Normal operation first.
+			regs := regsAt(codeAddr)
+			regs.Rax = unix.SYS_GETPID
+			if _, err := c.Switch(e.as, &regs); err != nil || regs.Orig_rax != unix.SYS_GETPID {
+				t.Fatalf("Switch: %v, orig_rax %d", err, regs.Orig_rax)
+			}
+
+			c.resume = unix.PTRACE_CONT // the bug
+			regs = regsAt(tc.rip)
+			regs.Rax, regs.Rdi, regs.Rsi, regs.Rdx = tc.rax, tc.rdi, tc.rsi, tc.rdx
+			_, err := c.Switch(e.as, &regs)
+			if !errors.Is(err, errStubSeccomp) {
+				t.Fatalf("Switch with PTRACE_CONT: %v (orig_rax %d rax %#x), want %v", err, int64(regs.Orig_rax), regs.Rax, errStubSeccomp)
+			}
+			// The whole stub is dead, control thread included, killed
+			// by SIGSYS.
+			if ws := procExitCode(t, as.pid); !ws.Signaled() || ws.Signal() != unix.SIGSYS {
+				t.Errorf("stub exit status %#x, want killed by SIGSYS", uint32(ws))
+			}
+			if err := e.as.MapFile(codeAddr, e.fd, 0, pageSize, platform.Read); err == nil {
+				t.Error("MapFile in the killed stub succeeded")
+			}
+			// Nothing reached the Sentry's end of the stub socket: the
+			// stub is gone (EOF) without having written.
+			var b [16]byte
+			if n, _, err := unix.Recvfrom(as.sock, b[:], unix.MSG_DONTWAIT); n != 0 || err != nil {
+				t.Errorf("stub socket: read %d bytes (%v), want EOF", n, err)
+			}
+		})
+	}
+}
+
+// Legacy vsyscalls are reported as the system calls they are, instead of
+// being run by the host.
+func TestVsyscall(t *testing.T) {
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(maps), "[vsyscall]") {
+		t.Skip("no vsyscall page on this host (vsyscall=none)")
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	e := newEnv(t, 2)
+	e.mapPage(dataAddr, 1, platform.ReadWrite)
+	c := newContext(t, e.p)
+	defer c.Release()
+	for _, tc := range []struct {
+		name string
+		off  byte // in the vsyscall page, in units of 0x100
+		nr   uint64
+	}{
+		{"gettimeofday", 0x00, unix.SYS_GETTIMEOFDAY},
+		{"time", 0x04, unix.SYS_TIME},
+		{"getcpu", 0x08, unix.SYS_GETCPU},
+	} {
+		e.code(
+			0x48, 0xc7, 0xc0, 0x00, tc.off, 0x60, 0xff, // mov rax, 0xffffffffff600000+off
+			0xff, 0xd0, // call rax
+			0x0f, 0x05, // syscall
+		)
+		const buf = dataAddr + 0x100
+		for i := range 32 {
+			e.mem[pageSize+0x100+i] = 0xa5
+		}
+		regs := regsAt(codeAddr)
+		regs.Rsp = dataAddr + 0x800
+		regs.Rdi, regs.Rsi, regs.Rdx = buf, buf+16, 0
+		if _, err := c.Switch(e.as, &regs); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if regs.Orig_rax != tc.nr || regs.Rip != codeAddr+9 || regs.Rsp != dataAddr+0x800 ||
+			regs.Rdi != buf || regs.Rsi != buf+16 {
+			t.Fatalf("%s: orig_rax %d rip %#x rsp %#x rdi %#x rsi %#x, want %d %#x %#x %#x %#x", tc.name,
+				regs.Orig_rax, regs.Rip, regs.Rsp, regs.Rdi, regs.Rsi, tc.nr, codeAddr+9, dataAddr+0x800, buf, buf+16)
+		}
+		// The host did not run it: seccomp left the system call
+		// number in rax (syscall_rollback), and the buffers untouched.
+		if regs.Rax != tc.nr {
+			t.Errorf("%s: rax %#x, want %#x", tc.name, regs.Rax, tc.nr)
+		}
+		for i := range 32 {
+			if e.mem[pageSize+0x100+i] != 0xa5 {
+				t.Fatalf("%s: the host wrote the result", tc.name)
+			}
+		}
+		// Execution goes on after the call with the Sentry's result.
+		regs.Rax = 1234
+		if _, err := c.Switch(e.as, &regs); err != nil || regs.Orig_rax != 1234 || regs.Rip != codeAddr+11 {
+			t.Fatalf("%s: after the vsyscall: %v, orig_rax %d rip %#x", tc.name, err, regs.Orig_rax, regs.Rip)
+		}
+	}
+}

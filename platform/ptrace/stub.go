@@ -50,6 +50,20 @@ var (
 	stubRecvOK    uintptr // rip after that int3
 )
 
+// Addresses just after each syscall instruction of the stub code, which is
+// what seccomp_data.instruction_pointer holds for a system call made there
+// (see seccomp.go). Also filled in by buildStubCode.
+var (
+	stubSyscallRet uintptr // the generic site (stubSyscall)
+	stubCloneRet   uintptr // clone
+	stubPauseRet   uintptr // the clone child's pause loop
+	stubRecvRet    uintptr // recvmsg
+)
+
+// stubFprog is the address of the struct sock_fprog describing the stub's
+// seccomp filter, which follows it in the code page (see buildStubELF).
+var stubFprog uintptr
+
 // Scratch layout in the data page, used by the recvmsg sequence. The
 // sequence rebuilds the msghdr from registers on every call, so the
 // application (which can write this page) can only make the stub's recvmsg
@@ -103,18 +117,21 @@ func buildStubCode() []byte {
 
 	stubSyscall = at()
 	emit(0x0f, 0x05) // syscall
-	emit(0xcc)       // int3
+	stubSyscallRet = at()
+	emit(0xcc) // int3
 	stubSyscallOK = at()
 
 	stubClone = at()
-	emit(0x0f, 0x05)       // syscall
+	emit(0x0f, 0x05) // syscall
+	stubCloneRet = at()
 	emit(0x48, 0x85, 0xc0) // test rax, rax
 	emit(0x74, 0x01)       // jz +1 (over the int3)
 	emit(0xcc)             // int3
 	stubCloneOK = at()
 	emit(0xb8, byte(unix.SYS_PAUSE), 0, 0, 0) // mov eax, SYS_pause
 	emit(0x0f, 0x05)                          // syscall
-	emit(0xeb, 0xf7)                          // jmp -9 (back to mov)
+	stubPauseRet = at()
+	emit(0xeb, 0xf7) // jmp -9 (back to mov)
 
 	stubRecv = at()
 	emit(0x31, 0xc9)                                     // xor ecx, ecx
@@ -129,34 +146,46 @@ func buildStubCode() []byte {
 	emit(0x49, 0xc7, 0x40, 0x08, 0x08, 0x00, 0x00, 0x00) // mov qword [r8+8], 8
 	emit(0x41, 0xc7, 0x42, 0x10, 0xff, 0xff, 0xff, 0xff) // mov dword [r10+16], -1
 	emit(0x0f, 0x05)                                     // syscall
-	emit(0x48, 0x85, 0xc0)                               // test rax, rax
-	emit(0x78, 0x04)                                     // js +4
-	emit(0x49, 0x63, 0x42, 0x10)                         // movsxd rax, dword [r10+16]
-	emit(0xcc)                                           // int3
+	stubRecvRet = at()
+	emit(0x48, 0x85, 0xc0)       // test rax, rax
+	emit(0x78, 0x04)             // js +4
+	emit(0x49, 0x63, 0x42, 0x10) // movsxd rax, dword [r10+16]
+	emit(0xcc)                   // int3
 	stubRecvOK = at()
 
 	return code
 }
 
-// buildStubELF returns a minimal static ELF64 executable: an ELF header, two
-// PT_LOAD program headers (code page R+X backed by the file, data page R+W
-// as bss) and the stub code. No section headers are needed to exec it.
 // stubImage is the stub executable, built once at package initialisation.
 var stubImage []byte
 
 func init() { stubImage = buildStubELF() }
 
+// buildStubELF returns a minimal static ELF64 executable: an ELF header, two
+// PT_LOAD program headers (code page R+X backed by the file, data page R+W
+// as bss), the stub code, and then the stub's seccomp filter: a struct
+// sock_fprog at stubFprog followed by the BPF instructions it points to.
+// The filter lives in the read-only code page so that nothing but the
+// Sentry's own image can ever be installed. No section headers are needed
+// to exec it.
 func buildStubELF() []byte {
 	code := buildStubCode()
+	filter := buildStubFilter()
 	const (
-		ehdrSize = 64
-		phdrSize = 56
-		phnum    = 2
+		ehdrSize  = 64
+		phdrSize  = 56
+		phnum     = 2
+		fprogSize = 16 // struct sock_fprog: u16 len, padding, u64 filter
+		insnSize  = 8  // struct sock_filter
 	)
-	if ehdrSize+phnum*phdrSize > stubCodeOff || stubCodeOff+len(code) > pageSize {
+	fprogOff := (stubCodeOff + len(code) + 7) &^ 7
+	filterOff := fprogOff + fprogSize
+	size := filterOff + insnSize*len(filter)
+	if ehdrSize+phnum*phdrSize > stubCodeOff || size > pageSize || len(filter) > 0xffff {
 		panic("ptrace: stub layout overflow")
 	}
-	img := make([]byte, stubCodeOff+len(code))
+	stubFprog = stubCodePage + uintptr(fprogOff)
+	img := make([]byte, size)
 	le := binary.LittleEndian
 
 	// ELF header.
@@ -188,6 +217,15 @@ func buildStubELF() []byte {
 	phdr(1, pfR|pfW, 0, stubDataPage, 0, pageSize)
 
 	copy(img[stubCodeOff:], code)
+
+	le.PutUint16(img[fprogOff:], uint16(len(filter)))
+	le.PutUint64(img[fprogOff+8:], uint64(stubCodePage+filterOff))
+	for i, f := range filter {
+		b := img[filterOff+i*insnSize:]
+		le.PutUint16(b[0:], f.Code)
+		b[2], b[3] = f.Jt, f.Jf
+		le.PutUint32(b[4:], f.K)
+	}
 	return img
 }
 

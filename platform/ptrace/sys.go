@@ -10,14 +10,17 @@ import (
 )
 
 // siginfo is the prefix of the kernel's siginfo_t for fault signals
-// (si_addr follows the three ints and padding), padded to the full 128 bytes.
+// (si_addr follows the three ints and padding) and seccomp's SIGSYS, padded
+// to the full 128 bytes.
 type siginfo struct {
-	Signo int32
-	Errno int32
-	Code  int32
-	_     int32
-	Addr  uint64
-	_     [104]byte
+	Signo   int32
+	Errno   int32
+	Code    int32
+	_       int32
+	Addr    uint64 // si_addr; si_call_addr for SIGSYS
+	Syscall int32  // SIGSYS: si_syscall
+	Arch    uint32 // SIGSYS: si_arch
+	_       [96]byte
 }
 
 // si_code values the platform distinguishes.

@@ -111,3 +111,9 @@ func (c credsContext) FSGID() uint32 { return c.gid }
 func WithCredentials(ctx Context, uid, gid uint32) Context {
 	return credsContext{ctx, uid, gid}
 }
+
+// CheckAccess checks want (MayRead|MayWrite|MayExec) on the file at vd for
+// ctx's FSUID/FSGID (e.g. fchdir's search permission).
+func CheckAccess(ctx Context, vd VirtualDentry, want uint32) error {
+	return mayAccessDentry(ctx, vd.Dentry, want)
+}

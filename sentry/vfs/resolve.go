@@ -292,3 +292,10 @@ func (v *VirtualFilesystem) IsAncestor(a, vd VirtualDentry) bool {
 	_, ok := v.pathFrom(a, vd)
 	return ok
 }
+
+// PathFrom returns the path of vd relative to root (getcwd) and whether
+// root is an ancestor of vd; if not, the path is from the top of the mount
+// tree. It does not add " (deleted)".
+func (v *VirtualFilesystem) PathFrom(root, vd VirtualDentry) (string, bool) {
+	return v.pathFrom(root, vd)
+}

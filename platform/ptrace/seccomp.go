@@ -1,0 +1,234 @@
+package ptrace
+
+import (
+	"fmt"
+	"slices"
+
+	"golang.org/x/sys/unix"
+)
+
+// The stub's seccomp filter.
+//
+// Application code only ever runs under PTRACE_SYSEMU, which stops the
+// thread at syscall entry and skips the syscall before seccomp is consulted
+// (kernel/entry/common.c, syscall_trace_enter), so for correct operation no
+// application syscall reaches seccomp at all. The filter is defence in
+// depth against a platform bug that lets one through anyway (application
+// code resumed with PTRACE_CONT, a detach, ...): every stub is started with
+// a filter that lets a system call through only if it is made by one of the
+// stub's own syscall instructions, injection sites the Sentry drives, and is
+// one that site is used for. Anything else kills the whole stub process
+// (SECCOMP_RET_KILL_PROCESS, SIGSYS) before the call runs.
+//
+// Sites are told apart by seccomp_data.instruction_pointer, which for a
+// `syscall` instruction is the address of the instruction after it (the
+// rip the kernel saved, in rcx). Only the Sentry's image is in the stub's
+// code page, which is never writable, so an application cannot plant
+// another syscall instruction at a site address; it can at worst jump to a
+// site, where only that site's calls are allowed.
+//
+// The filter is built at package initialisation into the stub image (see
+// buildStubELF) and installed by the control thread as the last step of
+// start-up, with PR_SET_NO_NEW_PRIVS first (required without
+// CAP_SYS_ADMIN, and harmless: the stub never execs). Every later stub
+// thread is cloned from the control thread and inherits it.
+//
+// Legacy vsyscalls are the one exception: the kernel emulates a call into
+// the vsyscall page (time, gettimeofday, getcpu) from its page fault
+// handler, which consults seccomp but not ptrace, so under SYSEMU the host
+// used to run them for the application. The filter answers those with
+// SECCOMP_RET_TRAP instead, tagged with vsyscallTrapData; the kernel then
+// skips the call, completes the emulated `ret`, and the tracer sees a
+// SIGSYS, which Switch reports as that system call (see Switch).
+
+// stubSyscallNrs are the system calls injected at the generic site
+// (stubSyscall) once the filter is in place. Start-up runs a few more
+// (munmap of the exec'd mappings, close_range, the filter installation
+// itself) before it is.
+var stubSyscallNrs = []uintptr{unix.SYS_MMAP, unix.SYS_MUNMAP, unix.SYS_CLOSE, unix.SYS_EXIT}
+
+// vsyscallTrapData is the SECCOMP_RET_DATA of the filter's answer to a
+// vsyscall; the kernel passes it to the tracer in si_errno.
+const vsyscallTrapData = 0x5653
+
+// The legacy vsyscall page.
+const vsyscallPage = 0xffff_ffff_ff60_0000
+
+// sysSeccomp is SYS_SECCOMP, the si_code of a SIGSYS sent by seccomp.
+const sysSeccomp = 1
+
+// isVsyscall reports whether addr is in the vsyscall page.
+func isVsyscall(addr uint64) bool { return addr&^(pageSize-1) == vsyscallPage }
+
+// stubSite is a syscall instruction of the stub and what it may run.
+type stubSite struct {
+	ret uintptr   // address of the next instruction
+	nrs []uintptr // the system calls allowed there
+	// If checkArg0, the first argument must be arg0.
+	checkArg0 bool
+	arg0      uint64
+}
+
+// stubSites lists every syscall instruction in the stub code. Once the
+// filter is installed, a system call made anywhere else kills the stub.
+func stubSites() []stubSite {
+	return []stubSite{
+		{ret: stubSyscallRet, nrs: stubSyscallNrs},
+		// Only ever the thread-creating clone of newThread.
+		{ret: stubCloneRet, nrs: []uintptr{unix.SYS_CLONE}, checkArg0: true, arg0: cloneFlags},
+		{ret: stubPauseRet, nrs: []uintptr{unix.SYS_PAUSE}},
+		{ret: stubRecvRet, nrs: []uintptr{unix.SYS_RECVMSG}},
+		// None of these calls can be restarted with restart_syscall
+		// (-ERESTART_RESTARTBLOCK), so that is not needed anywhere.
+	}
+}
+
+// Offsets in struct seccomp_data (little endian).
+const (
+	seccompNr     = 0
+	seccompArch   = 4
+	seccompIPLo   = 8
+	seccompIPHi   = 12
+	seccompArg0Lo = 16
+	seccompArg0Hi = 20
+)
+
+// buildStubFilter returns the stub's seccomp filter:
+//
+//	if arch != AUDIT_ARCH_X86_64: kill
+//	for each site: if ip == site.ret:
+//		if nr in site.nrs (and arg0 == site.arg0 if checked): allow
+//		kill
+//	if ip in the vsyscall page: trap (vsyscallTrapData)
+//	kill
+//
+// The architecture check also catches int $0x80 (AUDIT_ARCH_I386); x32
+// system call numbers have bit 30 set and match no allowed number.
+func buildStubFilter() []unix.SockFilter {
+	const (
+		kill  = unix.SECCOMP_RET_KILL_PROCESS
+		allow = unix.SECCOMP_RET_ALLOW
+		trap  = unix.SECCOMP_RET_TRAP | vsyscallTrapData
+	)
+	sites := stubSites()
+	var a bpfAsm
+	a.ld(seccompArch)
+	a.jeq(unix.AUDIT_ARCH_X86_64, "", "kill")
+	a.ld(seccompIPHi)
+	a.jeq(uint32(stubCodePage>>32), "", "other")
+	a.ld(seccompIPLo)
+	for i, s := range sites {
+		if s.ret>>32 != stubCodePage>>32 {
+			panic("ptrace: stub site outside the stub page")
+		}
+		a.jeq(uint32(s.ret), fmt.Sprint("site", i), "")
+	}
+	a.ret(kill)
+	for i, s := range sites {
+		a.label(fmt.Sprint("site", i))
+		a.ld(seccompNr)
+		ok := "allow"
+		if s.checkArg0 {
+			ok = fmt.Sprint("arg0-", i)
+		}
+		for _, nr := range s.nrs {
+			a.jeq(uint32(nr), ok, "")
+		}
+		a.ret(kill)
+		if s.checkArg0 {
+			a.label(ok)
+			a.ld(seccompArg0Lo)
+			a.jeq(uint32(s.arg0), "", "kill")
+			a.ld(seccompArg0Hi)
+			a.jeq(uint32(s.arg0>>32), "allow", "kill")
+		}
+	}
+	a.label("other") // A = instruction_pointer >> 32
+	a.jeq(vsyscallPage>>32, "", "kill")
+	a.ld(seccompIPLo)
+	a.and(^uint32(pageSize - 1))
+	a.jeq(vsyscallPage&0xffff_ffff, "", "kill")
+	a.ret(trap)
+	a.label("allow")
+	a.ret(allow)
+	a.label("kill")
+	a.ret(kill)
+	return a.assemble()
+}
+
+// bpfAsm assembles a classic BPF program with forward jumps to labels.
+type bpfAsm struct {
+	prog   []unix.SockFilter
+	labels map[string]int
+	jumps  []bpfJump
+}
+
+// bpfJump is a conditional jump at prog[at] to labels jt and jf ("" is the
+// next instruction).
+type bpfJump struct {
+	at     int
+	jt, jf string
+}
+
+func (a *bpfAsm) emit(code uint16, k uint32) {
+	a.prog = append(a.prog, unix.SockFilter{Code: code, K: k})
+}
+
+func (a *bpfAsm) ld(off uint32) { a.emit(unix.BPF_LD|unix.BPF_W|unix.BPF_ABS, off) }
+func (a *bpfAsm) and(k uint32)  { a.emit(unix.BPF_ALU|unix.BPF_AND|unix.BPF_K, k) }
+func (a *bpfAsm) ret(k uint32)  { a.emit(unix.BPF_RET|unix.BPF_K, k) }
+
+// jeq jumps to jt if A == k, else to jf.
+func (a *bpfAsm) jeq(k uint32, jt, jf string) {
+	a.jumps = append(a.jumps, bpfJump{len(a.prog), jt, jf})
+	a.emit(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, k)
+}
+
+func (a *bpfAsm) label(name string) {
+	if a.labels == nil {
+		a.labels = make(map[string]int)
+	}
+	if _, dup := a.labels[name]; dup {
+		panic("bpf: duplicate label " + name)
+	}
+	a.labels[name] = len(a.prog)
+}
+
+func (a *bpfAsm) assemble() []unix.SockFilter {
+	off := func(at int, l string) uint8 {
+		if l == "" {
+			return 0
+		}
+		to, ok := a.labels[l]
+		if !ok {
+			panic("bpf: undefined label " + l)
+		}
+		d := to - at - 1
+		if d < 0 || d > 255 {
+			panic("bpf: jump out of range to " + l)
+		}
+		return uint8(d)
+	}
+	for _, j := range a.jumps {
+		a.prog[j.at].Jt = off(j.at, j.jt)
+		a.prog[j.at].Jf = off(j.at, j.jf)
+	}
+	return slices.Clone(a.prog)
+}
+
+// installFilter makes the stub unable to make a host system call outside
+// its injection sites. Called by start on the control thread, before any
+// other stub thread exists.
+func (as *addressSpace) installFilter(in injector) error {
+	if _, err := as.syscallUnchecked(in, unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("stub prctl(PR_SET_NO_NEW_PRIVS): %w", err)
+	}
+	// No SECCOMP_FILTER_FLAG_SPEC_ALLOW: where the host's policy is to
+	// apply speculation mitigations to seccomp-confined tasks
+	// (spec_store_bypass_disable=seccomp, spectre_v2_user=seccomp),
+	// untrusted application code should get them.
+	if _, err := as.syscallUnchecked(in, unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, stubFprog); err != nil {
+		return fmt.Errorf("stub seccomp(SECCOMP_SET_MODE_FILTER): %w", err)
+	}
+	return nil
+}
