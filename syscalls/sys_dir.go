@@ -198,9 +198,9 @@ func mknodat(t *kernel.Task, dirfd int32, addr uintptr, mode uint32, dev uint64)
 	if err != nil {
 		return 0, err
 	}
-	// The syscall's dev_t is the old 32-bit encoding; convert.
+	// The syscall's dev is a 32-bit new_encode_dev value; convert.
 	d := uint32(dev)
-	return 0, vfsOf(t).Mknod(t, pop, mode, vfs.MakeDev(d>>8&0xfff|d>>32, d&0xff|(d>>12)&^0xff))
+	return 0, vfsOf(t).Mknod(t, pop, mode, vfs.MakeDev((d&0xfff00)>>8, d&0xff|(d>>12)&0xfff00))
 }
 
 func sysMknod(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {

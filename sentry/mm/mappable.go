@@ -2,6 +2,7 @@ package mm
 
 import (
 	"io"
+	"runtime"
 	"sync"
 
 	"github.com/veil-sandbox/veil/sentry/memfile"
@@ -35,6 +36,34 @@ type PageCache struct {
 
 	mu    sync.Mutex
 	pages map[int64]int64 // file page index -> memory file offset
+	// mappers counts, per address space, the vmas mapping this cache, so
+	// truncation can take pages away from them.
+	mappers map[*MemoryManager]int
+}
+
+// PageCache returns c itself: Mappables that wrap a PageCache implement
+// this too, which lets address spaces find the cache behind a mapping.
+func (c *PageCache) PageCache() *PageCache { return c }
+
+// cacheBacked is implemented by Mappables whose pages live in a PageCache.
+type cacheBacked interface{ PageCache() *PageCache }
+
+func cacheOf(mp Mappable) *PageCache {
+	if b, ok := mp.(cacheBacked); ok {
+		return b.PageCache()
+	}
+	return nil
+}
+
+func (c *PageCache) addMapper(m *MemoryManager, delta int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mappers == nil {
+		c.mappers = make(map[*MemoryManager]int)
+	}
+	if c.mappers[m] += delta; c.mappers[m] <= 0 {
+		delete(c.mappers, m)
+	}
 }
 
 // TranslatePage implements Mappable.
@@ -157,8 +186,19 @@ func (c *PageCache) UpdateIfCached(src []byte, off int64) {
 }
 
 // Truncate drops cached pages at or beyond size and zeroes the tail of the
-// last partial page.
+// last partial page. Address spaces mapping the dropped pages lose them
+// first, so a later access faults (and gets SIGBUS past the new end). The
+// caller must have made Size report the new size already.
 func (c *PageCache) Truncate(size int64) {
+	c.mu.Lock()
+	var ms []*MemoryManager
+	for m := range c.mappers {
+		ms = append(ms, m)
+	}
+	c.mu.Unlock()
+	for _, m := range ms {
+		m.invalidateCache(c, roundUp(size))
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for idx, m := range c.pages {
@@ -191,7 +231,18 @@ func roundUp(n int64) int64 {
 // NewAnonymousMappable returns the backing of a MAP_SHARED|MAP_ANONYMOUS
 // mapping of size bytes: zero-filled pages shared by every process that
 // inherits the mapping.
+// Its pages are freed once no mapping refers to it any more.
 func NewAnonymousMappable(mf *memfile.File, size int64) Mappable {
 	size = roundUp(size)
-	return &PageCache{MF: mf, Size: func() int64 { return size }}
+	pc := &PageCache{MF: mf, Size: func() int64 { return size }}
+	a := &anonMappable{pc}
+	runtime.AddCleanup(a, func(pc *PageCache) { pc.Release() }, pc)
+	return a
 }
+
+// anonMappable wraps the cache so that the cache itself (referenced by the
+// cleanup) is not what keeps the mapping alive.
+type anonMappable struct{ pc *PageCache }
+
+func (a *anonMappable) TranslatePage(off int64) (int64, error) { return a.pc.TranslatePage(off) }
+func (a *anonMappable) PageCache() *PageCache                   { return a.pc }

@@ -105,6 +105,9 @@ func (m *MemoryManager) DecUsers() {
 		m.mf.DecRef(p.off, pageSize)
 		delete(m.ptes, a)
 	}
+	for _, v := range m.vmas {
+		m.track(v, -1)
+	}
 	m.vmas = nil
 	m.as.Release()
 }
@@ -338,6 +341,7 @@ func (m *MemoryManager) Fork(p platform.Platform) (*MemoryManager, error) {
 	for _, v := range m.vmas {
 		nv := *v
 		c.vmas = append(c.vmas, &nv)
+		c.track(&nv, 1)
 	}
 	for a, pg := range m.ptes {
 		m.mf.IncRef(pg.off, pageSize)
@@ -570,6 +574,36 @@ func (m *MemoryManager) insert(v *vma) {
 	m.vmas = append(m.vmas, nil)
 	copy(m.vmas[i+1:], m.vmas[i:])
 	m.vmas[i] = v
+	m.track(v, 1)
+}
+
+// track counts v as a user of its mappable's page cache (delta +1 when v
+// appears, -1 when it goes).
+func (m *MemoryManager) track(v *vma, delta int) {
+	if c := cacheOf(v.mappable); c != nil {
+		c.addMapper(m, delta)
+	}
+}
+
+// invalidateCache drops the platform mappings of c's pages at file
+// offsets >= from, after a truncate. Private copies made by writes stay.
+func (m *MemoryManager) invalidateCache(c *PageCache, from int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, v := range m.vmas {
+		if cacheOf(v.mappable) != c {
+			continue
+		}
+		end := v.off + int64(v.end-v.start)
+		if end <= from {
+			continue
+		}
+		start := v.start
+		if from > v.off {
+			start += uintptr(from - v.off)
+		}
+		m.invalidate(start, v.end)
+	}
 }
 
 // split makes addr a vma boundary if it falls inside one.
@@ -595,6 +629,7 @@ func (m *MemoryManager) merge() {
 				p.mappable == v.mappable && p.name == v.name &&
 				(p.mappable == nil || p.off+int64(p.end-p.start) == v.off) {
 				p.end = v.end
+				m.track(v, -1)
 				continue
 			}
 		}
@@ -618,6 +653,7 @@ func (m *MemoryManager) unmapLocked(addr, length uintptr) {
 	out := m.vmas[:0]
 	for _, v := range m.vmas {
 		if v.start >= addr && v.end <= end {
+			m.track(v, -1)
 			continue
 		}
 		out = append(out, v)

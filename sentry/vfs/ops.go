@@ -716,3 +716,26 @@ func statFS(ctx Context, m *Mount, inode Inode) (StatFS, error) {
 // through to the host (gofer, host files) or keep data in memory (tmpfs),
 // so there is nothing buffered to flush; it returns nil.
 func (v *VirtualFilesystem) SyncAll(ctx Context) error { return nil }
+
+// SetStatAt is SetStat on an already resolved location (AT_EMPTY_PATH
+// operations on a descriptor).
+func (v *VirtualFilesystem) SetStatAt(ctx Context, vd VirtualDentry, s SetStat) error {
+	return setStat(ctx, vd.Dentry.inode, vd.Mount.ReadOnly(), s)
+}
+
+// AccessAt is Access on an already resolved location.
+func (v *VirtualFilesystem) AccessAt(ctx Context, vd VirtualDentry, mode uint32) error {
+	if mode&^7 != 0 {
+		return unix.EINVAL
+	}
+	if mode == 0 {
+		return nil
+	}
+	if mode&unix.W_OK != 0 && vd.Mount.ReadOnly() {
+		switch vd.Dentry.ftype {
+		case unix.S_IFREG, unix.S_IFDIR, unix.S_IFLNK:
+			return unix.EROFS
+		}
+	}
+	return mayAccess(ctx, vd.Dentry.inode, mode)
+}

@@ -654,7 +654,7 @@ type countingImpl struct {
 
 func (c *countingImpl) Read(vfs.Context, []byte, int64, bool) (int, error)  { return 0, nil }
 func (c *countingImpl) Write(vfs.Context, []byte, int64, bool) (int, error) { return 0, nil }
-func (c *countingImpl) Release()                                             { c.released++ }
+func (c *countingImpl) Release()                                            { c.released++ }
 
 func TestRefcounts(t *testing.T) {
 	impl := &countingImpl{}
