@@ -245,4 +245,4 @@ func NewAnonymousMappable(mf *memfile.File, size int64) Mappable {
 type anonMappable struct{ pc *PageCache }
 
 func (a *anonMappable) TranslatePage(off int64) (int64, error) { return a.pc.TranslatePage(off) }
-func (a *anonMappable) PageCache() *PageCache                   { return a.pc }
+func (a *anonMappable) PageCache() *PageCache                  { return a.pc }

@@ -21,7 +21,7 @@ func (fakePlatform) NewAddressSpace() (platform.AddressSpace, error) {
 	return &fakeAS{maps: map[uintptr]platform.AccessType{}}, nil
 }
 func (fakePlatform) NewContext() (platform.Context, error) { return nil, nil }
-func (fakePlatform) MaxUserAddress() uintptr             { return 0x7ffe00000000 }
+func (fakePlatform) MaxUserAddress() uintptr               { return 0x7ffe00000000 }
 
 func (a *fakeAS) MapFile(addr uintptr, fd int, off int64, length uintptr, at platform.AccessType) error {
 	for p := addr; p < addr+length; p += pageSize {
