@@ -150,7 +150,17 @@ func sysSetrlimit(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		return 0, err
 	}
 	_, err = t.ThreadGroup().Limits().Set(int(a[0]), l, t.Credentials().EUID == 0)
+	if err == nil {
+		applyLimit(t, int(a[0]), l)
+	}
 	return 0, err
+}
+
+// applyLimit makes a new limit take effect where the Sentry enforces it.
+func applyLimit(t *kernel.Task, resource int, l kernel.Limit) {
+	if resource == unix.RLIMIT_NOFILE {
+		t.FDTable().SetLimit(int32(min(l.Cur, 1<<20)))
+	}
 }
 
 func sysPrlimit64(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
@@ -172,6 +182,9 @@ func sysPrlimit64(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		}
 		if old, err = lim.Set(int(a[1]), l, t.Credentials().EUID == 0); err != nil {
 			return 0, err
+		}
+		if tg == t.ThreadGroup() {
+			applyLimit(t, int(a[1]), l)
 		}
 	}
 	if a[3] != 0 {

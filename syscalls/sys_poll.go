@@ -82,10 +82,13 @@ func copyInPollTimeval(t *kernel.Task, addr uintptr) (time.Duration, error) {
 		return 0, err
 	}
 	sec, usec := int64(binary.LittleEndian.Uint64(b[0:])), int64(binary.LittleEndian.Uint64(b[8:]))
-	if sec < 0 || usec < 0 || usec >= 1e6 {
+	// Like Linux, whole seconds in tv_usec are carried over; negative
+	// values are invalid.
+	if sec < 0 || usec < 0 {
 		return 0, unix.EINVAL
 	}
-	sec = min(sec, maxPollSeconds)
+	sec = min(sec, maxPollSeconds) + min(usec/1e6, maxPollSeconds)
+	usec %= 1e6
 	return time.Duration(sec)*time.Second + time.Duration(usec)*time.Microsecond, nil
 }
 
@@ -360,7 +363,7 @@ func doSelect(t *kernel.Task, nfds int32, rAddr, wAddr, eAddr uintptr, pt pollTi
 	if nfds < 0 {
 		return 0, unix.EINVAL
 	}
-	nfds = min(nfds, t.FDTable().Limit())
+	nfds = selectLimit(t, nfds)
 	nbytes := (int(nfds) + 63) / 64 * 8
 	addrs := [3]uintptr{rAddr, wAddr, eAddr}
 	var in [3][]byte
@@ -437,6 +440,23 @@ func doSelect(t *kernel.Task, nfds int32, rAddr, wAddr, eAddr uintptr, pt pollTi
 		}
 	}
 	return ready, nil
+}
+
+// selectLimit caps select's nfds like Linux, which ignores the bits at or
+// above the size of the fd table (max_fds: at least 64, doubled as
+// needed to hold the highest descriptor): a program may pass a large nfds
+// with garbage beyond its open descriptors.
+func selectLimit(t *kernel.Task, nfds int32) int32 {
+	if nfds <= 64 {
+		return nfds
+	}
+	highest := int32(-1)
+	t.FDTable().ForEach(func(fd int32, _ *vfs.FileDescription, _ bool) { highest = max(highest, fd) })
+	size := int32(64)
+	for size <= highest && size < 1<<30 {
+		size *= 2
+	}
+	return min(nfds, size)
 }
 
 func sysSelect(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {

@@ -210,8 +210,26 @@ func readFile(t *kernel.Task, f *vfs.FileDescription, segs []seg, off int64) (ui
 	})
 }
 
-// writeFile writes segs to f at its position (off < 0) or at off.
+// writeFile writes segs to f at its position (off < 0) or at off. A write
+// failing with EPIPE (a pipe or socket without readers) also sends SIGPIPE
+// to the writing thread, as Linux does.
 func writeFile(t *kernel.Task, f *vfs.FileDescription, segs []seg, off int64) (uintptr, error) {
+	n, err := writeFileNoSig(t, f, segs, off)
+	if err == unix.EPIPE {
+		sendSIGPIPE(t)
+	}
+	return n, err
+}
+
+// sendSIGPIPE sends SIGPIPE to t (si_code SI_USER from itself).
+func sendSIGPIPE(t *kernel.Task) {
+	info := &arch.SignalInfo{Signo: int32(unix.SIGPIPE)}
+	info.SetPID(t.ProcessID())
+	info.SetUID(t.Credentials().UID)
+	t.Kernel().SendThreadSignal(t, info)
+}
+
+func writeFileNoSig(t *kernel.Task, f *vfs.FileDescription, segs []seg, off int64) (uintptr, error) {
 	if !f.IsWritable() {
 		return 0, unix.EBADF
 	}
@@ -417,7 +435,13 @@ func sysSendfile(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if !in.Seekable() {
 		return 0, unix.EINVAL
 	}
-	write := func(b []byte) (int, error) { return out.Write(t, b) }
+	write := func(b []byte) (int, error) {
+		n, err := out.Write(t, b)
+		if err == unix.EPIPE {
+			sendSIGPIPE(t)
+		}
+		return n, err
+	}
 	var off int64
 	if offAddr == 0 {
 		off = in.Offset()

@@ -106,6 +106,9 @@ func (tg *ThreadGroup) Session() ThreadID {
 	return tg.sid
 }
 
+// StartTime is when the process was created.
+func (tg *ThreadGroup) StartTime() time.Time { return tg.start }
+
 // Limits returns the resource limits of the process.
 func (tg *ThreadGroup) Limits() *Limits { return tg.limits }
 

@@ -270,7 +270,8 @@ func buildStack(m *mm.MemoryManager, top uintptr, a Args, auxv []uint64) (uintpt
 		}
 		envp[i] = uint64(p)
 	}
-	envEnd := execfn
+	// The environment strings end where the AT_RANDOM bytes begin.
+	envEnd := random
 	argv := make([]uint64, len(a.Argv))
 	for i := len(a.Argv) - 1; i >= 0; i-- {
 		p, err := pushString(a.Argv[i])

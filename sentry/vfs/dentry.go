@@ -91,7 +91,7 @@ func (v *VirtualFilesystem) lookupChildLocked(ctx Context, parent *Dentry, name 
 		}
 		return nil, err
 	}
-	if c != nil && c.inode == inode {
+	if c != nil && sameInode(c.inode, inode) {
 		return c, nil
 	}
 	ftype, err := fileType(ctx, inode)
@@ -151,4 +151,15 @@ func (v *VirtualFilesystem) childLocked(ctx Context, parent *Dentry, name string
 		return nil, nil
 	}
 	return d, err
+}
+
+// sameInode compares inodes, treating non-comparable dynamic types as
+// different instead of panicking.
+func sameInode(a, b Inode) (eq bool) {
+	defer func() {
+		if recover() != nil {
+			eq = false
+		}
+	}()
+	return a == b
 }

@@ -18,6 +18,12 @@
 // component is missing (so /dev, /proc can be mounted on a read-only root
 // that lacks them). Kernel.VFS() returns the *VirtualFilesystem.
 //
+// Filesystems: tmpfs.New(mf, tmpfs.Options{}).Root(); dev.Mount(ctx, v)
+// mounts /dev and /dev/shm; goferfs.New(client, mf, goferfs.Options{ReadOnly:
+// ro}) then .Root() for the root; host.NewFile(ctx, fd, own) wraps the
+// sandbox's stdio descriptors (install them with FDTable.SetFD(0..2)).
+// tmpfs.NewMemfd implements memfd_create.
+//
 // Per task:
 //
 //   - FSContext (root, cwd, umask): share the pointer for CLONE_FS, else
@@ -87,6 +93,14 @@
 // VirtualFilesystem.PathNameFrom and Mounts(root) for /proc/<pid>/mounts.
 // StatFSer reports statfs (f_type PROC_SUPER_MAGIC).
 //
+// Locks: FileDescription.SetPOSIXLock/TestPOSIXLock (owner = the caller's
+// *FDTable, as Linux's files_struct) and FileDescription.Flock; closing a
+// descriptor drops its table's POSIX locks on that file, and the last
+// reference to a description drops its flock.
+//
+// Inodes must be comparable with == (pointer types): the VFS compares them
+// and keys lock state by them.
+//
 // # Path resolution
 //
 // Every path operation takes a PathOperation{Root, Start, Path,
@@ -99,7 +113,11 @@
 // PathMax), ENOTDIR for non-directories in the middle or before a trailing
 // slash. Operations: Open, OpenExecutable, GetDentry, GetDirectory, Stat,
 // SetStat, Truncate, Access, Readlink, Mkdir, Mknod, Symlink, Link, Unlink,
-// Rmdir, Rename, StatFS, Mount, MountAt, Unmount.
+// Rmdir, Rename, StatFS, Mount, MountAt, Unmount; SetStatAt and AccessAt
+// act on an already resolved location (AT_EMPTY_PATH). PathName,
+// PathNameFrom and PathFrom turn locations back into paths (getcwd,
+// /proc). CheckAccess and WithCredentials (access(2) with the real ids)
+// expose the permission check.
 //
 // Read-only mounts (MountOptions.ReadOnly) give EROFS for every mutation.
 // Permission checks use Context.FSUID/FSGID: uid 0 bypasses read/write

@@ -426,11 +426,24 @@ func (v *VirtualFilesystem) Rename(ctx Context, oldPop, newPop PathOperation, fl
 	}
 	v.renameMu.Lock()
 	defer v.renameMu.Unlock()
-	op.dirMu.Lock()
-	defer op.dirMu.Unlock()
+	// Lock the two directories ancestor first, the order rmdir uses
+	// (parent, then child); renameMu orders renames among themselves.
+	first, second := op, np
 	if np != op {
-		np.dirMu.Lock()
-		defer np.dirMu.Unlock()
+		v.nameMu.RLock()
+		for d := op.parent; d != nil; d = d.parent {
+			if d == np {
+				first, second = np, op
+				break
+			}
+		}
+		v.nameMu.RUnlock()
+	}
+	first.dirMu.Lock()
+	defer first.dirMu.Unlock()
+	if second != first {
+		second.dirMu.Lock()
+		defer second.dirMu.Unlock()
 	}
 	oldChild, err := v.lookupChildLocked(ctx, op, oldName)
 	if err != nil {

@@ -9,9 +9,12 @@
 // reported until the condition clears), edge-triggered ones wait for the
 // next notification, one-shot ones are disabled until EPOLL_CTL_MOD.
 //
-// Locking: ep.mu protects the interest set, the ready list and the watch
-// fields it documents. It is never held while calling a file's Readiness or
-// EventRegister, so files may notify while holding their own locks.
+// Locking: ep.ctlMu serializes the changes to the interest set (epoll_ctl,
+// file release, close), so that registering and unregistering waiter
+// entries on files happens in order. ep.mu protects the interest set, the
+// ready list and the watch fields it documents; it is never held while
+// calling a file's Readiness or EventRegister, so files may notify while
+// holding their own locks. Lock order: loopMu, ctlMu, mu.
 package epoll
 
 import (
@@ -123,6 +126,8 @@ func (w *watch) mask() waiter.EventMask {
 // EventPoll is an epoll instance; it is also the FileImpl of its fd.
 type EventPoll struct {
 	vfs.NoIoctl
+
+	ctlMu sync.Mutex
 
 	mu       sync.Mutex
 	interest map[key]*watch
@@ -241,6 +246,8 @@ func (ep *EventPoll) Add(fd int32, file any, target waiter.Waitable, events uint
 			return unix.ELOOP
 		}
 	}
+	ep.ctlMu.Lock()
+	defer ep.ctlMu.Unlock()
 	k := key{fd, file}
 	w := &watch{ep: ep, key: k, target: target, events: events, data: data}
 	ep.mu.Lock()
@@ -273,6 +280,8 @@ func (ep *EventPoll) Modify(fd int32, file any, events uint32, data uint64) erro
 	}
 	events |= EPOLLERR | EPOLLHUP
 	events &^= EPOLLWAKEUP
+	ep.ctlMu.Lock()
+	defer ep.ctlMu.Unlock()
 	ep.mu.Lock()
 	w, ok := ep.interest[key{fd, file}]
 	if !ok {
@@ -301,6 +310,8 @@ func (ep *EventPoll) Modify(fd int32, file any, events uint32, data uint64) erro
 
 // Delete implements EPOLL_CTL_DEL.
 func (ep *EventPoll) Delete(fd int32, file any) error {
+	ep.ctlMu.Lock()
+	defer ep.ctlMu.Unlock()
 	ep.mu.Lock()
 	w, ok := ep.interest[key{fd, file}]
 	if !ok {
@@ -484,6 +495,8 @@ func (ep *EventPoll) Write(vfs.Context, []byte, int64, bool) (int, error) { retu
 
 // Release implements vfs.FileImpl.Release: the interest set goes away.
 func (ep *EventPoll) Release() {
+	ep.ctlMu.Lock()
+	defer ep.ctlMu.Unlock()
 	ep.mu.Lock()
 	if ep.released {
 		ep.mu.Unlock()

@@ -1,11 +1,18 @@
 package epoll
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // registry finds the watches on a file when its last reference goes
 // (Linux keeps that list in struct file's f_ep), and the epoll instances
 // that watch an epoll instance (for the nesting depth check).
 var registry struct {
+	// watches counts the registered watches, so that FileReleased costs
+	// nothing while no epoll instance watches anything.
+	watches atomic.Int64
+
 	mu      sync.Mutex
 	files   map[any]map[*watch]struct{}
 	parents map[*EventPoll]map[*watch]struct{}
@@ -26,6 +33,7 @@ func register(w *watch) {
 		return m
 	}
 	registry.files[w.key.file] = add(registry.files[w.key.file])
+	registry.watches.Add(1)
 	if inner, ok := w.target.(*EventPoll); ok {
 		registry.parents[inner] = add(registry.parents[inner])
 	}
@@ -35,6 +43,9 @@ func unregister(w *watch) {
 	registry.mu.Lock()
 	defer registry.mu.Unlock()
 	if m := registry.files[w.key.file]; m != nil {
+		if _, ok := m[w]; ok {
+			registry.watches.Add(-1)
+		}
 		delete(m, w)
 		if len(m) == 0 {
 			delete(registry.files, w.key.file)
@@ -65,9 +76,11 @@ func parentsOf(ep *EventPoll) []*EventPoll {
 // every epoll instance watching it. The VFS calls it when the last
 // reference to a file description goes, as Linux's eventpoll_release.
 func FileReleased(file any) {
+	if registry.watches.Load() == 0 {
+		return
+	}
 	registry.mu.Lock()
 	m := registry.files[file]
-	delete(registry.files, file)
 	var ws []*watch
 	for w := range m {
 		ws = append(ws, w)
@@ -75,9 +88,11 @@ func FileReleased(file any) {
 	registry.mu.Unlock()
 	for _, w := range ws {
 		ep := w.ep
+		ep.ctlMu.Lock()
 		ep.mu.Lock()
 		if w.removed {
 			ep.mu.Unlock()
+			ep.ctlMu.Unlock()
 			continue
 		}
 		ep.removeLocked(w)
@@ -85,6 +100,7 @@ func FileReleased(file any) {
 		ep.mu.Unlock()
 		w.target.EventUnregister(e)
 		unregister(w)
+		ep.ctlMu.Unlock()
 	}
 }
 

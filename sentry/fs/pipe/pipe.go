@@ -420,10 +420,8 @@ func (f *File) Write(ctx vfs.Context, src []byte, off int64, nonblock bool) (int
 func (f *File) Ioctl(ctx vfs.Context, io vfs.UserMemory, cmd uint32, arg uint64) (uint64, error) {
 	switch cmd {
 	case vfs.FIONREAD:
-		n := uint32(0)
-		if f.readable {
-			n = uint32(f.p.Buffered())
-		}
+		// Either end reports what the pipe holds, as on Linux.
+		n := uint32(f.p.Buffered())
 		b := []byte{byte(n), byte(n >> 8), byte(n >> 16), byte(n >> 24)}
 		if err := io.CopyOut(uintptr(arg), b); err != nil {
 			return 0, err

@@ -188,8 +188,7 @@ func TestProcWithProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() {
-		tg := e.k.ThreadGroupByID(1)
-		e.k.SendSignal(tg, &arch.SignalInfo{Signo: int32(unix.SIGKILL)})
+		e.k.TaskByTID(1).ExitGroup(0)
 		done := make(chan struct{})
 		go func() { e.k.Wait(); close(done) }()
 		select {

@@ -75,8 +75,9 @@ func (fs *Filesystem) Root() vfs.Inode { return fs.root }
 func (fs *Filesystem) Dev() uint64 { return fs.dev }
 
 type inode struct {
-	fs  *Filesystem
-	ino uint64
+	fs    *Filesystem
+	ino   uint64
+	ftype uint32 // S_IFMT bits, immutable
 
 	// mu protects the attributes below and the file data size changes.
 	mu        sync.Mutex
@@ -115,7 +116,7 @@ func (m *mappable) TranslatePage(off int64) (int64, error) { return m.pc.Transla
 
 func (fs *Filesystem) newInode(mode, uid, gid uint32) *inode {
 	now := vfs.NowTimespec()
-	i := &inode{fs: fs, ino: fs.nextIno.Add(1), mode: mode, uid: uid, gid: gid, nlink: 1,
+	i := &inode{fs: fs, ino: fs.nextIno.Add(1), ftype: mode & unix.S_IFMT, mode: mode, uid: uid, gid: gid, nlink: 1,
 		atime: now, mtime: now, ctime: now}
 	if mode&unix.S_IFMT == unix.S_IFREG {
 		size := new(atomic.Int64)
@@ -138,10 +139,10 @@ func (dir *inode) newChild(ctx vfs.Context, mode uint32) *inode {
 	return dir.fs.newInode(mode, ctx.FSUID(), gid)
 }
 
-func (i *inode) isDir() bool { return i.mode&unix.S_IFMT == unix.S_IFDIR }
+func (i *inode) isDir() bool { return i.ftype == unix.S_IFDIR }
 
 // FileType implements vfs.TypeReporter.
-func (i *inode) FileType() uint32 { return i.mode & unix.S_IFMT }
+func (i *inode) FileType() uint32 { return i.ftype }
 
 // Stat implements vfs.Inode.
 func (i *inode) Stat(vfs.Context) (vfs.Stat, error) {
@@ -156,7 +157,7 @@ func (i *inode) Stat(vfs.Context) (vfs.Stat, error) {
 		Dev: i.fs.dev, Ino: i.ino, Mode: i.mode, Nlink: i.nlink, UID: i.uid, GID: i.gid,
 		Rdev: i.rdev, Blksize: memfile.PageSize, Atime: i.atime, Mtime: i.mtime, Ctime: i.ctime,
 	}
-	switch i.mode & unix.S_IFMT {
+	switch i.ftype {
 	case unix.S_IFREG:
 		st.Size = i.data.size.Load()
 		st.Blocks = (st.Size + 511) / 512
@@ -171,7 +172,7 @@ func (i *inode) Stat(vfs.Context) (vfs.Stat, error) {
 // SetStat implements vfs.Inode.
 func (i *inode) SetStat(ctx vfs.Context, s vfs.SetStat) error {
 	if s.Valid&vfs.AttrSize != 0 {
-		switch i.mode & unix.S_IFMT {
+		switch i.ftype {
 		case unix.S_IFREG:
 			if err := i.truncate(s.Size); err != nil {
 				return err
@@ -235,7 +236,7 @@ func (i *inode) maybeFreeLocked() {
 
 // Open implements vfs.Inode.
 func (i *inode) Open(ctx vfs.Context, flags uint32) (vfs.FileImpl, error) {
-	switch i.mode & unix.S_IFMT {
+	switch i.ftype {
 	case unix.S_IFREG:
 		if flags&unix.O_TRUNC != 0 && flags&unix.O_ACCMODE != unix.O_RDONLY {
 			if err := i.truncate(0); err != nil {
@@ -550,7 +551,7 @@ func (i *inode) Getdents(vfs.Context) ([]vfs.Dirent, error) {
 	defer i.fs.mu.Unlock()
 	out := make([]vfs.Dirent, 0, len(i.entries))
 	for name, c := range i.entries {
-		out = append(out, vfs.Dirent{Name: name, Ino: c.ino, Type: uint8((c.mode & unix.S_IFMT) >> 12)})
+		out = append(out, vfs.Dirent{Name: name, Ino: c.ino, Type: uint8(c.ftype >> 12)})
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].Name < out[b].Name })
 	return out, nil
@@ -558,7 +559,7 @@ func (i *inode) Getdents(vfs.Context) ([]vfs.Dirent, error) {
 
 // Readlink implements vfs.Inode.
 func (i *inode) Readlink(vfs.Context) (string, error) {
-	if i.mode&unix.S_IFMT != unix.S_IFLNK {
+	if i.ftype != unix.S_IFLNK {
 		return "", unix.EINVAL
 	}
 	i.mu.Lock()
