@@ -150,7 +150,7 @@ func sysKill(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	switch {
 	case pid > 0:
 		tg := k.ThreadGroupByID(kernel.ThreadID(pid))
-		if tg == nil || tg.Leader() == nil && len(tg.TaskIDs()) == 0 {
+		if tg == nil {
 			return 0, unix.ESRCH
 		}
 		return 0, send(tg)

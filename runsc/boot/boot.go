@@ -8,11 +8,8 @@ import (
 	"path"
 	"strings"
 
-	"github.com/veil-sandbox/veil/gofer"
-	"github.com/veil-sandbox/veil/platform/ptrace"
 	"github.com/veil-sandbox/veil/sentry/arch"
 	"github.com/veil-sandbox/veil/sentry/kernel"
-	"github.com/veil-sandbox/veil/sentry/memfile"
 	"github.com/veil-sandbox/veil/sentry/vfs"
 	"github.com/veil-sandbox/veil/syscalls"
 	"golang.org/x/sys/unix"
@@ -118,8 +115,3 @@ func failf(code int, format string, args ...any) int {
 	return code
 }
 
-var (
-	_ = gofer.NewClient
-	_ = memfile.New
-	_ = ptrace.New
-)

@@ -81,9 +81,6 @@ func (t *Task) exitNow(st WaitStatus) {
 			// process's identity until they are gone.
 			tg.leader = nil
 		}
-		if k.live == 0 {
-			close(k.done)
-		}
 		return
 	}
 	if !tg.exiting {
