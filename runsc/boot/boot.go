@@ -114,4 +114,3 @@ func failf(code int, format string, args ...any) int {
 	fmt.Fprintf(os.Stderr, "runsc: "+format+"\n", args...)
 	return code
 }
-
