@@ -20,6 +20,11 @@ func cmdBoot(g *globalFlags, args []string) int {
 	if err := boot.ConfineSentry(); err != nil {
 		fatalf("boot: %v", err)
 	}
+	// The Sentry needs no privilege once its namespaces are set up:
+	// tracing its own stub processes takes none.
+	if err := confineCapabilities(); err != nil {
+		fatalf("boot: %v", err)
+	}
 	var spec boot.Spec
 	f := os.NewFile(uintptr(*specFD), "spec")
 	if err := json.NewDecoder(f).Decode(&spec); err != nil {

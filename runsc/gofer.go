@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/veil-sandbox/veil/gofer"
+	"golang.org/x/sys/unix"
 )
 
 // cmdGofer is the gofer process: it confines itself to the container's
@@ -19,6 +20,11 @@ func cmdGofer(g *globalFlags, args []string) int {
 		fatalf("gofer: --root and --io-fd are required")
 	}
 	if err := gofer.Confine(*root); err != nil {
+		fatalf("gofer: %v", err)
+	}
+	// Serving files as their owners needs only the file capabilities.
+	if err := confineCapabilities(unix.CAP_CHOWN, unix.CAP_DAC_OVERRIDE, unix.CAP_DAC_READ_SEARCH,
+		unix.CAP_FOWNER, unix.CAP_FSETID); err != nil {
 		fatalf("gofer: %v", err)
 	}
 	conn := os.NewFile(uintptr(*ioFD), "sentry")

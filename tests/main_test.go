@@ -116,7 +116,7 @@ func setup() error {
 		fmt.Fprintf(os.Stderr, "e2e: testing %s (from VEIL_E2E_RUNSC)\n", runscPath)
 	} else {
 		runscPath = filepath.Join(workDir, "runsc")
-		if out, err := command(repoRoot, nil, "go", "build", "-o", runscPath, "./runsc"); err != nil {
+		if out, err := command(repoRoot, []string{"CGO_ENABLED=0"}, "go", "build", "-o", runscPath, "./runsc"); err != nil {
 			runscBuildErr = fmt.Errorf("`go build -o %s ./runsc` failed: %v\n%s", runscPath, err, out)
 			fmt.Fprintf(os.Stderr, "e2e: %v\n", runscBuildErr)
 		}

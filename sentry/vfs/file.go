@@ -75,14 +75,37 @@ func (fd *FileDescription) init(flags uint32) {
 	}
 }
 
+// releaseHook is called with every FileDescription whose last reference
+// goes, before anything of it is released (see SetReleaseHook).
+var releaseHook atomic.Pointer[func(*FileDescription)]
+
+// SetReleaseHook installs fn to be called when the last reference to any
+// FileDescription goes, before its flock(2) locks and its FileImpl are
+// released, like Linux's eventpoll_release in __fput: sentry/fs/epoll
+// installs its FileReleased from init so that epoll instances drop their
+// watches on a file that is released. There is one hook; nil removes it.
+// fn runs on the goroutine of the last DecRef, which may hold the locks of
+// whoever dropped that reference (an FD table's, ...), so it must not call
+// back into them; it must not take references on fd.
+func SetReleaseHook(fn func(*FileDescription)) {
+	if fn == nil {
+		releaseHook.Store(nil)
+		return
+	}
+	releaseHook.Store(&fn)
+}
+
 // IncRef takes a reference.
 func (fd *FileDescription) IncRef() { fd.refs.Add(1) }
 
-// DecRef drops a reference; the last one releases flock(2) locks and the
-// FileImpl.
+// DecRef drops a reference; the last one calls the release hook (epoll
+// drops its watches on fd), then releases flock(2) locks and the FileImpl.
 func (fd *FileDescription) DecRef() {
 	switch n := fd.refs.Add(-1); {
 	case n == 0:
+		if h := releaseHook.Load(); h != nil {
+			(*h)(fd)
+		}
 		releaseFlock(fd)
 		fd.impl.Release()
 	case n < 0:

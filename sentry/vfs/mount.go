@@ -31,6 +31,9 @@ type Mount struct {
 	opts   MountOptions
 	parent *Mount  // nil for the root mount and detached mounts
 	point  *Dentry // mount point dentry in parent
+	// anon marks the hidden mount of anonymous dentries (see
+	// AnonymousDentry): its dentries show their name as their path.
+	anon bool
 }
 
 // Root returns the root dentry of the mounted filesystem.
@@ -80,6 +83,11 @@ type VirtualFilesystem struct {
 	all     []*Mount              // in mount order
 	root    *Mount
 	nextID  atomic.Uint64
+
+	// anonMount is the hidden mount of anonymous dentries, made on first
+	// use; it is in neither mounts nor all.
+	anonOnce  sync.Once
+	anonMount *Mount
 }
 
 // New returns a VFS with no root yet (see MountRoot). mf is the memory file

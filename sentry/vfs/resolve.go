@@ -238,6 +238,11 @@ func (v *VirtualFilesystem) PathName(vd VirtualDentry) string {
 // /proc/<pid>/fd links show it. Locations outside root are shown from the
 // VFS root.
 func (v *VirtualFilesystem) PathNameFrom(root, vd VirtualDentry) string {
+	if vd.Mount != nil && vd.Mount.anon {
+		// A file without a path reopened through /proc/<pid>/fd/N:
+		// "pipe:[42]", as the original shows.
+		return vd.Dentry.name
+	}
 	p, ok := v.pathFrom(root, vd)
 	if !ok {
 		p, _ = v.pathFrom(v.Root(), vd)

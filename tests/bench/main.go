@@ -323,6 +323,8 @@ func veilEnv(root, work string, log func(string, ...any)) *env {
 	e := &env{name: "veil-ptrace", path: func(p string) string { return p }}
 	runsc := filepath.Join(work, "runsc")
 	log("building runsc")
+	// Built like "make" does: static, without cgo.
+	os.Setenv("CGO_ENABLED", "0")
 	if out, err := runCmd(root, "go", "build", "-o", runsc, "./runsc"); err != nil {
 		e.reason = fmt.Sprintf("go build ./runsc failed: %v: %s", err, firstLines(string(out), 5))
 		return e

@@ -3,7 +3,16 @@ package epoll
 import (
 	"sync"
 	"sync/atomic"
+
+	"github.com/veil-sandbox/veil/sentry/vfs"
 )
+
+func init() {
+	// Closing the last reference to a file removes it from every epoll
+	// instance watching it (the key the syscall layer gives Add is the
+	// *vfs.FileDescription).
+	vfs.SetReleaseHook(func(fd *vfs.FileDescription) { FileReleased(fd) })
+}
 
 // registry finds the watches on a file when its last reference goes
 // (Linux keeps that list in struct file's f_ep), and the epoll instances
