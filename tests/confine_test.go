@@ -44,10 +44,10 @@ func TestHelpersAreConfined(t *testing.T) {
 	}
 	const fileCaps = 1<<0 | 1<<1 | 1<<2 | 1<<3 | 1<<4 // CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID
 	for _, c := range []struct {
-		name   string
-		pid    int
-		caps   uint64
-		newNS  []string
+		name  string
+		pid   int
+		caps  uint64
+		newNS []string
 	}{
 		{"sentry", sentry, 0, []string{"pid", "mnt", "net", "ipc", "uts"}},
 		{"gofer", gofer, fileCaps, []string{"mnt"}},
