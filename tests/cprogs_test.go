@@ -28,6 +28,7 @@ var cprogs = []cprog{
 	{name: "altstack"},
 	{name: "sleep"},
 	{name: "fpu"},
+	{name: "jobctl"},
 	{name: "segv", code: 128 + int(syscall.SIGSEGV)},
 }
 
