@@ -109,3 +109,55 @@ func procStatus(t *testing.T, pid int) map[string]string {
 	}
 	return m
 }
+
+// TestGoferDeathStopsSandbox kills the gofer of a running sandbox: runsc
+// must say so in one line, stop the Sentry and exit 125, leaving no
+// process behind.
+func TestGoferDeathStopsSandbox(t *testing.T) {
+	needRunsc(t)
+	var stderr strings.Builder
+	cmd := exec.Command(runscPath, "do", busybox, "sleep", "10")
+	cmd.Stderr = &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	gofer, sentry := 0, 0
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && (gofer == 0 || sentry == 0); {
+		time.Sleep(50 * time.Millisecond)
+		for _, pid := range childrenOf(cmd.Process.Pid) {
+			args, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+			if strings.Contains(string(args), "\x00gofer\x00") {
+				gofer = pid
+			}
+			if strings.Contains(string(args), "\x00boot\x00") {
+				sentry = pid
+			}
+		}
+	}
+	if gofer == 0 || sentry == 0 {
+		t.Fatal("did not find the gofer and Sentry processes")
+	}
+	syscall.Kill(gofer, syscall.SIGKILL)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("runsc did not exit after its gofer died")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 125 {
+		t.Errorf("exit code %d, want 125; stderr %q", code, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], "runsc: gofer exited unexpectedly") {
+		t.Errorf("stderr %q, want one line about the gofer", stderr.String())
+	}
+	if err := syscall.Kill(sentry, 0); err == nil {
+		time.Sleep(200 * time.Millisecond)
+		if syscall.Kill(sentry, 0) == nil {
+			t.Errorf("the Sentry (pid %d) outlived runsc", sentry)
+		}
+	}
+}

@@ -46,9 +46,11 @@ func Run(spec boot.Spec, rootDir string) int {
 		return failf("starting gofer: %v", err)
 	}
 	goferEnd.Close()
+	goferDone := make(chan error, 1)
+	go func() { goferDone <- gofer.Wait() }()
 	defer func() {
 		gofer.Process.Kill()
-		gofer.Wait()
+		<-goferDone
 	}()
 
 	specR, specW, err := os.Pipe()
@@ -87,7 +89,23 @@ func Run(spec boot.Spec, rootDir string) int {
 			sentry.Process.Signal(s)
 		}
 	}()
-	err = sentry.Wait()
+	sentryDone := make(chan error, 1)
+	go func() { sentryDone <- sentry.Wait() }()
+	select {
+	case err = <-sentryDone:
+	case gerr := <-goferDone:
+		// Without its gofer the sandbox cannot reach its files any
+		// more: stop it rather than let the program limp on with EIO.
+		goferDone <- gerr // for the deferred cleanup
+		if gerr == nil {
+			gerr = fmt.Errorf("exit status 0")
+		}
+		sentry.Process.Kill()
+		<-sentryDone
+		signal.Stop(sigs)
+		failf("gofer exited unexpectedly (%v); sandbox stopped", gerr)
+		return exitRuntimeFailed
+	}
 	signal.Stop(sigs)
 	if err == nil {
 		return 0
@@ -102,6 +120,10 @@ func Run(spec boot.Spec, rootDir string) int {
 	}
 	return failf("waiting for sentry: %v", err)
 }
+
+// exitRuntimeFailed is runsc's exit code when the sandbox itself broke
+// down (as docker uses 125 for its own failures).
+const exitRuntimeFailed = 125
 
 func failf(format string, args ...any) int {
 	fmt.Fprintf(os.Stderr, "runsc: "+format+"\n", args...)
