@@ -94,12 +94,15 @@ func Run(spec boot.Spec, rootDir string) int {
 	select {
 	case err = <-sentryDone:
 	case gerr := <-goferDone:
-		// Without its gofer the sandbox cannot reach its files any
-		// more: stop it rather than let the program limp on with EIO.
 		goferDone <- gerr // for the deferred cleanup
 		if gerr == nil {
-			gerr = fmt.Errorf("exit status 0")
+			// A clean gofer exit means the Sentry closed the connection:
+			// it is exiting on its own.
+			err = <-sentryDone
+			break
 		}
+		// Without its gofer the sandbox cannot reach its files any
+		// more: stop it rather than let the program limp on with EIO.
 		sentry.Process.Kill()
 		<-sentryDone
 		signal.Stop(sigs)

@@ -21,9 +21,10 @@ import (
 //     sockets) give ENXIO as on Linux;
 //   - the new description shows the original's name (PathName
 //     "pipe:[42]");
-//   - nothing else can be done through it: it is no directory, it has no
-//     parent directory that path operations reach, linking it elsewhere
-//     gives EXDEV, and its mount is listed nowhere (Mounts, /proc/mounts).
+//   - nothing else can be done through it: it is no directory, it is in
+//     no directory (IsDead reports true), linking it elsewhere gives EXDEV
+//     (ENOENT with AT_EMPTY_PATH), and its mount is listed nowhere
+//     (Mounts, /proc/mounts).
 //
 // The zero VirtualDentry is returned if fd has no inode. The dentry is not
 // cached: it lives as long as something (a description opened through it)
@@ -37,6 +38,9 @@ func (v *VirtualFilesystem) AnonymousDentry(fd *FileDescription) VirtualDentry {
 	}
 	m := v.anonymousMount()
 	d := newDentry(m.root, fd.name, fd.inode, anonFileType(fd.inode))
+	// It is in no directory: like an unlinked file, it cannot be linked
+	// back anywhere (linkat(AT_EMPTY_PATH) gives ENOENT).
+	d.dead.Store(true)
 	return VirtualDentry{m, d}
 }
 

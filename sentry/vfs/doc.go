@@ -72,6 +72,11 @@
 // once, when the last reference to the FileDescription goes. Embeddable
 // helpers: NoIoctl, AlwaysReady, NoRelease; AnonInode.Touch updates times.
 //
+// SetReleaseHook installs the function called when the last reference to
+// any FileDescription goes, before its locks and FileImpl are released:
+// sentry/fs/epoll installs FileReleased from init, so that epoll instances
+// drop their watches on released files.
+//
 // Named pipes: sentry/fs/pipe calls vfs.SetFIFOFactory(func() vfs.FIFO) in
 // init; tmpfs (mknod S_IFIFO) and the gofer filesystem then create one FIFO
 // per FIFO inode and delegate open(2) to FIFO.Open(ctx, flags), which
@@ -88,7 +93,11 @@
 // is revalidated. /proc/<pid>/{exe,cwd,root,fd/N} are symlinks that also
 // implement MagicLinker (FollowMagicLink returns the VirtualDentry to jump
 // to; Readlink returns FileDescription.PathNameFrom(taskRoot) or the
-// anonymous name). Useful accessors: FDTable.ForEach, FileDescription
+// anonymous name). fd/N follows VirtualFilesystem.AnonymousDentry(file):
+// where a file was opened, or for a file without a path a dentry of its
+// inode on a hidden mount, so that opening it runs Inode.Open with the new
+// flags (reopening a pipe end, the host's stdio, a memfd; ENXIO for
+// inodes without Open). Useful accessors: FDTable.ForEach, FileDescription
 // PathName/PathNameFrom/StatusFlags/Offset, FSContext Root/Cwd,
 // VirtualFilesystem.PathNameFrom and Mounts(root) for /proc/<pid>/mounts.
 // StatFSer reports statfs (f_type PROC_SUPER_MAGIC).

@@ -120,7 +120,9 @@ func (fd *FileDescription) Impl() FileImpl { return fd.impl }
 // Inode returns the file's inode.
 func (fd *FileDescription) Inode() Inode { return fd.inode }
 
-// VirtualDentry returns where the file was opened; zero for anonymous files.
+// VirtualDentry returns where the file was opened: zero for anonymous
+// files, a dentry of the hidden mount of AnonymousDentry for an anonymous
+// file reopened through /proc/<pid>/fd/N.
 func (fd *FileDescription) VirtualDentry() VirtualDentry { return fd.vd }
 
 // IsDir reports whether fd is an open directory.

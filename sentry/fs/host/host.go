@@ -18,6 +18,26 @@
 // process groups mean nothing inside the sandbox). FIONREAD is passed
 // through for terminals, pipes and sockets. Everything else is ENOTTY; no
 // other ioctl ever reaches the host.
+//
+// Reopening: opening the file again through /proc/<pid>/fd/N (and so
+// /dev/stdin, /dev/stdout, /dev/stderr, /dev/fd/N) gives a new open file
+// description on a dup(2) of the host descriptor, never a new host open:
+// the sandbox gets no more access to the host file than the descriptor it
+// was given. So, unlike Linux, which opens the underlying file again:
+//
+//   - the requested access mode must be within the host descriptor's
+//     (reading needs it open for reading, writing for writing), else
+//     EACCES; Linux would open the other end of a pipe, or the terminal
+//     or file with the new mode;
+//   - the new description shares the host file offset and status flags
+//     (O_APPEND) with the original, and O_TRUNC is ignored: on Linux,
+//     `echo x > /dev/stdout` with stdout redirected to a regular file
+//     truncates it and writes at offset 0, here the output is appended
+//     where the original descriptor is;
+//   - sockets cannot be reopened (ENXIO, as on Linux).
+//
+// The terminal's foreground process group (TIOCGPGRP/TIOCSPGRP) is shared
+// by the reopened descriptions.
 package host
 
 import (
@@ -33,16 +53,18 @@ import (
 
 // File is the FileImpl of a host descriptor.
 type File struct {
-	fd    int
-	own   bool
-	tty   bool
-	ftype uint32
+	fd int
+	// closeFD says that fd is the File's own (a reopen's dup) and is
+	// closed on release; the original descriptor belongs to the inode.
+	closeFD bool
+	ino     *inode
+	tty     bool
+	ftype   uint32
 	// pollable is false for files epoll refuses (regular files): they
 	// are always ready.
 	pollable bool
 
 	q       waiter.Queue
-	fgPgrp  atomic.Int32
 	release sync.Once
 }
 
@@ -53,8 +75,10 @@ var (
 )
 
 // NewFile returns an open file description for host descriptor fd. If own
-// is true, fd is closed when the description is released (pass a dup to
-// keep the original). The access mode comes from the host (F_GETFL).
+// is true, fd is closed when the description and every description
+// reopened from it (through /proc/<pid>/fd/N) are released (pass a dup to
+// keep the original); if false the caller keeps fd open at least that
+// long. The access mode comes from the host (F_GETFL).
 func NewFile(ctx vfs.Context, fd int, own bool) (*vfs.FileDescription, error) {
 	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
 	if err != nil {
@@ -64,17 +88,16 @@ func NewFile(ctx vfs.Context, fd int, own bool) (*vfs.FileDescription, error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, fmt.Errorf("host: fstat(%d): %w", fd, err)
 	}
-	f := &File{fd: fd, own: own, ftype: st.Mode & unix.S_IFMT}
+	ino := &inode{fd: fd, own: own, ftype: st.Mode & unix.S_IFMT, acc: uint32(fl) & unix.O_ACCMODE, refs: 1}
 	if _, err := unix.IoctlGetTermios(fd, unix.TCGETS); err == nil {
-		f.tty = true
+		ino.tty = true
 	}
 	if ctx != nil {
-		f.fgPgrp.Store(ctx.ProcessID())
+		ino.fgPgrp.Store(ctx.ProcessID())
 	}
-	f.pollable = notifier.add(fd, f) == nil
-	ino := &inode{fd: fd, ftype: f.ftype}
+	f := newFile(fd, false, ino)
 	var name string
-	switch f.ftype {
+	switch ino.ftype {
 	case unix.S_IFIFO:
 		name = fmt.Sprintf("pipe:[%d]", st.Ino)
 	case unix.S_IFSOCK:
@@ -84,6 +107,14 @@ func NewFile(ctx vfs.Context, fd int, own bool) (*vfs.FileDescription, error) {
 	}
 	flags := uint32(fl) & (unix.O_ACCMODE | unix.O_APPEND)
 	return vfs.NewFileDescription(f, flags, ino, name), nil
+}
+
+// newFile makes the FileImpl doing I/O on fd, one of ino's files (the
+// caller has counted it in ino.refs).
+func newFile(fd int, closeFD bool, ino *inode) *File {
+	f := &File{fd: fd, closeFD: closeFD, ino: ino, tty: ino.tty, ftype: ino.ftype}
+	f.pollable = notifier.add(fd, f) == nil
+	return f
 }
 
 // IsTTY reports whether the host descriptor is a terminal.
@@ -270,7 +301,7 @@ func (f *File) Ioctl(ctx vfs.Context, io vfs.UserMemory, cmd uint32, arg uint64)
 		}
 		return 0, unix.IoctlSetInt(f.fd, unix.TCFLSH, int(arg))
 	case unix.TIOCGPGRP:
-		return 0, putU32(io, addr, uint32(f.fgPgrp.Load()))
+		return 0, putU32(io, addr, uint32(f.ino.fgPgrp.Load()))
 	case unix.TIOCSPGRP:
 		b := make([]byte, 4)
 		if err := io.CopyIn(addr, b); err != nil {
@@ -280,7 +311,7 @@ func (f *File) Ioctl(ctx vfs.Context, io vfs.UserMemory, cmd uint32, arg uint64)
 		if pg < 0 {
 			return 0, unix.EINVAL
 		}
-		f.fgPgrp.Store(pg)
+		f.ino.fgPgrp.Store(pg)
 		return 0, nil
 	}
 	return 0, unix.ENOTTY
@@ -324,25 +355,64 @@ func (f *File) Release() {
 		if f.pollable {
 			notifier.remove(f.fd)
 		}
-		if f.own {
+		if f.closeFD {
 			unix.Close(f.fd)
 		}
+		f.ino.decRef()
 	})
 }
 
 // inode is the Inode of a host file: Stat is the host's fstat (with the
-// device remapped); attributes cannot be changed (EPERM).
+// device remapped); attributes cannot be changed (EPERM). Open reopens
+// the file on a dup of the host descriptor (see the package comment).
 type inode struct {
 	vfs.InodeDefaults
-	fd    int
 	ftype uint32
+	acc   uint32 // access mode of the host descriptor (O_ACCMODE bits)
+	tty   bool
+	// fgPgrp is the terminal's foreground process group as the sandbox
+	// sees it (TIOCGPGRP/TIOCSPGRP).
+	fgPgrp atomic.Int32
+
+	mu sync.Mutex
+	// fd is the host descriptor given to NewFile, -1 once every File of
+	// the inode is released (so that a reused descriptor number is
+	// never touched).
+	fd   int
+	own  bool // fd is closed when refs drops to 0
+	refs int  // Files of the inode: the original and its reopens
 }
+
+var (
+	_ vfs.Inode        = (*inode)(nil)
+	_ vfs.TypeReporter = (*inode)(nil)
+)
 
 var hostDev = vfs.NewAnonDev()
 
+func (i *inode) decRef() {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.refs--
+	if i.refs > 0 || i.fd < 0 {
+		return
+	}
+	if i.own {
+		unix.Close(i.fd)
+	}
+	i.fd = -1
+}
+
+// FileType implements vfs.TypeReporter.
 func (i *inode) FileType() uint32 { return i.ftype }
 
+// Stat implements vfs.Inode.Stat.
 func (i *inode) Stat(vfs.Context) (vfs.Stat, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.fd < 0 {
+		return vfs.Stat{}, unix.EBADF
+	}
 	var st unix.Stat_t
 	if err := unix.Fstat(i.fd, &st); err != nil {
 		return vfs.Stat{}, err
@@ -352,4 +422,37 @@ func (i *inode) Stat(vfs.Context) (vfs.Stat, error) {
 		Rdev: st.Rdev, Size: st.Size, Blksize: st.Blksize, Blocks: st.Blocks,
 		Atime: st.Atim, Mtime: st.Mtim, Ctime: st.Ctim,
 	}, nil
+}
+
+// Open implements vfs.Inode.Open: a reopen through /proc/<pid>/fd/N gets a
+// new File on a dup of the host descriptor, if the host descriptor's
+// access mode allows the requested one (EACCES otherwise). Sockets give
+// ENXIO. O_TRUNC and O_APPEND do not reach the host.
+func (i *inode) Open(_ vfs.Context, flags uint32) (vfs.FileImpl, error) {
+	switch i.ftype {
+	case unix.S_IFSOCK:
+		return nil, unix.ENXIO
+	case unix.S_IFDIR:
+		return nil, unix.EISDIR
+	}
+	hostRead := i.acc == unix.O_RDONLY || i.acc == unix.O_RDWR
+	hostWrite := i.acc == unix.O_WRONLY || i.acc == unix.O_RDWR
+	acc := flags & unix.O_ACCMODE
+	if (acc != unix.O_WRONLY && !hostRead) || (acc != unix.O_RDONLY && !hostWrite) {
+		return nil, unix.EACCES
+	}
+	i.mu.Lock()
+	if i.fd < 0 {
+		// Every description of the file went away meanwhile.
+		i.mu.Unlock()
+		return nil, unix.ENXIO
+	}
+	nfd, err := unix.FcntlInt(uintptr(i.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		i.mu.Unlock()
+		return nil, err
+	}
+	i.refs++
+	i.mu.Unlock()
+	return newFile(nfd, true, i), nil
 }

@@ -13,8 +13,12 @@ func init() {
 }
 
 // Inode is the inode of an anonymous pipe: what fstat(2), fchmod(2)... act
-// on for either end. Opening it (a reopen through /proc/<pid>/fd/N) gives
-// a new file description on the same pipe, like a FIFO that never blocks.
+// on for either end. Opening it (a reopen through /proc/<pid>/fd/N, e.g.
+// /dev/stdin, which vfs.AnonymousDentry makes possible) gives a new file
+// description on the same pipe with the requested access mode, whichever
+// end was named: Linux's fifo_open, which for a pipefs inode never waits
+// for a partner nor gives ENXIO (so reading with every writer gone sees
+// EOF at once, writing with every reader gone gets EPIPE).
 type Inode struct {
 	*vfs.AnonInode
 	p *Pipe

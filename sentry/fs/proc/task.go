@@ -521,10 +521,14 @@ func (d *fdDir) follow(ctx vfs.Context, fd int32) (vfs.VirtualDentry, error) {
 		return vfs.VirtualDentry{}, err
 	}
 	defer f.DecRef()
-	vd := f.VirtualDentry()
+	// A file opened by path leads where it was opened; a file without a
+	// path (a pipe, the host's stdio, a memfd...) to a hidden dentry of
+	// its inode, so that opening fd/N (/dev/stdin, /dev/stdout...)
+	// reopens the inode as on Linux (what that means is the inode's
+	// Open: a new end of the pipe, a dup of the host descriptor, ENXIO
+	// for eventfd, epoll and sockets).
+	vd := d.td.fs.k.VFS().AnonymousDentry(f)
 	if !vd.Ok() {
-		// Anonymous files (pipes, sockets, eventfd...) have no
-		// location to reopen.
 		return vfs.VirtualDentry{}, unix.ENXIO
 	}
 	return vd, nil
