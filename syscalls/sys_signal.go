@@ -211,16 +211,16 @@ func sysTgkill(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	return 0, threadSignal(t, int32(a[0]), int32(a[1]), sig, userSignalInfo(t, sig, siTkill))
 }
 
-func copyInQueuedInfo(t *kernel.Task, addr uintptr, sig unix.Signal) (*arch.SignalInfo, error) {
+func copyInQueuedInfo(t *kernel.Task, addr uintptr, sig unix.Signal, target int32) (*arch.SignalInfo, error) {
 	b := make([]byte, 128)
 	if err := t.CopyIn(addr, b); err != nil {
 		return nil, err
 	}
 	info := &arch.SignalInfo{}
 	info.Unmarshal(b)
-	// Only negative codes (user-originated) may be forged, except by the
-	// sender to itself, as Linux checks.
-	if info.Code >= 0 || info.Code == siTkill {
+	// Only negative codes (user-originated) may be forged, except by a
+	// process signalling itself, as Linux checks.
+	if (info.Code >= 0 || info.Code == siTkill) && target != int32(t.ThreadGroup().ID()) {
 		return nil, unix.EPERM
 	}
 	info.Signo = int32(sig)
@@ -229,7 +229,7 @@ func copyInQueuedInfo(t *kernel.Task, addr uintptr, sig unix.Signal) (*arch.Sign
 
 func sysRtSigqueueinfo(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	pid, sig := int32(a[0]), unix.Signal(a[1])
-	info, err := copyInQueuedInfo(t, uintptr(a[2]), sig)
+	info, err := copyInQueuedInfo(t, uintptr(a[2]), sig, pid)
 	if err != nil {
 		return 0, err
 	}
@@ -245,7 +245,7 @@ func sysRtSigqueueinfo(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 
 func sysRtTgsigqueueinfo(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	sig := unix.Signal(a[2])
-	info, err := copyInQueuedInfo(t, uintptr(a[3]), sig)
+	info, err := copyInQueuedInfo(t, uintptr(a[3]), sig, int32(a[0]))
 	if err != nil {
 		return 0, err
 	}

@@ -169,8 +169,9 @@ func (c *context) Switch(asi platform.AddressSpace, regs *arch.Registers) (platf
 			// A vsyscall, stopped by the stub's seccomp filter before
 			// the host ran it. The kernel has done the rest of the
 			// emulation: rip is the return address and rsp is past
-			// it (rax holds the system call number). Report it as the system call it is;
-			// resuming the thread drops the SIGSYS.
+			// it (rax holds the system call number). Report it as
+			// the system call it is; resuming the thread drops the
+			// SIGSYS.
 			if err := c.getRegs(regs); err != nil {
 				return platform.Trap{}, err
 			}

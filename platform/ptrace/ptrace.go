@@ -21,7 +21,9 @@
 // run in their own session so terminal signals (^C, SIGWINCH) never reach
 // them, die with the Sentry (Pdeathsig and PTRACE_O_EXITKILL), and never
 // execute an application syscall: application code only ever runs under
-// PTRACE_SYSEMU.
+// PTRACE_SYSEMU. As a second line of defence, start-up ends by installing a
+// seccomp filter that kills the stub if a system call is ever made from
+// anywhere but the stub's own injection sites (see seccomp.go).
 //
 // # File descriptors
 //

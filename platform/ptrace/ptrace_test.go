@@ -111,6 +111,13 @@ func TestStubELF(t *testing.T) {
 	if stubRecvOK >= stubBase+pageSize || stubEntry != stubBase+stubCodeOff {
 		t.Fatalf("bad stub layout: entry %#x end %#x", stubEntry, stubRecvOK)
 	}
+	// The sock_fprog points at the filter, which ends the image.
+	le := binary.LittleEndian
+	fprog := img[stubFprog-stubCodePage:]
+	n, filter := int(le.Uint16(fprog)), uintptr(le.Uint64(fprog[8:]))
+	if n != len(buildStubFilter()) || filter != stubFprog+16 || int(filter-stubCodePage)+8*n != len(img) {
+		t.Fatalf("bad sock_fprog at %#x: %d instructions at %#x (image %d bytes)", stubFprog, n, filter, len(img))
+	}
 }
 
 // The stub process must hold nothing but its two pages and the socket.

@@ -18,7 +18,9 @@ import (
 //
 // The code page must never be writable: the control thread executes stub
 // code natively (PTRACE_CONT, not SYSEMU), so an application able to patch it
-// could run arbitrary host system calls.
+// could run arbitrary host system calls. The seccomp filter (seccomp.go)
+// relies on this too: it trusts system calls by the address they are made
+// from.
 const (
 	stubBase       = 0x7fff_0000_0000
 	stubCodePage   = stubBase

@@ -103,7 +103,8 @@ func forwardSignals(k *kernel.Kernel) {
 	go func() {
 		for s := range ch {
 			if tg := k.ThreadGroupByID(1); tg != nil {
-				info := &arch.SignalInfo{Signo: int32(s.(unix.Signal)), Code: 0x80 /* SI_KERNEL */}
+				// SI_USER from pid 0: a sender outside the sandbox.
+				info := &arch.SignalInfo{Signo: int32(s.(unix.Signal))}
 				k.SendSignal(tg, info)
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/veil-sandbox/veil/sentry/fs/tmpfs"
 	"github.com/veil-sandbox/veil/sentry/kernel"
 	"github.com/veil-sandbox/veil/sentry/memfile"
+	"github.com/veil-sandbox/veil/sentry/vdso"
 	"github.com/veil-sandbox/veil/sentry/vfs"
 	"github.com/veil-sandbox/veil/syscalls"
 )
@@ -24,6 +25,12 @@ func build(spec Spec, goferConn *os.File) (*kernel.Kernel, *vfs.FDTable, *vfs.FS
 		return nil, nil, nil, fmt.Errorf("no program to run")
 	}
 	mf, err := memfile.New()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	// veil: vdso. Created first: its TSC calibration (a few ms) runs
+	// while the rest of the sandbox is set up.
+	vd, err := vdso.New(mf, vdso.Options{})
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -50,6 +57,7 @@ func build(spec Spec, goferConn *os.File) (*kernel.Kernel, *vfs.FDTable, *vfs.FS
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	k.VDSO = vd // veil: vdso
 	if spec.Hostname != "" {
 		k.Hostname = spec.Hostname
 	}

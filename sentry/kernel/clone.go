@@ -37,6 +37,9 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 	if f&unix.CLONE_THREAD != 0 && f&unix.CLONE_SIGHAND == 0 || f&unix.CLONE_SIGHAND != 0 && f&unix.CLONE_VM == 0 {
 		return 0, unix.EINVAL
 	}
+	if f&unix.CLONE_PARENT != 0 && t.tg == t.k.init {
+		return 0, unix.EINVAL // init's siblings would have no parent
+	}
 	k := t.k
 	nt := &Task{
 		k:           k,

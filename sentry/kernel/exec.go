@@ -96,6 +96,7 @@ func (k *Kernel) loadProgram(t *Task, open OpenExecutable, path string, argv, en
 		Argv: argv, Envv: envv, Filename: path, Random: random,
 		UID: creds.UID, EUID: creds.EUID, GID: creds.GID, EGID: creds.EGID,
 		OpenInterp: func(p string) (loader.File, error) { return open(t, p) },
+		VDSO:       k.VDSO, // veil: vdso
 	})
 	if err != nil {
 		newMM.DecUsers()
@@ -177,20 +178,18 @@ type CreateProcessArgs struct {
 // without side effects if the program cannot be loaded.
 func (k *Kernel) CreateProcess(a CreateProcessArgs) error {
 	t := &Task{k: k, creds: a.Creds, fdTable: a.FDTable, fs: a.FS, interruptCh: make(chan struct{}, 1)}
-	k.mu.Lock()
-	t.tid = k.allocTID()
+	// The ids are given out only once the program has loaded, so a failed
+	// start uses none.
 	tg := &ThreadGroup{
-		k: k, tgid: t.tid, leader: t,
+		k: k, leader: t,
 		tasks:      map[*Task]struct{}{t: {}},
 		children:   make(map[*ThreadGroup]struct{}),
 		exitSignal: unix.SIGCHLD,
-		pgid:       t.tid, sid: t.tid,
-		handlers: &SignalHandlers{},
-		limits:   defaultLimits(),
-		start:    time.Now(),
+		handlers:   &SignalHandlers{},
+		limits:     defaultLimits(),
+		start:      time.Now(),
 	}
 	t.tg = tg
-	k.mu.Unlock()
 
 	m, exe, res, err := k.loadProgram(t, a.Open, a.Path, a.Argv, a.Envv, a.Creds)
 	if err != nil {
@@ -203,6 +202,8 @@ func (k *Kernel) CreateProcess(a CreateProcessArgs) error {
 	t.regs.Orig_rax = ^uint64(0)
 
 	k.mu.Lock()
+	t.tid = k.allocTID()
+	tg.tgid, tg.pgid, tg.sid = t.tid, t.tid, t.tid
 	k.tasks[t.tid] = t
 	k.tgs[t.tid] = tg
 	k.init = tg

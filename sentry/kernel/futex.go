@@ -218,7 +218,8 @@ func (t *Task) FutexWakeOp(addr, addr2 uintptr, private bool, n, n2 int, op uint
 		return 0, err
 	}
 	opType, cmp := (op>>28)&7, (op>>24)&15
-	oparg, cmparg := (op>>12)&0xfff, op&0xfff
+	// The 12-bit arguments are signed.
+	oparg, cmparg := uint32(int32(op<<8)>>20), uint32(int32(op<<20)>>20)
 	if op&(8<<28) != 0 { // FUTEX_OP_OPARG_SHIFT
 		oparg = 1 << (oparg & 31)
 	}

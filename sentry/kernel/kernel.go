@@ -17,6 +17,7 @@ import (
 
 	"github.com/veil-sandbox/veil/platform"
 	"github.com/veil-sandbox/veil/sentry/arch"
+	"github.com/veil-sandbox/veil/sentry/loader"
 	"github.com/veil-sandbox/veil/sentry/memfile"
 	"github.com/veil-sandbox/veil/sentry/vfs"
 )
@@ -37,6 +38,10 @@ type Kernel struct {
 
 	// Hostname and domain name reported by uname.
 	Hostname, Domainname string
+
+	// VDSO, if not nil, is mapped into every program execve loads
+	// (sentry/vdso keeps its clock data current). (veil: vdso)
+	VDSO loader.VDSO
 
 	futexes futexManager
 	initFP  arch.FPState

@@ -124,11 +124,10 @@ func (k *Kernel) sendLocked(tg *ThreadGroup, t *Task, info *arch.SignalInfo) err
 	if tg.zombie || len(tg.tasks) == 0 {
 		return nil
 	}
-	// Like a pid namespace's init, the sandbox's first process only gets
-	// signals from inside the sandbox that it has a handler for
-	// (SIGNAL_UNKILLABLE). Signals the Sentry forwards from the host
-	// (SI_KERNEL) still act, so Ctrl-C reaches "runsc do sleep 100".
-	if tg == k.init && info.Code <= 0 && tg.handlers.acts[sig].Handler == sigDFL {
+	// Like a pid namespace's init (SIGNAL_UNKILLABLE), the first process
+	// drops signals from inside the sandbox that would take their default
+	// action, unless it blocks them (it may wait for them).
+	if tg == k.init && !FromHost(info) && tg.handlers.acts[sig].Handler == sigDFL && !tg.blockedLocked(sig) {
 		return nil
 	}
 	switch sig {
@@ -155,16 +154,8 @@ func (k *Kernel) sendLocked(tg *ThreadGroup, t *Task, info *arch.SignalInfo) err
 	}
 	// Ignored signals are dropped at generation unless blocked
 	// somewhere (they might be unignored before being unblocked).
-	if tg.isIgnoredLocked(sig) && sig != unix.SIGKILL {
-		blocked := false
-		for tt := range tg.tasks {
-			if tt.sigMask&SigBit(sig) != 0 {
-				blocked = true
-			}
-		}
-		if !blocked {
-			return nil
-		}
+	if tg.isIgnoredLocked(sig) && sig != unix.SIGKILL && !tg.blockedLocked(sig) {
+		return nil
 	}
 	if t != nil {
 		t.pending.enqueue(info)
@@ -191,6 +182,24 @@ func (k *Kernel) sendLocked(tg *ThreadGroup, t *Task, info *arch.SignalInfo) err
 		}
 	}
 	return nil
+}
+
+// FromHost reports whether info describes a signal sent from outside the
+// sandbox: like a sender in an ancestor pid namespace, it is SI_USER with
+// sender pid 0 (tasks inside all have pids >= 1). runsc uses this for the
+// signals it forwards, so Ctrl-C reaches "runsc do sleep 100".
+func FromHost(info *arch.SignalInfo) bool {
+	return info.Code == 0 && info.PID() == 0
+}
+
+// blockedLocked reports whether some thread of tg blocks sig.
+func (tg *ThreadGroup) blockedLocked(sig unix.Signal) bool {
+	for t := range tg.tasks {
+		if t.sigMask&SigBit(sig) != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // canTake reports whether t could handle sig now.
@@ -243,6 +252,7 @@ func (t *Task) forceSignal(signo int, code int32, addr uint64) {
 		t.sigMask &^= SigBit(sig)
 		act.Handler = sigDFL
 	}
+	t.forced |= SigBit(sig) // acts even on init
 	t.pending.enqueue(info)
 }
 
@@ -423,6 +433,14 @@ func (t *Task) prepareToRun() bool {
 			k.mu.Unlock()
 			continue
 		case act.Handler == sigDFL:
+			forced := t.forced&SigBit(sig) != 0
+			t.forced &^= SigBit(sig)
+			if tg == k.init && !forced && !FromHost(info) && defaultActionOf(sig) != actIgnore {
+				// Init ignores default actions from inside (a signal
+				// it had blocked, now unblocked).
+				k.mu.Unlock()
+				continue
+			}
 			switch defaultActionOf(sig) {
 			case actIgnore, actContinue:
 				k.mu.Unlock()

@@ -51,6 +51,7 @@ type Task struct {
 	pending     sigQueue
 	altStack    arch.SignalStack
 	sigWaitSet  uint64 // signals rt_sigtimedwait is waiting for
+	forced      uint64 // pending signals raised by faults: they always act
 	exiting     bool   // exit requested (group exit, SIGKILL)
 	interruptCh chan struct{}
 	inApp       bool // inside ctx.Switch (interrupt must kick the platform)

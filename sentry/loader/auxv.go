@@ -21,4 +21,6 @@ const (
 	atSecure   = 23
 	atRandom   = 25
 	atExecfn   = 31
+
+	atSysinfoEhdr = 33 // veil: vdso
 )

@@ -36,7 +36,21 @@ type Args struct {
 	// Random fills AT_RANDOM.
 	Random               [16]byte
 	UID, EUID, GID, EGID uint32
+	// VDSO, if not nil, is mapped below the stack and announced with
+	// AT_SYSINFO_EHDR. (veil: vdso)
+	VDSO VDSO
 }
+
+// VDSO maps a vDSO (see sentry/vdso) into new address spaces. (veil: vdso)
+type VDSO interface {
+	// Map maps the vDSO and its data into m, ending at top if that range
+	// is free, and returns the address of its ELF header.
+	Map(m *mm.MemoryManager, top uintptr) (uintptr, error)
+}
+
+// vdsoGap separates the vDSO from the bottom of the stack, like Linux's
+// stack guard gap. (veil: vdso)
+const vdsoGap = 1 << 20
 
 // Result is where the new program starts.
 type Result struct {
@@ -117,6 +131,14 @@ func Load(m *mm.MemoryManager, f File, a Args) (Result, error) {
 		atSecure, 0,
 		atClktck, 100,
 		atHwcap, uint64(hwcap()),
+	}
+	// veil: vdso. Linux puts AT_SYSINFO_EHDR first.
+	if a.VDSO != nil {
+		ehdr, err := a.VDSO.Map(m, top-stackSize-vdsoGap)
+		if err != nil {
+			return Result{}, fmt.Errorf("loader: mapping the vDSO: %w", err)
+		}
+		auxv = append([]uint64{atSysinfoEhdr, uint64(ehdr)}, auxv...)
 	}
 	sp, err := buildStack(m, top, a, auxv)
 	if err != nil {
@@ -235,7 +257,11 @@ func mapImage(m *mm.MemoryManager, f File, img *image, bias uintptr, name string
 				}
 			}
 		}
-		if bss := pageUp(fileEnd); pageUp(memEnd) > bss && p.Memsz > p.Filesz {
+		bss := pageUp(fileEnd)
+		if p.Filesz == 0 {
+			bss = start // a segment with no file data is all bss, from its first page
+		}
+		if pageUp(memEnd) > bss && p.Memsz > p.Filesz {
 			if _, err := m.MMap(mm.MMapOpts{Addr: bss, Length: pageUp(memEnd) - bss, Fixed: true, Prot: prot}); err != nil {
 				return 0, err
 			}

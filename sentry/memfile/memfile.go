@@ -10,6 +10,7 @@ package memfile
 
 import (
 	"fmt"
+	"sort"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -119,8 +120,11 @@ func (f *File) DecRef(off, length int64) {
 		}
 		n := end - runStart
 		// Punching a hole frees the host memory and zeroes the range.
-		unix.Fallocate(f.fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, runStart, n)
-		f.free = append(f.free, span{runStart, n})
+		if err := unix.Fallocate(f.fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, runStart, n); err != nil {
+			// Reusing the pages would leak their old contents; zero them.
+			clear(f.base[runStart : runStart+n])
+		}
+		f.release(span{runStart, n})
 		runStart = -1
 	}
 	for p := off / PageSize; p < (off+length)/PageSize; p++ {
@@ -137,6 +141,30 @@ func (f *File) DecRef(off, length int64) {
 		}
 	}
 	flush(off + length)
+}
+
+// release returns s to the free list, which is kept sorted by offset with
+// neighbours merged (the memory manager frees page by page but allocates
+// runs, so unmerged single pages would never be reused), and gives a free
+// run at the frontier back to it. f.mu is held.
+func (f *File) release(s span) {
+	i := sort.Search(len(f.free), func(i int) bool { return f.free[i].off > s.off })
+	f.free = append(f.free, span{})
+	copy(f.free[i+1:], f.free[i:])
+	f.free[i] = s
+	if i+1 < len(f.free) && f.free[i].off+f.free[i].len == f.free[i+1].off {
+		f.free[i].len += f.free[i+1].len
+		f.free = append(f.free[:i+1], f.free[i+2:]...)
+	}
+	if i > 0 && f.free[i-1].off+f.free[i-1].len == f.free[i].off {
+		f.free[i-1].len += f.free[i].len
+		f.free = append(f.free[:i], f.free[i+1:]...)
+		i--
+	}
+	if last := f.free[len(f.free)-1]; last.off+last.len == f.next {
+		f.next = last.off
+		f.free = f.free[:len(f.free)-1]
+	}
 }
 
 // RefCount returns the reference count of the page at off.
