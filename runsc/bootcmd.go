@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/veil-sandbox/veil/runsc/boot"
+	"github.com/veil-sandbox/veil/runsc/seccomp"
 )
 
 // cmdBoot is the Sentry process. runsc starts it; users never do.
@@ -23,6 +24,11 @@ func cmdBoot(g *globalFlags, args []string) int {
 	// The Sentry needs no privilege once its namespaces are set up:
 	// tracing its own stub processes takes none.
 	if err := confineCapabilities(); err != nil {
+		fatalf("boot: %v", err)
+	}
+	// From here on only the system calls the Sentry needs at run time,
+	// on every thread, and in the stub processes it will start.
+	if err := seccomp.InstallSentry(); err != nil {
 		fatalf("boot: %v", err)
 	}
 	var spec boot.Spec

@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/veil-sandbox/veil/gofer"
+	"github.com/veil-sandbox/veil/runsc/seccomp"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,6 +29,10 @@ func cmdGofer(g *globalFlags, args []string) int {
 		fatalf("gofer: %v", err)
 	}
 	conn := os.NewFile(uintptr(*ioFD), "sentry")
+	// From here on only the system calls of serving files.
+	if err := seccomp.InstallGofer(); err != nil {
+		fatalf("gofer: %v", err)
+	}
 	if err := gofer.Serve(conn, "/", gofer.ServerOptions{ReadOnly: *readOnly}); err != nil {
 		fatalf("gofer: %v", err)
 	}

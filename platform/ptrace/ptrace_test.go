@@ -1108,3 +1108,44 @@ func TestVsyscall(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkNewAddressSpace measures creating and releasing an address
+// space, as an application fork or execve does.
+func BenchmarkNewAddressSpace(b *testing.B) {
+	p := getPlatform(b)
+	before := p.Stats()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		as, err := p.NewAddressSpace()
+		if err != nil {
+			b.Fatal(err)
+		}
+		as.Release()
+	}
+	b.StopTimer()
+	after := p.Stats()
+	b.ReportMetric(float64(after.PtraceRequests-before.PtraceRequests)/float64(b.N), "ptrace/op")
+	b.ReportMetric(float64(after.Injections-before.Injections)/float64(b.N), "inject/op")
+}
+
+// BenchmarkNewAddressSpaceOnly measures the latency of NewAddressSpace
+// alone (releases are done outside the timed part).
+func BenchmarkNewAddressSpaceOnly(b *testing.B) {
+	p := getPlatform(b)
+	var ass []platform.AddressSpace
+	defer func() {
+		for _, as := range ass {
+			as.Release()
+		}
+	}()
+	for i := 0; i < b.N; i++ {
+		as, err := p.NewAddressSpace()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		as.Release()
+		time.Sleep(time.Millisecond)
+		b.StartTimer()
+	}
+}

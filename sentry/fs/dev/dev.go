@@ -12,7 +12,6 @@ package dev
 import (
 	"crypto/rand"
 	"math"
-	"runtime"
 	"sync/atomic"
 
 	"github.com/veil-sandbox/veil/sentry/fs/tmpfs"
@@ -121,15 +120,9 @@ func (randomDev) Write(_ vfs.Context, src []byte, _ int64, _ bool) (int, error) 
 	return len(src), nil
 }
 
-// anonMappable is zero-filled memory of unbounded size; its pages are
-// freed when it becomes unreachable.
-type anonMappable struct{ pc *mm.PageCache }
-
-func (a *anonMappable) TranslatePage(off int64) (int64, error) { return a.pc.TranslatePage(off) }
-
-// NewAnonMappable returns a new zero-filled Mappable in mf (nil: the memory
-// file must be set later — /dev/zero uses the one registered with
-// SetMemoryFile). Pages are released when the Mappable is garbage.
+// NewAnonMappable returns a new zero-filled Mappable of unbounded size in
+// mf (nil: the memory file registered with SetMemoryFile). Its pages are
+// released when no mapping uses it any more.
 func NewAnonMappable(mf *memfile.File) mm.Mappable {
 	if mf == nil {
 		mf = defaultMF.Load()
@@ -137,10 +130,7 @@ func NewAnonMappable(mf *memfile.File) mm.Mappable {
 	if mf == nil {
 		return nil
 	}
-	pc := &mm.PageCache{MF: mf, Size: func() int64 { return math.MaxInt64 / 2 }}
-	a := &anonMappable{pc: pc}
-	runtime.AddCleanup(a, func(pc *mm.PageCache) { pc.Release() }, pc)
-	return a
+	return mm.NewAnonymousMappable(mf, math.MaxInt64/2)
 }
 
 var defaultMF atomic.Pointer[memfile.File]
