@@ -1,6 +1,7 @@
 package epoll
 
 import (
+	"github.com/veil-sandbox/veil/sentry/vfs/vfstest"
 	"testing"
 	"time"
 
@@ -11,32 +12,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-type testCtx struct{ intr chan struct{} }
-
-func newCtx() *testCtx { return &testCtx{intr: make(chan struct{})} }
-
-func (c *testCtx) Block(ch <-chan struct{}) error { return c.BlockTimeout(ch, -1) }
-
-func (c *testCtx) BlockTimeout(ch <-chan struct{}, d time.Duration) error {
-	var to <-chan time.Time
-	if d >= 0 {
-		tm := time.NewTimer(d)
-		defer tm.Stop()
-		to = tm.C
-	}
-	select {
-	case <-ch:
-		return nil
-	case <-to:
-		return unix.ETIMEDOUT
-	case <-c.intr:
-		return syserr.ErrInterrupted
-	}
-}
-
-func (c *testCtx) FSUID() uint32    { return 0 }
-func (c *testCtx) FSGID() uint32    { return 0 }
-func (c *testCtx) ProcessID() int32 { return 1 }
+// newCtx returns a root context whose Interrupt channel, when closed,
+// simulates a signal.
+func newCtx() *vfstest.Context { return &vfstest.Context{PID: 1, Interrupt: make(chan struct{})} }
 
 func wait(t *testing.T, ep *EventPoll, timeout time.Duration) []Event {
 	t.Helper()
@@ -158,7 +136,7 @@ func TestBlockingWait(t *testing.T) {
 		errc <- err
 	}()
 	time.Sleep(20 * time.Millisecond)
-	close(ictx.intr)
+	close(ictx.Interrupt)
 	if err := <-errc; err != syserr.ErrInterrupted {
 		t.Fatalf("interrupted wait: %v", err)
 	}

@@ -3,6 +3,7 @@ package pipe
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/veil-sandbox/veil/sentry/vfs/vfstest"
 	"sync"
 	"testing"
 	"time"
@@ -13,34 +14,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// testCtx is a vfs.Context that blocks on channels; closing intr
-// interrupts its waits like a signal.
-type testCtx struct{ intr chan struct{} }
-
-func newCtx() *testCtx { return &testCtx{intr: make(chan struct{})} }
-
-func (c *testCtx) Block(ch <-chan struct{}) error { return c.BlockTimeout(ch, -1) }
-
-func (c *testCtx) BlockTimeout(ch <-chan struct{}, d time.Duration) error {
-	var to <-chan time.Time
-	if d >= 0 {
-		tm := time.NewTimer(d)
-		defer tm.Stop()
-		to = tm.C
-	}
-	select {
-	case <-ch:
-		return nil
-	case <-to:
-		return unix.ETIMEDOUT
-	case <-c.intr:
-		return syserr.ErrInterrupted
-	}
-}
-
-func (c *testCtx) FSUID() uint32    { return 0 }
-func (c *testCtx) FSGID() uint32    { return 0 }
-func (c *testCtx) ProcessID() int32 { return 1 }
+// newCtx returns a root context whose Interrupt channel, when closed,
+// simulates a signal.
+func newCtx() *vfstest.Context { return &vfstest.Context{PID: 1, Interrupt: make(chan struct{})} }
 
 // mem is a vfs.UserMemory over a map of addresses.
 type mem map[uintptr][]byte
@@ -235,7 +211,7 @@ func TestInterrupt(t *testing.T) {
 	var err error
 	done := finishes(func() { _, err = r.Read(ctx, make([]byte, 1), -1, false) })
 	mustNotFinish(t, done, "read")
-	close(ctx.intr)
+	close(ctx.Interrupt)
 	mustFinish(t, done, "interrupted read")
 	if err != syserr.ErrInterrupted {
 		t.Fatalf("interrupted read: %v", err)
@@ -245,7 +221,7 @@ func TestInterrupt(t *testing.T) {
 	var n int
 	done = finishes(func() { n, err = w.Write(ctx2, make([]byte, DefaultSize+10), -1, false) })
 	mustNotFinish(t, done, "big write")
-	close(ctx2.intr)
+	close(ctx2.Interrupt)
 	mustFinish(t, done, "interrupted write")
 	if n != DefaultSize || err != nil {
 		t.Fatalf("interrupted partial write = %d, %v", n, err)
@@ -482,7 +458,7 @@ func TestFIFOOpen(t *testing.T) {
 		}
 	})
 	mustNotFinish(t, done, "reader open")
-	close(ictx.intr)
+	close(ictx.Interrupt)
 	mustFinish(t, done, "interrupted open")
 	if _, err := p.Open(ctx, unix.O_WRONLY|unix.O_NONBLOCK); err != unix.ENXIO {
 		t.Fatalf("reader count leaked: %v", err)
