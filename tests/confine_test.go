@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,6 +58,18 @@ func TestHelpersAreConfined(t *testing.T) {
 			v, err := strconv.ParseUint(status[field], 16, 64)
 			if err != nil || v != c.caps {
 				t.Errorf("%s %s = %s, want %x", c.name, field, status[field], c.caps)
+			}
+		}
+		if c.name == "sentry" {
+			// The Sentry sees no host files: its root holds only its own
+			// /proc and the host's clocksource (for the vDSO).
+			entries, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(c.pid), "root"))
+			var names []string
+			for _, e := range entries {
+				names = append(names, e.Name())
+			}
+			if err != nil || strings.Join(names, " ") != "proc sys" && strings.Join(names, " ") != "proc" {
+				t.Errorf("sentry root holds %v (%v), want only proc and sys", names, err)
 			}
 		}
 		if status["NoNewPrivs"] != "1" {
@@ -116,15 +129,25 @@ func procStatus(t *testing.T, pid int) map[string]string {
 func TestGoferDeathStopsSandbox(t *testing.T) {
 	needRunsc(t)
 	var stderr strings.Builder
-	cmd := exec.Command(runscPath, "do", busybox, "sleep", "10")
+	cmd := exec.Command(runscPath, "do", busybox, "sh", "-c", "echo ready; sleep 10")
 	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	// Kill the gofer only once the program runs, so the failure is the
+	// gofer's death and not a failed start.
+	ready := make([]byte, 6)
+	if _, err := io.ReadFull(stdout, ready); err != nil || string(ready) != "ready\n" {
+		t.Fatalf("sandbox did not start: %q %v; stderr %q", ready, err, stderr.String())
+	}
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	go func() { io.Copy(io.Discard, stdout); done <- cmd.Wait() }()
 	gofer, sentry := 0, 0
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && (gofer == 0 || sentry == 0); {
 		time.Sleep(50 * time.Millisecond)
