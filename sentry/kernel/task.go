@@ -25,6 +25,9 @@ type Credentials struct {
 	Groups                 []uint32
 }
 
+// faultSite identifies a page fault: address and instruction.
+type faultSite struct{ addr, rip uint64 }
+
 // Task is one application thread. Its goroutine, locked to an OS thread
 // for the platform's sake, runs the application and executes its system
 // calls.
@@ -59,6 +62,10 @@ type Task struct {
 	// syscallReturn is set between a syscall's return and the next
 	// switch, so restart codes in rax are recognised as such.
 	syscallReturn bool
+
+	// lastFault is where the previous trap faulted, if it was a fault:
+	// the same fault twice in a row is a real protection violation.
+	lastFault faultSite
 
 	clearTID   uintptr // CLONE_CHILD_CLEARTID / set_tid_address
 	robustList uintptr
@@ -239,12 +246,17 @@ func (t *Task) run() {
 		t.k.mu.Lock()
 		t.inApp = false
 		t.k.mu.Unlock()
+		if err != platform.ErrFault {
+			t.lastFault = faultSite{}
+		}
 		switch err {
 		case nil:
 			t.doSyscall()
 		case platform.ErrFault:
 			accErr := trap.Code == 2 // SEGV_ACCERR
-			if fr := t.mm.HandleFault(trap.Addr, accErr); fr != nil {
+			repeated := t.lastFault == (faultSite{uint64(trap.Addr), t.regs.Rip})
+			t.lastFault = faultSite{uint64(trap.Addr), t.regs.Rip}
+			if fr := t.mm.HandleFault(trap.Addr, accErr, repeated); fr != nil {
 				if debugFaults {
 					fmt.Fprintf(os.Stderr, "veil: task %d: fault at %#x (code %d) rip %#x -> signal %d\n", t.tid, trap.Addr, trap.Code, t.regs.Rip, fr.Signo)
 				}

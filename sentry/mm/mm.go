@@ -374,7 +374,13 @@ type FaultResult struct {
 // accessErr is true when the page was mapped but the access not allowed
 // (SEGV_ACCERR): then a write to a copy-on-write page is resolved. It
 // returns nil when the application can retry the access.
-func (m *MemoryManager) HandleFault(addr uintptr, accessErr bool) *FaultResult {
+//
+// The platform does not say what kind of access faulted, and another
+// thread may have fixed the page since this fault happened. So a fault on
+// a page that looks correctly mapped is retried once; only repeated (the
+// same thread faulting again at the same address and instruction) makes it
+// a protection violation.
+func (m *MemoryManager) HandleFault(addr uintptr, accessErr, repeated bool) *FaultResult {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v := m.find(addr)
@@ -388,6 +394,9 @@ func (m *MemoryManager) HandleFault(addr uintptr, accessErr bool) *FaultResult {
 	if accessErr {
 		p, private := m.ptes[page]
 		if v.shared || v.prot&unix.PROT_WRITE == 0 || (private && p.mappedW) {
+			if !repeated {
+				return nil
+			}
 			return &FaultResult{Signo: int(unix.SIGSEGV), Code: 2}
 		}
 		off, err := m.privatePageForWrite(v, page)

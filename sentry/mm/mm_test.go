@@ -80,7 +80,7 @@ func TestMMapCopyRoundTrip(t *testing.T) {
 func TestMprotectSplitsAndFaults(t *testing.T) {
 	m, _ := newTestMM(t)
 	addr, _ := m.MMap(MMapOpts{Length: 4 * pageSize, Prot: unix.PROT_NONE})
-	if fr := m.HandleFault(addr, false); fr == nil || fr.Signo != int(unix.SIGSEGV) {
+	if fr := m.HandleFault(addr, false, false); fr == nil || fr.Signo != int(unix.SIGSEGV) {
 		t.Fatalf("fault on PROT_NONE: %+v", fr)
 	}
 	if err := m.Mprotect(addr+pageSize, 2*pageSize, unix.PROT_READ|unix.PROT_WRITE); err != nil {
@@ -89,7 +89,7 @@ func TestMprotectSplitsAndFaults(t *testing.T) {
 	if len(m.vmas) != 3 {
 		t.Fatalf("want 3 vmas after mprotect of the middle, got %d", len(m.vmas))
 	}
-	if fr := m.HandleFault(addr+pageSize+8, false); fr != nil {
+	if fr := m.HandleFault(addr+pageSize+8, false, false); fr != nil {
 		t.Fatalf("fault in RW part not resolved: %+v", fr)
 	}
 	as := m.as.(*fakeAS)
@@ -113,7 +113,7 @@ func TestForkIsCopyOnWrite(t *testing.T) {
 	m, mf := newTestMM(t)
 	addr, _ := m.MMap(MMapOpts{Length: pageSize, Prot: unix.PROT_READ | unix.PROT_WRITE})
 	m.CopyOut(addr, []byte("parent"))
-	m.HandleFault(addr, false) // mapped writable in the parent
+	m.HandleFault(addr, false, false) // mapped writable in the parent
 	c, err := m.Fork(fakePlatform{})
 	if err != nil {
 		t.Fatal(err)
@@ -122,13 +122,13 @@ func TestForkIsCopyOnWrite(t *testing.T) {
 		t.Fatal("parent keeps a writable mapping after fork")
 	}
 	// The child's first write fault copies.
-	if fr := c.HandleFault(addr, false); fr != nil {
+	if fr := c.HandleFault(addr, false, false); fr != nil {
 		t.Fatal(fr)
 	}
 	if c.as.(*fakeAS).maps[addr].Write {
 		t.Fatal("shared page mapped writable in child")
 	}
-	if fr := c.HandleFault(addr, true); fr != nil {
+	if fr := c.HandleFault(addr, true, false); fr != nil {
 		t.Fatalf("COW write fault not resolved: %+v", fr)
 	}
 	c.CopyOut(addr, []byte("child!"))
@@ -194,7 +194,39 @@ func TestPrivateFileMappingCopiesOnWrite(t *testing.T) {
 	}
 	// A page wholly past EOF is SIGBUS.
 	addr2, _ := m.MMap(MMapOpts{Length: 4 * pageSize, Prot: unix.PROT_READ, Mappable: pc})
-	if fr := m.HandleFault(addr2+3*pageSize, false); fr == nil || fr.Signo != int(unix.SIGBUS) {
+	if fr := m.HandleFault(addr2+3*pageSize, false, false); fr == nil || fr.Signo != int(unix.SIGBUS) {
 		t.Fatalf("fault past EOF: %+v", fr)
+	}
+}
+
+// Two threads can fault on the same copy-on-write page at once: the second
+// fault arrives after the first was resolved and must be retried, not
+// turned into SIGSEGV. Only the same fault repeated is a real violation.
+func TestStaleAccessFaultIsRetried(t *testing.T) {
+	m, _ := newTestMM(t)
+	addr, _ := m.MMap(MMapOpts{Length: pageSize, Prot: unix.PROT_READ | unix.PROT_WRITE})
+	m.CopyOut(addr, []byte("x"))
+	c, _ := m.Fork(fakePlatform{})
+	defer c.DecUsers()
+	if fr := m.HandleFault(addr, false, false); fr != nil {
+		t.Fatal(fr)
+	}
+	if fr := m.HandleFault(addr, true, false); fr != nil { // thread A copies
+		t.Fatal(fr)
+	}
+	if fr := m.HandleFault(addr, true, false); fr != nil { // thread B's stale fault
+		t.Fatalf("stale fault gave %+v, want a retry", fr)
+	}
+	if fr := m.HandleFault(addr, true, true); fr == nil || fr.Signo != int(unix.SIGSEGV) {
+		t.Fatalf("repeated fault on a writable page gave %+v, want SIGSEGV", fr)
+	}
+	// A write to a read-only mapping is a violation once repeated.
+	ro, _ := m.MMap(MMapOpts{Length: pageSize, Prot: unix.PROT_READ})
+	m.HandleFault(ro, false, false)
+	if fr := m.HandleFault(ro, true, false); fr != nil {
+		t.Fatalf("first access fault gave %+v, want a retry", fr)
+	}
+	if fr := m.HandleFault(ro, true, true); fr == nil || fr.Code != 2 {
+		t.Fatalf("repeated write to read-only page gave %+v, want SIGSEGV/SEGV_ACCERR", fr)
 	}
 }
