@@ -72,7 +72,16 @@ type addressSpace struct {
 
 	mu       sync.Mutex
 	released bool
-	threads  int // stub threads traced by contexts and not yet reaped
+	// spare, if not 0, is a stub thread cloned at start-up (see setup)
+	// and not yet handed to a context by newThread: the first Switch into
+	// the address space takes it without a hand-off to the control
+	// goroutine. Untraced, it dies with the stub.
+	spare   int
+	threads int // stub threads traced by contexts and not yet reaped
+	// [mappedLo, mappedHi) covers every range MapFile was ever asked to
+	// map (empty if mappedLo >= mappedHi): Unmap has nothing to do
+	// outside it.
+	mappedLo, mappedHi uintptr
 	// tracers maps the OS thread id of a context's tracer to the context,
 	// for contexts whose stub thread lives here (see run).
 	tracers map[int]*context
@@ -200,12 +209,6 @@ func (as *addressSpace) start() error {
 	if err := as.p.ptraceData(unix.PTRACE_SETOPTIONS, as.pid, 0, unix.PTRACE_O_EXITKILL); err != nil {
 		return fmt.Errorf("PTRACE_SETOPTIONS: %w", err)
 	}
-	if err := as.p.getRegs(as.pid, &as.base); err != nil {
-		return fmt.Errorf("PTRACE_GETREGS: %w", err)
-	}
-	if as.base.Rip != uint64(stubEntry) {
-		return fmt.Errorf("stub stopped at %#x, want %#x", as.base.Rip, stubEntry)
-	}
 	if err := as.p.captureFP(as.pid); err != nil {
 		return err
 	}
@@ -215,20 +218,59 @@ func (as *addressSpace) start() error {
 	if err := unix.Prlimit(as.pid, unix.RLIMIT_CORE, &unix.Rlimit{}, nil); err != nil {
 		return fmt.Errorf("prlimit(RLIMIT_CORE) on stub: %w", err)
 	}
-	in := as.controlThread()
-	if _, err := as.syscallUnchecked(in, unix.SYS_MUNMAP, 0, stubBase); err != nil {
-		return fmt.Errorf("stub munmap below: %w", err)
+	return as.setup()
+}
+
+// setupSteps name the steps of the stub's setup sequence, by r12.
+var setupSteps = [...]string{
+	1: "munmap below",
+	2: "munmap above",
+	3: "close_range",
+	4: "prctl(PR_SET_NO_NEW_PRIVS)",
+	5: "seccomp(SECCOMP_SET_MODE_FILTER)",
+	6: "clone",
+}
+
+// setup resumes the stub from its exec stop through its setup sequence
+// (see buildStubCode): in one round trip it unmaps everything but the stub
+// pages (exec'd stack, vdso, vvar), drops any fd the Sentry leaked without
+// O_CLOEXEC (keeping the socket), installs the seccomp filter, and clones
+// the spare thread. From here on only the injection sites can make host
+// system calls. The registers it stops with become the template for
+// injected calls.
+func (as *addressSpace) setup() error {
+	r := &as.base
+	for {
+		if err := as.p.ptraceData(unix.PTRACE_CONT, as.pid, 0, 0); err != nil {
+			return fmt.Errorf("stub PTRACE_CONT: %w", err)
+		}
+		ws, err := as.p.wait(as.pid)
+		if err != nil {
+			return fmt.Errorf("stub wait4: %w", err)
+		}
+		if !ws.Stopped() {
+			return fmt.Errorf("stub setup: %w", stubGone(ws))
+		}
+		// Any other stop is a signal, discarded by resuming with 0.
+		if ws.StopSignal() == unix.SIGTRAP {
+			break
+		}
 	}
-	if _, err := as.syscallUnchecked(in, unix.SYS_MUNMAP, stubEnd, taskSize-stubEnd); err != nil {
-		return fmt.Errorf("stub munmap above: %w", err)
+	if err := as.p.getRegs(as.pid, r); err != nil {
+		return fmt.Errorf("PTRACE_GETREGS: %w", err)
 	}
-	// Drop any fd the Sentry leaked without O_CLOEXEC; keep the socket.
-	if _, err := as.syscallUnchecked(in, unix.SYS_CLOSE_RANGE, 1, uintptr(^uint32(0)), 0); err != nil && err != unix.ENOSYS {
-		return fmt.Errorf("stub close_range: %w", err)
+	rax := int64(r.Rax)
+	switch {
+	case r.Rip == uint64(stubCloneOK) && rax > 0:
+		as.spare = int(rax)
+		return nil
+	case r.Rip == uint64(stubCloneOK):
+		return fmt.Errorf("stub setup: clone: %w", unix.Errno(-rax))
+	case r.Rip == uint64(stubSetupFailOK) && r.R12 < uint64(len(setupSteps)) && rax < 0:
+		return fmt.Errorf("stub setup: %s: %w", setupSteps[r.R12], unix.Errno(-rax))
+	default:
+		return fmt.Errorf("stub setup stopped at %#x (r12 %d, rax %#x)", r.Rip, r.R12, r.Rax)
 	}
-	// Last: from here on only the injection sites can make host
-	// system calls.
-	return as.installFilter(in)
 }
 
 // controlThread is the injector for the control thread. Only for the
@@ -247,7 +289,8 @@ func (as *addressSpace) syscall(in injector, nr uintptr, args ...uintptr) (uintp
 	return as.syscallUnchecked(in, nr, args...)
 }
 
-// syscallUnchecked is syscall for start-up, before the filter is installed.
+// syscallUnchecked is syscall without the check that the stub's filter
+// allows nr.
 func (as *addressSpace) syscallUnchecked(in injector, nr uintptr, args ...uintptr) (uintptr, error) {
 	r, err := as.inject(in, stubSyscall, stubSyscallOK, nr, args...)
 	if err != nil {
@@ -368,6 +411,13 @@ func (as *addressSpace) MapFile(addr uintptr, fd int, off int64, length uintptr,
 	if at.Execute {
 		prot |= unix.PROT_EXEC
 	}
+	as.mu.Lock()
+	if as.mappedLo >= as.mappedHi {
+		as.mappedLo, as.mappedHi = addr, addr+length
+	} else {
+		as.mappedLo, as.mappedHi = min(as.mappedLo, addr), max(as.mappedHi, addr+length)
+	}
+	as.mu.Unlock()
 	err := as.run(func(in injector) error {
 		sfd, err := as.stubFD(in, fd)
 		if err != nil {
@@ -428,6 +478,9 @@ func (as *addressSpace) stubFD(in injector, hostFD int) (int, error) {
 		return -1, fmt.Errorf("stub fd %d is not host fd %d (%v)", r, hostFD, err)
 	}
 	as.fds[hostFD] = stubFile{fd: int(r), dev: st.Dev, ino: st.Ino}
+	if h := as.p.hot.Load(); h == nil || h.fd != hostFD || h.dev != st.Dev || h.ino != st.Ino {
+		as.p.hot.Store(&hotFile{fd: hostFD, dev: st.Dev, ino: st.Ino})
+	}
 	return int(r), nil
 }
 
@@ -439,6 +492,11 @@ func (as *addressSpace) Unmap(addr, length uintptr) {
 		end = maxUserAddress
 	}
 	addr &^= pageSize - 1
+	// Nothing to do outside what MapFile ever covered (e.g. the loader
+	// clearing the ranges it maps in a new address space).
+	as.mu.Lock()
+	addr, end = max(addr, as.mappedLo), min(end, as.mappedHi)
+	as.mu.Unlock()
 	if addr >= end {
 		return
 	}
@@ -479,27 +537,37 @@ func (as *addressSpace) isReleased() bool {
 	return as.released
 }
 
-// newThread injects a clone into the stub and returns the new thread's tid.
-// The thread idles in the stub's pause loop, untraced.
+// newThread returns the tid of a new stub thread: the spare one cloned at
+// start-up if it is still there, else one cloned now. The thread idles in
+// the stub's pause loop, untraced.
 func (as *addressSpace) newThread() (int, error) {
-	var tid int
+	as.mu.Lock()
+	tid := as.spare
+	as.spare = 0
+	as.mu.Unlock()
+	if tid != 0 {
+		return tid, nil
+	}
 	var err error
-	if derr := as.do(func() {
-		// The clone site, where the child branches off to the pause
-		// loop instead of reaching the parent's int3.
-		var r int64
-		r, err = as.inject(as.controlThread(), stubClone, stubCloneOK, unix.SYS_CLONE, cloneFlags, 0, 0, 0, 0)
-		if err == nil && r <= 0 {
-			err = unix.Errno(-r)
-		}
-		tid = int(r)
-	}); derr != nil {
+	if derr := as.do(func() { tid, err = as.cloneThread() }); derr != nil {
 		return 0, derr
 	}
 	if err != nil {
 		return 0, fmt.Errorf("ptrace: stub clone: %w", err)
 	}
 	return tid, nil
+}
+
+// cloneThread injects a clone into the control thread and returns the new
+// thread's tid. Only for the control goroutine.
+func (as *addressSpace) cloneThread() (int, error) {
+	// The clone site, where the child branches off to the pause loop
+	// instead of reaching the parent's int3.
+	r, err := as.inject(as.controlThread(), stubClone, stubCloneOK, unix.SYS_CLONE, cloneFlags, 0, 0, 0, 0)
+	if err == nil && r <= 0 {
+		err = unix.Errno(-r)
+	}
+	return int(r), err
 }
 
 // threadAdded records a stub thread context c now traces (and must reap)

@@ -65,6 +65,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/veil-sandbox/veil/platform"
 	"github.com/veil-sandbox/veil/sentry/arch"
@@ -89,12 +90,19 @@ type Platform struct {
 	fpMu   sync.Mutex
 	fpSize int
 	fpInit arch.FPState
+
+	// pool holds stubs started ahead of NewAddressSpace (see pool.go);
+	// hot is the file to install in them ahead of MapFile.
+	pool stubPool
+	hot  atomic.Pointer[hotFile]
 }
 
 var _ platform.Platform = (*Platform)(nil)
 
-// New returns a ptrace platform. It starts (and releases) one stub to check
-// that ptrace works here and to learn the host's xsave layout.
+// New returns a ptrace platform. It starts one stub to check that ptrace
+// works here and to learn the host's xsave layout; that stub becomes the
+// first of the pool of ready stubs (see pool.go), which a background
+// goroutine fills and keeps full until Close.
 func New() (*Platform, error) {
 	fd, err := writeStubFile()
 	if err != nil {
@@ -110,12 +118,16 @@ func New() (*Platform, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("ptrace platform: probe stub: %w", err)
 	}
-	as.Release()
+	p.startPool(as)
 	return p, nil
 }
 
-// NewAddressSpace starts a new stub process.
+// NewAddressSpace returns a new stub process: a ready one from the pool if
+// there is one, else one started now.
 func (p *Platform) NewAddressSpace() (platform.AddressSpace, error) {
+	if as := p.take(); as != nil {
+		return as, nil
+	}
 	as, err := p.newAddressSpace()
 	if err != nil {
 		return nil, err

@@ -30,7 +30,22 @@ var (
 )
 
 func getPlatform(t testing.TB) *Platform {
-	testPlatformOnce.Do(func() { testPlatform, testPlatformErr = New() })
+	testPlatformOnce.Do(func() {
+		testPlatform, testPlatformErr = New()
+		if testPlatformErr != nil {
+			return
+		}
+		// Get the stub pool going (see startPool), so that tests see
+		// it in its steady state.
+		for i := 0; i < 2; i++ {
+			as, err := testPlatform.NewAddressSpace()
+			if err != nil {
+				testPlatformErr = err
+				return
+			}
+			as.Release()
+		}
+	})
 	if testPlatformErr != nil {
 		t.Fatalf("New: %v", testPlatformErr)
 	}
@@ -64,6 +79,9 @@ func newEnv(t testing.TB, pages int) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Let the pool refill now rather than in the middle of a test that
+	// counts ptrace requests.
+	waitPool(t, p)
 	e := &env{t: t, p: p, fd: fd, mem: mem, as: as}
 	t.Cleanup(func() {
 		e.as.Release()
@@ -622,8 +640,33 @@ func TestMapFileRange(t *testing.T) {
 	}
 }
 
-func childPids(t *testing.T) []string {
+// waitPool waits until p's stub pool is full and idle and returns the
+// pids of the pooled stubs.
+func waitPool(t testing.TB, p *Platform) []int {
 	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		idle, pids := p.poolIdle()
+		if idle {
+			return pids
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stub pool not refilled (%d ready)", len(pids))
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// childPids returns our child processes, except the ready stubs of the
+// platforms in pools (which are not leaks: Close releases them).
+func childPids(t *testing.T, pools ...*Platform) []string {
+	t.Helper()
+	pooled := map[string]bool{}
+	for _, p := range pools {
+		for _, pid := range waitPool(t, p) {
+			pooled[strconv.Itoa(pid)] = true
+		}
+	}
 	files, _ := filepath.Glob("/proc/self/task/*/children")
 	var pids []string
 	for _, f := range files {
@@ -631,13 +674,18 @@ func childPids(t *testing.T) []string {
 		if err != nil {
 			continue
 		}
-		pids = append(pids, strings.Fields(string(b))...)
+		for _, pid := range strings.Fields(string(b)) {
+			if !pooled[pid] {
+				pids = append(pids, pid)
+			}
+		}
 	}
 	return pids
 }
 
 func TestReleaseLeavesNothing(t *testing.T) {
 	p := getPlatform(t)
+	waitPool(t, p)
 	time.Sleep(10 * time.Millisecond)
 	goroutines := runtime.NumGoroutine()
 
@@ -689,19 +737,114 @@ func TestReleaseLeavesNothing(t *testing.T) {
 		c.Release()
 	}()
 
-	if pids := childPids(t); len(pids) != 0 {
+	if pids := childPids(t, p); len(pids) != 0 {
 		t.Errorf("children left: %v", pids)
 	}
+	// Only the pooled stubs are left, with no state change to report.
 	var ws unix.WaitStatus
-	if _, err := unix.Wait4(-1, &ws, unix.WNOHANG|unix.WALL, nil); err != unix.ECHILD {
-		t.Errorf("wait4(-1): %v, want ECHILD", err)
+	if pid, err := unix.Wait4(-1, &ws, unix.WNOHANG|unix.WALL, nil); pid != 0 || (err != nil && err != unix.ECHILD) {
+		t.Errorf("wait4(-1): %d, %v, want 0 or ECHILD", pid, err)
 	}
+	waitPool(t, p)
 	deadline := time.Now().Add(2 * time.Second)
 	for runtime.NumGoroutine() > goroutines && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	if n := runtime.NumGoroutine(); n > goroutines {
 		t.Errorf("%d goroutines, %d before", n, goroutines)
+	}
+}
+
+// TestUnmapNothingMapped checks that Unmap outside anything MapFile ever
+// mapped costs no injection, and that Unmap inside still works.
+func TestUnmapNothingMapped(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	e := newEnv(t, 2)
+	before := e.p.Stats()
+	e.as.Unmap(0, maxUserAddress)
+	if n := e.p.Stats().Injections - before.Injections; n != 0 {
+		t.Errorf("Unmap in an empty address space: %d injections", n)
+	}
+	e.code(0x0f, 0x05)                         // syscall
+	e.mapPage(dataAddr, 1, platform.ReadWrite) // the data page
+	e.as.Unmap(dataAddr, pageSize)
+	c := newContext(t, e.p)
+	defer c.Release()
+	regs := regsAt(codeAddr)
+	if _, err := c.Switch(e.as, &regs); err != nil {
+		t.Fatal(err)
+	}
+	// mov al, [dataAddr]: faults, since the page is unmapped.
+	e.code(0x8a, 0x04, 0x25, 0x00, 0x00, 0x60, 0x00)
+	regs = regsAt(codeAddr)
+	if _, err := c.Switch(e.as, &regs); !errors.Is(err, platform.ErrFault) {
+		t.Fatalf("read of an unmapped page: %v, want ErrFault", err)
+	}
+}
+
+// TestPoolClose checks that a platform's pool hands out working stubs and
+// that Close leaves no process behind.
+func TestPoolClose(t *testing.T) {
+	shared := getPlatform(t)
+	p, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitPool(t, p)
+	var ass []platform.AddressSpace
+	for i := 0; i < poolSize+1; i++ {
+		as, err := p.NewAddressSpace()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ass = append(ass, as)
+	}
+	p.Close()
+	p.Close()
+	// Still usable after Close, without a pool.
+	as, err := p.NewAddressSpace()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ass = append(ass, as)
+	func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		fd, err := unix.MemfdCreate("veil-ptrace-test", unix.MFD_CLOEXEC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		if err := unix.Ftruncate(fd, pageSize); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := unix.Pwrite(fd, []byte{0x0f, 0x05}, 0); err != nil { // syscall
+			t.Fatal(err)
+		}
+		c := newContext(t, p)
+		defer c.Release()
+		for _, as := range ass {
+			if err := as.MapFile(codeAddr, fd, 0, pageSize, platform.AccessType{Read: true, Execute: true}); err != nil {
+				t.Fatal(err)
+			}
+			regs := regsAt(codeAddr)
+			if _, err := c.Switch(as, &regs); err != nil {
+				t.Fatal(err)
+			}
+			if regs.Rip != codeAddr+2 {
+				t.Fatalf("rip %#x after syscall", regs.Rip)
+			}
+		}
+	}()
+	for _, as := range ass {
+		as.Release()
+	}
+	if idle, pids := p.poolIdle(); !idle || len(pids) != 0 {
+		t.Errorf("closed pool: idle %v, stubs %v", idle, pids)
+	}
+	if pids := childPids(t, shared); len(pids) != 0 {
+		t.Errorf("children left: %v", pids)
 	}
 }
 

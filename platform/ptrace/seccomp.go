@@ -29,9 +29,13 @@ import (
 //
 // The filter is built at package initialisation into the stub image (see
 // buildStubELF) and installed by the control thread as the last step of
-// start-up, with PR_SET_NO_NEW_PRIVS first (required without
-// CAP_SYS_ADMIN, and harmless: the stub never execs). Every later stub
-// thread is cloned from the control thread and inherits it.
+// its setup sequence (see buildStubCode), with PR_SET_NO_NEW_PRIVS first
+// (required without CAP_SYS_ADMIN, and harmless: the stub never execs).
+// Every later stub thread is cloned from the control thread and inherits
+// it. No SECCOMP_FILTER_FLAG_SPEC_ALLOW: where the host's policy is to
+// apply speculation mitigations to seccomp-confined tasks
+// (spec_store_bypass_disable=seccomp, spectre_v2_user=seccomp), untrusted
+// application code should get them.
 //
 // Legacy vsyscalls are the one exception: the kernel emulates a call into
 // the vsyscall page (time, gettimeofday, getcpu) from its page fault
@@ -42,9 +46,9 @@ import (
 // SIGSYS, which Switch reports as that system call (see Switch).
 
 // stubSyscallNrs are the system calls injected at the generic site
-// (stubSyscall) once the filter is in place. Start-up runs a few more
-// (munmap of the exec'd mappings, close_range, the filter installation
-// itself) before it is.
+// (stubSyscall). (Start-up runs a few more, munmap of the exec'd
+// mappings, close_range and the filter installation itself, from the
+// stub's own setup sequence, whose syscall instructions are no sites.)
 var stubSyscallNrs = []uintptr{unix.SYS_MMAP, unix.SYS_MUNMAP, unix.SYS_CLOSE, unix.SYS_EXIT}
 
 // vsyscallTrapData is the SECCOMP_RET_DATA of the filter's answer to a
@@ -214,21 +218,4 @@ func (a *bpfAsm) assemble() []unix.SockFilter {
 		a.prog[j.at].Jf = off(j.at, j.jf)
 	}
 	return slices.Clone(a.prog)
-}
-
-// installFilter makes the stub unable to make a host system call outside
-// its injection sites. Called by start on the control thread, before any
-// other stub thread exists.
-func (as *addressSpace) installFilter(in injector) error {
-	if _, err := as.syscallUnchecked(in, unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("stub prctl(PR_SET_NO_NEW_PRIVS): %w", err)
-	}
-	// No SECCOMP_FILTER_FLAG_SPEC_ALLOW: where the host's policy is to
-	// apply speculation mitigations to seccomp-confined tasks
-	// (spec_store_bypass_disable=seccomp, spectre_v2_user=seccomp),
-	// untrusted application code should get them.
-	if _, err := as.syscallUnchecked(in, unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, stubFprog); err != nil {
-		return fmt.Errorf("stub seccomp(SECCOMP_SET_MODE_FILTER): %w", err)
-	}
-	return nil
 }

@@ -43,13 +43,20 @@ const (
 // in rip after the int3 that ends each sequence. They are filled in by
 // buildStubCode so the byte layout is the single source of truth.
 var (
-	stubEntry     uintptr // _start: int3 (a safety net, see buildStubCode)
+	stubEntry     uintptr // _start: the setup sequence (see buildStubCode)
 	stubSyscall   uintptr // syscall; int3
 	stubSyscallOK uintptr // rip after that int3
 	stubClone     uintptr // syscall; test rax,rax; jz child; int3; child: pause loop
 	stubCloneOK   uintptr // rip after the parent's int3
 	stubRecv      uintptr // rebuild msghdr; recvmsg; rax = received fd; int3
 	stubRecvOK    uintptr // rip after that int3
+
+	// stubSetupFail is the int3 a failed setup step ends at;
+	// stubSetupFailOK is the rip after it.
+	stubSetupFail, stubSetupFailOK uintptr
+	// stubSetupFprogAt is the offset in the code of the setup sequence's
+	// imm64 that must hold stubFprog.
+	stubSetupFprogAt int
 )
 
 // Addresses just after each syscall instruction of the stub code, which is
@@ -80,8 +87,20 @@ const (
 // buildStubCode returns the stub machine code and sets the entry point
 // variables. The code (Intel syntax, offsets from the start of the code):
 //
-//	_start:  int3                      ; exec's SIGTRAP stops us before this;
-//	                                   ; it only traps a stray resume
+//	_start:                            ; exec's SIGTRAP stops us before this;
+//	                                   ; start resumes the stub once, here
+//	         mov r12d, 1               ; step number, for errors
+//	         munmap(0, stubBase)       ; mov args; mov eax, nr; syscall
+//	         test rax, rax
+//	         js   fail
+//	         (step 2) munmap(stubEnd, taskSize-stubEnd), same check
+//	         (step 3) close_range(1, ~0U, 0), -ENOSYS tolerated
+//	         (step 4) prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+//	         (step 5) seccomp(SECCOMP_SET_MODE_FILTER, 0, stubFprog)
+//	         mov r12d, 6
+//	         rax, rdi.. = SYS_clone, cloneFlags, 0, 0, 0, 0
+//	         jmp  clone                ; the spare thread; traps at the
+//	                                   ; clone site's int3 with its tid
 //	syscall: syscall                   ; injected syscalls land here
 //	         int3
 //	clone:   syscall                   ; injected clone(CLONE_THREAD...)
@@ -107,15 +126,92 @@ const (
 //	         js   done                 ; keep -errno
 //	         movsxd rax, dword [r10+16]; rax = received fd (or -1)
 //	done:    int3
+//	fail:    int3                      ; a setup step failed: r12 = step,
+//	                                   ; rax = -errno
 //
 // Returning the fd in rax means the tracer never has to read stub memory.
+// The setup sequence's syscall instructions are not injection sites: once
+// its last step has installed the seccomp filter, a system call there (a
+// stray jump to _start) kills the stub.
 func buildStubCode() []byte {
 	var code []byte
 	at := func() uintptr { return stubBase + stubCodeOff + uintptr(len(code)) }
 	emit := func(b ...byte) { code = append(code, b...) }
 
+	// Fixups of rel32 jumps from the setup sequence.
+	var toFail []int
+	var toClone int
+	imm32 := func(v uint32) { emit(byte(v), byte(v>>8), byte(v>>16), byte(v>>24)) }
+	imm64 := func(v uint64) { imm32(uint32(v)); imm32(uint32(v >> 32)) }
+	step := func(n uint32) { emit(0x41, 0xbc); imm32(n) } // mov r12d, n
+	call := func(nr uint32, tolerateENOSYS bool) {
+		emit(0xb8) // mov eax, nr
+		imm32(nr)
+		emit(0x0f, 0x05) // syscall
+		if tolerateENOSYS {
+			emit(0x48, 0x83, 0xf8, byte(0x100-int(unix.ENOSYS))) // cmp rax, -ENOSYS
+			emit(0x74, 9)                                        // je over the check
+		}
+		emit(0x48, 0x85, 0xc0) // test rax, rax
+		emit(0x0f, 0x88)       // js fail (rel32)
+		toFail = append(toFail, len(code))
+		imm32(0)
+	}
+
 	stubEntry = at()
-	emit(0xcc) // int3
+	// munmap(0, stubBase)
+	step(1)
+	emit(0x31, 0xff) // xor edi, edi
+	emit(0x48, 0xbe) // mov rsi, imm64
+	imm64(stubBase)
+	call(unix.SYS_MUNMAP, false)
+	// munmap(stubEnd, taskSize-stubEnd)
+	step(2)
+	emit(0x48, 0xbf) // mov rdi, imm64
+	imm64(stubEnd)
+	emit(0x48, 0xbe) // mov rsi, imm64
+	imm64(taskSize - stubEnd)
+	call(unix.SYS_MUNMAP, false)
+	// close_range(1, ~0U, 0)
+	step(3)
+	emit(0xbf) // mov edi, 1
+	imm32(1)
+	emit(0xbe) // mov esi, 0xffffffff
+	imm32(^uint32(0))
+	emit(0x31, 0xd2) // xor edx, edx
+	call(unix.SYS_CLOSE_RANGE, true)
+	// prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+	step(4)
+	emit(0xbf) // mov edi, PR_SET_NO_NEW_PRIVS
+	imm32(unix.PR_SET_NO_NEW_PRIVS)
+	emit(0xbe) // mov esi, 1
+	imm32(1)
+	emit(0x31, 0xd2)       // xor edx, edx
+	emit(0x45, 0x31, 0xd2) // xor r10d, r10d
+	emit(0x45, 0x31, 0xc0) // xor r8d, r8d
+	call(unix.SYS_PRCTL, false)
+	// seccomp(SECCOMP_SET_MODE_FILTER, 0, stubFprog)
+	step(5)
+	emit(0xbf) // mov edi, SECCOMP_SET_MODE_FILTER
+	imm32(unix.SECCOMP_SET_MODE_FILTER)
+	emit(0x31, 0xf6) // xor esi, esi
+	emit(0x48, 0xba) // mov rdx, imm64
+	stubSetupFprogAt = len(code)
+	imm64(0) // stubFprog, patched in by buildStubELF
+	call(unix.SYS_SECCOMP, false)
+	// The spare thread: clone(cloneFlags, 0, 0, 0, 0) at the clone site.
+	step(6)
+	emit(0xb8) // mov eax, SYS_CLONE
+	imm32(unix.SYS_CLONE)
+	emit(0xbf) // mov edi, cloneFlags
+	imm32(cloneFlags)
+	emit(0x31, 0xf6)       // xor esi, esi
+	emit(0x31, 0xd2)       // xor edx, edx
+	emit(0x45, 0x31, 0xd2) // xor r10d, r10d
+	emit(0x45, 0x31, 0xc0) // xor r8d, r8d
+	emit(0xe9)             // jmp clone (rel32)
+	toClone = len(code)
+	imm32(0)
 
 	stubSyscall = at()
 	emit(0x0f, 0x05) // syscall
@@ -155,6 +251,15 @@ func buildStubCode() []byte {
 	emit(0xcc)                   // int3
 	stubRecvOK = at()
 
+	stubSetupFail = at()
+	emit(0xcc) // int3
+	stubSetupFailOK = at()
+
+	le := binary.LittleEndian
+	for _, at := range toFail {
+		le.PutUint32(code[at:], uint32(int32(int(stubSetupFail-stubBase-stubCodeOff)-(at+4))))
+	}
+	le.PutUint32(code[toClone:], uint32(int32(int(stubClone-stubBase-stubCodeOff)-(toClone+4))))
 	return code
 }
 
@@ -189,6 +294,7 @@ func buildStubELF() []byte {
 	stubFprog = stubCodePage + uintptr(fprogOff)
 	img := make([]byte, size)
 	le := binary.LittleEndian
+	le.PutUint64(code[stubSetupFprogAt:], uint64(stubFprog))
 
 	// ELF header.
 	copy(img, []byte{0x7f, 'E', 'L', 'F', 2 /* 64-bit */, 1 /* LE */, 1 /* version */})
