@@ -116,38 +116,35 @@ func readMem(m *mm.MemoryManager, start, end uintptr) []byte {
 	return buf[:n]
 }
 
-func (d *taskDir) cmdline(vfs.Context) ([]byte, error) {
+// memory returns the task's address space (nil, nil for one without).
+func (d *taskDir) memory() (*mm.MemoryManager, error) {
 	t, err := d.liveTask()
 	if err != nil {
 		return nil, err
 	}
-	m := t.MemoryManager()
+	return t.MemoryManager(), nil
+}
+
+func (d *taskDir) cmdline(vfs.Context) ([]byte, error) {
+	m, err := d.memory()
 	if m == nil {
-		return nil, nil
+		return nil, err
 	}
 	return readMem(m, m.ArgvStart, m.ArgvEnd), nil
 }
 
 func (d *taskDir) environ(vfs.Context) ([]byte, error) {
-	t, err := d.liveTask()
-	if err != nil {
-		return nil, err
-	}
-	m := t.MemoryManager()
+	m, err := d.memory()
 	if m == nil {
-		return nil, nil
+		return nil, err
 	}
 	return readMem(m, m.EnvStart, m.EnvEnd), nil
 }
 
 func (d *taskDir) auxv(vfs.Context) ([]byte, error) {
-	t, err := d.liveTask()
-	if err != nil {
-		return nil, err
-	}
-	m := t.MemoryManager()
+	m, err := d.memory()
 	if m == nil {
-		return nil, nil
+		return nil, err
 	}
 	b := make([]byte, 8*len(m.Auxv))
 	for i, v := range m.Auxv {
