@@ -26,8 +26,9 @@ const (
 	cpuUnknown = -2 // binding unknown (e.g. inherited at clone)
 )
 
-// bindMaxRun is the run length above which a stub thread is unbound.
-const bindMaxRun = time.Millisecond
+// bindMaxRun is the run length above which a stub thread is unbound (a
+// variable so tests can make the decision independent of timing).
+var bindMaxRun = time.Millisecond
 
 // currentCPU returns the CPU the calling thread runs on (getcpu(2); about
 // 0.2us, no ptrace request).

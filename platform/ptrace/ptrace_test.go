@@ -918,6 +918,10 @@ func TestCPUBinding(t *testing.T) {
 		}
 		return s.Count()
 	}
+	// The threshold is set per phase so that a loaded machine's scheduling
+	// delays cannot turn a short run into a long one, or back.
+	defer func(d time.Duration) { bindMaxRun = d }(bindMaxRun)
+	bindMaxRun = time.Hour // every run is short
 	for i := 0; i < 2; i++ {
 		regs := regsAt(codeAddr + 2)
 		if _, err := c.Switch(e.as, &regs); err != nil {
@@ -927,9 +931,10 @@ func TestCPUBinding(t *testing.T) {
 	if n := affinity(); n != 1 {
 		t.Errorf("after short runs the stub thread may run on %d CPUs, want 1", n)
 	}
+	bindMaxRun = time.Nanosecond // every run is long
 	regs := regsAt(codeAddr)
 	go func() {
-		time.Sleep(2 * bindMaxRun)
+		time.Sleep(10 * time.Millisecond)
 		c.Interrupt()
 	}()
 	if _, err := c.Switch(e.as, &regs); !errors.Is(err, platform.ErrInterrupted) {
