@@ -17,32 +17,8 @@ import (
 // in its own pid, mount and network namespaces; the gofer keeps only the
 // file capabilities and its own mount namespace; both have no_new_privs.
 func TestHelpersAreConfined(t *testing.T) {
-	needRunsc(t)
-	cmd := exec.Command(runscPath, "do", busybox, "sleep", "5")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
-	}()
-	var sentry, gofer int
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && (sentry == 0 || gofer == 0); {
-		time.Sleep(50 * time.Millisecond)
-		for _, pid := range childrenOf(cmd.Process.Pid) {
-			args, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-			switch {
-			case strings.Contains(string(args), "\x00boot\x00"):
-				sentry = pid
-			case strings.Contains(string(args), "\x00gofer\x00"):
-				gofer = pid
-			}
-		}
-	}
-	if sentry == 0 || gofer == 0 {
-		t.Fatalf("did not find the Sentry (%d) and gofer (%d) processes of runsc %d", sentry, gofer, cmd.Process.Pid)
-	}
+	sb := startSandbox(t, "sleep 5")
+	sentry, gofer := sb.sentry, sb.gofer
 	const fileCaps = 1<<0 | 1<<1 | 1<<2 | 1<<3 | 1<<4 // CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID
 	for _, c := range []struct {
 		name  string
@@ -83,6 +59,57 @@ func TestHelpersAreConfined(t *testing.T) {
 			}
 		}
 	}
+}
+
+// runningSandbox is a `runsc do` whose program has started: by then the
+// Sentry and the gofer have finished confining themselves.
+type runningSandbox struct {
+	cmd           *exec.Cmd
+	stderr        *strings.Builder
+	done          chan error // runsc's exit
+	sentry, gofer int        // host pids
+}
+
+// startSandbox runs script under `busybox sh -c` after an "echo ready" and
+// returns once "ready" arrived and the helper processes were found. The
+// sandbox is killed at the end of the test.
+func startSandbox(t *testing.T, script string) *runningSandbox {
+	t.Helper()
+	needRunsc(t)
+	s := &runningSandbox{stderr: &strings.Builder{}, done: make(chan error, 1)}
+	s.cmd = exec.Command(runscPath, "do", busybox, "sh", "-c", "echo ready; "+script)
+	s.cmd.Stderr = s.stderr
+	stdout, err := s.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.done
+	})
+	ready := make([]byte, 6)
+	if _, err := io.ReadFull(stdout, ready); err != nil || string(ready) != "ready\n" {
+		go func() { s.done <- s.cmd.Wait() }()
+		t.Fatalf("sandbox did not start: %q %v; stderr %q", ready, err, s.stderr.String())
+	}
+	go func() { io.Copy(io.Discard, stdout); s.done <- s.cmd.Wait() }()
+	for _, pid := range childrenOf(s.cmd.Process.Pid) {
+		args, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		switch {
+		case strings.Contains(string(args), "\x00boot\x00"):
+			s.sentry = pid
+		case strings.Contains(string(args), "\x00gofer\x00"):
+			s.gofer = pid
+		}
+	}
+	if s.sentry == 0 || s.gofer == 0 {
+		t.Fatalf("did not find the Sentry (%d) and gofer (%d) processes of runsc %d", s.sentry, s.gofer, s.cmd.Process.Pid)
+	}
+	return s
 }
 
 // childrenOf lists the processes whose parent is pid.
@@ -127,55 +154,23 @@ func procStatus(t *testing.T, pid int) map[string]string {
 // must say so in one line, stop the Sentry and exit 125, leaving no
 // process behind.
 func TestGoferDeathStopsSandbox(t *testing.T) {
-	needRunsc(t)
-	var stderr strings.Builder
-	cmd := exec.Command(runscPath, "do", busybox, "sh", "-c", "echo ready; sleep 10")
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	// Kill the gofer only once the program runs, so the failure is the
-	// gofer's death and not a failed start.
-	ready := make([]byte, 6)
-	if _, err := io.ReadFull(stdout, ready); err != nil || string(ready) != "ready\n" {
-		t.Fatalf("sandbox did not start: %q %v; stderr %q", ready, err, stderr.String())
-	}
-	done := make(chan error, 1)
-	go func() { io.Copy(io.Discard, stdout); done <- cmd.Wait() }()
-	gofer, sentry := 0, 0
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && (gofer == 0 || sentry == 0); {
-		time.Sleep(50 * time.Millisecond)
-		for _, pid := range childrenOf(cmd.Process.Pid) {
-			args, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-			if strings.Contains(string(args), "\x00gofer\x00") {
-				gofer = pid
-			}
-			if strings.Contains(string(args), "\x00boot\x00") {
-				sentry = pid
-			}
-		}
-	}
-	if gofer == 0 || sentry == 0 {
-		t.Fatal("did not find the gofer and Sentry processes")
-	}
+	sb := startSandbox(t, "sleep 10")
+	gofer, sentry := sb.gofer, sb.sentry
 	syscall.Kill(gofer, syscall.SIGKILL)
+	var code int
 	select {
-	case <-done:
+	case <-sb.done:
+		code = sb.cmd.ProcessState.ExitCode()
+		sb.done <- nil // for the cleanup
 	case <-time.After(10 * time.Second):
 		t.Fatal("runsc did not exit after its gofer died")
 	}
-	if code := cmd.ProcessState.ExitCode(); code != 125 {
-		t.Errorf("exit code %d, want 125; stderr %q", code, stderr.String())
+	if code != 125 {
+		t.Errorf("exit code %d, want 125; stderr %q", code, sb.stderr.String())
 	}
-	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	lines := strings.Split(strings.TrimSpace(sb.stderr.String()), "\n")
 	if len(lines) != 1 || !strings.HasPrefix(lines[0], "runsc: gofer exited unexpectedly") {
-		t.Errorf("stderr %q, want one line about the gofer", stderr.String())
+		t.Errorf("stderr %q, want one line about the gofer", sb.stderr.String())
 	}
 	if err := syscall.Kill(sentry, 0); err == nil {
 		time.Sleep(200 * time.Millisecond)
