@@ -1,9 +1,12 @@
 package tests
 
 import (
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -41,4 +44,49 @@ func TestBadInput(t *testing.T) {
 		dir := makeBundle(t, spec)
 		checkOneLineError(t, runsc(t, opts{}, "--root", stateDir, "run", "--bundle", dir, "id2-"+nonce(t)))
 	})
+}
+
+// TestContainerIDInUse runs a container and, while it runs, tries to run
+// another with the same id: that fails with one line and leaves the first
+// untouched; once the first is gone the id is free again.
+func TestContainerIDInUse(t *testing.T) {
+	needRunsc(t)
+	dir := makeBundle(t, newSpec("/", "/bin/busybox", "sh", "-c", "echo started; sleep 2; echo first-done"))
+	id := "veil-e2e-dup-" + nonce(t)
+	cmd := exec.Command(runscPath, "--root", stateDir, "run", "--bundle", dir, id)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	started := make([]byte, 8)
+	if _, err := io.ReadFull(stdout, started); err != nil || string(started) != "started\n" {
+		t.Fatalf("first container did not start: %q %v", started, err)
+	}
+	r := runsc(t, opts{}, "--root", stateDir, "run", "--bundle", dir, id)
+	checkOneLineError(t, r)
+	if !strings.Contains(r.stderr, "already exists") {
+		t.Errorf("stderr does not say the id exists%s", r)
+	}
+	rest, _ := io.ReadAll(stdout)
+	if err := cmd.Wait(); err != nil || string(rest) != "first-done\n" {
+		t.Errorf("first container: %v, rest of stdout %q; want it to finish normally", err, rest)
+	}
+	r = runsc(t, opts{}, "--root", stateDir, "run", "--bundle", dir, id)
+	if r.code != 0 || r.stdout != "started\nfirst-done\n" {
+		t.Errorf("the id is not free again after the container ended%s", r)
+	}
+}
+
+// TestUnavailablePlatform: asking for a platform that is not there says so.
+func TestUnavailablePlatform(t *testing.T) {
+	r := runsc(t, opts{}, "--platform=kvm", "do", busybox, "true")
+	checkOneLineError(t, r)
+	if !strings.Contains(r.stderr, "kvm") {
+		t.Errorf("stderr does not name the platform%s", r)
+	}
 }
