@@ -17,6 +17,7 @@ type execFile struct {
 func (e *execFile) ReadAt(p []byte, off int64) (int, error) { return e.fd.PRead(e.ctx, p, off) }
 func (e *execFile) Mappable() mm.Mappable                   { return e.m }
 func (e *execFile) Path() string                            { return e.fd.PathName() }
+func (e *execFile) Release()                                { e.fd.DecRef() }
 
 // OpenExecutable resolves path relative to t's root and working directory
 // and opens it for execution: the kernel's execve and the first process
@@ -36,7 +37,5 @@ func OpenExecutable(t *kernel.Task, path string) (kernel.Executable, error) {
 		fd.DecRef()
 		return nil, err
 	}
-	// The file stays open while the program may map it: mappings read
-	// through its page cache.
 	return &execFile{ctx: t, fd: fd, m: m}, nil
 }

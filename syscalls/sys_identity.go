@@ -188,13 +188,14 @@ const Release = "6.1.0-veil"
 func sysUname(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	var u [6 * 65]byte
 	k := t.Kernel()
-	for i, s := range []string{"Linux", k.Hostname, Release, "#1 SMP Veil", "x86_64", k.Domainname} {
+	host, domain := k.UTSName()
+	for i, s := range []string{"Linux", host, Release, "#1 SMP Veil", "x86_64", domain} {
 		copy(u[i*65:i*65+64], s)
 	}
 	return 0, t.CopyOut(uintptr(a[0]), u[:])
 }
 
-func setName(t *kernel.Task, a arch.SyscallArgs, dst *string) error {
+func setName(t *kernel.Task, a arch.SyscallArgs, set func(string)) error {
 	if t.Credentials().EUID != 0 {
 		return unix.EPERM
 	}
@@ -206,15 +207,15 @@ func setName(t *kernel.Task, a arch.SyscallArgs, dst *string) error {
 	if err := t.CopyIn(uintptr(a[0]), b); err != nil {
 		return err
 	}
-	*dst = string(b)
+	set(string(b))
 	return nil
 }
 
 // sethostname(2) changes the sandbox's UTS name only, never the host's.
 func sysSethostname(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	return 0, setName(t, a, &t.Kernel().Hostname)
+	return 0, setName(t, a, t.Kernel().SetHostname)
 }
 
 func sysSetdomainname(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	return 0, setName(t, a, &t.Kernel().Domainname)
+	return 0, setName(t, a, t.Kernel().SetDomainname)
 }

@@ -197,7 +197,7 @@ func sysGetrandom(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if a[2]&^(unix.GRND_NONBLOCK|unix.GRND_RANDOM|unix.GRND_INSECURE) != 0 {
 		return 0, unix.EINVAL
 	}
-	n := min(int(a[1]), 1<<20)
+	n := int(min(a[1], 1<<20)) // compared unsigned: a huge count is capped, not negative
 	b := make([]byte, n)
 	rand.Read(b)
 	if err := t.CopyOut(uintptr(a[0]), b); err != nil {
@@ -232,7 +232,7 @@ func sysSchedGetaffinity(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 // sched_setaffinity(2) is accepted and has no effect: the Sentry's own
 // scheduler places threads. The mask must name at least one CPU we have.
 func sysSchedSetaffinity(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	b := make([]byte, min(int(a[1]), 128))
+	b := make([]byte, int(min(a[1], 128)))
 	if err := t.CopyIn(uintptr(a[2]), b); err != nil {
 		return 0, err
 	}

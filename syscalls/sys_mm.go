@@ -180,6 +180,9 @@ func sysFutex(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		n, err := t.FutexWake(addr, private, int(int32(val)), val3)
 		return uintptr(n), err
 	case futexRequeue, futexCmpRequeue:
+		if int32(val) < 0 || int32(uint32(timeout)) < 0 {
+			return 0, unix.EINVAL
+		}
 		n, err := t.FutexRequeue(addr, addr2, private, int(int32(val)), int(int32(uint32(timeout))),
 			cmd == futexCmpRequeue, val3)
 		return uintptr(n), err

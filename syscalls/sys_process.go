@@ -179,6 +179,9 @@ func sysWaitid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	case unix.P_ALL:
 		o.Any = true
 	case unix.P_PID:
+		if id <= 0 {
+			return 0, unix.EINVAL
+		}
 		o.PID = kernel.ThreadID(id)
 	case unix.P_PGID:
 		o.PGID = kernel.ThreadID(id)

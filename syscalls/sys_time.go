@@ -188,6 +188,7 @@ func copyInTimeval(t *kernel.Task, addr uintptr) (time.Duration, error) {
 	if usec < 0 || usec >= 1e6 || sec < 0 {
 		return 0, unix.EINVAL
 	}
+	sec = min(sec, 1<<33) // ~272 years: forever, without overflowing Duration
 	return time.Duration(sec)*time.Second + time.Duration(usec)*time.Microsecond, nil
 }
 

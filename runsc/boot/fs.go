@@ -59,7 +59,7 @@ func build(spec Spec, goferConn *os.File) (*kernel.Kernel, *vfs.FDTable, *vfs.FS
 	}
 	k.VDSO = vd // veil: vdso
 	if spec.Hostname != "" {
-		k.Hostname = spec.Hostname
+		k.SetHostname(spec.Hostname)
 	}
 	if spec.Strace {
 		k.Strace = os.Stderr

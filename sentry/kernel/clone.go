@@ -82,7 +82,7 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 	}
 
 	k.mu.Lock()
-	if t.tg.exiting {
+	if t.tg.exiting || t.exiting || t.tg.execing {
 		k.mu.Unlock()
 		nt.release()
 		return 0, unix.EINTR
@@ -138,9 +138,19 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 	nt.start()
 	if vfork != nil {
 		// The parent sleeps until the child releases the shared memory
-		// (execve or exit); like Linux's vfork wait only the child's
-		// progress ends it.
-		<-vfork
+		// (execve or exit). Like Linux's vfork wait it is killable but
+		// not interruptible by other signals.
+	wait:
+		for {
+			select {
+			case <-vfork:
+				break wait
+			case <-t.interruptCh:
+				if t.mustExit() {
+					break wait
+				}
+			}
+		}
 	}
 	return nt.tid, nil
 }

@@ -17,11 +17,15 @@ import (
 // rlimit; 2 MiB for the default 8 MiB).
 const maxArgBytes = 2 << 20
 
-// Executable is an opened program: the VFS gives the kernel one.
+// Executable is an opened program: the VFS gives the kernel one. It is
+// released as soon as loading ends: mappings of it read through its
+// inode's page cache, which does not depend on this open file.
 type Executable interface {
 	loader.File
 	// Path is the path the file was opened by (for /proc/self/exe).
 	Path() string
+	// Release closes the file.
+	Release()
 }
 
 // OpenExecutable opens path for execution on behalf of t.
@@ -38,13 +42,16 @@ func (t *Task) Execve(open OpenExecutable, path string, argv, envv []string) err
 	if size > maxArgBytes {
 		return unix.E2BIG
 	}
-	newMM, exe, res, err := t.k.loadProgram(t, open, path, argv, envv, t.creds)
+	newMM, exePath, res, err := t.k.loadProgram(t, open, path, argv, envv, t.creds)
 	if err != nil {
 		return err
 	}
 
 	// Point of no return: other threads die, the old memory goes.
-	t.killOtherThreads()
+	if err := t.killOtherThreads(); err != nil {
+		newMM.DecUsers()
+		return err
+	}
 	old := t.mm
 	t.mm = newMM
 	old.DecUsers()
@@ -67,7 +74,7 @@ func (t *Task) Execve(open OpenExecutable, path string, argv, envv []string) err
 	}
 	tg.handlers = h
 	t.altStack = arch.SignalStack{Flags: arch.SS_DISABLE}
-	tg.execPath = exe.Path()
+	tg.execPath = exePath
 	k.mu.Unlock()
 	t.name = baseName(path)
 	t.clearTID = 0
@@ -81,48 +88,69 @@ func (t *Task) Execve(open OpenExecutable, path string, argv, envv []string) err
 }
 
 // loadProgram opens path and loads it into a new address space.
-func (k *Kernel) loadProgram(t *Task, open OpenExecutable, path string, argv, envv []string, creds Credentials) (*mm.MemoryManager, Executable, loader.Result, error) {
+// It returns the path the program was opened by, for /proc/self/exe.
+func (k *Kernel) loadProgram(t *Task, open OpenExecutable, path string, argv, envv []string, creds Credentials) (*mm.MemoryManager, string, loader.Result, error) {
 	exe, err := open(t, path)
 	if err != nil {
-		return nil, nil, loader.Result{}, err
+		return nil, "", loader.Result{}, err
 	}
+	opened := []Executable{exe}
+	defer func() {
+		for _, f := range opened {
+			f.Release()
+		}
+	}()
 	newMM, err := k.NewMemoryManager()
 	if err != nil {
-		return nil, nil, loader.Result{}, err
+		return nil, "", loader.Result{}, err
 	}
 	var random [16]byte
 	rand.Read(random[:])
 	res, err := loader.Load(newMM, exe, loader.Args{
 		Argv: argv, Envv: envv, Filename: path, Random: random,
 		UID: creds.UID, EUID: creds.EUID, GID: creds.GID, EGID: creds.EGID,
-		OpenInterp: func(p string) (loader.File, error) { return open(t, p) },
-		VDSO:       k.VDSO, // veil: vdso
+		OpenInterp: func(p string) (loader.File, error) {
+			f, err := open(t, p)
+			if err != nil {
+				return nil, err
+			}
+			opened = append(opened, f)
+			return f, nil
+		},
+		VDSO: k.VDSO, // veil: vdso
 	})
 	if err != nil {
 		newMM.DecUsers()
 		var errno unix.Errno
 		switch {
 		case errors.Is(err, loader.ErrNotELF):
-			return nil, nil, res, unix.ENOEXEC
+			return nil, "", res, unix.ENOEXEC
 		case errors.As(err, &errno):
-			return nil, nil, res, errno
+			return nil, "", res, errno
 		}
-		return nil, nil, res, fmt.Errorf("execve %s: %w", path, err)
+		return nil, "", res, fmt.Errorf("execve %s: %w", path, err)
 	}
 	newMM.Exe = exe.Path()
-	return newMM, exe, res, nil
+	return newMM, newMM.Exe, res, nil
 }
 
 // killOtherThreads makes every other thread of t's process exit and waits
 // for them, then makes t the leader (execve in a multi-threaded process).
-func (t *Task) killOtherThreads() {
+func (t *Task) killOtherThreads() error {
 	k := t.k
 	k.mu.Lock()
 	tg := t.tg
+	if tg.execing || tg.exiting || t.exiting {
+		// Another thread is exec'ing (it will kill this one) or the
+		// process is dying: like Linux's de_thread, give up.
+		k.mu.Unlock()
+		return unix.EAGAIN
+	}
 	if len(tg.tasks) == 1 && tg.leader == t {
 		k.mu.Unlock()
-		return
+		return nil
 	}
+	tg.execing = true
 	for o := range tg.tasks {
 		if o != t {
 			o.exiting = true
@@ -130,21 +158,22 @@ func (t *Task) killOtherThreads() {
 		}
 	}
 	k.mu.Unlock()
-	entryDone := make(chan struct{})
-	go func() {
-		for {
-			k.mu.Lock()
-			n := len(tg.tasks)
-			k.mu.Unlock()
-			if n == 1 {
-				close(entryDone)
-				return
-			}
-			sleepBriefly()
+	// Wait for them to go. Clone refuses new threads while execing.
+	for {
+		k.mu.Lock()
+		n, dying := len(tg.tasks), tg.exiting || t.exiting
+		k.mu.Unlock()
+		if n == 1 || dying {
+			break
 		}
-	}()
-	<-entryDone
+		sleepBriefly()
+	}
 	k.mu.Lock()
+	defer k.mu.Unlock()
+	tg.execing = false
+	if tg.exiting || t.exiting {
+		return unix.EINTR
+	}
 	if tg.leader != t {
 		// The exec'ing thread takes over the process id.
 		delete(k.tasks, t.tid)
@@ -152,7 +181,7 @@ func (t *Task) killOtherThreads() {
 		k.tasks[t.tid] = t
 		tg.leader = t
 	}
-	k.mu.Unlock()
+	return nil
 }
 
 func baseName(p string) string {
@@ -191,13 +220,13 @@ func (k *Kernel) CreateProcess(a CreateProcessArgs) error {
 	}
 	t.tg = tg
 
-	m, exe, res, err := k.loadProgram(t, a.Open, a.Path, a.Argv, a.Envv, a.Creds)
+	m, exePath, res, err := k.loadProgram(t, a.Open, a.Path, a.Argv, a.Envv, a.Creds)
 	if err != nil {
 		return err
 	}
 	t.mm = m
 	t.name = baseName(a.Path)
-	tg.execPath = exe.Path()
+	tg.execPath = exePath
 	t.regs = arch.InitialRegisters(uint64(res.Entry), uint64(res.Stack))
 	t.regs.Orig_rax = ^uint64(0)
 

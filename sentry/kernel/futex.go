@@ -181,6 +181,11 @@ func (t *Task) FutexRequeue(addr, addr2 uintptr, private bool, n, n2 int, check 
 		}
 	}
 	done := f.wakeLocked(k1, n, ^uint32(0))
+	if k1 == k2 {
+		// Requeueing onto the same futex leaves the waiters where they
+		// are; Linux still counts them.
+		return done + min(len(f.waiters[k1]), max(n2, 0)), nil
+	}
 	moved := 0
 	l := f.waiters[k1]
 	for len(l) > 0 && moved < n2 {

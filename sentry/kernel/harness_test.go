@@ -161,6 +161,7 @@ func (e *testExe) ReadAt(p []byte, off int64) (int, error) {
 }
 func (e *testExe) Mappable() mm.Mappable { return e.pc }
 func (e *testExe) Path() string          { return e.path }
+func (e *testExe) Release()              {}
 
 // harness is a kernel on the fake platform with a few files to execute.
 type harness struct {

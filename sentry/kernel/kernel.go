@@ -36,8 +36,10 @@ type Kernel struct {
 	// Strace, when non-nil, receives one line per system call.
 	Strace io.Writer
 
-	// Hostname and domain name reported by uname.
-	Hostname, Domainname string
+	// utsMu guards the host and domain names uname reports (sethostname
+	// changes them while other tasks read them).
+	utsMu                sync.Mutex
+	hostname, domainname string
 
 	// VDSO, if not nil, is mapped into every program execve loads
 	// (sentry/vdso keeps its clock data current). (veil: vdso)
@@ -64,7 +66,7 @@ type Kernel struct {
 func New(p platform.Platform, mf *memfile.File, v *vfs.VirtualFilesystem, sys SyscallFunc) (*Kernel, error) {
 	k := &Kernel{
 		Platform: p, MF: mf, VFSys: v, Syscall: sys,
-		Hostname: "veil", Domainname: "(none)",
+		hostname: "veil", domainname: "(none)",
 		boot:   time.Now(),
 		tasks:  make(map[ThreadID]*Task),
 		tgs:    make(map[ThreadID]*ThreadGroup),
@@ -159,4 +161,25 @@ func (k *Kernel) ThreadGroupIDs() []ThreadID {
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	return ids
+}
+
+// UTSName returns the sandbox's host and domain names.
+func (k *Kernel) UTSName() (hostname, domainname string) {
+	k.utsMu.Lock()
+	defer k.utsMu.Unlock()
+	return k.hostname, k.domainname
+}
+
+// SetHostname sets the sandbox's host name (never the host's).
+func (k *Kernel) SetHostname(name string) {
+	k.utsMu.Lock()
+	k.hostname = name
+	k.utsMu.Unlock()
+}
+
+// SetDomainname sets the sandbox's domain name.
+func (k *Kernel) SetDomainname(name string) {
+	k.utsMu.Lock()
+	k.domainname = name
+	k.utsMu.Unlock()
 }

@@ -349,7 +349,7 @@ func (t *Task) SetSignalStack(s arch.SignalStack) error {
 		t.altStack = arch.SignalStack{Flags: arch.SS_DISABLE}
 		return nil
 	}
-	if s.Flags&^arch.SS_AUTODISARM != 0 {
+	if s.Flags&^(arch.SS_AUTODISARM|arch.SS_ONSTACK) != 0 { // SS_ONSTACK is accepted and means nothing
 		return unix.EINVAL
 	}
 	if s.Size < minSigStkSz {

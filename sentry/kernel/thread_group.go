@@ -56,6 +56,9 @@ type ThreadGroup struct {
 	// the status every thread exits with.
 	exiting    bool
 	exitStatus WaitStatus
+	// execing: a thread is in execve, killing the others; no new
+	// threads may start.
+	execing bool
 	// zombie: all tasks gone, waiting to be reaped by the parent.
 	zombie bool
 	reaped bool

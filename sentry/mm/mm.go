@@ -155,7 +155,7 @@ func (m *MemoryManager) MMap(o MMapOpts) (uintptr, error) {
 		m.unmapLocked(addr, length)
 	default:
 		addr = pageRoundDown(addr)
-		if addr == 0 || addr+length > m.maxAddr || m.overlaps(addr, addr+length) {
+		if addr == 0 || addr+length < addr || addr+length > m.maxAddr || m.overlaps(addr, addr+length) {
 			var ok bool
 			if addr, ok = m.findFree(length); !ok {
 				return 0, unix.ENOMEM
@@ -228,7 +228,7 @@ func (m *MemoryManager) Mprotect(addr, length uintptr, prot int) error {
 func (m *MemoryManager) Brk(addr uintptr) uintptr {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if addr < m.brkStart {
+	if addr < m.brkStart || addr > m.maxAddr {
 		return m.brk
 	}
 	oldEnd, newEnd := pageRoundUp(m.brk), pageRoundUp(addr)
@@ -256,10 +256,12 @@ func (m *MemoryManager) SetBrkStart(addr uintptr) {
 
 // Mremap implements mremap(2).
 func (m *MemoryManager) Mremap(old, oldSize, newSize uintptr, mayMove, fixed bool, newAddr uintptr) (uintptr, error) {
-	if old%pageSize != 0 || newSize == 0 || (fixed && (!mayMove || newAddr%pageSize != 0)) {
+	oldSize, newSize = pageRoundUp(oldSize), pageRoundUp(newSize)
+	// Rounding wraps huge sizes to 0, which is invalid too.
+	if old%pageSize != 0 || newSize == 0 || oldSize == 0 || old+oldSize < old ||
+		(fixed && (!mayMove || newAddr%pageSize != 0 || newAddr+newSize < newAddr)) {
 		return 0, unix.EINVAL
 	}
-	oldSize, newSize = pageRoundUp(oldSize), pageRoundUp(newSize)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v := m.find(old)
@@ -313,19 +315,20 @@ func (m *MemoryManager) Mremap(old, oldSize, newSize uintptr, mayMove, fixed boo
 // (MADV_DONTNEED and MADV_FREE drop private pages); other advice is a
 // hint Linux may ignore too.
 func (m *MemoryManager) Madvise(addr, length uintptr, advice int) error {
-	if addr%pageSize != 0 {
+	end := addr + pageRoundUp(length)
+	if addr%pageSize != 0 || end < addr || end > m.maxAddr {
 		return unix.EINVAL
 	}
-	end := addr + pageRoundUp(length)
 	switch advice {
 	case unix.MADV_DONTNEED, unix.MADV_FREE:
 		m.mu.Lock()
 		defer m.mu.Unlock()
+		// Unmap first: no thread may reach a page once it is freed.
+		m.as.Unmap(addr, end-addr)
 		m.forPtes(addr, end, func(a uintptr, p pte) {
 			m.mf.DecRef(p.off, pageSize)
 			delete(m.ptes, a)
 		})
-		m.as.Unmap(addr, end-addr)
 	}
 	return nil
 }
@@ -478,6 +481,9 @@ func (m *MemoryManager) backing(v *vma, a uintptr) (int64, platform.AccessType, 
 		}
 		return p.off, at, nil
 	}
+	if v.mappable == nil {
+		return 0, at, unix.ENOMEM // populateAnon could not allocate it
+	}
 	// An unwritten page of a private file mapping: the file's page,
 	// read-only until written.
 	at.Write = false
@@ -500,7 +506,7 @@ func (m *MemoryManager) populateAnon(start, end uintptr) {
 	}
 	off, err := m.mf.Allocate(int64(len(missing)) * pageSize)
 	if err != nil {
-		return // the fault will be reported as SIGBUS by the caller's backing lookup
+		return // backing reports the missing pages as ENOMEM
 	}
 	for i, a := range missing {
 		m.ptes[a] = pte{off: off + int64(i)*pageSize}
@@ -671,11 +677,12 @@ func (m *MemoryManager) unmapLocked(addr, length uintptr) {
 		m.vmas[i] = nil
 	}
 	m.vmas = out
+	// Unmap first: no thread may reach a page once it is freed.
+	m.as.Unmap(addr, length)
 	m.forPtes(addr, end, func(a uintptr, p pte) {
 		m.mf.DecRef(p.off, pageSize)
 		delete(m.ptes, a)
 	})
-	m.as.Unmap(addr, length)
 }
 
 // invalidate drops platform mappings of [start, end) so they are faulted

@@ -354,7 +354,7 @@ func TestProcSystemFiles(t *testing.T) {
 	defer f.DecRef()
 	buf := make([]byte, 64)
 	n, _ := f.PRead(e.ctx, buf, 0)
-	e.k.Hostname = "other"
+	e.k.SetHostname("other")
 	n2, _ := f.PRead(e.ctx, buf[n:], 0)
 	if !bytes.Equal(buf[:n], []byte("veil\n")) || string(buf[n:n+n2]) != "other\n" {
 		t.Errorf("hostname reads %q then %q", buf[:n], buf[n:n+n2])

@@ -41,8 +41,8 @@ func (fs *filesystem) newRoot() *rootDir {
 	ro := func(s string) *file { return fs.textFile(func() string { return s }) }
 	sysKernel := fs.newStaticDir(nil, []dirEntry{
 		{"cap_last_cap", ro("40\n")},
-		{"domainname", fs.textFile(func() string { return k.Domainname + "\n" })},
-		{"hostname", fs.textFile(func() string { return k.Hostname + "\n" })},
+		{"domainname", fs.textFile(func() string { _, d := k.UTSName(); return d + "\n" })},
+		{"hostname", fs.textFile(func() string { h, _ := k.UTSName(); return h + "\n" })},
 		{"ngroups_max", ro("65536\n")},
 		{"osrelease", ro(fs.opts.Release + "\n")},
 		{"ostype", ro("Linux\n")},
