@@ -75,9 +75,15 @@ type runningSandbox struct {
 // sandbox is killed at the end of the test.
 func startSandbox(t *testing.T, script string) *runningSandbox {
 	t.Helper()
+	return startSandboxAfter(t, "", script)
+}
+
+// startSandboxAfter is startSandbox with setup run before "echo ready".
+func startSandboxAfter(t *testing.T, setup, script string) *runningSandbox {
+	t.Helper()
 	needRunsc(t)
 	s := &runningSandbox{stderr: &strings.Builder{}, done: make(chan error, 1)}
-	s.cmd = exec.Command(runscPath, "do", busybox, "sh", "-c", "echo ready; "+script)
+	s.cmd = exec.Command(runscPath, "do", busybox, "sh", "-c", setup+"\necho ready; "+script)
 	s.cmd.Stderr = s.stderr
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
@@ -178,4 +184,24 @@ func TestGoferDeathStopsSandbox(t *testing.T) {
 			t.Errorf("the Sentry (pid %d) outlived runsc", sentry)
 		}
 	}
+}
+
+// TestExecDoesNotLeakSentryFiles runs a few hundred execs and checks that
+// the Sentry holds no more host descriptors than a fresh sandbox does.
+func TestExecDoesNotLeakSentryFiles(t *testing.T) {
+	fresh := startSandbox(t, "sleep 10")
+	base := countSentryFDs(t, fresh.sentry)
+	looped := startSandboxAfter(t, "i=0; while [ $i -lt 300 ]; do /bin/busybox true; i=$((i+1)); done", "sleep 10")
+	if n := countSentryFDs(t, looped.sentry); n > base+20 {
+		t.Errorf("the Sentry holds %d host descriptors after 300 execs, %d in a fresh sandbox", n, base)
+	}
+}
+
+func countSentryFDs(t *testing.T, pid int) int {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "fd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
 }
