@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -150,4 +153,49 @@ func TestBundleRun(t *testing.T) {
 			t.Errorf("the read-only bundle rootfs was written to on the host%s", r)
 		}
 	})
+}
+
+// TestGoferFilesAreReleased creates and removes many files in a writable
+// bundle: the gofer must not keep a host descriptor for each file it ever
+// served (it would run out and break the container's filesystem).
+func TestGoferFilesAreReleased(t *testing.T) {
+	needRunsc(t)
+	spec := newSpec("/", "/bin/busybox", "sh", "-c",
+		"i=0; while [ $i -lt 500 ]; do echo x > /f$i; rm /f$i; i=$((i+1)); done; echo looped; sleep 10")
+	spec.Root.Readonly = false
+	dir := makeBundle(t, spec)
+	cmd := exec.Command(runscPath, "--root", stateDir, "run", "--bundle", dir, "veil-e2e-"+nonce(t))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+	}()
+	got := make([]byte, 7)
+	if _, err := io.ReadFull(stdout, got); err != nil || string(got) != "looped\n" {
+		t.Fatalf("loop did not finish: %q %v", got, err)
+	}
+	gofer := 0
+	for _, pid := range childrenOf(cmd.Process.Pid) {
+		args, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		if strings.Contains(string(args), "\x00gofer\x00") {
+			gofer = pid
+		}
+	}
+	if gofer == 0 {
+		t.Fatal("gofer process not found")
+	}
+	fds, err := os.ReadDir("/proc/" + strconv.Itoa(gofer) + "/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fds) > 150 {
+		t.Errorf("the gofer holds %d descriptors after 500 files were created and removed", len(fds))
+	}
 }

@@ -36,7 +36,19 @@ type Dentry struct {
 	synthetic bool         // a VFS-made mount point the filesystem doesn't know
 }
 
+// CacheTracker is implemented by inodes that hold resources (such as a
+// gofer FID) only while the dentry cache names them: Cached is called for
+// each dentry made for the inode, Uncached when that dentry is dropped
+// (unlinked, renamed over, found stale). Open files keep their own hold.
+type CacheTracker interface {
+	Cached()
+	Uncached()
+}
+
 func newDentry(parent *Dentry, name string, inode Inode, ftype uint32) *Dentry {
+	if ct, ok := inode.(CacheTracker); ok {
+		ct.Cached()
+	}
 	return &Dentry{inode: inode, ftype: ftype, parent: parent, name: name}
 }
 
@@ -92,6 +104,11 @@ func (v *VirtualFilesystem) lookupChildLocked(ctx Context, parent *Dentry, name 
 		return nil, err
 	}
 	if c != nil && sameInode(c.inode, inode) {
+		// The fresh inode is not kept: let it release what it holds.
+		if ct, ok := inode.(CacheTracker); ok && inode != c.inode {
+			ct.Cached()
+			ct.Uncached()
+		}
 		return c, nil
 	}
 	ftype, err := fileType(ctx, inode)
@@ -126,7 +143,11 @@ func (v *VirtualFilesystem) dropChildLocked(parent *Dentry, name string, d *Dent
 	if parent.children[name] == d {
 		delete(parent.children, name)
 	}
-	d.dead.Store(true)
+	if !d.dead.Swap(true) {
+		if ct, ok := d.inode.(CacheTracker); ok {
+			ct.Uncached()
+		}
+	}
 }
 
 // newChildLocked caches a freshly created inode as parent's child name.

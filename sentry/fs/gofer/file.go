@@ -138,5 +138,11 @@ func (f *regFile) Mappable() mm.Mappable {
 
 // Release implements vfs.FileImpl.
 func (f *regFile) Release() {
-	f.once.Do(func() { unix.Close(f.fd) })
+	f.once.Do(func() {
+		unix.Close(f.fd)
+		f.i.mu.Lock()
+		f.i.opens--
+		f.i.mu.Unlock()
+		f.i.maybeClunk()
+	})
 }

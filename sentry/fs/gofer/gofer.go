@@ -115,6 +115,41 @@ type inode struct {
 	mapFD   int           // host descriptor filling cache (-1: none)
 	fifo    vfs.FIFO
 	appendM sync.Mutex // serializes O_APPEND writes
+
+	// names counts the dentries naming the inode and opens its open
+	// regular files; when both are gone the FID is clunked, so the gofer
+	// does not keep a descriptor per file ever seen (vfs.CacheTracker).
+	names, opens int
+	clunked      bool
+}
+
+// Cached implements vfs.CacheTracker.
+func (i *inode) Cached() {
+	i.mu.Lock()
+	i.names++
+	i.mu.Unlock()
+}
+
+// Uncached implements vfs.CacheTracker.
+func (i *inode) Uncached() {
+	i.mu.Lock()
+	i.names--
+	i.mu.Unlock()
+	i.maybeClunk()
+}
+
+// maybeClunk releases the FID once nothing can use it any more. The
+// mmap descriptor stays: live mappings may still fault pages in.
+func (i *inode) maybeClunk() {
+	i.mu.Lock()
+	done := i.names <= 0 && i.opens == 0 && !i.clunked && i.fid != gofer.RootFID
+	if done {
+		i.clunked = true
+	}
+	i.mu.Unlock()
+	if done {
+		i.fs.c.Clunk(i.fid)
+	}
 }
 
 func (fs *Filesystem) newInode(fid gofer.FID, st gofer.Stat) *inode {
@@ -233,6 +268,9 @@ func (i *inode) Open(ctx vfs.Context, flags uint32) (vfs.FileImpl, error) {
 		if flags&unix.O_TRUNC != 0 && flags&unix.O_ACCMODE != unix.O_RDONLY {
 			i.truncated(0)
 		}
+		i.mu.Lock()
+		i.opens++
+		i.mu.Unlock()
 		return &regFile{i: i, fd: fd}, nil
 	case unix.S_IFDIR:
 		return nil, unix.EISDIR
@@ -290,6 +328,7 @@ func (i *inode) Create(ctx vfs.Context, name string, flags uint32, mode uint32) 
 		return nil, nil, errno(err)
 	}
 	c := i.fs.newInode(fid, st)
+	c.opens++ // not shared yet: no lock needed
 	return c, &regFile{i: c, fd: fd}, nil
 }
 

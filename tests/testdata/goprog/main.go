@@ -106,8 +106,10 @@ func sleeping() {
 			fail("time.Sleep(%v) took %v", d, el)
 		}
 	}
-	timer := time.NewTimer(30 * time.Millisecond)
+	// The start time is taken first: the timer may only fire 30ms after
+	// it was created, which is after start.
 	start := time.Now()
+	timer := time.NewTimer(30 * time.Millisecond)
 	select {
 	case <-timer.C:
 	case <-time.After(10 * time.Second):
