@@ -75,7 +75,7 @@ func pollable(t *kernel.Task, file *vfs.FileDescription) bool {
 }
 
 func sysEpollCtl(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	epfd, op, fd, evAddr := int32(a[0]), int(a[1]), int32(a[2]), uintptr(a[3])
+	epfd, op, fd, evAddr := int32(a[0]), int(int32(a[1])), int32(a[2]), uintptr(a[3])
 	var ev epoll.Event
 	if op == epoll.CtlAdd || op == epoll.CtlMod {
 		var b [epoll.EventSize]byte

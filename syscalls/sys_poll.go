@@ -309,7 +309,7 @@ func doPoll(t *kernel.Task, addr uintptr, nfds uint64, pt pollTimeout) (int, err
 
 func sysPoll(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	pt := newPollTimeout(msTimeout(int32(a[2])))
-	n, err := doPoll(t, uintptr(a[0]), a[1], pt)
+	n, err := doPoll(t, uintptr(a[0]), uint64(uint32(a[1])), pt) // nfds is an unsigned int
 	if err == syserr.ErrInterrupted {
 		// Restarted when no handler runs (Linux restarts through
 		// restart_syscall with the remaining time; we restart with the
@@ -347,7 +347,7 @@ func sysPpoll(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, err := doPoll(t, uintptr(a[0]), a[1], pt)
+	n, err := doPoll(t, uintptr(a[0]), uint64(uint32(a[1])), pt) // nfds is an unsigned int
 	if err == syserr.ErrInterrupted {
 		err = syserr.ERESTARTNOHAND
 	}
