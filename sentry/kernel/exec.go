@@ -84,7 +84,7 @@ func (t *Task) Execve(open OpenExecutable, path string, argv, envv []string) err
 	if err := t.ctx.SetFPState(k.initFP); err != nil {
 		return err
 	}
-	return errNoReturn
+	return ErrNoReturn
 }
 
 // loadProgram opens path and loads it into a new address space.

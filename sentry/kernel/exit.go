@@ -15,13 +15,13 @@ func (t *Task) Exit(code int) error {
 		t.tg.exitStatus = WaitStatusExited(code)
 	}
 	t.k.mu.Unlock()
-	return errNoReturn
+	return ErrNoReturn
 }
 
 // ExitGroup ends every thread of the process (exit_group(2)).
 func (t *Task) ExitGroup(code int) error {
 	t.tg.groupExit(WaitStatusExited(code))
-	return errNoReturn
+	return ErrNoReturn
 }
 
 func (tg *ThreadGroup) groupExit(st WaitStatus) {

@@ -385,7 +385,8 @@ func (t *Task) SetSignalWait(set uint64) {
 
 // prepareToRun handles everything due before returning to the application:
 // exit, job-control stop, syscall restart and signal delivery. It returns
-// true when the task has exited.
+// true when the task has exited; otherwise t is marked as running the
+// application (inApp).
 func (t *Task) prepareToRun() bool {
 	for {
 		k := t.k
@@ -423,6 +424,9 @@ func (t *Task) prepareToRun() bool {
 			if t.haveSaved {
 				t.sigMask, t.haveSaved = t.savedMask, false
 			}
+			// Decided under k.mu with the signal check above: a signal
+			// sent from now on sees inApp and kicks the platform.
+			t.inApp.Store(true)
 			k.mu.Unlock()
 			return false
 		}
@@ -532,7 +536,7 @@ func (t *Task) SignalReturn() error {
 	mask, fp, alt, err := arch.SignalReturn(t.mm, &t.regs, len(t.k.initFP))
 	if err != nil {
 		t.forceSignal(int(unix.SIGSEGV), 0x80 /* SI_KERNEL */, 0)
-		return errNoReturn
+		return ErrNoReturn
 	}
 	t.regs.Orig_rax = ^uint64(0)
 	if fp == nil {
@@ -547,7 +551,7 @@ func (t *Task) SignalReturn() error {
 	// uc_stack is restored like sigaltstack would; failures are ignored
 	// as Linux's restore_altstack does for EPERM.
 	t.SetSignalStack(alt)
-	return errNoReturn
+	return ErrNoReturn
 }
 
 // notifyParentLocked sends SIGCHLD-style notice of a stop or continue to

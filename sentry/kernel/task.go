@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/veil-sandbox/veil/platform"
@@ -57,7 +58,11 @@ type Task struct {
 	forced      uint64 // pending signals raised by faults: they always act
 	exiting     bool   // exit requested (group exit, SIGKILL)
 	interruptCh chan struct{}
-	inApp       bool // inside ctx.Switch (interrupt must kick the platform)
+	// inApp is set (under k.mu, by prepareToRun) while the task is in or
+	// about to enter ctx.Switch, so interrupt must kick the platform. It is
+	// cleared without the lock: a sender that still sees it only causes
+	// one spurious ErrInterrupted.
+	inApp atomic.Bool
 
 	// syscallReturn is set between a syscall's return and the next
 	// switch, so restart codes in rax are recognised as such.
@@ -201,7 +206,7 @@ func (t *Task) interrupt() {
 	case t.interruptCh <- struct{}{}:
 	default:
 	}
-	if t.inApp {
+	if t.inApp.Load() {
 		t.ctx.Interrupt()
 	}
 }
@@ -234,18 +239,8 @@ func (t *Task) run() {
 		if done := t.prepareToRun(); done {
 			return
 		}
-		t.k.mu.Lock()
-		if t.needsAttentionLocked() {
-			// A signal arrived after prepareToRun looked.
-			t.k.mu.Unlock()
-			continue
-		}
-		t.inApp = true
-		t.k.mu.Unlock()
 		trap, err := ctx.Switch(t.mm.AddressSpace(), &t.regs)
-		t.k.mu.Lock()
-		t.inApp = false
-		t.k.mu.Unlock()
+		t.inApp.Store(false)
 		if err != platform.ErrFault {
 			t.lastFault = faultSite{}
 		}
@@ -274,12 +269,9 @@ func (t *Task) run() {
 
 var debugFaults = os.Getenv("VEIL_DEBUG_FAULTS") != ""
 
-// errNoReturn is returned by handlers that set all registers themselves
-// (rt_sigreturn, a successful execve).
-var errNoReturn = fmt.Errorf("kernel: no syscall return value")
-
-// ErrNoReturn is errNoReturn for the syscalls package.
-var ErrNoReturn = errNoReturn
+// ErrNoReturn is returned by syscall handlers that set all registers
+// themselves (rt_sigreturn, a successful execve, exit).
+var ErrNoReturn = fmt.Errorf("kernel: no syscall return value")
 
 func (t *Task) doSyscall() {
 	nr := arch.SyscallNo(&t.regs)
@@ -292,7 +284,7 @@ func (t *Task) doSyscall() {
 		return
 	}
 	rv, err := t.k.Syscall(t, nr, arch.Args(&t.regs))
-	if err == errNoReturn {
+	if err == ErrNoReturn {
 		return
 	}
 	t.syscallReturn = true
