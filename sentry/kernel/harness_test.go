@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"github.com/veil-sandbox/veil/platform/platformtest"
 	"sort"
 	"sync"
 	"testing"
@@ -30,7 +31,10 @@ type call struct {
 	done chan struct{}
 }
 
+// fakePlatform is platformtest's platform with contexts that run the
+// calls a test queues for them.
 type fakePlatform struct {
+	platformtest.Platform
 	mu     sync.Mutex
 	queues map[*arch.Registers]chan *call // per task, by its register set
 }
@@ -46,17 +50,9 @@ func (p *fakePlatform) queue(regs *arch.Registers) chan *call {
 	return q
 }
 
-type fakeAS struct{}
-
-func (fakeAS) MapFile(uintptr, int, int64, uintptr, platform.AccessType) error { return nil }
-func (fakeAS) Unmap(uintptr, uintptr)                                          {}
-func (fakeAS) Release()                                                        {}
-
-func (p *fakePlatform) NewAddressSpace() (platform.AddressSpace, error) { return fakeAS{}, nil }
 func (p *fakePlatform) NewContext() (platform.Context, error) {
 	return &fakeContext{p: p, intr: make(chan struct{}, 1)}, nil
 }
-func (p *fakePlatform) MaxUserAddress() uintptr { return 0x7ffe00000000 }
 
 type fakeContext struct {
 	p    *fakePlatform

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/veil-sandbox/veil/platform/platformtest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,25 +14,10 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/veil-sandbox/veil/platform"
 	"github.com/veil-sandbox/veil/sentry/memfile"
 	"github.com/veil-sandbox/veil/sentry/mm"
 	"golang.org/x/sys/unix"
 )
-
-// fakePlatform provides address spaces that map nothing: the loader only
-// needs the Sentry's view of memory (mm.CopyIn / CopyOut).
-type fakePlatform struct{}
-
-type fakeAS struct{}
-
-func (fakeAS) MapFile(uintptr, int, int64, uintptr, platform.AccessType) error { return nil }
-func (fakeAS) Unmap(uintptr, uintptr)                                          {}
-func (fakeAS) Release()                                                        {}
-
-func (fakePlatform) NewAddressSpace() (platform.AddressSpace, error) { return fakeAS{}, nil }
-func (fakePlatform) NewContext() (platform.Context, error)           { return nil, errors.New("no contexts") }
-func (fakePlatform) MaxUserAddress() uintptr                         { return 0x7ffe00000000 }
 
 var (
 	mfOnce   sync.Once
@@ -52,7 +38,7 @@ func memFile(t *testing.T) *memfile.File {
 
 func newMM(t *testing.T) *mm.MemoryManager {
 	t.Helper()
-	m, err := mm.New(fakePlatform{}, memFile(t))
+	m, err := mm.New(&platformtest.Platform{}, memFile(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,40 +5,15 @@ import (
 	"testing"
 
 	"github.com/veil-sandbox/veil/platform"
-	"github.com/veil-sandbox/veil/sentry/arch"
+	"github.com/veil-sandbox/veil/platform/platformtest"
 	"github.com/veil-sandbox/veil/sentry/memfile"
 	"golang.org/x/sys/unix"
 )
 
-// fakePlatform records what would be mapped where.
-type fakePlatform struct{}
-
-type fakeAS struct {
-	maps map[uintptr]platform.AccessType // page -> access
+// mapped reports how m's platform address space maps page.
+func mapped(m *MemoryManager, page uintptr) (platform.AccessType, bool) {
+	return m.as.(*platformtest.AddressSpace).Mapped(page)
 }
-
-func (fakePlatform) NewAddressSpace() (platform.AddressSpace, error) {
-	return &fakeAS{maps: map[uintptr]platform.AccessType{}}, nil
-}
-func (fakePlatform) NewContext() (platform.Context, error) { return nil, nil }
-func (fakePlatform) MaxUserAddress() uintptr               { return 0x7ffe00000000 }
-
-func (a *fakeAS) MapFile(addr uintptr, fd int, off int64, length uintptr, at platform.AccessType) error {
-	for p := addr; p < addr+length; p += pageSize {
-		a.maps[p] = at
-	}
-	return nil
-}
-func (a *fakeAS) Unmap(addr, length uintptr) {
-	for p := range a.maps {
-		if p >= addr && p < addr+length {
-			delete(a.maps, p)
-		}
-	}
-}
-func (a *fakeAS) Release() {}
-
-var _ = arch.Registers{}
 
 func newTestMM(t *testing.T) (*MemoryManager, *memfile.File) {
 	t.Helper()
@@ -46,7 +21,7 @@ func newTestMM(t *testing.T) (*MemoryManager, *memfile.File) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := New(fakePlatform{}, mf)
+	m, err := New(&platformtest.Platform{}, mf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,11 +67,10 @@ func TestMprotectSplitsAndFaults(t *testing.T) {
 	if fr := m.HandleFault(addr+pageSize+8, false, false); fr != nil {
 		t.Fatalf("fault in RW part not resolved: %+v", fr)
 	}
-	as := m.as.(*fakeAS)
-	if at, ok := as.maps[addr+pageSize]; !ok || !at.Write {
+	if at, ok := mapped(m, addr+pageSize); !ok || !at.Write {
 		t.Fatalf("page not mapped writable: %+v %v", at, ok)
 	}
-	if _, ok := as.maps[addr]; ok {
+	if _, ok := mapped(m, addr); ok {
 		t.Fatal("PROT_NONE page was mapped")
 	}
 	if _, err := m.CopyOut(addr, []byte{1}); err != unix.EFAULT {
@@ -114,18 +88,18 @@ func TestForkIsCopyOnWrite(t *testing.T) {
 	addr, _ := m.MMap(MMapOpts{Length: pageSize, Prot: unix.PROT_READ | unix.PROT_WRITE})
 	m.CopyOut(addr, []byte("parent"))
 	m.HandleFault(addr, false, false) // mapped writable in the parent
-	c, err := m.Fork(fakePlatform{})
+	c, err := m.Fork(&platformtest.Platform{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := m.as.(*fakeAS).maps[addr]; ok {
+	if _, ok := mapped(m, addr); ok {
 		t.Fatal("parent keeps a writable mapping after fork")
 	}
 	// The child's first write fault copies.
 	if fr := c.HandleFault(addr, false, false); fr != nil {
 		t.Fatal(fr)
 	}
-	if c.as.(*fakeAS).maps[addr].Write {
+	if at, _ := mapped(c, addr); at.Write {
 		t.Fatal("shared page mapped writable in child")
 	}
 	if fr := c.HandleFault(addr, true, false); fr != nil {
@@ -206,7 +180,7 @@ func TestStaleAccessFaultIsRetried(t *testing.T) {
 	m, _ := newTestMM(t)
 	addr, _ := m.MMap(MMapOpts{Length: pageSize, Prot: unix.PROT_READ | unix.PROT_WRITE})
 	m.CopyOut(addr, []byte("x"))
-	c, _ := m.Fork(fakePlatform{})
+	c, _ := m.Fork(&platformtest.Platform{})
 	defer c.DecUsers()
 	if fr := m.HandleFault(addr, false, false); fr != nil {
 		t.Fatal(fr)

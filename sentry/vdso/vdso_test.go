@@ -4,25 +4,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"github.com/veil-sandbox/veil/platform/platformtest"
 	"strings"
 	"testing"
 
-	"github.com/veil-sandbox/veil/platform"
 	"github.com/veil-sandbox/veil/sentry/memfile"
 	"github.com/veil-sandbox/veil/sentry/mm"
 	"golang.org/x/sys/unix"
 )
-
-type fakePlatform struct{}
-type fakeAS struct{}
-
-func (fakePlatform) NewAddressSpace() (platform.AddressSpace, error) { return fakeAS{}, nil }
-func (fakePlatform) NewContext() (platform.Context, error)           { return nil, nil }
-func (fakePlatform) MaxUserAddress() uintptr                         { return 0x7ffe00000000 }
-
-func (fakeAS) MapFile(uintptr, int, int64, uintptr, platform.AccessType) error { return nil }
-func (fakeAS) Unmap(uintptr, uintptr)                                          {}
-func (fakeAS) Release()                                                        {}
 
 func newTestVDSO(t *testing.T, o Options) (*VDSO, *memfile.File) {
 	t.Helper()
@@ -40,7 +29,7 @@ func newTestVDSO(t *testing.T, o Options) (*VDSO, *memfile.File) {
 
 func newMM(t *testing.T, mf *memfile.File) *mm.MemoryManager {
 	t.Helper()
-	m, err := mm.New(fakePlatform{}, mf)
+	m, err := mm.New(&platformtest.Platform{}, mf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +99,7 @@ func TestMapShared(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m3, err := m1.Fork(fakePlatform{})
+	m3, err := m1.Fork(&platformtest.Platform{})
 	if err != nil {
 		t.Fatal(err)
 	}

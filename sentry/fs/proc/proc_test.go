@@ -3,12 +3,11 @@ package proc_test
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/veil-sandbox/veil/platform/platformtest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/veil-sandbox/veil/platform"
-	"github.com/veil-sandbox/veil/sentry/arch"
 	"github.com/veil-sandbox/veil/sentry/fs/proc"
 	"github.com/veil-sandbox/veil/sentry/fs/tmpfs"
 	"github.com/veil-sandbox/veil/sentry/kernel"
@@ -18,41 +17,6 @@ import (
 	"github.com/veil-sandbox/veil/syscalls"
 	"golang.org/x/sys/unix"
 )
-
-// fakePlatform runs nothing: a task's Switch waits until it is
-// interrupted, so tasks exist (with an address space, fds, ...) without
-// running application code.
-type fakePlatform struct{}
-
-type fakeAS struct{}
-
-func (fakeAS) MapFile(uintptr, int, int64, uintptr, platform.AccessType) error { return nil }
-func (fakeAS) Unmap(uintptr, uintptr)                                          {}
-func (fakeAS) Release()                                                        {}
-
-type fakeContext struct{ intr chan struct{} }
-
-func (c *fakeContext) Switch(platform.AddressSpace, *arch.Registers) (platform.Trap, error) {
-	<-c.intr
-	return platform.Trap{}, platform.ErrInterrupted
-}
-
-func (c *fakeContext) Interrupt() {
-	select {
-	case c.intr <- struct{}{}:
-	default:
-	}
-}
-
-func (c *fakeContext) FPState() (arch.FPState, error) { return make(arch.FPState, 512), nil }
-func (c *fakeContext) SetFPState(arch.FPState) error  { return nil }
-func (c *fakeContext) Release()                       {}
-
-func (fakePlatform) NewAddressSpace() (platform.AddressSpace, error) { return fakeAS{}, nil }
-func (fakePlatform) NewContext() (platform.Context, error) {
-	return &fakeContext{intr: make(chan struct{}, 1)}, nil
-}
-func (fakePlatform) MaxUserAddress() uintptr { return 0x7ffe00000000 }
 
 // tinyELF returns a minimal static x86-64 executable (one PT_LOAD segment,
 // never run).
@@ -161,7 +125,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	f.DecRef()
-	e.k, err = kernel.New(fakePlatform{}, mf, v, syscalls.Dispatch)
+	e.k, err = kernel.New(&platformtest.Platform{}, mf, v, syscalls.Dispatch)
 	if err != nil {
 		t.Fatal(err)
 	}
