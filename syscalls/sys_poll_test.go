@@ -6,10 +6,10 @@ package syscalls
 
 import (
 	"encoding/binary"
+	"github.com/veil-sandbox/veil/platform/platformtest"
 	"testing"
 	"time"
 
-	"github.com/veil-sandbox/veil/platform"
 	"github.com/veil-sandbox/veil/sentry/arch"
 	"github.com/veil-sandbox/veil/sentry/fs/epoll"
 	"github.com/veil-sandbox/veil/sentry/fs/tmpfs"
@@ -20,38 +20,6 @@ import (
 	"github.com/veil-sandbox/veil/sentry/vfs/vfstest"
 	"golang.org/x/sys/unix"
 )
-
-type parkedPlatform struct{}
-
-type parkedAS struct{}
-
-func (parkedAS) MapFile(uintptr, int, int64, uintptr, platform.AccessType) error { return nil }
-func (parkedAS) Unmap(uintptr, uintptr)                                          {}
-func (parkedAS) Release()                                                        {}
-
-type parkedContext struct{ intr chan struct{} }
-
-func (c *parkedContext) Switch(platform.AddressSpace, *arch.Registers) (platform.Trap, error) {
-	<-c.intr
-	return platform.Trap{}, platform.ErrInterrupted
-}
-
-func (c *parkedContext) Interrupt() {
-	select {
-	case c.intr <- struct{}{}:
-	default:
-	}
-}
-
-func (c *parkedContext) FPState() (arch.FPState, error) { return make(arch.FPState, 512), nil }
-func (c *parkedContext) SetFPState(arch.FPState) error  { return nil }
-func (c *parkedContext) Release()                       {}
-
-func (parkedPlatform) NewAddressSpace() (platform.AddressSpace, error) { return parkedAS{}, nil }
-func (parkedPlatform) NewContext() (platform.Context, error) {
-	return &parkedContext{intr: make(chan struct{}, 1)}, nil
-}
-func (parkedPlatform) MaxUserAddress() uintptr { return 0x7ffe00000000 }
 
 // parkedELF is a minimal static executable (never run).
 func parkedELF() []byte {
@@ -103,7 +71,7 @@ func newPollEnv(t *testing.T) *pollEnv {
 	}
 	f.Write(ctx, parkedELF())
 	f.DecRef()
-	k, err := kernel.New(parkedPlatform{}, mf, v, Dispatch)
+	k, err := kernel.New(&platformtest.Platform{}, mf, v, Dispatch)
 	if err != nil {
 		t.Fatal(err)
 	}
