@@ -19,7 +19,8 @@
 //     library resolves it against the parent of the caller's cgroup, because a
 //     v2 cgroup that holds processes cannot delegate controllers to children.
 //   - ".." anywhere, "/" and "." are refused: the sandbox needs a cgroup of its
-//     own, since Destroy kills every process in it.
+//     own, since Destroy kills every process in it (also when New joined a
+//     cgroup that existed).
 //   - systemd ("slice:prefix:name", runc's --systemd-cgroup) is not supported
 //     yet and says so; without systemd running it says that instead.
 //
@@ -27,9 +28,9 @@
 // error names the spec field; anything that cannot be applied on this host is
 // an error, except:
 //   - devices: accepted and ignored. The Sentry never opens host devices for
-//     the application (the gofer serves files, and device files in the
-//     sandbox are the Sentry's own), so the host device cgroup has nothing to
-//     enforce; the sandbox's processes keep the parent's device rules.
+//     the application (its /dev is its own, sentry/fs/dev, and the gofer
+//     serves only files), so the host device cgroup has nothing to enforce;
+//     the sandbox's processes keep the parent cgroup's device rules.
 //   - memory.kernel, memory.kernelTCP: ignored with a warning (deprecated;
 //     Linux 5.4+ and cgroup v2 have no such limits), as runc does.
 //   - memory.useHierarchy: true is a no-op (modern kernels always account
@@ -39,8 +40,16 @@
 //     when the kernel has no such knob they are skipped with a warning
 //     (Warnf), like docker does.
 //
+// pids.limit is taken as runc takes it: > 0 is the limit, < 0 is no limit,
+// and 0 becomes 1 (the library's choice, because systemd cannot express 0).
+//
 // Not supported on cgroup v2 (errors): cpu.realtime*, memory.swappiness,
 // memory.disableOOMKiller, network.*. unified is cgroup v2 only.
+//
+// A hybrid host (v1 hierarchies plus a v2 one at /sys/fs/cgroup/unified) is
+// treated as v1: the processes also join the same path in the v2 hierarchy,
+// but no limits are set there, so a controller bound to v2 on such a host
+// (hugetlb, on the development host) is not available.
 //
 // Update leaves fields that are not given as they are. On v2, memory.swap is
 // converted to memory.swap.max = swap - limit, so it needs memory.limit in the
@@ -149,13 +158,8 @@ func Load(s string) (*Cgroup, error) {
 		return nil, fmt.Errorf("cgroup %s: saved state has no paths", sv.Name)
 	}
 	for k, p := range sv.Paths {
-		// Destroy kills everything in these directories: never accept a
-		// hierarchy's root or anything outside the cgroup mounts.
-		if !filepath.IsAbs(p) || filepath.Clean(p) != p || !strings.HasPrefix(p, "/sys/fs/cgroup/") {
-			return nil, fmt.Errorf("cgroup %s: saved path %s=%q is not a cgroup directory", sv.Name, k, p)
-		}
-		if isMountRoot(p) {
-			return nil, fmt.Errorf("cgroup %s: saved path %s=%q is the root of a hierarchy", sv.Name, k, p)
+		if err := checkSavedDir(p); err != nil {
+			return nil, fmt.Errorf("cgroup %s: saved path %s=%q: %w", sv.Name, k, p, err)
 		}
 	}
 	v2 := cgroups.IsCgroup2UnifiedMode()
@@ -352,11 +356,32 @@ func systemdError(path string) error {
 	return fmt.Errorf("cgroup %q: the systemd cgroup driver is not supported yet; use a cgroupfs path without --systemd-cgroup", path)
 }
 
-// isMountRoot reports whether p is the root of a mount (of a hierarchy).
-func isMountRoot(p string) bool {
-	var st, parent unix.Stat_t
-	if unix.Stat(p, &st) != nil || unix.Stat(filepath.Dir(p), &parent) != nil {
-		return false // gone: nothing there to kill or remove
+// checkSavedDir refuses a saved directory that Destroy must not empty and
+// remove: anything but a cgroup below a hierarchy's root. A directory that
+// is gone is fine: there is nothing left to kill or remove.
+func checkSavedDir(p string) error {
+	if !filepath.IsAbs(p) || filepath.Clean(p) != p {
+		return errors.New("not a clean absolute path")
 	}
-	return st.Dev != parent.Dev
+	var fst unix.Statfs_t
+	if err := unix.Statfs(p, &fst); err != nil {
+		if err == unix.ENOENT {
+			return nil
+		}
+		return err
+	}
+	if fst.Type != unix.CGROUP_SUPER_MAGIC && fst.Type != unix.CGROUP2_SUPER_MAGIC {
+		return errors.New("not in a cgroup file system")
+	}
+	var st, parent unix.Stat_t
+	if err := unix.Stat(p, &st); err != nil {
+		return err
+	}
+	if err := unix.Stat(filepath.Dir(p), &parent); err != nil {
+		return err
+	}
+	if st.Dev != parent.Dev {
+		return errors.New("the root of a hierarchy")
+	}
+	return nil
 }

@@ -393,9 +393,11 @@ func TestLoad(t *testing.T) {
 		`{"name":"/x","paths":{"memory":"/sys/fs/cgroup/memory/../../../etc"}}`,
 		fmt.Sprintf(`{"name":"/x","paths":{"memory":%q,"":%q}}`, root, root),
 	} {
-		if _, err := Load(bad); err == nil {
+		_, err := Load(bad)
+		if err == nil {
 			t.Errorf("Load(%s) succeeded, want an error", bad)
 		}
+		t.Log(err)
 	}
 }
 
@@ -416,9 +418,15 @@ func TestRelativeAndDefaultPath(t *testing.T) {
 		}
 	}
 
-	// The default, /veil/<id>. Remove /veil afterwards if this test made it.
+	// The default, /veil/<id>. Afterwards (so registered first) remove
+	// /veil if it is empty: other sandboxes may be using it.
 	id := uniqueName(t)
 	var made []string
+	t.Cleanup(func() {
+		for _, p := range made {
+			_ = os.Remove(p)
+		}
+	})
 	d := newCgroup(t, "", id, nil)
 	if d.name != DefaultParent+"/"+id {
 		t.Errorf("default path = %s, want %s/%s", d.name, DefaultParent, id)
@@ -429,9 +437,4 @@ func TestRelativeAndDefaultPath(t *testing.T) {
 		}
 		made = append(made, filepath.Dir(dir))
 	}
-	t.Cleanup(func() {
-		for _, p := range made {
-			_ = os.Remove(p) // only if empty: others may use /veil too
-		}
-	})
 }
