@@ -95,8 +95,8 @@ func startChild(t *testing.T) *child {
 	return ch
 }
 
-// go lets the shell run on, now that it is in the cgroup.
-func (ch *child) go_(t *testing.T) {
+// proceed lets the shell run on, now that it is in the cgroup.
+func (ch *child) proceed(t *testing.T) {
 	t.Helper()
 	if _, err := io.WriteString(ch.stdin, "go\n"); err != nil {
 		t.Fatal(err)
@@ -267,7 +267,7 @@ func TestLifecycle(t *testing.T) {
 			t.Errorf("/proc/%d/cgroup: %q: %s, want %s", pid, ctrls, p, name)
 		}
 	}
-	ch.go_(t)
+	ch.proceed(t)
 	pids := waitPids(t, c, 3)
 	if !slices.Contains(pids, pid) {
 		t.Errorf("Pids() = %v, want it to contain %d", pids, pid)

@@ -106,7 +106,7 @@ func TestV2Child(t *testing.T) {
 	if got := procCgroup(t, pid); got[""] != name {
 		t.Errorf("/proc/%d/cgroup = %v, want 0::%s", pid, got, name)
 	}
-	ch.go_(t)
+	ch.proceed(t)
 	waitPids(t, c, 3)
 	st, err := c.Stats()
 	if err != nil {
