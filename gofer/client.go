@@ -98,6 +98,17 @@ func NewClient(conn *os.File) (*Client, error) {
 // Root returns the FID of the root directory.
 func (c *Client) Root() FID { return c.root }
 
+// Lost is closed when the connection is unusable (the gofer died, or
+// Close); Err then says why.
+func (c *Client) Lost() <-chan struct{} { return c.dead }
+
+// Err returns why the connection was lost, or nil.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
 // Close closes the connection. Calls in progress and later calls fail with
 // an error wrapping ErrClientClosed. Host descriptors already received stay
 // valid.

@@ -1,126 +1,166 @@
 package main
 
 import (
-	"encoding/json"
-	"errors"
-	"flag"
-	"fmt"
+	"io"
 	"os"
-	"path/filepath"
-	"regexp"
+	"os/signal"
+	"time"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/veil-sandbox/veil/runsc/boot"
-	"github.com/veil-sandbox/veil/runsc/sandbox"
+	"github.com/veil-sandbox/veil/runsc/container"
 	"golang.org/x/sys/unix"
 )
 
-var validID = regexp.MustCompile(`^[\w+-][\w+.-]*$`)
+func init() {
+	register(&command{name: "run", summary: "create and start a container, and wait for it unless --detach", run: cmdRun})
+}
 
-// cmdRun runs an OCI bundle in a new sandbox and waits for it.
 func cmdRun(g *globalFlags, args []string) int {
-	fs := flag.NewFlagSet("run", flag.ExitOnError)
-	bundle := fs.String("bundle", ".", "path to the OCI bundle (holding config.json)")
-	fs.StringVar(bundle, "b", ".", "short for --bundle")
-	fs.Parse(args)
-	if fs.NArg() != 1 {
-		fatalf("run: expected exactly one container id, got %d", fs.NArg())
+	fs := flagSet("run")
+	var f createFlags
+	f.register(fs)
+	var detach bool
+	fs.BoolVar(&detach, "detach", false, "return once the container runs, leaving it in the background")
+	fs.BoolVar(&detach, "d", false, "short for --detach")
+	if ok, code := g.parseFlags(fs, args, "[flags] ID"); !ok {
+		return code
+	}
+	if ok, code := g.needArgs(fs, 1, 1, "a container id"); !ok {
+		return code
+	}
+	o, err := g.createOptions(&f, detach)
+	if err != nil {
+		return g.fail("run: %v", err)
 	}
 	id := fs.Arg(0)
-	if !validID.MatchString(id) {
-		fatalf("run: invalid container id %q", id)
-	}
-	spec, rootfs, err := loadBundle(*bundle)
-	if err != nil {
-		fatalf("run: %v", err)
-	}
-	release, err := claimID(g.root, id)
-	if err != nil {
-		fatalf("run: %v", err)
-	}
-	defer release()
-	b := boot.Spec{
-		Args:         spec.Process.Args,
-		Env:          spec.Process.Env,
-		Cwd:          spec.Process.Cwd,
-		RootReadOnly: spec.Root.Readonly,
-		Hostname:     spec.Hostname,
-		UID:          spec.Process.User.UID,
-		GID:          spec.Process.User.GID,
-		Strace:       g.strace,
-		Debug:        g.debug,
-	}
-	for _, m := range spec.Mounts {
-		if m.Type == "tmpfs" {
-			b.Mounts = append(b.Mounts, boot.Mount{Destination: m.Destination, Type: "tmpfs"})
+	if detach {
+		c, err := container.Create(g.root, id, o)
+		if err != nil {
+			return g.startFailure("run", err)
 		}
-		// proc, sysfs, devpts, mqueue and /dev are provided by the
-		// Sentry itself; bind mounts are not supported yet.
+		if err := c.Start(); err != nil && !container.IsWarning(err) {
+			c.Delete(true)
+			return g.fail("run: %v", err)
+		}
+		return 0
 	}
-	return sandbox.Run(b, rootfs)
+	return g.runForeground("run", id, o)
 }
 
-// loadBundle reads and checks DIR/config.json and returns it with the
-// absolute root filesystem path.
-func loadBundle(dir string) (*specs.Spec, string, error) {
-	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
+// runForeground creates, starts and waits for a container whose sandbox
+// dies with runsc, forwarding signals to it and relaying its terminal if
+// runsc allocated one, then deletes it. It returns the process's exit
+// code.
+func (g *globalFlags) runForeground(cmd, id string, o *container.CreateOptions) int {
+	var relay *ptyRelay
+	if o.Spec.Process.Terminal && o.ConsoleSocket == "" {
+		master, slave, err := container.OpenPTY(o.Spec.Process.ConsoleSize)
+		if err != nil {
+			return g.fail("%s: %v", cmd, err)
+		}
+		defer slave.Close()
+		relay = newPTYRelay(master)
+		defer relay.Close()
+		o.Console = slave
+	}
+	// Caught before the sandbox exists, so that none is lost; forwarded
+	// once it runs.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2,
+		unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGWINCH)
+	defer signal.Stop(sigs)
+	c, err := container.Create(g.root, id, o)
 	if err != nil {
-		return nil, "", fmt.Errorf("bundle %s: %w", dir, err)
+		return g.startFailure(cmd, err)
 	}
-	var spec specs.Spec
-	if err := json.Unmarshal(data, &spec); err != nil {
-		return nil, "", fmt.Errorf("bundle %s: config.json is not valid: %v", dir, err)
+	defer c.Delete(true)
+	if relay != nil {
+		relay.Start()
 	}
-	if spec.Process == nil || len(spec.Process.Args) == 0 {
-		return nil, "", fmt.Errorf("bundle %s: config.json has no process.args", dir)
+	if err := c.Start(); err != nil && !container.IsWarning(err) {
+		return g.fail("%s: %v", cmd, err)
 	}
-	if spec.Root == nil || spec.Root.Path == "" {
-		return nil, "", fmt.Errorf("bundle %s: config.json has no root.path", dir)
-	}
-	if spec.Process.Cwd == "" {
-		spec.Process.Cwd = "/"
-	}
-	root := spec.Root.Path
-	if !filepath.IsAbs(root) {
-		root = filepath.Join(dir, root)
-	}
-	root, err = filepath.Abs(root)
+	go func() {
+		for s := range sigs {
+			sig := s.(unix.Signal)
+			switch {
+			case sig == unix.SIGWINCH && relay != nil:
+				relay.Resize()
+			case sig == unix.SIGTTIN || sig == unix.SIGTTOU:
+			case sig == unix.SIGTSTP && !o.Spec.Process.Terminal && !o.TerminalStdin:
+			default:
+				c.SignalSandbox(sig)
+			}
+		}
+	}()
+	code, err := c.WaitChild()
 	if err != nil {
-		return nil, "", err
+		return g.fail("%s: %v", cmd, err)
 	}
-	st, err := os.Stat(root)
-	if err != nil {
-		return nil, "", fmt.Errorf("bundle %s: root filesystem %s: %w", dir, root, errors.Unwrap(err))
+	if relay != nil {
+		relay.Drain(o.Console)
 	}
-	if !st.IsDir() {
-		return nil, "", fmt.Errorf("bundle %s: root filesystem %s is not a directory", dir, root)
-	}
-	return &spec, root, nil
+	return code
 }
 
-// claimID creates the container's state directory under root, failing if
-// the id is taken, and returns a function that removes it.
-func claimID(root, id string) (func(), error) {
-	if err := os.MkdirAll(root, 0o711); err != nil {
-		return nil, fmt.Errorf("state directory %s: %w", root, err)
-	}
-	dir := filepath.Join(root, id)
-	if err := os.Mkdir(dir, 0o711); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("container %q already exists", id)
+// ptyRelay copies between runsc's own stdio and a terminal it allocated
+// for the container (runc does the same for `run` without a console
+// socket), with runsc's terminal in raw mode so that keys reach the
+// container's terminal untouched.
+type ptyRelay struct {
+	master  *os.File
+	restore *unix.Termios
+	out     chan struct{}
+}
+
+func newPTYRelay(master *os.File) *ptyRelay {
+	r := &ptyRelay{master: master, out: make(chan struct{})}
+	r.Resize()
+	return r
+}
+
+// Start begins copying and puts runsc's terminal in raw mode.
+func (r *ptyRelay) Start() {
+	if t, err := unix.IoctlGetTermios(0, unix.TCGETS); err == nil {
+		saved := *t
+		raw := *t
+		raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+		raw.Oflag &^= unix.OPOST
+		raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+		raw.Cflag &^= unix.CSIZE | unix.PARENB
+		raw.Cflag |= unix.CS8
+		raw.Cc[unix.VMIN], raw.Cc[unix.VTIME] = 1, 0
+		if unix.IoctlSetTermios(0, unix.TCSETS, &raw) == nil {
+			r.restore = &saved
 		}
-		return nil, fmt.Errorf("state directory %s: %w", dir, err)
 	}
-	// Hold a lock for as long as the container runs so a crashed runsc
-	// can be told apart later (state recovery is future work).
-	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err == nil {
-		unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	go io.Copy(r.master, os.Stdin)
+	go func() {
+		io.Copy(os.Stdout, r.master)
+		close(r.out)
+	}()
+}
+
+// Resize gives the container's terminal runsc's window size.
+func (r *ptyRelay) Resize() {
+	if ws, err := unix.IoctlGetWinsize(0, unix.TIOCGWINSZ); err == nil {
+		unix.IoctlSetWinsize(int(r.master.Fd()), unix.TIOCSWINSZ, ws)
 	}
-	return func() {
-		if lock != nil {
-			lock.Close()
-		}
-		os.RemoveAll(dir)
-	}, nil
+}
+
+// Drain closes runsc's end of the terminal, the last one once the
+// sandbox is gone, and waits for the output still buffered in it.
+func (r *ptyRelay) Drain(slave *os.File) {
+	slave.Close()
+	select {
+	case <-r.out:
+	case <-time.After(time.Second):
+	}
+}
+
+// Close restores runsc's terminal.
+func (r *ptyRelay) Close() {
+	if r.restore != nil {
+		unix.IoctlSetTermios(0, unix.TCSETS, r.restore)
+	}
+	r.master.Close()
 }

@@ -1,117 +1,137 @@
 package boot
 
 import (
-	"errors"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
-	"os/signal"
-	"path"
 	"strings"
+	"time"
 
-	"github.com/veil-sandbox/veil/sentry/arch"
+	"github.com/veil-sandbox/veil/runsc/control"
 	"github.com/veil-sandbox/veil/sentry/kernel"
-	"github.com/veil-sandbox/veil/sentry/vfs"
-	"github.com/veil-sandbox/veil/syscalls"
-	"golang.org/x/sys/unix"
 )
 
-// Exit codes for failures to start the program, as shells and runc use
-// them.
-const (
-	exitCannotExec = 126 // found but not executable
-	exitNotFound   = 127
-)
+// Files are the host descriptors runsc hands the Sentry besides stdio.
+type Files struct {
+	// Gofers are the gofer connections: the root filesystem's first,
+	// then one per Spec.BindMounts entry.
+	Gofers []*os.File
+	// Control is the listening control socket.
+	Control *os.File
+	// Ready receives one ReadyMessage once the container is created (or
+	// could not be), then is closed.
+	Ready *os.File
+	// Exit, if set, receives the first process's exit status (an
+	// ExitMessage) when the sandbox ends: runsc reads it after the
+	// Sentry is gone.
+	Exit *os.File
+	// Log receives the Sentry's own messages (and --strace); stderr if
+	// nil.
+	Log *os.File
+}
 
-// Run boots the sandbox described by spec, serving files through the gofer
-// connection, and returns the exit code of the first process (128+N for
-// death by signal N).
-func Run(spec Spec, goferConn *os.File) int {
-	k, fdt, fsc, err := build(spec, goferConn)
-	if err != nil {
-		return failf(1, "%v", err)
+// ReadyMessage is what the Sentry writes on the ready pipe.
+type ReadyMessage struct {
+	Error string `json:"error,omitempty"`
+	// Code is the exit code runsc should report for Error (126/127 for
+	// a program that cannot be executed / found).
+	Code int `json:"code,omitempty"`
+}
+
+// ExitMessage is what the Sentry writes to the exit file.
+type ExitMessage struct {
+	// ExitStatus is the wait(2) status of the first process.
+	ExitStatus uint32 `json:"exitStatus"`
+}
+
+// exitGoferLost is the Sentry's exit code when its gofer died (as docker
+// uses 125 for the runtime's own failures).
+const exitGoferLost = 125
+
+// Run builds the sandbox of spec, creates its first process, reports on
+// f.Ready, serves the control socket and, once started, runs until the
+// first process exits. It returns the Sentry's exit code: the first
+// process's (128+N for a signal).
+func Run(spec *Spec, f Files) int {
+	logw := io.Writer(os.Stderr)
+	if f.Log != nil {
+		logw = f.Log
 	}
-	argv0, err := lookPath(k, fsc, spec)
-	if err != nil {
-		return failf(exitNotFound, "%s: %v", spec.Args[0], err)
-	}
-	creds := kernel.Credentials{UID: spec.UID, EUID: spec.UID, SUID: spec.UID, FSUID: spec.UID,
-		GID: spec.GID, EGID: spec.GID, SGID: spec.GID, FSGID: spec.GID}
-	err = k.CreateProcess(kernel.CreateProcessArgs{
-		Path: argv0, Argv: spec.Args, Envv: spec.Env, Open: syscalls.OpenExecutable,
-		Creds: creds, FDTable: fdt, FS: fsc,
-	})
-	if err != nil {
-		code := exitCannotExec
-		if errors.Is(err, unix.ENOENT) {
-			code = exitNotFound
+	ready := func(m ReadyMessage) {
+		if f.Ready != nil {
+			json.NewEncoder(f.Ready).Encode(m)
+			f.Ready.Close()
+			f.Ready = nil
 		}
-		return failf(code, "%s: %v", spec.Args[0], describe(err))
 	}
-	forwardSignals(k)
-	ws := k.Wait()
+	fail := func(code int, msg string) int {
+		ready(ReadyMessage{Error: msg, Code: code})
+		return code
+	}
+	if spec.OCI == nil || spec.OCI.Process == nil {
+		return fail(1, "spec has no process")
+	}
+	s, err := build(spec, f.Gofers)
+	if err != nil {
+		return fail(1, err.Error())
+	}
+	if spec.Strace {
+		s.k.Strace = logw
+	}
+	stdio, err := dupStdio(3 + spec.PreserveFDs)
+	if err != nil {
+		return fail(1, err.Error())
+	}
+	init, tty, err := newProcess(s.k, spec.OCI.Process, stdio, spec.Terminal, true)
+	if err != nil {
+		code := 1
+		if se, ok := err.(*startError); ok {
+			code = se.code
+		}
+		return fail(code, err.Error())
+	}
+	cs := newControlServer(s.k, init, tty)
+	if f.Control != nil {
+		go cs.serve(int(f.Control.Fd()))
+	}
+	forwardSignals(cs)
+	ready(ReadyMessage{})
+
+	lost := make(chan lostGofer, 1)
+	for i, c := range s.clients {
+		go func() {
+			<-c.Lost()
+			lost <- lostGofer{i, c.Err()}
+		}()
+	}
+	ended := make(chan kernel.WaitStatus, 1)
+	go func() { ended <- s.k.Wait() }()
+	var ws kernel.WaitStatus
+	select {
+	case ws = <-ended:
+	case g := <-lost:
+		// Without its gofer the sandbox cannot reach its files: stop it
+		// rather than let the program limp on with EIO.
+		fmt.Fprintf(logw, "runsc: gofer exited unexpectedly (connection %d: %v); sandbox stopped\n", g.index, g.err)
+		ws = kernel.WaitStatusExited(exitGoferLost)
+	}
+	if f.Exit != nil {
+		json.NewEncoder(f.Exit).Encode(ExitMessage{ExitStatus: uint32(ws)})
+		f.Exit.Close()
+	}
+	cs.finish(uint32(ws), time.Second)
 	if spec.Debug {
-		if u := k.Unimplemented(); len(u) > 0 {
-			fmt.Fprintf(os.Stderr, "runsc: unimplemented syscalls and features used: %s\n", strings.Join(u, ", "))
+		if u := s.k.Unimplemented(); len(u) > 0 {
+			fmt.Fprintf(logw, "runsc: unimplemented syscalls and features used: %s\n", strings.Join(u, ", "))
 		} else {
-			fmt.Fprintf(os.Stderr, "runsc: no unimplemented syscalls were used\n")
+			fmt.Fprintf(logw, "runsc: no unimplemented syscalls were used\n")
 		}
 	}
-	return ws.ExitCode()
+	return control.ExitCode(uint32(ws))
 }
 
-// describe turns an errno into the words a user expects.
-func describe(err error) string {
-	switch {
-	case errors.Is(err, unix.ENOEXEC):
-		return "exec format error (not an ELF executable for this machine)"
-	case errors.Is(err, unix.EACCES):
-		return "permission denied (not an executable regular file)"
-	}
-	return err.Error()
-}
-
-// lookPath resolves the program name as execvp would, in the sandbox.
-func lookPath(k *kernel.Kernel, fsc *vfs.FSContext, spec Spec) (string, error) {
-	name := spec.Args[0]
-	if strings.Contains(name, "/") {
-		return name, nil
-	}
-	pathEnv := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-	for _, e := range spec.Env {
-		if v, ok := strings.CutPrefix(e, "PATH="); ok {
-			pathEnv = v
-		}
-	}
-	for _, dir := range strings.Split(pathEnv, ":") {
-		if dir == "" {
-			dir = "."
-		}
-		p := path.Join(dir, name)
-		st, err := k.VFS().Stat(bootContext{}, fsc.PathOp(fsc.Cwd(), p, true))
-		if err == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Mode&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", errors.New("executable file not found in $PATH")
-}
-
-// forwardSignals delivers signals sent to the Sentry process to the
-// sandbox's first process.
-func forwardSignals(k *kernel.Kernel) {
-	ch := make(chan os.Signal, 8)
-	signal.Notify(ch, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
-	go func() {
-		for s := range ch {
-			if tg := k.ThreadGroupByID(1); tg != nil {
-				// SI_USER from pid 0: a sender outside the sandbox.
-				info := &arch.SignalInfo{Signo: int32(s.(unix.Signal))}
-				k.SendSignal(tg, info)
-			}
-		}
-	}()
-}
-
-func failf(code int, format string, args ...any) int {
-	fmt.Fprintf(os.Stderr, "runsc: "+format+"\n", args...)
-	return code
+type lostGofer struct {
+	index int
+	err   error
 }

@@ -3,12 +3,14 @@ package boot
 import (
 	"fmt"
 	"os"
+	"path"
+	"strings"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/veil-sandbox/veil/gofer"
 	"github.com/veil-sandbox/veil/platform/ptrace"
 	"github.com/veil-sandbox/veil/sentry/fs/dev"
 	goferfs "github.com/veil-sandbox/veil/sentry/fs/gofer"
-	"github.com/veil-sandbox/veil/sentry/fs/host"
 	"github.com/veil-sandbox/veil/sentry/fs/proc"
 	"github.com/veil-sandbox/veil/sentry/fs/tmpfs"
 	"github.com/veil-sandbox/veil/sentry/kernel"
@@ -16,93 +18,284 @@ import (
 	"github.com/veil-sandbox/veil/sentry/vdso"
 	"github.com/veil-sandbox/veil/sentry/vfs"
 	"github.com/veil-sandbox/veil/syscalls"
+	"golang.org/x/sys/unix"
 )
 
-// build creates the kernel with its filesystems, and the first process's
-// file descriptor table and filesystem context.
-func build(spec Spec, goferConn *os.File) (*kernel.Kernel, *vfs.FDTable, *vfs.FSContext, error) {
-	if len(spec.Args) == 0 {
-		return nil, nil, nil, fmt.Errorf("no program to run")
-	}
+// sandbox is the kernel of a sandbox and what it was built from.
+type sandbox struct {
+	k       *kernel.Kernel
+	clients []*gofer.Client // one per gofer connection
+}
+
+// build creates the kernel with its filesystems: the gofer root, the
+// Sentry's own /dev and /proc, and the mounts of the OCI spec.
+func build(spec *Spec, goferConns []*os.File) (*sandbox, error) {
 	mf, err := memfile.New()
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	// veil: vdso. Created first: its TSC calibration (a few ms) runs
 	// while the rest of the sandbox is set up.
 	vd, err := vdso.New(mf, vdso.Options{})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	p, err := ptrace.New()
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("ptrace platform: %w", err)
+		return nil, fmt.Errorf("ptrace platform: %w", err)
 	}
 	ctx := bootContext{}
 	v := vfs.New(mf)
-
-	client, err := gofer.NewClient(goferConn)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("connecting to gofer: %w", err)
+	s := &sandbox{}
+	if len(goferConns) != 1+len(spec.BindMounts) {
+		return nil, fmt.Errorf("%d gofer connections for %d bind mounts", len(goferConns), len(spec.BindMounts))
 	}
-	rootFS, err := goferfs.New(client, mf, goferfs.Options{ReadOnly: spec.RootReadOnly})
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("root filesystem: %w", err)
+	for i, conn := range goferConns {
+		c, err := gofer.NewClient(conn)
+		if err != nil {
+			return nil, fmt.Errorf("connecting to gofer (%d): %w", i, err)
+		}
+		s.clients = append(s.clients, c)
 	}
-	if err := v.MountRoot(ctx, rootFS.Root(), vfs.MountOptions{ReadOnly: spec.RootReadOnly, FSType: "9p", Source: "gofer"}); err != nil {
-		return nil, nil, nil, fmt.Errorf("mounting root: %w", err)
+	rootRO := spec.OCI.Root != nil && spec.OCI.Root.Readonly
+	rootFS, err := goferfs.New(s.clients[0], mf, goferfs.Options{ReadOnly: rootRO})
+	if err != nil {
+		return nil, fmt.Errorf("root filesystem: %w", err)
+	}
+	if err := v.MountRoot(ctx, rootFS.Root(), vfs.MountOptions{ReadOnly: rootRO, FSType: "9p", Source: "gofer"}); err != nil {
+		return nil, fmt.Errorf("mounting root: %w", err)
 	}
 
 	k, err := kernel.New(p, mf, v, syscalls.Dispatch)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
+	s.k = k
 	k.VDSO = vd // veil: vdso
-	if spec.Hostname != "" {
-		k.SetHostname(spec.Hostname)
+	k.SetHostname(spec.OCI.Hostname)
+	if spec.OCI.Domainname != "" {
+		k.SetDomainname(spec.OCI.Domainname)
 	}
 	if spec.Strace {
 		k.Strace = os.Stderr
 	}
 
 	if err := dev.Mount(ctx, v); err != nil {
-		return nil, nil, nil, fmt.Errorf("mounting /dev: %w", err)
+		return nil, fmt.Errorf("mounting /dev: %w", err)
 	}
 	if _, err := v.MountAt(ctx, "/proc", proc.New(k, proc.Options{Release: syscalls.Release}),
 		vfs.MountOptions{FSType: "proc", Source: "proc", NoExec: true}); err != nil {
-		return nil, nil, nil, fmt.Errorf("mounting /proc: %w", err)
+		return nil, fmt.Errorf("mounting /proc: %w", err)
 	}
-	for _, m := range spec.Mounts {
-		switch m.Type {
-		case "tmpfs":
-			fs := tmpfs.New(mf, tmpfs.Options{Mode: 0o1777})
-			if _, err := v.MountAt(ctx, m.Destination, fs.Root(), vfs.MountOptions{FSType: "tmpfs", Source: "tmpfs"}); err != nil {
-				return nil, nil, nil, fmt.Errorf("mounting tmpfs at %s: %w", m.Destination, err)
-			}
-		default:
-			return nil, nil, nil, fmt.Errorf("mount at %s: type %q is not supported", m.Destination, m.Type)
+	binds := map[string]int{}
+	for i, dst := range spec.BindMounts {
+		binds[dst] = i + 1
+	}
+	for _, m := range spec.OCI.Mounts {
+		if err := s.mount(mf, v, m, binds); err != nil {
+			return nil, fmt.Errorf("mount %s (%s): %w", m.Destination, m.Type, err)
 		}
 	}
+	if spec.OCI.Linux != nil {
+		if err := maskPaths(v, spec.OCI.Linux.MaskedPaths, spec.OCI.Linux.ReadonlyPaths); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
 
-	fdt := vfs.NewFDTable()
-	for fd := 0; fd < 3; fd++ {
-		f, err := host.NewFile(ctx, fd, false)
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("stdio fd %d: %w", fd, err)
+// MountKind is how the Sentry serves one mount of config.json.
+type MountKind int
+
+// Mount kinds.
+const (
+	// MountSentryDefault: the Sentry already provides it (/proc, /dev).
+	MountSentryDefault MountKind = iota
+	// MountTmpfs: a tmpfs in Sentry memory.
+	MountTmpfs
+	// MountEmpty: a pseudo filesystem the Sentry does not have yet,
+	// shown as an empty read-only directory (sysfs, cgroup, devpts,
+	// mqueue).
+	MountEmpty
+	// MountBindDir: a host directory, served by its own gofer
+	// connection.
+	MountBindDir
+	// MountBindFile: a host file, seen through the root connection
+	// (the gofer bind-mounts it into its view of the root).
+	MountBindFile
+)
+
+// ClassifyMount says how m is served, or why it cannot be. isDir tells
+// whether a bind mount's source is a directory (runsc checks it on the
+// host).
+func ClassifyMount(m specs.Mount, isDir bool) (MountKind, error) {
+	if !path.IsAbs(m.Destination) {
+		return 0, fmt.Errorf("mount destination %q is not an absolute path", m.Destination)
+	}
+	dst := path.Clean(m.Destination)
+	if IsBind(m) {
+		if dst == "/dev/shm" {
+			// Shared memory lives in Sentry memory (the engine's host
+			// tmpfs for it would be a host mount the sandbox writes).
+			return MountTmpfs, nil
 		}
-		fdt.SetFD(int32(fd), f, false)
-		f.DecRef()
+		if isDir {
+			return MountBindDir, nil
+		}
+		return MountBindFile, nil
 	}
+	switch m.Type {
+	case "proc":
+		if dst == "/proc" {
+			return MountSentryDefault, nil
+		}
+		return 0, fmt.Errorf("proc is only supported at /proc")
+	case "tmpfs":
+		if dst == "/dev" {
+			return MountSentryDefault, nil
+		}
+		return MountTmpfs, nil
+	case "devtmpfs":
+		if dst == "/dev" {
+			return MountSentryDefault, nil
+		}
+	case "sysfs", "cgroup", "cgroup2", "devpts", "mqueue":
+		return MountEmpty, nil
+	}
+	return 0, fmt.Errorf("filesystem type %q is not supported", m.Type)
+}
+
+// IsBind reports whether m is a bind mount (type "bind", or any type with
+// the bind or rbind option, as runc reads it).
+func IsBind(m specs.Mount) bool {
+	if m.Type == "bind" {
+		return true
+	}
+	for _, o := range m.Options {
+		if o == "bind" || o == "rbind" {
+			return true
+		}
+	}
+	return false
+}
+
+// mountFlags are the options the Sentry's VFS honours.
+func mountFlags(m specs.Mount) vfs.MountOptions {
+	var o vfs.MountOptions
+	for _, opt := range m.Options {
+		switch opt {
+		case "ro":
+			o.ReadOnly = true
+		case "rw":
+			o.ReadOnly = false
+		case "noexec":
+			o.NoExec = true
+		case "exec":
+			o.NoExec = false
+		}
+	}
+	return o
+}
+
+// tmpfsOptions reads mode=, uid= and gid= of a tmpfs mount. size= and
+// nr_inodes= are accepted (tmpfs memory is the sandbox's, bounded by its
+// cgroup).
+func tmpfsOptions(m specs.Mount) (tmpfs.Options, error) {
+	o := tmpfs.Options{Mode: 0o1777}
+	for _, opt := range m.Options {
+		k, val, ok := strings.Cut(opt, "=")
+		if !ok {
+			continue
+		}
+		var n uint64
+		var err error
+		switch k {
+		case "mode":
+			_, err = fmt.Sscanf(val, "%o", &n)
+			o.Mode = uint32(n) & 0o7777
+		case "uid":
+			_, err = fmt.Sscanf(val, "%d", &n)
+			o.UID = uint32(n)
+		case "gid":
+			_, err = fmt.Sscanf(val, "%d", &n)
+			o.GID = uint32(n)
+		}
+		if err != nil {
+			return o, fmt.Errorf("tmpfs option %q: %v", opt, err)
+		}
+	}
+	return o, nil
+}
+
+func (s *sandbox) mount(mf *memfile.File, v *vfs.VirtualFilesystem, m specs.Mount, binds map[string]int) error {
+	ctx := bootContext{}
+	dst := path.Clean(m.Destination)
+	conn, isDirBind := binds[dst]
+	kind, err := ClassifyMount(m, isDirBind)
+	if err != nil {
+		return err
+	}
+	opts := mountFlags(m)
+	switch kind {
+	case MountSentryDefault, MountBindFile:
+		return nil
+	case MountTmpfs:
+		to, err := tmpfsOptions(m)
+		if err != nil {
+			return err
+		}
+		opts.FSType, opts.Source = "tmpfs", "tmpfs"
+		_, err = v.MountAt(ctx, dst, tmpfs.New(mf, to).Root(), opts)
+		return err
+	case MountEmpty:
+		opts.ReadOnly = true
+		opts.FSType, opts.Source = m.Type, m.Type
+		_, err = v.MountAt(ctx, dst, tmpfs.New(mf, tmpfs.Options{Mode: 0o555}).Root(), opts)
+		return err
+	case MountBindDir:
+		fs, err := goferfs.New(s.clients[conn], mf, goferfs.Options{ReadOnly: opts.ReadOnly})
+		if err != nil {
+			return err
+		}
+		opts.FSType, opts.Source = "9p", m.Source
+		_, err = v.MountAt(ctx, dst, fs.Root(), opts)
+		return err
+	}
+	return fmt.Errorf("unknown mount kind %d", kind)
+}
+
+// maskPaths hides linux.maskedPaths under empty read-only directories and
+// makes linux.readonlyPaths read-only, where they exist in the sandbox
+// (the Sentry's /proc and /sys have few of the files engines mask).
+func maskPaths(v *vfs.VirtualFilesystem, masked, readonly []string) error {
+	ctx := bootContext{}
 	root := v.Root()
-	fsc := vfs.NewFSContext(root, root, 0o022)
-	cwd := spec.Cwd
-	if cwd == "" {
-		cwd = "/"
+	for _, p := range masked {
+		st, err := v.Stat(ctx, vfs.PathOperation{Root: root, Start: root, Path: p, FollowFinal: true})
+		if err != nil {
+			continue // nothing to hide
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return fmt.Errorf("linux.maskedPaths: masking the file %s is not supported", p)
+		}
+		empty := tmpfs.New(v.MemoryFile(), tmpfs.Options{Mode: 0o555})
+		if _, err := v.MountAt(ctx, p, empty.Root(), vfs.MountOptions{ReadOnly: true, FSType: "tmpfs", Source: "tmpfs"}); err != nil {
+			return fmt.Errorf("linux.maskedPaths: %s: %w", p, err)
+		}
 	}
-	if vd, err := v.GetDirectory(ctx, fsc.PathOp(root, cwd, true)); err == nil {
-		fsc.SetCwd(vd)
-	} else {
-		return nil, nil, nil, fmt.Errorf("working directory %s: %w", cwd, err)
+	for _, p := range readonly {
+		vd, err := v.GetDentry(ctx, vfs.PathOperation{Root: root, Start: root, Path: p, FollowFinal: true})
+		if err != nil {
+			continue
+		}
+		if !vd.Dentry.IsDir() {
+			// Files the Sentry serves under /proc are read-only already
+			// unless Linux lets root write them.
+			continue
+		}
+		if _, err := v.MountAt(ctx, p, vd.Inode(), vfs.MountOptions{ReadOnly: true, FSType: "proc", Source: "proc"}); err != nil {
+			return fmt.Errorf("linux.readonlyPaths: %s: %w", p, err)
+		}
 	}
-	return k, fdt, fsc, nil
+	return nil
 }

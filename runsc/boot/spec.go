@@ -1,24 +1,33 @@
 // Package boot is the Sentry process ("runsc boot"): it builds the kernel,
-// its filesystems and the first process from a Spec, runs the sandbox and
-// exits with the first process's exit code.
+// its filesystems and the container's first process from a Spec, reports
+// that it is ready, serves the control socket, runs the container when
+// told to and exits with the first process's exit code.
 package boot
+
+import (
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
 
 // Spec is everything the Sentry needs to start a sandbox. runsc sends it
 // as JSON over a pipe.
 type Spec struct {
-	Args         []string
-	Env          []string
-	Cwd          string
-	RootReadOnly bool
-	Mounts       []Mount
-	Hostname     string
-	UID, GID     uint32
-	Strace       bool
-	Debug        bool
-}
-
-// Mount is a filesystem mounted into the sandbox besides the root.
-type Mount struct {
-	Destination string
-	Type        string // "tmpfs"
+	// OCI is the container's configuration (config.json), already
+	// checked by runsc; root.path is not used (files come from the
+	// gofer).
+	OCI *specs.Spec
+	// BindMounts lists the destinations of the directory bind mounts of
+	// OCI.Mounts that have their own gofer connection, in connection
+	// order (connection 0 is the root filesystem).
+	BindMounts []string
+	// PreserveFDs is the number of descriptors after stdio that the
+	// first process inherits (runsc create --preserve-fds).
+	PreserveFDs int
+	// Terminal says the first process's stdin is a terminal that becomes
+	// its controlling terminal (process.terminal, or runsc do on a
+	// terminal).
+	Terminal bool
+	// Overlay puts an in-memory overlay over the root filesystem.
+	Overlay bool
+	Strace  bool
+	Debug   bool
 }

@@ -112,6 +112,11 @@ func SentryFilter() Filter {
 		{Nr: unix.SYS_GETPEERNAME},
 		// ptrace: the fd passing socket of each stub.
 		{Nr: unix.SYS_SOCKETPAIR, If: []Cond{{Eq32(0, unix.AF_UNIX)}}},
+		// runsc/control: the control socket runsc bound and passed in
+		// (the Sentry cannot create or bind sockets itself).
+		{Nr: unix.SYS_ACCEPT4},
+		{Nr: unix.SYS_SHUTDOWN},
+		{Nr: unix.SYS_SETSOCKOPT, If: []Cond{{Eq32(1, unix.SOL_SOCKET), Eq32(2, unix.SO_SNDBUF)}}},
 
 		// ptrace: the platform.
 		{Nr: unix.SYS_PTRACE, If: ptraceConds},

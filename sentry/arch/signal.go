@@ -44,6 +44,10 @@ const (
 	SS_FLAG_BITS = SS_AUTODISARM
 )
 
+// SI_KERNEL is the si_code of signals the kernel itself sends (job
+// control, hangup), as opposed to SI_USER (0) from kill(2).
+const SI_KERNEL = 0x80
+
 // Signal stack size limits (arch/x86/include/uapi/asm/signal.h). The kernel
 // may enforce a larger dynamic minimum (AT_MINSIGSTKSZ) on big-xstate CPUs.
 const (

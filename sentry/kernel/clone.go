@@ -113,6 +113,7 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 			limits:   t.tg.limits.copy(),
 			start:    time.Now(),
 			execPath: t.tg.execPath,
+			exited:   make(chan struct{}),
 		}
 		parent.children[nt.tg] = struct{}{}
 		k.tgs[nt.tid] = nt.tg

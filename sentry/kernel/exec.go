@@ -4,12 +4,10 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/veil-sandbox/veil/sentry/arch"
 	"github.com/veil-sandbox/veil/sentry/loader"
 	"github.com/veil-sandbox/veil/sentry/mm"
-	"github.com/veil-sandbox/veil/sentry/vfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -191,53 +189,4 @@ func baseName(p string) string {
 		}
 	}
 	return p
-}
-
-// CreateProcessArgs describe the first process of the sandbox.
-type CreateProcessArgs struct {
-	Path       string
-	Argv, Envv []string
-	Open       OpenExecutable
-	Creds      Credentials
-	FDTable    *vfs.FDTable
-	FS         *vfs.FSContext
-}
-
-// CreateProcess starts the sandbox's first process (pid 1). It fails
-// without side effects if the program cannot be loaded.
-func (k *Kernel) CreateProcess(a CreateProcessArgs) error {
-	t := &Task{k: k, creds: a.Creds, fdTable: a.FDTable, fs: a.FS, interruptCh: make(chan struct{}, 1)}
-	// The ids are given out only once the program has loaded, so a failed
-	// start uses none.
-	tg := &ThreadGroup{
-		k: k, leader: t,
-		tasks:      map[*Task]struct{}{t: {}},
-		children:   make(map[*ThreadGroup]struct{}),
-		exitSignal: unix.SIGCHLD,
-		handlers:   &SignalHandlers{},
-		limits:     defaultLimits(),
-		start:      time.Now(),
-	}
-	t.tg = tg
-
-	m, exePath, res, err := k.loadProgram(t, a.Open, a.Path, a.Argv, a.Envv, a.Creds)
-	if err != nil {
-		return err
-	}
-	t.mm = m
-	t.name = baseName(a.Path)
-	tg.execPath = exePath
-	t.regs = arch.InitialRegisters(uint64(res.Entry), uint64(res.Stack))
-	t.regs.Orig_rax = ^uint64(0)
-
-	k.mu.Lock()
-	t.tid = k.allocTID()
-	tg.tgid, tg.pgid, tg.sid = t.tid, t.tid, t.tid
-	k.tasks[t.tid] = t
-	k.tgs[t.tid] = tg
-	k.init = tg
-	k.live++
-	k.mu.Unlock()
-	t.start()
-	return nil
 }

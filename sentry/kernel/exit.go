@@ -90,6 +90,7 @@ func (t *Task) exitNow(st WaitStatus) {
 	if tg.itimerReal != nil {
 		tg.itimerReal.Stop()
 	}
+	tg.releaseTTYLocked()
 	tg.becomeZombieLocked()
 	if tg == k.init {
 		k.initWS = tg.exitStatus
@@ -111,6 +112,7 @@ func (t *Task) exitNow(st WaitStatus) {
 func (tg *ThreadGroup) becomeZombieLocked() {
 	k := tg.k
 	tg.zombie = true
+	close(tg.exited)
 	for c := range tg.children {
 		delete(tg.children, c)
 		if k.init != nil && k.init != tg && !k.init.zombie {

@@ -57,6 +57,11 @@ type Kernel struct {
 	done    chan struct{} // closed when every task has exited
 	live    int           // tasks alive
 	initWS  WaitStatus
+	// thaw is non-nil while the sandbox is frozen (Freeze) and closed
+	// by Thaw.
+	thaw chan struct{}
+	// cttys maps a session id to its controlling terminal.
+	cttys map[ThreadID]*TTY
 
 	unimplMu sync.Mutex
 	unimpl   map[string]int
@@ -70,6 +75,7 @@ func New(p platform.Platform, mf *memfile.File, v *vfs.VirtualFilesystem, sys Sy
 		boot:   time.Now(),
 		tasks:  make(map[ThreadID]*Task),
 		tgs:    make(map[ThreadID]*ThreadGroup),
+		cttys:  make(map[ThreadID]*TTY),
 		done:   make(chan struct{}),
 		unimpl: make(map[string]int),
 	}

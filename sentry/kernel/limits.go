@@ -18,6 +18,9 @@ type Limits struct {
 	l  [unix.RLIMIT_RTTIME + 1]Limit
 }
 
+// NewLimits returns the default resource limits of a first process.
+func NewLimits() *Limits { return defaultLimits() }
+
 func defaultLimits() *Limits {
 	l := &Limits{}
 	for i := range l.l {

@@ -398,6 +398,17 @@ func (t *Task) prepareToRun() bool {
 			t.exitNow(st)
 			return true
 		}
+		if k.thaw != nil && (t.pending.set|tg.pending.set)&SigBit(unix.SIGKILL) == 0 {
+			// Frozen (runsc pause). SIGKILL still goes through: its
+			// interrupt brings the task back here, and it is taken below.
+			ch := k.thaw
+			k.mu.Unlock()
+			select {
+			case <-ch:
+			case <-t.interruptCh:
+			}
+			continue
+		}
 		if tg.stopped {
 			if tg.stopWake == nil {
 				tg.stopWake = make(chan struct{})

@@ -80,6 +80,9 @@ type ThreadGroup struct {
 
 	start    time.Time
 	execPath string
+
+	// exited is closed when the process has exited (it is a zombie).
+	exited chan struct{}
 }
 
 // ID returns the thread group id (the pid).

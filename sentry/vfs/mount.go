@@ -130,15 +130,20 @@ func (v *VirtualFilesystem) Root() VirtualDentry {
 
 // MountAt mounts the filesystem whose root directory is root at path
 // (resolved from the VFS root, following symlinks). If the final component
-// does not exist, a synthetic empty directory is made for it in the VFS
-// only (the underlying filesystem, which may be read-only, is not touched;
-// the name does not appear in getdents of its parent). Mounting on top of an
-// existing mount stacks.
+// or directories above it do not exist, synthetic empty directories are
+// made for them in the VFS only (the underlying filesystem, which may be
+// read-only, is not touched; the names do not appear in getdents of their
+// parents). Mounting on top of an existing mount stacks.
 func (v *VirtualFilesystem) MountAt(ctx Context, path string, root Inode, opts MountOptions) (*Mount, error) {
 	rootVD := v.Root()
 	pop := PathOperation{Root: rootVD, Start: rootVD, Path: path, FollowFinal: true}
 	r := v.newResolver(ctx, pop)
 	parent, name, _, err := r.walkParent(pop.Start, pop.Path)
+	if err == unix.ENOENT {
+		if err = v.syntheticParents(ctx, path); err == nil {
+			parent, name, _, err = r.walkParent(pop.Start, pop.Path)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -198,6 +203,27 @@ func (v *VirtualFilesystem) mountOn(ctx Context, target VirtualDentry, root Inod
 	v.all = append(v.all, m)
 	target.Dentry.mounts.Add(1)
 	return m, nil
+}
+
+// syntheticParents makes the missing directories above path's final
+// component synthetic, like syntheticDir.
+func (v *VirtualFilesystem) syntheticParents(ctx Context, path string) error {
+	comps, _ := splitPath(path)
+	cur := v.Root()
+	for _, name := range comps[:max(len(comps)-1, 0)] {
+		r := v.newResolver(ctx, PathOperation{Root: v.Root(), Start: cur})
+		next, err := r.lookup(cur, name)
+		if err == unix.ENOENT {
+			next, err = v.syntheticDir(ctx, cur, name)
+		} else if err == nil && next.Dentry.IsSymlink() {
+			next, err = r.follow(cur, next)
+		}
+		if err != nil {
+			return err
+		}
+		cur = v.crossMounts(next)
+	}
+	return nil
 }
 
 // syntheticDir makes a VFS-only empty directory parent/name as a mount

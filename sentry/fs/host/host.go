@@ -13,11 +13,17 @@
 //
 // Ioctls: if the descriptor is a terminal, TCGETS, TCSETS, TCSETSW,
 // TCSETSF, TIOCGWINSZ, TIOCSWINSZ and TCFLSH are passed to it (with their
-// argument structures copied through the Sentry). TIOCGPGRP/TIOCSPGRP are
-// emulated (the foreground process group is remembered per file; host
-// process groups mean nothing inside the sandbox). FIONREAD is passed
-// through for terminals, pipes and sockets. Everything else is ENOTTY; no
-// other ioctl ever reaches the host.
+// argument structures copied through the Sentry). Job control is the
+// Sentry's (host process groups mean nothing inside the sandbox): each
+// host terminal device has one kernel.TTY, whatever the number of
+// descriptors, which TIOCSCTTY, TIOCNOTTY, TIOCGPGRP, TIOCSPGRP and
+// TIOCGSID act on, and reads, TOSTOP writes and settings changes from a
+// background process group get SIGTTIN/SIGTTOU as on Linux. The host's
+// line discipline still does echo, line editing and turns ^C, ^Z and ^\
+// into signals for the host process holding the terminal; runsc forwards
+// those to the foreground group (TTY.SignalForeground). FIONREAD is
+// passed through for terminals, pipes and sockets. Everything else is
+// ENOTTY; no other ioctl ever reaches the host.
 //
 // Reopening: opening the file again through /proc/<pid>/fd/N (and so
 // /dev/stdin, /dev/stdout, /dev/stderr, /dev/fd/N) gives a new open file
@@ -44,8 +50,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
-	"sync/atomic"
 
+	"github.com/veil-sandbox/veil/sentry/kernel"
 	"github.com/veil-sandbox/veil/sentry/vfs"
 	"github.com/veil-sandbox/veil/sentry/waiter"
 	"golang.org/x/sys/unix"
@@ -91,9 +97,7 @@ func NewFile(ctx vfs.Context, fd int, own bool) (*vfs.FileDescription, error) {
 	ino := &inode{fd: fd, own: own, ftype: st.Mode & unix.S_IFMT, acc: uint32(fl) & unix.O_ACCMODE, refs: 1}
 	if _, err := unix.IoctlGetTermios(fd, unix.TCGETS); err == nil {
 		ino.tty = true
-	}
-	if ctx != nil {
-		ino.fgPgrp.Store(ctx.ProcessID())
+		ino.jc = ttyOfDevice(st.Rdev)
 	}
 	f := newFile(fd, false, ino)
 	var name string
@@ -119,6 +123,40 @@ func newFile(fd int, closeFD bool, ino *inode) *File {
 
 // IsTTY reports whether the host descriptor is a terminal.
 func (f *File) IsTTY() bool { return f.tty }
+
+// ttys holds the job-control state of each host terminal device the
+// Sentry was given, so that stdin, stdout and stderr on one terminal (and
+// their reopens) share it.
+var ttys = struct {
+	sync.Mutex
+	m map[uint64]*kernel.TTY
+}{m: make(map[uint64]*kernel.TTY)}
+
+func ttyOfDevice(rdev uint64) *kernel.TTY {
+	ttys.Lock()
+	defer ttys.Unlock()
+	t := ttys.m[rdev]
+	if t == nil {
+		t = &kernel.TTY{}
+		ttys.m[rdev] = t
+	}
+	return t
+}
+
+// TTYOf returns the job-control state of fd's terminal, or nil if fd is
+// not a host terminal.
+func TTYOf(fd *vfs.FileDescription) *kernel.TTY {
+	if f, ok := fd.Impl().(*File); ok && f.tty {
+		return f.ino.jc
+	}
+	return nil
+}
+
+// tostop reports whether the terminal stops background writers.
+func (f *File) tostop() bool {
+	t, err := unix.IoctlGetTermios(f.fd, unix.TCGETS)
+	return err == nil && t.Lflag&unix.TOSTOP != 0
+}
 
 // FD returns the host descriptor.
 func (f *File) FD() int { return f.fd }
@@ -151,6 +189,11 @@ func (f *File) Read(ctx vfs.Context, dst []byte, _ int64, nonblock bool) (int, e
 	if len(dst) == 0 {
 		return 0, nil
 	}
+	if t, ok := ctx.(*kernel.Task); ok && f.tty {
+		if err := t.CheckTTYRead(f.ino.jc); err != nil {
+			return 0, err
+		}
+	}
 	for {
 		if err := f.waitReady(ctx, waiter.EventIn, nonblock); err != nil {
 			return 0, err
@@ -174,6 +217,11 @@ func (f *File) Read(ctx vfs.Context, dst []byte, _ int64, nonblock bool) (int, e
 
 // Write implements vfs.FileImpl.
 func (f *File) Write(ctx vfs.Context, src []byte, _ int64, nonblock bool) (int, error) {
+	if t, ok := ctx.(*kernel.Task); ok && f.tty && t.InTTYBackground(f.ino.jc) && f.tostop() {
+		if err := t.CheckTTYChange(f.ino.jc); err != nil {
+			return 0, err
+		}
+	}
 	done := 0
 	for done < len(src) {
 		if err := f.waitReady(ctx, waiter.EventOut, nonblock); err != nil {
@@ -261,6 +309,15 @@ func (f *File) Ioctl(ctx vfs.Context, io vfs.UserMemory, cmd uint32, arg uint64)
 	if !f.tty {
 		return 0, unix.ENOTTY
 	}
+	t, _ := ctx.(*kernel.Task)
+	switch cmd {
+	case unix.TCSETS, unix.TCSETSW, unix.TCSETSF, unix.TCFLSH, unix.TIOCSPGRP:
+		if t != nil {
+			if err := t.CheckTTYChange(f.ino.jc); err != nil {
+				return 0, err
+			}
+		}
+	}
 	switch cmd {
 	case unix.TCGETS:
 		t, err := unix.IoctlGetTermios(f.fd, unix.TCGETS)
@@ -300,19 +357,40 @@ func (f *File) Ioctl(ctx vfs.Context, io vfs.UserMemory, cmd uint32, arg uint64)
 			return 0, unix.EINVAL
 		}
 		return 0, unix.IoctlSetInt(f.fd, unix.TCFLSH, int(arg))
+	}
+	if t == nil {
+		return 0, unix.ENOTTY
+	}
+	return f.jobControlIoctl(t, io, cmd, addr, arg)
+}
+
+// jobControlIoctl implements the terminal ioctls that are about sessions
+// and process groups, which the Sentry keeps (tty_ioctl(4)).
+func (f *File) jobControlIoctl(t *kernel.Task, io vfs.UserMemory, cmd uint32, addr uintptr, arg uint64) (uint64, error) {
+	tty := f.ino.jc
+	switch cmd {
 	case unix.TIOCGPGRP:
-		return 0, putU32(io, addr, uint32(f.ino.fgPgrp.Load()))
+		pg, err := t.ForegroundProcessGroup(tty)
+		if err != nil {
+			return 0, err
+		}
+		return 0, putU32(io, addr, uint32(pg))
 	case unix.TIOCSPGRP:
 		b := make([]byte, 4)
 		if err := io.CopyIn(addr, b); err != nil {
 			return 0, err
 		}
-		pg := int32(binary.LittleEndian.Uint32(b))
-		if pg < 0 {
-			return 0, unix.EINVAL
+		return 0, t.SetForegroundProcessGroup(tty, kernel.ThreadID(int32(binary.LittleEndian.Uint32(b))))
+	case unix.TIOCGSID:
+		sid, err := t.TTYSession(tty)
+		if err != nil {
+			return 0, err
 		}
-		f.ino.fgPgrp.Store(pg)
-		return 0, nil
+		return 0, putU32(io, addr, uint32(sid))
+	case unix.TIOCSCTTY:
+		return 0, t.SetControllingTTY(tty, arg == 1)
+	case unix.TIOCNOTTY:
+		return 0, t.ReleaseControllingTTY(tty)
 	}
 	return 0, unix.ENOTTY
 }
@@ -370,9 +448,8 @@ type inode struct {
 	ftype uint32
 	acc   uint32 // access mode of the host descriptor (O_ACCMODE bits)
 	tty   bool
-	// fgPgrp is the terminal's foreground process group as the sandbox
-	// sees it (TIOCGPGRP/TIOCSPGRP).
-	fgPgrp atomic.Int32
+	// jc is the terminal's job-control state (a terminal only).
+	jc *kernel.TTY
 
 	mu sync.Mutex
 	// fd is the host descriptor given to NewFile, -1 once every File of

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/veil-sandbox/veil/runsc/boot"
+	"github.com/veil-sandbox/veil/runsc/seccomp"
+)
+
+func init() {
+	register(&command{name: "boot", summary: "the Sentry (started by runsc)", run: cmdBoot, internal: true})
+}
+
+// cmdBoot is the Sentry process. runsc starts it; users never do.
+func cmdBoot(g *globalFlags, args []string) int {
+	fs := flagSet("boot")
+	specFD := fs.Int("spec-fd", -1, "descriptor to read the JSON spec from")
+	readyFD := fs.Int("ready-fd", -1, "descriptor to report readiness on")
+	controlFD := fs.Int("control-fd", -1, "listening control socket")
+	goferFDs := fs.String("gofer-fds", "", "descriptors of the gofer connections, comma-separated")
+	exitFD := fs.Int("exit-fd", -1, "descriptor of the exit status file")
+	logFD := fs.Int("log-fd", -1, "descriptor of the log")
+	if err := fs.Parse(args); err != nil {
+		return fatalf("boot: %v", flagError(err))
+	}
+	if *specFD < 0 || *readyFD < 0 || *goferFDs == "" {
+		return fatalf("boot: --spec-fd, --ready-fd and --gofer-fds are required")
+	}
+	files := boot.Files{Ready: os.NewFile(uintptr(*readyFD), "ready")}
+	for _, s := range strings.Split(*goferFDs, ",") {
+		fd, err := strconv.Atoi(s)
+		if err != nil {
+			return fatalf("boot: bad --gofer-fds %q", *goferFDs)
+		}
+		files.Gofers = append(files.Gofers, os.NewFile(uintptr(fd), "gofer"))
+	}
+	if *controlFD >= 0 {
+		files.Control = os.NewFile(uintptr(*controlFD), "control")
+	}
+	if *exitFD >= 0 {
+		files.Exit = os.NewFile(uintptr(*exitFD), "exit")
+	}
+	if *logFD >= 0 {
+		files.Log = os.NewFile(uintptr(*logFD), "log")
+	}
+	if err := boot.ConfineSentry(); err != nil {
+		return fatalf("boot: %v", err)
+	}
+	// The Sentry needs no privilege once its namespaces are set up:
+	// tracing its own stub processes takes none.
+	if err := confineCapabilities(); err != nil {
+		return fatalf("boot: %v", err)
+	}
+	// From here on only the system calls the Sentry needs at run time,
+	// on every thread, and in the stub processes it will start.
+	if err := seccomp.InstallSentry(); err != nil {
+		return fatalf("boot: %v", err)
+	}
+	var spec boot.Spec
+	f := os.NewFile(uintptr(*specFD), "spec")
+	if err := json.NewDecoder(f).Decode(&spec); err != nil {
+		return fatalf("boot: reading spec: %v", err)
+	}
+	f.Close()
+	return boot.Run(&spec, files)
+}

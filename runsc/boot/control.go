@@ -1,0 +1,290 @@
+package boot
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/veil-sandbox/veil/runsc/control"
+	"github.com/veil-sandbox/veil/sentry/arch"
+	"github.com/veil-sandbox/veil/sentry/kernel"
+	"golang.org/x/sys/unix"
+)
+
+// controlServer answers the runsc commands that reach a running sandbox
+// through its control socket (see package control).
+type controlServer struct {
+	k       *kernel.Kernel
+	init    *kernel.ThreadGroup
+	initTTY *kernel.TTY
+
+	mu      sync.Mutex
+	started bool
+	// ttys are the controlling terminals of exec'd processes, by pid,
+	// for signals to their foreground group.
+	ttys map[kernel.ThreadID]*kernel.TTY
+
+	// done is closed when the sandbox has ended; initStatus is then the
+	// first process's wait status.
+	done       chan struct{}
+	initStatus uint32
+	// waiters counts requests that still owe an answer about the end.
+	waiters sync.WaitGroup
+}
+
+func newControlServer(k *kernel.Kernel, init *kernel.ThreadGroup, tty *kernel.TTY) *controlServer {
+	return &controlServer{
+		k: k, init: init, initTTY: tty,
+		ttys: make(map[kernel.ThreadID]*kernel.TTY),
+		done: make(chan struct{}),
+	}
+}
+
+// serve accepts clients on the listening socket lfd until the Sentry
+// exits.
+func (cs *controlServer) serve(lfd int) {
+	for {
+		c, err := control.Accept(lfd)
+		if err != nil {
+			return
+		}
+		go cs.handle(c)
+	}
+}
+
+// finish records the end of the sandbox and gives the requests waiting
+// for it up to grace to send their answers.
+func (cs *controlServer) finish(ws uint32, grace time.Duration) {
+	cs.initStatus = ws
+	close(cs.done)
+	answered := make(chan struct{})
+	go func() {
+		cs.waiters.Wait()
+		close(answered)
+	}()
+	select {
+	case <-answered:
+	case <-time.After(grace):
+	}
+}
+
+func (cs *controlServer) handle(c *control.Conn) {
+	var req control.Request
+	fds, err := c.Recv(&req)
+	if err != nil {
+		c.Close()
+		return
+	}
+	if req.Method == control.MethodExec {
+		cs.exec(c, &req, fds) // owns c and fds
+		return
+	}
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+	defer c.Close()
+	var resp control.Response
+	switch req.Method {
+	case control.MethodStart:
+		err = cs.start()
+	case control.MethodSignal:
+		err = cs.signal(&req)
+	case control.MethodWait:
+		cs.waiters.Add(1)
+		resp, err = cs.wait(kernel.ThreadID(req.PID))
+		defer cs.waiters.Done()
+	case control.MethodProcesses:
+		resp.Processes = cs.processes()
+	case control.MethodPause:
+		cs.k.Freeze()
+	case control.MethodResume:
+		cs.k.Thaw()
+	default:
+		err = fmt.Errorf("unknown control method %q", req.Method)
+	}
+	if err != nil {
+		resp = control.Response{Error: err.Error()}
+	}
+	c.Send(&resp)
+}
+
+// start runs the first process.
+func (cs *controlServer) start() error {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.started {
+		return fmt.Errorf("container already started")
+	}
+	cs.started = true
+	cs.init.Start()
+	return nil
+}
+
+// signal implements MethodSignal. A signal to a first process that has
+// not started yet is queued; if it would kill it, the process is started
+// so that it dies before running any instruction, as a runc init killed
+// while waiting to exec.
+func (cs *controlServer) signal(req *control.Request) error {
+	sig := unix.Signal(req.Signal)
+	if sig < 1 || sig > 64 {
+		return fmt.Errorf("invalid signal %d", req.Signal)
+	}
+	info := &arch.SignalInfo{Signo: int32(sig)} // SI_USER from pid 0: from outside
+	if req.All {
+		return cs.k.SignalAll(info)
+	}
+	if req.Foreground {
+		tty := cs.ttyOf(kernel.ThreadID(req.PID))
+		if tty == nil {
+			return fmt.Errorf("process %d has no terminal", req.PID)
+		}
+		tty.SignalForeground(sig)
+		return nil
+	}
+	tg := cs.init
+	if req.PID != 0 {
+		if tg = cs.k.ThreadGroupByID(kernel.ThreadID(req.PID)); tg == nil {
+			return fmt.Errorf("no such process %d", req.PID)
+		}
+	}
+	if err := cs.k.SendSignal(tg, info); err != nil {
+		return err
+	}
+	if tg == cs.init && killsByDefault(sig) {
+		cs.mu.Lock()
+		if !cs.started {
+			cs.started = true
+			cs.init.Start()
+		}
+		cs.mu.Unlock()
+	}
+	return nil
+}
+
+// killsByDefault reports whether sig's default action ends the process.
+func killsByDefault(sig unix.Signal) bool {
+	switch sig {
+	case unix.SIGCHLD, unix.SIGCONT, unix.SIGURG, unix.SIGWINCH,
+		unix.SIGSTOP, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU:
+		return false
+	}
+	return true
+}
+
+func (cs *controlServer) ttyOf(pid kernel.ThreadID) *kernel.TTY {
+	if pid == 0 || pid == cs.init.ID() {
+		return cs.initTTY
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.ttys[pid]
+}
+
+// wait implements MethodWait.
+func (cs *controlServer) wait(pid kernel.ThreadID) (control.Response, error) {
+	if pid == 0 || pid == cs.init.ID() {
+		<-cs.done
+		return control.Response{Exited: true, ExitStatus: cs.initStatus}, nil
+	}
+	tg := cs.k.ThreadGroupByID(pid)
+	if tg == nil {
+		return control.Response{}, fmt.Errorf("no such process %d", pid)
+	}
+	select {
+	case <-tg.Exited():
+		return control.Response{Exited: true, ExitStatus: uint32(tg.ExitStatus())}, nil
+	case <-cs.done:
+		return control.Response{Exited: true, ExitStatus: uint32(kernel.WaitStatusSignaled(unix.SIGKILL))}, nil
+	}
+}
+
+func (cs *controlServer) processes() []control.ProcessEntry {
+	var out []control.ProcessEntry
+	for _, p := range cs.k.Processes() {
+		out = append(out, control.ProcessEntry{
+			PID: int32(p.PID), PPID: int32(p.PPID), UID: p.UID, Threads: p.Threads,
+			Comm: p.Comm, Start: p.Start.Unix(), Stopped: p.Stopped,
+		})
+	}
+	return out
+}
+
+// exec implements MethodExec: it starts the process, answers with its
+// pid, and answers again when it exits. The client keeps the connection
+// open meanwhile; if it goes away first, the process is killed, so that a
+// process never outlives the runsc that stands for it on the host.
+func (cs *controlServer) exec(c *control.Conn, req *control.Request, fds []int) {
+	cs.mu.Lock()
+	started := cs.started
+	cs.mu.Unlock()
+	if !started {
+		closeFDs(fds)
+		c.Send(&control.Response{Error: "cannot exec in a container that has not started"})
+		c.Close()
+		return
+	}
+	if req.Process == nil {
+		closeFDs(fds)
+		c.Send(&control.Response{Error: "exec: no process given"})
+		c.Close()
+		return
+	}
+	tg, tty, err := newProcess(cs.k, req.Process, fds, req.Process.Terminal, false)
+	if err != nil {
+		c.Send(&control.Response{Error: err.Error()})
+		c.Close()
+		return
+	}
+	pid := tg.ID()
+	if tty != nil {
+		cs.mu.Lock()
+		cs.ttys[pid] = tty
+		cs.mu.Unlock()
+	}
+	tg.Start()
+	cs.waiters.Add(1)
+	defer cs.waiters.Done()
+
+	// The reader sees the client go away. c is closed only after it has
+	// returned (the shutdown below wakes it), so its recvmsg never runs
+	// on a descriptor number reused meanwhile.
+	gone := make(chan struct{})
+	reader := c.Send(&control.Response{PID: int32(pid)}) == nil
+	if reader {
+		go func() {
+			var r control.Request
+			fds, _ := c.Recv(&r)
+			closeFDs(fds)
+			close(gone)
+		}()
+	} else {
+		close(gone)
+	}
+	var ws uint32
+	exited := false
+	select {
+	case <-tg.Exited():
+		ws, exited = uint32(tg.ExitStatus()), true
+	case <-gone:
+		cs.k.SendSignal(tg, &arch.SignalInfo{Signo: int32(unix.SIGKILL)})
+	case <-cs.done:
+		ws, exited = uint32(kernel.WaitStatusSignaled(unix.SIGKILL)), true
+	}
+	if exited {
+		c.Send(&control.Response{Exited: true, ExitStatus: ws})
+	}
+	if tty != nil {
+		cs.mu.Lock()
+		delete(cs.ttys, pid)
+		cs.mu.Unlock()
+	}
+	unix.Shutdown(c.FD(), unix.SHUT_RDWR)
+	<-gone
+	c.Close()
+}
+
+func closeFDs(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}

@@ -1,0 +1,638 @@
+// Package container is one container's lifecycle on top of a sandbox:
+// create, start, signal, exec, pause, wait and delete, with its state kept
+// in a directory under the runtime's root (--root). runsc's commands, the
+// shim and the CRI server are thin callers of this package.
+//
+// The state directory of container ID is ROOT/ID (mode 0700): state.json
+// (written atomically under an exclusive flock of the directory), the
+// Sentry's control socket and the exit status file the Sentry writes when
+// the container's first process exits. A container whose sandbox process
+// is gone is stopped, whatever state.json last said, so a killed Sentry,
+// gofer or runsc never leaves a container that claims to run.
+package container
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/veil-sandbox/veil/runsc/boot"
+	"github.com/veil-sandbox/veil/runsc/cgroup"
+	"github.com/veil-sandbox/veil/runsc/control"
+	"github.com/veil-sandbox/veil/runsc/logfile"
+	"github.com/veil-sandbox/veil/runsc/sandbox"
+	"golang.org/x/sys/unix"
+)
+
+// Container is a container known to the runtime.
+type Container struct {
+	State
+	dir string
+	// child is the sandbox when this process started it.
+	child *sandbox.Sandbox
+}
+
+// CreateOptions describe a container to create.
+type CreateOptions struct {
+	// Bundle is the bundle directory (absolute); Spec its config.json
+	// (see LoadBundle) and Rootfs its root filesystem (absolute).
+	Bundle string
+	Spec   *specs.Spec
+	Rootfs string
+	// Stdio are the first process's stdin, stdout, stderr and preserved
+	// descriptors. Ignored with a terminal.
+	Stdio []*os.File
+	// Console is the terminal for a process.terminal container whose
+	// caller relays it itself (runsc run in a terminal); otherwise
+	// ConsoleSocket receives the terminal's master, as with runc.
+	Console       *os.File
+	ConsoleSocket string
+	// TerminalStdin makes the terminal on Stdio[0] the process's
+	// controlling terminal without process.terminal (runsc do).
+	TerminalStdin bool
+	PIDFile       string
+	// Detach leaves the sandbox running on its own when the caller exits
+	// (runsc create); otherwise it dies with the caller.
+	Detach bool
+	// Systemd names the cgroup as slice:prefix:name (--systemd-cgroup).
+	Systemd bool
+	// Log receives the sandbox's messages (the --log file, or stderr);
+	// LogArgs are the global flags it needs; Logger is the caller's.
+	Log     *os.File
+	LogArgs []string
+	Logger  *logfile.Logger
+	Overlay bool
+	Strace  bool
+	Debug   bool
+}
+
+// Create creates container id in root: its sandbox runs, its first
+// process exists but does not run until Start. On failure nothing is
+// left behind.
+func Create(root, id string, o *CreateOptions) (c *Container, err error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, fmt.Errorf("state directory %s: %w", root, err)
+	}
+	dir := filepath.Join(root, id)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("container %q already exists", id)
+		}
+		return nil, fmt.Errorf("state directory %s: %w", dir, err)
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	defer lock.unlock()
+	c = &Container{dir: dir, State: State{
+		ID: id, Bundle: o.Bundle, Rootfs: o.Rootfs, Status: Creating,
+		Created: time.Now().UTC(), Owner: ownerName(), Creator: processOf(os.Getpid()), Spec: o.Spec,
+	}}
+	var sb *sandbox.Sandbox
+	var cg *cgroup.Cgroup
+	defer func() {
+		if err != nil {
+			sb.Kill()
+			if cg != nil {
+				cg.Destroy()
+			}
+			os.RemoveAll(dir)
+		}
+	}()
+	if err := writeState(dir, &c.State); err != nil {
+		return nil, err
+	}
+	if cg, err = newCgroup(id, o.Spec, o.Systemd); err != nil {
+		return nil, err
+	}
+	if cg != nil {
+		c.Cgroup = cg.Path()
+	}
+
+	stdio := o.Stdio
+	terminal, hold := o.Spec.Process.Terminal, o.Spec.Process.Terminal
+	if o.TerminalStdin {
+		// runsc do on the user's terminal: it becomes the process's
+		// controlling terminal inside only.
+		terminal = true
+	} else if terminal {
+		tty := o.Console
+		if tty == nil {
+			if o.ConsoleSocket == "" {
+				return nil, errors.New("process.terminal is set but no --console-socket was given")
+			}
+			master, slave, err := openPTY(o.Spec.Process.ConsoleSize)
+			if err != nil {
+				return nil, err
+			}
+			defer master.Close()
+			defer slave.Close()
+			if err := sendConsole(o.ConsoleSocket, master); err != nil {
+				return nil, err
+			}
+			tty = slave
+		}
+		stdio = append([]*os.File{tty, tty, tty}, stdio[min(3, len(stdio)):]...)
+	}
+	ctl, err := control.Listen(filepath.Join(dir, controlSocket))
+	if err != nil {
+		return nil, err
+	}
+	defer ctl.Close()
+	exit, err := os.OpenFile(filepath.Join(dir, exitFile), os.O_CREATE|os.O_WRONLY|os.O_TRUNC|syscall.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("exit status file: %w", err)
+	}
+	defer exit.Close()
+
+	sb, err = sandbox.Start(&sandbox.Options{
+		Spec: o.Spec, Rootfs: o.Rootfs, Control: ctl, Exit: exit, Log: o.Log, LogArgs: o.LogArgs,
+		Stdio: stdio, Terminal: terminal, HoldTerminal: hold, Detach: o.Detach,
+		Overlay: o.Overlay, Strace: o.Strace, Debug: o.Debug,
+		BeforeRun: func(goferPID, sentryPID int) error {
+			c.Gofer, c.Sandbox = processOf(goferPID), processOf(sentryPID)
+			if cg != nil {
+				for _, pid := range []int{goferPID, sentryPID} {
+					if err := cg.Add(pid); err != nil {
+						return err
+					}
+				}
+			}
+			if o.Spec.Process.OOMScoreAdj != nil {
+				if err := setOOMScoreAdj(sentryPID, *o.Spec.Process.OOMScoreAdj); err != nil {
+					return err
+				}
+			}
+			// Recorded before the Sentry runs, so that a runsc killed
+			// from here on leaves enough for delete to clean up.
+			return writeState(dir, &c.State)
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.child = sb
+	if h := o.Spec.Hooks; h != nil {
+		//nolint:staticcheck // prestart is deprecated but engines still send it.
+		hooks := append(append([]specs.Hook{}, h.Prestart...), h.CreateRuntime...)
+		hooks = append(hooks, h.CreateContainer...)
+		if err := runHooks("createRuntime", hooks, c.ociState(Creating)); err != nil {
+			return nil, err
+		}
+	}
+	c.State.Status = Created
+	if err := writeState(dir, &c.State); err != nil {
+		return nil, err
+	}
+	if o.PIDFile != "" {
+		if err := writePIDFile(o.PIDFile, c.Sandbox.PID); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// WaitChild waits for the sandbox this process created (with Detach
+// false, it is our child) to end and returns its exit code: the first
+// process's, 128+N for a signal.
+func (c *Container) WaitChild() (int, error) {
+	if c.child == nil || c.child.Sentry == nil {
+		return 0, errors.New("the sandbox is not a child of this process")
+	}
+	err := c.child.Sentry.Wait()
+	if c.child.Gofer != nil {
+		// The gofer exits when the Sentry's connections close.
+		c.child.Gofer.Wait()
+	}
+	c.child = nil
+	if err == nil {
+		return 0, nil
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		ws := ee.Sys().(syscall.WaitStatus)
+		if ws.Signaled() {
+			return 128 + int(ws.Signal()), nil
+		}
+		return ws.ExitStatus(), nil
+	}
+	return 0, err
+}
+
+// SignalSandbox sends sig to the Sentry process itself (which forwards it
+// as it forwards host signals: to the first process, or for ^C and the
+// like to its terminal's foreground group).
+func (c *Container) SignalSandbox(sig unix.Signal) error {
+	if !c.Sandbox.Alive() {
+		return fmt.Errorf("container %q is not running", c.ID)
+	}
+	return unix.Kill(c.Sandbox.PID, sig)
+}
+
+func ownerName() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return strconv.Itoa(os.Getuid())
+}
+
+func setOOMScoreAdj(pid, v int) error {
+	p := "/proc/" + strconv.Itoa(pid) + "/oom_score_adj"
+	if err := os.WriteFile(p, []byte(strconv.Itoa(v)), 0); err != nil {
+		return fmt.Errorf("process.oomScoreAdj %d: %w", v, err)
+	}
+	return nil
+}
+
+// writePIDFile writes pid atomically, as engines read it right away.
+func writePIDFile(path string, pid int) error {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return fmt.Errorf("pid file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("pid file: %w", err)
+	}
+	return nil
+}
+
+// Load finds container id in root.
+func Load(root, id string) (*Container, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(root, id)
+	s, err := readState(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("container %q does not exist", id)
+		}
+		return nil, err
+	}
+	return &Container{State: *s, dir: dir}, nil
+}
+
+// List returns the containers in root, by id.
+func List(root string) ([]*Container, error) {
+	ents, err := os.ReadDir(root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []*Container
+	for _, e := range ents {
+		if !e.IsDir() || checkID(e.Name()) != nil {
+			continue
+		}
+		if c, err := Load(root, e.Name()); err == nil {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// Status is the container's status now: what was recorded, unless the
+// sandbox (or, while creating, the runsc creating it) is gone.
+func (c *Container) Status() Status {
+	switch c.State.Status {
+	case Creating:
+		if c.Creator.Alive() {
+			return Creating
+		}
+		return Stopped
+	case Stopped:
+		return Stopped
+	}
+	if !c.Sandbox.Alive() {
+		return Stopped
+	}
+	return c.State.Status
+}
+
+// PID is the host pid of the sandbox while the container is not
+// stopped, else 0.
+func (c *Container) PID() int {
+	if s := c.Status(); s == Stopped || s == Creating {
+		return 0
+	}
+	return c.Sandbox.PID
+}
+
+// OCIState is the container's state as `runsc state` prints it: the OCI
+// state with runc's extra fields.
+type OCIState struct {
+	specs.State
+	Rootfs  string    `json:"rootfs"`
+	Created time.Time `json:"created"`
+	Owner   string    `json:"owner"`
+}
+
+// OCI returns the container's state.
+func (c *Container) OCI() OCIState {
+	st := c.ociState(c.Status())
+	st.Pid = c.PID()
+	return OCIState{State: st, Rootfs: c.Rootfs, Created: c.Created, Owner: c.Owner}
+}
+
+func (c *Container) ociState(s Status) specs.State {
+	var ann map[string]string
+	if c.Spec != nil {
+		ann = c.Spec.Annotations
+	}
+	return specs.State{
+		Version: specs.Version, ID: c.ID, Status: specs.ContainerState(s),
+		Pid: c.Sandbox.PID, Bundle: c.Bundle, Annotations: ann,
+	}
+}
+
+func (c *Container) control() sandbox.Control {
+	return sandbox.Control{Path: filepath.Join(c.dir, controlSocket)}
+}
+
+// lock takes the container's lock and rereads its state (another runsc
+// may have changed it).
+func (c *Container) lock() (*dirLock, error) {
+	l, err := lockDir(c.dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("container %q does not exist", c.ID)
+		}
+		return nil, err
+	}
+	s, err := readState(c.dir)
+	if err != nil {
+		l.unlock()
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("container %q does not exist", c.ID)
+		}
+		return nil, err
+	}
+	c.State = *s
+	return l, nil
+}
+
+// notRunning is the error for a command that needs a live container.
+func (c *Container) notRunning(what string) error {
+	return fmt.Errorf("cannot %s container %q: it is %s", what, c.ID, c.Status())
+}
+
+// Start runs the container's first process.
+func (c *Container) Start() error {
+	l, err := c.lock()
+	if err != nil {
+		return err
+	}
+	defer l.unlock()
+	switch st := c.Status(); st {
+	case Created:
+	case Stopped:
+		return fmt.Errorf("cannot start container %q: it has stopped", c.ID)
+	default:
+		return fmt.Errorf("cannot start container %q: it is %s", c.ID, st)
+	}
+	if h := c.Spec.Hooks; h != nil {
+		if err := runHooks("startContainer", h.StartContainer, c.ociState(Created)); err != nil {
+			return err
+		}
+	}
+	if err := c.control().Start(); err != nil {
+		return fmt.Errorf("starting container %q: %w", c.ID, err)
+	}
+	c.State.Status = Running
+	if err := writeState(c.dir, &c.State); err != nil {
+		return err
+	}
+	if h := c.Spec.Hooks; h != nil {
+		if err := runHooks("poststart", h.Poststart, c.ociState(Running)); err != nil {
+			return warning{err}
+		}
+	}
+	return nil
+}
+
+// warning is an error after which the command still succeeded (a failed
+// poststart or poststop hook, as the OCI spec says).
+type warning struct{ error }
+
+// IsWarning reports whether err only warns.
+func IsWarning(err error) bool {
+	var w warning
+	return errors.As(err, &w)
+}
+
+// Signal sends sig to the first process, or with all to every process.
+func (c *Container) Signal(sig unix.Signal, all bool) error {
+	switch c.Status() {
+	case Created, Running, Paused:
+	default:
+		return fmt.Errorf("container %q is not running", c.ID)
+	}
+	if err := c.control().Signal(0, sig, all, false); err != nil {
+		if !c.Sandbox.Alive() {
+			return fmt.Errorf("container %q is not running", c.ID)
+		}
+		return fmt.Errorf("signalling container %q: %w", c.ID, err)
+	}
+	return nil
+}
+
+// SignalProcess sends sig to process pid of the sandbox, or to the
+// foreground group of its terminal.
+func (c *Container) SignalProcess(pid int32, sig unix.Signal, foreground bool) error {
+	return c.control().Signal(pid, sig, false, foreground)
+}
+
+// Pause freezes the container; Resume thaws it.
+func (c *Container) Pause() error {
+	l, err := c.lock()
+	if err != nil {
+		return err
+	}
+	defer l.unlock()
+	if st := c.Status(); st != Running {
+		return fmt.Errorf("cannot pause container %q: it is %s", c.ID, st)
+	}
+	if err := c.control().Pause(); err != nil {
+		return err
+	}
+	c.State.Status = Paused
+	return writeState(c.dir, &c.State)
+}
+
+// Resume thaws a paused container.
+func (c *Container) Resume() error {
+	l, err := c.lock()
+	if err != nil {
+		return err
+	}
+	defer l.unlock()
+	if st := c.Status(); st != Paused {
+		return fmt.Errorf("cannot resume container %q: it is %s, not paused", c.ID, st)
+	}
+	if err := c.control().Resume(); err != nil {
+		return err
+	}
+	c.State.Status = Running
+	return writeState(c.dir, &c.State)
+}
+
+// Processes lists the processes in the container.
+func (c *Container) Processes() ([]control.ProcessEntry, error) {
+	if st := c.Status(); st == Stopped || st == Creating {
+		return nil, fmt.Errorf("container %q is not running", c.ID)
+	}
+	return c.control().Processes()
+}
+
+// Wait waits for the container's first process to exit and returns its
+// wait status.
+func (c *Container) Wait() (uint32, error) {
+	if c.Status() != Stopped {
+		if ws, err := c.control().Wait(0); err == nil {
+			return ws, nil
+		}
+	}
+	// Gone already: the Sentry left the status behind. Give a Sentry that
+	// is just exiting a moment to finish.
+	for i := 0; i < 50 && c.Sandbox.Alive(); i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	b, err := os.ReadFile(filepath.Join(c.dir, exitFile))
+	if err == nil && len(b) > 0 {
+		var m boot.ExitMessage
+		if err := json.Unmarshal(b, &m); err == nil {
+			return m.ExitStatus, nil
+		}
+	}
+	return 0, fmt.Errorf("container %q: exit status unknown (the sandbox was killed)", c.ID)
+}
+
+// Exec starts p in the running container. stdio are its stdin, stdout
+// and stderr, or one terminal if p.Terminal.
+func (c *Container) Exec(p *specs.Process, stdio []*os.File) (*sandbox.ExecProcess, error) {
+	if st := c.Status(); st != Running {
+		if st == Paused {
+			return nil, fmt.Errorf("cannot exec in container %q: it is paused", c.ID)
+		}
+		return nil, fmt.Errorf("cannot exec in container %q: it is %s", c.ID, st)
+	}
+	var fds []int
+	for _, f := range stdio {
+		fds = append(fds, int(f.Fd()))
+	}
+	return c.control().Exec(p, fds)
+}
+
+// Stats reads the container's resource usage from its cgroup.
+func (c *Container) Stats() (*cgroup.Stats, error) {
+	if c.Cgroup == "" {
+		return nil, fmt.Errorf("container %q has no cgroup (config.json sets no linux.cgroupsPath or resources)", c.ID)
+	}
+	cg, err := cgroup.Load(c.Cgroup)
+	if err != nil {
+		return nil, err
+	}
+	return cg.Stats()
+}
+
+// Delete removes a stopped (or created) container; with force, a running
+// one is killed first. Nothing of it is left: processes, cgroup, state.
+func (c *Container) Delete(force bool) error {
+	l, err := c.lock()
+	if err != nil {
+		return err
+	}
+	defer l.unlock()
+	switch st := c.Status(); st {
+	case Stopped, Created:
+	default:
+		if !force {
+			return fmt.Errorf("cannot delete container %q that is not stopped: %s", c.ID, st)
+		}
+	}
+	if err := c.destroy(); err != nil {
+		return err
+	}
+	var hookErr error
+	if h := c.Spec.Hooks; h != nil && len(h.Poststop) > 0 {
+		hookErr = runHooks("poststop", h.Poststop, c.ociState(Stopped))
+	}
+	if err := os.RemoveAll(c.dir); err != nil {
+		return fmt.Errorf("removing state of %q: %w", c.ID, err)
+	}
+	if hookErr != nil {
+		return warning{hookErr}
+	}
+	return nil
+}
+
+// destroy kills whatever of the container still runs and removes its
+// cgroup.
+func (c *Container) destroy() error {
+	for _, p := range []Process{c.Sandbox, c.Gofer} {
+		if err := killProcess(p); err != nil {
+			return fmt.Errorf("container %q: %w", c.ID, err)
+		}
+	}
+	if c.Cgroup != "" {
+		cg, err := cgroup.Load(c.Cgroup)
+		if err == nil {
+			err = cg.Destroy()
+		}
+		if err != nil {
+			return fmt.Errorf("container %q: %w", c.ID, err)
+		}
+	}
+	return nil
+}
+
+// killProcess SIGKILLs p if it is still the same process and waits until
+// it is gone (it need not be our child: a pidfd tells).
+func killProcess(p Process) error {
+	if !p.Alive() {
+		return nil
+	}
+	pidfd, err := unix.PidfdOpen(p.PID, 0)
+	if err != nil {
+		if err == unix.ESRCH {
+			return nil
+		}
+		return fmt.Errorf("pidfd of %d: %w", p.PID, err)
+	}
+	defer unix.Close(pidfd)
+	if !p.Alive() { // the pid may have been reused before the open
+		return nil
+	}
+	if err := unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0); err != nil && err != unix.ESRCH {
+		return fmt.Errorf("killing %d: %w", p.PID, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for p.Alive() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("process %d did not die", p.PID)
+		}
+		// Readable when the process exits; a zombie whose parent is slow
+		// to reap it counts as gone (Alive says so).
+		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+		unix.Poll(fds, 100)
+	}
+	return nil
+}

@@ -1,0 +1,32 @@
+package main
+
+func init() {
+	register(&command{name: "pause", summary: "freeze every process of a container", run: cmdPause})
+	register(&command{name: "resume", summary: "thaw a paused container", run: cmdResume})
+}
+
+func cmdPause(g *globalFlags, args []string) int  { return pauseResume(g, "pause", args) }
+func cmdResume(g *globalFlags, args []string) int { return pauseResume(g, "resume", args) }
+
+func pauseResume(g *globalFlags, name string, args []string) int {
+	fs := flagSet(name)
+	if ok, code := g.parseFlags(fs, args, "ID"); !ok {
+		return code
+	}
+	if ok, code := g.needArgs(fs, 1, 1, "a container id"); !ok {
+		return code
+	}
+	c, err := g.load(fs.Arg(0))
+	if err != nil {
+		return g.fail("%s: %v", name, err)
+	}
+	if name == "pause" {
+		err = c.Pause()
+	} else {
+		err = c.Resume()
+	}
+	if err != nil {
+		return g.fail("%s: %v", name, err)
+	}
+	return 0
+}

@@ -1,0 +1,230 @@
+package kernel
+
+import (
+	"github.com/veil-sandbox/veil/sentry/arch"
+	"github.com/veil-sandbox/veil/sentry/syserr"
+	"golang.org/x/sys/unix"
+)
+
+// TTY is the job-control side of a terminal (credentials(7), "Sessions
+// and process groups"; tty_ioctl(4)): the session it is the controlling
+// terminal of and that session's foreground process group. The terminal
+// device itself (line discipline, termios, window size) belongs to the
+// file that has it; the Sentry only decides who may use it and sends the
+// job-control signals. One TTY exists per terminal device, however many
+// descriptors refer to it.
+type TTY struct {
+	// Protected by k.mu of the kernel it is attached to.
+	k   *Kernel
+	sid ThreadID // 0: nobody's controlling terminal
+	fg  ThreadID // foreground process group
+}
+
+// attachLocked makes tty the controlling terminal of session sid with fg
+// in the foreground; k.mu is held.
+func (tty *TTY) attachLocked(k *Kernel, sid, fg ThreadID) {
+	tty.k = k
+	tty.sid, tty.fg = sid, fg
+	k.cttys[sid] = tty
+}
+
+func (tty *TTY) detachLocked() {
+	if tty.k != nil && tty.sid != 0 {
+		delete(tty.k.cttys, tty.sid)
+	}
+	tty.sid, tty.fg = 0, 0
+}
+
+// SignalForeground sends a signal from outside the sandbox to the
+// terminal's foreground process group: what the host's line discipline
+// generated (^C, ^Z, ^\, a window size change) and runsc caught.
+func (tty *TTY) SignalForeground(sig unix.Signal) {
+	k := tty.k
+	if k == nil {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if tty.fg != 0 {
+		k.signalGroupLocked(tty.fg, &arch.SignalInfo{Signo: int32(sig)})
+	}
+}
+
+// isControllingLocked reports whether tty is the controlling terminal of
+// t's session.
+func (t *Task) isControllingLocked(tty *TTY) bool {
+	return t.k.cttys[t.tg.sid] == tty
+}
+
+// SetControllingTTY implements TIOCSCTTY: a session leader without a
+// controlling terminal acquires tty. steal takes it from another session
+// (needs CAP_SYS_ADMIN, modelled as euid 0).
+func (t *Task) SetControllingTTY(tty *TTY, steal bool) error {
+	k := t.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	tg := t.tg
+	if cur := k.cttys[tg.sid]; cur == tty {
+		return nil
+	} else if cur != nil || tg.sid != tg.tgid {
+		return unix.EPERM
+	}
+	if tty.sid != 0 {
+		if !steal || t.creds.EUID != 0 {
+			return unix.EPERM
+		}
+		tty.detachLocked()
+	}
+	tty.attachLocked(k, tg.sid, tg.pgid)
+	return nil
+}
+
+// ReleaseControllingTTY implements TIOCNOTTY. A session leader giving up
+// its terminal hangs up the foreground group, as when it exits.
+func (t *Task) ReleaseControllingTTY(tty *TTY) error {
+	k := t.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !t.isControllingLocked(tty) {
+		return unix.ENOTTY
+	}
+	if t.tg.sid == t.tg.tgid {
+		tty.hangupLocked()
+	}
+	return nil
+}
+
+// hangupLocked sends SIGHUP and SIGCONT to the foreground group and frees
+// the terminal (disassociate_ctty).
+func (tty *TTY) hangupLocked() {
+	if fg := tty.fg; fg != 0 {
+		tty.k.signalGroupLocked(fg, &arch.SignalInfo{Signo: int32(unix.SIGHUP), Code: arch.SI_KERNEL})
+		tty.k.signalGroupLocked(fg, &arch.SignalInfo{Signo: int32(unix.SIGCONT), Code: arch.SI_KERNEL})
+	}
+	tty.detachLocked()
+}
+
+// ForegroundProcessGroup implements TIOCGPGRP.
+func (t *Task) ForegroundProcessGroup(tty *TTY) (ThreadID, error) {
+	t.k.mu.Lock()
+	defer t.k.mu.Unlock()
+	if !t.isControllingLocked(tty) {
+		return 0, unix.ENOTTY
+	}
+	return tty.fg, nil
+}
+
+// TTYSession implements TIOCGSID.
+func (t *Task) TTYSession(tty *TTY) (ThreadID, error) {
+	t.k.mu.Lock()
+	defer t.k.mu.Unlock()
+	if !t.isControllingLocked(tty) {
+		return 0, unix.ENOTTY
+	}
+	return tty.sid, nil
+}
+
+// SetForegroundProcessGroup implements TIOCSPGRP.
+func (t *Task) SetForegroundProcessGroup(tty *TTY, pgid ThreadID) error {
+	k := t.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !t.isControllingLocked(tty) {
+		return unix.ENOTTY
+	}
+	if err := t.checkTTYChangeLocked(tty, unix.SIGTTOU); err != nil {
+		return err
+	}
+	if pgid < 0 {
+		return unix.EINVAL
+	}
+	found := false
+	for _, o := range k.tgs {
+		if o.pgid == pgid && !o.zombie && len(o.tasks) > 0 {
+			if o.sid != t.tg.sid {
+				return unix.EPERM
+			}
+			found = true
+		}
+	}
+	if !found {
+		return unix.ESRCH
+	}
+	tty.fg = pgid
+	return nil
+}
+
+// InTTYBackground reports whether tty is t's controlling terminal and t's
+// process group is not in its foreground.
+func (t *Task) InTTYBackground(tty *TTY) bool {
+	t.k.mu.Lock()
+	defer t.k.mu.Unlock()
+	return t.isControllingLocked(tty) && tty.fg != 0 && tty.fg != t.tg.pgid
+}
+
+// CheckTTYRead is the job-control check before reading the terminal: a
+// background process gets SIGTTIN (or EIO if it ignores it or its group
+// is orphaned).
+func (t *Task) CheckTTYRead(tty *TTY) error {
+	t.k.mu.Lock()
+	defer t.k.mu.Unlock()
+	return t.checkTTYChangeLocked(tty, unix.SIGTTIN)
+}
+
+// CheckTTYChange is the job-control check before writing to the terminal
+// with TOSTOP set, and before changing its settings: a background process
+// gets SIGTTOU, unless it ignores or blocks it.
+func (t *Task) CheckTTYChange(tty *TTY) error {
+	t.k.mu.Lock()
+	defer t.k.mu.Unlock()
+	return t.checkTTYChangeLocked(tty, unix.SIGTTOU)
+}
+
+// checkTTYChangeLocked follows Linux's __tty_check_change.
+func (t *Task) checkTTYChangeLocked(tty *TTY, sig unix.Signal) error {
+	if !t.isControllingLocked(tty) {
+		return nil
+	}
+	tg := t.tg
+	if tty.fg == 0 || tg.pgid == tty.fg {
+		return nil
+	}
+	ignored := t.sigMask&SigBit(sig) != 0 || tg.handlers.acts[sig].Handler == sigIGN
+	switch {
+	case ignored:
+		if sig == unix.SIGTTIN {
+			return unix.EIO
+		}
+		return nil
+	case t.k.orphanedLocked(tg.pgid, tg.sid):
+		return unix.EIO
+	}
+	t.k.signalGroupLocked(tg.pgid, &arch.SignalInfo{Signo: int32(sig), Code: arch.SI_KERNEL})
+	return syserr.ERESTARTSYS
+}
+
+// orphanedLocked reports whether process group pgid of session sid is
+// orphaned: no member has a parent in another group of the same session
+// (so nobody is left to continue it after a stop).
+func (k *Kernel) orphanedLocked(pgid, sid ThreadID) bool {
+	for _, tg := range k.tgs {
+		if tg.pgid != pgid || tg.zombie {
+			continue
+		}
+		if p := tg.parent; p != nil && p.pgid != pgid && p.sid == sid {
+			return false
+		}
+	}
+	return true
+}
+
+// releaseTTYLocked runs when a session leader exits: its controlling
+// terminal is hung up.
+func (tg *ThreadGroup) releaseTTYLocked() {
+	if tg.sid != tg.tgid {
+		return
+	}
+	if tty := tg.k.cttys[tg.sid]; tty != nil {
+		tty.hangupLocked()
+	}
+}
