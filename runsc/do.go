@@ -43,7 +43,10 @@ func cmdDo(g *globalFlags, args []string) int {
 		Bundle: cwd, Spec: spec, Rootfs: "/",
 		Stdio:         []*os.File{os.Stdin, os.Stdout, os.Stderr},
 		TerminalStdin: ttyErr == nil,
-		Overlay:       g.overlay, Strace: g.strace, Debug: g.debug, Logger: g.logger,
+		// As with gVisor's runsc do, ^C and kill stop the command even
+		// without a handler.
+		HostSignalsActOnInit: true,
+		Overlay:              g.overlay, Strace: g.strace, Debug: g.debug, Logger: g.logger,
 	}
 	o.Log, o.LogArgs = g.sandboxLog()
 	b := make([]byte, 8)

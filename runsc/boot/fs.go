@@ -71,6 +71,7 @@ func build(spec *Spec, goferConns []*os.File) (*sandbox, error) {
 		return nil, err
 	}
 	s.k = k
+	k.HostSignalsActOnInit = spec.HostSignalsActOnInit
 	k.VDSO = vd // veil: vdso
 	k.SetHostname(spec.OCI.Hostname)
 	if spec.OCI.Domainname != "" {
@@ -83,7 +84,7 @@ func build(spec *Spec, goferConns []*os.File) (*sandbox, error) {
 	if err := dev.Mount(ctx, v); err != nil {
 		return nil, fmt.Errorf("mounting /dev: %w", err)
 	}
-	if _, err := v.MountAt(ctx, "/proc", proc.New(k, proc.Options{Release: syscalls.Release}),
+	if _, err := v.MountAt(ctx, "/proc", proc.New(k, proc.Options{Release: syscalls.Release, Sysctls: sysctls(spec.OCI)}),
 		vfs.MountOptions{FSType: "proc", Source: "proc", NoExec: true}); err != nil {
 		return nil, fmt.Errorf("mounting /proc: %w", err)
 	}
@@ -298,4 +299,11 @@ func maskPaths(v *vfs.VirtualFilesystem, masked, readonly []string) error {
 		}
 	}
 	return nil
+}
+
+func sysctls(spec *specs.Spec) map[string]string {
+	if spec.Linux == nil {
+		return nil
+	}
+	return spec.Linux.Sysctl
 }

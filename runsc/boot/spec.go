@@ -26,6 +26,10 @@ type Spec struct {
 	// its controlling terminal (process.terminal, or runsc do on a
 	// terminal).
 	Terminal bool
+	// HostSignalsActOnInit makes signals from outside act on a first
+	// process without handlers (runsc do); otherwise, as for init in a
+	// Linux pid namespace, only SIGKILL and SIGSTOP do.
+	HostSignalsActOnInit bool
 	// Overlay puts an in-memory overlay over the root filesystem.
 	Overlay bool
 	Strace  bool

@@ -70,9 +70,11 @@ type CreateOptions struct {
 	Log     *os.File
 	LogArgs []string
 	Logger  *logfile.Logger
-	Overlay bool
-	Strace  bool
-	Debug   bool
+	// HostSignalsActOnInit: see boot.Spec (runsc do).
+	HostSignalsActOnInit bool
+	Overlay              bool
+	Strace               bool
+	Debug                bool
 }
 
 // Create creates container id in root: its sandbox runs, its first
@@ -162,7 +164,7 @@ func Create(root, id string, o *CreateOptions) (c *Container, err error) {
 	sb, err = sandbox.Start(&sandbox.Options{
 		Spec: o.Spec, Rootfs: o.Rootfs, Control: ctl, Exit: exit, Log: o.Log, LogArgs: o.LogArgs,
 		Stdio: stdio, Terminal: terminal, HoldTerminal: hold, Detach: o.Detach,
-		Overlay: o.Overlay, Strace: o.Strace, Debug: o.Debug,
+		Overlay: o.Overlay, Strace: o.Strace, Debug: o.Debug, HostSignalsActOnInit: o.HostSignalsActOnInit,
 		BeforeRun: func(goferPID, sentryPID int) error {
 			c.Gofer, c.Sandbox = processOf(goferPID), processOf(sentryPID)
 			if cg != nil {

@@ -7,9 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/veil-sandbox/veil/sentry/fs/proc"
 )
 
 // LoadBundle reads and checks DIR/config.json and returns it with the
@@ -125,13 +127,19 @@ func checkLinux(l *specs.Linux) (warnings []string, err error) {
 			return nil, fmt.Errorf("linux.devices: host device %s is not supported (the sandbox has only its own /dev)", d.Path)
 		}
 	}
-	if len(l.Sysctl) > 0 {
-		keys := make([]string, 0, len(l.Sysctl))
-		for k := range l.Sysctl {
-			keys = append(keys, k)
+	var unsupported []string
+	for k, v := range l.Sysctl {
+		if _, ok := proc.Sysctls[k]; !ok {
+			unsupported = append(unsupported, k)
+			continue
 		}
-		sort.Strings(keys)
-		return nil, fmt.Errorf("linux.sysctl: %s is not supported", strings.Join(keys, ", "))
+		if err := checkSysctl(k, v); err != nil {
+			return nil, err
+		}
+	}
+	if len(unsupported) > 0 {
+		sort.Strings(unsupported)
+		return nil, fmt.Errorf("linux.sysctl: %s is not supported", strings.Join(unsupported, ", "))
 	}
 	if l.IntelRdt != nil {
 		return nil, errors.New("linux.intelRdt is not supported")
@@ -161,4 +169,29 @@ func checkLinux(l *specs.Linux) (warnings []string, err error) {
 		return nil, fmt.Errorf("linux.rootfsPropagation %q is not supported (mounts never propagate out of the sandbox)", l.RootfsPropagation)
 	}
 	return warnings, nil
+}
+
+// checkSysctl checks the value of a supported sysctl as Linux would when
+// it is written.
+func checkSysctl(k, v string) error {
+	f := strings.Fields(v)
+	ints := func(n int, max int64) error {
+		if len(f) != n {
+			return fmt.Errorf("linux.sysctl: %s=%q: want %d integer(s)", k, v, n)
+		}
+		for _, s := range f {
+			x, err := strconv.ParseInt(s, 10, 64)
+			if err != nil || x < 0 || x > max {
+				return fmt.Errorf("linux.sysctl: %s=%q: not in 0..%d", k, v, max)
+			}
+		}
+		return nil
+	}
+	switch k {
+	case "net.ipv4.ip_unprivileged_port_start":
+		return ints(1, 65535)
+	case "net.ipv4.ping_group_range":
+		return ints(2, 1<<31-1)
+	}
+	return nil
 }

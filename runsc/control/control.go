@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -108,7 +109,8 @@ func Dial(path string) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+	err = viaShortPath(path, func(p string) error { return unix.Connect(fd, &unix.SockaddrUnix{Name: p}) })
+	if err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("connecting to the sandbox (%s): %w", path, err)
 	}
@@ -129,7 +131,7 @@ func Listen(path string) (*os.File, error) {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	old := unix.Umask(0o077)
-	err = unix.Bind(fd, &unix.SockaddrUnix{Name: path})
+	err = viaShortPath(path, func(p string) error { return unix.Bind(fd, &unix.SockaddrUnix{Name: p}) })
 	unix.Umask(old)
 	if err != nil {
 		unix.Close(fd)
@@ -140,6 +142,25 @@ func Listen(path string) (*os.File, error) {
 		return nil, fmt.Errorf("control socket %s: %w", path, err)
 	}
 	return os.NewFile(uintptr(fd), "control"), nil
+}
+
+// maxSocketPath is the room in sockaddr_un for a path (and its NUL).
+const maxSocketPath = 107
+
+// viaShortPath calls op with path, or, if path is too long for a unix
+// socket address (engines' state directories can be), with a path through
+// an open descriptor of its directory (/proc/self/fd/N/NAME).
+func viaShortPath(path string, op func(string) error) error {
+	if len(path) <= maxSocketPath {
+		return op(path)
+	}
+	dir, name := filepath.Split(path)
+	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dfd)
+	return op(fmt.Sprintf("/proc/self/fd/%d/%s", dfd, name))
 }
 
 // Accept waits for the next client on the listening socket lfd. Clients

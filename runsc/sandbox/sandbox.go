@@ -70,9 +70,11 @@ type Options struct {
 	// Sentry before the Sentry does anything (to put them into a
 	// cgroup); an error stops the start.
 	BeforeRun func(goferPID, sentryPID int) error
-	Overlay   bool
-	Strace    bool
-	Debug     bool
+	// HostSignalsActOnInit: see boot.Spec.
+	HostSignalsActOnInit bool
+	Overlay              bool
+	Strace               bool
+	Debug                bool
 }
 
 // Sandbox is a started sandbox.
@@ -206,6 +208,7 @@ func Start(o *Options) (sb *Sandbox, err error) {
 	bs := &boot.Spec{
 		OCI: o.Spec, BindMounts: binds, PreserveFDs: len(o.Stdio) - 3,
 		Terminal: o.Terminal, Overlay: o.Overlay, Strace: o.Strace, Debug: o.Debug,
+		HostSignalsActOnInit: o.HostSignalsActOnInit,
 	}
 	if err := json.NewEncoder(specW).Encode(bs); err != nil {
 		return nil, fmt.Errorf("sending the spec to the sandbox: %w", err)

@@ -36,6 +36,11 @@ type Kernel struct {
 	// Strace, when non-nil, receives one line per system call.
 	Strace io.Writer
 
+	// HostSignalsActOnInit makes signals from outside the sandbox take
+	// their default action on the first process (see initTakesLocked).
+	// Set before the first process starts.
+	HostSignalsActOnInit bool
+
 	// utsMu guards the host and domain names uname reports (sethostname
 	// changes them while other tasks read them).
 	utsMu                sync.Mutex
@@ -72,12 +77,13 @@ func New(p platform.Platform, mf *memfile.File, v *vfs.VirtualFilesystem, sys Sy
 	k := &Kernel{
 		Platform: p, MF: mf, VFSys: v, Syscall: sys,
 		hostname: "veil", domainname: "(none)",
-		boot:   time.Now(),
-		tasks:  make(map[ThreadID]*Task),
-		tgs:    make(map[ThreadID]*ThreadGroup),
-		cttys:  make(map[ThreadID]*TTY),
-		done:   make(chan struct{}),
-		unimpl: make(map[string]int),
+		HostSignalsActOnInit: true,
+		boot:                 time.Now(),
+		tasks:                make(map[ThreadID]*Task),
+		tgs:                  make(map[ThreadID]*ThreadGroup),
+		cttys:                make(map[ThreadID]*TTY),
+		done:                 make(chan struct{}),
+		unimpl:               make(map[string]int),
 	}
 	k.futexes.init()
 	ctx, err := p.NewContext()

@@ -127,7 +127,7 @@ func (k *Kernel) sendLocked(tg *ThreadGroup, t *Task, info *arch.SignalInfo) err
 	// Like a pid namespace's init (SIGNAL_UNKILLABLE), the first process
 	// drops signals from inside the sandbox that would take their default
 	// action, unless it blocks them (it may wait for them).
-	if tg == k.init && !FromHost(info) && tg.handlers.acts[sig].Handler == sigDFL && !tg.blockedLocked(sig) {
+	if tg == k.init && !k.initTakesLocked(info) && tg.handlers.acts[sig].Handler == sigDFL && !tg.blockedLocked(sig) {
 		return nil
 	}
 	switch sig {
@@ -182,6 +182,20 @@ func (k *Kernel) sendLocked(tg *ThreadGroup, t *Task, info *arch.SignalInfo) err
 		}
 	}
 	return nil
+}
+
+// initTakesLocked reports whether the first process takes the default
+// action of a signal it has no handler for. From inside the sandbox it
+// never does (SIGNAL_UNKILLABLE). From outside, Linux lets only SIGKILL
+// and SIGSTOP through (so `docker stop` of a process that ignores SIGTERM
+// waits for the SIGKILL); with HostSignalsActOnInit every signal from
+// outside acts (runsc do: ^C stops `runsc do sleep 100`).
+func (k *Kernel) initTakesLocked(info *arch.SignalInfo) bool {
+	if !FromHost(info) {
+		return false
+	}
+	sig := unix.Signal(info.Signo)
+	return k.HostSignalsActOnInit || sig == unix.SIGKILL || sig == unix.SIGSTOP
 }
 
 // FromHost reports whether info describes a signal sent from outside the
@@ -450,7 +464,7 @@ func (t *Task) prepareToRun() bool {
 		case act.Handler == sigDFL:
 			forced := t.forced&SigBit(sig) != 0
 			t.forced &^= SigBit(sig)
-			if tg == k.init && !forced && !FromHost(info) && defaultActionOf(sig) != actIgnore {
+			if tg == k.init && !forced && !k.initTakesLocked(info) && defaultActionOf(sig) != actIgnore {
 				// Init ignores default actions from inside (a signal
 				// it had blocked, now unblocked).
 				k.mu.Unlock()

@@ -33,6 +33,17 @@ type Options struct {
 	// Release is /proc/sys/kernel/osrelease; it should match uname's
 	// (syscalls.Release). Default "6.1.0-veil".
 	Release string
+	// Sysctls are the values config.json's linux.sysctl gave the
+	// /proc/sys entries that take one (see Sysctls), by dotted name.
+	Sysctls map[string]string
+}
+
+// Sysctls are the /proc/sys entries a container's configuration may set,
+// with their Linux defaults. (The network ones take effect with the
+// sandbox's network stack.)
+var Sysctls = map[string]string{
+	"net.ipv4.ip_unprivileged_port_start": "1024",
+	"net.ipv4.ping_group_range":           "1\t0",
 }
 
 // filesystem is one procfs instance.

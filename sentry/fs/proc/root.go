@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/veil-sandbox/veil/sentry/kernel"
@@ -39,6 +40,13 @@ func (fs *filesystem) newRoot() *rootDir {
 		return fmt.Sprintf("%d/task/%d", t.ThreadGroup().ID(), t.ThreadID()), nil
 	})
 	ro := func(s string) *file { return fs.textFile(func() string { return s }) }
+	sysctl := func(name string) *file {
+		v, ok := fs.opts.Sysctls[name]
+		if !ok {
+			v = strings.ReplaceAll(Sysctls[name], "\\t", "\t")
+		}
+		return ro(v + "\n")
+	}
 	sysKernel := fs.newStaticDir(nil, []dirEntry{
 		{"cap_last_cap", ro("40\n")},
 		{"domainname", fs.textFile(func() string { _, d := k.UTSName(); return d + "\n" })},
@@ -66,6 +74,10 @@ func (fs *filesystem) newRoot() *rootDir {
 		{"net", fs.newStaticDir(nil, []dirEntry{
 			{"core", fs.newStaticDir(nil, []dirEntry{
 				{"somaxconn", ro("4096\n")},
+			})},
+			{"ipv4", fs.newStaticDir(nil, []dirEntry{
+				{"ip_unprivileged_port_start", sysctl("net.ipv4.ip_unprivileged_port_start")},
+				{"ping_group_range", sysctl("net.ipv4.ping_group_range")},
 			})},
 		})},
 		{"vm", fs.newStaticDir(nil, []dirEntry{
