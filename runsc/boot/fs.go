@@ -57,13 +57,14 @@ func build(spec *Spec, goferConns []*os.File) (*sandbox, error) {
 		}
 		s.clients = append(s.clients, c)
 	}
+	// Under an overlay the gofer's root takes no writes at all.
 	rootRO := spec.OCI.Root != nil && spec.OCI.Root.Readonly
-	rootFS, err := goferfs.New(s.clients[0], mf, goferfs.Options{ReadOnly: rootRO})
+	rootFS, err := goferfs.New(s.clients[0], mf, goferfs.Options{ReadOnly: rootRO || spec.Overlay})
 	if err != nil {
 		return nil, fmt.Errorf("root filesystem: %w", err)
 	}
-	if err := v.MountRoot(ctx, rootFS.Root(), vfs.MountOptions{ReadOnly: rootRO, FSType: "9p", Source: "gofer"}); err != nil {
-		return nil, fmt.Errorf("mounting root: %w", err)
+	if err := mountRoot(ctx, v, mf, rootFS.Root(), rootRO, spec.Overlay); err != nil {
+		return nil, err
 	}
 
 	k, err := kernel.New(p, mf, v, syscalls.Dispatch)

@@ -104,7 +104,7 @@ func Start(o *Options) (sb *Sandbox, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot find own executable: %w", err)
 	}
-	binds, goferCfg, err := planMounts(o.Spec, o.Rootfs)
+	binds, goferCfg, err := planMounts(o.Spec, o.Rootfs, o.Overlay)
 	if err != nil {
 		return nil, err
 	}
@@ -305,8 +305,9 @@ func startGofer(sb *Sandbox, o *Options, self string, cfg *GoferConfig, conns []
 // own connection (so the Sentry mounts it with its own flags), files are
 // seen through the root's. It returns the destinations of the directory
 // binds in connection order.
-func planMounts(spec *specs.Spec, rootfs string) ([]string, *GoferConfig, error) {
-	cfg := &GoferConfig{Root: rootfs, ReadOnly: spec.Root != nil && spec.Root.Readonly}
+func planMounts(spec *specs.Spec, rootfs string, overlay bool) ([]string, *GoferConfig, error) {
+	// Under an overlay the root is never written on the host.
+	cfg := &GoferConfig{Root: rootfs, ReadOnly: overlay || spec.Root != nil && spec.Root.Readonly}
 	cfg.Conns = append(cfg.Conns, GoferConn{Root: "/", ReadOnly: cfg.ReadOnly})
 	var binds []string
 	for _, m := range spec.Mounts {
