@@ -442,9 +442,15 @@ func (n *node) remove(ctx vfs.Context, name string, c *node) error {
 	if n.children[name] != c {
 		return unix.ENOENT
 	}
-	covers, err := n.lowerHasLocked(ctx, name)
-	if err != nil {
-		return err
+	// A node without an upper copy never moved: its lower inode is
+	// n's lower entry name.
+	cu, cl := c.layers()
+	covers := cu == nil && cl != nil
+	if !covers {
+		var err error
+		if covers, err = n.lowerHasLocked(ctx, name); err != nil {
+			return err
+		}
 	}
 	upper := n.upperInode()
 	if c.isDir() {
@@ -458,7 +464,8 @@ func (n *node) remove(ctx vfs.Context, name string, c *node) error {
 			return unix.ENOTEMPTY
 		}
 	}
-	if cu := c.upperInode(); cu != nil {
+	if cu != nil {
+		var err error
 		if c.isDir() {
 			if err := clearWhiteouts(ctx, cu); err != nil {
 				return err

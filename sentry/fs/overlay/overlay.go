@@ -308,13 +308,25 @@ func (n *node) FileType() uint32 { return n.ftype }
 
 // Stat implements vfs.Inode.
 func (n *node) Stat(ctx vfs.Context) (vfs.Stat, error) {
-	ino, err := n.identity(ctx)
-	if err != nil {
+	var st vfs.Stat
+	var from vfs.Inode
+	if err := n.withCurrent(func(i vfs.Inode) (err error) { st, err = i.Stat(ctx); from = i; return err }); err != nil {
 		return vfs.Stat{}, err
 	}
-	var st vfs.Stat
-	if err := n.withCurrent(func(i vfs.Inode) (err error) { st, err = i.Stat(ctx); return err }); err != nil {
-		return vfs.Stat{}, err
+	n.mu.Lock()
+	ino := n.ino
+	if ino == 0 && from == n.lower {
+		// The first stat of a lower file gives its identity too,
+		// saving a round trip to the gofer.
+		n.ino, n.lowerDev = n.fs.lowerIno(st.Dev, st.Ino), st.Dev
+		ino = n.ino
+	}
+	n.mu.Unlock()
+	if ino == 0 {
+		var err error
+		if ino, err = n.identity(ctx); err != nil {
+			return vfs.Stat{}, err
+		}
 	}
 	st.Dev, st.Ino = n.fs.dev, ino
 	if upper, lower := n.layers(); n.isDir() && upper != nil && lower != nil {
