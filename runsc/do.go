@@ -26,6 +26,7 @@ func cmdDo(g *globalFlags, args []string) int {
 		Env:          os.Environ(),
 		Cwd:          cwd,
 		RootReadOnly: true,
+		Overlay:      g.overlay,
 		Mounts:       []boot.Mount{{Destination: "/tmp", Type: "tmpfs"}},
 		Hostname:     "veil",
 		Strace:       g.strace,

@@ -16,6 +16,7 @@ type globalFlags struct {
 	platform string
 	strace   bool
 	debug    bool
+	overlay  bool
 }
 
 var commands = map[string]func(g *globalFlags, args []string) int{
@@ -43,6 +44,7 @@ func main() {
 	flag.StringVar(&g.platform, "platform", "ptrace", "platform that runs application code (ptrace)")
 	flag.BoolVar(&g.strace, "strace", false, "log every system call of the application to stderr")
 	flag.BoolVar(&g.debug, "debug", false, "report unimplemented system calls at exit")
+	flag.BoolVar(&g.overlay, "overlay", false, "overlay the root filesystem with a tmpfs in sandbox memory: writes never reach the host")
 	flag.Usage = usage
 	flag.Parse()
 	if flag.NArg() == 0 {

@@ -39,16 +39,19 @@ func cmdRun(g *globalFlags, args []string) int {
 		fatalf("run: %v", err)
 	}
 	defer release()
+	// With --overlay the overlay takes the writes, so the gofer serves
+	// the rootfs read-only whatever root.readonly says.
 	b := boot.Spec{
 		Args:         spec.Process.Args,
 		Env:          spec.Process.Env,
 		Cwd:          spec.Process.Cwd,
-		RootReadOnly: spec.Root.Readonly,
+		RootReadOnly: spec.Root.Readonly || g.overlay,
 		Hostname:     spec.Hostname,
 		UID:          spec.Process.User.UID,
 		GID:          spec.Process.User.GID,
 		Strace:       g.strace,
 		Debug:        g.debug,
+		Overlay:      g.overlay,
 	}
 	for _, m := range spec.Mounts {
 		if m.Type == "tmpfs" {

@@ -49,8 +49,8 @@ func build(spec Spec, goferConn *os.File) (*kernel.Kernel, *vfs.FDTable, *vfs.FS
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("root filesystem: %w", err)
 	}
-	if err := v.MountRoot(ctx, rootFS.Root(), vfs.MountOptions{ReadOnly: spec.RootReadOnly, FSType: "9p", Source: "gofer"}); err != nil {
-		return nil, nil, nil, fmt.Errorf("mounting root: %w", err)
+	if err := mountRoot(ctx, v, mf, spec, rootFS.Root()); err != nil {
+		return nil, nil, nil, err
 	}
 
 	k, err := kernel.New(p, mf, v, syscalls.Dispatch)

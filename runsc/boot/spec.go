@@ -15,6 +15,10 @@ type Spec struct {
 	UID, GID     uint32
 	Strace       bool
 	Debug        bool
+
+	// Overlay puts an in-memory overlay over the root (see mountRoot):
+	// the root is writable and RootReadOnly applies to the gofer only.
+	Overlay bool
 }
 
 // Mount is a filesystem mounted into the sandbox besides the root.
