@@ -200,11 +200,33 @@ func clearWhiteouts(ctx vfs.Context, dir vfs.Inode) error {
 	return nil
 }
 
+// isAncestorOf reports whether directory n is above m.
+func (n *node) isAncestorOf(m *node) bool {
+	for {
+		m.mu.Lock()
+		p := m.parent
+		m.mu.Unlock()
+		if p == nil {
+			return false
+		}
+		if p == n {
+			return true
+		}
+		m = p
+	}
+}
+
 // Getdents implements vfs.Inode: upper entries first, then the lower ones
-// nothing in the upper layer hides.
+// nothing in the upper layer hides. A removed directory is empty.
 func (n *node) Getdents(ctx vfs.Context) ([]vfs.Dirent, error) {
 	if !n.isDir() {
 		return nil, unix.ENOTDIR
+	}
+	n.mu.Lock()
+	removed := n.removed
+	n.mu.Unlock()
+	if removed {
+		return nil, nil
 	}
 	var lowerDev uint64
 	if n.lowerInode() != nil {
@@ -527,13 +549,17 @@ func (n *node) Rename(ctx vfs.Context, oldName string, newDir vfs.Inode, newName
 		dst.copyMu.Lock()
 		defer dst.copyMu.Unlock()
 	}
-	// Renames are serialized by the VFS, so locking both directories
-	// cannot deadlock with another rename; nothing else takes two.
-	n.dirMu.Lock()
-	defer n.dirMu.Unlock()
-	if np != n {
-		np.dirMu.Lock()
-		defer np.dirMu.Unlock()
+	// Renames are serialized by the VFS; the ancestor goes first, the
+	// order remove uses.
+	first, second := n, np
+	if np.isAncestorOf(n) {
+		first, second = np, n
+	}
+	first.dirMu.Lock()
+	defer first.dirMu.Unlock()
+	if second != first {
+		second.dirMu.Lock()
+		defer second.dirMu.Unlock()
 	}
 	if n.children[oldName] != src || (dst != nil && np.children[newName] != dst) {
 		return unix.ENOENT

@@ -365,8 +365,16 @@ func TestOpaqueDirectory(t *testing.T) {
 	if got := e.ls("/d"); got != "" {
 		t.Errorf("ls /d = %q, want empty", got)
 	}
+	dfd := e.open("/d", unix.O_RDONLY|unix.O_DIRECTORY)
+	defer dfd.DecRef()
 	e.must("rmdir", e.rmdir("/d"))
 	wantErr(t, "stat removed dir", e.statErr("/d"), unix.ENOENT)
+	dfd.Getdents(e.ctx, func(d vfs.Dirent, _ int64) bool {
+		if d.Name != "." && d.Name != ".." {
+			t.Errorf("removed directory lists %q", d.Name)
+		}
+		return true
+	})
 	if got := e.upperHas("d"); got != "whiteout" {
 		t.Errorf("upper layer has %q at d, want a whiteout", got)
 	}
