@@ -22,7 +22,9 @@
 // mounts /dev and /dev/shm; goferfs.New(client, mf, goferfs.Options{ReadOnly:
 // ro}) then .Root() for the root; host.NewFile(ctx, fd, own) wraps the
 // sandbox's stdio descriptors (install them with FDTable.SetFD(0..2)).
-// tmpfs.NewMemfd implements memfd_create.
+// tmpfs.NewMemfd implements memfd_create. overlay.New(ctx, upper, lower)
+// then .Root() is an overlay of a tmpfs root over another root (runsc
+// --overlay mounts one over the gofer root, FSType "overlay").
 //
 // Per task:
 //
