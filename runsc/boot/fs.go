@@ -49,7 +49,7 @@ func build(spec Spec, goferConn *os.File) (*kernel.Kernel, *vfs.FDTable, *vfs.FS
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("root filesystem: %w", err)
 	}
-	if err := mountRoot(ctx, v, mf, spec, rootFS.Root()); err != nil {
+	if err := mountRoot(ctx, v, mf, rootFS.Root(), spec.RootReadOnly, spec.Overlay); err != nil {
 		return nil, nil, nil, err
 	}
 

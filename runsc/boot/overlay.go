@@ -10,13 +10,13 @@ import (
 )
 
 // mountRoot mounts the container root served by the gofer (root) as the
-// VFS root. With spec.Overlay it mounts an overlay instead: a tmpfs in
-// Sentry memory takes every write, so the root is writable even when
-// spec.RootReadOnly (which then only keeps the gofer read-only) and the
-// host's files are never modified.
-func mountRoot(ctx vfs.Context, v *vfs.VirtualFilesystem, mf *memfile.File, spec Spec, root vfs.Inode) error {
-	if !spec.Overlay {
-		if err := v.MountRoot(ctx, root, vfs.MountOptions{ReadOnly: spec.RootReadOnly, FSType: "9p", Source: "gofer"}); err != nil {
+// VFS root, read-only if readOnly. withOverlay mounts an overlay
+// instead: a tmpfs in Sentry memory takes every write, so the root is
+// writable even when readOnly (which then only applies to the gofer) and
+// the host's files are never modified.
+func mountRoot(ctx vfs.Context, v *vfs.VirtualFilesystem, mf *memfile.File, root vfs.Inode, readOnly, withOverlay bool) error {
+	if !withOverlay {
+		if err := v.MountRoot(ctx, root, vfs.MountOptions{ReadOnly: readOnly, FSType: "9p", Source: "gofer"}); err != nil {
 			return fmt.Errorf("mounting root: %w", err)
 		}
 		return nil
