@@ -120,16 +120,16 @@ func (cs *controlServer) start() error {
 	return nil
 }
 
-// signal implements MethodSignal. A signal to a first process that has
-// not started yet is queued; if it would kill it, the process is started
-// so that it dies before running any instruction, as a runc init killed
-// while waiting to exec.
+// signal implements MethodSignal.
 func (cs *controlServer) signal(req *control.Request) error {
 	sig := unix.Signal(req.Signal)
 	if sig < 1 || sig > 64 {
 		return fmt.Errorf("invalid signal %d", req.Signal)
 	}
 	info := &arch.SignalInfo{Signo: int32(sig)} // SI_USER from pid 0: from outside
+	if (req.All || req.PID == 0) && !req.Foreground && cs.killBeforeStart(sig) {
+		return nil
+	}
 	if req.All {
 		return cs.k.SignalAll(info)
 	}
@@ -147,18 +147,23 @@ func (cs *controlServer) signal(req *control.Request) error {
 			return fmt.Errorf("no such process %d", req.PID)
 		}
 	}
-	if err := cs.k.SendSignal(tg, info); err != nil {
-		return err
+	return cs.k.SendSignal(tg, info)
+}
+
+// killBeforeStart ends a first process that has not run yet if sig would
+// end it (it has no handlers yet), as a runc container killed in the
+// created state: it exits killed by sig without running an instruction.
+// It reports whether it did.
+func (cs *controlServer) killBeforeStart(sig unix.Signal) bool {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.started || !killsByDefault(sig) {
+		return false
 	}
-	if tg == cs.init && killsByDefault(sig) {
-		cs.mu.Lock()
-		if !cs.started {
-			cs.started = true
-			cs.init.Start()
-		}
-		cs.mu.Unlock()
-	}
-	return nil
+	cs.started = true
+	cs.init.Terminate(sig)
+	cs.init.Start()
+	return true
 }
 
 // killsByDefault reports whether sig's default action ends the process.

@@ -130,7 +130,7 @@ func Listen(path string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	old := unix.Umask(0o077)
+	old := unix.Umask(0o177) // the socket file is 0600
 	err = viaShortPath(path, func(p string) error { return unix.Bind(fd, &unix.SockaddrUnix{Name: p}) })
 	unix.Umask(old)
 	if err != nil {

@@ -102,6 +102,12 @@ func (tg *ThreadGroup) Start() {
 	tg.leader.start()
 }
 
+// Terminate makes every thread of tg exit as if killed by sig (at its next
+// return to the application; a process not started yet never runs).
+func (tg *ThreadGroup) Terminate(sig unix.Signal) {
+	tg.groupExit(WaitStatusSignaled(sig))
+}
+
 // Exited is closed when every thread of tg has exited; ExitStatus is then
 // final.
 func (tg *ThreadGroup) Exited() <-chan struct{} { return tg.exited }
