@@ -23,6 +23,7 @@ func cmdBoot(g *globalFlags, args []string) int {
 	goferFDs := fs.String("gofer-fds", "", "descriptors of the gofer connections, comma-separated")
 	exitFD := fs.Int("exit-fd", -1, "descriptor of the exit status file")
 	logFD := fs.Int("log-fd", -1, "descriptor of the log")
+	commitFD := fs.Int("commit-fd", -1, "descriptor runsc writes to once the container is recorded")
 	if err := fs.Parse(args); err != nil {
 		return fatalf("boot: %v", flagError(err))
 	}
@@ -45,6 +46,9 @@ func cmdBoot(g *globalFlags, args []string) int {
 	}
 	if *logFD >= 0 {
 		files.Log = os.NewFile(uintptr(*logFD), "log")
+	}
+	if *commitFD >= 0 {
+		files.Commit = os.NewFile(uintptr(*commitFD), "commit")
 	}
 	if err := boot.ConfineSentry(); err != nil {
 		return fatalf("boot: %v", err)

@@ -29,6 +29,10 @@ type Files struct {
 	// Log receives the Sentry's own messages (and --strace); stderr if
 	// nil.
 	Log *os.File
+	// Commit is read after Ready: runsc writes a line once it has
+	// recorded the container. End of file before that means runsc died
+	// while creating it, and the Sentry exits.
+	Commit *os.File
 }
 
 // ReadyMessage is what the Sentry writes on the ready pipe.
@@ -97,6 +101,15 @@ func Run(spec *Spec, f Files) int {
 	}
 	forwardSignals(cs)
 	ready(ReadyMessage{})
+	if f.Commit != nil {
+		b := make([]byte, 1)
+		n, _ := f.Commit.Read(b)
+		f.Commit.Close()
+		if n == 0 {
+			fmt.Fprintf(logw, "runsc: the runsc creating the container went away; sandbox stopped\n")
+			return 1
+		}
+	}
 
 	lost := make(chan lostGofer, 1)
 	for i, c := range s.clients {

@@ -205,6 +205,9 @@ func Create(root, id string, o *CreateOptions) (c *Container, err error) {
 			return nil, err
 		}
 	}
+	if err := sb.Commit(); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 

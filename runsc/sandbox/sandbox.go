@@ -85,6 +85,24 @@ type Sandbox struct {
 	// their parent.
 	Sentry *exec.Cmd
 	Gofer  *exec.Cmd
+	// commit is the write end of the Sentry's commit pipe.
+	commit *os.File
+}
+
+// Commit tells a ready sandbox that its creation is complete (recorded).
+// A sandbox whose creator dies before committing exits on its own, so a
+// runsc create killed half-way leaves nothing running.
+func (sb *Sandbox) Commit() error {
+	if sb.commit == nil {
+		return nil
+	}
+	_, err := sb.commit.Write([]byte("go\n"))
+	sb.commit.Close()
+	sb.commit = nil
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	return nil
 }
 
 // StartError is a failure to start the container's process, with the
@@ -143,7 +161,16 @@ func Start(o *Options) (sb *Sandbox, err error) {
 	if err != nil {
 		return nil, err
 	}
-	toClose = append(toClose, specR, specW, readyR, readyW)
+	commitR, commitW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	toClose = append(toClose, specR, specW, readyR, readyW, commitR)
+	defer func() {
+		if err != nil {
+			commitW.Close()
+		}
+	}()
 	// The Sentry's descriptors: 0-2 and the preserved ones are the first
 	// process's; ours follow.
 	files := append([]*os.File(nil), o.Stdio...)
@@ -152,7 +179,8 @@ func Start(o *Options) (sb *Sandbox, err error) {
 		return strconv.Itoa(len(files) - 1)
 	}
 	args := append([]string{}, o.LogArgs...)
-	args = append(args, "boot", "--spec-fd", fdArg(specR), "--ready-fd", fdArg(readyW), "--control-fd", fdArg(o.Control))
+	args = append(args, "boot", "--spec-fd", fdArg(specR), "--ready-fd", fdArg(readyW),
+		"--commit-fd", fdArg(commitR), "--control-fd", fdArg(o.Control))
 	var goferFDs []string
 	for _, c := range sentryConns {
 		goferFDs = append(goferFDs, fdArg(c))
@@ -197,6 +225,7 @@ func Start(o *Options) (sb *Sandbox, err error) {
 	sb.Sentry, sb.SentryPID = sentry, sentry.Process.Pid
 	specR.Close()
 	readyW.Close()
+	commitR.Close()
 	for _, c := range sentryConns {
 		c.Close()
 	}
@@ -214,6 +243,7 @@ func Start(o *Options) (sb *Sandbox, err error) {
 		return nil, fmt.Errorf("sending the spec to the sandbox: %w", err)
 	}
 	specW.Close()
+	sb.commit = commitW
 	var msg boot.ReadyMessage
 	line, rerr := bufio.NewReader(readyR).ReadBytes('\n')
 	if rerr != nil {
@@ -402,6 +432,10 @@ func startIn(cmd *exec.Cmd, netns string) error {
 func (sb *Sandbox) Kill() {
 	if sb == nil {
 		return
+	}
+	if sb.commit != nil {
+		sb.commit.Close()
+		sb.commit = nil
 	}
 	for _, c := range []*exec.Cmd{sb.Sentry, sb.Gofer} {
 		if c != nil && c.Process != nil {
