@@ -26,6 +26,10 @@ const (
 // connection, and returns the exit code of the first process (128+N for
 // death by signal N).
 func Run(spec Spec, goferConn *os.File) int {
+	creds, err := Credentials(spec)
+	if err != nil {
+		return failf(1, "%v", err)
+	}
 	k, fdt, fsc, err := build(spec, goferConn)
 	if err != nil {
 		return failf(1, "%v", err)
@@ -34,8 +38,6 @@ func Run(spec Spec, goferConn *os.File) int {
 	if err != nil {
 		return failf(exitNotFound, "%s: %v", spec.Args[0], err)
 	}
-	creds := kernel.Credentials{UID: spec.UID, EUID: spec.UID, SUID: spec.UID, FSUID: spec.UID,
-		GID: spec.GID, EGID: spec.GID, SGID: spec.GID, FSGID: spec.GID}
 	err = k.CreateProcess(kernel.CreateProcessArgs{
 		Path: argv0, Argv: spec.Args, Envv: spec.Env, Open: syscalls.OpenExecutable,
 		Creds: creds, FDTable: fdt, FS: fsc,

@@ -42,7 +42,8 @@ func (t *Task) Execve(open OpenExecutable, path string, argv, envv []string) err
 	if size > maxArgBytes {
 		return unix.E2BIG
 	}
-	newMM, exePath, res, err := t.k.loadProgram(t, open, path, argv, envv, t.creds)
+	creds, secure := t.Credentials().ExecCredentials()
+	newMM, exePath, res, err := t.k.loadProgram(t, open, path, argv, envv, creds, secure)
 	if err != nil {
 		return err
 	}
@@ -60,6 +61,7 @@ func (t *Task) Execve(open OpenExecutable, path string, argv, envv []string) err
 		t.vforkDone = nil
 	}
 	t.fdTable.CloseOnExec()
+	t.setCredentials(creds)
 
 	k := t.k
 	k.mu.Lock()
@@ -89,7 +91,9 @@ func (t *Task) Execve(open OpenExecutable, path string, argv, envv []string) err
 
 // loadProgram opens path and loads it into a new address space.
 // It returns the path the program was opened by, for /proc/self/exe.
-func (k *Kernel) loadProgram(t *Task, open OpenExecutable, path string, argv, envv []string, creds Credentials) (*mm.MemoryManager, string, loader.Result, error) {
+// creds are the credentials the program will run with; secure is
+// AT_SECURE.
+func (k *Kernel) loadProgram(t *Task, open OpenExecutable, path string, argv, envv []string, creds *Credentials, secure bool) (*mm.MemoryManager, string, loader.Result, error) {
 	exe, err := open(t, path)
 	if err != nil {
 		return nil, "", loader.Result{}, err
@@ -108,7 +112,7 @@ func (k *Kernel) loadProgram(t *Task, open OpenExecutable, path string, argv, en
 	rand.Read(random[:])
 	res, err := loader.Load(newMM, exe, loader.Args{
 		Argv: argv, Envv: envv, Filename: path, Random: random,
-		UID: creds.UID, EUID: creds.EUID, GID: creds.GID, EGID: creds.EGID,
+		UID: creds.UID, EUID: creds.EUID, GID: creds.GID, EGID: creds.EGID, Secure: secure,
 		OpenInterp: func(p string) (loader.File, error) {
 			f, err := open(t, p)
 			if err != nil {
@@ -198,15 +202,25 @@ type CreateProcessArgs struct {
 	Path       string
 	Argv, Envv []string
 	Open       OpenExecutable
-	Creds      Credentials
-	FDTable    *vfs.FDTable
-	FS         *vfs.FSContext
+	// Creds are the credentials of the process that executes the first
+	// program, like those of runc's init before its execve: CreateProcess
+	// applies execve's transformation to them (ExecCredentials), so a
+	// non-root user keeps only its ambient capabilities, as in docker.
+	// nil means root with every capability (NewCredentials(0, 0, nil)).
+	Creds   *Credentials
+	FDTable *vfs.FDTable
+	FS      *vfs.FSContext
 }
 
 // CreateProcess starts the sandbox's first process (pid 1). It fails
 // without side effects if the program cannot be loaded.
 func (k *Kernel) CreateProcess(a CreateProcessArgs) error {
-	t := &Task{k: k, creds: a.Creds, fdTable: a.FDTable, fs: a.FS, interruptCh: make(chan struct{}, 1)}
+	if a.Creds == nil {
+		a.Creds = NewCredentials(0, 0, nil)
+	}
+	creds, secure := a.Creds.ExecCredentials()
+	t := &Task{k: k, fdTable: a.FDTable, fs: a.FS, interruptCh: make(chan struct{}, 1)}
+	t.setCredentials(creds)
 	// The ids are given out only once the program has loaded, so a failed
 	// start uses none.
 	tg := &ThreadGroup{
@@ -220,7 +234,7 @@ func (k *Kernel) CreateProcess(a CreateProcessArgs) error {
 	}
 	t.tg = tg
 
-	m, exePath, res, err := k.loadProgram(t, a.Open, a.Path, a.Argv, a.Envv, a.Creds)
+	m, exePath, res, err := k.loadProgram(t, a.Open, a.Path, a.Argv, a.Envv, creds, secure)
 	if err != nil {
 		return err
 	}
