@@ -40,15 +40,18 @@ func cmdRun(g *globalFlags, args []string) int {
 	}
 	defer release()
 	b := boot.Spec{
-		Args:         spec.Process.Args,
-		Env:          spec.Process.Env,
-		Cwd:          spec.Process.Cwd,
-		RootReadOnly: spec.Root.Readonly,
-		Hostname:     spec.Hostname,
-		UID:          spec.Process.User.UID,
-		GID:          spec.Process.User.GID,
-		Strace:       g.strace,
-		Debug:        g.debug,
+		Args:            spec.Process.Args,
+		Env:             spec.Process.Env,
+		Cwd:             spec.Process.Cwd,
+		RootReadOnly:    spec.Root.Readonly,
+		Hostname:        spec.Hostname,
+		UID:             spec.Process.User.UID,
+		GID:             spec.Process.User.GID,
+		AdditionalGids:  spec.Process.User.AdditionalGids,
+		Capabilities:    spec.Process.Capabilities,
+		NoNewPrivileges: spec.Process.NoNewPrivileges,
+		Strace:          g.strace,
+		Debug:           g.debug,
 	}
 	for _, m := range spec.Mounts {
 		if m.Type == "tmpfs" {
@@ -79,6 +82,11 @@ func loadBundle(dir string) (*specs.Spec, string, error) {
 	}
 	if spec.Process.Cwd == "" {
 		spec.Process.Cwd = "/"
+	}
+	// Capabilities the Sentry cannot give are the bundle's fault: say so
+	// before starting anything.
+	if _, err := boot.Credentials(boot.Spec{UID: spec.Process.User.UID, Capabilities: spec.Process.Capabilities}); err != nil {
+		return nil, "", fmt.Errorf("bundle %s: config.json: %v", dir, err)
 	}
 	root := spec.Root.Path
 	if !filepath.IsAbs(root) {
