@@ -3,7 +3,7 @@ package kernel
 import (
 	"fmt"
 	"math/bits"
-	"sort"
+	"slices"
 
 	"golang.org/x/sys/unix"
 )
@@ -148,29 +148,11 @@ func (s CapabilitySets) check() error {
 	return nil
 }
 
-// Securebits (include/uapi/linux/securebits.h; x/sys/unix lacks them).
-// Each base flag has a "locked" companion one bit above it.
-const (
-	SecbitNoRoot                  = 1 << 0
-	SecbitNoRootLocked            = 1 << 1
-	SecbitNoSetuidFixup           = 1 << 2
-	SecbitNoSetuidFixupLocked     = 1 << 3
-	SecbitKeepCaps                = 1 << 4
-	SecbitKeepCapsLocked          = 1 << 5
-	SecbitNoCapAmbientRaise       = 1 << 6
-	SecbitNoCapAmbientRaiseLocked = 1 << 7
-
-	// secbitsBase and secbitsLocks are Linux 6.1's SECURE_ALL_BITS and
-	// SECURE_ALL_LOCKS: the bits PR_SET_SECUREBITS accepts.
-	secbitsBase  = SecbitNoRoot | SecbitNoSetuidFixup | SecbitKeepCaps | SecbitNoCapAmbientRaise
-	secbitsLocks = secbitsBase << 1
-)
-
 // sortedGroups returns a sorted copy of groups, as Linux keeps them
 // (groups_sort), so getgroups(2) lists them in order.
 func sortedGroups(groups []uint32) []uint32 {
-	g := append([]uint32(nil), groups...)
-	sort.Slice(g, func(i, j int) bool { return g[i] < g[j] })
+	g := slices.Clone(groups)
+	slices.Sort(g)
 	return g
 }
 
