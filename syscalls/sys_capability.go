@@ -22,42 +22,51 @@ func init() {
 // permitted, inheritable, 32 bits each.
 const capDataSize = 12
 
-// capHeader reads struct __user_cap_header_struct at addr and returns the
-// number of 32-bit data words its version uses (1 for version 1, 2 for
-// versions 2 and 3). An unknown version is EINVAL, after the preferred
-// one (3) is written back so callers can probe for it (capget(2)).
-func capHeader(t *kernel.Task, addr uintptr) (words int, pid int32, err error) {
-	var b [8]byte
-	if err := t.CopyIn(addr, b[:4]); err != nil {
-		return 0, 0, err
+// capVersion reads the version of the struct __user_cap_header_struct at
+// addr and returns the number of 32-bit data words it uses (1 for
+// version 1, 2 for versions 2 and 3). An unknown version is EINVAL, after
+// the preferred one (3) is written back so callers can probe for it
+// (capget(2)).
+func capVersion(t *kernel.Task, addr uintptr) (words int, err error) {
+	var b [4]byte
+	if err := t.CopyIn(addr, b[:]); err != nil {
+		return 0, err
 	}
-	switch binary.LittleEndian.Uint32(b[:4]) {
+	switch binary.LittleEndian.Uint32(b[:]) {
 	case unix.LINUX_CAPABILITY_VERSION_1:
-		words = 1
+		return 1, nil
 	case unix.LINUX_CAPABILITY_VERSION_2, unix.LINUX_CAPABILITY_VERSION_3:
-		words = 2
-	default:
-		binary.LittleEndian.PutUint32(b[:4], unix.LINUX_CAPABILITY_VERSION_3)
-		if err := t.CopyOut(addr, b[:4]); err != nil {
-			return 0, 0, err
-		}
-		return 0, 0, unix.EINVAL
+		return 2, nil
 	}
-	if err := t.CopyIn(addr+4, b[4:]); err != nil {
-		return 0, 0, err
+	binary.LittleEndian.PutUint32(b[:], unix.LINUX_CAPABILITY_VERSION_3)
+	if err := t.CopyOut(addr, b[:]); err != nil {
+		return 0, err
 	}
-	return words, int32(binary.LittleEndian.Uint32(b[4:])), nil
+	return 0, unix.EINVAL
 }
 
-// sysCapget implements capget(2). A NULL data pointer with an unknown
-// version succeeds (the version probe); pid 0 is the caller, another pid
-// any thread of the sandbox.
+// capPID reads the header's pid field.
+func capPID(t *kernel.Task, addr uintptr) (int32, error) {
+	var b [4]byte
+	if err := t.CopyIn(addr+4, b[:]); err != nil {
+		return 0, err
+	}
+	return int32(binary.LittleEndian.Uint32(b[:])), nil
+}
+
+// sysCapget implements capget(2). A NULL data pointer succeeds without
+// looking further, even for an unknown version (the version probe); pid
+// 0 is the caller, another pid any thread of the sandbox.
 func sysCapget(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	hdr, data := uintptr(a[0]), uintptr(a[1])
-	words, pid, err := capHeader(t, hdr)
+	words, err := capVersion(t, hdr)
 	if data == 0 && (err == nil || err == unix.EINVAL) {
 		return 0, nil
 	}
+	if err != nil {
+		return 0, err
+	}
+	pid, err := capPID(t, hdr)
 	if err != nil {
 		return 0, err
 	}
@@ -84,7 +93,11 @@ func sysCapget(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 // data clears the capabilities above 31.
 func sysCapset(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	hdr, data := uintptr(a[0]), uintptr(a[1])
-	words, pid, err := capHeader(t, hdr)
+	words, err := capVersion(t, hdr)
+	if err != nil {
+		return 0, err
+	}
+	pid, err := capPID(t, hdr)
 	if err != nil {
 		return 0, err
 	}
