@@ -37,5 +37,20 @@ func OpenExecutable(t *kernel.Task, path string) (kernel.Executable, error) {
 		fd.DecRef()
 		return nil, err
 	}
+	countSetID(t, fd)
 	return &execFile{ctx: t, fd: fd, m: m}, nil
+}
+
+// countSetID reports a set-user-ID or set-group-ID program: the Sentry
+// runs it without changing ids or capabilities, as on a nosuid mount
+// (execve(2); a set-group-ID bit without group execute is no such bit).
+// File capabilities (security.capability) are not supported either.
+func countSetID(t *kernel.Task, fd *vfs.FileDescription) {
+	st, err := fd.Stat(t)
+	if err != nil {
+		return
+	}
+	if st.Mode&unix.S_ISUID != 0 || st.Mode&(unix.S_ISGID|unix.S_IXGRP) == unix.S_ISGID|unix.S_IXGRP {
+		t.Kernel().CountUnimplemented("execve of a set-user-ID or set-group-ID file (ids unchanged)")
+	}
 }

@@ -251,10 +251,11 @@ func faccessat(t *kernel.Task, dirfd int32, pathAddr uintptr, mode, flags uint32
 	if flags&^(unix.AT_EACCESS|unix.AT_SYMLINK_NOFOLLOW|unix.AT_EMPTY_PATH) != 0 || mode&^7 != 0 {
 		return 0, unix.EINVAL
 	}
+	// access(2) checks with the real ids and the capabilities that go
+	// with them; AT_EACCESS with the effective (filesystem) ones.
 	var ctx vfs.Context = t
 	if flags&unix.AT_EACCESS == 0 {
-		c := t.Credentials()
-		ctx = vfs.WithCredentials(t, c.UID, c.GID)
+		ctx = t.AccessContext()
 	}
 	path, err := copyInPath(t, pathAddr)
 	if err != nil {

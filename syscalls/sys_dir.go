@@ -157,12 +157,9 @@ func sysFchdir(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	return 0, nil
 }
 
-// sysChroot implements chroot(2) (uid 0 only, standing in for
-// CAP_SYS_CHROOT).
+// sysChroot implements chroot(2): the directory is looked up (and must be
+// searchable) before CAP_SYS_CHROOT is checked (EPERM), as in Linux.
 func sysChroot(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	if t.Credentials().EUID != 0 {
-		return 0, unix.EPERM
-	}
 	pop, err := copyInPathOp(t, unix.AT_FDCWD, uintptr(a[0]), true)
 	if err != nil {
 		return 0, err
@@ -170,6 +167,9 @@ func sysChroot(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	vd, err := vfsOf(t).GetDirectory(t, pop)
 	if err != nil {
 		return 0, err
+	}
+	if !t.HasCapability(unix.CAP_SYS_CHROOT) {
+		return 0, unix.EPERM
 	}
 	t.FSContext().SetRoot(vd)
 	return 0, nil
@@ -290,8 +290,9 @@ func linkat(t *kernel.Task, olddir int32, oldAddr uintptr, newdir int32, newAddr
 	}
 	v := vfsOf(t)
 	if oldPath == "" && flags&unix.AT_EMPTY_PATH != 0 {
-		// Link the file dirfd refers to (it may be an O_PATH fd).
-		if t.Credentials().EUID != 0 {
+		// Link the file dirfd refers to (it may be an O_PATH fd): Linux
+		// 6.1 allows it only with CAP_DAC_READ_SEARCH (linkat(2)).
+		if !t.HasCapability(unix.CAP_DAC_READ_SEARCH) {
 			return 0, unix.ENOENT
 		}
 		vd, f, err := emptyPathFile(t, olddir)

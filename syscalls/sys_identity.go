@@ -62,84 +62,43 @@ func sysGetresgid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	return 0, putUint32s(t, []uintptr{uintptr(a[0]), uintptr(a[1]), uintptr(a[2])}, []uint32{c.GID, c.EGID, c.SGID})
 }
 
-// The sandbox has a single user namespace; a task with euid 0 may become
-// anyone (CAP_SETUID), others may only shuffle among their own ids.
-const keep = ^uint32(0)
-
-func setIDs(t *kernel.Task, r, e, s uint32, group bool) error {
-	c := t.Credentials()
-	real, eff, saved, fs := &c.UID, &c.EUID, &c.SUID, &c.FSUID
-	if group {
-		real, eff, saved, fs = &c.GID, &c.EGID, &c.SGID, &c.FSGID
-	}
-	privileged := c.EUID == 0
-	allowed := func(id uint32) bool {
-		return id == keep || privileged || id == *real || id == *eff || id == *saved
-	}
-	if !allowed(r) || !allowed(e) || !allowed(s) {
-		return unix.EPERM
-	}
-	if r != keep {
-		*real = r
-	}
-	if e != keep {
-		*eff = e
-	}
-	if s != keep {
-		*saved = s
-	}
-	*fs = *eff
-	return nil
-}
+// The id-changing calls follow setuid(2), setreuid(2), setresuid(2),
+// setfsuid(2) and their gid twins, with CAP_SETUID/CAP_SETGID as the
+// privilege and capabilities(7)'s "Effect of user ID changes on
+// capabilities"; the kernel's Credentials implement the rules. The
+// sandbox has a single user namespace.
 
 func sysSetuid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	id := uint32(a[0])
-	if t.Credentials().EUID == 0 {
-		return 0, setIDs(t, id, id, id, false)
-	}
-	return 0, setIDs(t, keep, id, keep, false)
+	return 0, t.SetUID(uint32(a[0]))
 }
 
 func sysSetgid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	id := uint32(a[0])
-	if t.Credentials().EUID == 0 {
-		return 0, setIDs(t, id, id, id, true)
-	}
-	return 0, setIDs(t, keep, id, keep, true)
+	return 0, t.SetGID(uint32(a[0]))
 }
 
 func sysSetreuid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	return 0, setIDs(t, uint32(a[0]), uint32(a[1]), keep, false)
+	return 0, t.SetREUID(uint32(a[0]), uint32(a[1]))
 }
 
 func sysSetregid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	return 0, setIDs(t, uint32(a[0]), uint32(a[1]), keep, true)
+	return 0, t.SetREGID(uint32(a[0]), uint32(a[1]))
 }
 
 func sysSetresuid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	return 0, setIDs(t, uint32(a[0]), uint32(a[1]), uint32(a[2]), false)
+	return 0, t.SetRESUID(uint32(a[0]), uint32(a[1]), uint32(a[2]))
 }
 
 func sysSetresgid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	return 0, setIDs(t, uint32(a[0]), uint32(a[1]), uint32(a[2]), true)
+	return 0, t.SetRESGID(uint32(a[0]), uint32(a[1]), uint32(a[2]))
 }
 
+// setfsuid(2) never fails; it returns the previous fsuid.
 func sysSetfsuid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	c := t.Credentials()
-	old := c.FSUID
-	if id := uint32(a[0]); c.EUID == 0 || id == c.UID || id == c.EUID || id == c.SUID {
-		c.FSUID = id
-	}
-	return uintptr(old), nil
+	return uintptr(t.SetFSUID(uint32(a[0]))), nil
 }
 
 func sysSetfsgid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	c := t.Credentials()
-	old := c.FSGID
-	if id := uint32(a[0]); c.EUID == 0 || id == c.GID || id == c.EGID || id == c.SGID {
-		c.FSGID = id
-	}
-	return uintptr(old), nil
+	return uintptr(t.SetFSGID(uint32(a[0]))), nil
 }
 
 func sysGetgroups(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
@@ -161,13 +120,14 @@ func sysGetgroups(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	return uintptr(len(g)), t.CopyOut(uintptr(a[1]), b)
 }
 
+// setgroups(2) needs CAP_SETGID, checked before the size as Linux does.
 func sysSetgroups(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	if !t.HasCapability(unix.CAP_SETGID) {
+		return 0, unix.EPERM
+	}
 	n := int(int32(a[0]))
 	if n < 0 || n > 65536 {
 		return 0, unix.EINVAL
-	}
-	if t.Credentials().EUID != 0 {
-		return 0, unix.EPERM
 	}
 	b := make([]byte, 4*n)
 	if err := t.CopyIn(uintptr(a[1]), b); err != nil {
@@ -177,8 +137,7 @@ func sysSetgroups(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	for i := range g {
 		g[i] = binary.LittleEndian.Uint32(b[4*i:])
 	}
-	t.Credentials().Groups = g
-	return 0, nil
+	return 0, t.SetGroups(g)
 }
 
 // Release is the kernel version the Sentry reports: new enough for what
@@ -195,8 +154,10 @@ func sysUname(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	return 0, t.CopyOut(uintptr(a[0]), u[:])
 }
 
+// setName implements sethostname(2) and setdomainname(2): CAP_SYS_ADMIN
+// (EPERM) before the length check (EINVAL), as in Linux.
 func setName(t *kernel.Task, a arch.SyscallArgs, set func(string)) error {
-	if t.Credentials().EUID != 0 {
+	if !t.HasCapability(unix.CAP_SYS_ADMIN) {
 		return unix.EPERM
 	}
 	n := int(int32(a[1]))

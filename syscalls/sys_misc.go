@@ -1,6 +1,7 @@
 package syscalls
 
-// Miscellaneous process state: arch_prctl(2), prctl(2), getrlimit(2),
+// Miscellaneous process state: arch_prctl(2), prctl(2) (its capability
+// options are in sys_capability.go), getrlimit(2),
 // setrlimit(2), prlimit64(2), getrandom(2), sched_*(2), getcpu(2),
 // sysinfo(2), getrusage(2), personality(2), getpriority(2).
 
@@ -74,6 +75,9 @@ func sysArchPrctl(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 }
 
 func sysPrctl(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	if rv, ok, err := prctlCapability(t, a); ok {
+		return rv, err
+	}
 	switch int(a[0]) {
 	case unix.PR_SET_NAME:
 		var b [16]byte
@@ -94,13 +98,6 @@ func sysPrctl(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		var b [16]byte
 		copy(b[:15], t.Name())
 		return 0, t.CopyOut(uintptr(a[1]), b[:])
-	case unix.PR_SET_NO_NEW_PRIVS:
-		if a[1] != 1 {
-			return 0, unix.EINVAL
-		}
-		return 0, nil // no setuid binaries exist in the sandbox anyway
-	case unix.PR_GET_NO_NEW_PRIVS:
-		return 0, nil
 	case unix.PR_GET_DUMPABLE:
 		return 1, nil
 	case unix.PR_SET_DUMPABLE:
@@ -108,11 +105,6 @@ func sysPrctl(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 			return 0, unix.EINVAL
 		}
 		return 0, nil
-	case unix.PR_CAPBSET_READ:
-		if a[1] > 40 {
-			return 0, unix.EINVAL
-		}
-		return 1, nil
 	case unix.PR_GET_SECCOMP:
 		return 0, nil
 	}
@@ -149,7 +141,7 @@ func sysSetrlimit(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
-	_, err = t.ThreadGroup().Limits().Set(int(a[0]), l, t.Credentials().EUID == 0)
+	_, err = t.ThreadGroup().Limits().Set(int(a[0]), l, t.HasCapability(unix.CAP_SYS_RESOURCE))
 	if err == nil {
 		applyLimit(t, int(a[0]), l)
 	}
@@ -170,6 +162,9 @@ func sysPrlimit64(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 			return 0, unix.ESRCH
 		}
 	}
+	if err := t.MayPrlimit(tg); err != nil {
+		return 0, err
+	}
 	lim := tg.Limits()
 	old, err := lim.Get(int(a[1]))
 	if err != nil {
@@ -180,7 +175,7 @@ func sysPrlimit64(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		if err != nil {
 			return 0, err
 		}
-		if old, err = lim.Set(int(a[1]), l, t.Credentials().EUID == 0); err != nil {
+		if old, err = lim.Set(int(a[1]), l, t.HasCapability(unix.CAP_SYS_RESOURCE)); err != nil {
 			return 0, err
 		}
 		if tg == t.ThreadGroup() {
@@ -307,8 +302,11 @@ func sysGetpriority(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	return 20, nil // nice 0, in the kernel's 40-nice encoding
 }
 
+// setpriority(2): every nice value stays 0 (getpriority reports it), but
+// asking for a negative one, below the RLIMIT_NICE of 0, needs
+// CAP_SYS_NICE (EACCES), as Linux's can_nice checks.
 func sysSetpriority(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	if int32(a[2]) < 0 && t.Credentials().EUID != 0 {
+	if int32(a[2]) < 0 && !t.HasCapability(unix.CAP_SYS_NICE) {
 		return 0, unix.EACCES
 	}
 	return 0, nil

@@ -141,7 +141,12 @@ func sysKill(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		return 0, unix.EINVAL
 	}
 	k := t.Kernel()
+	// Signal 0 checks existence and permission (CAP_KILL or matching
+	// uids; see Task.MaySignal) without sending anything.
 	send := func(tg *kernel.ThreadGroup) error {
+		if err := t.MaySignalProcess(tg, sig); err != nil {
+			return err
+		}
 		if sig == 0 {
 			return nil
 		}
@@ -156,12 +161,15 @@ func sysKill(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		return 0, send(tg)
 	default:
 		// Process group (0: the caller's, -1: everyone but init and the
-		// caller, < -1: group -pid).
+		// caller, < -1: group -pid). As in Linux, a group signal succeeds
+		// if one process got it and otherwise fails with the last error;
+		// kill(-1) ignores EPERM.
 		pgid := kernel.ThreadID(-pid)
 		if pid == 0 {
 			pgid = t.ThreadGroup().ProcessGroup()
 		}
-		found := false
+		found, sent := false, false
+		var lastErr error
 		for _, id := range k.ThreadGroupIDs() {
 			tg := k.ThreadGroupByID(id)
 			if tg == nil {
@@ -175,12 +183,19 @@ func sysKill(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 				continue
 			}
 			found = true
-			send(tg)
+			if err := send(tg); err == nil {
+				sent = true
+			} else if pid != -1 || err != unix.EPERM {
+				lastErr = err
+			}
 		}
-		if !found {
+		switch {
+		case !found:
 			return 0, unix.ESRCH
+		case sent && pid != -1:
+			return 0, nil
 		}
-		return 0, nil
+		return 0, lastErr
 	}
 }
 
@@ -191,6 +206,9 @@ func threadSignal(t *kernel.Task, tgid, tid int32, sig unix.Signal, info *arch.S
 	target := t.Kernel().TaskByTID(kernel.ThreadID(tid))
 	if target == nil || (tgid > 0 && target.ThreadGroup().ID() != kernel.ThreadID(tgid)) {
 		return unix.ESRCH
+	}
+	if err := t.MaySignal(target, sig); err != nil {
+		return err
 	}
 	if sig == 0 {
 		return nil
@@ -236,6 +254,9 @@ func sysRtSigqueueinfo(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	tg := t.Kernel().ThreadGroupByID(kernel.ThreadID(pid))
 	if tg == nil {
 		return 0, unix.ESRCH
+	}
+	if err := t.MaySignalProcess(tg, sig); err != nil {
+		return 0, err
 	}
 	if sig == 0 {
 		return 0, nil

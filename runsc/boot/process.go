@@ -42,7 +42,10 @@ func newProcess(k *kernel.Kernel, p *specs.Process, stdio []int, tty bool, init 
 	if err != nil {
 		return nil, nil, &startError{1, err.Error()}
 	}
-	creds := processCredentials(p.User)
+	creds, err := Credentials(p)
+	if err != nil {
+		return nil, nil, &startError{1, err.Error()}
+	}
 	fdt, ctty, err := stdioTable(stdio, tty)
 	if err != nil {
 		return nil, nil, &startError{1, err.Error()}
@@ -95,16 +98,6 @@ func describe(err error) string {
 		return "permission denied (not an executable regular file)"
 	}
 	return err.Error()
-}
-
-// processCredentials are the ids of an OCI user.
-func processCredentials(u specs.User) kernel.Credentials {
-	c := kernel.Credentials{
-		UID: u.UID, EUID: u.UID, SUID: u.UID, FSUID: u.UID,
-		GID: u.GID, EGID: u.GID, SGID: u.GID, FSGID: u.GID,
-	}
-	c.Groups = append(c.Groups, u.AdditionalGids...)
-	return c
 }
 
 // rlimitNames maps OCI rlimit names to resource numbers.

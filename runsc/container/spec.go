@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/veil-sandbox/veil/runsc/boot"
 	"github.com/veil-sandbox/veil/sentry/fs/proc"
 )
 
@@ -81,6 +82,14 @@ func CheckProcess(p *specs.Process) (warnings []string, err error) {
 	}
 	if p.ExecCPUAffinity != nil {
 		return nil, errors.New("process.execCPUAffinity is not supported")
+	}
+	// Capabilities the Sentry cannot give are the bundle's fault: say so
+	// before starting anything.
+	if _, err := boot.Credentials(p); err != nil {
+		return nil, err
+	}
+	if a := boot.UnraisableAmbient(p.Capabilities); len(a) > 0 {
+		warnings = append(warnings, fmt.Sprintf("process.capabilities.ambient: %s not raised: not both permitted and inheritable", strings.Join(a, ", ")))
 	}
 	for _, r := range p.Rlimits {
 		if !knownRlimit(r.Type) {

@@ -44,10 +44,12 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 	nt := &Task{
 		k:           k,
 		regs:        t.regs,
-		creds:       t.creds,
 		name:        t.name,
 		interruptCh: make(chan struct{}, 1),
 	}
+	// fork(2): the child has a copy of the parent's credentials (the
+	// same immutable value).
+	nt.setCredentials(t.Credentials())
 	var err error
 	if f&unix.CLONE_VM != 0 {
 		t.mm.IncUsers()

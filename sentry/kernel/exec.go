@@ -40,7 +40,8 @@ func (t *Task) Execve(open OpenExecutable, path string, argv, envv []string) err
 	if size > maxArgBytes {
 		return unix.E2BIG
 	}
-	newMM, exePath, res, err := t.k.loadProgram(t, open, path, argv, envv, t.creds)
+	creds, secure := t.Credentials().ExecCredentials()
+	newMM, exePath, res, err := t.k.loadProgram(t, open, path, argv, envv, creds, secure)
 	if err != nil {
 		return err
 	}
@@ -58,6 +59,7 @@ func (t *Task) Execve(open OpenExecutable, path string, argv, envv []string) err
 		t.vforkDone = nil
 	}
 	t.fdTable.CloseOnExec()
+	t.setCredentials(creds)
 
 	k := t.k
 	k.mu.Lock()
@@ -87,7 +89,9 @@ func (t *Task) Execve(open OpenExecutable, path string, argv, envv []string) err
 
 // loadProgram opens path and loads it into a new address space.
 // It returns the path the program was opened by, for /proc/self/exe.
-func (k *Kernel) loadProgram(t *Task, open OpenExecutable, path string, argv, envv []string, creds Credentials) (*mm.MemoryManager, string, loader.Result, error) {
+// creds are the credentials the program will run with; secure is
+// AT_SECURE.
+func (k *Kernel) loadProgram(t *Task, open OpenExecutable, path string, argv, envv []string, creds *Credentials, secure bool) (*mm.MemoryManager, string, loader.Result, error) {
 	exe, err := open(t, path)
 	if err != nil {
 		return nil, "", loader.Result{}, err
@@ -106,7 +110,7 @@ func (k *Kernel) loadProgram(t *Task, open OpenExecutable, path string, argv, en
 	rand.Read(random[:])
 	res, err := loader.Load(newMM, exe, loader.Args{
 		Argv: argv, Envv: envv, Filename: path, Random: random,
-		UID: creds.UID, EUID: creds.EUID, GID: creds.GID, EGID: creds.EGID,
+		UID: creds.UID, EUID: creds.EUID, GID: creds.GID, EGID: creds.EGID, Secure: secure,
 		OpenInterp: func(p string) (loader.File, error) {
 			f, err := open(t, p)
 			if err != nil {

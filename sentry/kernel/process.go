@@ -20,8 +20,13 @@ type CreateProcessArgs struct {
 	Path       string
 	Argv, Envv []string
 	Open       OpenExecutable
-	Creds      Credentials
-	FDTable    *vfs.FDTable
+	// Creds are the credentials of the process that executes the
+	// program, like those of runc's init before its execve: NewProcess
+	// applies execve's transformation to them (ExecCredentials), so a
+	// non-root user keeps only its ambient capabilities, as in docker.
+	// nil means root with every capability (NewCredentials(0, 0, nil)).
+	Creds   *Credentials
+	FDTable *vfs.FDTable
 	FS         *vfs.FSContext
 	// Limits are the process's resource limits; nil means the defaults.
 	Limits *Limits
@@ -50,7 +55,12 @@ func (k *Kernel) CreateProcess(a CreateProcessArgs) error {
 // sandbox, and gives it a pid, but does not run it: Start does. It fails
 // without side effects (no pid used) if the program cannot be loaded.
 func (k *Kernel) NewProcess(a CreateProcessArgs) (*ThreadGroup, error) {
-	t := &Task{k: k, creds: a.Creds, fdTable: a.FDTable, fs: a.FS, interruptCh: make(chan struct{}, 1)}
+	if a.Creds == nil {
+		a.Creds = NewCredentials(0, 0, nil)
+	}
+	creds, secure := a.Creds.ExecCredentials()
+	t := &Task{k: k, fdTable: a.FDTable, fs: a.FS, interruptCh: make(chan struct{}, 1)}
+	t.setCredentials(creds)
 	limits := a.Limits
 	if limits == nil {
 		limits = defaultLimits()
@@ -67,7 +77,7 @@ func (k *Kernel) NewProcess(a CreateProcessArgs) (*ThreadGroup, error) {
 	}
 	t.tg = tg
 
-	m, exePath, res, err := k.loadProgram(t, a.Open, a.Path, a.Argv, a.Envv, a.Creds)
+	m, exePath, res, err := k.loadProgram(t, a.Open, a.Path, a.Argv, a.Envv, creds, secure)
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +236,7 @@ func (k *Kernel) Processes() []ProcessInfo {
 				break
 			}
 		}
-		p.UID = t.creds.UID
+		p.UID = t.Credentials().UID
 		p.Comm = t.name
 		out = append(out, p)
 	}

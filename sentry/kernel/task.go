@@ -19,13 +19,6 @@ import (
 // namespace.
 type ThreadID int32
 
-// Credentials are a task's user and group ids.
-type Credentials struct {
-	UID, EUID, SUID, FSUID uint32
-	GID, EGID, SGID, FSGID uint32
-	Groups                 []uint32
-}
-
 // faultSite identifies a page fault: address and instruction.
 type faultSite struct{ addr, rip uint64 }
 
@@ -45,8 +38,10 @@ type Task struct {
 	mm      *mm.MemoryManager
 	fdTable *vfs.FDTable
 	fs      *vfs.FSContext
-	creds   Credentials
-	name    string // comm
+	// creds is replaced, never modified (see Credentials), and only by
+	// the task itself; other tasks load it.
+	creds atomic.Pointer[Credentials]
+	name  string // comm
 
 	// Signal state, protected by k.mu.
 	sigMask     uint64
@@ -95,8 +90,9 @@ func (t *Task) FDTable() *vfs.FDTable { return t.fdTable }
 // FSContext returns t's root, working directory and umask.
 func (t *Task) FSContext() *vfs.FSContext { return t.fs }
 
-// Credentials returns t's credentials.
-func (t *Task) Credentials() *Credentials { return &t.creds }
+// Credentials returns t's credentials. They must not be modified: the
+// task's own syscalls replace them (SetUID, Capset, ...).
+func (t *Task) Credentials() *Credentials { return t.creds.Load() }
 
 // Regs returns t's saved user registers (valid during a syscall).
 func (t *Task) Regs() *arch.Registers { return &t.regs }
@@ -114,10 +110,10 @@ func (t *Task) SetName(n string) {
 }
 
 // FSUID implements vfs.Context.
-func (t *Task) FSUID() uint32 { return t.creds.FSUID }
+func (t *Task) FSUID() uint32 { return t.Credentials().FSUID }
 
 // FSGID implements vfs.Context.
-func (t *Task) FSGID() uint32 { return t.creds.FSGID }
+func (t *Task) FSGID() uint32 { return t.Credentials().FSGID }
 
 // ProcessID implements vfs.Context.
 func (t *Task) ProcessID() int32 { return int32(t.tg.tgid) }

@@ -58,7 +58,7 @@ func (t *Task) isControllingLocked(tty *TTY) bool {
 
 // SetControllingTTY implements TIOCSCTTY: a session leader without a
 // controlling terminal acquires tty. steal takes it from another session
-// (needs CAP_SYS_ADMIN, modelled as euid 0).
+// (needs CAP_SYS_ADMIN).
 func (t *Task) SetControllingTTY(tty *TTY, steal bool) error {
 	k := t.k
 	k.mu.Lock()
@@ -70,7 +70,7 @@ func (t *Task) SetControllingTTY(tty *TTY, steal bool) error {
 		return unix.EPERM
 	}
 	if tty.sid != 0 {
-		if !steal || t.creds.EUID != 0 {
+		if !steal || !t.HasCapability(unix.CAP_SYS_ADMIN) {
 			return unix.EPERM
 		}
 		tty.detachLocked()

@@ -36,6 +36,9 @@ type Args struct {
 	// Random fills AT_RANDOM.
 	Random               [16]byte
 	UID, EUID, GID, EGID uint32
+	// Secure is AT_SECURE: the exec changed privilege, so the C library
+	// must distrust the environment (LD_PRELOAD, ...).
+	Secure bool
 	// VDSO, if not nil, is mapped below the stack and announced with
 	// AT_SYSINFO_EHDR. (veil: vdso)
 	VDSO VDSO
@@ -128,7 +131,7 @@ func Load(m *mm.MemoryManager, f File, a Args) (Result, error) {
 		atEUID, uint64(a.EUID),
 		atGID, uint64(a.GID),
 		atEGID, uint64(a.EGID),
-		atSecure, 0,
+		atSecure, boolAux(a.Secure),
 		atClktck, 100,
 		atHwcap, uint64(hwcap()),
 	}
@@ -344,3 +347,10 @@ func buildStack(m *mm.MemoryManager, top uintptr, a Args, auxv []uint64) (uintpt
 
 func pageUp(n uintptr) uintptr   { return (n + 4095) &^ 4095 }
 func pageDown(n uintptr) uintptr { return n &^ 4095 }
+
+func boolAux(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -52,7 +52,7 @@
 //
 // The kernel's Task must implement Context (Block, BlockTimeout, FSUID,
 // FSGID, ProcessID) and UserMemory (CopyIn, CopyOut). A Context may also
-// implement GroupMember (supplementary groups).
+// implement GroupMember (supplementary groups) and Capable (capabilities).
 //
 // # API for other files (pipes, eventfd, epoll, sockets, proc)
 //
@@ -127,12 +127,16 @@
 // Rmdir, Rename, StatFS, Mount, MountAt, Unmount; SetStatAt and AccessAt
 // act on an already resolved location (AT_EMPTY_PATH). PathName,
 // PathNameFrom and PathFrom turn locations back into paths (getcwd,
-// /proc). CheckAccess and WithCredentials (access(2) with the real ids)
-// expose the permission check.
+// /proc). CheckAccess and CheckPermission expose the permission check.
 //
 // Read-only mounts (MountOptions.ReadOnly) give EROFS for every mutation.
-// Permission checks use Context.FSUID/FSGID: uid 0 bypasses read/write
-// checks and directory search; executing needs at least one x bit.
+// Permission checks use Context.FSUID/FSGID and, when the Context
+// implements Capable, its capabilities (capabilities(7)): CAP_DAC_OVERRIDE
+// and CAP_DAC_READ_SEARCH bypass the mode bits (executing still needs at
+// least one x bit), CAP_FOWNER stands for the owner in chmod, utimes and
+// sticky directories, CAP_CHOWN allows chown, CAP_FSETID keeps a set-group-ID
+// bit, CAP_MKNOD allows device nodes. A Context without Capable is
+// privileged exactly when its FSUID is 0.
 //
 // # Locking
 //

@@ -259,7 +259,7 @@ func (v *VirtualFilesystem) Mkdir(ctx Context, pop PathOperation, mode uint32) e
 }
 
 // Mknod implements mknod(2): mode holds the file type (0 means S_IFREG)
-// and permissions (masked with pop.Umask). Device nodes need uid 0
+// and permissions (masked with pop.Umask). Device nodes need CAP_MKNOD
 // (EPERM); directories give EPERM and unknown types EINVAL.
 func (v *VirtualFilesystem) Mknod(ctx Context, pop PathOperation, mode uint32, dev uint64) error {
 	switch mode & unix.S_IFMT {
@@ -267,7 +267,7 @@ func (v *VirtualFilesystem) Mknod(ctx Context, pop PathOperation, mode uint32, d
 		mode |= unix.S_IFREG
 	case unix.S_IFREG, unix.S_IFIFO, unix.S_IFSOCK:
 	case unix.S_IFCHR, unix.S_IFBLK:
-		if ctx.FSUID() != 0 {
+		if !hasCap(ctx, unix.CAP_MKNOD) {
 			return unix.EPERM
 		}
 	case unix.S_IFDIR:
@@ -542,10 +542,13 @@ func (v *VirtualFilesystem) Stat(ctx Context, pop PathOperation) (Stat, error) {
 }
 
 // SetStat implements chmod, chown and utimes on a path (not size: see
-// Truncate). Permission rules: mode and explicit times need the owner or
-// uid 0 (EPERM); setting times to now needs the owner or write permission
-// (EACCES); changing the owner needs uid 0, changing the group needs uid 0
-// or the owner in that group. Timespec Nsec values UTIME_NOW and UTIME_OMIT
+// Truncate). Permission rules (Linux's setattr_prepare): mode and explicit
+// times need the owner or CAP_FOWNER (EPERM), and a set-group-ID bit stays
+// only for a member of the file's group or with CAP_FSETID; setting times
+// to now needs the owner, CAP_FOWNER or write permission (EACCES);
+// changing the owner needs CAP_CHOWN (the owner may "change" it to
+// itself), changing the group CAP_CHOWN or the owner changing it to a
+// group it is in. Timespec Nsec values UTIME_NOW and UTIME_OMIT
 // are resolved here, so filesystems never see them. EROFS on read-only
 // mounts.
 func (v *VirtualFilesystem) SetStat(ctx Context, pop PathOperation, s SetStat) error {
@@ -573,21 +576,21 @@ func setStat(ctx Context, inode Inode, readOnly bool, s SetStat) error {
 	if err != nil {
 		return err
 	}
-	root := ctx.FSUID() == 0
 	if s.Valid&AttrMode != 0 {
-		if !isOwnerOrRoot(ctx, &st) {
+		if !isOwnerOrCapable(ctx, &st) {
 			return unix.EPERM
 		}
 		s.Mode &= 0o7777
-		if !root && !inGroup(ctx, st.GID) {
+		if !inGroup(ctx, st.GID) && !hasCap(ctx, unix.CAP_FSETID) {
 			s.Mode &^= unix.S_ISGID
 		}
 	}
 	if s.Valid&(AttrUID|AttrGID) != 0 {
-		if s.Valid&AttrUID != 0 && s.UID != st.UID && !root {
+		owner, mayChown := ctx.FSUID() == st.UID, hasCap(ctx, unix.CAP_CHOWN)
+		if s.Valid&AttrUID != 0 && !(owner && s.UID == st.UID) && !mayChown {
 			return unix.EPERM
 		}
-		if s.Valid&AttrGID != 0 && s.GID != st.GID && !root && (ctx.FSUID() != st.UID || !inGroup(ctx, s.GID)) {
+		if s.Valid&AttrGID != 0 && !(owner && (s.GID == st.GID || inGroup(ctx, s.GID))) && !mayChown {
 			return unix.EPERM
 		}
 		if s.Valid&AttrUID != 0 && s.UID == st.UID && s.Valid&AttrGID == 0 {
@@ -612,7 +615,7 @@ func setStat(ctx Context, inode Inode, readOnly bool, s SetStat) error {
 		if s.Valid&AttrMtime != 0 && s.Mtime.Nsec != unix.UTIME_NOW {
 			now = false
 		}
-		if !isOwnerOrRoot(ctx, &st) {
+		if !isOwnerOrCapable(ctx, &st) {
 			if !now {
 				return unix.EPERM
 			}
@@ -664,8 +667,8 @@ func (v *VirtualFilesystem) Truncate(ctx Context, pop PathOperation, size int64)
 }
 
 // Access implements access(2)/faccessat(2): mode is F_OK (0) or a mask of
-// R_OK, W_OK, X_OK, checked with ctx's FSUID/FSGID (use WithCredentials for
-// the real ids). W_OK on a read-only mount gives EROFS for regular files,
+// R_OK, W_OK, X_OK, checked with ctx's FSUID/FSGID and capabilities
+// (access(2) passes a context with the real ids). W_OK on a read-only mount gives EROFS for regular files,
 // directories and symlinks.
 func (v *VirtualFilesystem) Access(ctx Context, pop PathOperation, mode uint32) error {
 	if mode&^7 != 0 {

@@ -20,18 +20,31 @@ func inGroup(ctx Context, gid uint32) bool {
 	return false
 }
 
-// CheckPermission implements the classic Unix permission check of want
+// Capable is an optional Context extension: contexts that carry Linux
+// capabilities (the kernel's Task) implement it, so permission checks
+// consult CAP_DAC_OVERRIDE, CAP_FOWNER, ... (capabilities(7)). A context
+// without it is privileged exactly when its FSUID is 0, as the Sentry's
+// own contexts are.
+type Capable interface {
+	HasCapability(cp int) bool
+}
+
+// hasCap reports whether ctx has capability cp.
+func hasCap(ctx Context, cp int) bool {
+	if c, ok := ctx.(Capable); ok {
+		return c.HasCapability(cp)
+	}
+	return ctx.FSUID() == 0
+}
+
+// CheckPermission implements the Unix permission check of want
 // (MayRead|MayWrite|MayExec bits) against the attributes st, for the
-// caller's FSUID/FSGID. uid 0 bypasses read and write checks and execute
-// checks on directories; executing a non-directory needs at least one x bit.
+// caller's FSUID/FSGID, and then the capabilities that override it
+// (Linux's generic_permission): CAP_DAC_READ_SEARCH for reading files and
+// reading or searching directories, CAP_DAC_OVERRIDE for everything but
+// executing a file without any x bit.
 func CheckPermission(ctx Context, st *Stat, want uint32) error {
 	uid := ctx.FSUID()
-	if uid == 0 {
-		if want&MayExec == 0 || st.Mode&unix.S_IFMT == unix.S_IFDIR || st.Mode&0o111 != 0 {
-			return nil
-		}
-		return unix.EACCES
-	}
 	var perm uint32
 	switch {
 	case st.UID == uid:
@@ -41,10 +54,28 @@ func CheckPermission(ctx Context, st *Stat, want uint32) error {
 	default:
 		perm = st.Mode & 7
 	}
-	if want&^perm&7 != 0 {
-		return unix.EACCES
+	if want&^perm&7 == 0 {
+		return nil
 	}
-	return nil
+	isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
+	if capsOverride(ctx, isDir, want) || (!isDir && st.Mode&0o111 != 0 && hasCap(ctx, unix.CAP_DAC_OVERRIDE)) {
+		return nil
+	}
+	return unix.EACCES
+}
+
+// capsOverride reports whether ctx's capabilities grant want on any
+// directory (isDir) or any non-directory, whatever its mode: only
+// executing a non-directory depends on the mode (it needs an x bit).
+func capsOverride(ctx Context, isDir bool, want uint32) bool {
+	want &= MayRead | MayWrite | MayExec
+	if isDir {
+		return (want&MayWrite == 0 && hasCap(ctx, unix.CAP_DAC_READ_SEARCH)) || hasCap(ctx, unix.CAP_DAC_OVERRIDE)
+	}
+	if want&MayExec != 0 {
+		return false
+	}
+	return (want == MayRead && hasCap(ctx, unix.CAP_DAC_READ_SEARCH)) || hasCap(ctx, unix.CAP_DAC_OVERRIDE)
 }
 
 // mayAccess checks want on inode.
@@ -56,31 +87,32 @@ func mayAccess(ctx Context, inode Inode, want uint32) error {
 	return CheckPermission(ctx, &st, want)
 }
 
-// mayAccessDentry checks want on d, skipping the Stat when the answer is
-// known (root searching a directory).
+// mayAccessDentry checks want on d, skipping the Stat when capabilities
+// decide (root searching a directory).
 func mayAccessDentry(ctx Context, d *Dentry, want uint32) error {
-	if ctx.FSUID() == 0 && (want&MayExec == 0 || d.IsDir()) {
+	if capsOverride(ctx, d.IsDir(), want) {
 		return nil
 	}
 	return mayAccess(ctx, d.inode, want)
 }
 
-// isOwnerOrRoot reports whether the caller may change st's mode and times
-// (CAP_FOWNER is modelled as uid 0).
-func isOwnerOrRoot(ctx Context, st *Stat) bool {
-	return ctx.FSUID() == 0 || ctx.FSUID() == st.UID
+// isOwnerOrCapable reports whether the caller may change st's mode and
+// times: its owner or CAP_FOWNER (Linux's inode_owner_or_capable).
+func isOwnerOrCapable(ctx Context, st *Stat) bool {
+	return ctx.FSUID() == st.UID || hasCap(ctx, unix.CAP_FOWNER)
 }
 
 // mayDelete checks that the caller may remove or rename away child from
-// dir: write and search permission on dir, and the sticky bit rule.
+// dir: write and search permission on dir, and the sticky bit rule (the
+// owner of the file or of the directory, or CAP_FOWNER).
 func mayDelete(ctx Context, dir, child *Dentry) error {
 	if err := mayAccessDentry(ctx, dir, MayWrite|MayExec); err != nil {
 		return err
 	}
-	uid := ctx.FSUID()
-	if uid == 0 {
+	if hasCap(ctx, unix.CAP_FOWNER) {
 		return nil
 	}
+	uid := ctx.FSUID()
 	dst, err := dir.inode.Stat(ctx)
 	if err != nil {
 		return err
@@ -96,20 +128,6 @@ func mayDelete(ctx Context, dir, child *Dentry) error {
 		return unix.EPERM
 	}
 	return nil
-}
-
-type credsContext struct {
-	Context
-	uid, gid uint32
-}
-
-func (c credsContext) FSUID() uint32 { return c.uid }
-func (c credsContext) FSGID() uint32 { return c.gid }
-
-// WithCredentials returns ctx with FSUID and FSGID replaced, for access(2)
-// which checks with the real ids.
-func WithCredentials(ctx Context, uid, gid uint32) Context {
-	return credsContext{ctx, uid, gid}
 }
 
 // CheckAccess checks want (MayRead|MayWrite|MayExec) on the file at vd for

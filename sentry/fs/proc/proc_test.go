@@ -199,7 +199,10 @@ func TestProcWithProcess(t *testing.T) {
 		t.Errorf("comm = %q", got)
 	}
 	status := e.read("/proc/1/status")
-	for _, want := range []string{"Name:\tprog\n", "Pid:\t1\n", "PPid:\t0\n", "Threads:\t1\n", "Uid:\t0\t0\t0\t0\n"} {
+	// The default first process is root with every capability (41 of
+	// them, as /proc/sys/kernel/cap_last_cap = 40 on Linux 5.9+).
+	for _, want := range []string{"Name:\tprog\n", "Pid:\t1\n", "PPid:\t0\n", "Threads:\t1\n", "Uid:\t0\t0\t0\t0\n",
+		"CapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\nCapEff:\t000001ffffffffff\nCapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\nNoNewPrivs:\t0\n"} {
 		if !strings.Contains(status, want) {
 			t.Errorf("status lacks %q:\n%s", want, status)
 		}

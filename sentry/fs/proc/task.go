@@ -293,6 +293,9 @@ func (d *taskDir) info(ctx vfs.Context) (*taskInfo, error) {
 	ti.uid = [4]uint32{c.UID, c.EUID, c.SUID, c.FSUID}
 	ti.gid = [4]uint32{c.GID, c.EGID, c.SGID, c.FSGID}
 	ti.groups = append([]uint32(nil), c.Groups...)
+	ti.capInh, ti.capPrm, ti.capEff = uint64(c.Inheritable), uint64(c.Permitted), uint64(c.Effective)
+	ti.capBnd, ti.capAmb = uint64(c.Bounding), uint64(c.Ambient)
+	ti.noNewPrivs = c.NoNewPrivs
 	if m := t.MemoryManager(); m != nil {
 		ti.vsize = m.VirtualBytes()
 		ti.rss = m.ResidentBytes()

@@ -138,6 +138,9 @@ type taskInfo struct {
 	startTicks                uint64
 	sigPnd, shdPnd            uint64
 	sigBlk, sigIgn, sigCgt    uint64
+	capInh, capPrm, capEff    uint64
+	capBnd, capAmb            uint64
+	noNewPrivs                bool
 	fdSize                    int
 	argStart, argEnd          uintptr
 	envStart, envEnd          uintptr
@@ -243,13 +246,13 @@ func taskStatusText(ti *taskInfo) string {
 	fmt.Fprintf(&b, "SigQ:\t0/%d\n", 1<<16)
 	fmt.Fprintf(&b, "SigPnd:\t%016x\nShdPnd:\t%016x\n", ti.sigPnd, ti.shdPnd)
 	fmt.Fprintf(&b, "SigBlk:\t%016x\nSigIgn:\t%016x\nSigCgt:\t%016x\n", ti.sigBlk, ti.sigIgn, ti.sigCgt)
-	caps := uint64(0)
-	if ti.uid[1] == 0 {
-		caps = 1<<41 - 1
-	}
 	fmt.Fprintf(&b, "CapInh:\t%016x\nCapPrm:\t%016x\nCapEff:\t%016x\nCapBnd:\t%016x\nCapAmb:\t%016x\n",
-		0, caps, caps, uint64(1<<41-1), 0)
-	b.WriteString("NoNewPrivs:\t0\nSeccomp:\t0\n")
+		ti.capInh, ti.capPrm, ti.capEff, ti.capBnd, ti.capAmb)
+	nnp := 0
+	if ti.noNewPrivs {
+		nnp = 1
+	}
+	fmt.Fprintf(&b, "NoNewPrivs:\t%d\nSeccomp:\t0\n", nnp)
 	b.WriteString("voluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n")
 	return b.String()
 }

@@ -32,12 +32,16 @@ func TestTaskStatText(t *testing.T) {
 func TestTaskStatusText(t *testing.T) {
 	ti := &taskInfo{pid: 5, ppid: 1, comm: "sh", state: 'R', threads: 2, umask: 0o22,
 		uid: [4]uint32{1000, 1000, 1000, 1000}, gid: [4]uint32{100, 100, 100, 100}, rss: 3 << 20, fdSize: 64,
-		sigBlk: 0x10000}
+		sigBlk: 0x10000, capInh: 0x400, capPrm: 0xa80425fb, capEff: 0x20, capBnd: 0xa80425fb, capAmb: 0x400,
+		noNewPrivs: true}
 	s := taskStatusText(ti)
 	for _, want := range []string{
 		"Name:\tsh\n", "Umask:\t0022\n", "State:\tR (running)\n", "Tgid:\t5\n", "Pid:\t5\n", "PPid:\t1\n",
 		"Uid:\t1000\t1000\t1000\t1000\n", "Gid:\t100\t100\t100\t100\n", "Threads:\t2\n",
-		"VmRSS:\t    3072 kB\n", "SigBlk:\t0000000000010000\n", "CapEff:\t0000000000000000\n",
+		"VmRSS:\t    3072 kB\n", "SigBlk:\t0000000000010000\n",
+		// In Linux's order, after SigCgt (fs/proc/array.c).
+		"SigCgt:\t0000000000000000\nCapInh:\t0000000000000400\nCapPrm:\t00000000a80425fb\nCapEff:\t0000000000000020\n" +
+			"CapBnd:\t00000000a80425fb\nCapAmb:\t0000000000000400\nNoNewPrivs:\t1\nSeccomp:\t0\n",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("status lacks %q:\n%s", want, s)
