@@ -9,6 +9,7 @@ import (
 	"github.com/veil-sandbox/veil/sentry/arch"
 	"github.com/veil-sandbox/veil/sentry/loader"
 	"github.com/veil-sandbox/veil/sentry/mm"
+	"github.com/veil-sandbox/veil/sentry/seccomp"
 	"github.com/veil-sandbox/veil/sentry/vfs"
 	"golang.org/x/sys/unix"
 )
@@ -195,7 +196,11 @@ func baseName(p string) string {
 
 // CreateProcessArgs describe the first process of the sandbox.
 type CreateProcessArgs struct {
-	Path       string
+	Path string
+	// Seccomp are seccomp filters, oldest first, the process starts
+	// with, as if it had installed them before its execve (the
+	// container's linux.seccomp profile); nil for none.
+	Seccomp    []*seccomp.Filter
 	Argv, Envv []string
 	Open       OpenExecutable
 	Creds      Credentials
@@ -229,6 +234,7 @@ func (k *Kernel) CreateProcess(a CreateProcessArgs) error {
 	tg.execPath = exePath
 	t.regs = arch.InitialRegisters(uint64(res.Entry), uint64(res.Stack))
 	t.regs.Orig_rax = ^uint64(0)
+	t.seccomp.Store(seccompChain(a.Seccomp))
 
 	k.mu.Lock()
 	t.tid = k.allocTID()
