@@ -317,6 +317,7 @@ func (d *taskDir) info(ctx vfs.Context) (*taskInfo, error) {
 		ti.fdSize = (fdt.Count() + 63) / 64 * 64
 		ti.fdSize = max(ti.fdSize, 64)
 	}
+	ti.seccompMode, ti.seccompFilters = t.SeccompMode(), t.SeccompFilterCount()
 	return ti, nil
 }
 

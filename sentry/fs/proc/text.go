@@ -141,6 +141,8 @@ type taskInfo struct {
 	fdSize                    int
 	argStart, argEnd          uintptr
 	envStart, envEnd          uintptr
+	seccompMode               int // 0 disabled, 1 strict, 2 filter
+	seccompFilters            int
 }
 
 var stateNames = map[byte]string{
@@ -249,7 +251,8 @@ func taskStatusText(ti *taskInfo) string {
 	}
 	fmt.Fprintf(&b, "CapInh:\t%016x\nCapPrm:\t%016x\nCapEff:\t%016x\nCapBnd:\t%016x\nCapAmb:\t%016x\n",
 		0, caps, caps, uint64(1<<41-1), 0)
-	b.WriteString("NoNewPrivs:\t0\nSeccomp:\t0\n")
+	b.WriteString("NoNewPrivs:\t0\n")
+	fmt.Fprintf(&b, "Seccomp:\t%d\nSeccomp_filters:\t%d\n", ti.seccompMode, ti.seccompFilters)
 	b.WriteString("voluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n")
 	return b.String()
 }
