@@ -34,6 +34,10 @@ func cmdRun(g *globalFlags, args []string) int {
 	if err != nil {
 		fatalf("run: %v", err)
 	}
+	profile, err := containerSeccomp(spec)
+	if err != nil {
+		fatalf("run: %v", err)
+	}
 	release, err := claimID(g.root, id)
 	if err != nil {
 		fatalf("run: %v", err)
@@ -57,6 +61,7 @@ func cmdRun(g *globalFlags, args []string) int {
 		// proc, sysfs, devpts, mqueue and /dev are provided by the
 		// Sentry itself; bind mounts are not supported yet.
 	}
+	b.Seccomp = profile
 	return sandbox.Run(b, rootfs)
 }
 

@@ -30,6 +30,10 @@ func Run(spec Spec, goferConn *os.File) int {
 	if err != nil {
 		return failf(1, "%v", err)
 	}
+	filters, err := seccompFilters(spec)
+	if err != nil {
+		return failf(1, "%v", err)
+	}
 	argv0, err := lookPath(k, fsc, spec)
 	if err != nil {
 		return failf(exitNotFound, "%s: %v", spec.Args[0], err)
@@ -38,7 +42,7 @@ func Run(spec Spec, goferConn *os.File) int {
 		GID: spec.GID, EGID: spec.GID, SGID: spec.GID, FSGID: spec.GID}
 	err = k.CreateProcess(kernel.CreateProcessArgs{
 		Path: argv0, Argv: spec.Args, Envv: spec.Env, Open: syscalls.OpenExecutable,
-		Creds: creds, FDTable: fdt, FS: fsc,
+		Creds: creds, FDTable: fdt, FS: fsc, Seccomp: filters,
 	})
 	if err != nil {
 		code := exitCannotExec
