@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func loadProfile(t *testing.T, name string) *specs.LinuxSeccomp {
+func loadProfile(t testing.TB, name string) *specs.LinuxSeccomp {
 	t.Helper()
 	b, err := os.ReadFile("testdata/" + name)
 	if err != nil {
@@ -378,5 +378,29 @@ func TestAssemblerLongJumps(t *testing.T) {
 		if got := f.Run(&seccomp.Data{Nr: n}); got != want {
 			t.Errorf("nr %d: %d, want %d", n, got, want)
 		}
+	}
+}
+
+// BenchmarkDockerDefault measures docker's default profile on a call
+// whose verdict is cached and on one whose arguments must be looked at.
+func BenchmarkDockerDefault(b *testing.B) {
+	s := loadProfile(b, "docker-default.json")
+	f, err := Compile(s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		d    *seccomp.Data
+	}{
+		{"read", call(unix.SYS_READ, 0, 0, 1)},
+		{"clone", call(unix.SYS_CLONE, uint64(unix.SIGCHLD))},
+		{"personality", call(unix.SYS_PERSONALITY, 0xffffffff)},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				f.Run(c.d)
+			}
+		})
 	}
 }
