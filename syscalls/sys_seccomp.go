@@ -4,9 +4,10 @@ package syscalls
 // application's own filters, which the Sentry runs on each of its system
 // calls (sentry/kernel/seccomp.go). Not supported: user notification
 // (SECCOMP_FILTER_FLAG_NEW_LISTENER fails with EINVAL, as on kernels
-// without it), audit logging (SECCOMP_FILTER_FLAG_LOG and
-// SECCOMP_RET_LOG are accepted and log nothing) and SPEC_ALLOW (accepted:
-// speculation mitigations are the host's business).
+// without it) and audit logging: SECCOMP_FILTER_FLAG_LOG is accepted,
+// and what filters log (SECCOMP_RET_LOG, every action but ALLOW) goes to
+// --strace only. SECCOMP_FILTER_FLAG_SPEC_ALLOW is accepted: speculation
+// mitigations are the host's business.
 
 import (
 	"encoding/binary"

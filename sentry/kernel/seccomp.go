@@ -185,14 +185,17 @@ func (t *Task) seccompAllows(s *seccompState, int80 bool) bool {
 	}
 	ret := s.evaluate(&d)
 	action, data := seccomp.Action(ret), seccomp.ActionData(ret)
-	if action == seccomp.ActionAllow || action == seccomp.ActionLog {
-		// LOG would write an audit record; the Sentry has no audit log.
+	if action == seccomp.ActionAllow {
 		return true
 	}
+	// The Sentry has no audit log: --strace is where LOG logs, and
+	// where the calls the filters stop show up.
 	if t.k.Strace != nil {
 		fmt.Fprintf(t.k.Strace, "[%4d] syscall %d: seccomp %s\n", t.tid, d.Nr, seccomp.ActionString(ret))
 	}
 	switch action {
+	case seccomp.ActionLog:
+		return true
 	case seccomp.ActionErrno:
 		// The errno is capped at MAX_ERRNO; ERRNO(0) makes the call
 		// return 0 without running.
