@@ -327,8 +327,10 @@ func (p *profile) leaf(a *assembler, nrs []uint32) {
 	rets := map[uint32]label{}
 	var retOrder []uint32
 	bodies := make([]label, len(nrs))
+	rules := make([][]rule, len(nrs))
 	for i, nr := range nrs {
 		rs := p.effectiveRules(nr)
+		rules[i] = rs
 		if len(rs) == 1 && len(rs[0].conds) == 0 {
 			l, ok := rets[rs[0].ret]
 			if !ok {
@@ -347,8 +349,7 @@ func (p *profile) leaf(a *assembler, nrs []uint32) {
 		a.place(rets[r])
 		a.ret(r)
 	}
-	for i, nr := range nrs {
-		rs := p.effectiveRules(nr)
+	for i, rs := range rules {
 		if len(rs) == 1 && len(rs[0].conds) == 0 {
 			continue
 		}

@@ -65,16 +65,21 @@ func (s *seccompState) evaluate(d *seccomp.Data) uint32 {
 	return ret
 }
 
+// push returns s with f added as the newest filter; s may be nil.
+func (s *seccompState) push(f *seccomp.Filter) *seccompState {
+	n := &seccompState{filter: f, prev: s, count: 1, insns: f.Len()}
+	if s != nil {
+		n.count, n.insns = s.count+1, s.insns+4+f.Len()
+	}
+	return n
+}
+
 // seccompChain returns the state of a task that installed filters,
 // oldest first; nil for none.
 func seccompChain(filters []*seccomp.Filter) *seccompState {
 	var s *seccompState
 	for _, f := range filters {
-		n := &seccompState{filter: f, prev: s, count: 1, insns: f.Len()}
-		if s != nil {
-			n.count, n.insns = s.count+1, f.Len()+s.insns+4
-		}
-		s = n
+		s = s.push(f)
 	}
 	return s
 }
@@ -125,10 +130,7 @@ func (t *Task) AddSeccompFilter(f *seccomp.Filter, tsync bool) (failed ThreadID,
 	if old != nil && old.strict {
 		return 0, unix.EINVAL
 	}
-	s := seccompChain([]*seccomp.Filter{f})
-	if old != nil {
-		s.prev, s.count, s.insns = old, old.count+1, f.Len()+old.insns+4
-	}
+	s := old.push(f)
 	if s.insns > maxSeccompPathInsns {
 		return 0, unix.ENOMEM
 	}

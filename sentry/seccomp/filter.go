@@ -74,9 +74,6 @@ func NewFilter(prog []Instruction) (*Filter, error) {
 // Len returns the number of instructions.
 func (f *Filter) Len() int { return len(f.prog) }
 
-// Program returns a copy of the instructions.
-func (f *Filter) Program() []Instruction { return append([]Instruction(nil), f.prog...) }
-
 // Run returns the filter's verdict on d: a SECCOMP_RET_* action in the
 // upper 16 bits and its data below.
 func (f *Filter) Run(d *Data) uint32 {
@@ -115,17 +112,6 @@ func ActionData(ret uint32) uint16 { return uint16(ret & unix.SECCOMP_RET_DATA) 
 // (0x80000000) comes first, then KILL_THREAD (0), TRAP, ERRNO, USER_NOTIF,
 // TRACE, LOG and ALLOW; an unknown action falls where its value puts it.
 func MoreRestrictive(a, b uint32) bool { return int32(Action(a)) < int32(Action(b)) }
-
-// Known reports whether the action of ret is one Linux defines;
-// anything else acts as KILL_PROCESS (seccomp(2)).
-func Known(ret uint32) bool {
-	switch Action(ret) {
-	case ActionKillProcess, ActionKillThread, ActionTrap, ActionErrno,
-		ActionUserNotif, ActionTrace, ActionLog, ActionAllow:
-		return true
-	}
-	return false
-}
 
 // ActionString names a return value, for logs: "ERRNO(1)", "ALLOW".
 func ActionString(ret uint32) string {
