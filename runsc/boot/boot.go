@@ -30,7 +30,7 @@ func Run(spec Spec, goferConn *os.File) int {
 	if err != nil {
 		return failf(1, "%v", err)
 	}
-	filters, err := seccompFilters(spec)
+	filters, err := seccompFilters(spec.Seccomp)
 	if err != nil {
 		return failf(1, "%v", err)
 	}
