@@ -8,12 +8,13 @@ import (
 	"github.com/veil-sandbox/veil/sentry/arch"
 	"github.com/veil-sandbox/veil/sentry/kernel"
 	"github.com/veil-sandbox/veil/sentry/syserr"
+	"github.com/veil-sandbox/veil/syscalls/sysno"
 	"golang.org/x/sys/unix"
 )
 
 // Name returns the name of syscall nr.
 func Name(nr uint64) string {
-	if n, ok := names[nr]; ok {
+	if n, ok := sysno.Name(nr); ok {
 		return n
 	}
 	return "syscall_" + strconv.FormatUint(nr, 10)

@@ -105,8 +105,8 @@ func sysPrctl(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 			return 0, unix.EINVAL
 		}
 		return 0, nil
-	case unix.PR_GET_SECCOMP:
-		return 0, nil
+	case unix.PR_GET_SECCOMP, unix.PR_SET_SECCOMP:
+		return prctlSeccomp(t, a)
 	}
 	return 0, unsupported(t, "prctl("+itoa(a[0])+")", unix.EINVAL)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/veil-sandbox/veil/runsc/control"
 	"github.com/veil-sandbox/veil/sentry/kernel"
 )
@@ -87,7 +88,15 @@ func Run(spec *Spec, f Files) int {
 	if err != nil {
 		return fail(1, err.Error())
 	}
-	init, tty, err := newProcess(s.k, spec.OCI.Process, stdio, spec.Terminal, true)
+	var profile *specs.LinuxSeccomp
+	if spec.OCI.Linux != nil {
+		profile = spec.OCI.Linux.Seccomp
+	}
+	filters, err := seccompFilters(profile)
+	if err != nil {
+		return fail(1, err.Error())
+	}
+	init, tty, err := newProcess(s.k, spec.OCI.Process, filters, stdio, spec.Terminal, true)
 	if err != nil {
 		code := 1
 		if se, ok := err.(*startError); ok {
@@ -95,7 +104,7 @@ func Run(spec *Spec, f Files) int {
 		}
 		return fail(code, err.Error())
 	}
-	cs := newControlServer(s.k, init, tty)
+	cs := newControlServer(s.k, init, tty, filters)
 	if f.Control != nil {
 		go cs.serve(int(f.Control.Fd()))
 	}

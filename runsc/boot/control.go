@@ -8,6 +8,7 @@ import (
 	"github.com/veil-sandbox/veil/runsc/control"
 	"github.com/veil-sandbox/veil/sentry/arch"
 	"github.com/veil-sandbox/veil/sentry/kernel"
+	"github.com/veil-sandbox/veil/sentry/seccomp"
 	"golang.org/x/sys/unix"
 )
 
@@ -17,6 +18,8 @@ type controlServer struct {
 	k       *kernel.Kernel
 	init    *kernel.ThreadGroup
 	initTTY *kernel.TTY
+	// filters are the container's seccomp filters, for exec'd processes.
+	filters []*seccomp.Filter
 
 	mu      sync.Mutex
 	started bool
@@ -32,9 +35,9 @@ type controlServer struct {
 	waiters sync.WaitGroup
 }
 
-func newControlServer(k *kernel.Kernel, init *kernel.ThreadGroup, tty *kernel.TTY) *controlServer {
+func newControlServer(k *kernel.Kernel, init *kernel.ThreadGroup, tty *kernel.TTY, filters []*seccomp.Filter) *controlServer {
 	return &controlServer{
-		k: k, init: init, initTTY: tty,
+		k: k, init: init, initTTY: tty, filters: filters,
 		ttys: make(map[kernel.ThreadID]*kernel.TTY),
 		done: make(chan struct{}),
 	}
@@ -234,7 +237,7 @@ func (cs *controlServer) exec(c *control.Conn, req *control.Request, fds []int) 
 		c.Close()
 		return
 	}
-	tg, tty, err := newProcess(cs.k, req.Process, fds, req.Process.Terminal, false)
+	tg, tty, err := newProcess(cs.k, req.Process, cs.filters, fds, req.Process.Terminal, false)
 	if err != nil {
 		c.Send(&control.Response{Error: err.Error()})
 		c.Close()

@@ -9,6 +9,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/veil-sandbox/veil/sentry/fs/host"
 	"github.com/veil-sandbox/veil/sentry/kernel"
+	"github.com/veil-sandbox/veil/sentry/seccomp"
 	"github.com/veil-sandbox/veil/sentry/vfs"
 	"github.com/veil-sandbox/veil/syscalls"
 	"golang.org/x/sys/unix"
@@ -33,8 +34,10 @@ func (e *startError) Error() string { return e.msg }
 // newProcess makes (without starting) a process of the sandbox from an
 // OCI process description, with the host descriptors stdio as its first
 // descriptors (stdin, stdout, stderr, then any preserved ones). With tty,
-// stdin's terminal becomes the process's controlling terminal.
-func newProcess(k *kernel.Kernel, p *specs.Process, stdio []int, tty bool, init bool) (*kernel.ThreadGroup, *kernel.TTY, error) {
+// stdin's terminal becomes the process's controlling terminal. filters
+// are the container's seccomp filters (runc applies them to exec'd
+// processes too).
+func newProcess(k *kernel.Kernel, p *specs.Process, filters []*seccomp.Filter, stdio []int, tty bool, init bool) (*kernel.ThreadGroup, *kernel.TTY, error) {
 	if p == nil || len(p.Args) == 0 {
 		return nil, nil, &startError{1, "process has no args"}
 	}
@@ -74,7 +77,7 @@ func newProcess(k *kernel.Kernel, p *specs.Process, stdio []int, tty bool, init 
 	}
 	tg, err := k.NewProcess(kernel.CreateProcessArgs{
 		Path: argv0, Argv: p.Args, Envv: p.Env, Open: syscalls.OpenExecutable,
-		Creds: creds, FDTable: fdt, FS: fsc, Limits: limits, Init: init, TTY: ctty,
+		Creds: creds, FDTable: fdt, FS: fsc, Limits: limits, Init: init, TTY: ctty, Seccomp: filters,
 	})
 	if err != nil {
 		fdt.DecRef()

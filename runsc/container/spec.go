@@ -12,6 +12,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/veil-sandbox/veil/runsc/boot"
+	"github.com/veil-sandbox/veil/runsc/ociseccomp"
 	"github.com/veil-sandbox/veil/sentry/fs/proc"
 )
 
@@ -166,7 +167,11 @@ func checkLinux(l *specs.Linux) (warnings []string, err error) {
 		return nil, fmt.Errorf("linux.personality %q is not supported", p.Domain)
 	}
 	if l.Seccomp != nil {
-		return nil, errors.New("linux.seccomp is not supported yet")
+		// The Sentry enforces the profile on the application: compiling it
+		// here fails early on what it cannot honour.
+		if _, err := ociseccomp.Compile(l.Seccomp); err != nil {
+			return nil, err
+		}
 	}
 	if l.MountLabel != "" {
 		warnings = append(warnings, fmt.Sprintf("linux.mountLabel %q is not applied: the sandbox's files are served by the gofer", l.MountLabel))

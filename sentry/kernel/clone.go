@@ -91,6 +91,8 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 	}
 	nt.tid = k.allocTID()
 	nt.sigMask = t.sigMask
+	// Under k.mu, so a TSYNC from another thread reaches the child too.
+	nt.seccomp.Store(t.seccomp.Load())
 	if f&unix.CLONE_VM == 0 || f&unix.CLONE_VFORK != 0 {
 		nt.altStack = t.altStack
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/veil-sandbox/veil/sentry/arch"
+	"github.com/veil-sandbox/veil/sentry/seccomp"
 	"github.com/veil-sandbox/veil/sentry/vfs"
 	"golang.org/x/sys/unix"
 )
@@ -27,7 +28,11 @@ type CreateProcessArgs struct {
 	// nil means root with every capability (NewCredentials(0, 0, nil)).
 	Creds   *Credentials
 	FDTable *vfs.FDTable
-	FS         *vfs.FSContext
+	FS      *vfs.FSContext
+	// Seccomp are seccomp filters, oldest first, the process starts
+	// with, as if it had installed them before its execve (the
+	// container's linux.seccomp profile); nil for none.
+	Seccomp []*seccomp.Filter
 	// Limits are the process's resource limits; nil means the defaults.
 	Limits *Limits
 	// Init makes the process the sandbox's first process (pid 1 of a
@@ -86,6 +91,7 @@ func (k *Kernel) NewProcess(a CreateProcessArgs) (*ThreadGroup, error) {
 	tg.execPath = exePath
 	t.regs = arch.InitialRegisters(uint64(res.Entry), uint64(res.Stack))
 	t.regs.Orig_rax = ^uint64(0)
+	t.seccomp.Store(seccompChain(a.Seccomp))
 
 	k.mu.Lock()
 	defer k.mu.Unlock()

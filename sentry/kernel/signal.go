@@ -255,9 +255,14 @@ func (t *Task) interrupted() bool {
 // (fault, illegal instruction): if it is blocked or ignored the default
 // action applies, as Linux's force_sig does.
 func (t *Task) forceSignal(signo int, code int32, addr uint64) {
-	sig := unix.Signal(signo)
 	info := &arch.SignalInfo{Signo: int32(signo), Code: code}
 	info.SetAddr(addr)
+	t.forceSignalInfo(info)
+}
+
+// forceSignalInfo is forceSignal with a complete siginfo.
+func (t *Task) forceSignalInfo(info *arch.SignalInfo) {
+	sig := unix.Signal(info.Signo)
 	k := t.k
 	k.mu.Lock()
 	defer k.mu.Unlock()

@@ -70,6 +70,12 @@ type Task struct {
 	clearTID   uintptr // CLONE_CHILD_CLEARTID / set_tid_address
 	robustList uintptr
 	vforkDone  chan struct{} // closed when a vfork child execs or exits
+
+	// seccomp is the task's seccomp mode and filters (seccomp.go); nil
+	// when it has none, so the syscall path pays one nil check. Only
+	// the task itself loads it on that path; changes (seccomp(2),
+	// TSYNC from another thread) store a new state under k.mu.
+	seccomp atomic.Pointer[seccompState]
 }
 
 // Kernel returns the kernel t runs in.
@@ -271,7 +277,11 @@ var ErrNoReturn = fmt.Errorf("kernel: no syscall return value")
 
 func (t *Task) doSyscall() {
 	nr := arch.SyscallNo(&t.regs)
-	if t.isInt80() {
+	int80 := t.isInt80()
+	if s := t.seccomp.Load(); s != nil && !t.seccompAllows(s, int80) {
+		return
+	}
+	if int80 {
 		// A 32-bit "int $0x80" syscall: its numbers and arguments follow
 		// the i386 ABI, which the Sentry does not implement.
 		t.k.CountUnimplemented("int $0x80 (32-bit syscall)")

@@ -320,6 +320,7 @@ func (d *taskDir) info(ctx vfs.Context) (*taskInfo, error) {
 		ti.fdSize = (fdt.Count() + 63) / 64 * 64
 		ti.fdSize = max(ti.fdSize, 64)
 	}
+	ti.seccompMode, ti.seccompFilters = t.SeccompMode(), t.SeccompFilterCount()
 	return ti, nil
 }
 

@@ -144,6 +144,8 @@ type taskInfo struct {
 	fdSize                    int
 	argStart, argEnd          uintptr
 	envStart, envEnd          uintptr
+	seccompMode               int // 0 disabled, 1 strict, 2 filter
+	seccompFilters            int
 }
 
 var stateNames = map[byte]string{
@@ -252,7 +254,8 @@ func taskStatusText(ti *taskInfo) string {
 	if ti.noNewPrivs {
 		nnp = 1
 	}
-	fmt.Fprintf(&b, "NoNewPrivs:\t%d\nSeccomp:\t0\n", nnp)
+	fmt.Fprintf(&b, "NoNewPrivs:\t%d\n", nnp)
+	fmt.Fprintf(&b, "Seccomp:\t%d\nSeccomp_filters:\t%d\n", ti.seccompMode, ti.seccompFilters)
 	b.WriteString("voluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n")
 	return b.String()
 }

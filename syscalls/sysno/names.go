@@ -1,9 +1,8 @@
 // Code generated from golang.org/x/sys/unix zsysnum_linux_amd64.go; DO NOT EDIT.
 
-package syscalls
+package sysno
 
-// names maps every amd64 syscall number to its name, so unimplemented
-// syscalls are reported by name.
+// names maps every amd64 syscall number to its name.
 var names = map[uint64]string{
 	0:   "read",
 	1:   "write",
