@@ -58,7 +58,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// exitHooks run when the test binary ends, last registered first, before
+// workDir is removed: the engine daemons that tests start once per run
+// (engine_harness_test.go) are stopped there.
+var exitHooks []func()
+
+func atExit(f func()) { exitHooks = append(exitHooks, f) }
+
 func cleanup() {
+	for i := len(exitHooks) - 1; i >= 0; i-- {
+		exitHooks[i]()
+	}
 	if workDir != "" {
 		os.RemoveAll(workDir)
 	}
@@ -181,6 +191,7 @@ func removeStaleWorkDirs() {
 			continue
 		}
 		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			sweepStaleWorkDir(d) // engines, shims, mounts, cgroups it left
 			os.RemoveAll(d)
 		}
 	}
