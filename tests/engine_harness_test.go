@@ -884,11 +884,7 @@ func watchEngine(t *testing.T, e engine) {
 					left = append(left, "mount "+m)
 				}
 			}
-			for _, cg := range cgroupsBelow(e.cgroupParent()) {
-				if !e.keepCgroup(cg.rel) {
-					left = append(left, fmt.Sprintf("cgroup %s (%s) with %d processes", cg.path, cg.rel, len(cg.procs)))
-				}
-			}
+			left = append(left, describeCgroups(e.cgroupParent(), e.keepCgroup)...)
 		}
 		// Engines tear down asynchronously (shims exit, cgroups go, after
 		// the CLI returned): give them a moment.
@@ -924,7 +920,7 @@ func watchEngine(t *testing.T, e engine) {
 	})
 }
 
-func contains(s []int, v int) bool {
+func contains[T comparable](s []T, v T) bool {
 	for _, x := range s {
 		if x == v {
 			return true
@@ -1107,6 +1103,32 @@ func cgroupsBelow(rel string) []cgroupDir {
 	return out
 }
 
+// describeCgroups describes the cgroups below rel (but those keep names),
+// one line per relative path over all hierarchies.
+func describeCgroups(rel string, keep func(string) bool) []string {
+	type agg struct{ hier, procs int }
+	m := map[string]*agg{}
+	var order []string
+	for _, cg := range cgroupsBelow(rel) {
+		if keep(cg.rel) {
+			continue
+		}
+		a := m[cg.rel]
+		if a == nil {
+			a = &agg{}
+			m[cg.rel] = a
+			order = append(order, cg.rel)
+		}
+		a.hier++
+		a.procs = max(a.procs, len(cg.procs))
+	}
+	var out []string
+	for _, r := range order {
+		out = append(out, fmt.Sprintf("cgroup %s/%s (in %d hierarchies; %d processes)", rel, r, m[r].hier, m[r].procs))
+	}
+	return out
+}
+
 // removeCgroups kills the processes of the cgroups below rel and removes
 // those cgroups (except the ones keep names); rel itself is removed too
 // when keep is nil.
@@ -1158,6 +1180,18 @@ func sweepDir(dir string, keep []int) {
 func sweepStaleWorkDir(dir string) {
 	sweepDir(dir, nil)
 	removeCgroups("/"+filepath.Base(dir), nil)
+	// podman's containers keep state in the runtime's default root (see
+	// podman): let the runtimes drop what is left there.
+	ids, _ := filepath.Glob(filepath.Join(dir, "podman", "root", "overlay-containers", "*"))
+	for _, rt := range []string{runcBin, filepath.Join(dir, "runsc")} {
+		for _, id := range ids {
+			if _, err := os.Stat(rt); err == nil {
+				run(opts{timeout: 10 * time.Second, dir: "/"}, rt, "delete", "--force", filepath.Base(id))
+			}
+		}
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, hostDefaultsFile))
+	removeHostDefaults(strings.Fields(string(b)))
 }
 
 // cleanupEngines runs at the end of the test binary, after the engines
@@ -1165,7 +1199,6 @@ func sweepStaleWorkDir(dir string) {
 // registered before any engine starts).
 func cleanupEngines() {
 	sweepStaleWorkDir(workDir)
-	restoreHostDefaults()
 }
 
 // ---------------------------------------------------------------------------
@@ -1193,26 +1226,35 @@ var hostDefaults = []string{
 	"/var/lib/containers",
 }
 
-var (
-	hostDefaultsOnce sync.Once
-	hostDefaultsNew  []string
-)
+// hostDefaultsFile, in the work dir, lists the hostDefaults this run may
+// create, so that the run's own cleanup (or the next run's, if this one is
+// killed) can remove them.
+const hostDefaultsFile = "host-defaults-new"
+
+var hostDefaultsOnce sync.Once
 
 // noteHostDefaults records which of hostDefaults are missing before the
 // first engine starts.
 func noteHostDefaults() {
 	hostDefaultsOnce.Do(func() {
+		var missing []string
 		for _, p := range hostDefaults {
 			if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
-				hostDefaultsNew = append(hostDefaultsNew, p)
+				missing = append(missing, p)
 			}
 		}
+		os.WriteFile(filepath.Join(workDir, hostDefaultsFile), []byte(strings.Join(missing, "\n")), 0o644)
 		atExit(cleanupEngines)
 	})
 }
 
-func restoreHostDefaults() {
-	for _, p := range hostDefaultsNew {
+// removeHostDefaults removes the paths (deepest first, as in hostDefaults)
+// that are empty directories or the podman blob cache.
+func removeHostDefaults(paths []string) {
+	for _, p := range paths {
+		if !contains(hostDefaults, p) { // only ever what the list names
+			continue
+		}
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			fmt.Fprintf(os.Stderr, "e2e: leaving %s (created by an engine during the run): %v\n", p, err)
 		}

@@ -190,11 +190,25 @@ func removeStaleWorkDirs() {
 		if err != nil || pid <= 0 {
 			continue
 		}
-		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		if !alive(pid) {
 			sweepStaleWorkDir(d) // engines, shims, mounts, cgroups it left
 			os.RemoveAll(d)
 		}
 	}
+}
+
+// alive reports whether pid runs. A zombie does not: here pid 1 may be slow
+// to reap a killed test binary whose parent is gone.
+func alive(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return !errors.Is(err, os.ErrNotExist)
+	}
+	i := bytes.LastIndexByte(st, ')')
+	return i < 0 || i+2 >= len(st) || st[i+2] != 'Z'
 }
 
 // prog returns the path of a built test program.
