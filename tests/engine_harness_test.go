@@ -68,7 +68,9 @@ type ociRuntime struct {
 //	runsc       the runsc under test (runscPath)
 //	runc-trace  runc behind a logging wrapper named runsc; each test then
 //	            logs how the engine called the runtime (argv, fds, env, and
-//	            copies of config.json), which is the contract runsc must meet
+//	            copies of config.json), which is the contract runsc must meet;
+//	            VEIL_ENGINE_TRACE_DIR=DIR keeps the log and the copies in DIR
+//	            (default: in the work dir, removed at the end)
 //
 // e.g. VEIL_ENGINE_RUNTIMES=runc go test -run 'TestEngine' -v ./tests/
 const runtimesEnv = "VEIL_ENGINE_RUNTIMES"
@@ -125,6 +127,9 @@ func traceWrapper(t *testing.T) string {
 	t.Helper()
 	traceOnce.Do(func() {
 		traceDir = filepath.Join(workDir, "trace")
+		if d := os.Getenv("VEIL_ENGINE_TRACE_DIR"); d != "" {
+			traceDir, _ = filepath.Abs(d)
+		}
 		script := `#!/bin/sh
 dir=` + traceDir + `
 n=$(date +%s%N)
@@ -153,15 +158,27 @@ exec ` + runcBin + ` "$@"
 }
 
 // showTrace logs, at the end of a runc-trace test, the runtime calls the
-// test caused.
+// test caused, without the environment variables they inherited unchanged
+// from the test.
 func showTrace(t *testing.T) {
 	log := filepath.Join(traceDir, "calls.log")
 	start := fileSize(log)
 	t.Cleanup(func() {
 		b, _ := os.ReadFile(log)
-		if int64(len(b)) > start {
-			t.Logf("runtime calls made by the engine:\n%s", b[start:])
+		if int64(len(b)) <= start {
+			return
 		}
+		inherited := map[string]bool{}
+		for _, kv := range os.Environ() {
+			inherited["  "+kv] = true
+		}
+		var keep []string
+		for _, l := range strings.Split(string(b[start:]), "\n") {
+			if !inherited[l] {
+				keep = append(keep, l)
+			}
+		}
+		t.Logf("runtime calls made by the engine:\n%s", strings.Join(keep, "\n"))
 	})
 }
 
