@@ -46,7 +46,8 @@ const (
 	// Debian's runc, shims and conmon and nothing from /usr/local.
 	daemonPath = "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
 
-	engineTimeout = 60 * time.Second // one CLI command, or a daemon's start
+	engineTimeout = 30 * time.Second // one CLI command
+	daemonTimeout = 60 * time.Second // a daemon's start, an image import
 )
 
 // ---------------------------------------------------------------------------
@@ -237,7 +238,7 @@ func startDaemon(name, logPath string, argv ...string) (*daemon, error) {
 // waitReady polls ready until it succeeds, the daemon dies or the timeout
 // expires.
 func (d *daemon) waitReady(ready func() error) error {
-	deadline := time.Now().Add(engineTimeout)
+	deadline := time.Now().Add(daemonTimeout)
 	for {
 		err := ready()
 		if err == nil {
@@ -249,7 +250,7 @@ func (d *daemon) waitReady(ready func() error) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %v: %v", d.name, engineTimeout, err)
+			return fmt.Errorf("%s not ready after %v: %v", d.name, daemonTimeout, err)
 		}
 	}
 }
@@ -394,7 +395,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 }
 
 func (c *containerd) importImage(img testImage) error {
-	r := run(opts{timeout: engineTimeout}, ctrBin, "-a", c.sock, "-n", c.ns, "image", "import", img.ociArchive)
+	r := run(opts{timeout: daemonTimeout}, ctrBin, "-a", c.sock, "-n", c.ns, "image", "import", img.ociArchive)
 	if r.code != 0 || !strings.Contains(r.stdout, imageRef) {
 		return fmt.Errorf("ctr image import did not import %s:%s", imageRef, r)
 	}
@@ -408,6 +409,7 @@ func (c *containerd) ctr(t *testing.T, o opts, args ...string) *result {
 		o.timeout = engineTimeout
 	}
 	r := run(o, append([]string{ctrBin, "-a", c.sock, "-n", c.ns}, args...)...)
+	noteTimeout(t, r)
 	t.Logf("ctr %s: exit %d in %v", shellQuote(args), r.code, r.elapsed.Round(time.Millisecond))
 	return r
 }
@@ -614,7 +616,7 @@ func (d *dockerd) env() []string {
 }
 
 func (d *dockerd) importImage(img testImage) error {
-	r := run(opts{timeout: engineTimeout, env: d.env()}, dockerBin, "-H", "unix://"+d.sock, "import", img.rootfsTar, imageRef)
+	r := run(opts{timeout: daemonTimeout, env: d.env()}, dockerBin, "-H", "unix://"+d.sock, "import", img.rootfsTar, imageRef)
 	if r.code != 0 {
 		return fmt.Errorf("docker import:%s", r)
 	}
@@ -629,6 +631,7 @@ func (d *dockerd) docker(t *testing.T, o opts, args ...string) *result {
 	}
 	o.env = append(o.env, d.env()...)
 	r := run(o, append([]string{dockerBin, "-H", "unix://" + d.sock}, args...)...)
+	noteTimeout(t, r)
 	t.Logf("docker %s: exit %d in %v", shellQuote(args), r.code, r.elapsed.Round(time.Millisecond))
 	return r
 }
@@ -708,7 +711,7 @@ func podmanEngine(t *testing.T) *podmanStore {
 			atExit(p.stop)
 		}
 		if err == nil {
-			r := run(opts{timeout: engineTimeout, env: p.env}, append(append([]string{podmanBin}, p.global...), "import", busyboxImage(t).rootfsTar, imageRef)...)
+			r := run(opts{timeout: daemonTimeout, env: p.env}, append(append([]string{podmanBin}, p.global...), "import", busyboxImage(t).rootfsTar, imageRef)...)
 			if r.code != 0 {
 				err = fmt.Errorf("podman import:%s", r)
 			}
@@ -784,6 +787,7 @@ func podman(t *testing.T, rt ociRuntime, o opts, args ...string) *result {
 	}
 	o.env = append(o.env, p.env...)
 	r := run(o, p.argv(rt, args...)...)
+	noteTimeout(t, r)
 	t.Logf("podman %s: exit %d in %v", shellQuote(args), r.code, r.elapsed.Round(time.Millisecond))
 	return r
 }
@@ -842,6 +846,41 @@ func (p *podmanStore) sweep(t *testing.T) {
 	// not make it worse, and podman needs one that works to remove it.
 	rt := ociRuntime{name: "runc", path: runcBin}
 	run(opts{timeout: engineTimeout, env: p.env}, p.argv(rt, "rm", "-a", "-f", "-t", "0")...)
+}
+
+// ---------------------------------------------------------------------------
+// Engine tests.
+
+// A runtime that hangs makes every engine command wait for its timeout.
+// After the first timeout, the remaining tests of that engine and runtime
+// fail at once, so that the suite stays short.
+var (
+	timedOutIn sync.Map // test name -> the command that timed out in it
+	hung       sync.Map // engine/runtime -> what timed out first
+)
+
+func noteTimeout(t *testing.T, r *result) {
+	if r.timedOut {
+		timedOutIn.LoadOrStore(t.Name(), shellQuote(r.args))
+	}
+}
+
+// engineTest runs f as the subtest name of an engine under runtime rt,
+// checking when it ends that it left nothing behind (watchEngine).
+func engineTest(t *testing.T, e engine, rt ociRuntime, name string, f func(t *testing.T)) {
+	t.Run(name, func(t *testing.T) {
+		key := e.engineName() + "/" + rt.name
+		if first, ok := hung.Load(key); ok {
+			t.Fatalf("not run: %s, so %s with %s looks hung and its remaining tests fail at once (run this one alone with -run to see it)", first, e.engineName(), rt.name)
+		}
+		t.Cleanup(func() {
+			if cmd, ok := timedOutIn.Load(t.Name()); ok {
+				hung.LoadOrStore(key, fmt.Sprintf("%s timed out in %s", cmd, t.Name()))
+			}
+		})
+		watchEngine(t, e)
+		f(t)
+	})
 }
 
 // ---------------------------------------------------------------------------
@@ -914,9 +953,10 @@ func watchEngine(t *testing.T, e engine) {
 		if len(left) > 0 {
 			t.Errorf("%s: the test left these behind (now removed):\n  %s", e.engineName(), strings.Join(left, "\n  "))
 			e.sweep(t)
-			for _, p := range listProcs() {
+			ps := listProcs()
+			for _, p := range ps {
 				if (p.refersTo(e.privateDir()) && !contains(e.daemonPids(), p.pid)) || (p.isRunsc() && !runscBefore[p.pid]) {
-					killProc(p)
+					killTree(ps, p)
 				}
 			}
 			for _, m := range mountsUnder(workDir) {
@@ -995,6 +1035,17 @@ func listProcs() []procInfo {
 		ps = append(ps, p)
 	}
 	return ps
+}
+
+// killTree SIGKILLs p and its descendants among ps (a shim's runtime
+// calls and containers, which would otherwise outlive it).
+func killTree(ps []procInfo, p procInfo) {
+	for _, c := range ps {
+		if c.ppid == p.pid {
+			killTree(ps, c)
+		}
+	}
+	killProc(p)
 }
 
 // killProc SIGKILLs a process; for a containerd shim it also removes the
@@ -1180,9 +1231,10 @@ func removeCgroups(rel string, keep func(string) bool) {
 // them: processes that name dir (daemons, shims, conmon) are killed, and
 // mounts below it are detached. keep lists pids to spare.
 func sweepDir(dir string, keep []int) {
-	for _, p := range listProcs() {
+	ps := listProcs()
+	for _, p := range ps {
 		if p.refersTo(dir) && !contains(keep, p.pid) {
-			killProc(p)
+			killTree(ps, p)
 		}
 	}
 	mps := mountsUnder(dir)

@@ -103,11 +103,8 @@ func interactiveShell(t *testing.T, p *ptyProc, interrupt bool) {
 func TestEngineContainerd(t *testing.T) {
 	forEachRuntime(t, func(t *testing.T, rt ociRuntime) {
 		c := startContainerd(t)
-		// test starts a leaf test that checks containerd and the host are
-		// clean when it ends.
 		test := func(name string, f func(t *testing.T, id string)) {
-			t.Run(name, func(t *testing.T) {
-				watchEngine(t, c)
+			engineTest(t, c, rt, name, func(t *testing.T) {
 				id := containerName(t)
 				t.Cleanup(func() {
 					// Whatever the test got to: no task, no container.
@@ -179,8 +176,7 @@ func TestEngineDocker(t *testing.T) {
 	forEachRuntime(t, func(t *testing.T, rt ociRuntime) {
 		d := startDockerd(t, dockerRuntimes(t))
 		test := func(name string, f func(t *testing.T, name string)) {
-			t.Run(name, func(t *testing.T) {
-				watchEngine(t, d)
+			engineTest(t, d, rt, name, func(t *testing.T) {
 				n := containerName(t)
 				t.Cleanup(func() {
 					run(opts{timeout: engineTimeout, env: d.env()}, dockerBin, "-H", "unix://"+d.sock, "rm", "-f", n)
@@ -317,8 +313,7 @@ func TestEnginePodman(t *testing.T) {
 	forEachRuntime(t, func(t *testing.T, rt ociRuntime) {
 		p := podmanEngine(t)
 		test := func(name string, f func(t *testing.T, name string)) {
-			t.Run(name, func(t *testing.T) {
-				watchEngine(t, p)
+			engineTest(t, p, rt, name, func(t *testing.T) {
 				n := containerName(t)
 				t.Cleanup(func() { run(opts{timeout: engineTimeout, env: p.env}, p.argv(rt, "rm", "-f", "-t", "0", n)...) })
 				f(t, n)

@@ -183,6 +183,16 @@ func removeStaleWorkDirs() {
 	dirs, _ := filepath.Glob(filepath.Join(workParent, workPrefix+"*"))
 	for _, d := range dirs {
 		b, err := os.ReadFile(filepath.Join(d, "owner.pid"))
+		if errors.Is(err, os.ErrNotExist) {
+			// A run writes owner.pid right after creating its directory; a
+			// directory that has lost it was half removed (mount points
+			// stop os.RemoveAll) by a test binary that did not sweep.
+			if st, err := os.Stat(d); err == nil && time.Since(st.ModTime()) > time.Minute {
+				sweepStaleWorkDir(d)
+				os.RemoveAll(d)
+			}
+			continue
+		}
 		if err != nil {
 			continue
 		}
