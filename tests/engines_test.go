@@ -50,8 +50,9 @@ func wantRun(t *testing.T, r *result, code int, stdout string) {
 }
 
 // interactiveShell drives sh on the pty of p the way a person would: the
-// prompt, arithmetic, the window size (and a resize), exit.
-func interactiveShell(t *testing.T, p *ptyProc, interrupt bool) {
+// prompt, arithmetic, the window size (and a resize), ^C of a foreground
+// sleep, exit.
+func interactiveShell(t *testing.T, p *ptyProc) {
 	t.Helper()
 	p.expect(promptRE, ptyTimeout)
 	p.send("echo $((6*7))\r")
@@ -77,7 +78,7 @@ func interactiveShell(t *testing.T, p *ptyProc, interrupt bool) {
 		time.Sleep(200 * time.Millisecond)
 	}
 
-	if interrupt {
+	{
 		// The subshell prints its marker once it is the foreground job,
 		// then becomes sleep: ^C must reach it and bring the prompt back.
 		p.send("(echo sleeping; exec sleep 100)\r")
@@ -86,8 +87,9 @@ func interactiveShell(t *testing.T, p *ptyProc, interrupt bool) {
 		p.send("\x03")
 		p.expect(promptRE, 10*time.Second)
 		t.Logf("^C brought the prompt back after %v", time.Since(start).Round(time.Millisecond))
-		p.send("echo still-here\r")
-		p.expect(regexp.MustCompile(`\nstill-here\r*\n`), ptyTimeout)
+		// 130: the job died of SIGINT.
+		p.send("echo status=$?\r")
+		p.expect(regexp.MustCompile(`\nstatus=130\r*\n`), ptyTimeout)
 		p.expect(promptRE, ptyTimeout)
 	}
 
@@ -133,7 +135,7 @@ func TestEngineContainerd(t *testing.T) {
 		test("interactive", func(t *testing.T, id string) {
 			argv := append([]string{ctrBin, "-a", c.sock, "-n", c.ns}, runArgs(id, "--rm", "-t", "--env", "PS1="+prompt)...)
 			p := startPty(t, 40, 120, append(argv, imageRef, id, "sh")...)
-			interactiveShell(t, p, true)
+			interactiveShell(t, p)
 		})
 
 		test("detach-exec-kill", func(t *testing.T, id string) {
@@ -252,7 +254,7 @@ func TestEngineDocker(t *testing.T) {
 
 		test("interactive", func(t *testing.T, name string) {
 			p := startPty(t, 40, 120, d.argv(append(runArgs(name, "-it", "--rm", "-e", "PS1="+prompt), imageRef, "sh")...)...)
-			interactiveShell(t, p, false)
+			interactiveShell(t, p)
 		})
 
 		test("memory-limit", func(t *testing.T, name string) {
