@@ -67,8 +67,8 @@ type ociRuntime struct {
 //
 //	runc        Debian's runc, the reference: every check must pass with it
 //	runsc       the runsc under test (runscPath)
-//	runc-trace  runc behind a logging wrapper named runsc; each test then
-//	            logs how the engine called the runtime (argv, fds, env, and
+//	runc-trace  runc behind a logging wrapper named runsc; the tests then
+//	            log how the engine called the runtime (argv, fds, env, and
 //	            copies of config.json), which is the contract runsc must meet;
 //	            VEIL_ENGINE_TRACE_DIR=DIR keeps the log and the copies in DIR
 //	            (default: in the work dir, removed at the end)
@@ -117,6 +117,7 @@ func forEachRuntime(t *testing.T, f func(t *testing.T, rt ociRuntime)) {
 var (
 	traceOnce sync.Once
 	traceDir  string
+	traceErr  error
 )
 
 // traceWrapper writes (once) a shell script named runsc that appends how it
@@ -151,10 +152,14 @@ done
 } >>"$dir/calls.log" 2>&1
 exec ` + runcBin + ` "$@"
 `
-		if err := os.MkdirAll(filepath.Join(traceDir, "bin"), 0o755); err == nil {
-			os.WriteFile(filepath.Join(traceDir, "bin", "runsc"), []byte(script), 0o755)
+		traceErr = os.MkdirAll(filepath.Join(traceDir, "bin"), 0o755)
+		if traceErr == nil {
+			traceErr = os.WriteFile(filepath.Join(traceDir, "bin", "runsc"), []byte(script), 0o755)
 		}
 	})
+	if traceErr != nil {
+		t.Fatalf("writing the runc-trace wrapper: %v", traceErr)
+	}
 	return filepath.Join(traceDir, "bin", "runsc")
 }
 
@@ -334,7 +339,7 @@ func startContainerd(t *testing.T) *containerd {
 			atExit(c.stop)
 		}
 		if err == nil {
-			err = c.importImage(busyboxImage(t))
+			err = c.importImage()
 		}
 		if err != nil && c != nil {
 			err = fmt.Errorf("%v\n--- containerd log (%s) ---\n%s", err, c.d.logPath, logTail(c.d.logPath, 0, 60))
@@ -368,7 +373,6 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 
 [debug]
   address = ""
-  level = "debug"
 
 [metrics]
   address = ""
@@ -394,7 +398,11 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 	})
 }
 
-func (c *containerd) importImage(img testImage) error {
+func (c *containerd) importImage() error {
+	img, err := busyboxImage()
+	if err != nil {
+		return err
+	}
 	r := run(opts{timeout: daemonTimeout}, ctrBin, "-a", c.sock, "-n", c.ns, "image", "import", img.ociArchive)
 	if r.code != 0 || !strings.Contains(r.stdout, imageRef) {
 		return fmt.Errorf("ctr image import did not import %s:%s", imageRef, r)
@@ -480,11 +488,10 @@ func (c *containerd) sweep(t *testing.T) {
 // dockerd and docker.
 
 type dockerd struct {
-	dir      string
-	sock     string
-	runtimes map[string]string
-	d        *daemon
-	pids     []int // dockerd and the containerd it started
+	dir  string
+	sock string
+	d    *daemon
+	pids []int // dockerd and the containerd it started
 }
 
 var (
@@ -531,7 +538,7 @@ func startDockerd(t *testing.T, runtimes map[string]string) *dockerd {
 			atExit(d.stop)
 		}
 		if err == nil {
-			err = d.importImage(busyboxImage(t))
+			err = d.importImage()
 		}
 		if err != nil && d != nil {
 			err = fmt.Errorf("%v\n--- dockerd log (%s) ---\n%s", err, d.d.logPath, logTail(d.d.logPath, 0, 60))
@@ -548,7 +555,7 @@ func newDockerd(dir string, runtimes map[string]string) (*dockerd, error) {
 	}
 	// Short names: the managed containerd's socket lives in exec-root and a
 	// unix socket path has at most 107 bytes.
-	d := &dockerd{dir: dir, sock: filepath.Join(dir, "docker.sock"), runtimes: runtimes}
+	d := &dockerd{dir: dir, sock: filepath.Join(dir, "docker.sock")}
 	for _, sub := range []string{"data", "exec", "client"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o711); err != nil {
 			return nil, err
@@ -576,7 +583,6 @@ func newDockerd(dir string, runtimes map[string]string) (*dockerd, error) {
 		"storage-driver":   "overlay2",
 		"log-driver":       "json-file",
 		"shutdown-timeout": 5,
-		"debug":            true,
 		"runtimes":         rts,
 	}
 	confPath := filepath.Join(dir, "daemon.json")
@@ -615,7 +621,11 @@ func (d *dockerd) env() []string {
 	return []string{"DOCKER_CONFIG=" + filepath.Join(d.dir, "client")}
 }
 
-func (d *dockerd) importImage(img testImage) error {
+func (d *dockerd) importImage() error {
+	img, err := busyboxImage()
+	if err != nil {
+		return err
+	}
 	r := run(opts{timeout: daemonTimeout, env: d.env()}, dockerBin, "-H", "unix://"+d.sock, "import", img.rootfsTar, imageRef)
 	if r.code != 0 {
 		return fmt.Errorf("docker import:%s", r)
@@ -710,8 +720,12 @@ func podmanEngine(t *testing.T) *podmanStore {
 		if p != nil {
 			atExit(p.stop)
 		}
+		var img testImage
 		if err == nil {
-			r := run(opts{timeout: daemonTimeout, env: p.env}, append(append([]string{podmanBin}, p.global...), "import", busyboxImage(t).rootfsTar, imageRef)...)
+			img, err = busyboxImage()
+		}
+		if err == nil {
+			r := run(opts{timeout: daemonTimeout, env: p.env}, append(append([]string{podmanBin}, p.global...), "import", img.rootfsTar, imageRef)...)
 			if r.code != 0 {
 				err = fmt.Errorf("podman import:%s", r)
 			}

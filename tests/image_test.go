@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -42,15 +41,14 @@ var (
 )
 
 // busyboxImage returns the test image, building it on first use.
-func busyboxImage(t *testing.T) testImage {
-	t.Helper()
+func busyboxImage() (testImage, error) {
 	imageOnce.Do(func() {
 		imageBuilt, imageErr = buildBusyboxImage(filepath.Join(workDir, "image"))
+		if imageErr != nil {
+			imageErr = fmt.Errorf("building the busybox test image: %v", imageErr)
+		}
 	})
-	if imageErr != nil {
-		t.Fatalf("building the busybox test image: %v", imageErr)
-	}
-	return imageBuilt
+	return imageBuilt, imageErr
 }
 
 // tarWriter adds entries with fixed owners and times, so the layer (and so
