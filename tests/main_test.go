@@ -58,7 +58,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// exitHooks run when the test binary ends, last registered first, before
+// workDir is removed: the engine daemons that tests start once per run
+// (engine_harness_test.go) are stopped there.
+var exitHooks []func()
+
+func atExit(f func()) { exitHooks = append(exitHooks, f) }
+
 func cleanup() {
+	for i := len(exitHooks) - 1; i >= 0; i-- {
+		exitHooks[i]()
+	}
 	if workDir != "" {
 		os.RemoveAll(workDir)
 	}
@@ -173,6 +183,16 @@ func removeStaleWorkDirs() {
 	dirs, _ := filepath.Glob(filepath.Join(workParent, workPrefix+"*"))
 	for _, d := range dirs {
 		b, err := os.ReadFile(filepath.Join(d, "owner.pid"))
+		if errors.Is(err, os.ErrNotExist) {
+			// A run writes owner.pid right after creating its directory; a
+			// directory that has lost it was half removed (mount points
+			// stop os.RemoveAll) by a test binary that did not sweep.
+			if st, err := os.Stat(d); err == nil && time.Since(st.ModTime()) > time.Minute {
+				sweepStaleWorkDir(d)
+				os.RemoveAll(d)
+			}
+			continue
+		}
 		if err != nil {
 			continue
 		}
@@ -180,10 +200,25 @@ func removeStaleWorkDirs() {
 		if err != nil || pid <= 0 {
 			continue
 		}
-		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		if !alive(pid) {
+			sweepStaleWorkDir(d) // engines, shims, mounts, cgroups it left
 			os.RemoveAll(d)
 		}
 	}
+}
+
+// alive reports whether pid runs. A zombie does not: here pid 1 may be slow
+// to reap a killed test binary whose parent is gone.
+func alive(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return !errors.Is(err, os.ErrNotExist)
+	}
+	i := bytes.LastIndexByte(st, ')')
+	return i < 0 || i+2 >= len(st) || st[i+2] != 'Z'
 }
 
 // prog returns the path of a built test program.

@@ -76,11 +76,6 @@ func (m mountEntry) String() string {
 	return fmt.Sprintf("%s (%s from %s, root %s)", m.point, m.fstype, m.source, m.root)
 }
 
-func unescapeMount(s string) string {
-	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
-	return r.Replace(s)
-}
-
 func mountInfo() []mountEntry {
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {

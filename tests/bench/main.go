@@ -13,6 +13,10 @@
 //   - forkexec: N times fork+execve(true)+waitpid, microseconds per iteration
 //   - read: N 4 KiB preads of a file, nanoseconds per read
 //
+// and, on a private dockerd started for the purpose (docker.go), the time
+// of `docker run --rm IMAGE /true` from the client's start to its exit,
+// with docker's default runtime (the runc column) and with runsc.
+//
 // The per-operation numbers are measured inside the sandbox by the
 // programs themselves (CLOCK_MONOTONIC), so they exclude start-up costs.
 // A column that cannot be measured (runc missing or failing, runsc not
@@ -62,6 +66,7 @@ var metrics = []metric{
 	{"true", "run-to-exit of /bin/true", "ms"},
 	{"forkexec", "fork+exec+wait", "µs per iteration"},
 	{"read", "4 KiB read", "ns per read"},
+	{"docker-true", "docker run /bin/true start-to-exit", "ms"},
 }
 
 // An env is one column: a way to run a program.
@@ -73,6 +78,9 @@ type env struct {
 	// path translates a host path of a benchmark program for this env.
 	path   func(hostPath string) string
 	reason string // why the env is unavailable, if it is
+	// docker is how `docker run` selects this env's runtime: "default"
+	// for docker's own (runc), a --runtime name, or "" for none.
+	docker string
 }
 
 func main() {
@@ -111,6 +119,21 @@ func main() {
 	}
 
 	envs := []*env{nativeEnv(), runcEnv(work, binDir, log), veilEnv(root, work, log)}
+
+	// One dockerd for the docker row, with runsc as the runtime "runsc"
+	// when it built.
+	var dockerd *benchDockerd
+	var dockerErr error
+	runscBin := ""
+	for _, e := range envs {
+		if e.docker == "runsc" && e.reason == "" {
+			runscBin = filepath.Join(work, "runsc")
+		}
+	}
+	log("starting a private dockerd")
+	if dockerd, dockerErr = startBenchDockerd(work, runscBin, progs["true"]); dockerErr != nil {
+		log("docker row: %v", dockerErr)
+	}
 
 	results := map[string]map[string]float64{} // env -> metric -> value
 	for _, e := range envs {
@@ -152,6 +175,22 @@ func main() {
 				return runNumber(e, progs["read"], strconv.Itoa(nRead), e.path(progs["read"]))
 			})
 		})
+		measure("docker-true", func() (float64, error) {
+			switch {
+			case e.docker == "":
+				return 0, errors.New("not applicable")
+			case dockerErr != nil:
+				return 0, dockerErr
+			}
+			rt := e.docker
+			if rt == "default" {
+				rt = ""
+			}
+			return medianOf(*runs, func() (float64, error) { return dockerd.runTrue(rt) })
+		})
+	}
+	if dockerd != nil {
+		dockerd.stop()
 	}
 
 	// The table.
@@ -320,7 +359,7 @@ func nativeEnv() *env {
 }
 
 func veilEnv(root, work string, log func(string, ...any)) *env {
-	e := &env{name: "veil-ptrace", path: func(p string) string { return p }}
+	e := &env{name: "veil-ptrace", path: func(p string) string { return p }, docker: "runsc"}
 	runsc := filepath.Join(work, "runsc")
 	log("building runsc")
 	// Built like "make" does: static, without cgo.
@@ -338,7 +377,7 @@ func veilEnv(root, work string, log func(string, ...any)) *env {
 // runcEnv runs each program as a fresh container from one bundle whose
 // rootfs holds copies of the static benchmark programs at /.
 func runcEnv(work, binDir string, log func(string, ...any)) *env {
-	e := &env{name: "runc", path: func(p string) string { return "/" + filepath.Base(p) }}
+	e := &env{name: "runc", path: func(p string) string { return "/" + filepath.Base(p) }, docker: "default"}
 	runc, err := exec.LookPath("runc")
 	if err != nil {
 		e.reason = "runc is not installed (apt-get install runc)"
