@@ -115,13 +115,14 @@ type MountKind int
 
 // Mount kinds.
 const (
-	// MountSentryDefault: the Sentry already provides it (/proc, /dev).
+	// MountSentryDefault: the Sentry already provides it (/proc, /dev,
+	// /dev/pts).
 	MountSentryDefault MountKind = iota
 	// MountTmpfs: a tmpfs in Sentry memory.
 	MountTmpfs
 	// MountEmpty: a pseudo filesystem the Sentry does not have yet,
-	// shown as an empty read-only directory (sysfs, cgroup, devpts,
-	// mqueue).
+	// shown as an empty read-only directory (sysfs, cgroup, mqueue,
+	// devpts elsewhere than /dev/pts).
 	MountEmpty
 	// MountBindDir: a host directory, served by its own gofer
 	// connection.
@@ -170,7 +171,13 @@ func ClassifyMount(m specs.Mount, isDir bool) (MountKind, error) {
 		if dst == "/dev" {
 			return MountSentryDefault, nil
 		}
-	case "sysfs", "cgroup", "cgroup2", "devpts", "mqueue":
+	case "devpts":
+		if dst == "/dev/pts" {
+			// The Sentry's /dev/pts holds the terminals it was given.
+			return MountSentryDefault, nil
+		}
+		return MountEmpty, nil
+	case "sysfs", "cgroup", "cgroup2", "mqueue":
 		return MountEmpty, nil
 	}
 	return 0, fmt.Errorf("filesystem type %q is not supported", m.Type)
