@@ -292,49 +292,73 @@ func TestLongSymlinkTakesAPage(t *testing.T) {
 	}
 }
 
-// A fault through a shared mapping allocates the faulting page only, and
-// past the limit it is a SIGBUS.
+// A fault through a shared mapping allocates the holes of its window when
+// they all fit in the filesystem, else the faulting page only; past the
+// limit it is a SIGBUS.
 func TestSizeLimitSharedMappingFault(t *testing.T) {
 	ctx := vfstest.Root()
-	mf, root := newLimited(t, tmpfs.Options{MaxSize: 2 * page})
-	ino, f, _ := root.Create(ctx, "f", unix.O_RDWR, 0o644)
-	defer f.Release()
-	if err := f.(vfs.Truncater).Truncate(ctx, 16*page); err != nil {
-		t.Fatal(err)
-	}
+	mf, root := newLimited(t, tmpfs.Options{MaxSize: 20 * page})
 	m, err := mm.New(&platformtest.Platform{}, mf)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.DecUsers()
-	addr, err := m.MMap(mm.MMapOpts{Length: 16 * page, Prot: unix.PROT_READ | unix.PROT_WRITE, Shared: true,
-		Mappable: f.(vfs.Mapper).Mappable()})
-	if err != nil {
+	mapFile := func(name string, at uintptr) (vfs.Inode, vfs.FileImpl, uintptr) {
+		t.Helper()
+		ino, f, err := root.Create(ctx, name, unix.O_RDWR, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(f.Release)
+		if err := f.(vfs.Truncater).Truncate(ctx, 16*page); err != nil {
+			t.Fatal(err)
+		}
+		// At a fault window boundary, so a window covers the file.
+		addr, err := m.MMap(mm.MMapOpts{Addr: at, Fixed: true, Length: 16 * page, Prot: unix.PROT_READ | unix.PROT_WRITE,
+			Shared: true, Mappable: f.(vfs.Mapper).Mappable()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ino, f, addr
+	}
+	a, af, aAddr := mapFile("a", 0x10000000)
+	if fr := m.HandleFault(aAddr, false, false); fr != nil {
+		t.Fatalf("fault: %+v", fr)
+	}
+	if b := blocks(t, a); b != 16*page/512 {
+		t.Errorf("after a fault with room for the window: %d blocks, want %d", b, 16*page/512)
+	}
+	b, bf, bAddr := mapFile("b", 0x20000000)
+	if fr := m.HandleFault(bAddr+5*page, false, false); fr != nil {
+		t.Fatalf("fault: %+v", fr)
+	}
+	if n := blocks(t, b); n != page/512 {
+		t.Errorf("after a fault without room for the window: %d blocks, want %d", n, page/512)
+	}
+	if _, err := bf.Write(ctx, make([]byte, 3*page), 0, false); err != nil {
 		t.Fatal(err)
 	}
-	for i := uintptr(0); i < 2; i++ {
-		if fr := m.HandleFault(addr+i*page, false, false); fr != nil {
-			t.Fatalf("fault on page %d: %+v", i, fr)
-		}
-		if b := blocks(t, ino); b != int64(i+1)*page/512 {
-			t.Errorf("after fault on page %d: %d blocks (fault-around allocated pages?)", i, b)
-		}
+	if free := statfs(t, root).Bfree; free != 0 {
+		t.Fatalf("bfree %d, want 0", free)
 	}
-	fr := m.HandleFault(addr+5*page, false, false)
+	fr := m.HandleFault(bAddr+9*page, false, false)
 	if fr == nil || fr.Signo != int(unix.SIGBUS) {
 		t.Fatalf("fault past the limit: %+v, want SIGBUS", fr)
 	}
 	// The Sentry's own access to that memory (read(2) into it) is EFAULT.
-	if _, err := m.CopyOut(addr+5*page, []byte{1}); err != unix.EFAULT {
+	if _, err := m.CopyOut(bAddr+9*page, []byte{1}); err != unix.EFAULT {
 		t.Errorf("copy out: %v, want EFAULT", err)
 	}
-	// Pages that exist are all still reachable: data written through
-	// the mapping is the file's.
-	if _, err := m.CopyOut(addr+page+7, []byte("mapped")); err != nil {
+	// Pages that exist are still reachable: what is written through the
+	// mapping is the file's.
+	if fr := m.HandleFault(bAddr+page, false, false); fr != nil {
+		t.Fatalf("fault on an allocated page: %+v", fr)
+	}
+	if _, err := m.CopyOut(aAddr+page+7, []byte("mapped")); err != nil {
 		t.Fatal(err)
 	}
 	got := make([]byte, 6)
-	if n, _ := f.Read(ctx, got, page+7, false); n != 6 || string(got) != "mapped" {
+	if n, _ := af.Read(ctx, got, page+7, false); n != 6 || string(got) != "mapped" {
 		t.Errorf("read %q", got[:n])
 	}
 }
