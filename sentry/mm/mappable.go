@@ -33,11 +33,12 @@ type PageCache struct {
 	Fill func(dst []byte, off int64) (int, error)
 	// Size returns the current file size (for EOF / SIGBUS decisions).
 	Size func() int64
-	// Quota, if set, makes the cache hold exactly the pages that are
-	// touched (allocated one at a time, never a chunk or a fault-around
-	// window ahead of use) and charges them to it: a tmpfs, whose
-	// size= counts allocated pages as Linux's does. An allocation past
-	// its limit fails with ENOSPC (SIGBUS for a fault).
+	// Quota, if set, makes the cache allocate the pages that are
+	// touched one at a time (never a chunk ahead) and charge them to
+	// it: a tmpfs, whose size= counts allocated pages as Linux's does.
+	// An allocation past its limit fails with ENOSPC (SIGBUS for a
+	// fault). The one exception to allocating on touch is a shared
+	// mapping's fault window, filled only when it fits (see fillAround).
 	Quota *PageQuota
 
 	mu    sync.Mutex
