@@ -87,7 +87,8 @@
 //
 // Character devices: RegisterCharDevice(major, minor, opener) makes a
 // device openable from any device inode (sentry/fs/dev registers mem
-// devices 1:3 null, 1:5 zero, 1:7 full, 1:8 random, 1:9 urandom).
+// devices 1:3 null, 1:5 zero, 1:7 full, 1:8 random, 1:9 urandom, and 5:0
+// tty and 5:1 console, which reopen a kernel.TTY's TTYDevice).
 //
 // procfs: implement Inode for its files and directories (embed
 // InodeDefaults / ReadOnlyDirDefaults). Directories whose entries come and
