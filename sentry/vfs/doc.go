@@ -18,8 +18,9 @@
 // component is missing (so /dev, /proc can be mounted on a read-only root
 // that lacks them). Kernel.VFS() returns the *VirtualFilesystem.
 //
-// Filesystems: tmpfs.New(mf, tmpfs.Options{}).Root(); dev.Mount(ctx, v)
-// mounts /dev and /dev/shm; goferfs.New(client, mf, goferfs.Options{ReadOnly:
+// Filesystems: tmpfs.New(mf, tmpfs.Options{}).Root() (MaxSize and
+// MaxInodes for size= and nr_inodes=); dev.Mount(ctx, v) mounts /dev,
+// /dev/shm and /dev/pts; goferfs.New(client, mf, goferfs.Options{ReadOnly:
 // ro}) then .Root() for the root; host.NewFile(ctx, fd, own) wraps the
 // sandbox's stdio descriptors (install them with FDTable.SetFD(0..2)).
 // tmpfs.NewMemfd implements memfd_create. overlay.New(ctx, upper, lower)
