@@ -17,6 +17,14 @@ type ociSpec struct {
 	OCIVersion string     `json:"ociVersion"`
 	Process    ociProcess `json:"process"`
 	Root       ociRoot    `json:"root"`
+	Mounts     []ociMount `json:"mounts,omitempty"`
+}
+
+type ociMount struct {
+	Destination string   `json:"destination"`
+	Type        string   `json:"type,omitempty"`
+	Source      string   `json:"source,omitempty"`
+	Options     []string `json:"options,omitempty"`
 }
 
 type ociProcess struct {

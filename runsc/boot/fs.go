@@ -1,9 +1,13 @@
 package boot
 
 import (
+	"errors"
 	"fmt"
+	"math"
+	"math/bits"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -111,13 +115,14 @@ type MountKind int
 
 // Mount kinds.
 const (
-	// MountSentryDefault: the Sentry already provides it (/proc, /dev).
+	// MountSentryDefault: the Sentry already provides it (/proc, /dev,
+	// /dev/pts).
 	MountSentryDefault MountKind = iota
 	// MountTmpfs: a tmpfs in Sentry memory.
 	MountTmpfs
 	// MountEmpty: a pseudo filesystem the Sentry does not have yet,
-	// shown as an empty read-only directory (sysfs, cgroup, devpts,
-	// mqueue).
+	// shown as an empty read-only directory (sysfs, cgroup, mqueue,
+	// devpts elsewhere than /dev/pts).
 	MountEmpty
 	// MountBindDir: a host directory, served by its own gofer
 	// connection.
@@ -156,12 +161,23 @@ func ClassifyMount(m specs.Mount, isDir bool) (MountKind, error) {
 		if dst == "/dev" {
 			return MountSentryDefault, nil
 		}
+		// Checked here so runsc reports bad options before it starts
+		// the sandbox.
+		if _, err := tmpfsOptions(m); err != nil {
+			return 0, err
+		}
 		return MountTmpfs, nil
 	case "devtmpfs":
 		if dst == "/dev" {
 			return MountSentryDefault, nil
 		}
-	case "sysfs", "cgroup", "cgroup2", "devpts", "mqueue":
+	case "devpts":
+		if dst == "/dev/pts" {
+			// The Sentry's /dev/pts holds the terminals it was given.
+			return MountSentryDefault, nil
+		}
+		return MountEmpty, nil
+	case "sysfs", "cgroup", "cgroup2", "mqueue":
 		return MountEmpty, nil
 	}
 	return 0, fmt.Errorf("filesystem type %q is not supported", m.Type)
@@ -199,34 +215,165 @@ func mountFlags(m specs.Mount) vfs.MountOptions {
 	return o
 }
 
-// tmpfsOptions reads mode=, uid= and gid= of a tmpfs mount. size= and
-// nr_inodes= are accepted (tmpfs memory is the sandbox's, bounded by its
-// cgroup).
+// tmpfsOptions reads the options of a tmpfs mount as Linux's tmpfs does:
+// mode=, uid=, gid=, size= (bytes with a k, m, g, t, p or e suffix, or a
+// percentage of the host's RAM), nr_blocks= (pages) and nr_inodes=, all
+// enforced. Flags the VFS applies or that mean nothing to an in-memory
+// filesystem are accepted; anything else is an error naming it, rather
+// than an option silently ignored.
 func tmpfsOptions(m specs.Mount) (tmpfs.Options, error) {
 	o := tmpfs.Options{Mode: 0o1777}
+	var unknown []string
 	for _, opt := range m.Options {
-		k, val, ok := strings.Cut(opt, "=")
-		if !ok {
+		k, val, hasVal := strings.Cut(opt, "=")
+		if !hasVal {
+			if !harmlessTmpfsFlags[opt] {
+				unknown = append(unknown, opt)
+			}
 			continue
 		}
-		var n uint64
 		var err error
 		switch k {
 		case "mode":
-			_, err = fmt.Sscanf(val, "%o", &n)
+			var n uint64
+			n, err = strconv.ParseUint(val, 8, 32)
 			o.Mode = uint32(n) & 0o7777
-		case "uid":
-			_, err = fmt.Sscanf(val, "%d", &n)
-			o.UID = uint32(n)
-		case "gid":
-			_, err = fmt.Sscanf(val, "%d", &n)
-			o.GID = uint32(n)
+		case "uid", "gid":
+			var n uint64
+			n, err = strconv.ParseUint(val, 10, 32)
+			if err == nil && n == math.MaxUint32 {
+				err = errors.New("not a valid id")
+			}
+			if k == "uid" {
+				o.UID = uint32(n)
+			} else {
+				o.GID = uint32(n)
+			}
+		case "size":
+			o.MaxSize, err = tmpfsSize(val)
+		case "nr_blocks":
+			var n uint64
+			if n, err = memparseAll(val); err == nil {
+				if n > math.MaxInt64/memfile.PageSize {
+					err = errors.New("too large")
+				}
+				o.MaxSize = int64(n) * memfile.PageSize
+			}
+		case "nr_inodes":
+			o.MaxInodes, err = memparseAll(val)
+		default:
+			unknown = append(unknown, opt)
+			continue
 		}
 		if err != nil {
-			return o, fmt.Errorf("tmpfs option %q: %v", opt, err)
+			return o, fmt.Errorf("tmpfs option %q: %w", opt, err)
 		}
 	}
+	if len(unknown) > 0 {
+		return o, fmt.Errorf("tmpfs options not supported: %s", strings.Join(unknown, ", "))
+	}
 	return o, nil
+}
+
+// harmlessTmpfsFlags are the tmpfs mount options without a value that
+// runsc accepts: the VFS's own (ro, rw, noexec, exec), and those that
+// change nothing for a tmpfs in the Sentry (it has no device files of its
+// own to forbid, never honours set-id bits differently, keeps no atime
+// policy, has no mount propagation and never swaps).
+var harmlessTmpfsFlags = map[string]bool{
+	"ro": true, "rw": true, "noexec": true, "exec": true,
+	"nosuid": true, "suid": true, "nodev": true, "dev": true,
+	"strictatime": true, "nostrictatime": true, "relatime": true, "norelatime": true,
+	"noatime": true, "atime": true, "nodiratime": true, "diratime": true,
+	"async": true, "defaults": true, "noswap": true, "inode64": true,
+	"private": true, "rprivate": true, "shared": true, "rshared": true,
+	"slave": true, "rslave": true, "unbindable": true, "runbindable": true,
+}
+
+// tmpfsSize parses size=: bytes (memparse suffixes), rounded up to pages
+// by tmpfs, or N% of the host's RAM, as Linux computes it.
+func tmpfsSize(val string) (int64, error) {
+	n, rest, err := memparse(val)
+	if err != nil {
+		return 0, err
+	}
+	switch rest {
+	case "":
+	case "%":
+		var si unix.Sysinfo_t
+		if err := unix.Sysinfo(&si); err != nil {
+			return 0, fmt.Errorf("host memory size: %w", err)
+		}
+		ram := uint64(si.Totalram) * uint64(si.Unit)
+		hi, lo := bits.Mul64(n, ram)
+		if hi >= 100 {
+			return 0, errors.New("too large")
+		}
+		n, _ = bits.Div64(hi, lo, 100)
+	default:
+		return 0, fmt.Errorf("unexpected %q", rest)
+	}
+	if n > math.MaxInt64-memfile.PageSize {
+		return 0, errors.New("too large")
+	}
+	return int64(n), nil
+}
+
+// memparseAll is memparse of a whole value.
+func memparseAll(val string) (uint64, error) {
+	n, rest, err := memparse(val)
+	if err == nil && rest != "" {
+		err = fmt.Errorf("unexpected %q", rest)
+	}
+	return n, err
+}
+
+// memparse reads a number as Linux's memparse does: C notation (0x
+// hexadecimal, leading 0 octal) and an optional suffix K, M, G, T, P or E
+// (either case) multiplying by a power of 1024. It returns what follows.
+func memparse(s string) (uint64, string, error) {
+	base, digits := 10, s
+	switch {
+	case len(s) > 2 && s[0] == '0' && s[1]|0x20 == 'x' && digitValue(s[2]) < 16:
+		base, digits = 16, s[2:]
+	case len(s) > 1 && s[0] == '0':
+		base = 8
+	}
+	end := 0
+	for end < len(digits) && digitValue(digits[end]) < base {
+		end++
+	}
+	if end == 0 {
+		return 0, s, errors.New("not a number")
+	}
+	n, err := strconv.ParseUint(digits[:end], base, 64)
+	if err != nil {
+		return 0, s, errors.New("too large")
+	}
+	rest := digits[end:]
+	if rest != "" {
+		if shift := strings.IndexByte("kmgtpe", rest[0]|0x20); shift >= 0 {
+			sh := 10 * uint(shift+1)
+			if n > math.MaxUint64>>sh {
+				return 0, s, errors.New("too large")
+			}
+			n <<= sh
+			rest = rest[1:]
+		}
+	}
+	return n, rest, nil
+}
+
+func digitValue(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	case c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return 99
 }
 
 func (s *sandbox) mount(mf *memfile.File, v *vfs.VirtualFilesystem, m specs.Mount, binds map[string]int) error {
@@ -242,9 +389,12 @@ func (s *sandbox) mount(mf *memfile.File, v *vfs.VirtualFilesystem, m specs.Moun
 	case MountSentryDefault, MountBindFile:
 		return nil
 	case MountTmpfs:
-		to, err := tmpfsOptions(m)
-		if err != nil {
-			return err
+		// A bind of /dev/shm carries bind options, not tmpfs ones.
+		to := tmpfs.Options{Mode: 0o1777}
+		if !IsBind(m) {
+			if to, err = tmpfsOptions(m); err != nil {
+				return err
+			}
 		}
 		opts.FSType, opts.Source = "tmpfs", "tmpfs"
 		_, err = v.MountAt(ctx, dst, tmpfs.New(mf, to).Root(), opts)

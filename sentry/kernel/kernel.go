@@ -67,6 +67,8 @@ type Kernel struct {
 	thaw chan struct{}
 	// cttys maps a session id to its controlling terminal.
 	cttys map[ThreadID]*TTY
+	// console is the first process's terminal (/dev/console).
+	console *TTY
 
 	unimplMu sync.Mutex
 	unimpl   map[string]int

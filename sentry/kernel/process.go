@@ -40,7 +40,7 @@ type CreateProcessArgs struct {
 	Init bool
 	// TTY, if set, becomes the controlling terminal of the process's
 	// session (it is always a session leader), with the process's group
-	// in the foreground.
+	// in the foreground; the first process's is also the console.
 	TTY *TTY
 }
 
@@ -108,6 +108,9 @@ func (k *Kernel) NewProcess(a CreateProcessArgs) (*ThreadGroup, error) {
 	}
 	if a.TTY != nil {
 		a.TTY.attachLocked(k, tg.sid, tg.pgid)
+		if a.Init {
+			k.console = a.TTY
+		}
 	}
 	k.live++
 	return tg, nil

@@ -3,6 +3,7 @@ package kernel
 import (
 	"github.com/veil-sandbox/veil/sentry/arch"
 	"github.com/veil-sandbox/veil/sentry/syserr"
+	"github.com/veil-sandbox/veil/sentry/vfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -14,10 +15,57 @@ import (
 // job-control signals. One TTY exists per terminal device, however many
 // descriptors refer to it.
 type TTY struct {
+	// dev reopens the terminal (nil: it cannot be); immutable.
+	dev TTYDevice
+
 	// Protected by k.mu of the kernel it is attached to.
 	k   *Kernel
 	sid ThreadID // 0: nobody's controlling terminal
 	fg  ThreadID // foreground process group
+}
+
+// TTYDevice is the terminal behind a TTY, as the filesystem that has it
+// sees it: /dev/tty and /dev/console open it again through this, so the
+// kernel needs to know nothing about where the terminal lives.
+type TTYDevice interface {
+	// Reopen returns a new open file of the terminal for the open(2)
+	// flags. It never makes the terminal anyone's controlling terminal.
+	Reopen(ctx vfs.Context, flags uint32) (vfs.FileImpl, error)
+}
+
+// NewTTY returns the job-control state of a terminal that dev reopens.
+func NewTTY(dev TTYDevice) *TTY { return &TTY{dev: dev} }
+
+// Device returns what reopens the terminal, or nil.
+func (tty *TTY) Device() TTYDevice { return tty.dev }
+
+// ControllingTTY returns the controlling terminal of t's session, or nil
+// if it has none (what /dev/tty opens).
+func (t *Task) ControllingTTY() *TTY {
+	t.k.mu.Lock()
+	defer t.k.mu.Unlock()
+	return t.k.cttys[t.tg.sid]
+}
+
+// ConsoleTTY returns the first process's terminal (/dev/console), or nil
+// if it was started without one.
+func (k *Kernel) ConsoleTTY() *TTY {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.console
+}
+
+// OpenedTTY is what opening tty without O_NOCTTY does besides (tty_open):
+// a session leader without a controlling terminal acquires it, if it is
+// no session's yet.
+func (t *Task) OpenedTTY(tty *TTY) {
+	k := t.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	tg := t.tg
+	if tg.sid == tg.tgid && k.cttys[tg.sid] == nil && tty.sid == 0 {
+		tty.attachLocked(k, tg.sid, tg.pgid)
+	}
 }
 
 // attachLocked makes tty the controlling terminal of session sid with fg

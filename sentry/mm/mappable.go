@@ -33,6 +33,13 @@ type PageCache struct {
 	Fill func(dst []byte, off int64) (int, error)
 	// Size returns the current file size (for EOF / SIGBUS decisions).
 	Size func() int64
+	// Quota, if set, makes the cache allocate the pages that are
+	// touched one at a time (never a chunk ahead) and charge them to
+	// it: a tmpfs, whose size= counts allocated pages as Linux's does.
+	// An allocation past its limit fails with ENOSPC (SIGBUS for a
+	// fault). The one exception to allocating on touch is a shared
+	// mapping's fault window, filled only when it fits (see fillAround).
+	Quota *PageQuota
 
 	mu    sync.Mutex
 	pages map[int64]int64 // file page index -> memory file offset
@@ -76,6 +83,9 @@ func (c *PageCache) TranslatePage(off int64) (int64, error) {
 	idx := off / memfile.PageSize
 	if m, ok := c.pages[idx]; ok {
 		return m, nil
+	}
+	if c.Quota != nil {
+		return c.allocPageLocked(idx)
 	}
 	if c.pages == nil {
 		c.pages = make(map[int64]int64)
@@ -138,20 +148,22 @@ func (c *PageCache) ReadAt(dst []byte, off int64) int {
 	return n
 }
 
-// WriteAt copies src into the cache at off, allocating pages as needed.
+// WriteAt copies src into the cache at off, allocating pages as needed,
+// and returns how much it copied: less than len(src) only with an error
+// (the quota or the memory file ran out), then a page-aligned amount.
 // Callers extending a file must update Size first.
-func (c *PageCache) WriteAt(src []byte, off int64) error {
+func (c *PageCache) WriteAt(src []byte, off int64) (int, error) {
 	n := 0
 	for n < len(src) {
 		cur := off + int64(n)
 		po := cur % memfile.PageSize
 		chunk := min(int64(len(src)-n), memfile.PageSize-po)
 		if err := c.writePage(src[n:n+int(chunk)], cur-po, po); err != nil {
-			return err
+			return n, err
 		}
 		n += int(chunk)
 	}
-	return nil
+	return n, nil
 }
 
 func (c *PageCache) writePage(src []byte, pageOff, po int64) error {
@@ -201,11 +213,16 @@ func (c *PageCache) Truncate(size int64) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	var dropped int64
 	for idx, m := range c.pages {
 		if idx*memfile.PageSize >= size {
 			c.MF.DecRef(m, memfile.PageSize)
 			delete(c.pages, idx)
+			dropped++
 		}
+	}
+	if c.Quota != nil && dropped > 0 {
+		c.Quota.Uncharge(dropped)
 	}
 	if po := size % memfile.PageSize; po != 0 {
 		if m, ok := c.pages[size/memfile.PageSize]; ok {
@@ -218,6 +235,9 @@ func (c *PageCache) Truncate(size int64) {
 func (c *PageCache) Release() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.Quota != nil && len(c.pages) > 0 {
+		c.Quota.Uncharge(int64(len(c.pages)))
+	}
 	for idx, m := range c.pages {
 		c.MF.DecRef(m, memfile.PageSize)
 		delete(c.pages, idx)

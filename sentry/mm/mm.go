@@ -14,6 +14,7 @@
 package mm
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -428,6 +429,9 @@ func (m *MemoryManager) mapWindow(v *vma, start, end, faultPage uintptr) error {
 	if !v.shared && v.mappable == nil {
 		m.populateAnon(start, end)
 	}
+	if c := cacheOf(v.mappable); v.shared && c != nil && c.Quota != nil {
+		m.fillAround(v, c, start, end)
+	}
 	type run struct {
 		addr uintptr
 		off  int64
@@ -436,7 +440,10 @@ func (m *MemoryManager) mapWindow(v *vma, start, end, faultPage uintptr) error {
 	}
 	var runs []run
 	for a := start; a < end; a += pageSize {
-		off, at, err := m.backing(v, a)
+		off, at, err := m.backing(v, a, a != faultPage)
+		if err == errNotCached {
+			continue
+		}
 		if err != nil {
 			if a <= faultPage {
 				return err
@@ -467,12 +474,36 @@ func (m *MemoryManager) mapWindow(v *vma, start, end, faultPage uintptr) error {
 	return nil
 }
 
+// fillAround gives the holes of a shared tmpfs mapping's fault window
+// their pages, all or none: only if the filesystem has room for every one
+// of them. Linux allocates only the faulting page (its fault-around maps
+// pages that exist), but here each fault costs two ptrace round trips, so
+// first touching a shared mapping page by page would cost a fault per
+// page. The pages count like any others (st_blocks, df); when they do not
+// all fit, only the faulting page is allocated, so a fault gets SIGBUS
+// only if that page does not fit.
+func (m *MemoryManager) fillAround(v *vma, c *PageCache, start, end uintptr) {
+	off := v.off + int64(start-v.start)
+	n := min(int64(end-start), roundUp(c.Size())-off)
+	if n > 0 {
+		c.Allocate(off, n) // ENOSPC: no room for the window
+	}
+}
+
+// errNotCached is backing's answer for a page of the fault window that
+// only a fault on that very page should allocate.
+var errNotCached = errors.New("mm: page not cached")
+
 // backing returns the memory file page that backs page a of v right now
-// and the access the platform may grant to it.
-func (m *MemoryManager) backing(v *vma, a uintptr) (int64, platform.AccessType, error) {
+// and the access the platform may grant to it. around says that a is not
+// the faulting page but one mapped with it: then a page of a cache with a
+// Quota that does not exist yet gives errNotCached, because such pages
+// count against a tmpfs's size and only fillAround may allocate them
+// ahead of use.
+func (m *MemoryManager) backing(v *vma, a uintptr, around bool) (int64, platform.AccessType, error) {
 	at := accessOf(v.prot)
 	if v.shared {
-		off, err := v.mappable.TranslatePage(v.off + int64(a-v.start))
+		off, err := m.translate(v, a, around)
 		return off, at, err
 	}
 	if p, ok := m.ptes[a]; ok {
@@ -487,8 +518,23 @@ func (m *MemoryManager) backing(v *vma, a uintptr) (int64, platform.AccessType, 
 	// An unwritten page of a private file mapping: the file's page,
 	// read-only until written.
 	at.Write = false
-	off, err := v.mappable.TranslatePage(v.off + int64(a-v.start))
+	off, err := m.translate(v, a, around)
 	return off, at, err
+}
+
+// translate returns the Mappable's page behind page a of v (see backing
+// for around).
+func (m *MemoryManager) translate(v *vma, a uintptr, around bool) (int64, error) {
+	off := v.off + int64(a-v.start)
+	if around {
+		if c := cacheOf(v.mappable); c != nil && c.Quota != nil {
+			if p, ok := c.cachedPage(off); ok {
+				return p, nil
+			}
+			return 0, errNotCached
+		}
+	}
+	return v.mappable.TranslatePage(off)
 }
 
 // populateAnon gives every page in [start, end) of an anonymous private

@@ -18,8 +18,9 @@
 // component is missing (so /dev, /proc can be mounted on a read-only root
 // that lacks them). Kernel.VFS() returns the *VirtualFilesystem.
 //
-// Filesystems: tmpfs.New(mf, tmpfs.Options{}).Root(); dev.Mount(ctx, v)
-// mounts /dev and /dev/shm; goferfs.New(client, mf, goferfs.Options{ReadOnly:
+// Filesystems: tmpfs.New(mf, tmpfs.Options{}).Root() (MaxSize and
+// MaxInodes for size= and nr_inodes=); dev.Mount(ctx, v) mounts /dev,
+// /dev/shm and /dev/pts; goferfs.New(client, mf, goferfs.Options{ReadOnly:
 // ro}) then .Root() for the root; host.NewFile(ctx, fd, own) wraps the
 // sandbox's stdio descriptors (install them with FDTable.SetFD(0..2)).
 // tmpfs.NewMemfd implements memfd_create. overlay.New(ctx, upper, lower)
@@ -87,7 +88,8 @@
 //
 // Character devices: RegisterCharDevice(major, minor, opener) makes a
 // device openable from any device inode (sentry/fs/dev registers mem
-// devices 1:3 null, 1:5 zero, 1:7 full, 1:8 random, 1:9 urandom).
+// devices 1:3 null, 1:5 zero, 1:7 full, 1:8 random, 1:9 urandom, and 5:0
+// tty and 5:1 console, which reopen a kernel.TTY's TTYDevice).
 //
 // procfs: implement Inode for its files and directories (embed
 // InodeDefaults / ReadOnlyDirDefaults). Directories whose entries come and

@@ -44,8 +44,9 @@ const (
 	FullMinor    = 7
 	RandomMinor  = 8
 	URandomMinor = 9
-	TTYAuxMajor  = 5
+	TTYAuxMajor  = 5 // /dev/tty and /dev/console
 	TTYMinor     = 0
+	ConsoleMinor = 1
 	UnnamedMajor = 0 // anonymous block devices (st_dev of tmpfs, proc...)
 )
 

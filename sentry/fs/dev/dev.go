@@ -1,8 +1,8 @@
 // Package dev is the Sentry's /dev: a tmpfs holding the memory character
-// devices (null, zero, full, random, urandom), the symlinks fd, stdin,
-// stdout, stderr into /proc/self/fd, and the directories shm (for a tmpfs
-// mounted by Mount) and pts (empty; no pseudo-terminals yet). /dev/tty is
-// not provided.
+// devices (null, zero, full, random, urandom), tty and console (see
+// tty.go), the symlinks fd, stdin, stdout, stderr into /proc/self/fd, and
+// the directories shm and pts for the file systems Mount mounts there: a
+// tmpfs, and the host terminals the sandbox was given.
 //
 // The devices themselves are registered with vfs.RegisterCharDevice when
 // the package is linked in, so device nodes mknod'ed anywhere else work
@@ -37,8 +37,15 @@ func New(ctx vfs.Context, mf *memfile.File) (vfs.Inode, error) {
 	for _, d := range []struct {
 		name  string
 		minor uint32
-	}{{"null", vfs.NullMinor}, {"zero", vfs.ZeroMinor}, {"full", vfs.FullMinor}, {"random", vfs.RandomMinor}, {"urandom", vfs.URandomMinor}} {
-		if _, err := root.Mknod(ctx, d.name, unix.S_IFCHR|0o666, vfs.MakeDev(vfs.MemMajor, d.minor)); err != nil {
+		major uint32
+		mode  uint32
+	}{
+		{"null", vfs.NullMinor, vfs.MemMajor, 0o666}, {"zero", vfs.ZeroMinor, vfs.MemMajor, 0o666},
+		{"full", vfs.FullMinor, vfs.MemMajor, 0o666}, {"random", vfs.RandomMinor, vfs.MemMajor, 0o666},
+		{"urandom", vfs.URandomMinor, vfs.MemMajor, 0o666},
+		{"tty", vfs.TTYMinor, vfs.TTYAuxMajor, 0o666}, {"console", vfs.ConsoleMinor, vfs.TTYAuxMajor, 0o600},
+	} {
+		if _, err := root.Mknod(ctx, d.name, unix.S_IFCHR|d.mode, vfs.MakeDev(d.major, d.minor)); err != nil {
 			return nil, err
 		}
 	}
@@ -56,8 +63,8 @@ func New(ctx vfs.Context, mf *memfile.File) (vfs.Inode, error) {
 	return root, nil
 }
 
-// Mount mounts a new /dev at /dev (created in the VFS only if missing) and
-// a new tmpfs (mode 01777) at /dev/shm.
+// Mount mounts a new /dev at /dev (created in the VFS only if missing), a
+// new tmpfs (mode 01777) at /dev/shm and the host terminals at /dev/pts.
 func Mount(ctx vfs.Context, v *vfs.VirtualFilesystem) error {
 	root, err := New(ctx, v.MemoryFile())
 	if err != nil {
@@ -67,7 +74,10 @@ func Mount(ctx vfs.Context, v *vfs.VirtualFilesystem) error {
 		return err
 	}
 	shm := tmpfs.New(v.MemoryFile(), tmpfs.Options{Mode: 0o1777})
-	_, err = v.MountAt(ctx, "/dev/shm", shm.Root(), vfs.MountOptions{FSType: "tmpfs", Source: "shm"})
+	if _, err := v.MountAt(ctx, "/dev/shm", shm.Root(), vfs.MountOptions{FSType: "tmpfs", Source: "shm"}); err != nil {
+		return err
+	}
+	_, err = v.MountAt(ctx, "/dev/pts", newPtsDir(), vfs.MountOptions{FSType: "devpts", Source: "devpts", NoExec: true})
 	return err
 }
 

@@ -44,6 +44,17 @@
 //
 // The terminal's foreground process group (TIOCGPGRP/TIOCSPGRP) is shared
 // by the reopened descriptions.
+//
+// Terminals: each host terminal device given to the sandbox is a
+// Terminal, which sentry/fs/dev shows as /dev/pts/N for a pseudo-terminal
+// (N its host number), and which /dev/tty and /dev/console reopen
+// (kernel.TTYDevice). /proc/<pid>/fd/N of a host pseudo-terminal reads
+// /dev/pts/N, which stats like the descriptor, as ttyname(3) checks. A
+// terminal can only be reopened while the sandbox has a descriptor of
+// it: once the last one is closed it leaves /dev/pts and /dev/tty gives
+// ENXIO (Linux would open the device again). Opening a terminal without
+// O_NOCTTY makes it the controlling terminal of a session leader that
+// has none, if no session has it, as on Linux.
 package host
 
 import (
@@ -95,16 +106,23 @@ func NewFile(ctx vfs.Context, fd int, own bool) (*vfs.FileDescription, error) {
 		return nil, fmt.Errorf("host: fstat(%d): %w", fd, err)
 	}
 	ino := &inode{fd: fd, own: own, ftype: st.Mode & unix.S_IFMT, acc: uint32(fl) & unix.O_ACCMODE, refs: 1}
+	var term *Terminal
 	if _, err := unix.IoctlGetTermios(fd, unix.TCGETS); err == nil {
+		term = terminalOf(st.Dev, st.Rdev)
 		ino.tty = true
-		ino.jc = ttyOfDevice(st.Rdev)
+		ino.term = term
+		ino.jc = term.jc
+		term.add(ino)
 	}
 	f := newFile(fd, false, ino)
 	var name string
-	switch ino.ftype {
-	case unix.S_IFIFO:
+	switch {
+	case term != nil && term.pts >= 0:
+		// What ttyname(3) reads: a path that stats like the descriptor.
+		name = fmt.Sprintf("/dev/pts/%d", term.pts)
+	case ino.ftype == unix.S_IFIFO:
 		name = fmt.Sprintf("pipe:[%d]", st.Ino)
-	case unix.S_IFSOCK:
+	case ino.ftype == unix.S_IFSOCK:
 		name = fmt.Sprintf("socket:[%d]", st.Ino)
 	default:
 		name = fmt.Sprintf("host:[%d]", fd)
@@ -124,23 +142,158 @@ func newFile(fd int, closeFD bool, ino *inode) *File {
 // IsTTY reports whether the host descriptor is a terminal.
 func (f *File) IsTTY() bool { return f.tty }
 
-// ttys holds the job-control state of each host terminal device the
-// Sentry was given, so that stdin, stdout and stderr on one terminal (and
-// their reopens) share it.
+// ttys holds each host terminal device the Sentry was given, so that
+// stdin, stdout and stderr on one terminal (and their reopens) share its
+// job-control state, and /dev/pts, /dev/tty and /dev/console can reach
+// it. Terminals are never forgotten (their job-control state must
+// outlive any one descriptor); there are few.
 var ttys = struct {
 	sync.Mutex
-	m map[uint64]*kernel.TTY
-}{m: make(map[uint64]*kernel.TTY)}
+	m map[ttyKey]*Terminal
+}{m: make(map[ttyKey]*Terminal)}
 
-func ttyOfDevice(rdev uint64) *kernel.TTY {
+// ttyKey identifies a terminal device: its number, within the host
+// filesystem (devpts instance) holding it.
+type ttyKey struct{ dev, rdev uint64 }
+
+// Pseudo-terminal slaves have majors 136 to 143 (UNIX98_PTY_SLAVE_MAJOR
+// and the next 7); the pts number is the minor (20 bits, so in practice
+// all are on 136).
+const (
+	ptsMajor      = 136
+	ptsMajorCount = 8
+)
+
+// Terminal is a host terminal the sandbox has descriptors of. It is also
+// the Inode of its /dev/pts entry (for pseudo-terminals): it stats like
+// the descriptors (the host's fstat, so ttyname(3) recognizes it) and
+// opening it reopens one of them, never opening anything on the host. It
+// implements kernel.TTYDevice for /dev/tty and /dev/console.
+type Terminal struct {
+	vfs.InodeDefaults
+	jc  *kernel.TTY
+	pts int64 // pts number, -1 if not a pseudo-terminal
+
+	mu sync.Mutex
+	// inodes are the live inodes of host descriptors of the terminal,
+	// oldest first: reopening needs one.
+	inodes []*inode
+}
+
+var (
+	_ vfs.Inode        = (*Terminal)(nil)
+	_ vfs.TypeReporter = (*Terminal)(nil)
+	_ kernel.TTYDevice = (*Terminal)(nil)
+)
+
+func terminalOf(dev, rdev uint64) *Terminal {
 	ttys.Lock()
 	defer ttys.Unlock()
-	t := ttys.m[rdev]
+	k := ttyKey{dev, rdev}
+	t := ttys.m[k]
 	if t == nil {
-		t = &kernel.TTY{}
-		ttys.m[rdev] = t
+		t = &Terminal{pts: -1}
+		if major := vfs.DevMajor(rdev); major >= ptsMajor && major < ptsMajor+ptsMajorCount {
+			t.pts = int64(major-ptsMajor)<<20 | int64(vfs.DevMinor(rdev))
+		}
+		t.jc = kernel.NewTTY(t)
+		ttys.m[k] = t
 	}
 	return t
+}
+
+func (t *Terminal) add(i *inode) {
+	t.mu.Lock()
+	t.inodes = append(t.inodes, i)
+	t.mu.Unlock()
+}
+
+func (t *Terminal) remove(i *inode) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for n, o := range t.inodes {
+		if o == i {
+			t.inodes = append(t.inodes[:n], t.inodes[n+1:]...)
+			return
+		}
+	}
+}
+
+func (t *Terminal) live() []*inode {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]*inode(nil), t.inodes...)
+}
+
+// PseudoTerminals returns the host pseudo-terminals the sandbox has a
+// descriptor of, by pts number: /dev/pts.
+func PseudoTerminals() map[int64]*Terminal {
+	ttys.Lock()
+	all := make([]*Terminal, 0, len(ttys.m))
+	for _, t := range ttys.m {
+		all = append(all, t)
+	}
+	ttys.Unlock()
+	out := make(map[int64]*Terminal)
+	for _, t := range all {
+		if t.pts < 0 || len(t.live()) == 0 {
+			continue
+		}
+		// Two devpts instances may have the same numbers: keep one.
+		if o := out[t.pts]; o == nil || len(o.live()) == 0 {
+			out[t.pts] = t
+		}
+	}
+	return out
+}
+
+// Live reports whether the sandbox still has a descriptor of t (else it
+// cannot be reopened, and has no /dev/pts entry).
+func (t *Terminal) Live() bool { return len(t.live()) > 0 }
+
+// Reopen implements kernel.TTYDevice: a new File on a dup of one of the
+// terminal's host descriptors whose access mode allows flags (see
+// inode.Open); ENXIO once the sandbox has none left.
+func (t *Terminal) Reopen(_ vfs.Context, flags uint32) (vfs.FileImpl, error) {
+	err := error(unix.ENXIO)
+	for _, i := range t.live() {
+		var f *File
+		if f, err = i.reopen(flags); err == nil {
+			return f, nil
+		}
+	}
+	return nil, err
+}
+
+// FileType implements vfs.TypeReporter.
+func (t *Terminal) FileType() uint32 { return unix.S_IFCHR }
+
+// Stat implements vfs.Inode: that of the host descriptors.
+func (t *Terminal) Stat(ctx vfs.Context) (vfs.Stat, error) {
+	for _, i := range t.live() {
+		if st, err := i.Stat(ctx); err == nil {
+			return st, nil
+		}
+	}
+	return vfs.Stat{}, unix.ENOENT
+}
+
+// Open implements vfs.Inode: Reopen, and the terminal may become the
+// caller's controlling terminal, as opening a terminal does on Linux.
+func (t *Terminal) Open(ctx vfs.Context, flags uint32) (vfs.FileImpl, error) {
+	f, err := t.Reopen(ctx, flags)
+	if err == nil {
+		openedTTY(ctx, t.jc, flags)
+	}
+	return f, err
+}
+
+// openedTTY gives the terminal to the opening session leader if it
+// lacks one, unless O_NOCTTY.
+func openedTTY(ctx vfs.Context, jc *kernel.TTY, flags uint32) {
+	if task, ok := ctx.(*kernel.Task); ok && flags&unix.O_NOCTTY == 0 {
+		task.OpenedTTY(jc)
+	}
 }
 
 // TTYOf returns the job-control state of fd's terminal, or nil if fd is
@@ -448,8 +601,10 @@ type inode struct {
 	ftype uint32
 	acc   uint32 // access mode of the host descriptor (O_ACCMODE bits)
 	tty   bool
-	// jc is the terminal's job-control state (a terminal only).
-	jc *kernel.TTY
+	// jc is the terminal's job-control state, and term the terminal (a
+	// terminal only).
+	jc   *kernel.TTY
+	term *Terminal
 
 	mu sync.Mutex
 	// fd is the host descriptor given to NewFile, -1 once every File of
@@ -478,6 +633,9 @@ func (i *inode) decRef() {
 		unix.Close(i.fd)
 	}
 	i.fd = -1
+	if i.term != nil {
+		i.term.remove(i)
+	}
 }
 
 // FileType implements vfs.TypeReporter.
@@ -504,8 +662,21 @@ func (i *inode) Stat(vfs.Context) (vfs.Stat, error) {
 // Open implements vfs.Inode.Open: a reopen through /proc/<pid>/fd/N gets a
 // new File on a dup of the host descriptor, if the host descriptor's
 // access mode allows the requested one (EACCES otherwise). Sockets give
-// ENXIO. O_TRUNC and O_APPEND do not reach the host.
-func (i *inode) Open(_ vfs.Context, flags uint32) (vfs.FileImpl, error) {
+// ENXIO. O_TRUNC and O_APPEND do not reach the host. A terminal may become
+// the caller's controlling terminal.
+func (i *inode) Open(ctx vfs.Context, flags uint32) (vfs.FileImpl, error) {
+	f, err := i.reopen(flags)
+	if err != nil {
+		return nil, err
+	}
+	if i.tty {
+		openedTTY(ctx, i.jc, flags)
+	}
+	return f, nil
+}
+
+// reopen makes the File of a reopen (see Open).
+func (i *inode) reopen(flags uint32) (*File, error) {
 	switch i.ftype {
 	case unix.S_IFSOCK:
 		return nil, unix.ENXIO

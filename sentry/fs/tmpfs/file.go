@@ -71,16 +71,30 @@ func (f *regFile) writeLocked(src []byte, off int64) (int, error) {
 	if end > old {
 		d.size.Store(end)
 	}
-	if err := d.cache.WriteAt(src, off); err != nil {
-		if end > old {
-			d.size.Store(old)
-			d.cache.Truncate(old)
-		}
-		return 0, unix.ENOSPC
+	// Out of space (the filesystem's size= or the memory file), the
+	// write stops at the page that could not be allocated; as in Linux
+	// what was written stays and counts, and only a write that wrote
+	// nothing fails.
+	n, err := d.cache.WriteAt(src, off)
+	if n == 0 {
+		d.size.Store(old)
+		return 0, noSpace(err)
+	}
+	if n < len(src) && end > old {
+		d.size.Store(max(old, off+int64(n)))
 	}
 	now := vfs.NowTimespec()
 	f.i.mtime, f.i.ctime = now, now
-	return len(src), nil
+	return n, nil
+}
+
+// noSpace is the errno of a failed page allocation: ENOSPC, whether the
+// filesystem or the memory file is full.
+func noSpace(err error) error {
+	if errno, ok := err.(unix.Errno); ok && errno == unix.ENOSPC {
+		return errno
+	}
+	return unix.ENOSPC
 }
 
 // Append implements vfs.AppendWriter.
@@ -95,28 +109,28 @@ func (f *regFile) Append(_ vfs.Context, src []byte, _ bool) (int, int64, error) 
 // Truncate implements vfs.Truncater.
 func (f *regFile) Truncate(_ vfs.Context, size int64) error { return f.i.truncate(size) }
 
-// Allocate implements vfs.Allocator: mode 0 extends the file size (pages
-// are allocated lazily); FALLOC_FL_KEEP_SIZE alone is a no-op; other modes
-// give EOPNOTSUPP.
+// Allocate implements vfs.Allocator: mode 0 and FALLOC_FL_KEEP_SIZE
+// allocate the pages of the range (counted in the filesystem's size, all
+// or nothing: ENOSPC if they do not fit), mode 0 also extends the file;
+// other modes give EOPNOTSUPP.
 func (f *regFile) Allocate(_ vfs.Context, mode uint32, off, length int64) error {
-	switch mode {
-	case 0:
-		end := off + length
-		if end < off || end > maxFileSize {
-			return unix.EFBIG
-		}
-		f.i.mu.Lock()
-		defer f.i.mu.Unlock()
-		if end > f.i.data.size.Load() {
-			f.i.data.size.Store(end)
-			f.i.ctime = vfs.NowTimespec()
-		}
-		return nil
-	case unix.FALLOC_FL_KEEP_SIZE:
-		return nil
-	default:
+	if mode != 0 && mode != unix.FALLOC_FL_KEEP_SIZE {
 		return unix.EOPNOTSUPP
 	}
+	end := off + length
+	if end < off || end > maxFileSize {
+		return unix.EFBIG
+	}
+	f.i.mu.Lock()
+	defer f.i.mu.Unlock()
+	if err := f.i.data.cache.Allocate(off, length); err != nil {
+		return noSpace(err)
+	}
+	if mode == 0 && end > f.i.data.size.Load() {
+		f.i.data.size.Store(end)
+		f.i.ctime = vfs.NowTimespec()
+	}
+	return nil
 }
 
 // Mappable implements vfs.Mapper.

@@ -42,6 +42,7 @@ func NewMemfd(ctx vfs.Context, mf *memfile.File, name string) *vfs.FileDescripti
 // "/dev/zero (deleted)").
 func NewUnlinkedFile(ctx vfs.Context, mf *memfile.File, mode uint32, name string) *vfs.FileDescription {
 	fs := memfdFilesystem(mf)
+	fs.inodes.used.Add(1) // this filesystem has no inode limit
 	i := fs.newInode(unix.S_IFREG|mode&0o7777, ctx.FSUID(), ctx.FSGID())
 	i.nlink = 0
 	return vfs.NewFileDescription(i.openReg(), unix.O_RDWR, i, name)

@@ -35,6 +35,13 @@ const maxFileSize = math.MaxInt64 / 2
 // Linux's tmpfs reports.
 const bogoDirentSize = 20
 
+// shortSymlinkLen is Linux's SHORT_SYMLINK_LEN: longer symlink targets
+// (counting the NUL) take a data page.
+const shortSymlinkLen = 128
+
+// blocksPerPage is st_blocks (512-byte units) per page.
+const blocksPerPage = memfile.PageSize / 512
+
 // Options configure a new filesystem.
 type Options struct {
 	// Mode is the root directory's permission bits (default 01777 when
@@ -42,6 +49,14 @@ type Options struct {
 	Mode uint32
 	// UID and GID own the root directory.
 	UID, GID uint32
+	// MaxSize bounds the file data (size=), in bytes rounded up to
+	// pages; 0 means no limit. As in Linux, only allocated pages count:
+	// holes, and truncating a file up, cost nothing.
+	MaxSize int64
+	// MaxInodes bounds the number of inodes (nr_inodes=), the root
+	// included; each extra hard link takes one too, as in Linux. 0 means
+	// no limit.
+	MaxInodes uint64
 }
 
 // Filesystem is one tmpfs instance.
@@ -49,6 +64,9 @@ type Filesystem struct {
 	mf      *memfile.File
 	dev     uint64
 	nextIno atomic.Uint64
+	// pages counts (and bounds) the data pages of every file.
+	pages  *mm.PageQuota
+	inodes *inodeQuota
 	// mu protects the namespace: directory entries, link counts and
 	// directory parent pointers. Lock order: mu before inode.mu.
 	mu   sync.Mutex
@@ -57,11 +75,15 @@ type Filesystem struct {
 
 // New returns a new, empty tmpfs whose files keep their data in mf.
 func New(mf *memfile.File, opts Options) *Filesystem {
-	fs := &Filesystem{mf: mf, dev: vfs.NewAnonDev()}
+	fs := &Filesystem{mf: mf, dev: vfs.NewAnonDev(),
+		pages:  mm.NewPageQuota((max(opts.MaxSize, 0) + memfile.PageSize - 1) / memfile.PageSize),
+		inodes: &inodeQuota{max: opts.MaxInodes},
+	}
 	mode := opts.Mode
 	if mode == 0 {
 		mode = 0o1777
 	}
+	fs.inodes.used.Store(1) // the root's, even if MaxInodes is 1
 	fs.root = fs.newInode(unix.S_IFDIR|mode&0o7777, opts.UID, opts.GID)
 	fs.root.nlink = 2
 	fs.root.entries = make(map[string]*inode)
@@ -73,6 +95,27 @@ func (fs *Filesystem) Root() vfs.Inode { return fs.root }
 
 // Dev returns the filesystem's device number (st_dev).
 func (fs *Filesystem) Dev() uint64 { return fs.dev }
+
+// inodeQuota counts the inode slots in use (nr_inodes=).
+type inodeQuota struct {
+	max  uint64 // 0: no limit
+	used atomic.Uint64
+}
+
+// reserve takes a slot, or fails with ENOSPC.
+func (q *inodeQuota) reserve() error {
+	for {
+		u := q.used.Load()
+		if q.max > 0 && u >= q.max {
+			return unix.ENOSPC
+		}
+		if q.used.CompareAndSwap(u, u+1) {
+			return nil
+		}
+	}
+}
+
+func (q *inodeQuota) release() { q.used.Add(^uint64(0)) }
 
 type inode struct {
 	fs    *Filesystem
@@ -95,7 +138,10 @@ type inode struct {
 	entries   map[string]*inode // directories (fs.mu)
 	parent    *inode            // directories (fs.mu)
 	target    string            // symlinks
-	fifo      vfs.FIFO          // FIFOs
+	// targetPage says the target takes a data page, as a long one
+	// does in Linux's tmpfs (counted in the filesystem's size).
+	targetPage bool
+	fifo       vfs.FIFO // FIFOs
 }
 
 // fileData is a regular file's contents. size is separately allocated so
@@ -108,8 +154,15 @@ type fileData struct {
 }
 
 // mappable is what mmap gets: when it and the inode are unreachable, a
-// cleanup frees the cached pages (mappings hold their own references).
+// cleanup frees the cached pages (mappings hold their own references)
+// and the inode's slot.
 type mappable struct{ pc *mm.PageCache }
+
+// evictee is what that cleanup frees.
+type evictee struct {
+	pc     *mm.PageCache
+	inodes *inodeQuota
+}
 
 // TranslatePage implements mm.Mappable.
 func (m *mappable) TranslatePage(off int64) (int64, error) { return m.pc.TranslatePage(off) }
@@ -120,13 +173,17 @@ func (fs *Filesystem) newInode(mode, uid, gid uint32) *inode {
 		atime: now, mtime: now, ctime: now}
 	if mode&unix.S_IFMT == unix.S_IFREG {
 		size := new(atomic.Int64)
-		i.data = &fileData{size: size, cache: &mm.PageCache{MF: fs.mf, Size: size.Load}}
+		i.data = &fileData{size: size, cache: &mm.PageCache{MF: fs.mf, Size: size.Load, Quota: fs.pages}}
 	}
 	return i
 }
 
-// newChild creates an inode owned by the caller for a new entry of dir.
-func (dir *inode) newChild(ctx vfs.Context, mode uint32) *inode {
+// newChild creates an inode owned by the caller for a new entry of dir,
+// or fails with ENOSPC when the filesystem is out of inodes.
+func (dir *inode) newChild(ctx vfs.Context, mode uint32) (*inode, error) {
+	if err := dir.fs.inodes.reserve(); err != nil {
+		return nil, err
+	}
 	gid := ctx.FSGID()
 	dir.mu.Lock()
 	if dir.mode&unix.S_ISGID != 0 {
@@ -136,7 +193,7 @@ func (dir *inode) newChild(ctx vfs.Context, mode uint32) *inode {
 		}
 	}
 	dir.mu.Unlock()
-	return dir.fs.newInode(mode, ctx.FSUID(), gid)
+	return dir.fs.newInode(mode, ctx.FSUID(), gid), nil
 }
 
 func (i *inode) isDir() bool { return i.ftype == unix.S_IFDIR }
@@ -160,11 +217,14 @@ func (i *inode) Stat(vfs.Context) (vfs.Stat, error) {
 	switch i.ftype {
 	case unix.S_IFREG:
 		st.Size = i.data.size.Load()
-		st.Blocks = (st.Size + 511) / 512
+		st.Blocks = i.data.cache.CachedPages() * blocksPerPage
 	case unix.S_IFDIR:
 		st.Size = int64(len(i.entries)+2) * bogoDirentSize
 	case unix.S_IFLNK:
 		st.Size = int64(len(i.target))
+		if i.targetPage {
+			st.Blocks = blocksPerPage
+		}
 	}
 	return st, nil
 }
@@ -209,9 +269,10 @@ func (i *inode) truncate(size int64) error {
 		i.data.size.Store(size)
 		i.data.cache.Truncate(size)
 	} else if size > old {
-		// Zero the tail of the old last page (it may hold stale bytes
-		// from an earlier shrink that left the page cached).
-		i.data.cache.Truncate(old)
+		// Growing allocates nothing (the new range is a hole), but the
+		// tail of the old last page may hold bytes written past end of
+		// file through a mapping.
+		i.data.cache.ZeroTail(old)
 		i.data.size.Store(size)
 	}
 	if size != old {
@@ -221,8 +282,8 @@ func (i *inode) truncate(size int64) error {
 	return nil
 }
 
-// maybeFreeLocked frees the data of an unlinked, closed, unmapped file
-// (i.mu held).
+// maybeFreeLocked frees the data and the inode slot of an unlinked,
+// closed, unmapped file (i.mu held).
 func (i *inode) maybeFreeLocked() {
 	if i.data == nil || i.nlink != 0 || i.opens != 0 || i.dataFreed {
 		return
@@ -232,6 +293,18 @@ func (i *inode) maybeFreeLocked() {
 	}
 	i.dataFreed = true
 	i.data.cache.Release()
+	i.fs.inodes.release()
+}
+
+// evictLocked gives back what a non-regular inode holds once its last
+// link is gone (i.mu held): Linux frees it when the last reference goes,
+// which for these is the last link as far as the quotas can tell.
+func (i *inode) evictLocked() {
+	if i.targetPage {
+		i.targetPage = false
+		i.fs.pages.Uncharge(1)
+	}
+	i.fs.inodes.release()
 }
 
 // Open implements vfs.Inode.
@@ -314,7 +387,10 @@ func (i *inode) Create(ctx vfs.Context, name string, flags uint32, mode uint32) 
 	if err := i.checkNewEntryLocked(name); err != nil {
 		return nil, nil, err
 	}
-	c := i.newChild(ctx, unix.S_IFREG|mode&0o7777)
+	c, err := i.newChild(ctx, unix.S_IFREG|mode&0o7777)
+	if err != nil {
+		return nil, nil, err
+	}
 	i.addEntryLocked(name, c)
 	return c, c.openReg(), nil
 }
@@ -326,7 +402,10 @@ func (i *inode) Mkdir(ctx vfs.Context, name string, mode uint32) (vfs.Inode, err
 	if err := i.checkNewEntryLocked(name); err != nil {
 		return nil, err
 	}
-	c := i.newChild(ctx, unix.S_IFDIR|mode&0o7777)
+	c, err := i.newChild(ctx, unix.S_IFDIR|mode&0o7777)
+	if err != nil {
+		return nil, err
+	}
 	c.nlink = 2
 	c.entries = make(map[string]*inode)
 	c.parent = i
@@ -355,7 +434,10 @@ func (i *inode) Mknod(ctx vfs.Context, name string, mode uint32, dev uint64) (vf
 	if err := i.checkNewEntryLocked(name); err != nil {
 		return nil, err
 	}
-	c := i.newChild(ctx, mode)
+	c, err := i.newChild(ctx, mode)
+	if err != nil {
+		return nil, err
+	}
 	c.fifo = fifo
 	if t := mode & unix.S_IFMT; t == unix.S_IFCHR || t == unix.S_IFBLK {
 		c.rdev = dev
@@ -374,8 +456,23 @@ func (i *inode) Symlink(ctx vfs.Context, name, target string) (vfs.Inode, error)
 	if len(target) >= vfs.PathMax {
 		return nil, unix.ENAMETOOLONG
 	}
-	c := i.newChild(ctx, unix.S_IFLNK|0o777)
+	// Linux keeps targets of up to shortSymlinkLen bytes (with the NUL)
+	// in the inode and longer ones in a data page.
+	long := len(target)+1 > shortSymlinkLen
+	if long {
+		if err := i.fs.pages.Charge(1); err != nil {
+			return nil, err
+		}
+	}
+	c, err := i.newChild(ctx, unix.S_IFLNK|0o777)
+	if err != nil {
+		if long {
+			i.fs.pages.Uncharge(1)
+		}
+		return nil, err
+	}
 	c.target = target
+	c.targetPage = long
 	i.addEntryLocked(name, c)
 	return c, nil
 }
@@ -398,6 +495,11 @@ func (i *inode) Link(_ vfs.Context, name string, target vfs.Inode) error {
 	if t.nlink == 0 {
 		t.mu.Unlock()
 		return unix.ENOENT
+	}
+	// Each link takes an inode slot (its dentry costs memory in Linux).
+	if err := i.fs.inodes.reserve(); err != nil {
+		t.mu.Unlock()
+		return err
 	}
 	t.nlink++
 	t.ctime = vfs.NowTimespec()
@@ -429,9 +531,16 @@ func (i *inode) Unlink(_ vfs.Context, name string) error {
 // dropLink decrements a non-directory's link count (fs.mu held).
 func (c *inode) dropLink() {
 	c.mu.Lock()
+	if c.nlink > 1 {
+		c.fs.inodes.release() // the slot Link took
+	}
 	c.nlink--
 	c.ctime = vfs.NowTimespec()
-	c.maybeFreeLocked()
+	if c.ftype == unix.S_IFREG {
+		c.maybeFreeLocked()
+	} else if c.nlink == 0 {
+		c.evictLocked()
+	}
 	c.mu.Unlock()
 }
 
@@ -460,6 +569,7 @@ func (i *inode) Rmdir(_ vfs.Context, name string) error {
 	c.mu.Lock()
 	c.nlink = 0
 	c.ctime = vfs.NowTimespec()
+	c.evictLocked()
 	c.mu.Unlock()
 	c.parent = nil
 	return nil
@@ -513,6 +623,7 @@ func (i *inode) Rename(_ vfs.Context, oldName string, newDir vfs.Inode, newName 
 		if dst.isDir() {
 			dst.mu.Lock()
 			dst.nlink = 0
+			dst.evictLocked()
 			dst.mu.Unlock()
 			dst.parent = nil
 			nd.mu.Lock()
@@ -568,22 +679,31 @@ func (i *inode) Readlink(vfs.Context) (string, error) {
 	return i.target, nil
 }
 
-// StatFS implements vfs.StatFSer.
+// StatFS implements vfs.StatFSer: the limits and what is left of them;
+// without a limit, the memory file's capacity and free space, and a
+// nominal inode count.
 func (i *inode) StatFS(vfs.Context) (vfs.StatFS, error) {
+	fs := i.fs
 	const total = 1 << 36 / memfile.PageSize
-	free := uint64(total)
-	if i.fs.mf != nil {
-		used := uint64(i.fs.mf.InUse() / memfile.PageSize)
+	blocks, free := uint64(total), uint64(total)
+	if max := fs.pages.Max(); max > 0 {
+		blocks, free = uint64(max), uint64(max-min(fs.pages.Used(), max))
+	} else if fs.mf != nil {
+		used := uint64(fs.mf.InUse() / memfile.PageSize)
 		if used < free {
 			free -= used
 		} else {
 			free = 0
 		}
 	}
+	files, ffree := uint64(1<<20), 1<<20-fs.nextIno.Load()%(1<<20)
+	if max := fs.inodes.max; max > 0 {
+		files, ffree = max, max-min(fs.inodes.used.Load(), max)
+	}
 	return vfs.StatFS{
-		Type: vfs.TmpfsMagic, Bsize: memfile.PageSize, Blocks: total, Bfree: free, Bavail: free,
-		Files: 1 << 20, Ffree: 1<<20 - i.fs.nextIno.Load()%(1<<20), Namelen: vfs.NameMax, Frsize: memfile.PageSize,
-		Fsid: [2]int32{int32(i.fs.dev), int32(i.fs.dev >> 32)},
+		Type: vfs.TmpfsMagic, Bsize: memfile.PageSize, Blocks: blocks, Bfree: free, Bavail: free,
+		Files: files, Ffree: ffree, Namelen: vfs.NameMax, Frsize: memfile.PageSize,
+		Fsid: [2]int32{int32(fs.dev), int32(fs.dev >> 32)},
 	}, nil
 }
 
@@ -591,7 +711,12 @@ func (i *inode) StatFS(vfs.Context) (vfs.StatFS, error) {
 func (i *inode) mappableLocked() mm.Mappable {
 	if i.data.m == nil {
 		m := &mappable{pc: i.data.cache}
-		runtime.AddCleanup(m, func(pc *mm.PageCache) { pc.Release() }, i.data.cache)
+		// The cleanup's argument must not reach the mappable (the
+		// filesystem would, through the tree, while the file is linked).
+		runtime.AddCleanup(m, func(e evictee) {
+			e.pc.Release()
+			e.inodes.release()
+		}, evictee{i.data.cache, i.fs.inodes})
 		i.data.m = m
 	}
 	i.mapped = true
