@@ -33,13 +33,19 @@ func cmdRun(g *globalFlags, args []string) int {
 	}
 	id := fs.Arg(0)
 	if detach {
+		o.Start = true
 		c, err := container.Create(g.root, id, o)
-		if err != nil {
+		if err != nil && !container.IsWarning(err) {
 			return g.startFailure("run", err)
 		}
-		if err := c.Start(); err != nil && !container.IsWarning(err) {
-			c.Delete(true)
-			return g.fail("run: %v", err)
+		if err != nil {
+			g.warn("%v", err)
+		}
+		if c.State.Status == container.Created {
+			if err := c.Start(); err != nil && !container.IsWarning(err) {
+				c.Delete(true)
+				return g.fail("run: %v", err)
+			}
 		}
 		return 0
 	}
@@ -68,16 +74,24 @@ func (g *globalFlags) runForeground(cmd, id string, o *container.CreateOptions) 
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2,
 		unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGWINCH)
 	defer signal.Stop(sigs)
-	c, err := container.Create(g.root, id, o)
-	if err != nil {
-		return g.startFailure(cmd, err)
-	}
-	defer c.Delete(true)
 	if relay != nil {
+		// Copying begins before the process runs, so none of its output
+		// waits.
 		relay.Start()
 	}
-	if err := c.Start(); err != nil && !container.IsWarning(err) {
-		return g.fail("%s: %v", cmd, err)
+	o.Start = true
+	c, err := container.Create(g.root, id, o)
+	if err != nil && !container.IsWarning(err) {
+		return g.startFailure(cmd, err)
+	}
+	if err != nil {
+		g.warn("%v", err)
+	}
+	defer c.Delete(true)
+	if c.State.Status == container.Created {
+		if err := c.Start(); err != nil && !container.IsWarning(err) {
+			return g.fail("%s: %v", cmd, err)
+		}
 	}
 	go func() {
 		for s := range sigs {

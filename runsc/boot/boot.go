@@ -30,11 +30,20 @@ type Files struct {
 	// Log receives the Sentry's own messages (and --strace); stderr if
 	// nil.
 	Log *os.File
-	// Commit is read after Ready: runsc writes a line once it has
-	// recorded the container. End of file before that means runsc died
-	// while creating it, and the Sentry exits.
+	// Commit is read after Ready: runsc writes one byte (CommitCreated
+	// or CommitStart) once it has recorded the container. End of file
+	// before that means runsc died while creating it, and the Sentry
+	// exits.
 	Commit *os.File
 }
+
+// What runsc writes on the commit pipe (Files.Commit).
+const (
+	// CommitCreated: the container is recorded as created.
+	CommitCreated byte = 'c'
+	// CommitStart: recorded as running; start the first process now.
+	CommitStart byte = 's'
+)
 
 // ReadyMessage is what the Sentry writes on the ready pipe.
 type ReadyMessage struct {
@@ -117,6 +126,9 @@ func Run(spec *Spec, f Files) int {
 		if n == 0 {
 			fmt.Fprintf(logw, "runsc: the runsc creating the container went away; sandbox stopped\n")
 			return 1
+		}
+		if b[0] == CommitStart {
+			cs.start()
 		}
 	}
 

@@ -39,6 +39,8 @@ type Container struct {
 	dir string
 	// child is the sandbox when this process started it.
 	child *sandbox.Sandbox
+	// stale: the directory has no state (see loadStale).
+	stale bool
 }
 
 // CreateOptions describe a container to create.
@@ -63,6 +65,9 @@ type CreateOptions struct {
 	// Detach leaves the sandbox running on its own when the caller exits
 	// (runsc create); otherwise it dies with the caller.
 	Detach bool
+	// Start runs the process right away (the container is then
+	// running when Create returns), as Create followed by Start would.
+	Start bool
 	// Systemd names the cgroup as slice:prefix:name (--systemd-cgroup).
 	Systemd bool
 	// Log receives the sandbox's messages (the --log file, or stderr);
@@ -115,14 +120,21 @@ func Create(root, id string, o *CreateOptions) (c *Container, err error) {
 			os.RemoveAll(dir)
 		}
 	}()
-	if err := writeState(dir, &c.State); err != nil {
-		return nil, err
-	}
 	if cg, err = newCgroup(id, o.Spec, o.Systemd); err != nil {
 		return nil, err
 	}
 	if cg != nil {
 		c.Cgroup = cg.Path()
+	}
+	// Recorded before anything runs, with the cgroup: a runsc killed from
+	// here on leaves a container that reads as stopped and that delete
+	// cleans up. (Killed before this write, it leaves a directory without
+	// state, which Load treats the same way.) The sandbox itself never
+	// outlives a creator that dies before committing it.
+	if err := writeState(dir, &c.State); err != nil {
+		return nil, err
+	}
+	if cg != nil {
 	}
 
 	stdio := o.Stdio
@@ -179,9 +191,7 @@ func Create(root, id string, o *CreateOptions) (c *Container, err error) {
 					return err
 				}
 			}
-			// Recorded before the Sentry runs, so that a runsc killed
-			// from here on leaves enough for delete to clean up.
-			return writeState(dir, &c.State)
+			return nil
 		},
 	})
 	if err != nil {
@@ -196,7 +206,14 @@ func Create(root, id string, o *CreateOptions) (c *Container, err error) {
 			return nil, err
 		}
 	}
+	// With Start, the container starts as it is committed, sparing a
+	// control round trip (runsc run and do); startContainer hooks need
+	// the separate Start.
+	start := o.Start && (o.Spec.Hooks == nil || len(o.Spec.Hooks.StartContainer) == 0)
 	c.State.Status = Created
+	if start {
+		c.State.Status = Running
+	}
 	if err := writeState(dir, &c.State); err != nil {
 		return nil, err
 	}
@@ -205,8 +222,15 @@ func Create(root, id string, o *CreateOptions) (c *Container, err error) {
 			return nil, err
 		}
 	}
-	if err := sb.Commit(); err != nil {
+	if err := sb.Commit(start); err != nil {
 		return nil, err
+	}
+	if start {
+		if h := o.Spec.Hooks; h != nil {
+			if err := runHooks("poststart", h.Poststart, c.ociState(Running)); err != nil {
+				return c, warning{err}
+			}
+		}
 	}
 	return c, nil
 }
@@ -219,9 +243,11 @@ func (c *Container) WaitChild() (int, error) {
 		return 0, errors.New("the sandbox is not a child of this process")
 	}
 	err := c.child.Sentry.Wait()
-	if c.child.Gofer != nil {
-		// The gofer exits when the Sentry's connections close.
-		c.child.Gofer.Wait()
+	if g := c.child.Gofer; g != nil {
+		// With the Sentry gone the gofer has nobody to serve; no need to
+		// wait for it to notice.
+		g.Process.Kill()
+		g.Wait()
 	}
 	c.child = nil
 	if err == nil {
@@ -283,13 +309,32 @@ func Load(root, id string) (*Container, error) {
 	}
 	dir := filepath.Join(root, id)
 	s, err := readState(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return loadStale(dir, id)
+	}
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("container %q does not exist", id)
-		}
 		return nil, err
 	}
 	return &Container{State: *s, dir: dir}, nil
+}
+
+// loadStale handles a state directory without a state file: one being
+// created (its creator holds the lock), or left by a creator killed
+// before it wrote any state, which reads as stopped so that delete
+// removes it.
+func loadStale(dir, id string) (*Container, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("container %q does not exist", id)
+	}
+	defer unix.Close(fd)
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return nil, fmt.Errorf("container %q is being created", id)
+	}
+	if s, err := readState(dir); err == nil {
+		return &Container{State: *s, dir: dir}, nil // written meanwhile
+	}
+	return &Container{State: State{ID: id, Status: Stopped}, dir: dir, stale: true}, nil
 }
 
 // List returns the containers in root, by id.
@@ -384,6 +429,9 @@ func (c *Container) lock() (*dirLock, error) {
 	}
 	s, err := readState(c.dir)
 	if err != nil {
+		if c.stale && errors.Is(err, os.ErrNotExist) {
+			return l, nil
+		}
 		l.unlock()
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("container %q does not exist", c.ID)
@@ -391,6 +439,7 @@ func (c *Container) lock() (*dirLock, error) {
 		return nil, err
 	}
 	c.State = *s
+	c.stale = false
 	return l, nil
 }
 
@@ -577,7 +626,8 @@ func (c *Container) Delete(force bool) error {
 		return err
 	}
 	var hookErr error
-	if h := c.Spec.Hooks; h != nil && len(h.Poststop) > 0 {
+	if c.Spec != nil && c.Spec.Hooks != nil && len(c.Spec.Hooks.Poststop) > 0 {
+		h := c.Spec.Hooks
 		hookErr = runHooks("poststop", h.Poststop, c.ociState(Stopped))
 	}
 	if err := os.RemoveAll(c.dir); err != nil {

@@ -129,8 +129,8 @@ func readState(dir string) (*State, error) {
 }
 
 // writeState replaces the state file atomically: write a temporary file,
-// fsync it, rename it over the old one, fsync the directory. A crash
-// leaves the old state or the new one, never half of one.
+// fsync it, rename it over the old one. A crash leaves the old state or
+// the new one, never half of one.
 func writeState(dir string, s *State) error {
 	b, err := json.Marshal(s)
 	if err != nil {
@@ -152,12 +152,11 @@ func writeState(dir string, s *State) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("writing state: %w", err)
 	}
+	// The rename is atomic; durability of the rename itself (a
+	// directory fsync) buys nothing: after a host crash every sandbox is
+	// gone and the container reads as stopped whichever state survived.
 	if err := os.Rename(tmp.Name(), filepath.Join(dir, stateFile)); err != nil {
 		return fmt.Errorf("writing state: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

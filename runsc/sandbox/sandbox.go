@@ -89,14 +89,19 @@ type Sandbox struct {
 	commit *os.File
 }
 
-// Commit tells a ready sandbox that its creation is complete (recorded).
-// A sandbox whose creator dies before committing exits on its own, so a
-// runsc create killed half-way leaves nothing running.
-func (sb *Sandbox) Commit() error {
+// Commit tells a ready sandbox that its creation is complete (recorded),
+// and with start to run its first process right away. A sandbox whose
+// creator dies before committing exits on its own, so a runsc create
+// killed half-way leaves nothing running.
+func (sb *Sandbox) Commit(start bool) error {
 	if sb.commit == nil {
 		return nil
 	}
-	_, err := sb.commit.Write([]byte("go\n"))
+	msg := boot.CommitCreated
+	if start {
+		msg = boot.CommitStart
+	}
+	_, err := sb.commit.Write([]byte{msg})
 	sb.commit.Close()
 	sb.commit = nil
 	if err != nil {
@@ -149,7 +154,9 @@ func Start(o *Options) (sb *Sandbox, err error) {
 		sentryConns = append(sentryConns, s)
 		toClose = append(toClose, g, s)
 	}
-	if err := startGofer(sb, o, self, goferCfg, goferConns); err != nil {
+	// The gofer sets itself up while the Sentry starts.
+	goferReady, err := startGofer(sb, o, self, goferCfg, goferConns)
+	if err != nil {
 		return nil, err
 	}
 
@@ -244,6 +251,9 @@ func Start(o *Options) (sb *Sandbox, err error) {
 	}
 	specW.Close()
 	sb.commit = commitW
+	if err := goferReady(); err != nil {
+		return nil, err
+	}
 	var msg boot.ReadyMessage
 	line, rerr := bufio.NewReader(readyR).ReadBytes('\n')
 	if rerr != nil {
@@ -272,19 +282,19 @@ func (sb *Sandbox) exitReason() string {
 	return ""
 }
 
-// startGofer starts the gofer and waits until it has set up its mounts.
-func startGofer(sb *Sandbox, o *Options, self string, cfg *GoferConfig, conns []*os.File) error {
+// startGofer starts the gofer and returns a function that waits until it
+// has set up its mounts (the Sentry starts meanwhile).
+func startGofer(sb *Sandbox, o *Options, self string, cfg *GoferConfig, conns []*os.File) (func() error, error) {
 	cfgR, cfgW, err := os.Pipe()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer cfgR.Close()
 	defer cfgW.Close()
 	readyR, readyW, err := os.Pipe()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer readyR.Close()
 	defer readyW.Close()
 	files := []*os.File{cfgR, readyW}
 	for i, c := range conns {
@@ -310,24 +320,29 @@ func startGofer(sb *Sandbox, o *Options, self string, cfg *GoferConfig, conns []
 		g.SysProcAttr.Pdeathsig = unix.SIGKILL
 	}
 	if err := g.Start(); err != nil {
-		return fmt.Errorf("starting the gofer: %w", err)
+		readyR.Close()
+		return nil, fmt.Errorf("starting the gofer: %w", err)
 	}
 	sb.Gofer, sb.GoferPID = g, g.Process.Pid
 	cfgR.Close()
 	readyW.Close()
 	if err := json.NewEncoder(cfgW).Encode(cfg); err != nil {
-		return fmt.Errorf("configuring the gofer: %w", err)
+		readyR.Close()
+		return nil, fmt.Errorf("configuring the gofer: %w", err)
 	}
 	cfgW.Close()
-	line, err := bufio.NewReader(readyR).ReadString('\n')
-	line = strings.TrimSpace(line)
-	if err != nil && line == "" {
-		return fmt.Errorf("gofer exited before it was ready")
-	}
-	if line != "ok" {
-		return errors.New(line)
-	}
-	return nil
+	return func() error {
+		defer readyR.Close()
+		line, err := bufio.NewReader(readyR).ReadString('\n')
+		line = strings.TrimSpace(line)
+		if err != nil && line == "" {
+			return fmt.Errorf("gofer exited before it was ready")
+		}
+		if line != "ok" {
+			return errors.New(line)
+		}
+		return nil
+	}, nil
 }
 
 // planMounts picks the mounts of spec the gofer serves: every bind mount

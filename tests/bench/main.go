@@ -64,6 +64,7 @@ type metric struct {
 var metrics = []metric{
 	{"getppid", "getppid round trip", "ns"},
 	{"true", "run-to-exit of /bin/true", "ms"},
+	{"oci-true", "`run` of an OCI bundle with /bin/true", "ms"},
 	{"forkexec", "fork+exec+wait", "µs per iteration"},
 	{"read", "4 KiB read", "ns per read"},
 	{"docker-true", "docker run /bin/true start-to-exit", "ms"},
@@ -81,6 +82,9 @@ type env struct {
 	// docker is how `docker run` selects this env's runtime: "default"
 	// for docker's own (runc), a --runtime name, or "" for none.
 	docker string
+	// ociRun runs a program as `RUNTIME run` of a fresh container of one
+	// bundle (nil if the env has no OCI runtime).
+	ociRun func(prog string, args ...string) (string, error)
 }
 
 func main() {
@@ -118,7 +122,7 @@ func main() {
 		progs[name] = out
 	}
 
-	envs := []*env{nativeEnv(), runcEnv(work, binDir, log), veilEnv(root, work, log)}
+	envs := []*env{nativeEnv(), runcEnv(work, binDir, log), veilEnv(root, work, binDir, log)}
 
 	// One dockerd for the docker row, with runsc as the runtime "runsc"
 	// when it built.
@@ -160,6 +164,18 @@ func main() {
 			return medianOf(*runs, func() (float64, error) {
 				start := time.Now()
 				if _, err := e.run(progs["true"]); err != nil {
+					return 0, err
+				}
+				return float64(time.Since(start).Microseconds()) / 1000, nil
+			})
+		})
+		measure("oci-true", func() (float64, error) {
+			if e.ociRun == nil {
+				return 0, errors.New("not applicable")
+			}
+			return medianOf(*runs, func() (float64, error) {
+				start := time.Now()
+				if _, err := e.ociRun(progs["true"]); err != nil {
 					return 0, err
 				}
 				return float64(time.Since(start).Microseconds()) / 1000, nil
@@ -358,7 +374,7 @@ func nativeEnv() *env {
 	}
 }
 
-func veilEnv(root, work string, log func(string, ...any)) *env {
+func veilEnv(root, work, binDir string, log func(string, ...any)) *env {
 	e := &env{name: "veil-ptrace", path: func(p string) string { return p }, docker: "runsc"}
 	runsc := filepath.Join(work, "runsc")
 	log("building runsc")
@@ -371,11 +387,17 @@ func veilEnv(root, work string, log func(string, ...any)) *env {
 	e.run = func(prog string, args ...string) (string, error) {
 		return runAndCapture("/", runsc, append([]string{"--platform=ptrace", "do", prog}, args...)...)
 	}
+	run, err := bundleRunner(filepath.Join(work, "runsc-bundle"), binDir, runsc, "--platform=ptrace")
+	if err != nil {
+		log("veil-ptrace: no OCI bundle: %v", err)
+	} else {
+		e.ociRun = run
+	}
 	return e
 }
 
-// runcEnv runs each program as a fresh container from one bundle whose
-// rootfs holds copies of the static benchmark programs at /.
+// runcEnv runs each program as a fresh runc container from one bundle
+// whose rootfs holds copies of the static benchmark programs at /.
 func runcEnv(work, binDir string, log func(string, ...any)) *env {
 	e := &env{name: "runc", path: func(p string) string { return "/" + filepath.Base(p) }, docker: "default"}
 	runc, err := exec.LookPath("runc")
@@ -383,19 +405,33 @@ func runcEnv(work, binDir string, log func(string, ...any)) *env {
 		e.reason = "runc is not installed (apt-get install runc)"
 		return e
 	}
-	bundle := filepath.Join(work, "runc-bundle")
-	rootfs := filepath.Join(bundle, "rootfs")
-	state := filepath.Join(work, "runc-state")
+	if e.run, err = bundleRunner(filepath.Join(work, "runc-bundle"), binDir, runc); err != nil {
+		e.reason = err.Error()
+		return e
+	}
+	e.ociRun = e.run
+	// Check once that runc works here at all.
+	if _, err := e.run(filepath.Join(binDir, "true")); err != nil {
+		e.reason = "runc does not work here: " + err.Error()
+		log("runc check failed: %v", err)
+	}
+	return e
+}
+
+// bundleRunner makes a bundle in dir whose rootfs holds copies of the
+// programs in binDir at /, and returns a function that runs one of them
+// as `RUNTIME [flags] run` of a fresh container (deleted afterwards).
+func bundleRunner(dir, binDir, runtime string, flags ...string) (func(prog string, args ...string) (string, error), error) {
+	rootfs := filepath.Join(dir, "rootfs")
+	state := filepath.Join(dir, "state")
 	for _, d := range []string{rootfs, state, filepath.Join(rootfs, "proc"), filepath.Join(rootfs, "dev")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
-			e.reason = err.Error()
-			return e
+			return nil, err
 		}
 	}
 	ents, err := os.ReadDir(binDir)
 	if err != nil {
-		e.reason = err.Error()
-		return e
+		return nil, err
 	}
 	for _, ent := range ents {
 		b, err := os.ReadFile(filepath.Join(binDir, ent.Name()))
@@ -403,31 +439,25 @@ func runcEnv(work, binDir string, log func(string, ...any)) *env {
 			err = os.WriteFile(filepath.Join(rootfs, ent.Name()), b, 0o755)
 		}
 		if err != nil {
-			e.reason = err.Error()
-			return e
+			return nil, err
 		}
 	}
 	seq := 0
-	e.run = func(prog string, args ...string) (string, error) {
+	return func(prog string, args ...string) (string, error) {
 		spec := runcSpec(append([]string{"/" + filepath.Base(prog)}, args...))
 		b, err := json.MarshalIndent(spec, "", "  ")
 		if err != nil {
 			return "", err
 		}
-		if err := os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
 			return "", err
 		}
 		seq++
 		id := fmt.Sprintf("veil-bench-%d-%d", os.Getpid(), seq)
-		defer runCmd(bundle, runc, "--root", state, "delete", "-f", id)
-		return runAndCapture(bundle, runc, "--root", state, "run", "--bundle", bundle, id)
-	}
-	// Check once that runc works here at all.
-	if _, err := e.run(filepath.Join(binDir, "true")); err != nil {
-		e.reason = "runc does not work here: " + err.Error()
-		log("runc check failed: %v", err)
-	}
-	return e
+		global := append(append([]string{}, flags...), "--root", state)
+		defer runCmd(dir, runtime, append(global, "delete", "-f", id)...)
+		return runAndCapture(dir, runtime, append(global, "run", "--bundle", dir, id)...)
+	}, nil
 }
 
 // runcSpec is a minimal OCI config for runc: new pid, mount, ipc, uts and
