@@ -9,15 +9,9 @@ func cmdDelete(g *globalFlags, args []string) int {
 	var force bool
 	fs.BoolVar(&force, "force", false, "kill the container if it still runs")
 	fs.BoolVar(&force, "f", false, "short for --force")
-	if ok, code := g.parseFlags(fs, args, "[--force] ID"); !ok {
+	c, code := g.containerCommand(fs, args, "[--force] ID", 0)
+	if c == nil {
 		return code
-	}
-	if ok, code := g.needArgs(fs, 1, 1, "a container id"); !ok {
-		return code
-	}
-	c, err := g.load(fs.Arg(0))
-	if err != nil {
-		return g.fail("delete: %v", err)
 	}
 	return g.result(c.Delete(force))
 }

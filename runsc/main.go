@@ -206,3 +206,28 @@ func (g *globalFlags) needArgs(fs *flag.FlagSet, min, max int, what string) (ok 
 func (g *globalFlags) load(id string) (*container.Container, error) {
 	return container.Load(g.root, id)
 }
+
+// containerCommand parses the flags of a command that takes one container
+// id (after its flags, and before at most maxExtra more arguments) and
+// loads the container. On failure it returns nil and the exit code.
+func (g *globalFlags) containerCommand(fs *flag.FlagSet, args []string, synopsis string, maxExtra int) (*container.Container, int) {
+	if ok, code := g.parseFlags(fs, args, synopsis); !ok {
+		return nil, code
+	}
+	what := "a container id"
+	if maxExtra != 0 {
+		what = "a container id and arguments"
+	}
+	max := 1 + maxExtra
+	if maxExtra < 0 {
+		max = -1
+	}
+	if ok, code := g.needArgs(fs, 1, max, what); !ok {
+		return nil, code
+	}
+	c, err := g.load(fs.Arg(0))
+	if err != nil {
+		return nil, g.fail("%s: %v", fs.Name(), err)
+	}
+	return c, 0
+}

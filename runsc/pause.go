@@ -9,17 +9,11 @@ func cmdPause(g *globalFlags, args []string) int  { return pauseResume(g, "pause
 func cmdResume(g *globalFlags, args []string) int { return pauseResume(g, "resume", args) }
 
 func pauseResume(g *globalFlags, name string, args []string) int {
-	fs := flagSet(name)
-	if ok, code := g.parseFlags(fs, args, "ID"); !ok {
+	c, code := g.containerCommand(flagSet(name), args, "ID", 0)
+	if c == nil {
 		return code
 	}
-	if ok, code := g.needArgs(fs, 1, 1, "a container id"); !ok {
-		return code
-	}
-	c, err := g.load(fs.Arg(0))
-	if err != nil {
-		return g.fail("%s: %v", name, err)
-	}
+	var err error
 	if name == "pause" {
 		err = c.Pause()
 	} else {

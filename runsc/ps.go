@@ -20,15 +20,9 @@ func cmdPs(g *globalFlags, args []string) int {
 	var format string
 	fs.StringVar(&format, "format", "table", "output format: table or json")
 	fs.StringVar(&format, "f", "table", "short for --format")
-	if ok, code := g.parseFlags(fs, args, "[--format table|json] ID"); !ok {
+	c, code := g.containerCommand(fs, args, "[--format table|json] ID", -1)
+	if c == nil {
 		return code
-	}
-	if ok, code := g.needArgs(fs, 1, -1, "a container id"); !ok {
-		return code
-	}
-	c, err := g.load(fs.Arg(0))
-	if err != nil {
-		return g.fail("ps: %v", err)
 	}
 	procs, err := c.Processes()
 	if err != nil {

@@ -5,16 +5,9 @@ func init() {
 }
 
 func cmdStart(g *globalFlags, args []string) int {
-	fs := flagSet("start")
-	if ok, code := g.parseFlags(fs, args, "ID"); !ok {
+	c, code := g.containerCommand(flagSet("start"), args, "ID", 0)
+	if c == nil {
 		return code
-	}
-	if ok, code := g.needArgs(fs, 1, 1, "a container id"); !ok {
-		return code
-	}
-	c, err := g.load(fs.Arg(0))
-	if err != nil {
-		return g.fail("start: %v", err)
 	}
 	return g.result(c.Start())
 }

@@ -10,16 +10,9 @@ func init() {
 }
 
 func cmdState(g *globalFlags, args []string) int {
-	fs := flagSet("state")
-	if ok, code := g.parseFlags(fs, args, "ID"); !ok {
+	c, code := g.containerCommand(flagSet("state"), args, "ID", 0)
+	if c == nil {
 		return code
-	}
-	if ok, code := g.needArgs(fs, 1, 1, "a container id"); !ok {
-		return code
-	}
-	c, err := g.load(fs.Arg(0))
-	if err != nil {
-		return g.fail("state: %v", err)
 	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")

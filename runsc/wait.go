@@ -12,16 +12,9 @@ func init() {
 }
 
 func cmdWait(g *globalFlags, args []string) int {
-	fs := flagSet("wait")
-	if ok, code := g.parseFlags(fs, args, "ID"); !ok {
+	c, code := g.containerCommand(flagSet("wait"), args, "ID", 0)
+	if c == nil {
 		return code
-	}
-	if ok, code := g.needArgs(fs, 1, 1, "a container id"); !ok {
-		return code
-	}
-	c, err := g.load(fs.Arg(0))
-	if err != nil {
-		return g.fail("wait: %v", err)
 	}
 	ws, err := c.Wait()
 	if err != nil {

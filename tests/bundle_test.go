@@ -172,7 +172,23 @@ func TestGoferFilesAreReleased(t *testing.T) {
 		"i=0; while [ $i -lt 500 ]; do echo x > /f$i; rm /f$i; i=$((i+1)); done; echo looped; sleep 10")
 	spec.Root.Readonly = false
 	dir := makeBundle(t, spec)
-	cmd := exec.Command(runscPath, "--root", stateDir, "run", "--bundle", dir, "veil-e2e-"+nonce(t))
+	gofer := runUntilLooped(t, dir)
+	fds, err := os.ReadDir("/proc/" + strconv.Itoa(gofer) + "/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fds) > 150 {
+		t.Errorf("the gofer holds %d descriptors after 500 files were created and removed", len(fds))
+	}
+}
+
+// runUntilLooped runs the bundle in dir under `runsc [flags] run` until its
+// program prints "looped" (it then sleeps), and returns the host pid of the
+// sandbox's gofer. The sandbox is killed at the end of the test.
+func runUntilLooped(t *testing.T, dir string, flags ...string) int {
+	t.Helper()
+	args := append(append([]string{}, flags...), "--root", stateDir, "run", "--bundle", dir, "veil-e2e-"+nonce(t))
+	cmd := exec.Command(runscPath, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -181,29 +197,20 @@ func TestGoferFilesAreReleased(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		cmd.Wait()
-	}()
+	})
 	got := make([]byte, 7)
 	if _, err := io.ReadFull(stdout, got); err != nil || string(got) != "looped\n" {
 		t.Fatalf("loop did not finish: %q %v", got, err)
 	}
-	gofer := 0
 	for _, pid := range childrenOf(cmd.Process.Pid) {
 		args, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 		if strings.Contains(string(args), "\x00gofer\x00") {
-			gofer = pid
+			return pid
 		}
 	}
-	if gofer == 0 {
-		t.Fatal("gofer process not found")
-	}
-	fds, err := os.ReadDir("/proc/" + strconv.Itoa(gofer) + "/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(fds) > 150 {
-		t.Errorf("the gofer holds %d descriptors after 500 files were created and removed", len(fds))
-	}
+	t.Fatal("gofer process not found")
+	return 0
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -271,43 +270,17 @@ func TestOverlayReleasesGoferFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command(runscPath, "--overlay", "--root", stateDir, "run", "--bundle", dir, "veil-e2e-"+nonce(t))
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
-	}()
-	got := make([]byte, 7)
-	if _, err := io.ReadFull(stdout, got); err != nil || string(got) != "looped\n" {
-		t.Fatalf("loop did not finish: %q %v", got, err)
-	}
-	gofer := 0
-	for _, pid := range childrenOf(cmd.Process.Pid) {
-		args, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-		if strings.Contains(string(args), "\x00gofer\x00") {
-			gofer = pid
-			// The gofer's view of the root is a read-only mount.
-			mi, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/mountinfo")
-			rootRO := false
-			for _, l := range strings.Split(string(mi), "\n") {
-				if f := strings.Fields(l); len(f) > 5 && f[4] == "/" {
-					rootRO = strings.HasPrefix(f[5], "ro")
-				}
-			}
-			if !rootRO {
-				t.Errorf("the gofer's root is not read-only under --overlay:\n%s", mi)
-			}
+	gofer := runUntilLooped(t, dir, "--overlay")
+	// The gofer's view of the root is a read-only mount.
+	mi, _ := os.ReadFile("/proc/" + strconv.Itoa(gofer) + "/mountinfo")
+	rootRO := false
+	for _, l := range strings.Split(string(mi), "\n") {
+		if f := strings.Fields(l); len(f) > 5 && f[4] == "/" {
+			rootRO = strings.HasPrefix(f[5], "ro")
 		}
 	}
-	if gofer == 0 {
-		t.Fatal("gofer process not found")
+	if !rootRO {
+		t.Errorf("the gofer's root is not read-only under --overlay:\n%s", mi)
 	}
 	fds, err := os.ReadDir("/proc/" + strconv.Itoa(gofer) + "/fd")
 	if err != nil {
