@@ -337,25 +337,34 @@ func run(o opts, argv ...string) *result {
 	// even if something it left behind still holds them.
 	cmd.WaitDelay = 5 * time.Second
 
+	if runTimed(cmd, o.timeout, r) {
+		// Whatever is still in the process group now was left behind.
+		syscall.Kill(-r.pid, syscall.SIGKILL)
+	}
+	r.stdout, r.stderr = stdout.String(), stderr.String()
+	return r
+}
+
+// runTimed starts cmd (in a process group of its own), waits for it,
+// killing the group if timeout passes first, and records in r its pid,
+// run time, exit code (128+N for signal N) or why it did not run. It
+// reports whether the process started.
+func runTimed(cmd *exec.Cmd, timeout time.Duration, r *result) bool {
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		r.startErr = err
-		return r
+		return false
 	}
 	r.pid = cmd.Process.Pid
 	var timedOut atomic.Bool
-	timer := time.AfterFunc(o.timeout, func() {
+	timer := time.AfterFunc(timeout, func() {
 		timedOut.Store(true)
 		syscall.Kill(-r.pid, syscall.SIGKILL)
 	})
 	err := cmd.Wait()
 	timer.Stop()
 	r.elapsed = time.Since(start)
-	// Whatever is still in the process group now was left behind.
-	syscall.Kill(-r.pid, syscall.SIGKILL)
-
 	r.timedOut = timedOut.Load()
-	r.stdout, r.stderr = stdout.String(), stderr.String()
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok {
 		switch {
 		case ws.Exited():
@@ -368,7 +377,7 @@ func run(o opts, argv ...string) *result {
 	if err != nil && r.code == -1 && !r.timedOut {
 		r.startErr = err
 	}
-	return r
+	return true
 }
 
 // needRunsc stops the test when runsc could not be built.

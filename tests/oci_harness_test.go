@@ -224,33 +224,8 @@ func (rt *ociRuntime) runArgv(t *testing.T, o ociOpts, argv []string) *result {
 	cmd, stdout, stderr := rt.command(t, o, argv)
 	defer stdout.Close()
 	defer stderr.Close()
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		r.startErr = err
-		return r
-	}
-	r.pid = cmd.Process.Pid
-	var timedOut atomic.Bool
-	timer := time.AfterFunc(o.timeout, func() {
-		timedOut.Store(true)
-		syscall.Kill(-r.pid, syscall.SIGKILL)
-	})
-	err := cmd.Wait()
-	timer.Stop()
-	r.elapsed = time.Since(start)
-	r.timedOut = timedOut.Load()
-	r.stdout, r.stderr = readAll(stdout), readAll(stderr)
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok {
-		switch {
-		case ws.Exited():
-			r.code = ws.ExitStatus()
-		case ws.Signaled():
-			r.signal = ws.Signal()
-			r.code = 128 + int(ws.Signal())
-		}
-	}
-	if err != nil && r.code == -1 && !r.timedOut {
-		r.startErr = err
+	if runTimed(cmd, o.timeout, r) {
+		r.stdout, r.stderr = readAll(stdout), readAll(stderr)
 	}
 	return r
 }
