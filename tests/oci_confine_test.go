@@ -150,3 +150,46 @@ func TestOCIHooks(t *testing.T) {
 		cb.gone(t)
 	})
 }
+
+// TestOCIExecCredentials: exec --cap adds a capability to the exec'd
+// process only, and --no-new-privs sets no_new_privs, as runc does.
+func TestOCIExecCredentials(t *testing.T) {
+	forEachRuntime(t, func(t *testing.T, rt *ociRuntime) {
+		b := rt.newBundle(t, bundleOpts{edit: func(s *specs.Spec) {
+			s.Process.NoNewPrivileges = false
+		}}, "sleep", "1000")
+		c := rt.newContainer(t, b, "xc")
+		c.createStart(t)
+		status := func(flags ...string) map[string]string {
+			t.Helper()
+			r := c.exec(t, ociOpts{}, flags, "cat", "/proc/self/status")
+			rt.must(t, r, "exec cat /proc/self/status")
+			m := map[string]string{}
+			for _, l := range strings.Split(r.stdout, "\n") {
+				if k, v, ok := strings.Cut(l, ":"); ok {
+					m[k] = strings.TrimSpace(v)
+				}
+			}
+			return m
+		}
+		const sysAdmin = 21
+		hasCap := func(m map[string]string) bool {
+			v, err := strconv.ParseUint(m["CapEff"], 16, 64)
+			if err != nil {
+				t.Fatalf("CapEff %q: %v", m["CapEff"], err)
+			}
+			return v&(1<<sysAdmin) != 0
+		}
+		plain := status()
+		if hasCap(plain) || plain["NoNewPrivs"] != "0" {
+			t.Errorf("%s: a plain exec has CapEff %s NoNewPrivs %s, want no CAP_SYS_ADMIN and 0", rt.name, plain["CapEff"], plain["NoNewPrivs"])
+		}
+		withCap := status("--cap", "CAP_SYS_ADMIN")
+		if !hasCap(withCap) {
+			t.Errorf("%s: exec --cap CAP_SYS_ADMIN has CapEff %s, want CAP_SYS_ADMIN in it", rt.name, withCap["CapEff"])
+		}
+		if nnp := status("--no-new-privs"); nnp["NoNewPrivs"] != "1" {
+			t.Errorf("%s: exec --no-new-privs has NoNewPrivs %q, want 1", rt.name, nnp["NoNewPrivs"])
+		}
+	})
+}
