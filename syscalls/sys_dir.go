@@ -28,7 +28,7 @@ func init() {
 	register(unix.SYS_UNLINKAT, "unlinkat", sysUnlinkat, FD, Path, Hex)
 	register(unix.SYS_RENAME, "rename", sysRename, Path, Path)
 	register(unix.SYS_RENAMEAT, "renameat", sysRenameat, FD, Path, FD, Path)
-	register(unix.SYS_RENAMEAT2, "renameat2", sysRenameat2, FD, Path, FD, Path, Hex)
+	register(unix.SYS_RENAMEAT2, "renameat2", sysRenameat2, FD, Path, FD, Path, Hex).partial("RENAME_EXCHANGE and RENAME_WHITEOUT: EINVAL")
 	register(unix.SYS_LINK, "link", sysLink, Path, Path)
 	register(unix.SYS_LINKAT, "linkat", sysLinkat, FD, Path, FD, Path, Hex)
 	register(unix.SYS_SYMLINK, "symlink", sysSymlink, Path, Path)

@@ -13,15 +13,15 @@ import (
 // sys_fcntl.go) live here too.
 
 func init() {
-	register(unix.SYS_OPEN, "open", sysOpen, Path, Hex, Oct)
-	register(unix.SYS_OPENAT, "openat", sysOpenat, FD, Path, Hex, Oct)
+	register(unix.SYS_OPEN, "open", sysOpen, Path, Hex, Oct).partial("O_TMPFILE: EOPNOTSUPP")
+	register(unix.SYS_OPENAT, "openat", sysOpenat, FD, Path, Hex, Oct).partial("O_TMPFILE: EOPNOTSUPP")
 	register(unix.SYS_CREAT, "creat", sysCreat, Path, Oct)
 	register(unix.SYS_CLOSE, "close", sysClose, FD)
 	register(unix.SYS_CLOSE_RANGE, "close_range", sysCloseRange, Int, Int, Hex)
 	register(unix.SYS_DUP, "dup", sysDup, FD)
 	register(unix.SYS_DUP2, "dup2", sysDup2, FD, FD)
 	register(unix.SYS_DUP3, "dup3", sysDup3, FD, FD, Hex)
-	register(unix.SYS_MEMFD_CREATE, "memfd_create", sysMemfdCreate, Path, Hex)
+	register(unix.SYS_MEMFD_CREATE, "memfd_create", sysMemfdCreate, Path, Hex).partial("MFD_HUGETLB: EINVAL")
 }
 
 // fileOf returns the open file fd with a reference the caller drops.

@@ -18,7 +18,7 @@ import (
 
 func init() {
 	register(unix.SYS_ARCH_PRCTL, "arch_prctl", sysArchPrctl, Hex, Hex)
-	register(unix.SYS_PRCTL, "prctl", sysPrctl, Int, Hex, Hex, Hex, Hex)
+	register(unix.SYS_PRCTL, "prctl", sysPrctl, Int, Hex, Hex, Hex, Hex).partial("options other than those of names, no_new_privs, dumpable, capabilities, keepcaps, securebits and seccomp: EINVAL")
 	register(unix.SYS_GETRLIMIT, "getrlimit", sysGetrlimit, Int, Hex)
 	register(unix.SYS_SETRLIMIT, "setrlimit", sysSetrlimit, Int, Hex)
 	register(unix.SYS_PRLIMIT64, "prlimit64", sysPrlimit64, Int, Int, Hex, Hex)
@@ -33,7 +33,7 @@ func init() {
 	register(unix.SYS_GETCPU, "getcpu", sysGetcpu, Hex, Hex, Hex)
 	register(unix.SYS_SYSINFO, "sysinfo", sysSysinfo, Hex)
 	register(unix.SYS_GETRUSAGE, "getrusage", sysGetrusage, Int, Hex)
-	register(unix.SYS_PERSONALITY, "personality", sysPersonality, Hex)
+	register(unix.SYS_PERSONALITY, "personality", sysPersonality, Hex).partial("only the default personality (PER_LINUX): other values EINVAL")
 	register(unix.SYS_GETPRIORITY, "getpriority", sysGetpriority, Int, Int)
 	register(unix.SYS_SETPRIORITY, "setpriority", sysSetpriority, Int, Int, Int)
 }

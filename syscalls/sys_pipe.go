@@ -14,7 +14,7 @@ import (
 
 func init() {
 	register(unix.SYS_PIPE, "pipe", sysPipe, Hex)
-	register(unix.SYS_PIPE2, "pipe2", sysPipe2, Hex, Hex)
+	register(unix.SYS_PIPE2, "pipe2", sysPipe2, Hex, Hex).partial("O_DIRECT (packet pipes): EINVAL")
 }
 
 func sysPipe(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {

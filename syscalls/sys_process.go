@@ -12,11 +12,11 @@ import (
 )
 
 func init() {
-	register(unix.SYS_CLONE, "clone", sysClone, Hex, Hex, Hex, Hex, Hex)
+	register(unix.SYS_CLONE, "clone", sysClone, Hex, Hex, Hex, Hex, Hex).partial("namespace flags (CLONE_NEW*), CLONE_PIDFD, CLONE_INTO_CGROUP: EINVAL")
 	register(unix.SYS_FORK, "fork", sysFork)
 	register(unix.SYS_VFORK, "vfork", sysVfork)
 	register(unix.SYS_EXECVE, "execve", sysExecve, Path, Hex, Hex)
-	register(unix.SYS_EXECVEAT, "execveat", sysExecveat, FD, Path, Hex, Hex, Hex)
+	register(unix.SYS_EXECVEAT, "execveat", sysExecveat, FD, Path, Hex, Hex, Hex).partial("a dirfd other than AT_FDCWD: ENOSYS")
 	register(unix.SYS_EXIT, "exit", sysExit, Int)
 	register(unix.SYS_EXIT_GROUP, "exit_group", sysExitGroup, Int)
 	register(unix.SYS_WAIT4, "wait4", sysWait4, Int, Hex, Hex, Hex)

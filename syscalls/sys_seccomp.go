@@ -19,7 +19,7 @@ import (
 )
 
 func init() {
-	register(unix.SYS_SECCOMP, "seccomp", sysSeccomp, Int, Hex, Hex)
+	register(unix.SYS_SECCOMP, "seccomp", sysSeccomp, Int, Hex, Hex).partial("SECCOMP_FILTER_FLAG_NEW_LISTENER (user notification): EINVAL")
 }
 
 // seccompFilterFlags are the SECCOMP_FILTER_FLAG_* Linux defines.

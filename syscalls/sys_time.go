@@ -20,9 +20,9 @@ func init() {
 	register(unix.SYS_GETTIMEOFDAY, "gettimeofday", sysGettimeofday, Hex, Hex)
 	register(unix.SYS_TIME, "time", sysTime, Hex)
 	register(unix.SYS_NANOSLEEP, "nanosleep", sysNanosleep, Hex, Hex)
-	register(unix.SYS_CLOCK_NANOSLEEP, "clock_nanosleep", sysClockNanosleep, Int, Int, Hex, Hex)
-	register(unix.SYS_SETITIMER, "setitimer", sysSetitimer, Int, Hex, Hex)
-	register(unix.SYS_GETITIMER, "getitimer", sysGetitimer, Int, Hex)
+	register(unix.SYS_CLOCK_NANOSLEEP, "clock_nanosleep", sysClockNanosleep, Int, Int, Hex, Hex).partial("CPU-time clocks: EOPNOTSUPP")
+	register(unix.SYS_SETITIMER, "setitimer", sysSetitimer, Int, Hex, Hex).partial("ITIMER_VIRTUAL and ITIMER_PROF: EINVAL")
+	register(unix.SYS_GETITIMER, "getitimer", sysGetitimer, Int, Hex).partial("ITIMER_VIRTUAL and ITIMER_PROF: EINVAL")
 	register(unix.SYS_ALARM, "alarm", sysAlarm, Int)
 	register(unix.SYS_TIMES, "times", sysTimes, Hex)
 }
