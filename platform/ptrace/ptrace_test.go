@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/veil-sandbox/veil/platform"
+	"github.com/veil-sandbox/veil/platform/platformtest"
 	"github.com/veil-sandbox/veil/sentry/arch"
 )
 
@@ -121,6 +122,9 @@ func newContext(t testing.TB, p *Platform) platform.Context {
 
 func regsAt(rip uint64) arch.Registers { return arch.InitialRegisters(rip, 0) }
 
+// TestContract runs the tests every platform must pass.
+func TestContract(t *testing.T) { platformtest.Contract(t, getPlatform(t)) }
+
 func TestStubELF(t *testing.T) {
 	img := buildStubELF()
 	if string(img[:4]) != "\x7fELF" || len(img) > pageSize {
@@ -215,131 +219,6 @@ func TestSyscallEmulation(t *testing.T) {
 	}
 }
 
-func TestFaults(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	e := newEnv(t, 2)
-	e.code(
-		0x48, 0x89, 0x18, // mov [rax], rbx
-		0x0f, 0x05, // syscall
-	)
-	c := newContext(t, e.p)
-	defer c.Release()
-
-	regs := regsAt(codeAddr)
-	regs.Rax = dataAddr + 8
-	regs.Rbx = 0xdeadbeefcafe
-	start := regs
-
-	trap, err := c.Switch(e.as, &regs)
-	if !errors.Is(err, platform.ErrFault) {
-		t.Fatalf("write to unmapped memory: %v, want ErrFault", err)
-	}
-	if trap.Signo != int(unix.SIGSEGV) || trap.Addr != dataAddr+8 || trap.Code != 1 /* SEGV_MAPERR */ {
-		t.Fatalf("trap %+v", trap)
-	}
-	if regs.Rip != codeAddr {
-		t.Fatalf("rip %#x after fault, want %#x", regs.Rip, codeAddr)
-	}
-
-	e.mapPage(dataAddr, 1, platform.Read)
-	trap, err = c.Switch(e.as, &regs)
-	if !errors.Is(err, platform.ErrFault) || trap.Code != 2 /* SEGV_ACCERR */ || trap.Addr != dataAddr+8 {
-		t.Fatalf("write to read-only memory: %+v %v, want ErrFault SEGV_ACCERR", trap, err)
-	}
-
-	e.mapPage(dataAddr, 1, platform.ReadWrite)
-	if _, err := c.Switch(e.as, &regs); err != nil {
-		t.Fatalf("write to mapped memory: %v", err)
-	}
-	if got := e.word(1, 8); got != start.Rbx {
-		t.Fatalf("memfd holds %#x, want %#x", got, start.Rbx)
-	}
-
-	// After Unmap the same write faults again.
-	e.as.Unmap(dataAddr, pageSize)
-	regs = start
-	if _, err := c.Switch(e.as, &regs); !errors.Is(err, platform.ErrFault) {
-		t.Fatalf("write after Unmap: %v, want ErrFault", err)
-	}
-}
-
-func TestSignals(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	e := newEnv(t, 1)
-	e.code(
-		0x0f, 0x0b, // ud2
-		0xcc, // int3
-		0xf4, // hlt
-	)
-	c := newContext(t, e.p)
-	defer c.Release()
-
-	for _, tc := range []struct {
-		name string
-		rip  uint64
-		sig  unix.Signal
-	}{
-		{"ud2", codeAddr, unix.SIGILL},
-		{"int3", codeAddr + 2, unix.SIGTRAP},
-		{"hlt", codeAddr + 3, unix.SIGSEGV}, // #GP: a signal, not a page fault
-	} {
-		regs := regsAt(tc.rip)
-		trap, err := c.Switch(e.as, &regs)
-		if !errors.Is(err, platform.ErrSignal) || trap.Signo != int(tc.sig) {
-			t.Errorf("%s: %+v %v, want ErrSignal %v", tc.name, trap, err, tc.sig)
-		}
-	}
-}
-
-func TestInterrupt(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	e := newEnv(t, 1)
-	e.code(
-		0xeb, 0xfe, // jmp .
-		0x0f, 0x05, // syscall
-	)
-	c := newContext(t, e.p)
-	defer c.Release()
-
-	for i := 0; i < 3; i++ {
-		regs := regsAt(codeAddr)
-		regs.Rbx = 42
-		go func() {
-			time.Sleep(20 * time.Millisecond)
-			c.Interrupt()
-		}()
-		if _, err := c.Switch(e.as, &regs); !errors.Is(err, platform.ErrInterrupted) {
-			t.Fatalf("Switch: %v, want ErrInterrupted", err)
-		}
-		if regs.Rip != codeAddr || regs.Rbx != 42 || regs.Cs != arch.UserCS {
-			t.Fatalf("registers after interrupt: rip %#x rbx %d cs %#x", regs.Rip, regs.Rbx, regs.Cs)
-		}
-	}
-
-	// An interrupt before Switch is honoured without running anything.
-	c.Interrupt()
-	regs := regsAt(codeAddr + 2)
-	if _, err := c.Switch(e.as, &regs); !errors.Is(err, platform.ErrInterrupted) || regs.Rip != codeAddr+2 {
-		t.Fatalf("Switch after Interrupt: %v rip %#x, want ErrInterrupted", err, regs.Rip)
-	}
-	// ... and only once.
-	if _, err := c.Switch(e.as, &regs); err != nil || regs.Orig_rax != 0 {
-		t.Fatalf("Switch: %v orig_rax %d", err, regs.Orig_rax)
-	}
-
-	// A fresh context interrupted before it has a stub thread.
-	c2 := newContext(t, e.p)
-	defer c2.Release()
-	c2.Interrupt()
-	regs = regsAt(codeAddr + 2)
-	if _, err := c2.Switch(e.as, &regs); !errors.Is(err, platform.ErrInterrupted) {
-		t.Fatalf("new context: %v, want ErrInterrupted", err)
-	}
-}
-
 // Signals sent to the stub from outside are never delivered and never
 // reported; the stub survives them.
 func TestExternalSignals(t *testing.T) {
@@ -380,125 +259,6 @@ func TestExternalSignals(t *testing.T) {
 	go func() { errc <- e.as.MapFile(dataAddr, e.fd, 0, pageSize, platform.Read) }()
 	if err := <-errc; err != nil {
 		t.Fatal(err)
-	}
-}
-
-// Interrupts racing with syscall round trips must never be lost, and stale
-// interrupt signals must not produce extra ErrInterrupted.
-func TestInterruptRace(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	e := newEnv(t, 1)
-	e.code(0x0f, 0x05, 0xeb, 0xfc) // loop: syscall; jmp loop
-	c := newContext(t, e.p)
-	defer c.Release()
-
-	const n = 200
-	var sent sync.WaitGroup
-	sent.Add(1)
-	go func() {
-		defer sent.Done()
-		for i := 0; i < n; i++ {
-			c.Interrupt()
-			time.Sleep(100 * time.Microsecond)
-		}
-	}()
-	regs := regsAt(codeAddr)
-	got := 0
-	done := make(chan struct{})
-	go func() { sent.Wait(); close(done) }()
-	for finished := false; !finished; {
-		select {
-		case <-done:
-			finished = true
-		default:
-		}
-		_, err := c.Switch(e.as, &regs)
-		switch {
-		case errors.Is(err, platform.ErrInterrupted):
-			got++
-		case err != nil:
-			t.Fatal(err)
-		}
-	}
-	// Drain: at most one interrupt can still be pending.
-	for i := 0; i < 3; i++ {
-		if _, err := c.Switch(e.as, &regs); errors.Is(err, platform.ErrInterrupted) {
-			got++
-		}
-	}
-	if got == 0 || got > n {
-		t.Fatalf("%d interrupts reported for %d sent", got, n)
-	}
-	t.Logf("%d Interrupt calls, %d ErrInterrupted", n, got)
-}
-
-func TestConcurrentContexts(t *testing.T) {
-	e := newEnv(t, 2)
-	e.code(
-		// A: store 1 at dataAddr, wait for B's store, syscall.
-		0x48, 0xc7, 0x04, 0x25, 0x00, 0x00, 0x60, 0x00, 0x01, 0x00, 0x00, 0x00,
-		0x48, 0x83, 0x3c, 0x25, 0x08, 0x00, 0x60, 0x00, 0x00,
-		0x74, 0xf5,
-		0x0f, 0x05,
-		// B (codeAddr+25): wait for A's store, store 2 at dataAddr+8, syscall.
-		0x48, 0x83, 0x3c, 0x25, 0x00, 0x00, 0x60, 0x00, 0x00,
-		0x74, 0xf5,
-		0x48, 0xc7, 0x04, 0x25, 0x08, 0x00, 0x60, 0x00, 0x02, 0x00, 0x00, 0x00,
-		0x0f, 0x05,
-	)
-	e.mapPage(dataAddr, 1, platform.ReadWrite)
-
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	ctxs := make([]platform.Context, 2)
-	var ready sync.WaitGroup
-	ready.Add(2)
-	for i, rip := range []uint64{codeAddr, codeAddr + 25} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			c, err := e.p.NewContext()
-			if err != nil {
-				errs[i] = err
-				ready.Done()
-				return
-			}
-			defer c.Release()
-			ctxs[i] = c
-			ready.Done()
-			regs := regsAt(rip)
-			if _, err := c.Switch(e.as, &regs); err != nil {
-				errs[i] = err
-			} else if regs.Orig_rax != 0 {
-				errs[i] = errors.New("unexpected syscall")
-			}
-		}()
-	}
-	// Watchdog: if the contexts do not run concurrently they spin forever.
-	ready.Wait()
-	finished := make(chan struct{})
-	go func() { wg.Wait(); close(finished) }()
-	select {
-	case <-finished:
-	case <-time.After(10 * time.Second):
-		for _, c := range ctxs {
-			if c != nil {
-				c.Interrupt()
-			}
-		}
-		<-finished
-		t.Fatal("contexts did not see each other's writes")
-	}
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("context %d: %v", i, err)
-		}
-	}
-	if e.word(1, 0) != 1 || e.word(1, 8) != 2 {
-		t.Errorf("shared memory: %d %d", e.word(1, 0), e.word(1, 8))
 	}
 }
 
@@ -582,61 +342,6 @@ func TestFPState(t *testing.T) {
 	}
 	if regs.Orig_rax != 0 {
 		t.Fatalf("after exec-like address space change xmm0 = %#x, want 0", regs.Orig_rax)
-	}
-}
-
-// A host fd number that gets reused for another file must not map the old
-// file.
-func TestMapFileFDReuse(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	e := newEnv(t, 1)
-	e.code(0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x60, 0x00, 0x0f, 0x05) // mov rax, [0x600000]; syscall
-	c := newContext(t, e.p)
-	defer c.Release()
-
-	mk := func(v uint64) int {
-		fd, err := unix.MemfdCreate("veil-ptrace-reuse", unix.MFD_CLOEXEC)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var b [pageSize]byte
-		binary.LittleEndian.PutUint64(b[:], v)
-		if _, err := unix.Pwrite(fd, b[:], 0); err != nil {
-			t.Fatal(err)
-		}
-		return fd
-	}
-	run := func(fd int, want uint64) {
-		t.Helper()
-		if err := e.as.MapFile(dataAddr, fd, 0, pageSize, platform.Read); err != nil {
-			t.Fatal(err)
-		}
-		regs := regsAt(codeAddr)
-		if _, err := c.Switch(e.as, &regs); err != nil || regs.Orig_rax != want {
-			t.Fatalf("read %#x (%v), want %#x", regs.Orig_rax, err, want)
-		}
-	}
-	fd1 := mk(111)
-	run(fd1, 111)
-	unix.Close(fd1)
-	fd2 := mk(222)
-	defer unix.Close(fd2)
-	if fd2 != fd1 {
-		t.Skipf("fd not reused (%d, %d)", fd1, fd2)
-	}
-	run(fd2, 222)
-}
-
-func TestMapFileRange(t *testing.T) {
-	e := newEnv(t, 1)
-	for _, addr := range []uintptr{maxUserAddress, stubBase, maxUserAddress - pageSize/2} {
-		if err := e.as.MapFile(addr, e.fd, 0, pageSize, platform.Read); err == nil {
-			t.Errorf("MapFile(%#x) succeeded", addr)
-		}
-	}
-	if err := e.as.MapFile(maxUserAddress-pageSize, e.fd, 0, pageSize, platform.Read); err != nil {
-		t.Errorf("MapFile of the last page: %v", err)
 	}
 }
 
@@ -949,77 +654,6 @@ func TestCPUBinding(t *testing.T) {
 	}
 }
 
-// Many contexts switching concurrently while other goroutines remap memory
-// and interrupt them.
-func TestStress(t *testing.T) {
-	e := newEnv(t, 2)
-	e.code(0x0f, 0x05, 0xeb, 0xfc) // loop: syscall; jmp loop
-	const workers, rounds = 8, 200
-	ctxs := make(chan platform.Context, workers)
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			c := newContext(t, e.p)
-			defer c.Release()
-			ctxs <- c
-			regs := regsAt(codeAddr)
-			for i := 0; i < rounds; i++ {
-				if _, err := c.Switch(e.as, &regs); err != nil && !errors.Is(err, platform.ErrInterrupted) {
-					t.Error(err)
-					return
-				}
-				if i%50 == 0 {
-					// The fault path: map from the context's goroutine.
-					if err := e.as.MapFile(dataAddr, e.fd, pageSize, pageSize, platform.ReadWrite); err != nil {
-						t.Error(err)
-						return
-					}
-				}
-			}
-		}()
-	}
-	var bg sync.WaitGroup
-	bg.Add(2)
-	go func() {
-		defer bg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if err := e.as.MapFile(dataAddr+pageSize, e.fd, pageSize, pageSize, platform.Read); err != nil {
-				t.Error(err)
-				return
-			}
-			e.as.Unmap(dataAddr+pageSize, pageSize)
-		}
-	}()
-	go func() {
-		defer bg.Done()
-		var all []platform.Context
-		for len(all) < workers {
-			all = append(all, <-ctxs)
-		}
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-time.After(200 * time.Microsecond):
-			}
-			all[i%workers].Interrupt()
-		}
-	}()
-	wg.Wait()
-	close(stop)
-	bg.Wait()
-}
-
 // procStatus returns the fields of /proc/<pid>/task/<tid>/status.
 func procStatus(t *testing.T, pid, tid int) map[string]string {
 	t.Helper()
@@ -1191,69 +825,6 @@ func TestSeccompKillsStraySyscalls(t *testing.T) {
 				t.Errorf("stub socket: read %d bytes (%v), want EOF", n, err)
 			}
 		})
-	}
-}
-
-// Legacy vsyscalls are reported as the system calls they are, instead of
-// being run by the host.
-func TestVsyscall(t *testing.T) {
-	maps, err := os.ReadFile("/proc/self/maps")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(maps), "[vsyscall]") {
-		t.Skip("no vsyscall page on this host (vsyscall=none)")
-	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	e := newEnv(t, 2)
-	e.mapPage(dataAddr, 1, platform.ReadWrite)
-	c := newContext(t, e.p)
-	defer c.Release()
-	for _, tc := range []struct {
-		name string
-		off  byte // in the vsyscall page, in units of 0x100
-		nr   uint64
-	}{
-		{"gettimeofday", 0x00, unix.SYS_GETTIMEOFDAY},
-		{"time", 0x04, unix.SYS_TIME},
-		{"getcpu", 0x08, unix.SYS_GETCPU},
-	} {
-		e.code(
-			0x48, 0xc7, 0xc0, 0x00, tc.off, 0x60, 0xff, // mov rax, 0xffffffffff600000+off
-			0xff, 0xd0, // call rax
-			0x0f, 0x05, // syscall
-		)
-		const buf = dataAddr + 0x100
-		for i := range 32 {
-			e.mem[pageSize+0x100+i] = 0xa5
-		}
-		regs := regsAt(codeAddr)
-		regs.Rsp = dataAddr + 0x800
-		regs.Rdi, regs.Rsi, regs.Rdx = buf, buf+16, 0
-		if _, err := c.Switch(e.as, &regs); err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-		if regs.Orig_rax != tc.nr || regs.Rip != codeAddr+9 || regs.Rsp != dataAddr+0x800 ||
-			regs.Rdi != buf || regs.Rsi != buf+16 {
-			t.Fatalf("%s: orig_rax %d rip %#x rsp %#x rdi %#x rsi %#x, want %d %#x %#x %#x %#x", tc.name,
-				regs.Orig_rax, regs.Rip, regs.Rsp, regs.Rdi, regs.Rsi, tc.nr, codeAddr+9, dataAddr+0x800, buf, buf+16)
-		}
-		// The host did not run it: seccomp left the system call
-		// number in rax (syscall_rollback), and the buffers untouched.
-		if regs.Rax != tc.nr {
-			t.Errorf("%s: rax %#x, want %#x", tc.name, regs.Rax, tc.nr)
-		}
-		for i := range 32 {
-			if e.mem[pageSize+0x100+i] != 0xa5 {
-				t.Fatalf("%s: the host wrote the result", tc.name)
-			}
-		}
-		// Execution goes on after the call with the Sentry's result.
-		regs.Rax = 1234
-		if _, err := c.Switch(e.as, &regs); err != nil || regs.Orig_rax != 1234 || regs.Rip != codeAddr+11 {
-			t.Fatalf("%s: after the vsyscall: %v, orig_rax %d rip %#x", tc.name, err, regs.Orig_rax, regs.Rip)
-		}
 	}
 }
 

@@ -2,9 +2,10 @@ package ptrace
 
 import (
 	"fmt"
-	"slices"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/veil-sandbox/veil/platform/internal/bpfasm"
 )
 
 // The stub's seccomp filter.
@@ -89,10 +90,10 @@ func stubSites() []stubSite {
 
 // Offsets in struct seccomp_data (little endian).
 const (
-	seccompNr     = 0
-	seccompArch   = 4
-	seccompIPLo   = 8
-	seccompIPHi   = 12
+	seccompNr     = bpfasm.DataNr
+	seccompArch   = bpfasm.DataArch
+	seccompIPLo   = bpfasm.DataIPLo
+	seccompIPHi   = bpfasm.DataIPHi
 	seccompArg0Lo = 16
 	seccompArg0Hi = 20
 )
@@ -115,107 +116,47 @@ func buildStubFilter() []unix.SockFilter {
 		trap  = unix.SECCOMP_RET_TRAP | vsyscallTrapData
 	)
 	sites := stubSites()
-	var a bpfAsm
-	a.ld(seccompArch)
-	a.jeq(unix.AUDIT_ARCH_X86_64, "", "kill")
-	a.ld(seccompIPHi)
-	a.jeq(uint32(stubCodePage>>32), "", "other")
-	a.ld(seccompIPLo)
+	var a bpfasm.Asm
+	a.Ld(seccompArch)
+	a.Jeq(unix.AUDIT_ARCH_X86_64, "", "kill")
+	a.Ld(seccompIPHi)
+	a.Jeq(uint32(stubCodePage>>32), "", "other")
+	a.Ld(seccompIPLo)
 	for i, s := range sites {
 		if s.ret>>32 != stubCodePage>>32 {
 			panic("ptrace: stub site outside the stub page")
 		}
-		a.jeq(uint32(s.ret), fmt.Sprint("site", i), "")
+		a.Jeq(uint32(s.ret), fmt.Sprint("site", i), "")
 	}
-	a.ret(kill)
+	a.Ret(kill)
 	for i, s := range sites {
-		a.label(fmt.Sprint("site", i))
-		a.ld(seccompNr)
+		a.Label(fmt.Sprint("site", i))
+		a.Ld(seccompNr)
 		ok := "allow"
 		if s.checkArg0 {
 			ok = fmt.Sprint("arg0-", i)
 		}
 		for _, nr := range s.nrs {
-			a.jeq(uint32(nr), ok, "")
+			a.Jeq(uint32(nr), ok, "")
 		}
-		a.ret(kill)
+		a.Ret(kill)
 		if s.checkArg0 {
-			a.label(ok)
-			a.ld(seccompArg0Lo)
-			a.jeq(uint32(s.arg0), "", "kill")
-			a.ld(seccompArg0Hi)
-			a.jeq(uint32(s.arg0>>32), "allow", "kill")
+			a.Label(ok)
+			a.Ld(seccompArg0Lo)
+			a.Jeq(uint32(s.arg0), "", "kill")
+			a.Ld(seccompArg0Hi)
+			a.Jeq(uint32(s.arg0>>32), "allow", "kill")
 		}
 	}
-	a.label("other") // A = instruction_pointer >> 32
-	a.jeq(vsyscallPage>>32, "", "kill")
-	a.ld(seccompIPLo)
-	a.and(^uint32(pageSize - 1))
-	a.jeq(vsyscallPage&0xffff_ffff, "", "kill")
-	a.ret(trap)
-	a.label("allow")
-	a.ret(allow)
-	a.label("kill")
-	a.ret(kill)
-	return a.assemble()
-}
-
-// bpfAsm assembles a classic BPF program with forward jumps to labels.
-type bpfAsm struct {
-	prog   []unix.SockFilter
-	labels map[string]int
-	jumps  []bpfJump
-}
-
-// bpfJump is a conditional jump at prog[at] to labels jt and jf ("" is the
-// next instruction).
-type bpfJump struct {
-	at     int
-	jt, jf string
-}
-
-func (a *bpfAsm) emit(code uint16, k uint32) {
-	a.prog = append(a.prog, unix.SockFilter{Code: code, K: k})
-}
-
-func (a *bpfAsm) ld(off uint32) { a.emit(unix.BPF_LD|unix.BPF_W|unix.BPF_ABS, off) }
-func (a *bpfAsm) and(k uint32)  { a.emit(unix.BPF_ALU|unix.BPF_AND|unix.BPF_K, k) }
-func (a *bpfAsm) ret(k uint32)  { a.emit(unix.BPF_RET|unix.BPF_K, k) }
-
-// jeq jumps to jt if A == k, else to jf.
-func (a *bpfAsm) jeq(k uint32, jt, jf string) {
-	a.jumps = append(a.jumps, bpfJump{len(a.prog), jt, jf})
-	a.emit(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, k)
-}
-
-func (a *bpfAsm) label(name string) {
-	if a.labels == nil {
-		a.labels = make(map[string]int)
-	}
-	if _, dup := a.labels[name]; dup {
-		panic("bpf: duplicate label " + name)
-	}
-	a.labels[name] = len(a.prog)
-}
-
-func (a *bpfAsm) assemble() []unix.SockFilter {
-	off := func(at int, l string) uint8 {
-		if l == "" {
-			return 0
-		}
-		to, ok := a.labels[l]
-		if !ok {
-			panic("bpf: undefined label " + l)
-		}
-		d := to - at - 1
-		if d < 0 || d > 255 {
-			panic("bpf: jump out of range to " + l)
-		}
-		return uint8(d)
-	}
-	for _, j := range a.jumps {
-		a.prog[j.at].Jt = off(j.at, j.jt)
-		a.prog[j.at].Jf = off(j.at, j.jf)
-	}
-	return slices.Clone(a.prog)
+	a.Label("other") // A = instruction_pointer >> 32
+	a.Jeq(vsyscallPage>>32, "", "kill")
+	a.Ld(seccompIPLo)
+	a.And(^uint32(pageSize - 1))
+	a.Jeq(vsyscallPage&0xffff_ffff, "", "kill")
+	a.Ret(trap)
+	a.Label("allow")
+	a.Ret(allow)
+	a.Label("kill")
+	a.Ret(kill)
+	return a.Assemble()
 }

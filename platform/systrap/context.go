@@ -1,0 +1,618 @@
+package systrap
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/veil-sandbox/veil/platform"
+	"github.com/veil-sandbox/veil/sentry/arch"
+)
+
+// context runs one application thread.
+//
+// In the address space it last ran in, it owns a pair of stub threads:
+// the application thread, which runs application code (untraced), and
+// the mapper thread, traced by the context's own OS thread, on which the
+// context injects its own mappings (see addrspace.go).
+//
+// Between switches the application thread waits in the stub's signal
+// handler, and its state is the signal frame the kernel wrote into its
+// slot: Switch writes the registers there, flips the slot's state word to
+// RUN (waking the thread if it sleeps), and waits for the state word to
+// say TRAPPED again, first spinning, then on the futex.
+type context struct {
+	p *Platform
+
+	// as and pr are the stub threads, if any. Only the owning goroutine
+	// changes them; Interrupt reads ids instead.
+	as *addressSpace
+	pr pair
+	// tracer is the OS thread id of the owning goroutine, which traces
+	// the mapper thread.
+	tracer int
+	// ids is stubPid<<32 | application tid while there is a pair.
+	ids atomic.Uint64
+
+	// interrupt is set by Interrupt and consumed by Switch. running is
+	// true while Switch may resume the application. Interrupt stores
+	// interrupt then loads running; Switch stores running then loads
+	// interrupt: with sequentially consistent atomics at least one side
+	// sees the other, so an interrupt is never lost. interruptAt is when
+	// the pending interrupt was first asked for.
+	interrupt   atomic.Bool
+	running     atomic.Bool
+	interruptAt atomic.Int64
+
+	// fpPending, if non-nil, is an FP state (already normalised) to load
+	// into the frame before the thread next runs.
+	fpPending arch.FPState
+
+	released bool
+
+	// The frame of the last trap, valid while frameOK: the Sentry's views
+	// of its ucontext and xsave area (and of the 4 bytes after it), and
+	// the FS and GS bases the handler found.
+	frameOK        bool
+	uc, fp, fpTail []byte
+	fpAddr         uint64
+	trapFS, trapGS uint64
+
+	// Adaptive spinning (see spin.go).
+	spin spinState
+
+	// Scratch for injections on the mapper thread, and its CPU binding.
+	regs arch.Registers
+	cpu  int
+}
+
+var _ platform.Context = (*context)(nil)
+
+var (
+	errContextReleased = errors.New("systrap: context released")
+	// errBadFrame: the slot does not describe a signal frame inside the
+	// slot. Only the application can have done that.
+	errBadFrame = errors.New("systrap: application thread slot corrupted")
+)
+
+// interruptKill is how long an interrupt may go unanswered before the
+// stub is killed. An application thread always takes the interrupt
+// signal at once unless the application has blocked it by editing its
+// signal frame; then it can no longer be stopped any other way.
+const interruptKill = 5 * time.Second
+
+// waitTimeout bounds each futex sleep of Switch, so that a stub that died
+// without waking it (the last thread of a process does not clear its tid
+// word) or an unanswered interrupt is noticed.
+const waitTimeout = 50 * time.Millisecond
+
+func (c *context) mapperInjector() injector {
+	return injector{tid: c.pr.mapper, base: &c.as.base, regs: &c.regs, cpu: &c.cpu}
+}
+
+// Switch implements platform.Context.Switch.
+func (c *context) Switch(asi platform.AddressSpace, regs *arch.Registers) (platform.Trap, error) {
+	if c.released {
+		return platform.Trap{}, errContextReleased
+	}
+	as, ok := asi.(*addressSpace)
+	if !ok || as.p != c.p {
+		return platform.Trap{}, fmt.Errorf("systrap: Switch into a foreign address space %T", asi)
+	}
+	if c.as != as {
+		if err := c.moveTo(as); err != nil {
+			return platform.Trap{}, err
+		}
+	}
+
+	c.running.Store(true)
+	c.p.active.Add(1)
+	defer func() {
+		c.p.active.Add(-1)
+		c.running.Store(false)
+	}()
+	if c.interrupt.Swap(false) {
+		return platform.Trap{}, platform.ErrInterrupted
+	}
+	if err := c.writeFrame(regs); err != nil {
+		return platform.Trap{}, err
+	}
+	for {
+		c.p.switches.Add(1)
+		c.resume()
+		if err := c.waitTrap(); err != nil {
+			return platform.Trap{}, c.lost(err)
+		}
+		t, err := c.readFrame(regs)
+		if err != nil {
+			return platform.Trap{}, c.lost(err)
+		}
+		switch {
+		case t.signo == int32(unix.SIGSYS) && t.code == sysSeccomp && t.errno == appTrapData:
+			// The kernel rolled rax back to the system call number, all
+			// 64 bits of it (si_syscall has only 32).
+			regs.Orig_rax = regs.Rax
+			return platform.Trap{}, nil
+		case t.signo == int32(unix.SIGSYS) && t.code == sysSeccomp && t.errno == vsyscallTrapData && isVsyscall(t.addr):
+			// A vsyscall: the kernel skipped it and completed its `ret`
+			// (rip is the return address, rsp past it). Report it as
+			// the system call it is.
+			regs.Orig_rax = uint64(t.syscall)
+			return platform.Trap{}, nil
+		case t.signo == int32(interruptSignal) && t.code <= 0:
+			if c.interrupt.Swap(false) {
+				return platform.Trap{}, platform.ErrInterrupted
+			}
+			// Stale: its interrupt was already served.
+			continue
+		case t.code <= 0:
+			// SI_USER, SI_TKILL, SI_QUEUE...: sent by some host process,
+			// not caused by the application. Drop it.
+			continue
+		case regs.Rip >= maxUserAddress:
+			// The application jumped into the stub and faulted there.
+			// To it that is unmapped memory.
+			return platform.Trap{Signo: int(unix.SIGSEGV), Code: 1 /* SEGV_MAPERR */, Addr: uintptr(regs.Rip)}, platform.ErrFault
+		}
+		trap := platform.Trap{Signo: int(t.signo), Code: t.code, Addr: uintptr(t.addr)}
+		// A SIGSEGV with SI_KERNEL is a general protection fault, not a
+		// page fault: mapping memory would not fix it.
+		if t.signo == int32(unix.SIGBUS) || (t.signo == int32(unix.SIGSEGV) && t.code != siKernel) {
+			return trap, platform.ErrFault
+		}
+		return trap, platform.ErrSignal
+	}
+}
+
+// siKernel is SI_KERNEL: e.g. #GP, int3.
+const siKernel = 0x80
+
+// trapInfo is what the siginfo of a trap says.
+type trapInfo struct {
+	signo, errno, code int32
+	addr               uint64
+	syscall            int32
+}
+
+// lost handles a Switch that cannot go on: the application thread died
+// (its stub was killed, or it exited by jumping into the stub) or its
+// slot no longer describes a frame. The pair is dropped; the next Switch
+// starts over with new threads, or fails if the stub is gone.
+func (c *context) lost(err error) error {
+	if c.as != nil {
+		if errors.Is(err, errBadFrame) {
+			// The thread cannot be resumed; nothing else in this stub can
+			// be trusted to be the Sentry's either.
+			unix.Kill(c.as.pid, unix.SIGKILL)
+		}
+		if ws := c.dropPair(false); errors.Is(err, errStubDied) && ws.Signaled() && ws.Signal() == unix.SIGSYS {
+			// The mapper died with the whole stub: a seccomp filter
+			// killed it.
+			err = errStubSeccomp
+		}
+	}
+	return err
+}
+
+// resume lets the application thread go.
+func (c *context) resume() {
+	f := c.p.slots
+	s := c.pr.slot
+	f.setWord32(s, ctxSpin, c.spin.stubIters(c.p))
+	c.spin.resumed()
+	old := atomic.SwapUint32(f.state(s), stateRun)
+	if old&flagStubSleeps != 0 {
+		c.p.wakes.Add(1)
+		futexWake(f.state(s))
+	}
+}
+
+// waitTrap waits until the application thread reports a trap.
+func (c *context) waitTrap() error {
+	st := c.p.slots.state(c.pr.slot)
+	if n := c.spin.sentryIters(c.p); n > 0 {
+		c.p.spinners.Add(1)
+		for i := 0; i < n; i++ {
+			v := atomic.LoadUint32(st)
+			if v&stateMask == stateTrapped || v == stateDead {
+				break
+			}
+			cpuRelax()
+		}
+		c.p.spinners.Add(-1)
+	}
+	for {
+		v := atomic.LoadUint32(st)
+		switch {
+		case v&stateMask == stateTrapped:
+			c.spin.trapped(v&flagSentrySleeps == 0)
+			return nil
+		case v == stateDead:
+			return errStubDied
+		}
+		// Say we sleep, then sleep unless it changed meanwhile. The
+		// value may be anything the application wrote: sleeping on it
+		// still ends when the handler stores TRAPPED.
+		if v&flagSentrySleeps == 0 {
+			if !atomic.CompareAndSwapUint32(st, v, v|flagSentrySleeps) {
+				continue
+			}
+			v |= flagSentrySleeps
+		}
+		c.p.sleeps.Add(1)
+		if err := futexWait(st, v, int64(waitTimeout)); err == unix.ETIMEDOUT {
+			if err := c.checkStuck(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// checkStuck is called when the application thread has not trapped for
+// waitTimeout: fine, unless it is gone or ignores an interrupt.
+func (c *context) checkStuck() error {
+	if !tgkillAlive(c.as.pid, c.pr.app) {
+		return errStubDied
+	}
+	if c.interrupt.Load() && time.Since(time.Unix(0, c.interruptAt.Load())) > interruptKill {
+		unix.Kill(c.as.pid, unix.SIGKILL)
+		return fmt.Errorf("systrap: application thread ignored an interrupt for %v (its signals blocked?): stub killed", interruptKill)
+	}
+	return nil
+}
+
+var le = binary.LittleEndian
+
+// readFrame reads the trap the application thread reported: its
+// registers into regs, and what its siginfo says. Everything comes from
+// the slot, which the application can write: pointers are checked to lie
+// inside the slot's alternate stack, and each field is read once.
+func (c *context) readFrame(regs *arch.Registers) (trapInfo, error) {
+	f := c.p.slots
+	s := c.pr.slot
+	c.frameOK = false
+	uc := f.region(s, f.word(s, ctxUcontext), ucSize)
+	si := f.region(s, f.word(s, ctxSiginfo), siSize)
+	if uc == nil || si == nil {
+		return trapInfo{}, errBadFrame
+	}
+	var b [ucSize]byte
+	copy(b[:], uc)
+	fpAddr := le.Uint64(b[scFPSTATE:])
+	fpSize := c.p.fpSize
+	if fpSize == 0 {
+		fpSize = 576 // the probe, before the layout is known
+	}
+	fp := f.region(s, fpAddr, fpSize+4)
+	if fp == nil || fpAddr%64 != 0 {
+		return trapInfo{}, errBadFrame
+	}
+	c.uc, c.fp, c.fpTail, c.fpAddr = uc, fp[:fpSize:fpSize], fp[fpSize:], fpAddr
+	c.trapFS, c.trapGS = f.word(s, ctxFSBase), f.word(s, ctxGSBase)
+	c.frameOK = true
+
+	regs.R8 = le.Uint64(b[scR8:])
+	regs.R9 = le.Uint64(b[scR9:])
+	regs.R10 = le.Uint64(b[scR10:])
+	regs.R11 = le.Uint64(b[scR11:])
+	regs.R12 = le.Uint64(b[scR12:])
+	regs.R13 = le.Uint64(b[scR13:])
+	regs.R14 = le.Uint64(b[scR14:])
+	regs.R15 = le.Uint64(b[scR15:])
+	regs.Rdi = le.Uint64(b[scRDI:])
+	regs.Rsi = le.Uint64(b[scRSI:])
+	regs.Rbp = le.Uint64(b[scRBP:])
+	regs.Rbx = le.Uint64(b[scRBX:])
+	regs.Rdx = le.Uint64(b[scRDX:])
+	regs.Rax = le.Uint64(b[scRAX:])
+	regs.Rcx = le.Uint64(b[scRCX:])
+	regs.Rsp = le.Uint64(b[scRSP:])
+	regs.Rip = le.Uint64(b[scRIP:])
+	regs.Eflags = le.Uint64(b[scEFLAGS:])
+	regs.Cs = uint64(le.Uint16(b[scCS:]))
+	regs.Gs = uint64(le.Uint16(b[scGS:]))
+	regs.Fs = uint64(le.Uint16(b[scFS:]))
+	regs.Ss = uint64(le.Uint16(b[scSS:]))
+	regs.Ds, regs.Es = 0, 0
+	regs.Fs_base, regs.Gs_base = c.trapFS, c.trapGS
+	regs.Orig_rax = ^uint64(0)
+
+	var sb [32]byte
+	copy(sb[:], si)
+	return trapInfo{
+		signo:   int32(le.Uint32(sb[siSigno:])),
+		errno:   int32(le.Uint32(sb[siErrno:])),
+		code:    int32(le.Uint32(sb[siCode:])),
+		addr:    le.Uint64(sb[siAddr:]),
+		syscall: int32(le.Uint32(sb[siSyscall:])),
+	}, nil
+}
+
+// taskSizeMax is one past the highest canonical user address: a base
+// register beyond it cannot be loaded (the kernel refuses it too).
+const taskSizeMax = 0x7fff_ffff_f000
+
+// writeFrame makes the frame of the last trap resume with regs (and the
+// pending FP state, if any).
+func (c *context) writeFrame(regs *arch.Registers) error {
+	if !c.frameOK {
+		return fmt.Errorf("systrap: no frame to resume")
+	}
+	if regs.Fs_base >= taskSizeMax || regs.Gs_base >= taskSizeMax {
+		return fmt.Errorf("systrap: invalid FS/GS base %#x/%#x", regs.Fs_base, regs.Gs_base)
+	}
+	b := c.uc
+	le.PutUint64(b[scR8:], regs.R8)
+	le.PutUint64(b[scR9:], regs.R9)
+	le.PutUint64(b[scR10:], regs.R10)
+	le.PutUint64(b[scR11:], regs.R11)
+	le.PutUint64(b[scR12:], regs.R12)
+	le.PutUint64(b[scR13:], regs.R13)
+	le.PutUint64(b[scR14:], regs.R14)
+	le.PutUint64(b[scR15:], regs.R15)
+	le.PutUint64(b[scRDI:], regs.Rdi)
+	le.PutUint64(b[scRSI:], regs.Rsi)
+	le.PutUint64(b[scRBP:], regs.Rbp)
+	le.PutUint64(b[scRBX:], regs.Rbx)
+	le.PutUint64(b[scRDX:], regs.Rdx)
+	le.PutUint64(b[scRAX:], regs.Rax)
+	le.PutUint64(b[scRCX:], regs.Rcx)
+	le.PutUint64(b[scRSP:], regs.Rsp)
+	le.PutUint64(b[scRIP:], regs.Rip)
+	le.PutUint64(b[scEFLAGS:], regs.Eflags)
+	le.PutUint16(b[scCS:], uint16(regs.Cs))
+	le.PutUint16(b[scSS:], uint16(regs.Ss))
+	le.PutUint64(b[scFPSTATE:], c.fpAddr)
+	// What the kernel restores besides the registers, reset to what the
+	// platform wants whatever the application wrote: no blocked signals,
+	// the slot's alternate stack, and the flags of a pristine frame.
+	le.PutUint64(b[ucFlags:], c.p.ucFlags)
+	le.PutUint64(b[ucSigmask:], 0)
+	s := c.pr.slot
+	le.PutUint64(b[ucStack:], uint64(slotAddr(s))+altStackOff)
+	le.PutUint64(b[ucStack+8:], 0)
+	le.PutUint64(b[ucStack+16:], altStackSize)
+
+	f := c.p.slots
+	var set uint32
+	if regs.Fs_base != c.trapFS {
+		f.setWord(s, ctxNewFS, regs.Fs_base)
+		set |= 1
+	}
+	if regs.Gs_base != c.trapGS {
+		f.setWord(s, ctxNewGS, regs.Gs_base)
+		set |= 2
+	}
+	f.setWord32(s, ctxSetBase, set)
+	if c.fpPending != nil {
+		c.writeFP(c.fpPending)
+		c.fpPending = nil
+	}
+	return nil
+}
+
+// Offsets in the standard-format xsave area.
+const (
+	xsaveSwBytes   = 464 // _fpx_sw_bytes in a signal frame, XCR0 for ptrace
+	xsaveBV        = 512 // xsave header: xstate_bv
+	xsaveHeaderEnd = 576
+	xfeatureFPSSE  = 0x3
+	fpXstateMagic2 = 0x46505845
+)
+
+// writeFP loads FP state st (normalised, fpSize bytes) into the frame, with
+// the software bytes and end marker of a pristine frame so that
+// rt_sigreturn takes the whole xsave image.
+func (c *context) writeFP(st arch.FPState) {
+	fp := c.fp
+	copy(fp[:xsaveSwBytes], st[:xsaveSwBytes])
+	copy(fp[xsaveSwBytes:xsaveBV], c.p.fpSw[:])
+	copy(fp[xsaveBV:], st[xsaveBV:])
+	le.PutUint64(fp[xsaveBV:], le.Uint64(st[xsaveBV:])&c.p.xfeatures)
+	le.PutUint32(c.fpTail, fpXstateMagic2)
+}
+
+// readFP returns the frame's FP state in the ptrace (PTRACE_GETREGSET)
+// form the Sentry uses: the software bytes hold the user XCR0.
+func (c *context) readFP() arch.FPState {
+	out := make(arch.FPState, c.p.fpSize)
+	copy(out, c.fp)
+	clear(out[xsaveSwBytes:xsaveBV])
+	le.PutUint64(out[xsaveSwBytes:], c.p.xfeatures)
+	return out
+}
+
+// moveTo gives the context a thread pair in as, first disposing of the one
+// in its previous address space. The FP state moves along, except from a
+// released address space, whose threads are already dead: the new thread
+// then starts from the initial state, which is also what execve (the
+// usual reason for releasing it under a live context) requires.
+func (c *context) moveTo(as *addressSpace) error {
+	if c.as != nil {
+		c.dropPair(true)
+	}
+	pr := as.takeSpare()
+	if pr == nil {
+		m, err := as.newMapper()
+		if err != nil {
+			return err
+		}
+		pr = &pair{mapper: m, slot: -1}
+	}
+	if err := c.p.seize(pr.mapper); err != nil {
+		// The mapper stays in its pause loop, untraced and harmless,
+		// until the stub dies; so does a spare application thread.
+		return fmt.Errorf("systrap: %w", err)
+	}
+	c.tracer = unix.Gettid()
+	as.threadAdded(c, c.tracer)
+	c.as, c.pr = as, *pr
+	c.cpu = cpuUnknown
+	c.spin = spinState{}
+	if c.pr.app == 0 {
+		slot, err := as.mapSlot(c.mapperInjector())
+		if err != nil {
+			c.dropPair(false)
+			return err
+		}
+		c.pr.slot = slot
+		a, err := as.cloneApp(c.mapperInjector(), slot)
+		if err != nil {
+			c.dropPair(false)
+			return err
+		}
+		c.pr.app = a
+	}
+	c.ids.Store(uint64(as.pid)<<32 | uint64(uint32(c.pr.app)))
+	if err := c.waitReady(); err != nil {
+		c.dropPair(false)
+		return err
+	}
+	return nil
+}
+
+// waitReady waits for the first report of a new application thread: the
+// trap at the end of its bootstrap, whose frame the first Switch resumes
+// into the application.
+func (c *context) waitReady() error {
+	if err := c.waitTrap(); err != nil {
+		return fmt.Errorf("systrap: new application thread: %w", err)
+	}
+	var regs arch.Registers
+	t, err := c.readFrame(&regs)
+	if err != nil {
+		return err
+	}
+	if t.signo != int32(unix.SIGTRAP) || regs.Rip != uint64(c.p.stub.bootTrap) {
+		return fmt.Errorf("systrap: new application thread reported signal %d at %#x", t.signo, regs.Rip)
+	}
+	return c.p.learnFP(c)
+}
+
+// dropPair disposes of the context's stub threads: the application thread
+// is told to exit (it waits in the handler), the mapper thread is made to
+// exit and reaped. If saveFP, the FP state is kept as pending for the next
+// thread (unless one is pending already), so it survives a change of
+// address space.
+// It returns the mapper's exit status.
+func (c *context) dropPair(saveFP bool) unix.WaitStatus {
+	as := c.as
+	if saveFP && c.fpPending == nil && c.frameOK && !as.isReleased() {
+		c.fpPending = c.readFP()
+	}
+	if c.pr.slot >= 0 && c.pr.app == 0 {
+		// A slot that never got its thread.
+		atomic.StoreUint32(c.p.slots.state(c.pr.slot), stateDead)
+		as.retire(c.pr.slot)
+	}
+	if c.pr.slot >= 0 && c.pr.app != 0 {
+		c.exitApp(as)
+		as.retire(c.pr.slot)
+	}
+	ws := c.p.exitThread(c.mapperInjector())
+	c.forgetPair()
+	return ws
+}
+
+// exitApp tells the application thread to exit and waits until it has:
+// its slot can then be reused, and no thread runs application code
+// without a context. The thread waits in the handler, which exits at once;
+// one that does not (the application changed its state word under it)
+// gets its stub killed.
+func (c *context) exitApp(as *addressSpace) {
+	st := c.p.slots.state(c.pr.slot)
+	deadline := time.Now().Add(appExitWait)
+	for {
+		v := atomic.LoadUint32(st)
+		if v == stateDead || as.isReleased() {
+			return
+		}
+		if v&stateMask != stateExit {
+			if !atomic.CompareAndSwapUint32(st, v, stateExit) {
+				continue
+			}
+			v = stateExit
+			futexWake(st)
+		}
+		if time.Now().After(deadline) || !tgkillAlive(as.pid, c.pr.app) {
+			if tgkillAlive(as.pid, c.pr.app) {
+				unix.Kill(as.pid, unix.SIGKILL)
+			}
+			return
+		}
+		// The kernel zeroes the word and wakes us when the thread exits.
+		futexWait(st, v, int64(time.Millisecond))
+	}
+}
+
+// appExitWait bounds exitApp's wait.
+var appExitWait = time.Second
+
+// forgetPair drops the context's record of its threads once the mapper
+// thread has been reaped.
+func (c *context) forgetPair() {
+	as := c.as
+	c.ids.Store(0)
+	c.as, c.pr = nil, pair{}
+	c.frameOK = false
+	c.uc, c.fp, c.fpTail = nil, nil, nil
+	if as != nil {
+		as.threadGone(c, c.tracer)
+	}
+}
+
+// Interrupt implements platform.Context.Interrupt.
+func (c *context) Interrupt() {
+	if !c.interrupt.Load() {
+		c.interruptAt.Store(time.Now().UnixNano())
+	}
+	c.interrupt.Store(true)
+	if !c.running.Load() {
+		return
+	}
+	if ids := c.ids.Load(); ids != 0 {
+		// Fails with ESRCH if the thread is gone, which is fine.
+		unix.Tgkill(int(ids>>32), int(uint32(ids)), interruptSignal)
+	}
+}
+
+// FPState implements platform.Context.FPState. It reads the frame: no
+// system call at all.
+func (c *context) FPState() (arch.FPState, error) {
+	if c.fpPending != nil {
+		return c.fpPending.Clone(), nil
+	}
+	if !c.frameOK || c.as.isReleased() {
+		// No thread, or one killed with its stub: the next thread
+		// starts from the initial state (see moveTo).
+		return c.p.fpInit.Clone(), nil
+	}
+	return c.readFP(), nil
+}
+
+// SetFPState implements platform.Context.SetFPState. The state is written
+// into the frame by the next Switch.
+func (c *context) SetFPState(s arch.FPState) error {
+	st, err := c.p.normalizeFP(s)
+	if err != nil {
+		return err
+	}
+	c.fpPending = st
+	return nil
+}
+
+// Release implements platform.Context.Release.
+func (c *context) Release() {
+	if c.released {
+		return
+	}
+	c.released = true
+	if c.as != nil {
+		c.dropPair(false)
+	}
+	c.fpPending = nil
+}

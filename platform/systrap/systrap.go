@@ -1,0 +1,336 @@
+// Package systrap implements platform.Platform with stub processes whose
+// application threads run untraced: a seccomp filter turns each of their
+// system calls into a SIGSYS, and the stub's signal handler hands the
+// thread to the Sentry through shared memory. No ptrace request is on the
+// path of an application system call or fault.
+//
+// # Stub processes
+//
+// The stub executable (stub.go) is generated at start-up, as the ptrace
+// platform's is. One copy of it, the zygote (zygote.go), is exec'd per
+// platform; each address space is a fork of the zygote (a clone injected
+// into it with ptrace), taken over by its own control goroutine with
+// PTRACE_SEIZE. The zygote unmaps everything but the stub pages, keeps
+// only two fds (the fd passing socket, shared by every stub, and the slot
+// memfd), installs the signal handler for the trap signals and the stub
+// seccomp filter (seccomp.go); every fork inherits all of that.
+//
+// The zygote must be started before the Sentry installs its own seccomp
+// filter (runsc boot does so): filters are inherited, and under the
+// Sentry's every application system call would kill the stub.
+//
+// # Threads
+//
+// A context (context.go) has two threads in the stub it runs in. Its
+// application thread runs application code, untraced, under an extra
+// per-thread filter that confines it to the handler's system calls. Its
+// mapper thread never runs application code: it is traced by the
+// context's OS thread, which injects the mmap and munmap calls the
+// context's page faults need, without a hand-off to another thread.
+// Memory mappings are thus always made with arguments the Sentry put in
+// registers, never with anything read from memory the application can
+// write.
+//
+// Each application thread has a 64 KiB slot (layout.go) of a memfd the
+// Sentry also maps: a context page and the thread's alternate signal
+// stack. On a trap (SIGSYS for a system call, SIGSEGV, SIGBUS, SIGFPE,
+// SIGILL, SIGTRAP, or the interrupt signal) the kernel writes the full
+// thread state (general registers, xsave area) into a signal frame on that
+// stack; the handler notes where, records the FS and GS bases, flips the
+// slot's state word to TRAPPED and waits for RUN, spinning a little, then
+// on the futex. The Sentry reads and writes the frame in place and the
+// handler resumes with rt_sigreturn. FPState and SetFPState cost no system
+// call at all.
+//
+// # Interrupts
+//
+// Interrupt sends interruptSignal to the application thread with tgkill;
+// the thread traps with it wherever it runs. A thread that ignores it for
+// interruptKill (only possible if the application blocked it by editing
+// its own frame) gets its stub killed.
+//
+// # Requirements on the rest of the Sentry
+//
+// As for the ptrace platform: the Sentry must never wait for "any child",
+// /proc must stay reachable (the zygote is exec'd from /proc/self/fd/N,
+// and fd passing is checked through /proc/<stub>/fd), and the Sentry's own
+// seccomp filter must allow what this package does: ptrace (SEIZE,
+// INTERRUPT, CONT, GETREGS, SETREGS), wait4, tgkill, kill, shared (not
+// private) FUTEX_WAIT and FUTEX_WAKE on the slot memfd, fallocate on it,
+// sendmsg on the fd passing socket, getcpu and sched_setaffinity.
+package systrap
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/veil-sandbox/veil/platform"
+	"github.com/veil-sandbox/veil/sentry/arch"
+)
+
+// Platform is the systrap platform. Create it with New.
+type Platform struct {
+	counters
+
+	stub     *stub
+	stubFD   int
+	stubPath string
+	slots    *slotFile
+	zygote   *zygote
+
+	// cpus is the CPU set unbound stub threads may use: the affinity of
+	// the thread that called New.
+	cpus unix.CPUSet
+	ncpu int
+
+	// fdMu serialises passing files over the socket every stub shares.
+	fdMu sync.Mutex
+
+	// The FP layout, learnt from the first application thread's frame
+	// and immutable after: the xsave size, the frame's software bytes
+	// and user features, uc_flags, and a new thread's FP state.
+	fpMu      sync.Mutex
+	fpSize    int
+	fpSw      [xsaveBV - xsaveSwBytes]byte
+	xfeatures uint64
+	ucFlags   uint64
+	fpInit    arch.FPState
+
+	// Spinning (spin.go): calibration, and how many Sentry threads spin
+	// and how many contexts are inside Switch.
+	itersPerMs int
+	noSpin     bool
+	spinners   atomic.Int32
+	active     atomic.Int32
+
+	pool stubPool
+	hot  atomic.Pointer[hotFile]
+}
+
+var _ platform.Platform = (*Platform)(nil)
+
+var (
+	stubOnce  [2]sync.Once
+	stubCache [2]*stub
+)
+
+// stubFor returns the stub for a CPU with or without FSGSBASE.
+func stubFor(fsgsbase bool) *stub {
+	i := 0
+	if fsgsbase {
+		i = 1
+	}
+	stubOnce[i].Do(func() { stubCache[i] = buildStub(fsgsbase) })
+	return stubCache[i]
+}
+
+// New returns a systrap platform. It must be called before the process
+// installs a seccomp filter of its own (see the package comment). It
+// starts the zygote and one stub, whose first application thread checks
+// that traps work here and shows the signal frame's layout; that stub
+// becomes the first of the pool of ready stubs.
+func New() (*Platform, error) {
+	fsgsbase, err := haveFSGSBASE()
+	if err != nil {
+		return nil, fmt.Errorf("systrap platform: %w", err)
+	}
+	st := stubFor(fsgsbase)
+	fd, err := writeStubFile(st.image)
+	if err != nil {
+		return nil, fmt.Errorf("systrap platform: %w", err)
+	}
+	p := &Platform{stub: st, stubFD: fd, stubPath: fmt.Sprintf("/proc/self/fd/%d", fd)}
+	fail := func(err error) (*Platform, error) {
+		if p.zygote != nil {
+			p.zygote.stop()
+		}
+		if p.slots != nil {
+			unix.Munmap(p.slots.mem)
+			unix.Close(p.slots.fd)
+		}
+		unix.Close(fd)
+		return nil, fmt.Errorf("systrap platform: %w", err)
+	}
+	if err := unix.SchedGetaffinity(0, &p.cpus); err != nil {
+		return fail(fmt.Errorf("sched_getaffinity: %w", err))
+	}
+	p.ncpu = p.cpus.Count()
+	p.itersPerMs = calibrateSpin()
+	p.noSpin = os.Getenv("VEIL_SYSTRAP_NOSPIN") != ""
+	if p.slots, err = newSlotFile(); err != nil {
+		return fail(err)
+	}
+	if p.zygote, err = p.startZygote(); err != nil {
+		return fail(err)
+	}
+	as, err := p.newAddressSpace()
+	if err != nil {
+		return fail(fmt.Errorf("probe stub: %w", err))
+	}
+	if err := p.probe(as); err != nil {
+		as.Release()
+		return fail(fmt.Errorf("probe stub: %w", err))
+	}
+	p.startPool(as)
+	return p, nil
+}
+
+// probe runs the probe stub's spare application thread up to its first
+// report, which tells the FP layout, and gives it back as the spare.
+func (p *Platform) probe(as *addressSpace) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	c := &context{p: p}
+	sp := *as.spare
+	if err := c.moveTo(as); err != nil {
+		return err
+	}
+	// Give the threads back: the mapper is let loose again (detached
+	// into its pause loop), the application thread stays waiting.
+	c.p.ptraceData(unix.PTRACE_DETACH, c.pr.mapper, 0, 0)
+	as.mu.Lock()
+	as.threads--
+	delete(as.tracers, c.tracer)
+	as.spare = &sp
+	as.mu.Unlock()
+	return nil
+}
+
+// learnFP records the FP layout from the first trap frame of a new
+// application thread, once per platform.
+func (p *Platform) learnFP(c *context) error {
+	p.fpMu.Lock()
+	defer p.fpMu.Unlock()
+	if p.fpInit != nil {
+		return nil
+	}
+	sw := c.fp[xsaveSwBytes:xsaveBV]
+	const magic1 = 0x46505853
+	if le.Uint32(sw) != magic1 {
+		return fmt.Errorf("signal frame without xsave state (no XSAVE?)")
+	}
+	ext, features, size := le.Uint32(sw[4:]), le.Uint64(sw[8:]), le.Uint32(sw[16:])
+	if size < xsaveHeaderEnd || ext < size+4 || size > altStackSize/2 || features&xfeatureFPSSE != xfeatureFPSSE {
+		return fmt.Errorf("unexpected xsave layout in the signal frame: size %d, extended %d, features %#x", size, ext, features)
+	}
+	fp := c.p.slots.region(c.pr.slot, c.fpAddr, int(size)+4)
+	if fp == nil || le.Uint32(fp[size:]) != fpXstateMagic2 {
+		return fmt.Errorf("signal frame xsave area out of place")
+	}
+	p.fpSize = int(size)
+	copy(p.fpSw[:], sw)
+	p.xfeatures = features
+	p.ucFlags = le.Uint64(c.uc[ucFlags:])
+	c.fp, c.fpTail = fp[:size:size], fp[size:]
+	p.fpInit = c.readFP()
+	return nil
+}
+
+// normalizeFP turns a caller-supplied FP state into a full-size image
+// (completed from the initial state) with the x87 and SSE bits of
+// xstate_bv set, as the ptrace platform does: a clear bit makes XRSTOR
+// ignore the component, so an edit of the legacy image of a thread that
+// never used SSE would otherwise be dropped.
+func (p *Platform) normalizeFP(s arch.FPState) (arch.FPState, error) {
+	if p.fpInit == nil {
+		return nil, fmt.Errorf("systrap: FP layout unknown")
+	}
+	if len(s) < 512 || len(s) > p.fpSize {
+		return nil, fmt.Errorf("systrap: FP state of %d bytes (want 512..%d)", len(s), p.fpSize)
+	}
+	st := p.fpInit.Clone()
+	copy(st, s)
+	le.PutUint64(st[xsaveBV:], le.Uint64(st[xsaveBV:])|xfeatureFPSSE)
+	return st, nil
+}
+
+// NewAddressSpace returns a new stub process: a ready one from the pool if
+// there is one, else one started now.
+func (p *Platform) NewAddressSpace() (platform.AddressSpace, error) {
+	if as := p.take(); as != nil {
+		return as, nil
+	}
+	as, err := p.newAddressSpace()
+	if err != nil {
+		return nil, err
+	}
+	return as, nil
+}
+
+// NewContext returns a context; its threads are made by the first Switch.
+func (p *Platform) NewContext() (platform.Context, error) {
+	return &context{p: p, cpu: cpuUnknown}, nil
+}
+
+// MaxUserAddress is one past the highest application address; the same as
+// the ptrace platform's, so that programs see the same address space.
+func (p *Platform) MaxUserAddress() uintptr { return maxUserAddress }
+
+// Stats counts host operations since New, for benchmarks and tests.
+type Stats struct {
+	PtraceRequests uint64 // ptrace(2) calls
+	Waits          uint64 // wait4(2) calls that returned a status
+	Switches       uint64 // resumes of application code
+	Injections     uint64 // system calls injected into stub threads
+	Wakes          uint64 // futex wakes of a sleeping application thread
+	Sleeps         uint64 // futex sleeps of the Sentry waiting for a trap
+	SlotsInUse     int    // thread slots held by stubs
+}
+
+// Stats returns the platform's counters.
+func (p *Platform) Stats() Stats {
+	return Stats{
+		PtraceRequests: p.requests.Load(),
+		Waits:          p.waits.Load(),
+		Switches:       p.switches.Load(),
+		Injections:     p.injections.Load(),
+		Wakes:          p.wakes.Load(),
+		Sleeps:         p.sleeps.Load(),
+		SlotsInUse:     int(p.slots.used.Load()),
+	}
+}
+
+// stop kills the zygote (only when New fails, or in tests: stubs already
+// forked do not need it).
+func (z *zygote) stop() {
+	unix.Kill(z.pid, unix.SIGKILL)
+	z.do(func() {
+		for {
+			ws, err := z.p.wait(z.pid)
+			if err != nil || exited(ws) {
+				return
+			}
+		}
+	})
+	close(z.reqs)
+	<-z.done
+	unix.Close(z.sock)
+}
+
+// haveFSGSBASE reports whether the kernel lets user code use the
+// RD/WR{FS,GS}BASE instructions (HWCAP2_FSGSBASE in the auxiliary
+// vector); without them the handler uses arch_prctl.
+func haveFSGSBASE() (bool, error) {
+	b, err := os.ReadFile("/proc/self/auxv")
+	if err != nil {
+		return false, fmt.Errorf("reading the auxiliary vector: %w", err)
+	}
+	const atHWCAP2, hwcap2FSGSBASE = 26, 1 << 1
+	r := bytes.NewReader(b)
+	for {
+		var kv [2]uint64
+		if binary.Read(r, binary.LittleEndian, &kv) != nil || kv[0] == 0 {
+			return false, nil
+		}
+		if kv[0] == atHWCAP2 {
+			return kv[1]&hwcap2FSGSBASE != 0, nil
+		}
+	}
+}

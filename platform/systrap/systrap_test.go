@@ -1,0 +1,511 @@
+package systrap
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/veil-sandbox/veil/platform"
+	"github.com/veil-sandbox/veil/platform/platformtest"
+	"github.com/veil-sandbox/veil/sentry/arch"
+)
+
+var (
+	testPlatformOnce sync.Once
+	testPlatform     *Platform
+	testPlatformErr  error
+)
+
+func getPlatform(t testing.TB) *Platform {
+	testPlatformOnce.Do(func() {
+		testPlatform, testPlatformErr = New()
+		if testPlatformErr != nil {
+			return
+		}
+		// Get the stub pool going (see startPool), so that tests see
+		// it in its steady state.
+		for i := 0; i < 2; i++ {
+			as, err := testPlatform.NewAddressSpace()
+			if err != nil {
+				testPlatformErr = err
+				return
+			}
+			as.Release()
+		}
+	})
+	if testPlatformErr != nil {
+		t.Fatalf("New: %v", testPlatformErr)
+	}
+	return testPlatform
+}
+
+// TestContract runs the tests every platform must pass.
+func TestContract(t *testing.T) { platformtest.Contract(t, getPlatform(t)) }
+
+func BenchmarkSyscallRoundTrip(b *testing.B) {
+	platformtest.BenchmarkSyscallRoundTrip(b, getPlatform(b))
+}
+
+func BenchmarkMapFileFromContext(b *testing.B) {
+	platformtest.BenchmarkMapFileFromContext(b, getPlatform(b))
+}
+
+// env is platformtest's Env on the test platform.
+func newEnv(t testing.TB, pages int) *platformtest.Env {
+	t.Helper()
+	p := getPlatform(t)
+	e := platformtest.NewEnv(t, p, pages)
+	// Let the pool refill now rather than in the middle of a test.
+	waitPool(t, p)
+	return e
+}
+
+func newContext(t testing.TB, p *Platform) *context {
+	t.Helper()
+	return platformtest.NewPlatformContext(t, p).(*context)
+}
+
+const (
+	codeAddr = platformtest.CodeAddr
+	dataAddr = platformtest.DataAddr
+)
+
+func regsAt(rip uint64) arch.Registers { return platformtest.RegsAt(rip) }
+
+// waitPool waits until p's stub pool is full and idle and returns the
+// pids of the pooled stubs.
+func waitPool(t testing.TB, p *Platform) []int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		idle, pids := p.poolIdle()
+		if idle {
+			return pids
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stub pool not refilled (%d ready)", len(pids))
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestStubImage(t *testing.T) {
+	for _, fsgsbase := range []bool{true, false} {
+		s := buildStub(fsgsbase)
+		img := s.image
+		if string(img[:4]) != "\x7fELF" || uintptr(len(img)) > stubCodePages*pageSize {
+			t.Fatalf("bad stub image (%d bytes)", len(img))
+		}
+		if s.entry != stubBase+stubCodeOff || s.dataPage != stubBase+stubCodePages*pageSize {
+			t.Fatalf("bad stub layout: entry %#x data %#x", s.entry, s.dataPage)
+		}
+		// Each sock_fprog points at its filter, the app filter ends the
+		// image.
+		for i, f := range []struct {
+			at uintptr
+			n  int
+		}{{s.stubFprog, len(buildStubFilter(&s.stubSites))}, {s.appFprog, len(buildAppFilter(&s.stubSites))}} {
+			fprog := img[f.at-stubBase:]
+			n, filter := int(le.Uint16(fprog)), uintptr(le.Uint64(fprog[8:]))
+			if n != f.n || filter != f.at+fprogSize || (i == 1 && int(filter-stubBase)+8*n != len(img)) {
+				t.Fatalf("bad sock_fprog at %#x: %d instructions at %#x (image %d bytes)", f.at, n, filter, len(img))
+			}
+		}
+		// Every site is in the code page, and distinct.
+		seen := map[uintptr]string{}
+		for _, st := range s.sites() {
+			if st.ret < stubBase+stubCodeOff || st.ret >= s.stubFprog {
+				t.Errorf("site %s at %#x outside the code", st.name, st.ret)
+			}
+			if other, dup := seen[st.ret]; dup {
+				t.Errorf("sites %s and %s at %#x", st.name, other, st.ret)
+			}
+			seen[st.ret] = st.name
+		}
+		if !fsgsbase && len(s.retArchPrctl) != 4 {
+			t.Errorf("%d arch_prctl sites without FSGSBASE, want 4", len(s.retArchPrctl))
+		}
+	}
+}
+
+// The stub process must hold nothing but the stub pages, the slots of its
+// threads and its two (or, with the memory file, three) files.
+func TestStubIsEmpty(t *testing.T) {
+	e := newEnv(t, 1)
+	as := e.AS.(*addressSpace)
+	maps, err := os.ReadFile("/proc/" + strconv.Itoa(as.pid) + "/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(string(maps)), "\n") {
+		if !strings.Contains(l, "[vsyscall]") {
+			lines = append(lines, l)
+		}
+	}
+	slot := fmt.Sprintf("%x-%x rw-s", slotAddr(as.spare.slot), slotAddr(as.spare.slot)+slotSize)
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], slot) ||
+		!strings.HasPrefix(lines[1], "7fff00000000-7fff00001000 r-xp") ||
+		!strings.HasPrefix(lines[2], "7fff00002000-7fff00003000 rw-p") {
+		t.Errorf("stub maps (want the spare slot %s, code, data):\n%s", slot, maps)
+	}
+	fds, err := os.ReadDir("/proc/" + strconv.Itoa(as.pid) + "/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, fd := range fds {
+		names = append(names, fd.Name())
+	}
+	if len(names) < 2 || names[0] != "0" || names[1] != "1" || len(names) > 3 {
+		t.Errorf("stub fds: %v", names)
+	}
+	// Every thread has the stub filter and no_new_privs; the spare
+	// application thread has its own filter on top; none blocks a trap
+	// signal.
+	self := procStatus(t, os.Getpid(), unix.Gettid())
+	ours, _ := strconv.Atoi(self["Seccomp_filters"])
+	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(as.pid) + "/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tasks) != 3 {
+		t.Errorf("%d stub threads, want 3 (control, spare mapper, spare application thread)", len(tasks))
+	}
+	for _, task := range tasks {
+		tid, _ := strconv.Atoi(task.Name())
+		st := procStatus(t, as.pid, tid)
+		want := ours + 1
+		if tid == as.spare.app {
+			want++
+		}
+		if st["NoNewPrivs"] != "1" || st["Seccomp"] != "2" || st["Seccomp_filters"] != strconv.Itoa(want) {
+			t.Errorf("thread %d: NoNewPrivs %s Seccomp %s Seccomp_filters %s, want 1 2 %d",
+				tid, st["NoNewPrivs"], st["Seccomp"], st["Seccomp_filters"], want)
+		}
+		if tid == as.spare.app {
+			// It waits in the handler, which blocks everything; the
+			// application runs with the frame's mask, which Switch
+			// clears.
+			continue
+		}
+		blk, _ := strconv.ParseUint(st["SigBlk"], 16, 64)
+		for _, sig := range trapSignals {
+			if blk&(1<<(sig-1)) != 0 {
+				t.Errorf("thread %d blocks %v", tid, sig)
+			}
+		}
+	}
+	var lim unix.Rlimit
+	if err := unix.Prlimit(as.pid, unix.RLIMIT_CORE, nil, &lim); err != nil || lim.Cur != 0 || lim.Max != 0 {
+		t.Errorf("stub RLIMIT_CORE %+v (%v), want 0", lim, err)
+	}
+}
+
+// procStatus returns the fields of /proc/<pid>/task/<tid>/status.
+func procStatus(t *testing.T, pid, tid int) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(tid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := make(map[string]string)
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok {
+			m[k] = strings.TrimSpace(v)
+		}
+	}
+	return m
+}
+
+// firstSwitch runs a context up to its first system call, so that it has
+// its threads.
+func firstSwitch(t *testing.T, e *platformtest.Env, c *context) {
+	t.Helper()
+	e.Code(0x0f, 0x05, 0xeb, 0xfe) // syscall; jmp .
+	regs := regsAt(codeAddr)
+	if _, err := c.Switch(e.AS, &regs); err != nil {
+		t.Fatalf("first Switch: %v", err)
+	}
+}
+
+// noChildren fails if the Sentry (this test) has a child it did not have
+// before: a stub that forked itself.
+func childCount(t *testing.T) int {
+	t.Helper()
+	files, _ := filepath.Glob("/proc/self/task/*/children")
+	n := 0
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		n += len(strings.Fields(string(b)))
+	}
+	return n
+}
+
+// Application code that makes a system call from anywhere but the
+// handler's own sites (by jumping into the stub with registers of its
+// choosing) kills the stub before the call runs. A system call from its
+// own code is trapped and reported, never run.
+func TestFilterStraySyscalls(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	p := getPlatform(t)
+	st := &p.stub.stubSites
+	before := func(ret uintptr) uint64 { return uint64(ret - 2) } // the syscall instruction
+	for _, tc := range []struct {
+		name string
+		rip  uint64
+		regs func(r *arch.Registers)
+	}{
+		// Would map the slot memfd (every stub's slots) into the
+		// application.
+		{"mmap at the injection site", uint64(st.syscall), func(r *arch.Registers) {
+			r.Rax, r.Rdi, r.Rsi, r.Rdx, r.R10, r.R8, r.R9 = unix.SYS_MMAP, dataAddr, pageSize,
+				unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_FIXED, 1, 0
+		}},
+		// Would send a byte to the Sentry over the shared socket.
+		{"write at the injection site", uint64(st.syscall), func(r *arch.Registers) {
+			r.Rax, r.Rdi, r.Rsi, r.Rdx = unix.SYS_WRITE, 0, codeAddr, 1
+		}},
+		{"munmap at the injection site", uint64(st.syscall), func(r *arch.Registers) {
+			r.Rax, r.Rdi, r.Rsi = unix.SYS_MUNMAP, stubBase, pageSize
+		}},
+		// Would fork a copy of the stub the Sentry knows nothing of.
+		{"clone at the fork site", uint64(st.fork), func(r *arch.Registers) {
+			r.Rax, r.Rdi = unix.SYS_CLONE, forkFlags
+		}},
+		{"clone at the mapper clone site", uint64(st.cloneM), func(r *arch.Registers) {
+			r.Rax, r.Rdi = unix.SYS_CLONE, threadFlags
+		}},
+		{"clone at the application clone site", uint64(st.cloneA), func(r *arch.Registers) {
+			r.Rax, r.Rdi, r.R12 = unix.SYS_CLONE, appThreadFlags, uint64(slotAddr(0))
+		}},
+		{"recvmsg at the fd passing site", before(st.retRecv), func(r *arch.Registers) {
+			r.Rax, r.Rdi, r.Rsi = unix.SYS_RECVMSG, 0, uint64(st.dataPage)
+		}},
+		// A filter the application chose, or the right one again.
+		{"seccomp at the bootstrap site", before(st.retSeccomp), func(r *arch.Registers) {
+			r.Rax, r.Rdi, r.Rsi, r.Rdx = unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, uint64(st.appFprog)
+		}},
+		{"sigaltstack at the bootstrap site", before(st.retAltStack), func(r *arch.Registers) {
+			r.Rax, r.Rdi, r.Rsi = unix.SYS_SIGALTSTACK, 0, 0
+		}},
+		{"pause at the pause site", before(st.retPause), func(r *arch.Registers) { r.Rax = unix.SYS_PAUSE }},
+		// The handler's sites, but other calls or other arguments.
+		{"futex requeue at the wake site", before(st.retWake), func(r *arch.Registers) {
+			r.Rax, r.Rdi, r.Rsi = unix.SYS_FUTEX, uint64(slotAddr(0)), 3 /* FUTEX_REQUEUE */
+		}},
+		{"getpid at the wait site", before(st.retWait), func(r *arch.Registers) { r.Rax = unix.SYS_GETPID }},
+		{"exit_group at the exit site", before(st.retExit), func(r *arch.Registers) { r.Rax = unix.SYS_EXIT_GROUP }},
+		{"kill at the sigreturn site", before(st.retSigreturn), func(r *arch.Registers) {
+			r.Rax, r.Rdi, r.Rsi = unix.SYS_KILL, 1, uint64(unix.SIGKILL)
+		}},
+		{"int 0x80 in the stub", uint64(stubBase + 0x100), func(r *arch.Registers) { r.Rax = 20 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Subtests run on goroutines of their own; a context must
+			// stay on one OS thread.
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			e := newEnv(t, 2)
+			c := newContext(t, p)
+			defer c.Release()
+			firstSwitch(t, e, c)
+			children := childCount(t)
+			regs := regsAt(tc.rip)
+			tc.regs(&regs)
+			_, err := c.Switch(e.AS, &regs)
+			if tc.name == "int 0x80 in the stub" {
+				// ELF header bytes: whatever they do, the stub dies or
+				// the Sentry sees a fault; no system call runs.
+				if err == nil {
+					t.Fatalf("Switch into the ELF header reported a system call")
+				}
+				return
+			}
+			if !errors.Is(err, errStubSeccomp) {
+				t.Fatalf("Switch: %v (orig_rax %d), want %v", err, int64(regs.Orig_rax), errStubSeccomp)
+			}
+			if n := childCount(t); n > children {
+				t.Errorf("%d children after, %d before", n, children)
+			}
+			var b [16]byte
+			if n, _, err := unix.Recvfrom(p.zygote.sock, b[:], unix.MSG_DONTWAIT); n > 0 || err != unix.EAGAIN {
+				t.Errorf("shared socket: read %d bytes (%v), want nothing", n, err)
+			}
+			// The stub is gone for good.
+			if err := e.AS.MapFile(codeAddr, e.FD, 0, pageSize, platform.Read); err == nil {
+				t.Error("MapFile in the killed stub succeeded")
+			}
+		})
+	}
+
+	// From application code, the same calls are reported to the Sentry
+	// and do not run.
+	e := newEnv(t, 2)
+	c := newContext(t, p)
+	defer c.Release()
+	e.Code(0x0f, 0x05, 0xeb, 0xfc) // syscall; jmp back
+	children := childCount(t)
+	for _, nr := range []uint64{unix.SYS_WRITE, unix.SYS_MMAP, unix.SYS_CLONE, unix.SYS_EXIT_GROUP, unix.SYS_KILL} {
+		regs := regsAt(codeAddr)
+		regs.Rax, regs.Rdi, regs.Rsi, regs.Rdx = nr, 0, codeAddr, 1
+		if nr == unix.SYS_KILL {
+			regs.Rdi, regs.Rsi = 0, uint64(unix.SIGKILL)
+		}
+		if _, err := c.Switch(e.AS, &regs); err != nil || regs.Orig_rax != nr {
+			t.Fatalf("system call %d from application code: %v, orig_rax %d", nr, err, regs.Orig_rax)
+		}
+	}
+	var b [16]byte
+	if n, _, err := unix.Recvfrom(p.zygote.sock, b[:], unix.MSG_DONTWAIT); n > 0 || err != unix.EAGAIN {
+		t.Errorf("shared socket: read %d bytes (%v), want nothing", n, err)
+	}
+	if n := childCount(t); n != children {
+		t.Errorf("%d children after, %d before", n, children)
+	}
+}
+
+// Whatever the application writes into its slot, the Sentry neither
+// breaks nor does anything it did not choose: a slot that does not
+// describe a frame in the slot kills the stub; one that describes a frame
+// is just another trap, with the registers the application chose.
+func TestForgedSlot(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	p := getPlatform(t)
+	// Application code: store rcx as the slot's ucontext pointer, rdx as
+	// its siginfo pointer and esi as its state word, then spin.
+	code := []byte{
+		0x48, 0x89, 0x4b, 0x18, // mov [rbx+0x18], rcx
+		0x48, 0x89, 0x53, 0x10, // mov [rbx+0x10], rdx
+		0x89, 0x33, // mov [rbx], esi
+		0xeb, 0xfe, // jmp .
+	}
+	// Each subtest runs on a goroutine of its own, locked to its OS thread
+	// (as a context must be) until it ends, cleanups included.
+	run := func(t *testing.T, forge func(slot []byte, base uint64) (uc, si uint64, state uint32)) (*context, arch.Registers, error) {
+		runtime.LockOSThread()
+		e := newEnv(t, 2)
+		c := newContext(t, p)
+		t.Cleanup(c.Release)
+		firstSwitch(t, e, c)
+		e.Code(code...)
+		slot := p.slots.bytes(c.pr.slot)
+		base := uint64(slotAddr(c.pr.slot))
+		regs := regsAt(codeAddr)
+		regs.Rbx = base
+		regs.Rcx, regs.Rdx, regs.Rsi = 0, 0, 0
+		uc, si, state := forge(slot, base)
+		regs.Rcx, regs.Rdx, regs.Rsi = uc, si, uint64(state)
+		go func() {
+			time.Sleep(200 * time.Millisecond)
+			c.Interrupt() // if the forgery is ignored
+		}()
+		_, err := c.Switch(e.AS, &regs)
+		return c, regs, err
+	}
+	outside := []struct {
+		name   string
+		uc, si func(base uint64) uint64
+	}{
+		{"ucontext in the Sentry's gap", func(uint64) uint64 { return maxUserAddress }, func(b uint64) uint64 { return b + 0x2000 }},
+		{"ucontext in another slot", func(b uint64) uint64 { return b + slotSize + 0x2000 }, func(b uint64) uint64 { return b + 0x2000 }},
+		{"ucontext in the context page", func(b uint64) uint64 { return b + 0x100 }, func(b uint64) uint64 { return b + 0x2000 }},
+		{"ucontext across the slot end", func(b uint64) uint64 { return b + slotSize - 16 }, func(b uint64) uint64 { return b + 0x2000 }},
+		{"ucontext at -1", func(uint64) uint64 { return ^uint64(0) }, func(b uint64) uint64 { return b + 0x2000 }},
+		{"siginfo in application memory", func(b uint64) uint64 { return b + 0x2000 }, func(uint64) uint64 { return dataAddr }},
+	}
+	for _, tc := range outside {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := run(t, func(slot []byte, base uint64) (uint64, uint64, uint32) {
+				return tc.uc(base), tc.si(base), stateTrapped
+			})
+			if !errors.Is(err, errBadFrame) {
+				t.Fatalf("Switch: %v, want %v", err, errBadFrame)
+			}
+		})
+	}
+	t.Run("fpstate outside the slot", func(t *testing.T) {
+		_, _, err := run(t, func(slot []byte, base uint64) (uint64, uint64, uint32) {
+			le.PutUint64(slot[0x2000+scFPSTATE:], dataAddr)
+			return base + 0x2000, base + 0x3000, stateTrapped
+		})
+		if !errors.Is(err, errBadFrame) {
+			t.Fatalf("Switch: %v, want %v", err, errBadFrame)
+		}
+	})
+	t.Run("fpstate misaligned", func(t *testing.T) {
+		_, _, err := run(t, func(slot []byte, base uint64) (uint64, uint64, uint32) {
+			le.PutUint64(slot[0x2000+scFPSTATE:], base+0x4008)
+			return base + 0x2000, base + 0x3000, stateTrapped
+		})
+		if !errors.Is(err, errBadFrame) {
+			t.Fatalf("Switch: %v, want %v", err, errBadFrame)
+		}
+	})
+	// A well-formed forgery is a system call with the registers it says:
+	// exactly what the application could have done with a syscall
+	// instruction.
+	t.Run("a forged system call", func(t *testing.T) {
+		c, regs, err := run(t, func(slot []byte, base uint64) (uint64, uint64, uint32) {
+			uc := slot[0x2000:]
+			le.PutUint64(uc[scFPSTATE:], base+0x4000)
+			le.PutUint64(uc[scRAX:], unix.SYS_KILL)
+			le.PutUint64(uc[scRDI:], 1)
+			le.PutUint64(uc[scRIP:], 0x1234)
+			si := slot[0x3000:]
+			le.PutUint32(si[siSigno:], uint32(unix.SIGSYS))
+			le.PutUint32(si[siErrno:], appTrapData)
+			le.PutUint32(si[siCode:], sysSeccomp)
+			return base + 0x2000, base + 0x3000, stateTrapped
+		})
+		if err != nil || regs.Orig_rax != unix.SYS_KILL || regs.Rdi != 1 || regs.Rip != 0x1234 {
+			t.Fatalf("Switch: %v, orig_rax %d rdi %d rip %#x", err, regs.Orig_rax, regs.Rdi, regs.Rip)
+		}
+		// Resuming writes only inside the slot; the thread, still
+		// spinning, is then interrupted as usual.
+		go func() {
+			time.Sleep(20 * time.Millisecond)
+			c.Interrupt()
+		}()
+		e := c.as
+		if _, err := c.Switch(e, &regs); !errors.Is(err, platform.ErrInterrupted) {
+			t.Fatalf("Switch after the forgery: %v", err)
+		}
+	})
+	// A forged state with no trap behind it: the Sentry keeps waiting,
+	// and an interrupt still works.
+	for _, state := range []uint32{stateRun, stateInit, stateExit, 0x5a5a5a5a, stateRun | flagSentrySleeps | flagStubSleeps} {
+		t.Run(fmt.Sprintf("state %#x", state), func(t *testing.T) {
+			_, _, err := run(t, func(slot []byte, base uint64) (uint64, uint64, uint32) {
+				return base + 0x2000, base + 0x3000, state
+			})
+			if !errors.Is(err, platform.ErrInterrupted) {
+				t.Fatalf("Switch: %v, want ErrInterrupted", err)
+			}
+		})
+	}
+	// The dead state makes the Sentry give the thread up, and kill it if
+	// it lives on.
+	t.Run("state dead", func(t *testing.T) {
+		c, _, err := run(t, func(slot []byte, base uint64) (uint64, uint64, uint32) {
+			return base + 0x2000, base + 0x3000, stateDead
+		})
+		if !errors.Is(err, errStubDied) {
+			t.Fatalf("Switch: %v, want %v", err, errStubDied)
+		}
+		if c.as != nil {
+			t.Fatal("the context kept its threads")
+		}
+	})
+}
