@@ -58,8 +58,14 @@ func cmdBoot(g *globalFlags, args []string) int {
 	if err := confineCapabilities(); err != nil {
 		return fatalf("boot: %v", err)
 	}
+	// The platform, if it must exist before the filter (systrap: see
+	// boot.NewPlatform).
+	var err error
+	if files.Platform, files.PlatformNote, err = boot.NewPlatform(g.platform); err != nil {
+		return fatalf("boot: %v", err)
+	}
 	// From here on only the system calls the Sentry needs at run time,
-	// on every thread, and in the stub processes it will start.
+	// on every thread, and in the ptrace platform's stub processes.
 	if err := seccomp.InstallSentry(); err != nil {
 		return fatalf("boot: %v", err)
 	}

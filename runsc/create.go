@@ -60,10 +60,10 @@ func (g *globalFlags) createOptions(f *createFlags, detach bool) (*container.Cre
 	return o, nil
 }
 
-// sandboxLog is where the sandbox's processes log, and the flags telling
-// them how.
+// sandboxLog is where the sandbox's processes log, and the global flags
+// they need: how to log, and the platform the Sentry runs on.
 func (g *globalFlags) sandboxLog() (*os.File, []string) {
-	args := []string{"--log-format", string(g.logger.Format())}
+	args := []string{"--log-format", string(g.logger.Format()), "--platform", g.platform}
 	if g.debug {
 		args = append(args, "--debug")
 	}

@@ -13,12 +13,19 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/veil-sandbox/veil/runsc/boot"
 	"github.com/veil-sandbox/veil/runsc/container"
 	"github.com/veil-sandbox/veil/runsc/logfile"
 )
 
 // version is runsc's version (set with -ldflags "-X main.version=...").
 var version = "0.1.0-dev"
+
+// defaultPlatform is --platform's default: auto picks the fastest platform
+// that works here (see boot.NewPlatform). -ldflags "-X
+// main.defaultPlatform=ptrace" builds a runsc with another default (the
+// end-to-end tests use this to run everything on each platform).
+var defaultPlatform = "auto"
 
 // globalFlags are the flags accepted before the command, as runc's.
 type globalFlags struct {
@@ -58,7 +65,7 @@ func runMain(args []string) int {
 	fs := flag.NewFlagSet("runsc", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&g.root, "root", "/run/runsc", "directory for the state of containers")
-	fs.StringVar(&g.platform, "platform", "ptrace", "platform that runs application code (ptrace)")
+	fs.StringVar(&g.platform, "platform", defaultPlatform, "platform that runs application code: systrap, ptrace, or auto (systrap where it works, else ptrace)")
 	fs.StringVar(&g.logPath, "log", "", "file to append runsc's log to (errors always go to stderr too)")
 	fs.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&g.strace, "strace", false, "log every system call of the application")
@@ -104,8 +111,8 @@ func runMain(args []string) int {
 	if !ok {
 		return g.fail("unknown command %q (see runsc --help)", name)
 	}
-	if g.platform != "ptrace" {
-		return g.fail("platform %q is not available: only ptrace is implemented", g.platform)
+	if err := boot.CheckPlatform(g.platform); err != nil {
+		return g.fail("%v", err)
 	}
 	g.logger.Debugf("runsc %s", strings.Join(args, " "))
 	return cmd.run(g, fs.Args()[1:])

@@ -118,7 +118,14 @@ func setup() error {
 	// runsc itself: a build failure is a failure of the runtime under
 	// test, reported by every test that needs it. VEIL_E2E_RUNSC=PATH
 	// tests a prebuilt runsc instead (it must not live under /tmp).
+	// VEIL_E2E_PLATFORM=systrap|ptrace builds it with that platform as
+	// its default, so that every runsc the tests start, directly or
+	// through an engine, runs the sandbox on it.
+	platform := os.Getenv("VEIL_E2E_PLATFORM")
 	if p := os.Getenv("VEIL_E2E_RUNSC"); p != "" {
+		if platform != "" {
+			return errors.New("VEIL_E2E_PLATFORM needs a runsc built by the tests: unset VEIL_E2E_RUNSC")
+		}
 		runscPath, err = filepath.Abs(p)
 		if err != nil {
 			return err
@@ -126,7 +133,17 @@ func setup() error {
 		fmt.Fprintf(os.Stderr, "e2e: testing %s (from VEIL_E2E_RUNSC)\n", runscPath)
 	} else {
 		runscPath = filepath.Join(workDir, "runsc")
-		if out, err := command(repoRoot, []string{"CGO_ENABLED=0"}, "go", "build", "-o", runscPath, "./runsc"); err != nil {
+		args := []string{"build", "-o", runscPath}
+		if platform != "" {
+			switch platform {
+			case "systrap", "ptrace":
+			default:
+				return fmt.Errorf("VEIL_E2E_PLATFORM=%q: want systrap or ptrace", platform)
+			}
+			args = append(args, "-ldflags", "-X main.defaultPlatform="+platform)
+			fmt.Fprintf(os.Stderr, "e2e: runsc defaults to --platform=%s (from VEIL_E2E_PLATFORM)\n", platform)
+		}
+		if out, err := command(repoRoot, []string{"CGO_ENABLED=0"}, "go", append(args, "./runsc")...); err != nil {
 			runscBuildErr = fmt.Errorf("`go build -o %s ./runsc` failed: %v\n%s", runscPath, err, out)
 			fmt.Fprintf(os.Stderr, "e2e: %v\n", runscBuildErr)
 		}

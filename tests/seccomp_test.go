@@ -56,7 +56,8 @@ func TestHelpersRunUnderSeccomp(t *testing.T) {
 			}
 		}
 		if sentry != 0 {
-			// The Sentry's only children are the ptrace platform's stubs.
+			// The Sentry's only children are the platform's stubs (and
+			// systrap's zygote).
 			stubs = childrenOf(sentry)
 		}
 		out, _ := os.ReadFile(stdout.Name())
@@ -99,10 +100,21 @@ func TestHelpersRunUnderSeccomp(t *testing.T) {
 			}
 		}
 	}
-	// A stub inherits the Sentry's filter at fork and adds its own at the
-	// end of its start-up, which a new stub may not have reached yet.
+	// A ptrace stub inherits the Sentry's filter at fork and adds its own
+	// at the end of its start-up, which a new stub may not have reached
+	// yet. A systrap stub is a fork of a process started before the
+	// Sentry's filter existed: every thread has the stub's own filter, and
+	// each thread that runs application code one more of its own.
 	checked := 0
 	for _, pid := range stubs {
+		// Stubs unmap their argv; the memfd they were exec'd from names
+		// them.
+		if exe, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe"); strings.Contains(exe, "veil-systrap-stub") {
+			if checkSystrapStub(t, pid) {
+				checked++
+			}
+			continue
+		}
 		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 			st, ok := taskStatus(pid, pid)
 			if !ok {
@@ -205,4 +217,26 @@ func TestVsyscallThroughSeccomp(t *testing.T) {
 		t.Skip(fmt.Sprintf("the host does not emulate vsyscalls (booted with vsyscall=none?)%s", nat))
 	}
 	expect(t, sandbox(t, opts{}, bin), 0, want)
+}
+
+// checkSystrapStub checks the filters of every thread of systrap stub pid
+// and reports whether it could (the stub may have ended meanwhile).
+func checkSystrapStub(t *testing.T, pid int) bool {
+	t.Helper()
+	tids := threadsOf(pid)
+	seen := 0
+	for _, tid := range tids {
+		st, ok := taskStatus(pid, tid)
+		if !ok {
+			continue
+		}
+		seen++
+		if st["Seccomp"] != "2" || st["NoNewPrivs"] != "1" {
+			t.Errorf("systrap stub %d thread %d: Seccomp = %q, NoNewPrivs = %q, want 2 and 1", pid, tid, st["Seccomp"], st["NoNewPrivs"])
+		}
+		if f, ok := st["Seccomp_filters"]; ok && f != "1" && f != "2" {
+			t.Errorf("systrap stub %d thread %d: Seccomp_filters = %q, want 1 (the stub's) or 2 (and the application thread's)", pid, tid, f)
+		}
+	}
+	return seen > 0
 }

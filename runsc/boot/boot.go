@@ -9,6 +9,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/veil-sandbox/veil/platform"
 	"github.com/veil-sandbox/veil/runsc/control"
 	"github.com/veil-sandbox/veil/sentry/kernel"
 )
@@ -35,6 +36,11 @@ type Files struct {
 	// before that means runsc died while creating it, and the Sentry
 	// exits.
 	Commit *os.File
+	// Platform runs the application: made by NewPlatform before the
+	// Sentry's seccomp filter, or nil for a ptrace platform made by Run.
+	// PlatformNote says which, for the debug log.
+	Platform     platform.Platform
+	PlatformNote string
 }
 
 // What runsc writes on the commit pipe (Files.Commit).
@@ -86,7 +92,10 @@ func Run(spec *Spec, f Files) int {
 	if spec.OCI == nil || spec.OCI.Process == nil {
 		return fail(1, "spec has no process")
 	}
-	s, err := build(spec, f.Gofers)
+	if spec.Debug && f.PlatformNote != "" {
+		fmt.Fprintf(logw, "runsc: %s\n", f.PlatformNote)
+	}
+	s, err := build(spec, f.Gofers, f.Platform)
 	if err != nil {
 		return fail(1, err.Error())
 	}

@@ -12,7 +12,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/veil-sandbox/veil/gofer"
-	"github.com/veil-sandbox/veil/platform/ptrace"
+	"github.com/veil-sandbox/veil/platform"
 	"github.com/veil-sandbox/veil/sentry/fs/dev"
 	goferfs "github.com/veil-sandbox/veil/sentry/fs/gofer"
 	"github.com/veil-sandbox/veil/sentry/fs/proc"
@@ -32,8 +32,9 @@ type sandbox struct {
 }
 
 // build creates the kernel with its filesystems: the gofer root, the
-// Sentry's own /dev and /proc, and the mounts of the OCI spec.
-func build(spec *Spec, goferConns []*os.File) (*sandbox, error) {
+// Sentry's own /dev and /proc, and the mounts of the OCI spec. It runs on
+// platform p, or on a new ptrace platform if p is nil.
+func build(spec *Spec, goferConns []*os.File, p platform.Platform) (*sandbox, error) {
 	mf, err := memfile.New()
 	if err != nil {
 		return nil, err
@@ -44,9 +45,10 @@ func build(spec *Spec, goferConns []*os.File) (*sandbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := ptrace.New()
-	if err != nil {
-		return nil, fmt.Errorf("ptrace platform: %w", err)
+	if p == nil {
+		if p, err = newPtrace(); err != nil {
+			return nil, err
+		}
 	}
 	ctx := bootContext{}
 	v := vfs.New(mf)

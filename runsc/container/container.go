@@ -395,10 +395,15 @@ type OCIState struct {
 	Owner   string    `json:"owner"`
 }
 
-// OCI returns the container's state.
+// OCI returns the container's state. The status is looked at once, so
+// that a sandbox dying meanwhile cannot give "running" with no pid.
 func (c *Container) OCI() OCIState {
-	st := c.ociState(c.Status())
-	st.Pid = c.PID()
+	s := c.Status()
+	st := c.ociState(s)
+	st.Pid = 0
+	if s != Stopped && s != Creating {
+		st.Pid = c.Sandbox.PID
+	}
 	return OCIState{State: st, Rootfs: c.Rootfs, Created: c.Created, Owner: c.Owner}
 }
 

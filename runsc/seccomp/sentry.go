@@ -16,6 +16,11 @@ const (
 	// Cloneflags and no PidFD: the ptrace platform's start of a stub.
 	forkExecClone = unix.CLONE_VM | unix.CLONE_VFORK | uint64(unix.SIGCHLD)
 
+	// futexWaitShared and futexWakeShared are FUTEX_WAIT and
+	// FUTEX_WAKE without FUTEX_PRIVATE_FLAG.
+	futexWaitShared = 0
+	futexWakeShared = 1
+
 	// readOnlyOpen are the open(2) flags allowed with O_RDONLY in the
 	// Sentry: no writing, creating, truncating or O_PATH.
 	readOnlyOpen = unix.O_CLOEXEC | unix.O_LARGEFILE | unix.O_NONBLOCK | unix.O_NOCTTY |
@@ -50,7 +55,10 @@ var sentryIoctls = []uint32{
 
 // SentryFilter is the Sentry's allowlist. It is also inherited by the stub
 // processes of the ptrace platform, so it covers what their fork child
-// runs before exec and what the platform injects into them.
+// runs before exec and what the platform injects into them. The systrap
+// platform's stubs are forks of a process started before this filter was
+// installed, and run under their own, stricter filters only (see
+// platform/systrap).
 //
 // Not allowed, among others: socket, connect, bind and every other network
 // call (the Sentry has no network; only socketpair for the stubs), mount,
@@ -120,6 +128,10 @@ func SentryFilter() Filter {
 
 		// ptrace: the platform.
 		{Nr: unix.SYS_PTRACE, If: ptraceConds},
+		// systrap: waits for and wake-ups of application threads, on
+		// their slots in a memfd shared with the stubs (so not
+		// FUTEX_PRIVATE_FLAG, which the Go runtime's own futexes use).
+		{Nr: unix.SYS_FUTEX, If: OneOf32(1, futexWaitShared, futexWakeShared)},
 		// ptrace: waits for stub threads (wait4(tid, __WALL)).
 		{Nr: unix.SYS_WAIT4},
 		// ptrace: CPU binding of stub threads.
