@@ -114,6 +114,7 @@ func (c *context) Switch(asi platform.AddressSpace, regs *arch.Registers) (platf
 		want = currentCPU()
 	}
 	if want != c.cpu {
+		c.p.rebinds.Add(1)
 		bindCPU(c.tid, want, &c.p.cpus)
 		c.cpu = want
 	}

@@ -2,9 +2,10 @@ package ptrace
 
 import (
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/veil-sandbox/veil/platform/internal/cpubind"
 )
 
 // CPU binding of stub threads.
@@ -22,33 +23,18 @@ import (
 
 // Special cpu values.
 const (
-	unbound    = -1 // not bound to one CPU
-	cpuUnknown = -2 // binding unknown (e.g. inherited at clone)
+	unbound    = cpubind.Unbound
+	cpuUnknown = cpubind.Unknown
 )
 
 // bindMaxRun is the run length above which a stub thread is unbound (a
 // variable so tests can make the decision independent of timing).
 var bindMaxRun = time.Millisecond
 
-// currentCPU returns the CPU the calling thread runs on (getcpu(2); about
-// 0.2us, no ptrace request).
-func currentCPU() int {
-	var cpu uint32
-	_, _, e := unix.RawSyscall(unix.SYS_GETCPU, uintptr(unsafe.Pointer(&cpu)), 0, 0)
-	if e != 0 {
-		return unbound
-	}
-	return int(cpu)
-}
+// currentCPU returns the CPU the calling thread runs on, without a system
+// call where it can (see cpubind).
+func currentCPU() int { return cpubind.Current() }
 
 // bindCPU sets the affinity of thread tid to cpu, or to all of mask for
 // unbound. Failures only cost performance, so they are ignored.
-func bindCPU(tid, cpu int, mask *unix.CPUSet) {
-	if cpu == unbound {
-		unix.SchedSetaffinity(tid, mask)
-		return
-	}
-	var s unix.CPUSet
-	s.Set(cpu)
-	unix.SchedSetaffinity(tid, &s)
-}
+func bindCPU(tid, cpu int, mask *unix.CPUSet) { cpubind.Bind(tid, cpu, mask) }

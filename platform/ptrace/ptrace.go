@@ -68,6 +68,7 @@ import (
 	"sync/atomic"
 
 	"github.com/veil-sandbox/veil/platform"
+	"github.com/veil-sandbox/veil/platform/internal/sigchld"
 	"github.com/veil-sandbox/veil/sentry/arch"
 	"golang.org/x/sys/unix"
 )
@@ -104,6 +105,8 @@ var _ platform.Platform = (*Platform)(nil)
 // first of the pool of ready stubs (see pool.go), which a background
 // goroutine fills and keeps full until Close.
 func New() (*Platform, error) {
+	// Stops need not signal us (see sigchld); only a cost if it fails.
+	sigchld.NoStopSignals()
 	fd, err := writeStubFile()
 	if err != nil {
 		return nil, fmt.Errorf("ptrace platform: %w", err)
@@ -151,6 +154,7 @@ type Stats struct {
 	Waits          uint64 // wait4(2) calls that returned a status
 	Switches       uint64 // Switch calls that resumed application code
 	Injections     uint64 // syscalls injected into stub control threads
+	Rebinds        uint64 // CPU affinity changes of stub threads
 }
 
 // Stats returns the platform's counters.
@@ -160,6 +164,7 @@ func (p *Platform) Stats() Stats {
 		Waits:          p.waits.Load(),
 		Switches:       p.switches.Load(),
 		Injections:     p.injections.Load(),
+		Rebinds:        p.rebinds.Load(),
 	}
 }
 

@@ -868,3 +868,29 @@ func BenchmarkNewAddressSpaceOnly(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// BenchmarkSyscallRoundTripStats is BenchmarkSyscallRoundTrip with the
+// platform's counters per call: ptrace requests, waits and CPU re-binds.
+func BenchmarkSyscallRoundTripStats(b *testing.B) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	e := newEnv(b, 1)
+	e.code(0x0f, 0x05, 0xeb, 0xfc) // loop: syscall; jmp loop
+	c := newContext(b, e.p)
+	defer c.Release()
+	regs := regsAt(codeAddr)
+	if _, err := c.Switch(e.as, &regs); err != nil {
+		b.Fatal(err)
+	}
+	before := e.p.Stats()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		regs.Rax = 0
+		if _, err := c.Switch(e.as, &regs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	after := e.p.Stats()
+	b.ReportMetric(float64(after.Rebinds-before.Rebinds)/float64(b.N), "rebind/op")
+}

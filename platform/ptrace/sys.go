@@ -34,6 +34,7 @@ type counters struct {
 	waits      atomic.Uint64 // wait4(2) calls that returned a status
 	switches   atomic.Uint64 // Context.Switch calls that resumed the stub
 	injections atomic.Uint64 // syscalls injected into stub control threads
+	rebinds    atomic.Uint64 // bindCPU calls
 }
 
 // ptrace issues one ptrace request. None of the requests used here block

@@ -181,6 +181,17 @@ func (as *addressSpace) preinstall() {
 		if unix.Fstat(h.fd, &st) != nil || st.Dev != h.dev || st.Ino != h.ino {
 			return
 		}
+		// A file inherited from the zygote that is no longer the hot
+		// one is not worth keeping alive in a stub that may wait long
+		// in the pool.
+		as.fdMu.Lock()
+		for hostFD, f := range as.fds {
+			if hostFD != h.fd || f.dev != h.dev || f.ino != h.ino {
+				as.p.syscall(as.controlThread(), unix.SYS_CLOSE, uintptr(f.fd))
+				delete(as.fds, hostFD)
+			}
+		}
+		as.fdMu.Unlock()
 		as.stubFD(as.controlThread(), h.fd)
 	})
 }

@@ -72,6 +72,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/veil-sandbox/veil/platform"
+	"github.com/veil-sandbox/veil/platform/internal/sigchld"
 	"github.com/veil-sandbox/veil/sentry/arch"
 )
 
@@ -137,6 +138,9 @@ func stubFor(fsgsbase bool) *stub {
 // that traps work here and shows the signal frame's layout; that stub
 // becomes the first of the pool of ready stubs.
 func New() (*Platform, error) {
+	// Stops of the threads it injects into need not signal us (see
+	// sigchld); only a cost if it fails.
+	sigchld.NoStopSignals()
 	fsgsbase, err := haveFSGSBASE()
 	if err != nil {
 		return nil, fmt.Errorf("systrap platform: %w", err)

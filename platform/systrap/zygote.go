@@ -193,7 +193,9 @@ func (z *zygote) fork() (int, map[int]stubFile, error) {
 
 // install installs host file h in the zygote, so that stubs forked from
 // now on have it without fd passing: in practice the memory file, which
-// every address space maps. Failures only cost the fd passing later.
+// every address space maps. The zygote holds only that one file: the one
+// installed before is closed there (stubs that inherited it keep theirs).
+// Failures only cost the fd passing later.
 func (z *zygote) install(h *hotFile) {
 	z.do(func() {
 		var st unix.Stat_t
@@ -202,18 +204,17 @@ func (z *zygote) install(h *hotFile) {
 		}
 		z.mu.Lock()
 		f, ok := z.fds[h.fd]
+		old := z.fds
 		z.mu.Unlock()
 		if ok && f.dev == st.Dev && f.ino == st.Ino {
 			return
 		}
-		if ok {
-			// The host fd number now names another file: later forks
-			// must not inherit the old one.
+		for _, f := range old {
 			z.p.syscall(z.injector(), unix.SYS_CLOSE, uintptr(f.fd))
-			z.mu.Lock()
-			delete(z.fds, h.fd)
-			z.mu.Unlock()
 		}
+		z.mu.Lock()
+		z.fds = map[int]stubFile{}
+		z.mu.Unlock()
 		sf, err := z.p.recvFD(z.injector(), z.pid, h.fd)
 		if err != nil {
 			return

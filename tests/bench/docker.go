@@ -39,8 +39,9 @@ type benchDockerd struct {
 var dockerHostDirs = []string{"/run/containerd/s", "/run/containerd", "/run/docker/plugins", "/run/docker",
 	"/opt/containerd/bin", "/opt/containerd/lib", "/opt/containerd"}
 
-// startBenchDockerd starts dockerd with runsc registered as the runtime
-// "runsc" (if runsc is not empty) and imports an image holding trueProg.
+// startBenchDockerd starts dockerd with runsc registered as the runtimes
+// "runsc-ptrace" and "runsc-systrap" (if runsc is not empty), one per
+// platform, and imports an image holding trueProg.
 func startBenchDockerd(work, runsc, trueProg string) (*benchDockerd, error) {
 	for _, b := range []string{dockerdBin, dockerBin} {
 		if _, err := os.Stat(b); err != nil {
@@ -57,7 +58,9 @@ func startBenchDockerd(work, runsc, trueProg string) (*benchDockerd, error) {
 	}
 	runtimes := map[string]any{}
 	if runsc != "" {
-		runtimes["runsc"] = map[string]string{"path": runsc}
+		for _, platform := range []string{"ptrace", "systrap"} {
+			runtimes["runsc-"+platform] = map[string]any{"path": runsc, "runtimeArgs": []string{"--platform=" + platform}}
+		}
 	}
 	conf, _ := json.Marshal(map[string]any{
 		"data-root": filepath.Join(d.dir, "data"), "exec-root": filepath.Join(d.dir, "exec"),

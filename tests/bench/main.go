@@ -1,21 +1,27 @@
 // Command bench measures a few system-level costs natively, under runc
-// (if installed) and under Veil's runsc (ptrace platform), in one run, and
-// prints a Markdown table:
+// (if installed) and under Veil's runsc on each of its platforms (ptrace
+// and systrap), in one run, and prints a Markdown table:
 //
 //	go run ./tests/bench [-plot FILE.svg] [-runs 10]
 //
-// (`make bench` does this.) It builds runsc and four tiny static C
-// programs from tests/bench/testdata:
+// (`make bench` does this.) It builds runsc and tiny static C programs
+// from tests/bench/testdata:
 //
 //   - getppid: N raw getppid calls, nanoseconds per call (syscall round trip)
+//   - threads: 8 threads making N raw getppid calls each at once,
+//     nanoseconds per call over all of them (the machine's CPUs shared)
+//   - read: N 4 KiB preads of a file in a tmpfs, nanoseconds per read
+//   - pagefault: one write to each 4 KiB page of 256 MiB of fresh
+//     anonymous memory, nanoseconds per page
 //   - true: does nothing; the run-to-exit time of the whole sandbox is
 //     measured from outside (median of -runs runs)
 //   - forkexec: N times fork+execve(true)+waitpid, microseconds per iteration
-//   - read: N 4 KiB preads of a file, nanoseconds per read
 //
 // and, on a private dockerd started for the purpose (docker.go), the time
 // of `docker run --rm IMAGE /true` from the client's start to its exit,
-// with docker's default runtime (the runc column) and with runsc.
+// with docker's default runtime (the runc column) and with runsc on each
+// platform. The load average before and after goes to the end of the
+// output: numbers from a busy machine are not comparable.
 //
 // The per-operation numbers are measured inside the sandbox by the
 // programs themselves (CLOCK_MONOTONIC), so they exclude start-up costs.
@@ -36,6 +42,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -50,10 +57,13 @@ var (
 )
 
 const (
-	nGetppid  = 2000
-	nForkExec = 100
-	nRead     = 2000
-	cmdTO     = 60 * time.Second
+	nGetppid   = 2000
+	nThreads   = 8
+	nPerThread = 2000
+	nForkExec  = 100
+	nRead      = 2000
+	pageMiB    = 256
+	cmdTO      = 60 * time.Second
 )
 
 // A metric is one row of the table.
@@ -63,10 +73,12 @@ type metric struct {
 
 var metrics = []metric{
 	{"getppid", "getppid round trip", "ns"},
+	{"threads", "getppid, 8 threads at once", "ns per call, all threads"},
+	{"read", "4 KiB pread from tmpfs", "ns per read"},
+	{"pagefault", "page fault, touching 256 MiB", "ns per page"},
+	{"forkexec", "fork+exec+wait", "µs per iteration"},
 	{"true", "run-to-exit of /bin/true", "ms"},
 	{"oci-true", "`run` of an OCI bundle with /bin/true", "ms"},
-	{"forkexec", "fork+exec+wait", "µs per iteration"},
-	{"read", "4 KiB read", "ns per read"},
 	{"docker-true", "docker run /bin/true start-to-exit", "ms"},
 }
 
@@ -77,7 +89,9 @@ type env struct {
 	// on the host) with args; paths among args are already translated.
 	run func(prog string, args ...string) (string, error)
 	// path translates a host path of a benchmark program for this env.
-	path   func(hostPath string) string
+	path func(hostPath string) string
+	// tmp is a tmpfs directory the env's programs may write.
+	tmp    string
 	reason string // why the env is unavailable, if it is
 	// docker is how `docker run` selects this env's runtime: "default"
 	// for docker's own (runc), a --runtime name, or "" for none.
@@ -113,26 +127,29 @@ func main() {
 		fatal(err)
 	}
 	progs := map[string]string{}
-	for _, name := range []string{"getppid", "true", "forkexec", "read"} {
+	for _, name := range []string{"getppid", "threads", "true", "forkexec", "read", "pagefault"} {
 		out := filepath.Join(binDir, name)
 		src := filepath.Join(root, "tests", "bench", "testdata", name+".c")
-		if b, err := runCmd(root, "gcc", "-static", "-O1", "-o", out, src); err != nil {
+		if b, err := runCmd(root, "gcc", "-static", "-O1", "-pthread", "-o", out, src); err != nil {
 			fatal(fmt.Errorf("building %s: %v\n%s", src, err, b))
 		}
 		progs[name] = out
 	}
 
-	envs := []*env{nativeEnv(), runcEnv(work, binDir, log), veilEnv(root, work, binDir, log)}
+	loadBefore := loadAverage()
+	runsc, runscErr := buildRunsc(root, work, log)
+	envs := []*env{nativeEnv(), runcEnv(work, binDir, log)}
+	for _, platform := range []string{"ptrace", "systrap"} {
+		envs = append(envs, veilEnv(work, binDir, runsc, runscErr, platform, log))
+	}
 
-	// One dockerd for the docker row, with runsc as the runtime "runsc"
-	// when it built.
+	// One dockerd for the docker row, with runsc registered once per
+	// platform (see veilEnv) when it built.
 	var dockerd *benchDockerd
 	var dockerErr error
 	runscBin := ""
-	for _, e := range envs {
-		if e.docker == "runsc" && e.reason == "" {
-			runscBin = filepath.Join(work, "runsc")
-		}
+	if runscErr == nil {
+		runscBin = runsc
 	}
 	log("starting a private dockerd")
 	if dockerd, dockerErr = startBenchDockerd(work, runscBin, progs["true"]); dockerErr != nil {
@@ -181,6 +198,16 @@ func main() {
 				return float64(time.Since(start).Microseconds()) / 1000, nil
 			})
 		})
+		measure("threads", func() (float64, error) {
+			return medianOf(3, func() (float64, error) {
+				return runNumber(e, progs["threads"], strconv.Itoa(nThreads), strconv.Itoa(nPerThread))
+			})
+		})
+		measure("pagefault", func() (float64, error) {
+			return medianOf(3, func() (float64, error) {
+				return runNumber(e, progs["pagefault"], strconv.Itoa(pageMiB))
+			})
+		})
 		measure("forkexec", func() (float64, error) {
 			return medianOf(3, func() (float64, error) {
 				return runNumber(e, progs["forkexec"], strconv.Itoa(nForkExec), e.path(progs["true"]))
@@ -188,7 +215,7 @@ func main() {
 		})
 		measure("read", func() (float64, error) {
 			return medianOf(3, func() (float64, error) {
-				return runNumber(e, progs["read"], strconv.Itoa(nRead), e.path(progs["read"]))
+				return runNumber(e, progs["read"], strconv.Itoa(nRead), e.path(progs["read"]), e.tmp)
 			})
 		})
 		measure("docker-true", func() (float64, error) {
@@ -231,6 +258,7 @@ func main() {
 		}
 		b.WriteString("\n")
 	}
+	fmt.Fprintf(&b, "\nLoad average (1 min) %s before, %s after; %d CPUs.\n", loadBefore, loadAverage(), runtime.NumCPU())
 	fmt.Print(b.String())
 
 	if *plotFile != "" {
@@ -371,35 +399,65 @@ func nativeEnv() *env {
 			return runAndCapture("/", prog, args...)
 		},
 		path: func(p string) string { return p },
+		tmp:  "/dev/shm",
 	}
 }
 
-func veilEnv(root, work, binDir string, log func(string, ...any)) *env {
-	e := &env{name: "veil-ptrace", path: func(p string) string { return p }, docker: "runsc"}
+// buildRunsc builds runsc into work, like "make" does: static, without
+// cgo.
+func buildRunsc(root, work string, log func(string, ...any)) (string, error) {
 	runsc := filepath.Join(work, "runsc")
 	log("building runsc")
-	// Built like "make" does: static, without cgo.
 	os.Setenv("CGO_ENABLED", "0")
 	if out, err := runCmd(root, "go", "build", "-o", runsc, "./runsc"); err != nil {
-		e.reason = fmt.Sprintf("go build ./runsc failed: %v: %s", err, firstLines(string(out), 5))
+		return "", fmt.Errorf("go build ./runsc failed: %v: %s", err, firstLines(string(out), 5))
+	}
+	return runsc, nil
+}
+
+// veilEnv runs programs under `runsc --platform=PLATFORM do` (the
+// sandbox's /tmp is a tmpfs in Sentry memory), OCI bundles under `runsc
+// --platform=PLATFORM run`, and docker containers with the runtime
+// "runsc-PLATFORM" (see startBenchDockerd).
+func veilEnv(work, binDir, runsc string, buildErr error, platform string, log func(string, ...any)) *env {
+	name := "veil-" + platform
+	e := &env{name: name, path: func(p string) string { return p }, docker: "runsc-" + platform, tmp: "/tmp"}
+	if buildErr != nil {
+		e.reason = buildErr.Error()
 		return e
 	}
+	flag := "--platform=" + platform
 	e.run = func(prog string, args ...string) (string, error) {
-		return runAndCapture("/", runsc, append([]string{"--platform=ptrace", "do", prog}, args...)...)
+		return runAndCapture("/", runsc, append([]string{flag, "do", prog}, args...)...)
 	}
-	run, err := bundleRunner(filepath.Join(work, "runsc-bundle"), binDir, runsc, "--platform=ptrace")
+	// Check once that the platform works here (and is the one asked for:
+	// no fallback).
+	if _, err := e.run(filepath.Join(binDir, "true")); err != nil {
+		e.reason = fmt.Sprintf("%s does not work here: %v", flag, err)
+		return e
+	}
+	run, err := bundleRunner(filepath.Join(work, name+"-bundle"), binDir, runsc, flag)
 	if err != nil {
-		log("veil-ptrace: no OCI bundle: %v", err)
+		log("%s: no OCI bundle: %v", name, err)
 	} else {
 		e.ociRun = run
 	}
 	return e
 }
 
+// loadAverage returns the 1-minute load average, or "?".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
+}
+
 // runcEnv runs each program as a fresh runc container from one bundle
 // whose rootfs holds copies of the static benchmark programs at /.
 func runcEnv(work, binDir string, log func(string, ...any)) *env {
-	e := &env{name: "runc", path: func(p string) string { return "/" + filepath.Base(p) }, docker: "default"}
+	e := &env{name: "runc", path: func(p string) string { return "/" + filepath.Base(p) }, docker: "default", tmp: "/tmp"}
 	runc, err := exec.LookPath("runc")
 	if err != nil {
 		e.reason = "runc is not installed (apt-get install runc)"
@@ -424,7 +482,7 @@ func runcEnv(work, binDir string, log func(string, ...any)) *env {
 func bundleRunner(dir, binDir, runtime string, flags ...string) (func(prog string, args ...string) (string, error), error) {
 	rootfs := filepath.Join(dir, "rootfs")
 	state := filepath.Join(dir, "state")
-	for _, d := range []string{rootfs, state, filepath.Join(rootfs, "proc"), filepath.Join(rootfs, "dev")} {
+	for _, d := range []string{rootfs, state, filepath.Join(rootfs, "proc"), filepath.Join(rootfs, "dev"), filepath.Join(rootfs, "tmp")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
@@ -479,6 +537,7 @@ func runcSpec(args []string) map[string]any {
 		"mounts": []map[string]any{
 			{"destination": "/proc", "type": "proc", "source": "proc"},
 			{"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+			{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": []string{"nosuid", "nodev", "mode=1777", "size=65536k"}},
 		},
 		"linux": map[string]any{
 			"namespaces": []map[string]any{
@@ -504,7 +563,7 @@ func svgChart(envs []string, results map[string]map[string]float64) string {
 		top, bottom    = 50, 40
 		barW, gap      = 44, 18
 	)
-	colors := []string{"#4e79a7", "#f28e2b", "#e15759", "#76b7b2"}
+	colors := []string{"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f"}
 	width := panelW*len(metrics) + 20
 	height := panelH
 	var b strings.Builder
