@@ -62,8 +62,12 @@ type context struct {
 	fpAddr         uint64
 	trapFS, trapGS uint64
 
-	// Adaptive spinning (see spin.go).
-	spin spinState
+	// Adaptive spinning (see spin.go): the state, the spin budget given
+	// to the handler at the last resume, and the CPU the application
+	// thread is bound to.
+	spin      spinState
+	stubIters uint32
+	appCPU    int
 
 	// Scratch for injections on the mapper thread, and its CPU binding.
 	regs arch.Registers
@@ -202,23 +206,43 @@ func (c *context) lost(err error) error {
 func (c *context) resume() {
 	f := c.p.slots
 	s := c.pr.slot
-	f.setWord32(s, ctxSpin, c.spin.stubIters(c.p))
-	c.spin.resumed()
+	now := time.Now()
+	iters := c.spin.stubIters(c.p, now)
+	c.bindApp(iters == 0 && c.spin.sleeping(c.p, now))
+	f.setWord32(s, ctxSpin, iters)
 	old := atomic.SwapUint32(f.state(s), stateRun)
-	if old&flagStubSleeps != 0 {
+	slept := old&flagStubSleeps != 0
+	c.spin.resumed(now, c.stubIters > 0, slept)
+	c.stubIters = iters
+	if slept {
 		c.p.wakes.Add(1)
 		futexWake(f.state(s))
+	}
+}
+
+// bindApp binds the application thread to the caller's CPU while the
+// context does not spin, and lets it run anywhere while it does.
+func (c *context) bindApp(sleeping bool) {
+	want := unbound
+	if sleeping {
+		want = currentCPU()
+	}
+	if want != c.appCPU {
+		bindCPU(c.pr.app, want, &c.p.cpus)
+		c.appCPU = want
 	}
 }
 
 // waitTrap waits until the application thread reports a trap.
 func (c *context) waitTrap() error {
 	st := c.p.slots.state(c.pr.slot)
-	if n := c.spin.sentryIters(c.p); n > 0 {
+	found := false
+	if n := c.spin.sentryIters(c.p, time.Now()); n > 0 {
 		c.p.spinners.Add(1)
 		for i := 0; i < n; i++ {
 			v := atomic.LoadUint32(st)
 			if v&stateMask == stateTrapped || v == stateDead {
+				found = true
 				break
 			}
 			cpuRelax()
@@ -229,7 +253,10 @@ func (c *context) waitTrap() error {
 		v := atomic.LoadUint32(st)
 		switch {
 		case v&stateMask == stateTrapped:
-			c.spin.trapped(v&flagSentrySleeps == 0)
+			if found {
+				c.p.spinHits.Add(1)
+			}
+			c.spin.trapped(time.Now(), found)
 			return nil
 		case v == stateDead:
 			return errStubDied
@@ -451,9 +478,11 @@ func (c *context) moveTo(as *addressSpace) error {
 	c.tracer = unix.Gettid()
 	as.threadAdded(c, c.tracer)
 	c.as, c.pr = as, *pr
-	c.cpu = cpuUnknown
-	c.spin = spinState{}
+	c.cpu, c.appCPU = cpuUnknown, cpuUnknown
+	c.spin, c.stubIters = spinState{}, 0
 	if c.pr.app == 0 {
+		// A thread cloned from the mapper inherits its binding.
+		c.appCPU = cpuUnknown
 		slot, err := as.mapSlot(c.mapperInjector())
 		if err != nil {
 			c.dropPair(false)

@@ -4,22 +4,33 @@ import (
 	"time"
 )
 
-// Adaptive spinning.
+// Adaptive spinning and CPU binding.
 //
-// A futex wake-up of a sleeping thread costs a context switch, and in a VM
-// a cross-CPU wake-up costs an inter-processor interrupt, which is several
-// times dearer. When both sides can run at once on different CPUs, it is
-// far cheaper for the waiting side to spin for a short while: the Sentry
-// while the application runs until its next trap, the stub's handler
-// while the Sentry handles the trap. But a spinning thread takes a CPU
-// the other side (or other application threads) may need, so each side
-// spins only when its wait has recently been short, only for a few times
-// its recent length, and never more than a bound; the Sentry also keeps
-// spinners below the number of CPUs.
+// Between a trap and the Sentry's answer, and between the answer and the
+// next trap, one side waits for the other. A futex wake-up of a sleeping
+// thread costs a context switch, and in a VM a cross-CPU wake-up costs an
+// inter-processor interrupt, which is far dearer (measured here: ~6 µs for
+// a same-CPU futex round trip, ~70 µs across CPUs, ~1.5 µs for two
+// processes spinning on one cache line from two CPUs). So a context works
+// in one of two modes:
 //
-// The Sentry measures both waits: how long the application ran (resume to
-// trap) and how long the Sentry itself took (trap to resume); the stub's
-// spin budget is written into the slot at each resume.
+//   - spinning: both sides spin for a bounded time before sleeping (the
+//     Sentry while the application runs until its next trap, the stub's
+//     handler while the Sentry handles the trap), and the application
+//     thread may run on any CPU. It pays only when the two run on
+//     different CPUs at once: a spinning thread takes a CPU the other side
+//     (or other threads) may need.
+//   - sleeping: neither side spins, and the application thread is bound to
+//     the CPU of the Sentry thread that waits for it (as the ptrace
+//     platform binds its stub threads), so that each hand-off is a cheap
+//     same-CPU wake-up.
+//
+// A context spins only when there is a CPU to spare (more than one CPU,
+// no more contexts inside Switch than CPUs, fewer Sentry threads spinning
+// than CPUs - 1) and its recent waits were short; each side spins for a
+// few times its recent wait. When spins keep missing (the other side was
+// not running), the context sleeps for a while (sleepFor) and then tries
+// spinning again.
 
 const (
 	// sentrySpinMax and stubSpinMax bound the spins.
@@ -27,50 +38,83 @@ const (
 	stubSpinMax   = 20 * time.Microsecond
 	// spinSlack is added to the expected wait.
 	spinSlack = 2 * time.Microsecond
+	// maxMisses spins in a row that end asleep switch to sleeping.
+	maxMisses = 4
+	// sleepFor is how long a context stays sleeping before trying again.
+	sleepFor = 50 * time.Millisecond
 )
 
 // spinState is a context's recent wait lengths (exponentially weighted
-// moving averages, weight 1/8).
+// moving averages, weight 1/8) and mode.
 type spinState struct {
 	run, handle      time.Duration
 	resumeAt, trapAt time.Time
 	started          bool
+
+	misses     int       // spins in a row that ended asleep
+	sleepUntil time.Time // sleeping until then
+	spun       bool      // the Sentry spins for the current trap
 }
 
-// resumed records that the application thread was let go.
-func (s *spinState) resumed() {
-	now := time.Now()
+// sleeping says whether the context is in sleeping mode now.
+func (s *spinState) sleeping(p *Platform, now time.Time) bool {
+	return !p.spinOK() || now.Before(s.sleepUntil)
+}
+
+// miss records a spin (of either side) that ended asleep.
+func (s *spinState) miss(now time.Time) {
+	s.misses++
+	if s.misses >= maxMisses {
+		s.misses = 0
+		s.sleepUntil = now.Add(sleepFor)
+	}
+}
+
+// resumed records that the application thread was let go; stubSlept says
+// whether the handler had gone to sleep waiting for it.
+func (s *spinState) resumed(now time.Time, stubSpun, stubSlept bool) {
 	if s.started {
 		s.handle += (now.Sub(s.trapAt) - s.handle) / 8
+	}
+	if stubSpun {
+		if stubSlept {
+			s.miss(now)
+		} else {
+			s.misses = 0
+		}
 	}
 	s.resumeAt = now
 }
 
-// trapped records a trap; spun says whether the Sentry saw it without
-// sleeping.
-func (s *spinState) trapped(spun bool) {
-	now := time.Now()
+// trapped records a trap; found says whether the Sentry's spin saw it.
+func (s *spinState) trapped(now time.Time, found bool) {
 	s.run += (now.Sub(s.resumeAt) - s.run) / 8
 	s.trapAt = now
 	s.started = true
+	if s.spun {
+		if found {
+			s.misses = 0
+		} else {
+			s.miss(now)
+		}
+	}
 }
 
 // sentryIters is how many PAUSE iterations the Sentry spins for the next
 // trap.
-func (s *spinState) sentryIters(p *Platform) int {
-	if !p.spinOK() || s.run > sentrySpinMax {
+func (s *spinState) sentryIters(p *Platform, now time.Time) int {
+	s.spun = false
+	if s.sleeping(p, now) || s.run > sentrySpinMax || p.spinners.Load() >= int32(p.ncpu-1) {
 		return 0
 	}
-	if p.spinners.Load() >= int32(p.ncpu-1) {
-		return 0
-	}
+	s.spun = true
 	return p.iters(min(2*s.run+spinSlack, sentrySpinMax))
 }
 
 // stubIters is how many iterations the handler spins for the Sentry's
 // answer to the next trap.
-func (s *spinState) stubIters(p *Platform) uint32 {
-	if !p.spinOK() || s.handle > stubSpinMax {
+func (s *spinState) stubIters(p *Platform, now time.Time) uint32 {
+	if s.sleeping(p, now) || s.handle > stubSpinMax {
 		return 0
 	}
 	return uint32(min(p.iters(min(2*s.handle+spinSlack, stubSpinMax)), maxStubSpin))
@@ -78,7 +122,7 @@ func (s *spinState) stubIters(p *Platform) uint32 {
 
 // iters converts a duration into PAUSE loop iterations.
 func (p *Platform) iters(d time.Duration) int {
-	return int(int64(d) * int64(p.itersPerMs) / int64(time.Millisecond))
+	return max(1, int(int64(d)*int64(p.itersPerMs)/int64(time.Millisecond)))
 }
 
 // spinOK says whether spinning can pay at all: there must be another CPU

@@ -509,3 +509,35 @@ func TestForgedSlot(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkSyscallRoundTripStats is BenchmarkSyscallRoundTrip with the
+// platform's counters per call.
+func BenchmarkSyscallRoundTripStats(b *testing.B) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	p := getPlatform(b)
+	e := newEnv(b, 1)
+	e.Code(0x0f, 0x05, 0xeb, 0xfc) // loop: syscall; jmp loop
+	c := newContext(b, p)
+	defer c.Release()
+	regs := regsAt(codeAddr)
+	if _, err := c.Switch(e.AS, &regs); err != nil {
+		b.Fatal(err)
+	}
+	before := p.Stats()
+	hits := p.spinHits.Load()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		regs.Rax = 0
+		if _, err := c.Switch(e.AS, &regs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	after := p.Stats()
+	n := float64(b.N)
+	b.ReportMetric(float64(after.Sleeps-before.Sleeps)/n, "sleep/op")
+	b.ReportMetric(float64(after.Wakes-before.Wakes)/n, "wake/op")
+	b.ReportMetric(float64(p.spinHits.Load()-hits)/n, "spinhit/op")
+	b.Logf("run %v handle %v", c.spin.run, c.spin.handle)
+}
