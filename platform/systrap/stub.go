@@ -22,8 +22,9 @@ import (
 //
 //   - the zygote's set-up sequence, run once after exec: it unmaps
 //     everything but the stub pages, closes every fd but 0 (the fd
-//     passing socket) and 1 (the slot memfd), sets no_new_privs, installs
-//     the signal handler for the trap signals and the stub's seccomp
+//     passing socket) and 1 (the slot memfd), sets no_new_privs, ignores
+//     every signal but the trap signals (SIGKILL and SIGSTOP aside),
+//     installs the signal handler for those and the stub's seccomp
 //     filter, and stops (int3);
 //   - injection sites for the threads the Sentry drives with ptrace (the
 //     zygote, each stub's control thread and its mapper threads): a
@@ -207,10 +208,36 @@ func (s *stub) buildCode(stubFprog, appFprog uintptr) []byte {
 	a.movImm32(rax, unix.SYS_PRCTL)
 	a.syscall()
 	fail()
-	// struct sigaction: handler, flags, restorer, mask (all signals
-	// blocked while the handler runs).
+	// Every other signal is ignored: nothing outside the Sentry may stop
+	// or kill a stub by signalling it (but SIGKILL and SIGSTOP). The
+	// Sentry never sends any; a stray one is dropped.
 	step(5)
 	a.movImm64(rbx, uint64(st.dataPage))
+	a.storeImm64(rbx, setupSigaction+32, 1) // SIG_IGN
+	a.movImm64(rax, saRestorer)
+	a.store64(rbx, setupSigaction+40, rax)
+	a.movImm64(rax, uint64(st.restorer))
+	a.store64(rbx, setupSigaction+48, rax)
+	a.storeImm64(rbx, setupSigaction+56, 0)
+	a.movImm32(r13, 1)
+	a.label("ignore")
+	a.cmp32(r13, uint32(unix.SIGKILL))
+	a.jcc(condE, "ignoreNext")
+	a.cmp32(r13, uint32(unix.SIGSTOP))
+	a.jcc(condE, "ignoreNext")
+	a.movRR(rdi, r13)
+	a.lea(rsi, rbx, setupSigaction+32)
+	a.xor32(rdx)
+	a.movImm32(r10, 8)
+	a.movImm32(rax, unix.SYS_RT_SIGACTION)
+	a.syscall()
+	fail()
+	a.label("ignoreNext")
+	a.add64(r13, 1)
+	a.cmp32(r13, 65)
+	a.jcc(condB, "ignore")
+	// The trap signals' handler: struct sigaction = handler, flags,
+	// restorer, mask (all signals blocked while the handler runs).
 	a.movImm64(rax, uint64(st.handler))
 	a.store64(rbx, setupSigaction, rax)
 	a.movImm64(rax, saSiginfo|saOnstack|saRestorer)

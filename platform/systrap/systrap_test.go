@@ -541,3 +541,44 @@ func BenchmarkSyscallRoundTripStats(b *testing.B) {
 	b.ReportMetric(float64(p.spinHits.Load()-hits)/n, "spinhit/op")
 	b.Logf("run %v handle %v", c.spin.run, c.spin.handle)
 }
+
+// Signals sent to the stub from outside are never delivered (they are
+// ignored) and never reported; the stub survives them.
+func TestExternalSignals(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	p := getPlatform(t)
+	e := newEnv(t, 1)
+	e.Code(0xeb, 0xfe, 0x0f, 0x05) // jmp .; syscall
+	c := newContext(t, p)
+	defer c.Release()
+	regs := regsAt(codeAddr + 2)
+	if _, err := c.Switch(e.AS, &regs); err != nil {
+		t.Fatal(err)
+	}
+	pid, tid := c.as.pid, c.pr.app
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		unix.Tgkill(pid, tid, unix.SIGUSR1) // default action: terminate
+		unix.Kill(pid, unix.SIGTERM)
+		unix.Kill(pid, unix.SIGHUP)
+		unix.Tgkill(pid, tid, unix.SIGSEGV) // SI_TKILL: not a fault
+		time.Sleep(20 * time.Millisecond)
+		c.Interrupt()
+	}()
+	regs = regsAt(codeAddr)
+	if _, err := c.Switch(e.AS, &regs); !errors.Is(err, platform.ErrInterrupted) {
+		t.Fatalf("Switch: %v, want ErrInterrupted", err)
+	}
+	// Both the application thread and the control thread still work.
+	e.MapPage(dataAddr, 0, platform.Read)
+	regs = regsAt(codeAddr + 2)
+	if _, err := c.Switch(e.AS, &regs); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error)
+	go func() { errc <- e.AS.MapFile(dataAddr, e.FD, 0, pageSize, platform.Read) }()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
