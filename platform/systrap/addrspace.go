@@ -58,6 +58,10 @@ type addressSpace struct {
 	// map (empty if mappedLo >= mappedHi): Unmap has nothing to do
 	// outside it.
 	mappedLo, mappedHi uintptr
+	// lastEnd and lastFD are where the last MapFile ended and what it
+	// mapped (see MapFile).
+	lastEnd uintptr
+	lastFD  int
 	// tracers maps the OS thread id of a context's tracer to the context,
 	// for contexts whose mapper thread lives here (see run).
 	tracers map[int]*context
@@ -289,6 +293,10 @@ func (as *addressSpace) do(f func()) error {
 	return nil
 }
 
+// populateMin is the smallest MapFile that is populated when it follows
+// the previous one.
+const populateMin = 16 * pageSize
+
 // MapFile implements platform.AddressSpace.MapFile.
 func (as *addressSpace) MapFile(addr uintptr, fd int, off int64, length uintptr, at platform.AccessType) error {
 	if addr%pageSize != 0 || length%pageSize != 0 || off%pageSize != 0 || off < 0 {
@@ -310,12 +318,23 @@ func (as *addressSpace) MapFile(addr uintptr, fd int, off int64, length uintptr,
 	if at.Execute {
 		prot |= unix.PROT_EXEC
 	}
+	flags := unix.MAP_SHARED | unix.MAP_FIXED
 	as.mu.Lock()
 	if as.mappedLo >= as.mappedHi {
 		as.mappedLo, as.mappedHi = addr, addr+length
 	} else {
 		as.mappedLo, as.mappedHi = min(as.mappedLo, addr), max(as.mappedHi, addr+length)
 	}
+	// A window right after the previous one (the Sentry maps a window
+	// per page fault): the application is walking through memory, so
+	// the whole window is faulted in now, in one system call, rather
+	// than page by page as it touches it (each a host page fault, dear
+	// in a VM). A lone window is left to be touched, so that sparse use
+	// of a large mapping does not commit memory it never uses.
+	if length >= populateMin && addr == as.lastEnd && fd == as.lastFD {
+		flags |= unix.MAP_POPULATE
+	}
+	as.lastEnd, as.lastFD = addr+length, fd
 	as.mu.Unlock()
 	err := as.run(func(in injector) error {
 		sfd, err := as.stubFD(in, fd)
@@ -323,7 +342,7 @@ func (as *addressSpace) MapFile(addr uintptr, fd int, off int64, length uintptr,
 			return err
 		}
 		r, err := as.p.syscall(in, unix.SYS_MMAP, addr, length, uintptr(prot),
-			unix.MAP_SHARED|unix.MAP_FIXED, uintptr(sfd), uintptr(off))
+			uintptr(flags), uintptr(sfd), uintptr(off))
 		if err == nil && r != addr {
 			err = fmt.Errorf("stub mmap returned %#x, want %#x", r, addr)
 		}
