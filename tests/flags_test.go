@@ -19,10 +19,6 @@ func TestStraceFlag(t *testing.T) {
 	}
 }
 
-func TestPlatformFlag(t *testing.T) {
-	r := runsc(t, opts{}, "--platform=ptrace", "do", busybox, "echo", "ptrace")
-	expect(t, r, 0, "ptrace\n")
-}
 
 // TestDebugFlag checks that --debug names the unimplemented syscalls a
 // program made (rawsys calls syscall number 1000, which Linux lacks too)
