@@ -31,7 +31,8 @@ type controlServer struct {
 	// first process's wait status.
 	done       chan struct{}
 	initStatus uint32
-	// waiters counts requests that still owe an answer about the end.
+	// waiters counts requests that still owe an answer when the sandbox
+	// ends (waits, and signals that may end it): finish gives them time.
 	waiters sync.WaitGroup
 }
 
@@ -91,6 +92,11 @@ func (cs *controlServer) handle(c *control.Conn) {
 	case control.MethodStart:
 		err = cs.start()
 	case control.MethodSignal:
+		// A signal that ends the sandbox must still be answered before
+		// the Sentry exits (finish waits for waiters), or the caller
+		// sees the connection drop and reports the container gone.
+		cs.waiters.Add(1)
+		defer cs.waiters.Done()
 		err = cs.signal(&req)
 	case control.MethodWait:
 		cs.waiters.Add(1)
