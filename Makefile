@@ -14,9 +14,14 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/runsc ./runsc
 
+# Every end-to-end test runs on both platforms: all packages with the
+# e2e tests (./tests) on systrap, then ./tests again on ptrace. The platform
+# packages test both themselves, and the other packages do not run
+# application code.
 test:
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 40m ./...
+	VEIL_E2E_PLATFORM=systrap $(GO) test -count=1 -timeout 40m ./...
+	VEIL_E2E_PLATFORM=ptrace $(GO) test -count=1 -timeout 40m ./tests/
 
 bench:
 	$(GO) run ./tests/bench $(BENCHFLAGS)
