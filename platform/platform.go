@@ -4,9 +4,11 @@
 // mappings into an address space and runs application threads in it until
 // they trap back (a syscall, a fault, a signal, or an interrupt).
 //
-// Two implementations are planned: ptrace (platform/ptrace, works everywhere)
-// and kvm. The interface is kept small so a seccomp-trap platform can sit
-// beside them later.
+// Two implementations exist: systrap (platform/systrap: a seccomp filter
+// turns each application system call into a signal handled in the stub
+// process, with shared memory to the Sentry) and ptrace (platform/ptrace,
+// works everywhere); kvm is planned. The interface is small, and the
+// contract tests in platformtest hold for every implementation.
 package platform
 
 import (
@@ -97,4 +99,33 @@ type Context interface {
 	SetFPState(arch.FPState) error
 	// Release frees the context. It must not be switched again.
 	Release()
+}
+
+// SyscallPatcher is implemented by platforms that can run the system calls
+// of a call site without a trap once the site is rewritten into a jump to
+// a trampoline of theirs. The Sentry owns application memory, so it does
+// the rewriting, with copy-on-write, and only where no other thread can
+// be running the site; the platform says what to write.
+type SyscallPatcher interface {
+	// PatchTable returns the region of every address space where the
+	// trampolines go, which the Sentry reserves on the first patch, and
+	// the size of one trampoline. size 0 means no patching here.
+	PatchTable() (addr, size, cell uintptr)
+	// PatchSite returns the trampoline for the 7-byte site at addr whose
+	// current bytes are code, to be written at cellAddr (a free
+	// trampoline of the table), and the 7 bytes to write over the site;
+	// ok is false if the site's instructions are not a pattern the
+	// platform can run. A jump into the middle of a patched site, to
+	// where its syscall instruction was (addr+5), must raise SIGILL
+	// there: the Sentry then runs the system call as the original
+	// instruction would have.
+	PatchSite(addr uintptr, code []byte, cellAddr uintptr) (cell, patch []byte, ok bool)
+}
+
+// HotSyscallSites is implemented by contexts of a SyscallPatcher: after a
+// system call trap, HotSyscallSite says whether the site it came from
+// (rip-7) has trapped often enough to be worth patching. It reports each
+// site at most once per address space.
+type HotSyscallSites interface {
+	HotSyscallSite() (addr uintptr, ok bool)
 }

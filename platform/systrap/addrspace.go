@@ -65,6 +65,8 @@ type addressSpace struct {
 	// tracers maps the OS thread id of a context's tracer to the context,
 	// for contexts whose mapper thread lives here (see run).
 	tracers map[int]*context
+	// siteHits counts system call traps per call site (-1: reported).
+	siteHits map[uintptr]int
 	// slots are every thread slot mapped in this stub: freed for other
 	// stubs only once the stub is reaped. retired are those whose
 	// application thread was told to exit: reusable here once it has.
@@ -82,12 +84,13 @@ var _ platform.AddressSpace = (*addressSpace)(nil)
 
 func (p *Platform) newAddressSpace() (*addressSpace, error) {
 	as := &addressSpace{
-		p:       p,
-		cpu:     cpuUnknown,
-		reqs:    make(chan func()),
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
-		tracers: make(map[int]*context),
+		p:        p,
+		cpu:      cpuUnknown,
+		reqs:     make(chan func()),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+		tracers:  make(map[int]*context),
+		siteHits: make(map[uintptr]int),
 	}
 	ready := make(chan error)
 	go as.control(ready)
@@ -188,6 +191,7 @@ func (as *addressSpace) mapSlot(in injector) (int, error) {
 			// The context page is the only part the handler reads
 			// before the Sentry writes it.
 			clear(f.bytes(s)[:pageSize])
+			f.setWord(s, ctxSelf, uint64(slotAddr(s)))
 			atomic.StoreUint32(f.state(s), stateInit)
 			return s, nil
 		}
@@ -197,6 +201,7 @@ func (as *addressSpace) mapSlot(in injector) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	f.setWord(s, ctxSelf, uint64(slotAddr(s)))
 	as.mu.Lock()
 	as.slots = append(as.slots, s)
 	as.mu.Unlock()

@@ -260,6 +260,67 @@ func (a *asm) cmpMem32(base reg, disp int32, v uint32) {
 	a.imm32(v)
 }
 
+// cmpRipRel is cmp r64, [rip+label] (label: 8 bytes of data).
+func (a *asm) cmpRipRel(r reg, label string) {
+	a.rex(true, r, 0)
+	a.emit(0x3b, 0x05|byte(r&7)<<3)
+	a.rel32(label)
+}
+
+// cmpMemR64 is cmp [base+disp], r64.
+func (a *asm) cmpMemR64(base reg, disp int32, r reg) {
+	a.rex(true, r, base)
+	a.emit(0x39)
+	a.modrmMem(r, base, disp)
+}
+
+// jmpMem is jmp qword [base+disp].
+func (a *asm) jmpMem(base reg, disp int32) {
+	a.rex(false, 0, base)
+	a.emit(0xff)
+	a.modrmMem(4, base, disp)
+}
+
+// jmpGS is jmp qword gs:[disp32] (absolute offset in the GS segment).
+func (a *asm) jmpGS(disp int32) {
+	a.emit(0x65, 0xff, 0x24, 0x25)
+	a.imm32(uint32(disp))
+}
+
+// pushMem is push qword [base+disp]; popMem is pop qword [base+disp].
+func (a *asm) pushMem(base reg, disp int32) {
+	a.rex(false, 0, base)
+	a.emit(0xff)
+	a.modrmMem(6, base, disp)
+}
+
+func (a *asm) popMem(base reg, disp int32) {
+	a.rex(false, 0, base)
+	a.emit(0x8f)
+	a.modrmMem(0, base, disp)
+}
+
+func (a *asm) pushfq() { a.emit(0x9c) }
+func (a *asm) popfq()  { a.emit(0x9d) }
+
+// call is a rel32 call of label; ret returns.
+func (a *asm) call(label string) {
+	a.emit(0xe8)
+	a.rel32(label)
+}
+
+func (a *asm) ret() { a.emit(0xc3) }
+
+// quad emits 8 bytes of data.
+func (a *asm) quad(v uint64) { a.imm64(v) }
+
+// align pads with int3 to a multiple of n.
+func (a *asm) align(n int) {
+	for len(a.code)%n != 0 {
+		a.emit(0xcc)
+	}
+}
+
 // test32 is test r32, imm32.
 func (a *asm) test32(r reg, v uint32) {
 	a.rex(false, 0, r)

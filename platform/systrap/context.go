@@ -62,6 +62,13 @@ type context struct {
 	fpAddr         uint64
 	trapFS, trapGS uint64
 
+	// fast says the thread waits in the fast path (fastpath.go), with
+	// the registers fastRegs in its slot and no frame. hot is a site to
+	// report to the Sentry as worth patching.
+	fast     bool
+	fastRegs arch.Registers
+	hot      uintptr
+
 	// Adaptive spinning (see spin.go): the state, the spin budget given
 	// to the handler at the last resume, and the CPU the application
 	// thread is bound to.
@@ -122,8 +129,18 @@ func (c *context) Switch(asi platform.AddressSpace, regs *arch.Registers) (platf
 	if c.interrupt.Swap(false) {
 		return platform.Trap{}, platform.ErrInterrupted
 	}
-	if err := c.writeFrame(regs); err != nil {
-		return platform.Trap{}, err
+	switch {
+	case c.fast && c.fastResumable(regs):
+		c.writeFast(regs)
+	case c.fast:
+		if err := c.toFrame(); err != nil {
+			return platform.Trap{}, c.lost(err)
+		}
+		fallthrough
+	default:
+		if err := c.writeFrame(regs); err != nil {
+			return platform.Trap{}, err
+		}
 	}
 	for {
 		c.p.switches.Add(1)
@@ -131,6 +148,13 @@ func (c *context) Switch(asi platform.AddressSpace, regs *arch.Registers) (platf
 		if err := c.waitTrap(); err != nil {
 			return platform.Trap{}, c.lost(err)
 		}
+		if atomic.LoadUint32(c.p.slots.state(c.pr.slot))&stateMask == stateFastTrapped {
+			c.readFast(regs)
+			c.fast, c.frameOK = true, false
+			c.p.fastTraps.Add(1)
+			return platform.Trap{}, nil
+		}
+		c.fast = false
 		t, err := c.readFrame(regs)
 		if err != nil {
 			return platform.Trap{}, c.lost(err)
@@ -140,6 +164,7 @@ func (c *context) Switch(asi platform.AddressSpace, regs *arch.Registers) (platf
 			// The kernel rolled rax back to the system call number, all
 			// 64 bits of it (si_syscall has only 32).
 			regs.Orig_rax = regs.Rax
+			c.countSite(regs.Rip)
 			return platform.Trap{}, nil
 		case t.signo == int32(unix.SIGSYS) && t.code == sysSeccomp && t.errno == vsyscallTrapData && isVsyscall(t.addr):
 			// A vsyscall: the kernel skipped it and completed its `ret`
@@ -221,16 +246,34 @@ func (c *context) resume() {
 }
 
 // bindApp binds the application thread to the caller's CPU while the
-// context does not spin, and lets it run anywhere while it does.
+// context does not spin, so that the hand-offs are same-CPU wake-ups, and
+// away from it while it spins, so that both sides can run at once. (Left
+// unbound, two threads that last slept on one CPU stay there and each
+// spins while the other waits for the CPU.) appCPU records the binding:
+// a CPU, or -3-cpu for "anywhere but cpu".
 func (c *context) bindApp(sleeping bool) {
-	want := unbound
+	cpu := currentCPU()
+	if cpu < 0 {
+		return
+	}
+	want := cpu
+	if !sleeping {
+		want = -3 - cpu
+	}
+	if want == c.appCPU {
+		return
+	}
+	c.appCPU = want
 	if sleeping {
-		want = currentCPU()
+		bindCPU(c.pr.app, cpu, &c.p.cpus)
+		return
 	}
-	if want != c.appCPU {
-		bindCPU(c.pr.app, want, &c.p.cpus)
-		c.appCPU = want
+	others := c.p.cpus
+	others.Clear(cpu)
+	if others.Count() == 0 {
+		others = c.p.cpus
 	}
+	unix.SchedSetaffinity(c.pr.app, &others)
 }
 
 // waitTrap waits until the application thread reports a trap.
@@ -241,7 +284,7 @@ func (c *context) waitTrap() error {
 		c.p.spinners.Add(1)
 		for i := 0; i < n; i++ {
 			v := atomic.LoadUint32(st)
-			if v&stateMask == stateTrapped || v == stateDead {
+			if m := v & stateMask; m == stateTrapped || m == stateFastTrapped || v == stateDead {
 				found = true
 				break
 			}
@@ -251,8 +294,8 @@ func (c *context) waitTrap() error {
 	}
 	for {
 		v := atomic.LoadUint32(st)
-		switch {
-		case v&stateMask == stateTrapped:
+		switch m := v & stateMask; {
+		case m == stateTrapped || m == stateFastTrapped:
 			if found {
 				c.p.spinHits.Add(1)
 			}
@@ -346,6 +389,10 @@ func (c *context) readFrame(regs *arch.Registers) (trapInfo, error) {
 	regs.Ss = uint64(le.Uint16(b[scSS:]))
 	regs.Ds, regs.Es = 0, 0
 	regs.Fs_base, regs.Gs_base = c.trapFS, c.trapGS
+	if c.p.stub.fsgsbase && c.trapGS == uint64(slotAddr(s)) {
+		// The platform's, for the fast path: the application's is 0.
+		regs.Gs_base = 0
+	}
 	regs.Orig_rax = ^uint64(0)
 
 	var sb [32]byte
@@ -410,8 +457,12 @@ func (c *context) writeFrame(regs *arch.Registers) error {
 		f.setWord(s, ctxNewFS, regs.Fs_base)
 		set |= 1
 	}
-	if regs.Gs_base != c.trapGS {
-		f.setWord(s, ctxNewGS, regs.Gs_base)
+	gs := regs.Gs_base
+	if gs == 0 && c.p.stub.fsgsbase {
+		gs = uint64(slotAddr(s)) // the fast path finds the slot through it
+	}
+	if gs != c.trapGS {
+		f.setWord(s, ctxNewGS, gs)
 		set |= 2
 	}
 	f.setWord32(s, ctxSetBase, set)
@@ -530,6 +581,10 @@ func (c *context) waitReady() error {
 // It returns the mapper's exit status.
 func (c *context) dropPair(saveFP bool) unix.WaitStatus {
 	as := c.as
+	if saveFP && c.fast && c.fpPending == nil && !as.isReleased() {
+		c.toFrame() // on failure the state is lost with the thread anyway
+	}
+	c.fast = false
 	if saveFP && c.fpPending == nil && c.frameOK && !as.isReleased() {
 		c.fpPending = c.readFP()
 	}
@@ -587,11 +642,44 @@ func (c *context) forgetPair() {
 	as := c.as
 	c.ids.Store(0)
 	c.as, c.pr = nil, pair{}
-	c.frameOK = false
+	c.frameOK, c.fast, c.hot = false, false, 0
 	c.uc, c.fp, c.fpTail = nil, nil, nil
 	if as != nil {
 		as.threadGone(c, c.tracer)
 	}
+}
+
+// patchAfter is how many system call traps a site takes before the
+// Sentry is told it is worth patching.
+const patchAfter = 8
+
+// countSite counts a system call trap at rip (the address after the
+// syscall instruction) and, at the patchAfter'th, records the site for
+// HotSyscallSite.
+func (c *context) countSite(rip uint64) {
+	if !c.p.patchOK() || rip < 7 || rip >= maxUserAddress || (rip >= patchTableAddr && rip < patchTableAddr+patchTableSize) {
+		return
+	}
+	site := uintptr(rip - 7)
+	as := c.as
+	as.mu.Lock()
+	n := as.siteHits[site]
+	if n >= 0 {
+		n++
+		if n >= patchAfter {
+			n = -1 // reported once, patched or not
+			c.hot = site
+		}
+		as.siteHits[site] = n
+	}
+	as.mu.Unlock()
+}
+
+// HotSyscallSite implements platform.HotSyscallSites.
+func (c *context) HotSyscallSite() (uintptr, bool) {
+	site := c.hot
+	c.hot = 0
+	return site, site != 0
 }
 
 // Interrupt implements platform.Context.Interrupt.
@@ -614,6 +702,13 @@ func (c *context) Interrupt() {
 func (c *context) FPState() (arch.FPState, error) {
 	if c.fpPending != nil {
 		return c.fpPending.Clone(), nil
+	}
+	if c.fast {
+		// The FP state lives in the thread's registers: get a frame.
+		if err := c.toFrame(); err != nil {
+			err = c.lost(err)
+			return nil, err
+		}
 	}
 	if !c.frameOK || c.as.isReleased() {
 		// No thread, or one killed with its stub: the next thread

@@ -64,6 +64,20 @@ const (
 	ctxSetBase  = 0x40 // uint32
 	ctxSpin     = 0x44 // uint32: how long the handler spins before sleeping
 	ctxAltStack = 0x48 // stack_t for sigaltstack (24 bytes)
+	ctxSelf     = 0x60 // the slot's own stub address, which the fast path checks GS base against
+
+	// The fast path's register save area (see fastpath.go): the general
+	// registers in ISA order (rax = 0 .. r15 = 15), then rip, rflags, FS
+	// base, and the packed system call number and arithmetic flags the
+	// trampoline hands over.
+	ctxFastRegs   = 0x100
+	ctxFastRIP    = 0x180
+	ctxFastRFLAGS = 0x188
+	ctxFastFS     = 0x190
+	ctxFastPacked = 0x198
+	// ctxFastStack is the top of the fast path's private stack (the rest
+	// of the context page below it).
+	ctxFastStack = pageSize
 
 	altStackOff  = pageSize
 	altStackSize = slotSize - altStackOff
@@ -84,6 +98,12 @@ const (
 	stateRun uint32 = 3
 	// stateExit: the Sentry wants the thread to exit.
 	stateExit uint32 = 4
+	// stateFastTrapped: the fast path (a rewritten system call site)
+	// saved the registers in the slot and waits; there is no frame.
+	stateFastTrapped uint32 = 5
+	// stateConvert: the Sentry wants a thread waiting in the fast path to
+	// trap into the handler, so that its state becomes a signal frame.
+	stateConvert uint32 = 6
 
 	stateMask        uint32 = 0xff
 	flagStubSleeps   uint32 = 0x100

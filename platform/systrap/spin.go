@@ -36,12 +36,14 @@ const (
 	// sentrySpinMax and stubSpinMax bound the spins.
 	sentrySpinMax = 30 * time.Microsecond
 	stubSpinMax   = 20 * time.Microsecond
-	// spinSlack is added to the expected wait.
-	spinSlack = 2 * time.Microsecond
+	// spinSlack is added to the expected wait: enough to ride out a Go
+	// preemption signal or a short scheduling hiccup on the other side,
+	// which a sleep would turn into a wake-up many times dearer.
+	spinSlack = 8 * time.Microsecond
 	// maxMisses spins in a row that end asleep switch to sleeping.
-	maxMisses = 4
+	maxMisses = 8
 	// sleepFor is how long a context stays sleeping before trying again.
-	sleepFor = 50 * time.Millisecond
+	sleepFor = 5 * time.Millisecond
 )
 
 // spinState is a context's recent wait lengths (exponentially weighted
@@ -52,13 +54,26 @@ type spinState struct {
 	started          bool
 
 	misses     int       // spins in a row that ended asleep
-	sleepUntil time.Time // sleeping until then
+	asleep     bool      // in sleeping mode...
+	sleepUntil time.Time // ... until then
 	spun       bool      // the Sentry spins for the current trap
 }
 
-// sleeping says whether the context is in sleeping mode now.
+// sleeping says whether the context is in sleeping mode now. Leaving it
+// forgets the waits measured while asleep, which say nothing about how
+// long a spin would have lasted.
 func (s *spinState) sleeping(p *Platform, now time.Time) bool {
-	return !p.spinOK() || now.Before(s.sleepUntil)
+	if !p.spinOK() {
+		return true
+	}
+	if s.asleep {
+		if now.Before(s.sleepUntil) {
+			return true
+		}
+		s.asleep = false
+		s.run, s.handle, s.misses = 0, 0, 0
+	}
+	return false
 }
 
 // miss records a spin (of either side) that ended asleep.
@@ -66,6 +81,7 @@ func (s *spinState) miss(now time.Time) {
 	s.misses++
 	if s.misses >= maxMisses {
 		s.misses = 0
+		s.asleep = true
 		s.sleepUntil = now.Add(sleepFor)
 	}
 }

@@ -101,6 +101,11 @@ type stubSites struct {
 	handler   uintptr
 	restorer  uintptr
 
+	// The fast path (fastpath.go): its entry, where a thread converting to
+	// a signal frame traps, and the range an interrupt is dropped in.
+	fastEntry, convertTrap uintptr
+	fastLo, fastHi         uintptr
+
 	// Addresses after each syscall instruction that may run once the
 	// filter is installed (seccomp_data.instruction_pointer).
 	retSyscall, retFork, retCloneM, retCloneA, retPause, retRecv uintptr
@@ -361,15 +366,18 @@ func (s *stub) buildCode(stubFprog, appFprog uintptr) []byte {
 // alternate stack with rdi = signo, rsi = siginfo, rdx = ucontext, all
 // signals blocked:
 //
+//	if an interrupt landed in the fast path: rt_sigreturn (drop it: the
+//	        thread is about to report a trap anyway)
 //	ctx = rsp &^ (slotSize-1)            ; the slot (altstack is inside it)
 //	ctx.signo, ctx.siginfo, ctx.ucontext = rdi, rsi, rdx
 //	ctx.fsbase, ctx.gsbase = FS base, GS base
-//	old = xchg(ctx.state, TRAPPED)
-//	if old & SENTRY_SLEEPS: futex_wake(&ctx.state, 1)
-//	spin up to min(ctx.spin, maxStubSpin) times until state is RUN or EXIT
-//	while state is neither: set STUB_SLEEPS; futex_wait(&ctx.state, that)
-//	EXIT: exit(0)
-//	RUN:  load the new FS/GS base if asked; rt_sigreturn
+//	publishWait(TRAPPED)                 ; returns once the state is RUN
+//	load the new FS/GS base if asked; rt_sigreturn
+//
+// publishWait(state) stores state in the slot's state word, wakes the
+// Sentry if it sleeps on it, then spins up to min(ctx.spin, maxStubSpin)
+// times until the Sentry answers, and sleeps on the futex while it has
+// not: RUN and CONVERT return, EXIT exits the thread.
 //
 // The Sentry edits the signal frame while the thread waits, so
 // rt_sigreturn resumes the application with the Sentry's registers and FP
@@ -380,6 +388,24 @@ func (s *stub) buildCode(stubFprog, appFprog uintptr) []byte {
 func (s *stub) buildHandler(a *asm) {
 	st := &s.stubSites
 	st.handler = a.pc()
+	if s.fsgsbase {
+		a.cmp32(rdi, uint32(interruptSignal))
+		a.jcc(condNE, "handle")
+		a.load64(rax, rdx, scRIP)
+		a.cmpRipRel(rax, "fastLoAddr")
+		a.jcc(condB, "notFast")
+		a.cmpRipRel(rax, "fastHiAddr")
+		a.jcc(condB, "drop")
+		a.label("notFast")
+		a.cmpRipRel(rax, "tableLoAddr")
+		a.jcc(condB, "handle")
+		a.cmpRipRel(rax, "tableHiAddr")
+		a.jcc(condAE, "handle")
+		a.label("drop")
+		a.add64(rsp, 8)
+		a.jmp("sigreturn")
+	}
+	a.label("handle")
 	a.movRR(rbx, rsp)
 	a.and64(rbx, -slotSize)
 	a.store64(rbx, ctxSigno, rdi)
@@ -402,59 +428,8 @@ func (s *stub) buildHandler(a *asm) {
 		}
 	}
 	a.movImm32(rax, stateTrapped)
-	a.xchg32(rbx, ctxState, rax)
-	a.test32(rax, flagSentrySleeps)
-	a.jcc(condE, "wait")
-	a.movRR(rdi, rbx)
-	a.movImm32(rsi, futexOpWake)
-	a.movImm32(rdx, 1)
-	a.xor32(r10)
-	a.xor32(r8)
-	a.xor32(r9)
-	a.movImm32(rax, unix.SYS_FUTEX)
-	st.retWake = a.syscallAt()
+	a.call("publishWait")
 
-	a.label("wait")
-	a.load32(rcx, rbx, ctxSpin)
-	a.cmp32(rcx, maxStubSpin)
-	a.jcc(condB, "spin")
-	a.movImm32(rcx, maxStubSpin)
-	a.label("spin")
-	a.test32(rcx, ^uint32(0))
-	a.jcc(condE, "sleep")
-	a.load32(rax, rbx, ctxState)
-	a.and32(rax, stateMask)
-	a.cmp32(rax, stateRun)
-	a.jcc(condE, "run")
-	a.cmp32(rax, stateExit)
-	a.jcc(condE, "exit")
-	a.pause()
-	a.dec32(rcx)
-	a.jmp("spin")
-
-	a.label("sleep")
-	a.load32(rax, rbx, ctxState)
-	a.movRR(rdx, rax)
-	a.and32(rdx, stateMask)
-	a.cmp32(rdx, stateRun)
-	a.jcc(condE, "run")
-	a.cmp32(rdx, stateExit)
-	a.jcc(condE, "exit")
-	a.movRR(rdx, rax)
-	a.or32(rdx, flagStubSleeps)
-	a.cmpxchg32(rbx, ctxState, rdx)
-	a.jcc(condNE, "sleep") // changed under us: look again
-	a.movRR(rdi, rbx)
-	a.movImm32(rsi, futexOpWait)
-	// rdx: the value just stored
-	a.xor32(r10)
-	a.xor32(r8)
-	a.xor32(r9)
-	a.movImm32(rax, unix.SYS_FUTEX)
-	st.retWait = a.syscallAt()
-	a.jmp("sleep")
-
-	a.label("run")
 	a.load32(rax, rbx, ctxSetBase)
 	a.test32(rax, 1)
 	a.jcc(condE, "fsDone")
@@ -471,6 +446,7 @@ func (s *stub) buildHandler(a *asm) {
 	// rt_sigreturn finds the frame at rsp-8 (as after the `ret` into a
 	// restorer).
 	a.add64(rsp, 8)
+	a.label("sigreturn")
 	st.restorer = a.pc()
 	a.movImm32(rax, unix.SYS_RT_SIGRETURN)
 	st.retSigreturn = a.syscallAt()
@@ -481,6 +457,83 @@ func (s *stub) buildHandler(a *asm) {
 	a.movImm32(rax, unix.SYS_EXIT)
 	st.retExit = a.syscallAt()
 	a.int3()
+
+	// publishWait (rbx = slot, eax = state to publish).
+	a.label("publishWait")
+	a.xchg32(rbx, ctxState, rax)
+	a.test32(rax, flagSentrySleeps)
+	a.jcc(condE, "wait")
+	a.movRR(rdi, rbx)
+	a.movImm32(rsi, futexOpWake)
+	a.movImm32(rdx, 1)
+	a.xor32(r10)
+	a.xor32(r8)
+	a.xor32(r9)
+	a.movImm32(rax, unix.SYS_FUTEX)
+	st.retWake = a.syscallAt()
+	a.label("wait")
+	a.load32(rcx, rbx, ctxSpin)
+	a.cmp32(rcx, maxStubSpin)
+	a.jcc(condB, "spin")
+	a.movImm32(rcx, maxStubSpin)
+	a.label("spin")
+	a.test32(rcx, ^uint32(0))
+	a.jcc(condE, "sleep")
+	a.load32(rax, rbx, ctxState)
+	a.and32(rax, stateMask)
+	a.cmp32(rax, stateRun)
+	a.jcc(condE, "answered")
+	a.cmp32(rax, stateConvert)
+	a.jcc(condE, "answered")
+	a.cmp32(rax, stateExit)
+	a.jcc(condE, "exit")
+	a.pause()
+	a.dec32(rcx)
+	a.jmp("spin")
+	a.label("sleep")
+	a.load32(rax, rbx, ctxState)
+	a.movRR(rdx, rax)
+	a.and32(rdx, stateMask)
+	a.cmp32(rdx, stateRun)
+	a.jcc(condE, "answeredRDX")
+	a.cmp32(rdx, stateConvert)
+	a.jcc(condE, "answeredRDX")
+	a.cmp32(rdx, stateExit)
+	a.jcc(condE, "exit")
+	a.movRR(rdx, rax)
+	a.or32(rdx, flagStubSleeps)
+	a.cmpxchg32(rbx, ctxState, rdx)
+	a.jcc(condNE, "sleep") // changed under us: look again
+	a.movRR(rdi, rbx)
+	a.movImm32(rsi, futexOpWait)
+	// rdx: the value just stored
+	a.xor32(r10)
+	a.xor32(r8)
+	a.xor32(r9)
+	a.movImm32(rax, unix.SYS_FUTEX)
+	st.retWait = a.syscallAt()
+	a.jmp("sleep")
+	a.label("answeredRDX")
+	a.movRR(rax, rdx)
+	a.label("answered")
+	a.ret()
+
+	if s.fsgsbase {
+		s.buildFastPath(a)
+	}
+	a.align(8)
+	a.label("fastLoAddr")
+	a.quad(uint64(st.fastLo))
+	a.label("fastHiAddr")
+	a.quad(uint64(st.fastHi))
+	a.label("tableLoAddr")
+	a.quad(patchTableAddr)
+	a.label("tableHiAddr")
+	a.quad(patchTableAddr + patchTableSize)
+	a.label("slotBaseAddr")
+	a.quad(slotBase)
+	a.label("slotEndAddr")
+	a.quad(slotEnd)
 }
 
 // setBase loads FS or GS base from r.

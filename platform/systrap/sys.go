@@ -11,13 +11,15 @@ import (
 
 // counters are the platform-wide statistics.
 type counters struct {
-	requests   atomic.Uint64 // ptrace(2) calls
-	waits      atomic.Uint64 // wait4(2) calls that returned a status
-	switches   atomic.Uint64 // Context.Switch calls that resumed application code
-	injections atomic.Uint64 // syscalls injected into stub threads
-	wakes      atomic.Uint64 // futex wakes of a sleeping stub thread
-	sleeps     atomic.Uint64 // Sentry futex waits for a trap
-	spinHits   atomic.Uint64 // traps seen while the Sentry was still spinning
+	requests    atomic.Uint64 // ptrace(2) calls
+	waits       atomic.Uint64 // wait4(2) calls that returned a status
+	switches    atomic.Uint64 // Context.Switch calls that resumed application code
+	injections  atomic.Uint64 // syscalls injected into stub threads
+	wakes       atomic.Uint64 // futex wakes of a sleeping stub thread
+	sleeps      atomic.Uint64 // Sentry futex waits for a trap
+	spinHits    atomic.Uint64 // traps seen while the Sentry was still spinning
+	fastTraps   atomic.Uint64 // system calls through rewritten sites
+	conversions atomic.Uint64 // fast-path waits turned into frames
 }
 
 // ptrace issues one ptrace request. None of the requests used here block

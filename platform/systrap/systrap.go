@@ -108,8 +108,10 @@ type Platform struct {
 	// and how many contexts are inside Switch.
 	itersPerMs int
 	noSpin     bool
-	spinners   atomic.Int32
-	active     atomic.Int32
+	// noPatch disables syscall-site rewriting (VEIL_SYSTRAP_NOPATCH).
+	noPatch  bool
+	spinners atomic.Int32
+	active   atomic.Int32
 
 	pool stubPool
 	hot  atomic.Pointer[hotFile]
@@ -168,6 +170,7 @@ func New() (*Platform, error) {
 	p.ncpu = p.cpus.Count()
 	p.itersPerMs = calibrateSpin()
 	p.noSpin = os.Getenv("VEIL_SYSTRAP_NOSPIN") != ""
+	p.noPatch = os.Getenv("VEIL_SYSTRAP_NOPATCH") != ""
 	if p.slots, err = newSlotFile(); err != nil {
 		return fail(err)
 	}
@@ -277,6 +280,9 @@ func (p *Platform) NewContext() (platform.Context, error) {
 // the ptrace platform's, so that programs see the same address space.
 func (p *Platform) MaxUserAddress() uintptr { return maxUserAddress }
 
+// patchOK says whether sites are worth counting for patching.
+func (p *Platform) patchOK() bool { return p.stub.fsgsbase && !p.noPatch }
+
 // Stats counts host operations since New, for benchmarks and tests.
 type Stats struct {
 	PtraceRequests uint64 // ptrace(2) calls
@@ -285,6 +291,8 @@ type Stats struct {
 	Injections     uint64 // system calls injected into stub threads
 	Wakes          uint64 // futex wakes of a sleeping application thread
 	Sleeps         uint64 // futex sleeps of the Sentry waiting for a trap
+	FastTraps      uint64 // system calls that came through a rewritten site
+	Conversions    uint64 // fast-path waits turned into signal frames
 	SlotsInUse     int    // thread slots held by stubs
 }
 
@@ -297,6 +305,8 @@ func (p *Platform) Stats() Stats {
 		Injections:     p.injections.Load(),
 		Wakes:          p.wakes.Load(),
 		Sleeps:         p.sleeps.Load(),
+		FastTraps:      p.fastTraps.Load(),
+		Conversions:    p.conversions.Load(),
 		SlotsInUse:     int(p.slots.used.Load()),
 	}
 }

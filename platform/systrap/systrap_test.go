@@ -582,3 +582,232 @@ func TestExternalSignals(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// patchEnv is an address space with a patched `mov eax, 39; syscall`
+// site at codeAddr and its trampoline at patchTableAddr, set up as the
+// Sentry would (here the test owns the memory).
+func patchEnv(t *testing.T, p *Platform, tail ...byte) *platformtest.Env {
+	t.Helper()
+	if addr, _, _ := p.PatchTable(); addr == 0 {
+		t.Skip("no syscall patching here (no FSGSBASE, or VEIL_SYSTRAP_NOPATCH)")
+	}
+	e := newEnv(t, 3)
+	site := []byte{0xb8, 0x27, 0, 0, 0, 0x0f, 0x05} // mov eax, 39; syscall
+	cell, patch, ok := p.PatchSite(codeAddr, site, patchTableAddr)
+	if !ok {
+		t.Fatal("PatchSite refused mov eax, imm32; syscall")
+	}
+	copy(e.Mem[2*pageSize:], cell)
+	e.MapPage(patchTableAddr, 2, platform.AccessType{Read: true, Execute: true})
+	e.MapPage(dataAddr, 1, platform.ReadWrite)
+	e.Code(append(patch, tail...)...)
+	return e
+}
+
+// A rewritten site runs its system call through the fast path: no trap,
+// the same registers (rcx = rip and r11 = rflags, as after a syscall
+// instruction), every flag kept both ways.
+func TestFastPath(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	p := getPlatform(t)
+	e := patchEnv(t, p,
+		0x48, 0x89, 0xc7, // +7: mov rdi, rax
+		0x9c,       // pushfq
+		0x58,       // pop rax
+		0x0f, 0x05, // syscall (not patched)
+		0xeb, 0xfe, // jmp .
+	)
+	c := newContext(t, p)
+	defer c.Release()
+	const flags = 0x1 | 0x4 | 0x40 | 0x80 | 0x400 | 0x800 // CF PF ZF SF DF OF
+	regs := regsAt(codeAddr)
+	regs.Rsp = dataAddr + 0x800
+	regs.Rbx, regs.R12, regs.R15 = 0x1111, 0x1212, 0x1515
+	regs.Eflags |= flags
+	before := p.Stats()
+	if _, err := c.Switch(e.AS, &regs); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.Stats().FastTraps - before.FastTraps; n != 1 {
+		t.Fatalf("%d fast traps, want 1", n)
+	}
+	if regs.Orig_rax != 39 || regs.Rax != 39 || regs.Rip != codeAddr+7 || regs.Rcx != codeAddr+7 ||
+		regs.Rbx != 0x1111 || regs.R12 != 0x1212 || regs.R15 != 0x1515 || regs.Rsp != dataAddr+0x800 {
+		t.Fatalf("fast trap registers %+v", regs)
+	}
+	if regs.Eflags&flags != flags || regs.R11 != regs.Eflags {
+		t.Fatalf("fast trap eflags %#x r11 %#x, want %#x set", regs.Eflags, regs.R11, flags)
+	}
+	regs.Rax = 12345
+	if _, err := c.Switch(e.AS, &regs); err != nil {
+		t.Fatal(err)
+	}
+	if regs.Rdi != 12345 || regs.Orig_rax&flags != flags {
+		t.Fatalf("after the fast resume: rdi %d, flags %#x (want 12345, %#x set)", regs.Rdi, regs.Orig_rax, flags)
+	}
+	if regs.Rbx != 0x1111 || regs.R15 != 0x1515 {
+		t.Fatalf("after the fast resume: %+v", regs)
+	}
+}
+
+// The FP state of a thread waiting in the fast path is its live state: the
+// Sentry gets it by converting the wait into a signal frame, and it
+// survives the round trip.
+func TestFastPathFPState(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	p := getPlatform(t)
+	e := patchEnv(t, p,
+		0x66, 0x48, 0x0f, 0x7e, 0xc0, // +7: movq rax, xmm0
+		0x0f, 0x05, // syscall
+		0xeb, 0xfe,
+	)
+	c := newContext(t, p)
+	defer c.Release()
+	fp, err := c.FPState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const xmm0 = 160
+	le.PutUint64(fp[xmm0:], 0x0123456789)
+	if err := c.SetFPState(fp); err != nil {
+		t.Fatal(err)
+	}
+	regs := regsAt(codeAddr)
+	if _, err := c.Switch(e.AS, &regs); err != nil || regs.Orig_rax != 39 {
+		t.Fatalf("Switch: %v, orig_rax %d", err, regs.Orig_rax)
+	}
+	before := p.Stats()
+	fp, err = c.FPState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := p.Stats().Conversions - before.Conversions; n != 1 {
+		t.Errorf("%d conversions, want 1", n)
+	}
+	if got := le.Uint64(fp[xmm0:]); got != 0x0123456789 {
+		t.Fatalf("FPState xmm0 = %#x", got)
+	}
+	le.PutUint64(fp[xmm0:], 0x4242)
+	if err := c.SetFPState(fp); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Switch(e.AS, &regs); err != nil || regs.Orig_rax != 0x4242 {
+		t.Fatalf("Switch: %v, app read xmm0 = %#x, want 0x4242", err, regs.Orig_rax)
+	}
+}
+
+// A jump to where a patched site's syscall instruction was raises SIGILL
+// there, which the Sentry turns back into that system call.
+func TestFastPathJumpIntoSite(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	p := getPlatform(t)
+	e := patchEnv(t, p, 0xeb, 0xfe)
+	c := newContext(t, p)
+	defer c.Release()
+	regs := regsAt(codeAddr + 5)
+	trap, err := c.Switch(e.AS, &regs)
+	if !errors.Is(err, platform.ErrSignal) || trap.Signo != int(unix.SIGILL) || regs.Rip != codeAddr+5 {
+		t.Fatalf("jump into the patched site: %+v %v rip %#x, want SIGILL at %#x", trap, err, regs.Rip, codeAddr+5)
+	}
+}
+
+// An application thread that loads GS base itself still gets its system
+// calls, through the trampoline's fallback: a real syscall, trapped.
+func TestFastPathForeignGS(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	p := getPlatform(t)
+	e := patchEnv(t, p, 0xeb, 0xfe)
+	// At codeAddr+0x100: wrgsbase rcx; jmp codeAddr.
+	copy(e.Mem[0x100:], []byte{0xf3, 0x48, 0x0f, 0xae, 0xd9, 0xe9, 0, 0, 0, 0})
+	rel := int32(-(0x100 + 10))
+	le.PutUint32(e.Mem[0x106:], uint32(rel))
+	c := newContext(t, p)
+	defer c.Release()
+	regs := regsAt(codeAddr + 0x100)
+	regs.Rcx = 0x1234000
+	before := p.Stats()
+	if _, err := c.Switch(e.AS, &regs); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.Stats().FastTraps - before.FastTraps; n != 0 {
+		t.Errorf("%d fast traps with a foreign GS base", n)
+	}
+	if regs.Orig_rax != 39 || regs.Rip < patchTableAddr || regs.Rip >= patchTableAddr+patchTableSize || regs.Gs_base != 0x1234000 {
+		t.Fatalf("fallback system call: orig_rax %d rip %#x gs_base %#x", regs.Orig_rax, regs.Rip, regs.Gs_base)
+	}
+	// It returns to the site.
+	regs.Rax = 7
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		c.Interrupt()
+	}()
+	if _, err := c.Switch(e.AS, &regs); !errors.Is(err, platform.ErrInterrupted) || regs.Rip != codeAddr+7 || regs.Rax != 7 {
+		t.Fatalf("after the fallback: %v rip %#x rax %d, want to spin at %#x", err, regs.Rip, regs.Rax, codeAddr+7)
+	}
+}
+
+// Interrupts reach a thread that runs application code after a fast
+// resume, and one that loops through the fast path.
+func TestFastPathInterrupt(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	p := getPlatform(t)
+	e := patchEnv(t, p, 0xeb, 0xf7) // +7: jmp codeAddr (a loop of fast system calls)
+	c := newContext(t, p)
+	defer c.Release()
+	regs := regsAt(codeAddr)
+	var n int
+	stop := time.After(100 * time.Millisecond)
+	go func() {
+		<-stop
+		c.Interrupt()
+	}()
+	for {
+		_, err := c.Switch(e.AS, &regs)
+		if errors.Is(err, platform.ErrInterrupted) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	t.Logf("%d fast system calls before the interrupt", n)
+}
+
+func BenchmarkFastPathRoundTrip(b *testing.B) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	p := getPlatform(b)
+	if addr, _, _ := p.PatchTable(); addr == 0 {
+		b.Skip("no syscall patching here")
+	}
+	e := newEnv(b, 3)
+	site := []byte{0xb8, 0x27, 0, 0, 0, 0x0f, 0x05}
+	cell, patch, _ := p.PatchSite(codeAddr, site, patchTableAddr)
+	copy(e.Mem[2*pageSize:], cell)
+	e.MapPage(patchTableAddr, 2, platform.AccessType{Read: true, Execute: true})
+	e.Code(append(patch, 0xeb, 0xf7)...)
+	c := newContext(b, p)
+	defer c.Release()
+	regs := regsAt(codeAddr)
+	if _, err := c.Switch(e.AS, &regs); err != nil {
+		b.Fatal(err)
+	}
+	before := p.Stats()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.Switch(e.AS, &regs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	after := p.Stats()
+	b.ReportMetric(float64(after.FastTraps-before.FastTraps)/float64(b.N), "fast/op")
+	b.ReportMetric(float64(after.Sleeps-before.Sleeps)/float64(b.N), "sleep/op")
+	b.ReportMetric(float64(after.Wakes-before.Wakes)/float64(b.N), "wake/op")
+}
