@@ -120,6 +120,9 @@ type SyscallPatcher interface {
 	// there: the Sentry then runs the system call as the original
 	// instruction would have.
 	PatchSite(addr uintptr, code []byte, cellAddr uintptr) (cell, patch []byte, ok bool)
+	// Stopped runs f while no thread of as runs application code (the
+	// Sentry patches a site shared by several threads inside it).
+	Stopped(as AddressSpace, f func())
 }
 
 // HotSyscallSites is implemented by contexts of a SyscallPatcher: after a

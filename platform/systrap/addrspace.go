@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -67,6 +68,11 @@ type addressSpace struct {
 	tracers map[int]*context
 	// siteHits counts system call traps per call site (-1: reported).
 	siteHits map[uintptr]int
+	// contexts are those with threads here. stopping counts Stopped
+	// calls under way: Switch waits on stopped until it is 0.
+	contexts map[*context]struct{}
+	stopping atomic.Int32
+	stopped  *sync.Cond
 	// slots are every thread slot mapped in this stub: freed for other
 	// stubs only once the stub is reaped. retired are those whose
 	// application thread was told to exit: reusable here once it has.
@@ -91,7 +97,9 @@ func (p *Platform) newAddressSpace() (*addressSpace, error) {
 		done:     make(chan struct{}),
 		tracers:  make(map[int]*context),
 		siteHits: make(map[uintptr]int),
+		contexts: make(map[*context]struct{}),
 	}
+	as.stopped = sync.NewCond(&as.mu)
 	ready := make(chan error)
 	go as.control(ready)
 	if err := <-ready; err != nil {
@@ -462,6 +470,7 @@ func (as *addressSpace) retire(slot int) {
 func (as *addressSpace) threadAdded(c *context, tracer int) {
 	as.mu.Lock()
 	as.threads++
+	as.contexts[c] = struct{}{}
 	if as.tracers[tracer] == nil {
 		// One goroutine may own several contexts; any of their threads
 		// will do for run.
@@ -477,6 +486,7 @@ func (as *addressSpace) threadAdded(c *context, tracer int) {
 func (as *addressSpace) threadGone(c *context, tracer int) {
 	as.mu.Lock()
 	as.threads--
+	delete(as.contexts, c)
 	if as.tracers[tracer] == c {
 		delete(as.tracers, tracer)
 	}
@@ -485,4 +495,48 @@ func (as *addressSpace) threadGone(c *context, tracer int) {
 	if last {
 		<-as.done
 	}
+}
+
+// Stopped implements platform.SyscallPatcher.Stopped: it interrupts every
+// context running in as, keeps them from resuming application code, runs
+// f once none does, and lets them go.
+func (p *Platform) Stopped(asi platform.AddressSpace, f func()) {
+	as, ok := asi.(*addressSpace)
+	if !ok {
+		return
+	}
+	as.stopping.Add(1)
+	defer func() {
+		as.mu.Lock()
+		as.stopping.Add(-1)
+		as.stopped.Broadcast()
+		as.mu.Unlock()
+	}()
+	for {
+		as.mu.Lock()
+		var running []*context
+		for c := range as.contexts {
+			if c.running.Load() {
+				running = append(running, c)
+			}
+		}
+		as.mu.Unlock()
+		if len(running) == 0 {
+			break
+		}
+		for _, c := range running {
+			c.Interrupt()
+		}
+		time.Sleep(20 * time.Microsecond)
+	}
+	f()
+}
+
+// waitNotStopped waits until no Stopped call is under way in as.
+func (as *addressSpace) waitNotStopped() {
+	as.mu.Lock()
+	for as.stopping.Load() > 0 {
+		as.stopped.Wait()
+	}
+	as.mu.Unlock()
 }

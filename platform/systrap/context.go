@@ -121,6 +121,12 @@ func (c *context) Switch(asi platform.AddressSpace, regs *arch.Registers) (platf
 	}
 
 	c.running.Store(true)
+	for as.stopping.Load() > 0 {
+		// The Sentry is patching code here (see Stopped).
+		c.running.Store(false)
+		as.waitNotStopped()
+		c.running.Store(true)
+	}
 	c.p.active.Add(1)
 	defer func() {
 		c.p.active.Add(-1)

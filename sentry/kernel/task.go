@@ -248,6 +248,7 @@ func (t *Task) run() {
 		}
 		switch err {
 		case nil:
+			t.maybePatchSite()
 			t.doSyscall()
 		case platform.ErrFault:
 			accErr := trap.Code == 2 // SEGV_ACCERR
@@ -260,6 +261,10 @@ func (t *Task) run() {
 				t.forceSignal(fr.Signo, fr.Code, uint64(trap.Addr))
 			}
 		case platform.ErrSignal:
+			if t.patchedSyscall(trap) {
+				t.doSyscall()
+				break
+			}
 			t.forceSignal(trap.Signo, trap.Code, uint64(trap.Addr))
 		case platform.ErrInterrupted:
 		default:

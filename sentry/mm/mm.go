@@ -59,6 +59,9 @@ type MemoryManager struct {
 	brk      uintptr
 	mmapTop  uintptr // top-down mmap allocation starts below this
 	maxAddr  uintptr
+	// patchTab is the platform's trampoline table, if a system call site
+	// was patched (patch.go).
+	patchTab *patchTable
 
 	users atomic.Int32
 
@@ -90,6 +93,9 @@ func (m *MemoryManager) StackTop() uintptr { return m.maxAddr - pageSize }
 
 // AddressSpace returns the platform address space.
 func (m *MemoryManager) AddressSpace() platform.AddressSpace { return m.as }
+
+// Users returns how many tasks share the address space.
+func (m *MemoryManager) Users() int32 { return m.users.Load() }
 
 // IncUsers adds a user (a task sharing this mm through CLONE_VM).
 func (m *MemoryManager) IncUsers() { m.users.Add(1) }
@@ -210,6 +216,7 @@ func (m *MemoryManager) Mprotect(addr, length uintptr, prot int) error {
 		}
 		a = v.end
 	}
+	m.patchesAffected(addr, end)
 	m.split(addr)
 	m.split(end)
 	for _, v := range m.vmas {
@@ -362,6 +369,7 @@ func (m *MemoryManager) Fork(p platform.Platform) (*MemoryManager, error) {
 		}
 	}
 	c.brkStart, c.brk, c.mmapTop = m.brkStart, m.brk, m.mmapTop
+	c.patchTab = m.patchTab.fork()
 	c.Exe, c.ArgvStart, c.ArgvEnd, c.EnvStart, c.EnvEnd = m.Exe, m.ArgvStart, m.ArgvEnd, m.EnvStart, m.EnvEnd
 	c.Auxv = append([]uint64(nil), m.Auxv...)
 	return c, nil
@@ -709,6 +717,7 @@ func (m *MemoryManager) unmapLocked(addr, length uintptr) {
 	if !m.overlaps(addr, end) {
 		return
 	}
+	m.patchesAffected(addr, end)
 	m.split(addr)
 	m.split(end)
 	out := m.vmas[:0]
