@@ -19,7 +19,6 @@ func TestStraceFlag(t *testing.T) {
 	}
 }
 
-
 // TestDebugFlag checks that --debug names the unimplemented syscalls a
 // program made (rawsys calls syscall number 1000, which Linux lacks too)
 // and that they fail with ENOSYS rather than pretending to work.

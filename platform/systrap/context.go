@@ -154,7 +154,14 @@ func (c *context) Switch(asi platform.AddressSpace, regs *arch.Registers) (platf
 		if err := c.waitTrap(); err != nil {
 			return platform.Trap{}, c.lost(err)
 		}
-		if atomic.LoadUint32(c.p.slots.state(c.pr.slot))&stateMask == stateFastTrapped {
+		switch atomic.LoadUint32(c.p.slots.state(c.pr.slot)) & stateMask {
+		case stateFastInterrupted:
+			// Not resumed: regs and the slot still hold the resume state.
+			if c.interrupt.Swap(false) {
+				return platform.Trap{}, platform.ErrInterrupted
+			}
+			continue
+		case stateFastTrapped:
 			c.readFast(regs)
 			c.fast, c.frameOK = true, false
 			c.p.fastTraps.Add(1)
@@ -290,7 +297,7 @@ func (c *context) waitTrap() error {
 		c.p.spinners.Add(1)
 		for i := 0; i < n; i++ {
 			v := atomic.LoadUint32(st)
-			if m := v & stateMask; m == stateTrapped || m == stateFastTrapped || v == stateDead {
+			if m := v & stateMask; m == stateTrapped || m == stateFastTrapped || m == stateFastInterrupted || v == stateDead {
 				found = true
 				break
 			}
@@ -301,7 +308,7 @@ func (c *context) waitTrap() error {
 	for {
 		v := atomic.LoadUint32(st)
 		switch m := v & stateMask; {
-		case m == stateTrapped || m == stateFastTrapped:
+		case m == stateTrapped || m == stateFastTrapped || m == stateFastInterrupted:
 			if found {
 				c.p.spinHits.Add(1)
 			}
@@ -334,10 +341,16 @@ func (c *context) checkStuck() error {
 	if !tgkillAlive(c.as.pid, c.pr.app) {
 		return errStubDied
 	}
-	if c.interrupt.Load() && time.Since(time.Unix(0, c.interruptAt.Load())) > interruptKill {
+	if !c.interrupt.Load() {
+		return nil
+	}
+	if time.Since(time.Unix(0, c.interruptAt.Load())) > interruptKill {
 		unix.Kill(c.as.pid, unix.SIGKILL)
 		return fmt.Errorf("systrap: application thread ignored an interrupt for %v (its signals blocked?): stub killed", interruptKill)
 	}
+	// The signal may have been dropped at the very end of a fast-path
+	// resume (see fastpath.go): send it again.
+	unix.Tgkill(c.as.pid, c.pr.app, interruptSignal)
 	return nil
 }
 

@@ -60,9 +60,15 @@ import (
 // the usual signal frame (with the live FP state), and the Sentry resumes
 // that frame with the registers it saved from the fast trap.
 //
-// An interrupt signal that lands in a cell or in the fast path is dropped
-// by the handler: the thread is on its way to report a trap anyway, and
-// the interrupt flag Switch checks stays set.
+// An interrupt signal that lands in a cell or in stub code is dropped by
+// the handler, whose frame would hold the fast path's registers rather
+// than the application's. Before the fast path reports a trap that is
+// harmless: Switch sees the interrupt flag at its next call. After (the
+// Sentry sent it while the thread waited, or while it was being resumed),
+// the handler notes the drop, and the resume reports
+// stateFastInterrupted instead of resuming. The last few instructions of
+// the resume cannot: an interrupt lost there is sent again by the Sentry
+// when its wait times out (waitTimeout).
 
 const (
 	// patchTableAddr is where the patch table lives in every address
@@ -86,7 +92,6 @@ const (
 // conversion trap.
 func (s *stub) buildFastPath(a *asm) {
 	st := &s.stubSites
-	st.fastLo = a.pc()
 	st.fastEntry = a.pc()
 	a.rdgsbase(rax)
 	a.test32(rax, slotSize-1)
@@ -112,10 +117,21 @@ func (s *stub) buildFastPath(a *asm) {
 	a.rdfsbase(r11)
 	a.store64(rax, ctxFastFS, r11)
 	a.movRR(rbx, rax)
+	a.storeImm32(rbx, ctxDropped, 0)
 	a.movImm32(rax, stateFastTrapped)
+	a.label("fastPublish")
 	a.call("publishWait")
 	a.cmp32(rax, stateConvert)
 	a.jcc(condE, "convert")
+	// An interrupt dropped since the trap was published: report it
+	// rather than resume (the Sentry sent it after it last looked).
+	a.load32(rax, rbx, ctxDropped)
+	a.test32(rax, ^uint32(0))
+	a.jcc(condE, "fastResume")
+	a.storeImm32(rbx, ctxDropped, 0)
+	a.movImm32(rax, stateFastInterrupted)
+	a.jmp("fastPublish")
+	a.label("fastResume")
 
 	// Resume. A new FS base is loaded here; the Sentry converts for
 	// anything else a fast resume cannot do.
@@ -137,7 +153,6 @@ func (s *stub) buildFastPath(a *asm) {
 
 	a.label("fastBad")
 	a.jmpMem(rcx, cellFallback-cellRet)
-	st.fastHi = a.pc()
 
 	a.label("convert")
 	a.int3() // into the handler, with the live FP state in the frame

@@ -65,6 +65,9 @@ const (
 	ctxSpin     = 0x44 // uint32: how long the handler spins before sleeping
 	ctxAltStack = 0x48 // stack_t for sigaltstack (24 bytes)
 	ctxSelf     = 0x60 // the slot's own stub address, which the fast path checks GS base against
+	// ctxDropped (uint32) is set by the handler when it drops an
+	// interrupt that landed in stub code (see fastpath.go).
+	ctxDropped = 0x68
 
 	// The fast path's register save area (see fastpath.go): the general
 	// registers in ISA order (rax = 0 .. r15 = 15), then rip, rflags, FS
@@ -104,6 +107,9 @@ const (
 	// stateConvert: the Sentry wants a thread waiting in the fast path to
 	// trap into the handler, so that its state becomes a signal frame.
 	stateConvert uint32 = 6
+	// stateFastInterrupted: a thread told to resume from the fast path
+	// took an interrupt on the way and did not resume.
+	stateFastInterrupted uint32 = 7
 
 	stateMask        uint32 = 0xff
 	flagStubSleeps   uint32 = 0x100

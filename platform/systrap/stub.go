@@ -101,10 +101,9 @@ type stubSites struct {
 	handler   uintptr
 	restorer  uintptr
 
-	// The fast path (fastpath.go): its entry, where a thread converting to
-	// a signal frame traps, and the range an interrupt is dropped in.
+	// The fast path (fastpath.go): its entry, and where a thread
+	// converting to a signal frame traps.
 	fastEntry, convertTrap uintptr
-	fastLo, fastHi         uintptr
 
 	// Addresses after each syscall instruction that may run once the
 	// filter is installed (seccomp_data.instruction_pointer).
@@ -389,19 +388,26 @@ func (s *stub) buildHandler(a *asm) {
 	st := &s.stubSites
 	st.handler = a.pc()
 	if s.fsgsbase {
+		// An interrupt in stub code or a trampoline: the thread is on
+		// its way into or out of the fast path, with registers that are
+		// not the application's. It is dropped, and noted for the fast
+		// path's resume (which then reports it instead of resuming).
 		a.cmp32(rdi, uint32(interruptSignal))
 		a.jcc(condNE, "handle")
 		a.load64(rax, rdx, scRIP)
-		a.cmpRipRel(rax, "fastLoAddr")
-		a.jcc(condB, "notFast")
-		a.cmpRipRel(rax, "fastHiAddr")
+		a.cmpRipRel(rax, "stubLoAddr")
+		a.jcc(condB, "notStub")
+		a.cmpRipRel(rax, "stubHiAddr")
 		a.jcc(condB, "drop")
-		a.label("notFast")
+		a.label("notStub")
 		a.cmpRipRel(rax, "tableLoAddr")
 		a.jcc(condB, "handle")
 		a.cmpRipRel(rax, "tableHiAddr")
 		a.jcc(condAE, "handle")
 		a.label("drop")
+		a.movRR(rbx, rsp)
+		a.and64(rbx, -slotSize)
+		a.storeImm32(rbx, ctxDropped, 1)
 		a.add64(rsp, 8)
 		a.jmp("sigreturn")
 	}
@@ -522,10 +528,10 @@ func (s *stub) buildHandler(a *asm) {
 		s.buildFastPath(a)
 	}
 	a.align(8)
-	a.label("fastLoAddr")
-	a.quad(uint64(st.fastLo))
-	a.label("fastHiAddr")
-	a.quad(uint64(st.fastHi))
+	a.label("stubLoAddr")
+	a.quad(stubBase)
+	a.label("stubHiAddr")
+	a.quad(uint64(st.dataPage))
 	a.label("tableLoAddr")
 	a.quad(patchTableAddr)
 	a.label("tableHiAddr")
