@@ -895,3 +895,30 @@ func BenchmarkSyscallRoundTripStats(b *testing.B) {
 // TestContract runs the tests every platform must pass. It comes last:
 // the tests above expect stubs that have not been given a file yet.
 func TestContract(t *testing.T) { platformtest.Contract(t, getPlatform(t)) }
+
+// BenchmarkFirstSwitch measures a fresh context's first system call in a
+// fresh address space: what a new process pays before it runs.
+func BenchmarkFirstSwitch(b *testing.B) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	p := getPlatform(b)
+	fd, _ := unix.MemfdCreate("veil-ptrace-bench", unix.MFD_CLOEXEC)
+	defer unix.Close(fd)
+	unix.Ftruncate(fd, pageSize)
+	unix.Pwrite(fd, []byte{0x0f, 0x05}, 0)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		as, err := p.NewAddressSpace()
+		if err != nil {
+			b.Fatal(err)
+		}
+		as.MapFile(codeAddr, fd, 0, pageSize, platform.AccessType{Read: true, Execute: true})
+		c, _ := p.NewContext()
+		regs := regsAt(codeAddr)
+		if _, err := c.Switch(as, &regs); err != nil {
+			b.Fatal(err)
+		}
+		c.Release()
+		as.Release()
+	}
+}

@@ -621,38 +621,38 @@ func (c *context) dropPair(saveFP bool) unix.WaitStatus {
 	return ws
 }
 
-// exitApp tells the application thread to exit and waits until it has:
-// its slot can then be reused, and no thread runs application code
-// without a context. The thread waits in the handler, which exits at once;
-// one that does not (the application changed its state word under it)
-// gets its stub killed.
+// exitApp tells the application thread to exit. The thread waits in the
+// handler, which exits at once, and the kernel then zeroes the state word
+// (so the slot can be reused, see mapSlot). Nothing waits for that on the
+// way out; but a thread that is still there after appExitWait (the
+// application changed its state word under it, so it went back to
+// running application code without a context) gets its stub killed.
 func (c *context) exitApp(as *addressSpace) {
 	st := c.p.slots.state(c.pr.slot)
-	deadline := time.Now().Add(appExitWait)
 	for {
 		v := atomic.LoadUint32(st)
 		if v == stateDead || as.isReleased() {
 			return
 		}
-		if v&stateMask != stateExit {
-			if !atomic.CompareAndSwapUint32(st, v, stateExit) {
-				continue
-			}
-			v = stateExit
-			futexWake(st)
+		if atomic.CompareAndSwapUint32(st, v, stateExit) {
+			break
 		}
-		if time.Now().After(deadline) || !tgkillAlive(as.pid, c.pr.app) {
-			if tgkillAlive(as.pid, c.pr.app) {
-				unix.Kill(as.pid, unix.SIGKILL)
-			}
-			return
-		}
-		// The kernel zeroes the word and wakes us when the thread exits.
-		futexWait(st, v, int64(time.Millisecond))
 	}
+	futexWake(st)
+	pid, tid := as.pid, c.pr.app
+	go func() {
+		deadline := time.Now().Add(appExitWait)
+		for atomic.LoadUint32(st) != stateDead && tgkillAlive(pid, tid) && !as.isReleased() {
+			if time.Now().After(deadline) {
+				unix.Kill(pid, unix.SIGKILL)
+				return
+			}
+			futexWait(st, atomic.LoadUint32(st), int64(10*time.Millisecond))
+		}
+	}()
 }
 
-// appExitWait bounds exitApp's wait.
+// appExitWait is how long an application thread told to exit may take.
 var appExitWait = time.Second
 
 // forgetPair drops the context's record of its threads once the mapper

@@ -811,3 +811,227 @@ func BenchmarkFastPathRoundTrip(b *testing.B) {
 	b.ReportMetric(float64(after.Sleeps-before.Sleeps)/float64(b.N), "sleep/op")
 	b.ReportMetric(float64(after.Wakes-before.Wakes)/float64(b.N), "wake/op")
 }
+
+// childPids returns our child processes, except the zygote and the ready
+// stubs of the platforms in pools (which are not leaks: Close releases
+// them).
+func childPids(t *testing.T, pools ...*Platform) []string {
+	t.Helper()
+	pooled := map[string]bool{}
+	for _, p := range pools {
+		for _, pid := range waitPool(t, p) {
+			pooled[strconv.Itoa(pid)] = true
+		}
+		pooled[strconv.Itoa(p.zygote.pid)] = true
+	}
+	files, _ := filepath.Glob("/proc/self/task/*/children")
+	var pids []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, pid := range strings.Fields(string(b)) {
+			if !pooled[pid] {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+
+func TestReleaseLeavesNothing(t *testing.T) {
+	p := getPlatform(t)
+	waitPool(t, p)
+	time.Sleep(10 * time.Millisecond)
+	goroutines := runtime.NumGoroutine()
+	slots := p.Stats().SlotsInUse
+
+	func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		e := newEnv(t, 1)
+		e.Code(0x0f, 0x05) // syscall
+		as2, err := p.NewAddressSpace()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := as2.MapFile(codeAddr, e.FD, 0, pageSize, platform.AccessType{Read: true, Execute: true}); err != nil {
+			t.Fatal(err)
+		}
+		// Contexts in other goroutines, released normally, two of them
+		// at once in one address space.
+		var wg sync.WaitGroup
+		for i := 0; i < 2; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				c := newContext(t, p)
+				regs := regsAt(codeAddr)
+				if _, err := c.Switch(e.AS, &regs); err != nil {
+					t.Error(err)
+				}
+				c.Release()
+			}()
+		}
+		wg.Wait()
+
+		// A context whose address space is released under it (exec),
+		// then moves to another one, then is released after it.
+		c := newContext(t, p)
+		regs := regsAt(codeAddr)
+		if _, err := c.Switch(e.AS, &regs); err != nil {
+			t.Fatal(err)
+		}
+		e.AS.Release()
+		regs = regsAt(codeAddr)
+		if _, err := c.Switch(as2, &regs); err != nil {
+			t.Fatal(err)
+		}
+		as2.Release()
+		c.Release()
+	}()
+
+	if pids := childPids(t, p); len(pids) != 0 {
+		t.Errorf("children left: %v", pids)
+	}
+	var ws unix.WaitStatus
+	if pid, err := unix.Wait4(-1, &ws, unix.WNOHANG|unix.WALL, nil); pid != 0 || (err != nil && err != unix.ECHILD) {
+		t.Errorf("wait4(-1): %d, %v, want 0 or ECHILD", pid, err)
+	}
+	waitPool(t, p)
+	deadline := time.Now().Add(2 * time.Second)
+	for (runtime.NumGoroutine() > goroutines || p.Stats().SlotsInUse > slots) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > goroutines {
+		t.Errorf("%d goroutines, %d before", n, goroutines)
+	}
+	// Every slot went back, zeroed.
+	if n := p.Stats().SlotsInUse; n > slots {
+		t.Errorf("%d slots in use, %d before", n, slots)
+	}
+	p.slots.mu.Lock()
+	free := append([]int(nil), p.slots.free...)
+	p.slots.mu.Unlock()
+	for _, s := range free {
+		for i, b := range p.slots.bytes(s) {
+			if b != 0 {
+				t.Fatalf("freed slot %d holds %#x at %#x", s, b, i)
+			}
+		}
+	}
+}
+
+// TestPoolClose checks that a platform's pool hands out working stubs and
+// that Close leaves nothing behind but the zygote.
+func TestPoolClose(t *testing.T) {
+	shared := getPlatform(t)
+	p, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.zygote.stop()
+	waitPool(t, p)
+	var ass []platform.AddressSpace
+	for i := 0; i < poolSize+1; i++ {
+		as, err := p.NewAddressSpace()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ass = append(ass, as)
+	}
+	p.Close()
+	p.Close()
+	as, err := p.NewAddressSpace()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ass = append(ass, as)
+	func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		fd, err := unix.MemfdCreate("veil-systrap-test", unix.MFD_CLOEXEC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		unix.Ftruncate(fd, pageSize)
+		unix.Pwrite(fd, []byte{0x0f, 0x05}, 0) // syscall
+		c := newContext(t, p)
+		defer c.Release()
+		for _, as := range ass {
+			if err := as.MapFile(codeAddr, fd, 0, pageSize, platform.AccessType{Read: true, Execute: true}); err != nil {
+				t.Fatal(err)
+			}
+			regs := regsAt(codeAddr)
+			if _, err := c.Switch(as, &regs); err != nil {
+				t.Fatal(err)
+			}
+			if regs.Rip != codeAddr+2 {
+				t.Fatalf("rip %#x after syscall", regs.Rip)
+			}
+		}
+	}()
+	for _, as := range ass {
+		as.Release()
+	}
+	if idle, pids := p.poolIdle(); !idle || len(pids) != 0 {
+		t.Errorf("closed pool: idle %v, stubs %v", idle, pids)
+	}
+	pids := childPids(t, shared)
+	for _, pid := range pids {
+		if pid != strconv.Itoa(p.zygote.pid) {
+			t.Errorf("child left: %s", pid)
+		}
+	}
+}
+
+// BenchmarkNewAddressSpace measures creating and releasing an address
+// space, as an application fork or execve does (with the pool refilling
+// in the background).
+func BenchmarkNewAddressSpace(b *testing.B) {
+	p := getPlatform(b)
+	before := p.Stats()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		as, err := p.NewAddressSpace()
+		if err != nil {
+			b.Fatal(err)
+		}
+		as.Release()
+	}
+	b.StopTimer()
+	after := p.Stats()
+	b.ReportMetric(float64(after.PtraceRequests-before.PtraceRequests)/float64(b.N), "ptrace/op")
+	b.ReportMetric(float64(after.Injections-before.Injections)/float64(b.N), "inject/op")
+}
+
+// BenchmarkFirstSwitch measures a fresh context's first system call in a
+// fresh address space: what a new process pays before it runs.
+func BenchmarkFirstSwitch(b *testing.B) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	p := getPlatform(b)
+	fd, _ := unix.MemfdCreate("veil-systrap-bench", unix.MFD_CLOEXEC)
+	defer unix.Close(fd)
+	unix.Ftruncate(fd, pageSize)
+	unix.Pwrite(fd, []byte{0x0f, 0x05}, 0)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		as, err := p.NewAddressSpace()
+		if err != nil {
+			b.Fatal(err)
+		}
+		as.MapFile(codeAddr, fd, 0, pageSize, platform.AccessType{Read: true, Execute: true})
+		c, _ := p.NewContext()
+		regs := regsAt(codeAddr)
+		if _, err := c.Switch(as, &regs); err != nil {
+			b.Fatal(err)
+		}
+		c.Release()
+		as.Release()
+	}
+}
