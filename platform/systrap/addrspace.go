@@ -101,7 +101,7 @@ func (p *Platform) newAddressSpace() (*addressSpace, error) {
 	}
 	as.stopped = sync.NewCond(&as.mu)
 	ready := make(chan error)
-	go as.control(ready)
+	p.runLocked(func() { as.control(ready) })
 	if err := <-ready; err != nil {
 		return nil, err
 	}
@@ -109,10 +109,9 @@ func (p *Platform) newAddressSpace() (*addressSpace, error) {
 }
 
 // control is the control goroutine: it forks and seizes the stub, serves
-// requests until Release, then reaps the stub. Its OS thread stays locked
-// for good: a thread that had tracees is best thrown away.
+// requests until Release, then reaps the stub. It runs on a worker locked
+// to its OS thread (see runLocked), the stub's tracer.
 func (as *addressSpace) control(ready chan<- error) {
-	runtime.LockOSThread()
 	defer close(as.done)
 	if err := as.start(); err != nil {
 		if as.pid > 0 {
@@ -539,4 +538,40 @@ func (as *addressSpace) waitNotStopped() {
 		as.stopped.Wait()
 	}
 	as.mu.Unlock()
+}
+
+// maxIdleWorkers bounds the locked threads kept for future address spaces.
+const maxIdleWorkers = 8
+
+// runLocked runs f on a goroutine locked to its OS thread: an idle worker
+// if there is one, else a new one. A worker goes back to the idle list
+// when f returns: creating and destroying a locked OS thread for every
+// address space costs a quarter of a millisecond here, more than the rest
+// of a stub's creation. Reusing one is safe once f has reaped its stub:
+// ptrace leaves nothing behind in the tracer then.
+func (p *Platform) runLocked(f func()) {
+	p.workersMu.Lock()
+	if n := len(p.workers); n > 0 {
+		w := p.workers[n-1]
+		p.workers = p.workers[:n-1]
+		p.workersMu.Unlock()
+		w <- f
+		return
+	}
+	p.workersMu.Unlock()
+	w := make(chan func())
+	go func() {
+		runtime.LockOSThread()
+		for f := range w {
+			f()
+			p.workersMu.Lock()
+			if len(p.workers) >= maxIdleWorkers {
+				p.workersMu.Unlock()
+				return // the locked thread ends with the goroutine
+			}
+			p.workers = append(p.workers, w)
+			p.workersMu.Unlock()
+		}
+	}()
+	w <- f
 }

@@ -115,6 +115,11 @@ type Platform struct {
 
 	pool stubPool
 	hot  atomic.Pointer[hotFile]
+
+	// workers are idle locked goroutines for address spaces' control
+	// goroutines (see runLocked).
+	workersMu sync.Mutex
+	workers   []chan func()
 }
 
 var _ platform.Platform = (*Platform)(nil)
