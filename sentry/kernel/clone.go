@@ -22,7 +22,8 @@ type CloneArgs struct {
 const supportedCloneFlags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND |
 	unix.CLONE_THREAD | unix.CLONE_SYSVSEM | unix.CLONE_SETTLS | unix.CLONE_PARENT_SETTID |
 	unix.CLONE_CHILD_CLEARTID | unix.CLONE_CHILD_SETTID | unix.CLONE_VFORK | unix.CLONE_PARENT |
-	unix.CLONE_DETACHED | unix.CLONE_PTRACE | unix.CLONE_UNTRACED | unix.CLONE_IO
+	unix.CLONE_DETACHED | unix.CLONE_PTRACE | unix.CLONE_UNTRACED | unix.CLONE_IO |
+	supportedNamespaceFlags
 
 // ErrUnsupportedClone is returned for clone flags the Sentry does not
 // implement (new namespaces, pidfds, ...); the syscall layer reports it.
@@ -40,6 +41,13 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 	if f&unix.CLONE_PARENT != 0 && t.tg == t.k.init {
 		return 0, unix.EINVAL // init's siblings would have no parent
 	}
+	if err := checkNamespaceCloneFlags(f); err != nil {
+		return 0, err
+	}
+	creds, nsp, err := t.newNamespaces(f)
+	if err != nil {
+		return 0, err
+	}
 	k := t.k
 	nt := &Task{
 		k:           k,
@@ -48,9 +56,10 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 		interruptCh: make(chan struct{}, 1),
 	}
 	// fork(2): the child has a copy of the parent's credentials (the
-	// same immutable value).
-	nt.setCredentials(t.Credentials())
-	var err error
+	// same immutable value), moved into a new user namespace by
+	// CLONE_NEWUSER, and the parent's namespaces or new ones.
+	nt.setCredentials(creds)
+	nt.nsproxy.Store(nsp)
 	if f&unix.CLONE_VM != 0 {
 		t.mm.IncUsers()
 		nt.mm = t.mm
@@ -121,6 +130,9 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 		}
 		parent.children[nt.tg] = struct{}{}
 		k.tgs[nt.tid] = nt.tg
+	}
+	if f&unix.CLONE_SYSVSEM != 0 {
+		t.shareSemUndoLocked(nt)
 	}
 	nt.tg.tasks[nt] = struct{}{}
 	k.tasks[nt.tid] = nt

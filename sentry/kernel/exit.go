@@ -56,6 +56,7 @@ func (t *Task) exitNow(st WaitStatus) {
 		}
 	}
 	t.exitRobustList()
+	t.dropSemUndo()
 	if t.ctx != nil {
 		t.ctx.Release()
 	}

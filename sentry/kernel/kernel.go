@@ -41,10 +41,8 @@ type Kernel struct {
 	// Set before the first process starts.
 	HostSignalsActOnInit bool
 
-	// utsMu guards the host and domain names uname reports (sethostname
-	// changes them while other tasks read them).
-	utsMu                sync.Mutex
-	hostname, domainname string
+	// rootNS are the sandbox's initial namespaces (namespaces.go).
+	rootNS *Namespaces
 
 	// VDSO, if not nil, is mapped into every program execve loads
 	// (sentry/vdso keeps its clock data current). (veil: vdso)
@@ -78,7 +76,6 @@ type Kernel struct {
 func New(p platform.Platform, mf *memfile.File, v *vfs.VirtualFilesystem, sys SyscallFunc) (*Kernel, error) {
 	k := &Kernel{
 		Platform: p, MF: mf, VFSys: v, Syscall: sys,
-		hostname: "veil", domainname: "(none)",
 		HostSignalsActOnInit: true,
 		boot:                 time.Now(),
 		tasks:                make(map[ThreadID]*Task),
@@ -88,6 +85,7 @@ func New(p platform.Platform, mf *memfile.File, v *vfs.VirtualFilesystem, sys Sy
 		unimpl:               make(map[string]int),
 	}
 	k.futexes.init()
+	k.initNamespaces()
 	ctx, err := p.NewContext()
 	if err != nil {
 		return nil, fmt.Errorf("kernel: platform context: %w", err)
@@ -177,23 +175,15 @@ func (k *Kernel) ThreadGroupIDs() []ThreadID {
 	return ids
 }
 
-// UTSName returns the sandbox's host and domain names.
+// UTSName returns the host and domain names of the sandbox's initial UTS
+// namespace.
 func (k *Kernel) UTSName() (hostname, domainname string) {
-	k.utsMu.Lock()
-	defer k.utsMu.Unlock()
-	return k.hostname, k.domainname
+	return k.rootNS.UTS.Names()
 }
 
-// SetHostname sets the sandbox's host name (never the host's).
-func (k *Kernel) SetHostname(name string) {
-	k.utsMu.Lock()
-	k.hostname = name
-	k.utsMu.Unlock()
-}
+// SetHostname sets the host name of the sandbox's initial UTS namespace
+// (never the host's).
+func (k *Kernel) SetHostname(name string) { k.rootNS.UTS.SetHostname(name) }
 
-// SetDomainname sets the sandbox's domain name.
-func (k *Kernel) SetDomainname(name string) {
-	k.utsMu.Lock()
-	k.domainname = name
-	k.utsMu.Unlock()
-}
+// SetDomainname sets the domain name of the initial UTS namespace.
+func (k *Kernel) SetDomainname(name string) { k.rootNS.UTS.SetDomainname(name) }

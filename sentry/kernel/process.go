@@ -66,6 +66,7 @@ func (k *Kernel) NewProcess(a CreateProcessArgs) (*ThreadGroup, error) {
 	creds, secure := a.Creds.ExecCredentials()
 	t := &Task{k: k, fdTable: a.FDTable, fs: a.FS, interruptCh: make(chan struct{}, 1)}
 	t.setCredentials(creds)
+	t.nsproxy.Store(k.rootNS)
 	limits := a.Limits
 	if limits == nil {
 		limits = defaultLimits()

@@ -76,6 +76,13 @@ type Task struct {
 	// the task itself loads it on that path; changes (seccomp(2),
 	// TSYNC from another thread) store a new state under k.mu.
 	seccomp atomic.Pointer[seccompState]
+
+	// nsproxy is the task's namespaces but the user namespace (which is
+	// in its credentials); only the task itself replaces it
+	// (namespaces.go). semUndo is its SysV semaphore undo list, shared by
+	// CLONE_SYSVSEM, guarded by k.mu.
+	nsproxy atomic.Pointer[Namespaces]
+	semUndo *semUndoRef
 }
 
 // Kernel returns the kernel t runs in.

@@ -106,11 +106,14 @@ func (m *MemoryManager) DecUsers() {
 		m.mf.DecRef(p.off, pageSize)
 		delete(m.ptes, a)
 	}
+	// The platform mappings go first: a Mappable that frees its pages
+	// when its last mapping goes (a removed SysV shm segment) must not
+	// free pages a thread could still reach.
+	m.as.Release()
 	for _, v := range m.vmas {
 		m.track(v, -1)
 	}
 	m.vmas = nil
-	m.as.Release()
 }
 
 // MMapOpts are the arguments of MMap.
@@ -644,6 +647,54 @@ func (m *MemoryManager) track(v *vma, delta int) {
 	if c := cacheOf(v.mappable); c != nil {
 		c.addMapper(m, delta)
 	}
+	if mc, ok := v.mappable.(MappingCounter); ok {
+		mc.CountMappings(delta)
+	}
+}
+
+// MappingCounter is implemented by Mappables that count the mappings made
+// of them: a SysV shared memory segment's shm_nattch (shmctl(2)) counts
+// vmas, as Linux's does through vm_ops open/close, so fork, munmap, exit
+// and execve keep it right. CountMappings is called with m's lock held.
+type MappingCounter interface {
+	CountMappings(delta int)
+}
+
+// UnmapSegment is the address-space half of shmdt(2): it finds the
+// mapping starting at addr at offset 0 of a Mappable that isSeg accepts
+// (returning the segment's size), and unmaps every mapping of that same
+// Mappable in [addr, addr+size) that maps it at the matching offset, as
+// Linux's shmdt does. It returns the Mappable, or EINVAL when addr starts
+// no such mapping.
+func (m *MemoryManager) UnmapSegment(addr uintptr, isSeg func(Mappable) (int64, bool)) (Mappable, error) {
+	if addr%pageSize != 0 {
+		return nil, unix.EINVAL
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v := m.find(addr)
+	if v == nil || v.start != addr || v.off != 0 || v.mappable == nil {
+		return nil, unix.EINVAL
+	}
+	size, ok := isSeg(v.mappable)
+	if !ok {
+		return nil, unix.EINVAL
+	}
+	mp := v.mappable
+	end := addr + pageRoundUp(uintptr(size))
+	var ranges [][2]uintptr
+	for _, o := range m.vmas {
+		if o.start >= end {
+			break
+		}
+		if o.start >= addr && o.mappable == mp && o.off == int64(o.start-addr) {
+			ranges = append(ranges, [2]uintptr{o.start, min(o.end, end)})
+		}
+	}
+	for _, r := range ranges {
+		m.unmapLocked(r[0], r[1]-r[0])
+	}
+	return mp, nil
 }
 
 // invalidateCache drops the platform mappings of c's pages at file
@@ -712,9 +763,10 @@ func (m *MemoryManager) unmapLocked(addr, length uintptr) {
 	m.split(addr)
 	m.split(end)
 	out := m.vmas[:0]
+	var gone []*vma
 	for _, v := range m.vmas {
 		if v.start >= addr && v.end <= end {
-			m.track(v, -1)
+			gone = append(gone, v)
 			continue
 		}
 		out = append(out, v)
@@ -723,8 +775,12 @@ func (m *MemoryManager) unmapLocked(addr, length uintptr) {
 		m.vmas[i] = nil
 	}
 	m.vmas = out
-	// Unmap first: no thread may reach a page once it is freed.
+	// Unmap first: no thread may reach a page once it is freed (private
+	// pages below, or a Mappable's when its last mapping goes).
 	m.as.Unmap(addr, length)
+	for _, v := range gone {
+		m.track(v, -1)
+	}
 	m.forPtes(addr, end, func(a uintptr, p pte) {
 		m.mf.DecRef(p.off, pageSize)
 		delete(m.ptes, a)

@@ -1,0 +1,25 @@
+package syscalls
+
+// Namespaces: unshare(2) and setns(2) (namespaces(7)); clone(2)'s
+// CLONE_NEW* flags go through the same kernel code (kernel.Task.Clone).
+
+import (
+	"github.com/veil-sandbox/veil/sentry/arch"
+	"github.com/veil-sandbox/veil/sentry/kernel"
+	"golang.org/x/sys/unix"
+)
+
+func init() {
+	register(unix.SYS_UNSHARE, "unshare", sysUnshare, Hex).partial(namespaceNote)
+}
+
+// namespaceNote says which namespaces the Sentry lacks.
+const namespaceNote = "CLONE_NEWPID, CLONE_NEWNET and CLONE_NEWTIME: EINVAL, as a kernel without CONFIG_PID_NS, CONFIG_NET_NS and CONFIG_TIME_NS"
+
+func sysUnshare(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	err := t.Unshare(a[0])
+	if err != nil && a[0]&(unix.CLONE_NEWPID|unix.CLONE_NEWNET|unix.CLONE_NEWTIME) != 0 {
+		return 0, unsupported(t, "unshare(CLONE_NEWPID|CLONE_NEWNET|CLONE_NEWTIME)", err)
+	}
+	return 0, err
+}
