@@ -134,6 +134,9 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 	if f&unix.CLONE_SYSVSEM != 0 {
 		t.shareSemUndoLocked(nt)
 	}
+	if f&unix.CLONE_VM == 0 {
+		nt.mm.OwnerPID.Store(int32(nt.tg.tgid))
+	}
 	nt.tg.tasks[nt] = struct{}{}
 	k.tasks[nt.tid] = nt
 	k.live++

@@ -53,6 +53,7 @@ func (t *Task) Execve(open OpenExecutable, path string, argv, envv []string) err
 	}
 	old := t.mm
 	t.mm = newMM
+	newMM.OwnerPID.Store(int32(t.tg.tgid))
 	old.DecUsers()
 	if t.vforkDone != nil {
 		close(t.vforkDone)

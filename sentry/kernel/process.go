@@ -102,6 +102,7 @@ func (k *Kernel) NewProcess(a CreateProcessArgs) (*ThreadGroup, error) {
 	}
 	t.tid = k.allocTID()
 	tg.tgid, tg.pgid, tg.sid = t.tid, t.tid, t.tid
+	m.OwnerPID.Store(int32(t.tid))
 	k.tasks[t.tid] = t
 	k.tgs[t.tid] = tg
 	if a.Init {

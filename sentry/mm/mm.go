@@ -62,6 +62,12 @@ type MemoryManager struct {
 
 	users atomic.Int32
 
+	// OwnerPID is the pid of the process the address space belongs to
+	// (the kernel sets it), reported to MappingCounters as the process
+	// that attached or detached (a SysV segment's shm_lpid); 0 while
+	// unknown (the copy fork makes, counted in the parent's name).
+	OwnerPID atomic.Int32
+
 	// Information about the program, for /proc and prctl.
 	Exe                string
 	ArgvStart, ArgvEnd uintptr
@@ -648,16 +654,17 @@ func (m *MemoryManager) track(v *vma, delta int) {
 		c.addMapper(m, delta)
 	}
 	if mc, ok := v.mappable.(MappingCounter); ok {
-		mc.CountMappings(delta)
+		mc.CountMappings(delta, m.OwnerPID.Load())
 	}
 }
 
 // MappingCounter is implemented by Mappables that count the mappings made
 // of them: a SysV shared memory segment's shm_nattch (shmctl(2)) counts
 // vmas, as Linux's does through vm_ops open/close, so fork, munmap, exit
-// and execve keep it right. CountMappings is called with m's lock held.
+// and execve keep it right. pid is the address space's OwnerPID.
+// CountMappings is called with m's lock held.
 type MappingCounter interface {
-	CountMappings(delta int)
+	CountMappings(delta int, pid int32)
 }
 
 // UnmapSegment is the address-space half of shmdt(2): it finds the

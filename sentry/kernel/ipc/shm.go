@@ -37,12 +37,22 @@ func (s *Shm) TranslatePage(off int64) (int64, error) { return s.cache.Translate
 // PageCache lets the memory manager find the segment's pages.
 func (s *Shm) PageCache() *mm.PageCache { return s.cache }
 
-// CountMappings implements mm.MappingCounter: the segment goes when it
-// was removed (IPC_RMID) and its last mapping goes.
-func (s *Shm) CountMappings(delta int) {
+// CountMappings implements mm.MappingCounter: a mapping that goes (exit,
+// execve, munmap) counts as a detach by pid, as Linux's shm_close does;
+// the segment goes when it was removed (IPC_RMID) and its last mapping
+// goes.
+func (s *Shm) CountMappings(delta int, pid int32) {
 	s.ns.mu.Lock()
 	defer s.ns.mu.Unlock()
 	s.nattch += int64(delta)
+	if pid != 0 {
+		if delta < 0 {
+			s.dtime = now()
+		} else {
+			s.atime = now()
+		}
+		s.lpid = pid
+	}
 	s.maybeDestroyLocked()
 }
 
