@@ -387,7 +387,6 @@ func (t *Task) Unshare(flags uint64) error {
 	return nil
 }
 
-
 // ViewPID returns how t sees the process whose id in the sandbox's
 // initial pid namespace is pid (pid_vnr); the Sentry has one pid
 // namespace, so it is pid itself.

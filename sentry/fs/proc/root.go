@@ -24,7 +24,6 @@ type rootDir struct {
 }
 
 func (fs *filesystem) newRoot() *rootDir {
-	k := fs.k
 	self := fs.newSymlink(0o777, nil, func(ctx vfs.Context) (string, error) {
 		pid := ctx.ProcessID()
 		if pid <= 0 {
@@ -47,10 +46,10 @@ func (fs *filesystem) newRoot() *rootDir {
 		}
 		return ro(v + "\n")
 	}
-	sysKernel := fs.newStaticDir(nil, []dirEntry{
+	sysKernel := fs.newStaticDir(nil, sortedEntries(append([]dirEntry{
 		{"cap_last_cap", ro("40\n")},
-		{"domainname", fs.textFile(func() string { _, d := k.UTSName(); return d + "\n" })},
-		{"hostname", fs.textFile(func() string { h, _ := k.UTSName(); return h + "\n" })},
+		{"domainname", fs.utsFile(true)},
+		{"hostname", fs.utsFile(false)},
 		{"ngroups_max", ro("65536\n")},
 		{"osrelease", ro(fs.opts.Release + "\n")},
 		{"ostype", ro("Linux\n")},
@@ -63,10 +62,11 @@ func (fs *filesystem) newRoot() *rootDir {
 		})},
 		{"threads-max", ro("4194304\n")},
 		{"version", ro("#1 SMP Veil\n")},
-	})
+	}, fs.ipcSysctls()...)))
 	sys := fs.newStaticDir(nil, []dirEntry{
 		{"fs", fs.newStaticDir(nil, []dirEntry{
 			{"file-max", ro("9223372036854775807\n")},
+			{"mqueue", fs.mqueueSysctls()},
 			{"nr_open", ro(strconv.Itoa(vfs.MaxFDLimit) + "\n")},
 			{"pipe-max-size", ro("1048576\n")},
 		})},
@@ -95,6 +95,7 @@ func (fs *filesystem) newRoot() *rootDir {
 		{"self", self},
 		{"stat", fs.textFile(fs.stat)},
 		{"sys", sys},
+		{"sysvipc", fs.sysvipcDir()},
 		{"thread-self", threadSelf},
 		{"uptime", fs.textFile(fs.uptime)},
 		{"version", ro("Linux version " + fs.opts.Release + " (veil) #1 SMP Veil\n")},

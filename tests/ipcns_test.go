@@ -1,0 +1,64 @@
+package tests
+
+import (
+	"os/exec"
+	"testing"
+)
+
+// Real programs over System V IPC, POSIX message queues and namespaces
+// (util-linux's ipcs, ipcmk, ipcrm, unshare, mount, procps), each compared
+// with a native run as root. Native runs that create IPC objects or
+// namespaces run inside `unshare -i` (or the namespaces they ask for), so
+// they start from an empty IPC namespace like the sandbox's and leave the
+// host's alone; outputs are made deterministic (random keys, pids).
+
+// needTools stops a test when util-linux or procps programs are missing
+// (.ci/run installs them).
+func needTools(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not found: install util-linux and procps (`apt-get install -y util-linux procps`, .ci/run does)", tool)
+		}
+	}
+}
+
+// shellCase is a shell script run natively (behind nativePrefix) and
+// under runsc do.
+type shellCase struct {
+	name         string
+	nativePrefix []string
+	script       string
+}
+
+func runShellCases(t *testing.T, cases []shellCase) {
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			nat := native(t, opts{}, append(c.nativePrefix, "/bin/sh", "-c", c.script)...)
+			if nat.startErr != nil || nat.timedOut || nat.code != 0 {
+				t.Fatalf("BUG IN THE TEST: the native run failed%s", nat)
+			}
+			sb := sandbox(t, opts{}, "/bin/sh", "-c", c.script)
+			compareOutputs(t, nat, sb)
+		})
+	}
+}
+
+// TestIPCS runs ipcmk/ipcs/ipcrm: ipcs reads /proc/sysvipc/*, the limits
+// in /proc/sys/kernel and shmctl/semctl/msgctl(*_INFO, *_STAT).
+func TestIPCS(t *testing.T) {
+	needTools(t, "ipcs", "ipcmk", "ipcrm", "unshare")
+	keys := `sed -e 's/^0x[0-9a-f]*/KEY/' -e 's/key=0x[0-9a-f]*/key=K/' -e 's/cpid=[0-9]*/cpid=P/' -e 's/time=.*/time=T/' -e 's/time = .*/time = T/'`
+	runShellCases(t, []shellCase{
+		{name: "objects", nativePrefix: []string{"unshare", "-i"}, script: `
+ipcmk -M 100 >/dev/null && ipcmk -S 2 >/dev/null && ipcmk -Q >/dev/null && ipcmk -M 4096 -p 0640 >/dev/null
+ipcs | ` + keys + `
+ipcs -u
+ipcs -m -i 1 | ` + keys + `
+ipcs -s -i 0 | ` + keys + `
+ipcrm -m 0 && ipcrm -s 0 && ipcrm -q 0 && ipcs -a | ` + keys + `
+ls /proc/sysvipc
+`},
+		{name: "limits", script: `ipcs -l; cat /proc/sys/kernel/sem /proc/sys/kernel/shmmax /proc/sys/kernel/msgmnb; ls /proc/sys/fs/mqueue; cat /proc/sys/fs/mqueue/*`},
+	})
+}
