@@ -31,6 +31,7 @@ var cprogs = []cprog{
 	{name: "jobctl"},
 	{name: "hostile"},
 	{name: "sysvipc"},
+	{name: "mqueue"},
 	{name: "segv", code: 128 + int(syscall.SIGSEGV)},
 }
 

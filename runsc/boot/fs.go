@@ -15,6 +15,7 @@ import (
 	"github.com/veil-sandbox/veil/platform/ptrace"
 	"github.com/veil-sandbox/veil/sentry/fs/dev"
 	goferfs "github.com/veil-sandbox/veil/sentry/fs/gofer"
+	"github.com/veil-sandbox/veil/sentry/fs/mqueue"
 	"github.com/veil-sandbox/veil/sentry/fs/proc"
 	"github.com/veil-sandbox/veil/sentry/fs/tmpfs"
 	"github.com/veil-sandbox/veil/sentry/kernel"
@@ -121,9 +122,12 @@ const (
 	// MountTmpfs: a tmpfs in Sentry memory.
 	MountTmpfs
 	// MountEmpty: a pseudo filesystem the Sentry does not have yet,
-	// shown as an empty read-only directory (sysfs, cgroup, mqueue,
-	// devpts elsewhere than /dev/pts).
+	// shown as an empty read-only directory (sysfs, cgroup, devpts
+	// elsewhere than /dev/pts).
 	MountEmpty
+	// MountMqueue: the POSIX message queues of the container's IPC
+	// namespace (sentry/fs/mqueue).
+	MountMqueue
 	// MountBindDir: a host directory, served by its own gofer
 	// connection.
 	MountBindDir
@@ -177,7 +181,9 @@ func ClassifyMount(m specs.Mount, isDir bool) (MountKind, error) {
 			return MountSentryDefault, nil
 		}
 		return MountEmpty, nil
-	case "sysfs", "cgroup", "cgroup2", "mqueue":
+	case "mqueue":
+		return MountMqueue, nil
+	case "sysfs", "cgroup", "cgroup2":
 		return MountEmpty, nil
 	}
 	return 0, fmt.Errorf("filesystem type %q is not supported", m.Type)
@@ -403,6 +409,13 @@ func (s *sandbox) mount(mf *memfile.File, v *vfs.VirtualFilesystem, m specs.Moun
 		opts.ReadOnly = true
 		opts.FSType, opts.Source = m.Type, m.Type
 		_, err = v.MountAt(ctx, dst, tmpfs.New(mf, tmpfs.Options{Mode: 0o555}).Root(), opts)
+		return err
+	case MountMqueue:
+		opts.FSType, opts.Source = "mqueue", m.Source
+		if opts.Source == "" {
+			opts.Source = "mqueue"
+		}
+		_, err = v.MountAt(ctx, dst, mqueue.Of(s.k, s.k.RootNamespaces().IPC).Root(), opts)
 		return err
 	case MountBindDir:
 		fs, err := goferfs.New(s.clients[conn], mf, goferfs.Options{ReadOnly: opts.ReadOnly})
