@@ -2,6 +2,7 @@ package tests
 
 import (
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -61,4 +62,18 @@ ls /proc/sysvipc
 `},
 		{name: "limits", script: `ipcs -l; cat /proc/sys/kernel/sem /proc/sys/kernel/shmmax /proc/sys/kernel/msgmnb; ls /proc/sys/fs/mqueue; cat /proc/sys/fs/mqueue/*`},
 	})
+}
+
+// TestMqueueMount runs a bundle with config.json's mqueue mount at
+// /dev/mqueue (as `runc spec` writes it): the queues mq_open makes show
+// there as files holding their QSIZE line, and rm removes them.
+func TestMqueueMount(t *testing.T) {
+	spec := newSpec("/", "/bin/busybox", "sh", "-c",
+		`/mqueue keep /q1 && /bin/busybox ls /dev/mqueue && /bin/busybox cat /dev/mqueue/q1 &&
+/bin/busybox stat -c '%s %a %F' /dev/mqueue /dev/mqueue/q1 && /bin/busybox rm /dev/mqueue/q1 && /bin/busybox ls /dev/mqueue && echo empty`)
+	spec.Mounts = []ociMount{{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}}}
+	dir := makeBundle(t, spec)
+	copyFile(t, prog("mqueue"), filepath.Join(dir, "rootfs", "mqueue"), 0o755)
+	r := runBundle(t, opts{}, dir)
+	expect(t, r, 0, "q1\nQSIZE:11         NOTIFY:0     SIGNO:0     NOTIFY_PID:0     \n60 1777 directory\n80 640 regular file\nempty\n")
 }

@@ -111,8 +111,9 @@ type dir struct {
 func (d *dir) Stat(vfs.Context) (vfs.Stat, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	// Linux counts DIRENT_SIZE (20) per entry, "." and ".." included.
 	return vfs.Stat{Dev: d.fs.dev, Ino: d.ino, Mode: d.mode, Nlink: 2, UID: d.uid, GID: d.gid,
-		Blksize: 4096, Atime: d.time, Mtime: d.time, Ctime: d.time}, nil
+		Size: int64(20 * (2 + len(d.queues))), Blksize: 4096, Atime: d.time, Mtime: d.time, Ctime: d.time}, nil
 }
 
 // SetStat implements vfs.Inode (chmod/chown of the mount point).

@@ -28,9 +28,22 @@ static void handler(int sig, siginfo_t *si, void *uc)
 	got_val = si->si_value.sival_int;
 }
 
-int main(void)
+/* "mqueue keep NAME": make queue NAME holding two messages and leave it. */
+static int keep(const char *n)
+{
+	struct mq_attr at = {.mq_maxmsg = 4, .mq_msgsize = 64};
+	mqd_t q = mq_open(n, O_WRONLY | O_CREAT, 0640, &at);
+	CHECK(q != (mqd_t)-1);
+	SYS(mq_send(q, "hello", 5, 1));
+	SYS(mq_send(q, "world!", 6, 2));
+	return 0;
+}
+
+int main(int argc, char **argv)
 {
 	veil_init("mqueue");
+	if (argc == 3 && strcmp(argv[1], "keep") == 0)
+		return keep(argv[2]);
 	snprintf(name, sizeof name, "/veil-mq-%d", getpid());
 	snprintf(name2, sizeof name2, "/veil-mq2-%d", getpid());
 
