@@ -11,6 +11,21 @@ import (
 
 func init() {
 	register(unix.SYS_UNSHARE, "unshare", sysUnshare, Hex).partial(namespaceNote)
+	register(unix.SYS_SETNS, "setns", sysSetns, FD, Hex).partial("pidfds: EINVAL; the pid, network and time namespaces can only be rejoined (there is one of each)")
+}
+
+// setns(2) of a /proc/PID/ns/* descriptor.
+func sysSetns(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	f, err := t.FDTable().GetFile(int32(a[0]))
+	if err != nil {
+		return 0, unix.EBADF
+	}
+	defer f.DecRef()
+	ns := kernel.NamespaceOfFile(f)
+	if ns == nil {
+		return 0, unix.EINVAL
+	}
+	return 0, t.Setns(ns, int(a[1]))
 }
 
 // namespaceNote says which namespaces the Sentry lacks.

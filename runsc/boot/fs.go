@@ -90,7 +90,9 @@ func build(spec *Spec, goferConns []*os.File) (*sandbox, error) {
 	if err := dev.Mount(ctx, v); err != nil {
 		return nil, fmt.Errorf("mounting /dev: %w", err)
 	}
-	if _, err := v.MountAt(ctx, "/proc", proc.New(k, proc.Options{Release: syscalls.Release, Sysctls: sysctls(spec.OCI)}),
+	// mount -t proc inside makes instances with the same options.
+	syscalls.ProcOptions = proc.Options{Release: syscalls.Release, Sysctls: sysctls(spec.OCI)}
+	if _, err := v.MountAt(ctx, "/proc", proc.New(k, syscalls.ProcOptions),
 		vfs.MountOptions{FSType: "proc", Source: "proc", NoExec: true}); err != nil {
 		return nil, fmt.Errorf("mounting /proc: %w", err)
 	}

@@ -44,7 +44,7 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 	if err := checkNamespaceCloneFlags(f); err != nil {
 		return 0, err
 	}
-	creds, nsp, err := t.newNamespaces(f)
+	creds, nsp, move, err := t.newNamespaces(f)
 	if err != nil {
 		return 0, err
 	}
@@ -76,6 +76,7 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 		nt.fs = t.fs
 	} else {
 		nt.fs = t.fs.Fork()
+		moveFS(nt.fs, move)
 	}
 	if nt.pendingFP, err = t.ctx.FPState(); err != nil {
 		nt.release()

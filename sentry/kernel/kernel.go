@@ -41,8 +41,11 @@ type Kernel struct {
 	// Set before the first process starts.
 	HostSignalsActOnInit bool
 
-	// rootNS are the sandbox's initial namespaces (namespaces.go).
+	// rootNS are the sandbox's initial namespaces (namespaces.go); pidNS
+	// and netNS are the one pid and network namespace (nsfs.go).
 	rootNS *Namespaces
+	pidNS  *PIDNamespace
+	netNS  *NetNamespace
 
 	// VDSO, if not nil, is mapped into every program execve loads
 	// (sentry/vdso keeps its clock data current). (veil: vdso)

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/veil-sandbox/veil/sentry/kernel/ipc"
+	"github.com/veil-sandbox/veil/sentry/vfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -72,6 +73,10 @@ type Namespaces struct {
 	UTS    *UTSNamespace
 	IPC    *IPCNamespace
 	Cgroup *CgroupNamespace
+	// Mount is the mount namespace: which mounts path resolution from
+	// the task's root and working directory meets, and where mount(2)
+	// acts.
+	Mount *vfs.MountNamespace
 }
 
 func (n *Namespaces) copy() *Namespaces {
@@ -182,6 +187,14 @@ func (k *Kernel) initNamespaces() {
 		IPC:    k.newIPCNamespace(nil, ipcInitIno),
 		Cgroup: &CgroupNamespace{ino: cgroupInitIno},
 	}
+	k.pidNS = &PIDNamespace{ino: pidInitIno}
+	k.netNS = &NetNamespace{ino: newNSIno()}
+	if k.VFSys != nil {
+		if m := k.VFSys.RootNamespace(); m != nil {
+			m.Ino = newNSIno()
+			k.rootNS.Mount = m
+		}
+	}
 }
 
 // RootNamespaces returns the sandbox's initial namespaces (those of the
@@ -256,7 +269,7 @@ func (t *Task) shareSemUndoLocked(nt *Task) {
 // refused with EINVAL, as by a kernel built without CONFIG_PID_NS,
 // CONFIG_NET_NS and CONFIG_TIME_NS (see docs/compatibility.md).
 const supportedNamespaceFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
-	unix.CLONE_NEWCGROUP
+	unix.CLONE_NEWCGROUP | unix.CLONE_NEWNS
 
 // checkNamespaceCloneFlags applies clone(2)'s rules for namespace flags
 // (copy_process): no new user namespace for a thread or with a shared
@@ -279,25 +292,29 @@ func checkNamespaceCloneFlags(f uint64) error {
 // them: a new user namespace first (so the others it makes belong to
 // it), then one new namespace of each other kind asked for, which needs
 // CAP_SYS_ADMIN in the (new) user namespace (EPERM).
-func (t *Task) newNamespaces(f uint64) (*Credentials, *Namespaces, error) {
-	creds := t.Credentials()
-	nsp := t.Namespaces()
+//
+// A new mount namespace is a copy of t's; move returns where a location
+// in t's namespace is in the copy (nil without CLONE_NEWNS), so the task
+// that gets it can move its root and working directory there. Making it
+// commits the copy: callers check everything else first.
+func (t *Task) newNamespaces(f uint64) (creds *Credentials, nsp *Namespaces, move func(vfs.VirtualDentry) vfs.VirtualDentry, err error) {
+	creds = t.Credentials()
+	nsp = t.Namespaces()
 	if f&supportedNamespaceFlags == 0 {
-		return creds, nsp, nil
+		return creds, nsp, nil, nil
 	}
 	if f&unix.CLONE_NEWUSER != 0 {
-		var err error
 		if creds, err = creds.NewUserNamespace(); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	others := f & (supportedNamespaceFlags &^ unix.CLONE_NEWUSER)
 	if others == 0 {
-		return creds, nsp, nil
+		return creds, nsp, nil, nil
 	}
 	owner := creds.UserNamespace()
 	if !creds.HasCapabilityIn(unix.CAP_SYS_ADMIN, owner) {
-		return nil, nil, unix.EPERM
+		return nil, nil, nil, unix.EPERM
 	}
 	if owner.IsRoot() {
 		owner = nil
@@ -312,7 +329,34 @@ func (t *Task) newNamespaces(f uint64) (*Credentials, *Namespaces, error) {
 	if f&unix.CLONE_NEWCGROUP != 0 {
 		nsp.Cgroup = &CgroupNamespace{owner: owner, ino: newNSIno()}
 	}
-	return creds, nsp, nil
+	if f&unix.CLONE_NEWNS != 0 && nsp.Mount != nil {
+		var o any
+		if owner != nil {
+			o = owner
+		}
+		nsp.Mount, move = t.k.VFSys.CloneNamespace(nsp.Mount, o, newNSIno())
+	}
+	return creds, nsp, move, nil
+}
+
+// MountNamespaceOwner returns the user namespace owning mount namespace m
+// (capabilities for mount(2) are checked there).
+func MountNamespaceOwner(m *vfs.MountNamespace) *UserNamespace {
+	if m == nil {
+		return nil
+	}
+	u, _ := m.Owner.(*UserNamespace)
+	return u
+}
+
+// moveFS moves fs's root and working directory with move (a new mount
+// namespace's translation).
+func moveFS(fs *vfs.FSContext, move func(vfs.VirtualDentry) vfs.VirtualDentry) {
+	if move == nil || fs == nil {
+		return
+	}
+	fs.SetRoot(move(fs.Root()))
+	fs.SetCwd(move(fs.Cwd()))
 }
 
 // unshareFlags are the flags unshare(2) accepts (EINVAL for others).
@@ -334,7 +378,7 @@ func (t *Task) Unshare(flags uint64) error {
 	if flags&^unshareFlags != 0 {
 		return unix.EINVAL
 	}
-	if flags&^supportedNamespaceFlags&(unix.CLONE_NEWNS|unix.CLONE_NEWPID|unix.CLONE_NEWNET|unix.CLONE_NEWTIME) != 0 {
+	if flags&^supportedNamespaceFlags&(unix.CLONE_NEWPID|unix.CLONE_NEWNET|unix.CLONE_NEWTIME) != 0 {
 		return ErrUnsupportedNamespace
 	}
 	if flags&unix.CLONE_NEWUSER != 0 {
@@ -358,7 +402,7 @@ func (t *Task) Unshare(flags uint64) error {
 			return unix.EINVAL
 		}
 	}
-	creds, nsp, err := t.newNamespaces(flags)
+	creds, nsp, move, err := t.newNamespaces(flags)
 	if err != nil {
 		return err
 	}
@@ -367,6 +411,7 @@ func (t *Task) Unshare(flags uint64) error {
 		// copies only a shared one; a copy of an unshared one is the
 		// same).
 		nfs := t.fs.Fork()
+		moveFS(nfs, move)
 		k.mu.Lock()
 		t.fs = nfs
 		k.mu.Unlock()
@@ -391,3 +436,26 @@ func (t *Task) Unshare(flags uint64) error {
 // initial pid namespace is pid (pid_vnr); the Sentry has one pid
 // namespace, so it is pid itself.
 func (t *Task) ViewPID(pid int32) int32 { return pid }
+
+// MoveRoots gives every task whose root or working directory is from the
+// location to instead (pivot_root(2)'s chroot_fs_refs).
+func (k *Kernel) MoveRoots(from, to vfs.VirtualDentry) {
+	k.mu.Lock()
+	seen := make(map[*vfs.FSContext]bool)
+	var fss []*vfs.FSContext
+	for _, t := range k.tasks {
+		if t.fs != nil && !seen[t.fs] {
+			seen[t.fs] = true
+			fss = append(fss, t.fs)
+		}
+	}
+	k.mu.Unlock()
+	for _, fs := range fss {
+		if fs.Root() == from {
+			fs.SetRoot(to)
+		}
+		if fs.Cwd() == from {
+			fs.SetCwd(to)
+		}
+	}
+}

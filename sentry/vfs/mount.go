@@ -34,6 +34,12 @@ type Mount struct {
 	// anon marks the hidden mount of anonymous dentries (see
 	// AnonymousDentry): its dentries show their name as their path.
 	anon bool
+	// ns is the mount namespace the mount is in (mountns.go); nil for
+	// the hidden mount.
+	ns *MountNamespace
+	// ro and noexec are opts' ReadOnly and NoExec, which a remount
+	// changes.
+	ro, noexec atomic.Bool
 }
 
 // Root returns the root dentry of the mounted filesystem.
@@ -42,11 +48,15 @@ func (m *Mount) Root() *Dentry { return m.root }
 // ID returns the mount's unique id (for /proc/self/mountinfo).
 func (m *Mount) ID() uint64 { return m.id }
 
-// Options returns the options m was mounted with.
-func (m *Mount) Options() MountOptions { return m.opts }
+// Options returns the options m was mounted with (as remounted since).
+func (m *Mount) Options() MountOptions {
+	o := m.opts
+	o.ReadOnly, o.NoExec = m.ro.Load(), m.noexec.Load()
+	return o
+}
 
 // ReadOnly reports whether m is a read-only mount.
-func (m *Mount) ReadOnly() bool { return m.opts.ReadOnly }
+func (m *Mount) ReadOnly() bool { return m.ro.Load() }
 
 // VirtualDentry is a location in the VFS: a dentry as seen through a mount.
 // The zero value means "none".
@@ -111,6 +121,9 @@ func (v *VirtualFilesystem) MountRoot(ctx Context, root Inode, opts MountOptions
 		return unix.ENOTDIR
 	}
 	m := &Mount{id: v.nextID.Add(1), root: newDentry(nil, "/", root, ftype), opts: opts}
+	m.ro.Store(opts.ReadOnly)
+	m.noexec.Store(opts.NoExec)
+	m.ns = &MountNamespace{root: m}
 	v.mountMu.Lock()
 	defer v.mountMu.Unlock()
 	if v.root != nil {
@@ -195,7 +208,10 @@ func (v *VirtualFilesystem) mountOn(ctx Context, target VirtualDentry, root Inod
 		opts:   opts,
 		parent: target.Mount,
 		point:  target.Dentry,
+		ns:     target.Mount.ns,
 	}
+	m.ro.Store(opts.ReadOnly)
+	m.noexec.Store(opts.NoExec)
 	v.mountMu.Lock()
 	defer v.mountMu.Unlock()
 	k := mountKey{target.Mount, target.Dentry}
@@ -335,7 +351,7 @@ func (v *VirtualFilesystem) Mounts(root VirtualDentry) []MountInfo {
 		if m.parent != nil {
 			pid = m.parent.id
 		}
-		out = append(out, MountInfo{ID: m.id, ParentID: pid, Path: path, Opts: m.opts})
+		out = append(out, MountInfo{ID: m.id, ParentID: pid, Path: path, Opts: m.Options()})
 	}
 	return out
 }

@@ -191,7 +191,7 @@ func (v *VirtualFilesystem) OpenExecutable(ctx Context, pop PathOperation) (*Fil
 	if err != nil {
 		return nil, err
 	}
-	if vd.Dentry.ftype != unix.S_IFREG || vd.Mount.opts.NoExec {
+	if vd.Dentry.ftype != unix.S_IFREG || vd.Mount.NoExec() {
 		return nil, unix.EACCES
 	}
 	if err := mayAccess(ctx, vd.Dentry.inode, MayExec); err != nil {
@@ -722,7 +722,7 @@ func statFS(ctx Context, m *Mount, inode Inode) (StatFS, error) {
 	if m != nil && m.ReadOnly() {
 		s.Flags |= unix.ST_RDONLY
 	}
-	if m != nil && m.opts.NoExec {
+	if m != nil && m.NoExec() {
 		s.Flags |= unix.ST_NOEXEC
 	}
 	return s, nil

@@ -52,6 +52,7 @@ func (fs *filesystem) newTaskDir(tg *kernel.ThreadGroup, tid kernel.ThreadID) *t
 	if tid == 0 {
 		entries = append(entries, dirEntry{"task", d.newTaskListDir()})
 	}
+	entries = sortedEntries(append(entries, d.nsEntries()...))
 	d.staticDir = fs.newStaticDir(owner, entries)
 	return d
 }

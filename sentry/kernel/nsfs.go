@@ -1,0 +1,233 @@
+package kernel
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/veil-sandbox/veil/sentry/vfs"
+	"github.com/veil-sandbox/veil/sentry/waiter"
+	"golang.org/x/sys/unix"
+)
+
+// nsfs: the files /proc/PID/ns/* lead to. Each names a namespace; its
+// inode number is the namespace's, on one anonymous device (Linux's
+// nsfs), so `stat -L` and lsns identify namespaces by it, and a
+// descriptor of one is what setns(2) takes.
+
+// PIDNamespace is the sandbox's one pid namespace: unshare(CLONE_NEWPID)
+// and clone(CLONE_NEWPID) are refused (EINVAL), as by a kernel without
+// CONFIG_PID_NS, but /proc/PID/ns/pid and pid_for_children name it and
+// setns(2) into it works.
+type PIDNamespace struct{ ino uint64 }
+
+// Type implements Namespace.
+func (p *PIDNamespace) Type() int { return unix.CLONE_NEWPID }
+
+// Inode implements Namespace.
+func (p *PIDNamespace) Inode() uint64 { return p.ino }
+
+// Owner implements Namespace.
+func (p *PIDNamespace) Owner() *UserNamespace { return nil }
+
+// NetNamespace is the sandbox's one network namespace (CLONE_NEWNET is
+// refused, as by a kernel without CONFIG_NET_NS); the socket layer owns
+// the network stack it stands for.
+type NetNamespace struct{ ino uint64 }
+
+// Type implements Namespace.
+func (n *NetNamespace) Type() int { return unix.CLONE_NEWNET }
+
+// Inode implements Namespace.
+func (n *NetNamespace) Inode() uint64 { return n.ino }
+
+// Owner implements Namespace.
+func (n *NetNamespace) Owner() *UserNamespace { return nil }
+
+// TimeNamespace is the one time namespace (CLONE_NEWTIME is refused).
+type TimeNamespace struct{}
+
+// Type implements Namespace.
+func (TimeNamespace) Type() int { return unix.CLONE_NEWTIME }
+
+// Inode implements Namespace (PROC_TIME_INIT_INO).
+func (TimeNamespace) Inode() uint64 { return 0xEFFFFFFA }
+
+// Owner implements Namespace.
+func (TimeNamespace) Owner() *UserNamespace { return nil }
+
+// MountNS is a mount namespace as a Namespace.
+type MountNS struct{ *vfs.MountNamespace }
+
+// Type implements Namespace.
+func (m MountNS) Type() int { return unix.CLONE_NEWNS }
+
+// Inode implements Namespace.
+func (m MountNS) Inode() uint64 { return m.Ino }
+
+// Owner implements Namespace.
+func (m MountNS) Owner() *UserNamespace { return MountNamespaceOwner(m.MountNamespace) }
+
+// Kinds of namespace in /proc/PID/ns, in Linux's order of that directory.
+var NamespaceFiles = []string{"cgroup", "ipc", "mnt", "net", "pid", "pid_for_children", "time", "time_for_children", "user", "uts"}
+
+// TaskNamespace returns t's namespace that /proc/PID/ns/name names.
+func (t *Task) TaskNamespace(name string) Namespace {
+	nsp := t.Namespaces()
+	k := t.k
+	switch name {
+	case "cgroup":
+		return nsp.Cgroup
+	case "ipc":
+		return nsp.IPC
+	case "mnt":
+		if nsp.Mount == nil {
+			return nil
+		}
+		return MountNS{nsp.Mount}
+	case "net":
+		return k.netNS
+	case "pid", "pid_for_children":
+		return k.pidNS
+	case "time", "time_for_children":
+		return TimeNamespace{}
+	case "user":
+		return t.UserNamespace()
+	case "uts":
+		return nsp.UTS
+	}
+	return nil
+}
+
+// NamespaceLinkText is what an ns link reads: "type:[inode]".
+func NamespaceLinkText(name string, ns Namespace) string {
+	typ := name
+	switch name {
+	case "pid_for_children":
+		typ = "pid"
+	case "time_for_children":
+		typ = "time"
+	}
+	return fmt.Sprintf("%s:[%d]", typ, ns.Inode())
+}
+
+var nsfsDev = sync.OnceValue(vfs.NewAnonDev)
+
+// nsInode is an nsfs inode.
+type nsInode struct {
+	vfs.InodeDefaults
+	ns Namespace
+}
+
+// Stat implements vfs.Inode: a read-only regular file, as stat -L of an
+// ns link shows.
+func (n *nsInode) Stat(vfs.Context) (vfs.Stat, error) {
+	return vfs.Stat{Dev: nsfsDev(), Ino: n.ns.Inode(), Mode: unix.S_IFREG | 0o444, Nlink: 1, Blksize: 4096}, nil
+}
+
+// FileType implements vfs.TypeReporter.
+func (n *nsInode) FileType() uint32 { return unix.S_IFREG }
+
+// Open implements vfs.Inode: the descriptor setns(2) takes.
+func (n *nsInode) Open(_ vfs.Context, flags uint32) (vfs.FileImpl, error) {
+	return &nsFile{ns: n.ns}, nil
+}
+
+// nsFile is an open namespace file: nothing to read.
+type nsFile struct {
+	vfs.NoIoctl
+	vfs.NoRelease
+	ns Namespace
+}
+
+func (*nsFile) Read(vfs.Context, []byte, int64, bool) (int, error)  { return 0, unix.EINVAL }
+func (*nsFile) Write(vfs.Context, []byte, int64, bool) (int, error) { return 0, unix.EINVAL }
+
+// Readiness implements waiter.Waitable.
+func (*nsFile) Readiness(mask waiter.EventMask) waiter.EventMask { return mask }
+
+// EventRegister implements waiter.Waitable.
+func (*nsFile) EventRegister(*waiter.Entry) {}
+
+// EventUnregister implements waiter.Waitable.
+func (*nsFile) EventUnregister(*waiter.Entry) {}
+
+// NamespaceDentry returns the location an ns link of namespace ns leads
+// to: a dentry of its nsfs inode, which opening gives a descriptor of.
+func (k *Kernel) NamespaceDentry(name string, ns Namespace) vfs.VirtualDentry {
+	f := vfs.NewFileDescription(&nsFile{ns: ns}, unix.O_RDONLY, &nsInode{ns: ns}, NamespaceLinkText(name, ns))
+	defer f.DecRef()
+	return k.VFSys.AnonymousDentry(f)
+}
+
+// NamespaceOfFile returns the namespace a descriptor of an nsfs file
+// names, or nil.
+func NamespaceOfFile(f *vfs.FileDescription) Namespace {
+	if nf, ok := f.Impl().(*nsFile); ok {
+		return nf.ns
+	}
+	return nil
+}
+
+// Setns implements setns(2) of t into ns (nstype 0 accepts any kind;
+// another must match: EINVAL), with namespaces(7)'s rules: CAP_SYS_ADMIN
+// in the user namespace owning ns and in t's own (EPERM); a user
+// namespace only for a single-threaded process not already in it
+// (EINVAL) and gives full capabilities there; a mount namespace also
+// needs CAP_SYS_CHROOT and moves the root and working directory to its
+// root; the pid and time namespaces (one each) can only be rejoined.
+func (t *Task) Setns(ns Namespace, nstype int) error {
+	if nstype != 0 && nstype != ns.Type() {
+		return unix.EINVAL
+	}
+	c := t.Credentials()
+	k := t.k
+	switch n := ns.(type) {
+	case *UserNamespace:
+		if n == c.UserNamespace() {
+			return unix.EINVAL
+		}
+		k.mu.Lock()
+		alone := len(t.tg.tasks) == 1
+		k.mu.Unlock()
+		if !alone {
+			return unix.EINVAL
+		}
+		if !c.HasCapabilityIn(unix.CAP_SYS_ADMIN, n) {
+			return unix.EPERM
+		}
+		t.setCredentials(c.EnterUserNamespace(n))
+		return nil
+	case *PIDNamespace, TimeNamespace:
+		return nil
+	}
+	if !c.HasCapabilityIn(unix.CAP_SYS_ADMIN, ns.Owner()) || !c.HasCapability(unix.CAP_SYS_ADMIN) {
+		return unix.EPERM
+	}
+	nsp := t.Namespaces().copy()
+	switch n := ns.(type) {
+	case *UTSNamespace:
+		nsp.UTS = n
+	case *IPCNamespace:
+		if nsp.IPC != n {
+			t.dropSemUndo()
+		}
+		nsp.IPC = n
+	case *CgroupNamespace:
+		nsp.Cgroup = n
+	case *NetNamespace:
+	case MountNS:
+		if !c.HasCapability(unix.CAP_SYS_CHROOT) {
+			return unix.EPERM
+		}
+		nsp.Mount = n.MountNamespace
+		root := n.Root(k.VFSys)
+		nfs := vfs.NewFSContext(root, root, t.fs.Umask())
+		k.mu.Lock()
+		t.fs = nfs
+		k.mu.Unlock()
+	default:
+		return unix.EINVAL
+	}
+	t.nsproxy.Store(nsp)
+	return nil
+}
