@@ -592,10 +592,12 @@ func TestCloneFlagChecks(t *testing.T) {
 	h := newHarness(t)
 	it := h.startInit()
 	for _, f := range []uint64{
-		unix.CLONE_THREAD | unix.CLONE_VM,     // CLONE_THREAD needs CLONE_SIGHAND
-		unix.CLONE_SIGHAND,                    // CLONE_SIGHAND needs CLONE_VM
-		unix.CLONE_NEWPID,                     // namespaces are not supported
-		unix.CLONE_NEWNS | unix.CLONE_NEWUSER, // nor these
+		unix.CLONE_THREAD | unix.CLONE_VM,      // CLONE_THREAD needs CLONE_SIGHAND
+		unix.CLONE_SIGHAND,                     // CLONE_SIGHAND needs CLONE_VM
+		unix.CLONE_NEWNET,                      // network namespaces are not supported
+		unix.CLONE_NEWNS | unix.CLONE_FS,       // a new mount namespace needs its own fs context
+		unix.CLONE_NEWUSER | unix.CLONE_FS,     // and so does a new user namespace
+		unix.CLONE_NEWIPC | unix.CLONE_SYSVSEM, // a new IPC namespace cannot share semaphore undo
 	} {
 		var err error
 		h.do(it, func(t *Task) { _, err = t.Clone(CloneArgs{Flags: f, ExitSignal: unix.SIGCHLD}) })
