@@ -158,8 +158,9 @@ func applyLimit(t *kernel.Task, resource int, l kernel.Limit) {
 func sysPrlimit64(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	tg := t.ThreadGroup()
 	if pid := int32(a[0]); pid != 0 {
-		if tg = t.Kernel().ThreadGroupByID(kernel.ThreadID(pid)); tg == nil {
-			return 0, unix.ESRCH
+		var err error
+		if tg, err = t.LookupProcess(kernel.ThreadID(pid)); err != nil {
+			return 0, err
 		}
 	}
 	if err := t.MayPrlimit(tg); err != nil {

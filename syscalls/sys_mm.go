@@ -204,8 +204,9 @@ func sysSetRobustList(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 func sysGetRobustList(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	target := t
 	if pid := int32(a[0]); pid != 0 {
-		if target = t.Kernel().TaskByTID(kernel.ThreadID(pid)); target == nil {
-			return 0, unix.ESRCH
+		var err error
+		if target, err = t.LookupTask(kernel.ThreadID(pid)); err != nil {
+			return 0, err
 		}
 	}
 	var b [8]byte

@@ -133,7 +133,10 @@ func newFilesystem(t *kernel.Task, fstype, data string) (vfs.Inode, error) {
 		}
 		return tmpfs.New(k.MF, o).Root(), nil
 	case "proc":
-		return proc.New(k, ProcOptions), nil
+		// An instance shows the mounter's pid namespace.
+		o := ProcOptions
+		o.PIDNamespace = t.PIDNamespace()
+		return proc.New(k, o), nil
 	case "mqueue":
 		return mqueue.Of(k, t.IPCNamespace()).Root(), nil
 	case "devpts":

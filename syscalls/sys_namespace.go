@@ -11,7 +11,7 @@ import (
 
 func init() {
 	register(unix.SYS_UNSHARE, "unshare", sysUnshare, Hex).partial(namespaceNote)
-	register(unix.SYS_SETNS, "setns", sysSetns, FD, Hex).partial("pidfds: EINVAL; the pid, network and time namespaces can only be rejoined (there is one of each)")
+	register(unix.SYS_SETNS, "setns", sysSetns, FD, Hex).partial("pidfds: EINVAL; the network and time namespaces can only be rejoined (there is one of each)")
 }
 
 // setns(2) of a /proc/PID/ns/* descriptor.
@@ -29,12 +29,12 @@ func sysSetns(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 }
 
 // namespaceNote says which namespaces the Sentry lacks.
-const namespaceNote = "CLONE_NEWPID, CLONE_NEWNET and CLONE_NEWTIME: EINVAL, as a kernel without CONFIG_PID_NS, CONFIG_NET_NS and CONFIG_TIME_NS"
+const namespaceNote = "CLONE_NEWNET and CLONE_NEWTIME: EINVAL, as a kernel without CONFIG_NET_NS and CONFIG_TIME_NS"
 
 func sysUnshare(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	err := t.Unshare(a[0])
-	if err != nil && a[0]&(unix.CLONE_NEWPID|unix.CLONE_NEWNET|unix.CLONE_NEWTIME) != 0 {
-		return 0, unsupported(t, "unshare(CLONE_NEWPID|CLONE_NEWNET|CLONE_NEWTIME)", err)
+	if err != nil && a[0]&(unix.CLONE_NEWNET|unix.CLONE_NEWTIME) != 0 {
+		return 0, unsupported(t, "unshare(CLONE_NEWNET|CLONE_NEWTIME)", err)
 	}
 	return 0, err
 }

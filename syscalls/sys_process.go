@@ -12,7 +12,7 @@ import (
 )
 
 func init() {
-	register(unix.SYS_CLONE, "clone", sysClone, Hex, Hex, Hex, Hex, Hex).partial("CLONE_NEWPID, CLONE_NEWNET, CLONE_PIDFD, CLONE_INTO_CGROUP: EINVAL")
+	register(unix.SYS_CLONE, "clone", sysClone, Hex, Hex, Hex, Hex, Hex).partial("CLONE_NEWNET, CLONE_NEWTIME, CLONE_PIDFD, CLONE_INTO_CGROUP: EINVAL")
 	register(unix.SYS_FORK, "fork", sysFork)
 	register(unix.SYS_VFORK, "vfork", sysVfork)
 	register(unix.SYS_EXECVE, "execve", sysExecve, Path, Hex, Hex)
@@ -142,9 +142,9 @@ func sysWait4(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	case pid == 0:
 		o.PGID = t.ThreadGroup().ProcessGroup()
 	case pid < -1:
-		o.PGID = kernel.ThreadID(-pid)
+		o.PGID = t.KernelGroupID(kernel.ThreadID(-pid))
 	default:
-		o.PID = kernel.ThreadID(pid)
+		o.PID = waitTarget(t, pid)
 	}
 	r, err := t.Wait(o)
 	if err != nil || r == nil {
@@ -182,9 +182,9 @@ func sysWaitid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		if id <= 0 {
 			return 0, unix.EINVAL
 		}
-		o.PID = kernel.ThreadID(id)
+		o.PID = waitTarget(t, id)
 	case unix.P_PGID:
-		o.PGID = kernel.ThreadID(id)
+		o.PGID = t.KernelGroupID(kernel.ThreadID(id))
 		if id == 0 {
 			o.PGID = t.ThreadGroup().ProcessGroup()
 		}
@@ -210,30 +210,32 @@ func sysWaitid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	return 0, nil
 }
 
+// waitTarget is the kernel id of the child a wait for pid names in the
+// caller's pid namespace (one no child has if it names none).
+func waitTarget(t *kernel.Task, pid int32) kernel.ThreadID {
+	if tg, err := t.LookupProcess(kernel.ThreadID(pid)); err == nil && pid > 0 {
+		return tg.ID()
+	}
+	return -1
+}
+
+// Process ids are those of the caller's pid namespace
+// (pid_namespaces(7)); the kernel's are the initial namespace's.
+
 func sysGetpid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	return uintptr(t.ThreadGroup().ID()), nil
+	return uintptr(t.PID()), nil
 }
 
 func sysGettid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	return uintptr(t.ThreadID()), nil
+	return uintptr(t.TID()), nil
 }
 
 func sysGetppid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	if p := t.ThreadGroup().Parent(); p != nil {
-		return uintptr(p.ID()), nil
-	}
-	return 0, nil
+	return uintptr(t.PPID()), nil
 }
 
 func processByID(t *kernel.Task, pid int32) (*kernel.ThreadGroup, error) {
-	if pid == 0 {
-		return t.ThreadGroup(), nil
-	}
-	tg := t.Kernel().ThreadGroupByID(kernel.ThreadID(pid))
-	if tg == nil {
-		return nil, unix.ESRCH
-	}
-	return tg, nil
+	return t.LookupProcess(kernel.ThreadID(pid))
 }
 
 func sysGetpgid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
@@ -241,11 +243,11 @@ func sysGetpgid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
-	return uintptr(tg.ProcessGroup()), nil
+	return uintptr(t.ViewGroup(tg.ProcessGroup())), nil
 }
 
 func sysGetpgrp(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	return uintptr(t.ThreadGroup().ProcessGroup()), nil
+	return uintptr(t.ViewGroup(t.ThreadGroup().ProcessGroup())), nil
 }
 
 func sysSetpgid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
@@ -257,7 +259,13 @@ func sysSetpgid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
-	return 0, tg.SetProcessGroup(t.ThreadGroup(), kernel.ThreadID(pgid))
+	kpgid := kernel.ThreadID(0)
+	if pgid != 0 {
+		if kpgid = t.KernelGroupID(kernel.ThreadID(pgid)); kpgid < 0 {
+			return 0, unix.EPERM
+		}
+	}
+	return 0, tg.SetProcessGroup(t.ThreadGroup(), kpgid)
 }
 
 func sysGetsid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
@@ -265,15 +273,15 @@ func sysGetsid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
-	return uintptr(tg.Session()), nil
+	return uintptr(t.ViewGroup(tg.Session())), nil
 }
 
 func sysSetsid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	sid, err := t.ThreadGroup().SetSession()
-	return uintptr(sid), err
+	return uintptr(t.ViewGroup(sid)), err
 }
 
 func sysSetTidAddress(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	t.SetClearTID(uintptr(a[0]))
-	return uintptr(t.ThreadID()), nil
+	return uintptr(t.TID()), nil
 }

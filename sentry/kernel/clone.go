@@ -38,8 +38,11 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 	if f&unix.CLONE_THREAD != 0 && f&unix.CLONE_SIGHAND == 0 || f&unix.CLONE_SIGHAND != 0 && f&unix.CLONE_VM == 0 {
 		return 0, unix.EINVAL
 	}
-	if f&unix.CLONE_PARENT != 0 && t.tg == t.k.init {
+	if f&unix.CLONE_PARENT != 0 && (t.tg == t.k.init || t.tg.pidns.init == t.tg) {
 		return 0, unix.EINVAL // init's siblings would have no parent
+	}
+	if f&unix.CLONE_THREAD != 0 && t.Namespaces().PIDForChildren != t.tg.pidns {
+		return 0, unix.EINVAL // threads stay in the process's namespace
 	}
 	if err := checkNamespaceCloneFlags(f); err != nil {
 		return 0, err
@@ -128,8 +131,16 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 			start:    time.Now(),
 			execPath: t.tg.execPath,
 			exited:   make(chan struct{}),
+			pidns:    nsp.PIDForChildren,
 		}
-		parent.children[nt.tg] = struct{}{}
+	}
+	if err := nt.tg.pidns.addTaskLocked(nt, f&unix.CLONE_THREAD == 0); err != nil {
+		k.mu.Unlock()
+		nt.release()
+		return 0, err
+	}
+	if f&unix.CLONE_THREAD == 0 {
+		nt.tg.parent.children[nt.tg] = struct{}{}
 		k.tgs[nt.tid] = nt.tg
 	}
 	if f&unix.CLONE_SYSVSEM != 0 {
@@ -148,12 +159,18 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 	}
 	k.mu.Unlock()
 
+	// The parent sees the child's id in its own namespace, the child
+	// its own in its namespace.
+	k.mu.Lock()
+	vid, own := t.tg.pidns.taskIDLocked(nt), nt.tg.pidns.taskIDLocked(nt)
+	k.mu.Unlock()
 	var tidBuf [4]byte
-	binary.LittleEndian.PutUint32(tidBuf[:], uint32(nt.tid))
+	binary.LittleEndian.PutUint32(tidBuf[:], uint32(vid))
 	if f&unix.CLONE_PARENT_SETTID != 0 {
 		t.CopyOut(a.ParentTID, tidBuf[:])
 	}
 	if f&unix.CLONE_CHILD_SETTID != 0 {
+		binary.LittleEndian.PutUint32(tidBuf[:], uint32(own))
 		nt.mm.CopyOut(a.ChildTID, tidBuf[:])
 	}
 	nt.start()
@@ -173,7 +190,7 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 			}
 		}
 	}
-	return nt.tid, nil
+	return vid, nil
 }
 
 // mustExit reports whether t has been told to exit.

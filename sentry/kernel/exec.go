@@ -182,6 +182,7 @@ func (t *Task) killOtherThreads() error {
 		delete(k.tasks, t.tid)
 		t.tid = tg.tgid
 		k.tasks[t.tid] = t
+		tg.pidns.takeLeaderIDsLocked(t, tg.leader)
 		tg.leader = t
 	}
 	return nil

@@ -77,6 +77,9 @@ type Namespaces struct {
 	// the task's root and working directory meets, and where mount(2)
 	// acts.
 	Mount *vfs.MountNamespace
+	// PIDForChildren is the pid namespace of the processes the task
+	// makes (unshare(CLONE_NEWPID) changes it, not the task's own).
+	PIDForChildren *PIDNamespace
 }
 
 func (n *Namespaces) copy() *Namespaces {
@@ -187,7 +190,8 @@ func (k *Kernel) initNamespaces() {
 		IPC:    k.newIPCNamespace(nil, ipcInitIno),
 		Cgroup: &CgroupNamespace{ino: cgroupInitIno},
 	}
-	k.pidNS = &PIDNamespace{ino: pidInitIno}
+	k.pidNS = &PIDNamespace{k: k, ino: pidInitIno}
+	k.rootNS.PIDForChildren = k.pidNS
 	k.netNS = &NetNamespace{ino: newNSIno()}
 	if k.VFSys != nil {
 		if m := k.VFSys.RootNamespace(); m != nil {
@@ -265,11 +269,11 @@ func (t *Task) shareSemUndoLocked(nt *Task) {
 }
 
 // supportedNamespaceFlags are the CLONE_NEW* flags clone(2) and
-// unshare(2) implement. CLONE_NEWPID, CLONE_NEWNET and CLONE_NEWTIME are
-// refused with EINVAL, as by a kernel built without CONFIG_PID_NS,
-// CONFIG_NET_NS and CONFIG_TIME_NS (see docs/compatibility.md).
+// unshare(2) implement. CLONE_NEWNET and CLONE_NEWTIME are refused with
+// EINVAL, as by a kernel built without CONFIG_NET_NS and CONFIG_TIME_NS
+// (see docs/compatibility.md).
 const supportedNamespaceFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
-	unix.CLONE_NEWCGROUP | unix.CLONE_NEWNS
+	unix.CLONE_NEWCGROUP | unix.CLONE_NEWNS | unix.CLONE_NEWPID
 
 // checkNamespaceCloneFlags applies clone(2)'s rules for namespace flags
 // (copy_process): no new user namespace for a thread or with a shared
@@ -282,6 +286,9 @@ func checkNamespaceCloneFlags(f uint64) error {
 		return unix.EINVAL
 	}
 	if f&unix.CLONE_NEWIPC != 0 && f&unix.CLONE_SYSVSEM != 0 {
+		return unix.EINVAL
+	}
+	if f&unix.CLONE_NEWPID != 0 && f&(unix.CLONE_THREAD|unix.CLONE_PARENT) != 0 {
 		return unix.EINVAL
 	}
 	return nil
@@ -328,6 +335,16 @@ func (t *Task) newNamespaces(f uint64) (creds *Credentials, nsp *Namespaces, mov
 	}
 	if f&unix.CLONE_NEWCGROUP != 0 {
 		nsp.Cgroup = &CgroupNamespace{owner: owner, ino: newNSIno()}
+	}
+	if f&unix.CLONE_NEWPID != 0 {
+		// Only while the children's namespace is the caller's own
+		// (copy_pid_ns).
+		if nsp.PIDForChildren != t.tg.pidns {
+			return nil, nil, nil, unix.EINVAL
+		}
+		if nsp.PIDForChildren, err = t.k.newPIDNamespace(nsp.PIDForChildren, owner); err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	if f&unix.CLONE_NEWNS != 0 && nsp.Mount != nil {
 		var o any
@@ -378,7 +395,7 @@ func (t *Task) Unshare(flags uint64) error {
 	if flags&^unshareFlags != 0 {
 		return unix.EINVAL
 	}
-	if flags&^supportedNamespaceFlags&(unix.CLONE_NEWPID|unix.CLONE_NEWNET|unix.CLONE_NEWTIME) != 0 {
+	if flags&^supportedNamespaceFlags&(unix.CLONE_NEWNET|unix.CLONE_NEWTIME) != 0 {
 		return ErrUnsupportedNamespace
 	}
 	if flags&unix.CLONE_NEWUSER != 0 {
@@ -431,11 +448,6 @@ func (t *Task) Unshare(flags uint64) error {
 	t.nsproxy.Store(nsp)
 	return nil
 }
-
-// ViewPID returns how t sees the process whose id in the sandbox's
-// initial pid namespace is pid (pid_vnr); the Sentry has one pid
-// namespace, so it is pid itself.
-func (t *Task) ViewPID(pid int32) int32 { return pid }
 
 // MoveRoots gives every task whose root or working directory is from the
 // location to instead (pivot_root(2)'s chroot_fs_refs).

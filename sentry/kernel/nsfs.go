@@ -14,21 +14,6 @@ import (
 // nsfs), so `stat -L` and lsns identify namespaces by it, and a
 // descriptor of one is what setns(2) takes.
 
-// PIDNamespace is the sandbox's one pid namespace: unshare(CLONE_NEWPID)
-// and clone(CLONE_NEWPID) are refused (EINVAL), as by a kernel without
-// CONFIG_PID_NS, but /proc/PID/ns/pid and pid_for_children name it and
-// setns(2) into it works.
-type PIDNamespace struct{ ino uint64 }
-
-// Type implements Namespace.
-func (p *PIDNamespace) Type() int { return unix.CLONE_NEWPID }
-
-// Inode implements Namespace.
-func (p *PIDNamespace) Inode() uint64 { return p.ino }
-
-// Owner implements Namespace.
-func (p *PIDNamespace) Owner() *UserNamespace { return nil }
-
 // NetNamespace is the sandbox's one network namespace (CLONE_NEWNET is
 // refused, as by a kernel without CONFIG_NET_NS); the socket layer owns
 // the network stack it stands for.
@@ -86,8 +71,10 @@ func (t *Task) TaskNamespace(name string) Namespace {
 		return MountNS{nsp.Mount}
 	case "net":
 		return k.netNS
-	case "pid", "pid_for_children":
-		return k.pidNS
+	case "pid":
+		return t.PIDNamespace()
+	case "pid_for_children":
+		return nsp.PIDForChildren
 	case "time", "time_for_children":
 		return TimeNamespace{}
 	case "user":
@@ -197,7 +184,7 @@ func (t *Task) Setns(ns Namespace, nstype int) error {
 		}
 		t.setCredentials(c.EnterUserNamespace(n))
 		return nil
-	case *PIDNamespace, TimeNamespace:
+	case TimeNamespace:
 		return nil
 	}
 	if !c.HasCapabilityIn(unix.CAP_SYS_ADMIN, ns.Owner()) || !c.HasCapability(unix.CAP_SYS_ADMIN) {
@@ -214,6 +201,12 @@ func (t *Task) Setns(ns Namespace, nstype int) error {
 		nsp.IPC = n
 	case *CgroupNamespace:
 		nsp.Cgroup = n
+	case *PIDNamespace:
+		// Only the active namespace or one below it (pidns_install).
+		if !t.PIDNamespace().IsAncestorOf(n) {
+			return unix.EINVAL
+		}
+		nsp.PIDForChildren = n
 	case *NetNamespace:
 	case MountNS:
 		if !c.HasCapability(unix.CAP_SYS_CHROOT) {

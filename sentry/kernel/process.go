@@ -80,6 +80,7 @@ func (k *Kernel) NewProcess(a CreateProcessArgs) (*ThreadGroup, error) {
 		limits:     limits,
 		start:      time.Now(),
 		exited:     make(chan struct{}),
+		pidns:      k.pidNS,
 	}
 	t.tg = tg
 

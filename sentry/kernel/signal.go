@@ -117,11 +117,21 @@ func (k *Kernel) SendThreadSignal(t *Task, info *arch.SignalInfo) error {
 // sendLocked queues info for tg (or just thread t) and wakes a thread
 // that can take it.
 func (k *Kernel) sendLocked(tg *ThreadGroup, t *Task, info *arch.SignalInfo) error {
+	return k.sendFromLocked(tg, t, info, nil)
+}
+
+// sendFromLocked is sendLocked for a signal a task sent (sender; nil for
+// the kernel's own and those from outside): the init of a pid namespace
+// drops those it has no handler for (nsInitDropsLocked).
+func (k *Kernel) sendFromLocked(tg *ThreadGroup, t *Task, info *arch.SignalInfo, sender *Task) error {
 	sig := unix.Signal(info.Signo)
 	if sig < 1 || sig > numSignals {
 		return unix.EINVAL
 	}
 	if tg.zombie || len(tg.tasks) == 0 {
+		return nil
+	}
+	if nsInitDropsLocked(tg, sender, int(sig)) {
 		return nil
 	}
 	// Like a pid namespace's init (SIGNAL_UNKILLABLE), the first process
@@ -594,7 +604,7 @@ func (tg *ThreadGroup) notifyParentLocked(code int32, status int32) {
 	if !(code == CLD_STOPPED || code == CLD_CONTINUED) ||
 		p.handlers.acts[unix.SIGCHLD].Flags&arch.SA_NOCLDSTOP == 0 {
 		info := &arch.SignalInfo{Signo: int32(unix.SIGCHLD), Code: code}
-		info.SetPID(int32(tg.tgid))
+		info.SetPID(int32(p.pidns.tgIDLocked(tg)))
 		info.SetStatus(status)
 		tg.k.sendLocked(p, nil, info)
 	}

@@ -147,9 +147,10 @@ func (t *Task) SetNoNewPrivs() {
 // none.
 func (t *Task) TaskCapabilities(tid ThreadID) (CapabilitySets, error) {
 	target := t
-	if tid != 0 && tid != t.tid {
-		if target = t.k.TaskByTID(tid); target == nil {
-			return CapabilitySets{}, unix.ESRCH
+	if tid != 0 {
+		var err error
+		if target, err = t.LookupTask(tid); err != nil {
+			return CapabilitySets{}, err
 		}
 	}
 	return target.Credentials().CapabilitySets, nil
@@ -157,7 +158,7 @@ func (t *Task) TaskCapabilities(tid ThreadID) (CapabilitySets, error) {
 
 // IsSelf reports whether tid names t (0 or its own thread id), the only
 // target capset(2) accepts.
-func (t *Task) IsSelf(tid ThreadID) bool { return tid == 0 || tid == t.tid }
+func (t *Task) IsSelf(tid ThreadID) bool { return tid == 0 || tid == t.TID() }
 
 // MaySignal implements kill(2)'s permission check (Linux's
 // check_kill_permission) of a signal from t to target: within a process

@@ -83,6 +83,10 @@ type ThreadGroup struct {
 
 	// exited is closed when the process has exited (it is a zombie).
 	exited chan struct{}
+
+	// pidns is the process's pid namespace (pidns.go), where it has its
+	// own id.
+	pidns *PIDNamespace
 }
 
 // ID returns the thread group id (the pid).

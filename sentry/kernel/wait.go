@@ -7,8 +7,8 @@ import (
 
 // WaitOptions select which children wait4/waitid report.
 type WaitOptions struct {
-	// Which children: PID > 0 that pid; PGID > 0 that process group;
-	// Any: every child.
+	// Which children: PID > 0 that pid; PGID > 0 that process group
+	// (kernel ids: the syscall layer translates); Any: every child.
 	PID, PGID ThreadID
 	Any       bool
 
@@ -19,6 +19,7 @@ type WaitOptions struct {
 
 // WaitResult describes the child reported.
 type WaitResult struct {
+	// PID is the child's id in the waiter's pid namespace.
 	PID    ThreadID
 	Status WaitStatus
 	// Code and SigStatus are waitid's si_code and si_status.
@@ -69,7 +70,7 @@ func (t *Task) waitOnce(o WaitOptions) (*WaitResult, bool, error) {
 		any = true
 		switch {
 		case c.zombie && o.Exited:
-			r := &WaitResult{PID: c.tgid, Status: c.exitStatus}
+			r := &WaitResult{PID: t.tg.pidns.tgIDLocked(c), Status: c.exitStatus}
 			if c.exitStatus&0x7f == 0 {
 				r.Code, r.SigStatus = CLD_EXITED, int32(c.exitStatus.ExitCode())
 			} else {
@@ -84,13 +85,13 @@ func (t *Task) waitOnce(o WaitOptions) (*WaitResult, bool, error) {
 			if !o.NoReap {
 				c.reportStop = false
 			}
-			return &WaitResult{PID: c.tgid, Status: WaitStatus(c.stopSignal)<<8 | 0x7f,
+			return &WaitResult{PID: t.tg.pidns.tgIDLocked(c), Status: WaitStatus(c.stopSignal)<<8 | 0x7f,
 				Code: CLD_STOPPED, SigStatus: int32(c.stopSignal)}, true, nil
 		case c.reportContinue && o.Continued:
 			if !o.NoReap {
 				c.reportContinue = false
 			}
-			return &WaitResult{PID: c.tgid, Status: 0xffff, Code: CLD_CONTINUED,
+			return &WaitResult{PID: t.tg.pidns.tgIDLocked(c), Status: 0xffff, Code: CLD_CONTINUED,
 				SigStatus: int32(unix.SIGCONT)}, true, nil
 		}
 	}

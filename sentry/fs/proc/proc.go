@@ -36,6 +36,10 @@ type Options struct {
 	// Sysctls are the values config.json's linux.sysctl gave the
 	// /proc/sys entries that take one (see Sysctls), by dotted name.
 	Sysctls map[string]string
+	// PIDNamespace is the pid namespace whose processes the instance
+	// shows, by their ids there (that of the process that mounted it);
+	// nil means the sandbox's initial one.
+	PIDNamespace *kernel.PIDNamespace
 }
 
 // Sysctls are the /proc/sys entries a container's configuration may set,
@@ -49,6 +53,7 @@ var Sysctls = map[string]string{
 // filesystem is one procfs instance.
 type filesystem struct {
 	k       *kernel.Kernel
+	pidns   *kernel.PIDNamespace
 	opts    Options
 	dev     uint64
 	nextIno atomic.Uint64
@@ -61,8 +66,12 @@ func New(k *kernel.Kernel, opts Options) vfs.Inode {
 	if opts.Release == "" {
 		opts.Release = "6.1.0-veil"
 	}
+	if opts.PIDNamespace == nil {
+		opts.PIDNamespace = k.RootPIDNamespace()
+	}
 	fs := &filesystem{
 		k:       k,
+		pidns:   opts.PIDNamespace,
 		opts:    opts,
 		dev:     vfs.NewAnonDev(),
 		created: unix.NsecToTimespec(time.Now().UnixNano()),

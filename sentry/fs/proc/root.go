@@ -26,6 +26,9 @@ type rootDir struct {
 func (fs *filesystem) newRoot() *rootDir {
 	self := fs.newSymlink(0o777, nil, func(ctx vfs.Context) (string, error) {
 		pid := ctx.ProcessID()
+		if t, ok := ctx.(*kernel.Task); ok {
+			pid = int32(fs.pidns.IDOfThreadGroup(t.ThreadGroup()))
+		}
 		if pid <= 0 {
 			return "", unix.ENOENT
 		}
@@ -36,7 +39,11 @@ func (fs *filesystem) newRoot() *rootDir {
 		if !ok {
 			return "", unix.ENOENT
 		}
-		return fmt.Sprintf("%d/task/%d", t.ThreadGroup().ID(), t.ThreadID()), nil
+		pid, tid := fs.pidns.IDOfThreadGroup(t.ThreadGroup()), fs.pidns.IDOfTask(t)
+		if pid == 0 || tid == 0 {
+			return "", unix.ENOENT
+		}
+		return fmt.Sprintf("%d/task/%d", pid, tid), nil
 	})
 	ro := func(s string) *file { return fs.textFile(func() string { return s }) }
 	sysctl := func(name string) *file {
@@ -106,9 +113,9 @@ func (fs *filesystem) newRoot() *rootDir {
 // DynamicLookup implements vfs.DynamicDirectory.
 func (r *rootDir) DynamicLookup() bool { return true }
 
-// liveGroup returns the live process id, or nil.
-func liveGroup(k *kernel.Kernel, id kernel.ThreadID) *kernel.ThreadGroup {
-	tg := k.ThreadGroupByID(id)
+// liveGroup returns the live process with id id in ns, or nil.
+func liveGroup(ns *kernel.PIDNamespace, id kernel.ThreadID) *kernel.ThreadGroup {
+	tg := ns.ThreadGroupWithID(id)
 	if tg == nil || len(tg.TaskIDs()) == 0 {
 		return nil
 	}
@@ -147,7 +154,7 @@ func (r *rootDir) Lookup(ctx vfs.Context, name string) (vfs.Inode, error) {
 	if err != nil || id <= 0 || strconv.FormatInt(id, 10) != name {
 		return nil, unix.ENOENT
 	}
-	tg := liveGroup(r.fs.k, kernel.ThreadID(id))
+	tg := liveGroup(r.fs.pidns, kernel.ThreadID(id))
 	if tg == nil {
 		return nil, unix.ENOENT
 	}
@@ -158,12 +165,12 @@ func (r *rootDir) Lookup(ctx vfs.Context, name string) (vfs.Inode, error) {
 func (r *rootDir) Getdents(ctx vfs.Context) ([]vfs.Dirent, error) {
 	ents, _ := r.staticDir.Getdents(ctx)
 	live := make(map[kernel.ThreadID]bool)
-	for _, id := range r.fs.k.ThreadGroupIDs() {
-		tg := liveGroup(r.fs.k, id)
+	for _, id := range r.fs.pidns.ThreadGroupIDs() {
+		tg := liveGroup(r.fs.pidns, id)
 		if tg == nil {
 			continue
 		}
-		live[id] = true
+		live[tg.ID()] = true
 		ents = append(ents, direntOf(strconv.Itoa(int(id)), r.procDir(tg)))
 	}
 	r.prune(live)

@@ -272,17 +272,20 @@ func (d *taskDir) info(ctx vfs.Context) (*taskInfo, error) {
 		return nil, err
 	}
 	tg := d.tg
+	ns := d.fs.pidns
 	ti := &taskInfo{
-		pid:     int32(tg.ID()),
-		tid:     int32(d.tid),
+		pid:     int32(ns.IDOfThreadGroup(tg)),
 		comm:    t.Name(),
 		state:   'S',
 		threads: len(tg.TaskIDs()),
-		pgrp:    int32(tg.ProcessGroup()),
-		sid:     int32(tg.Session()),
+		pgrp:    int32(ns.ViewID(tg.ProcessGroup())),
+		sid:     int32(ns.ViewID(tg.Session())),
+	}
+	if d.tid != 0 {
+		ti.tid = int32(ns.IDOfTask(t))
 	}
 	if p := tg.Parent(); p != nil {
-		ti.ppid = int32(p.ID())
+		ti.ppid = int32(ns.IDOfThreadGroup(p))
 	}
 	if caller, ok := ctx.(*kernel.Task); ok && (caller == t || (d.tid == 0 && caller.ThreadGroup() == tg)) {
 		ti.state = 'R'
@@ -593,12 +596,11 @@ func (d *taskListDir) Lookup(_ vfs.Context, name string) (vfs.Inode, error) {
 	if err != nil || n <= 0 || strconv.FormatInt(n, 10) != name {
 		return nil, unix.ENOENT
 	}
-	for _, tid := range d.td.tg.TaskIDs() {
-		if tid == kernel.ThreadID(n) {
-			return d.thread(tid), nil
-		}
+	t := d.td.fs.pidns.TaskWithID(kernel.ThreadID(n))
+	if t == nil || t.ThreadGroup() != d.td.tg {
+		return nil, unix.ENOENT
 	}
-	return nil, unix.ENOENT
+	return d.thread(t.ThreadID()), nil
 }
 
 // Getdents implements vfs.Inode.Getdents.
@@ -606,9 +608,14 @@ func (d *taskListDir) Getdents(vfs.Context) ([]vfs.Dirent, error) {
 	tids := d.td.tg.TaskIDs()
 	live := make(map[kernel.ThreadID]bool, len(tids))
 	var ents []vfs.Dirent
+	k := d.td.fs.k
 	for _, tid := range tids {
+		t := k.TaskByTID(tid)
+		if t == nil {
+			continue
+		}
 		live[tid] = true
-		ents = append(ents, direntOf(strconv.Itoa(int(tid)), d.thread(tid)))
+		ents = append(ents, direntOf(strconv.Itoa(int(d.td.fs.pidns.IDOfTask(t))), d.thread(tid)))
 	}
 	d.mu.Lock()
 	for tid := range d.threads {
