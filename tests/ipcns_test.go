@@ -77,3 +77,30 @@ func TestMqueueMount(t *testing.T) {
 	r := runBundle(t, opts{}, dir)
 	expect(t, r, 0, "q1\nQSIZE:11         NOTIFY:0     SIGNO:0     NOTIFY_PID:0     \n60 1777 directory\n80 640 regular file\nempty\n")
 }
+
+// TestUnshare runs util-linux's unshare and mount in the sandbox and,
+// as root, natively: user namespaces mapping root, mount namespaces with
+// a private tmpfs, UTS namespaces with their own host name, IPC
+// namespaces with their own objects, pid namespaces whose first process
+// is pid 1 (with ps reading the new /proc), and the ns links of /proc.
+func TestUnshare(t *testing.T) {
+	needTools(t, "unshare", "mount", "ps", "ipcmk", "ipcs")
+	runShellCases(t, []shellCase{
+		{name: "user", script: `unshare -r id; unshare -r cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups
+unshare -U sh -c 'id -u; id -g; cat /proc/self/uid_map | wc -l'
+unshare -r sh -c 'echo 0 0 1 > /proc/self/uid_map' 2>/dev/null || echo second write refused`},
+		{name: "mount", script: `unshare -m sh -c 'mount -t tmpfs x /mnt && touch /mnt/a && ls /mnt && grep " /mnt " /proc/self/mounts'
+grep -c " /mnt tmpfs " /proc/self/mounts
+unshare -m sh -c 'mkdir -p /tmp/veil-b && mount -t tmpfs -o size=1m,mode=0700 y /tmp/veil-b && stat -c %a /tmp/veil-b && mount --bind /tmp/veil-b /mnt && touch /tmp/veil-b/f && ls /mnt && mount -o remount,bind,ro /mnt && (touch /mnt/g 2>/dev/null || echo read-only) && umount /mnt && umount /tmp/veil-b && ls /tmp/veil-b | wc -l'`},
+		{name: "uts", script: `unshare -u sh -c 'hostname x; hostname; cat /proc/sys/kernel/hostname'; unshare -u sh -c 'hostname y' && hostname | grep -c '^y$' || echo outer name unchanged`},
+		{name: "ipc", nativePrefix: []string{"unshare", "-i"}, script: `ipcmk -Q >/dev/null; unshare -i sh -c 'ipcs -q | grep -c "^0x"'; ipcs -q | grep -c "^0x"`},
+		{name: "pid", script: `unshare -p -f --mount-proc ps
+unshare -p -f sh -c 'echo pid=$$ ppid=$PPID; sh -c "echo child \$\$"'
+unshare -p -f --mount-proc sh -c 'readlink /proc/self; cat /proc/1/comm'
+unshare -p -f sh -c 'kill -9 1; echo init survives'
+unshare -p -f sh -c 'sleep 100 & echo bg=$!; kill $!; wait $! 2>/dev/null; echo status=$?'`},
+		{name: "ns-links", script: `for n in cgroup ipc pid time user uts; do readlink /proc/self/ns/$n; done
+a=$(readlink /proc/self/ns/uts); b=$(unshare -u readlink /proc/self/ns/uts); [ "$a" != "$b" ] && echo new uts namespace
+[ "$(stat -L -c %i /proc/self/ns/ipc)" = 4026531839 ] && echo inode matches`},
+	})
+}
