@@ -11,7 +11,7 @@ import (
 
 func init() {
 	register(unix.SYS_UNSHARE, "unshare", sysUnshare, Hex).partial(namespaceNote)
-	register(unix.SYS_SETNS, "setns", sysSetns, FD, Hex).partial("pidfds: EINVAL; the network and time namespaces can only be rejoined (there is one of each)")
+	register(unix.SYS_SETNS, "setns", sysSetns, FD, Hex).partial("pidfds: EINVAL; the time namespace can only be rejoined (there is one)")
 }
 
 // setns(2) of a /proc/PID/ns/* descriptor.
@@ -29,7 +29,7 @@ func sysSetns(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 }
 
 // namespaceNote says which namespaces the Sentry lacks.
-const namespaceNote = "CLONE_NEWNET and CLONE_NEWTIME: EINVAL, as a kernel without CONFIG_NET_NS and CONFIG_TIME_NS"
+const namespaceNote = "CLONE_NEWTIME: EINVAL, as a kernel without CONFIG_TIME_NS; CLONE_NEWNET too until the socket layer provides per-namespace network stacks (kernel.Kernel.NewNetworkStack)"
 
 func sysUnshare(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	err := t.Unshare(a[0])

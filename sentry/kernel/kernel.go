@@ -42,10 +42,14 @@ type Kernel struct {
 	HostSignalsActOnInit bool
 
 	// rootNS are the sandbox's initial namespaces (namespaces.go); pidNS
-	// and netNS are the one pid and network namespace (nsfs.go).
+	// is the initial pid namespace (pidns.go).
 	rootNS *Namespaces
 	pidNS  *PIDNamespace
-	netNS  *NetNamespace
+
+	// NewNetworkStack, if set by the socket layer, makes the network
+	// stack of a new network namespace (only a loopback interface, as
+	// network_namespaces(7) says); without it CLONE_NEWNET is EINVAL.
+	NewNetworkStack func(ns *NetNamespace) (any, error)
 
 	// VDSO, if not nil, is mapped into every program execve loads
 	// (sentry/vdso keeps its clock data current). (veil: vdso)

@@ -80,7 +80,12 @@ type Namespaces struct {
 	// PIDForChildren is the pid namespace of the processes the task
 	// makes (unshare(CLONE_NEWPID) changes it, not the task's own).
 	PIDForChildren *PIDNamespace
+	// Net is the network namespace (its stack is the socket layer's).
+	Net *NetNamespace
 }
+
+// NetNamespace returns t's network namespace.
+func (t *Task) NetNamespace() *NetNamespace { return t.Namespaces().Net }
 
 func (n *Namespaces) copy() *Namespaces {
 	c := *n
@@ -192,7 +197,7 @@ func (k *Kernel) initNamespaces() {
 	}
 	k.pidNS = &PIDNamespace{k: k, ino: pidInitIno}
 	k.rootNS.PIDForChildren = k.pidNS
-	k.netNS = &NetNamespace{ino: newNSIno()}
+	k.rootNS.Net = &NetNamespace{ino: newNSIno()}
 	if k.VFSys != nil {
 		if m := k.VFSys.RootNamespace(); m != nil {
 			m.Ino = newNSIno()
@@ -269,11 +274,11 @@ func (t *Task) shareSemUndoLocked(nt *Task) {
 }
 
 // supportedNamespaceFlags are the CLONE_NEW* flags clone(2) and
-// unshare(2) implement. CLONE_NEWNET and CLONE_NEWTIME are refused with
-// EINVAL, as by a kernel built without CONFIG_NET_NS and CONFIG_TIME_NS
-// (see docs/compatibility.md).
+// unshare(2) implement. CLONE_NEWTIME is refused with EINVAL, as by a
+// kernel built without CONFIG_TIME_NS, and so is CLONE_NEWNET until the
+// socket layer makes network stacks per namespace (Kernel.NewNetworkStack).
 const supportedNamespaceFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
-	unix.CLONE_NEWCGROUP | unix.CLONE_NEWNS | unix.CLONE_NEWPID
+	unix.CLONE_NEWCGROUP | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWNET
 
 // checkNamespaceCloneFlags applies clone(2)'s rules for namespace flags
 // (copy_process): no new user namespace for a thread or with a shared
@@ -336,6 +341,16 @@ func (t *Task) newNamespaces(f uint64) (creds *Credentials, nsp *Namespaces, mov
 	if f&unix.CLONE_NEWCGROUP != 0 {
 		nsp.Cgroup = &CgroupNamespace{owner: owner, ino: newNSIno()}
 	}
+	if f&unix.CLONE_NEWNET != 0 {
+		if t.k.NewNetworkStack == nil {
+			return nil, nil, nil, ErrUnsupportedNamespace
+		}
+		n := &NetNamespace{owner: owner, ino: newNSIno()}
+		if n.Stack, err = t.k.NewNetworkStack(n); err != nil {
+			return nil, nil, nil, err
+		}
+		nsp.Net = n
+	}
 	if f&unix.CLONE_NEWPID != 0 {
 		// Only while the children's namespace is the caller's own
 		// (copy_pid_ns).
@@ -395,7 +410,7 @@ func (t *Task) Unshare(flags uint64) error {
 	if flags&^unshareFlags != 0 {
 		return unix.EINVAL
 	}
-	if flags&^supportedNamespaceFlags&(unix.CLONE_NEWNET|unix.CLONE_NEWTIME) != 0 {
+	if flags&unix.CLONE_NEWTIME != 0 {
 		return ErrUnsupportedNamespace
 	}
 	if flags&unix.CLONE_NEWUSER != 0 {

@@ -14,10 +14,17 @@ import (
 // nsfs), so `stat -L` and lsns identify namespaces by it, and a
 // descriptor of one is what setns(2) takes.
 
-// NetNamespace is the sandbox's one network namespace (CLONE_NEWNET is
-// refused, as by a kernel without CONFIG_NET_NS); the socket layer owns
-// the network stack it stands for.
-type NetNamespace struct{ ino uint64 }
+// NetNamespace is a network namespace (network_namespaces(7)). The socket
+// layer owns what it stands for: Stack is its network stack (nil for the
+// initial namespace, whose stack is the sandbox's), made for a new
+// namespace by Kernel.NewNetworkStack. Without that hook CLONE_NEWNET is
+// refused (EINVAL, as by a kernel without CONFIG_NET_NS): a namespace
+// whose sockets would still reach the sandbox's network would pretend.
+type NetNamespace struct {
+	owner *UserNamespace
+	ino   uint64
+	Stack any
+}
 
 // Type implements Namespace.
 func (n *NetNamespace) Type() int { return unix.CLONE_NEWNET }
@@ -26,7 +33,10 @@ func (n *NetNamespace) Type() int { return unix.CLONE_NEWNET }
 func (n *NetNamespace) Inode() uint64 { return n.ino }
 
 // Owner implements Namespace.
-func (n *NetNamespace) Owner() *UserNamespace { return nil }
+func (n *NetNamespace) Owner() *UserNamespace { return n.owner }
+
+// IsRoot reports whether n is the sandbox's initial network namespace.
+func (n *NetNamespace) IsRoot() bool { return n.Stack == nil }
 
 // TimeNamespace is the one time namespace (CLONE_NEWTIME is refused).
 type TimeNamespace struct{}
@@ -58,7 +68,6 @@ var NamespaceFiles = []string{"cgroup", "ipc", "mnt", "net", "pid", "pid_for_chi
 // TaskNamespace returns t's namespace that /proc/PID/ns/name names.
 func (t *Task) TaskNamespace(name string) Namespace {
 	nsp := t.Namespaces()
-	k := t.k
 	switch name {
 	case "cgroup":
 		return nsp.Cgroup
@@ -70,7 +79,7 @@ func (t *Task) TaskNamespace(name string) Namespace {
 		}
 		return MountNS{nsp.Mount}
 	case "net":
-		return k.netNS
+		return nsp.Net
 	case "pid":
 		return t.PIDNamespace()
 	case "pid_for_children":
@@ -208,6 +217,7 @@ func (t *Task) Setns(ns Namespace, nstype int) error {
 		}
 		nsp.PIDForChildren = n
 	case *NetNamespace:
+		nsp.Net = n
 	case MountNS:
 		if !c.HasCapability(unix.CAP_SYS_CHROOT) {
 			return unix.EPERM
