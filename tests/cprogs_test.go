@@ -32,6 +32,7 @@ var cprogs = []cprog{
 	{name: "hostile"},
 	{name: "sysvipc"},
 	{name: "mqueue"},
+	{name: "namespaces"},
 	{name: "segv", code: 128 + int(syscall.SIGSEGV)},
 }
 

@@ -149,6 +149,7 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 	if f&unix.CLONE_VM == 0 {
 		nt.mm.OwnerPID.Store(int32(nt.tg.tgid))
 	}
+	k.useNamespacesLocked(nsp, 1)
 	nt.tg.tasks[nt] = struct{}{}
 	k.tasks[nt.tid] = nt
 	k.live++

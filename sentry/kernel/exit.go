@@ -70,8 +70,11 @@ func (t *Task) exitNow(st WaitStatus) {
 	t.mm.DecUsers()
 
 	k := t.k
+	var gone []any
+	defer func() { k.releaseNamespaces(gone) }()
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	gone = k.useNamespacesLocked(t.nsproxy.Load(), -1)
 	tg := t.tg
 	delete(tg.tasks, t)
 	delete(k.tasks, t.tid)

@@ -45,6 +45,9 @@ type Kernel struct {
 	// is the initial pid namespace (pidns.go).
 	rootNS *Namespaces
 	pidNS  *PIDNamespace
+	// nsUsers counts the tasks of the mount and IPC namespaces made
+	// inside (useNamespacesLocked), under mu.
+	nsUsers map[any]int
 
 	// NewNetworkStack, if set by the socket layer, makes the network
 	// stack of a new network namespace (only a loopback interface, as

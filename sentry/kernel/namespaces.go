@@ -460,7 +460,7 @@ func (t *Task) Unshare(flags uint64) error {
 		t.dropSemUndo()
 	}
 	t.setCredentials(creds)
-	t.nsproxy.Store(nsp)
+	t.setNamespaces(nsp)
 	return nil
 }
 
@@ -485,4 +485,58 @@ func (k *Kernel) MoveRoots(from, to vfs.VirtualDentry) {
 			fs.SetCwd(to)
 		}
 	}
+}
+
+// useNamespacesLocked counts a task starting (delta 1) or ceasing
+// (delta -1) to use the mount and IPC namespaces of n, and returns those
+// no task uses any more (k.mu held; release them with
+// releaseNamespaces, without it). The initial ones are never released.
+func (k *Kernel) useNamespacesLocked(n *Namespaces, delta int) []any {
+	if n == nil {
+		return nil
+	}
+	if k.nsUsers == nil {
+		k.nsUsers = make(map[any]int)
+	}
+	var gone []any
+	for _, ns := range []any{n.Mount, n.IPC} {
+		switch ns {
+		case nil, any(k.rootNS.Mount), any(k.rootNS.IPC):
+			continue
+		}
+		if m, ok := ns.(*vfs.MountNamespace); ok && m == nil {
+			continue
+		}
+		k.nsUsers[ns] += delta
+		if k.nsUsers[ns] <= 0 {
+			delete(k.nsUsers, ns)
+			gone = append(gone, ns)
+		}
+	}
+	return gone
+}
+
+// releaseNamespaces ends namespaces no task uses: a mount namespace's
+// mounts are detached, an IPC namespace's objects destroyed (Linux's
+// put_mnt_ns, put_ipc_ns).
+func (k *Kernel) releaseNamespaces(gone []any) {
+	for _, ns := range gone {
+		switch n := ns.(type) {
+		case *vfs.MountNamespace:
+			k.VFSys.Release(n)
+		case *IPCNamespace:
+			n.Namespace.Release()
+		}
+	}
+}
+
+// setNamespaces replaces t's namespaces (unshare, setns).
+func (t *Task) setNamespaces(n *Namespaces) {
+	k := t.k
+	k.mu.Lock()
+	old := t.nsproxy.Swap(n)
+	k.useNamespacesLocked(n, 1)
+	gone := k.useNamespacesLocked(old, -1)
+	k.mu.Unlock()
+	k.releaseNamespaces(gone)
 }

@@ -83,7 +83,13 @@ func (t *Task) TaskNamespace(name string) Namespace {
 	case "pid":
 		return t.PIDNamespace()
 	case "pid_for_children":
-		return nsp.PIDForChildren
+		// A namespace made by unshare(CLONE_NEWPID) shows once its
+		// first process exists (pid_namespaces(7)).
+		n := nsp.PIDForChildren
+		if n != t.PIDNamespace() && !n.populated() {
+			return nil
+		}
+		return n
 	case "time", "time_for_children":
 		return TimeNamespace{}
 	case "user":
@@ -231,6 +237,6 @@ func (t *Task) Setns(ns Namespace, nstype int) error {
 	default:
 		return unix.EINVAL
 	}
-	t.nsproxy.Store(nsp)
+	t.setNamespaces(nsp)
 	return nil
 }

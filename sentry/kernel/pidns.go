@@ -377,3 +377,10 @@ func (p *PIDNamespace) ViewID(id ThreadID) ThreadID {
 
 // RootPIDNamespace returns the sandbox's initial pid namespace.
 func (k *Kernel) RootPIDNamespace() *PIDNamespace { return k.pidNS }
+
+// populated reports whether p's first process was made.
+func (p *PIDNamespace) populated() bool {
+	p.k.mu.Lock()
+	defer p.k.mu.Unlock()
+	return p.parent == nil || p.init != nil
+}

@@ -300,3 +300,39 @@ func (v *VirtualFilesystem) PivotRoot(root, newRoot, putOld VirtualDentry) (Virt
 	ns.root = nr
 	return VirtualDentry{old, old.root}, nil
 }
+
+// Release detaches every mount of ns (its last process is gone, as
+// Linux's put_mnt_ns does): what was mounted only there is gone, and
+// its mount points may be removed. Open files keep working.
+func (v *VirtualFilesystem) Release(ns *MountNamespace) {
+	v.mountMu.Lock()
+	defer v.mountMu.Unlock()
+	var gone []*Mount
+	for _, m := range v.all {
+		if m.ns == ns {
+			gone = append(gone, m)
+		}
+	}
+	for i := len(gone) - 1; i >= 0; i-- {
+		v.removeLocked(gone[i])
+		gone[i].parent = nil
+	}
+}
+
+// mountedOn reports whether something is mounted on child in the mount
+// namespace of parent (the mount the path went through): a mount point
+// in another namespace can be removed, as with Linux's
+// is_local_mountpoint.
+func (v *VirtualFilesystem) mountedOn(parent *Mount, child *Dentry) bool {
+	if child.mounts.Load() == 0 {
+		return false
+	}
+	v.mountMu.RLock()
+	defer v.mountMu.RUnlock()
+	for k := range v.mounts {
+		if k.point == child && k.parent.ns == parent.ns {
+			return true
+		}
+	}
+	return false
+}

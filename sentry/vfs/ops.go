@@ -361,7 +361,7 @@ func (v *VirtualFilesystem) remove(ctx Context, pop PathOperation, dir bool) err
 			return unix.ENOTDIR
 		}
 	}
-	if child.mounts.Load() > 0 || child.synthetic {
+	if v.mountedOn(parent.Mount, child) || child.synthetic {
 		return unix.EBUSY
 	}
 	if parent.Mount.ReadOnly() {
