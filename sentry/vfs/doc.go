@@ -131,6 +131,13 @@
 // PathNameFrom and PathFrom turn locations back into paths (getcwd,
 // /proc). CheckAccess and CheckPermission expose the permission check.
 //
+// Mount namespaces (mountns.go): MountRoot makes the initial one
+// (RootNamespace); CloneNamespace copies one and returns how to move a
+// task's root and cwd into the copy; MountIn, BindMount (MS_BIND, MS_REC),
+// Remount, Detach (umount2, MNT_DETACH), PivotRoot and Release (the
+// namespace's last task is gone) act on the namespace of the location
+// given. Every mount is private.
+//
 // Read-only mounts (MountOptions.ReadOnly) give EROFS for every mutation.
 // Permission checks use Context.FSUID/FSGID and, when the Context
 // implements Capable, its capabilities (capabilities(7)): CAP_DAC_OVERRIDE
