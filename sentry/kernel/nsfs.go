@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sync"
 
@@ -136,9 +137,76 @@ func (n *nsInode) Open(_ vfs.Context, flags uint32) (vfs.FileImpl, error) {
 
 // nsFile is an open namespace file: nothing to read.
 type nsFile struct {
-	vfs.NoIoctl
 	vfs.NoRelease
 	ns Namespace
+}
+
+// ioctl(2) requests of namespace files (ioctl_ns(2)).
+const (
+	nsGetUserns   = 0xb701
+	nsGetParent   = 0xb702
+	nsGetNstype   = 0xb703
+	nsGetOwnerUID = 0xb704
+)
+
+// Ioctl implements ioctl_ns(2): NS_GET_NSTYPE, NS_GET_OWNER_UID (of a
+// user namespace, EINVAL otherwise), and NS_GET_USERNS and NS_GET_PARENT,
+// which return a new close-on-exec descriptor of the owning user
+// namespace or the parent (of a user or pid namespace: EINVAL for
+// others), EPERM when that is outside the caller's user (or pid)
+// namespace.
+func (f *nsFile) Ioctl(ctx vfs.Context, io vfs.UserMemory, cmd uint32, arg uint64) (uint64, error) {
+	t, ok := ctx.(*Task)
+	if !ok {
+		return 0, unix.ENOTTY
+	}
+	switch cmd {
+	case nsGetNstype:
+		return uint64(f.ns.Type()), nil
+	case nsGetOwnerUID:
+		u, ok := f.ns.(*UserNamespace)
+		if !ok {
+			return 0, unix.EINVAL
+		}
+		var b [4]byte
+		binary.LittleEndian.PutUint32(b[:], t.UserNamespace().ViewUID(u.owner))
+		return 0, io.CopyOut(uintptr(arg), b[:])
+	case nsGetUserns, nsGetParent:
+		var target Namespace
+		if cmd == nsGetUserns {
+			u := f.ns.Owner()
+			if _, isUser := f.ns.(*UserNamespace); isUser {
+				u = f.ns.(*UserNamespace).parent
+			} else if u == nil {
+				u = RootUserNamespace
+			}
+			if u == nil || !t.UserNamespace().IsAncestorOf(u) {
+				return 0, unix.EPERM
+			}
+			target = u
+		} else {
+			switch n := f.ns.(type) {
+			case *UserNamespace:
+				if n.parent == nil || !t.UserNamespace().IsAncestorOf(n.parent) {
+					return 0, unix.EPERM
+				}
+				target = n.parent
+			case *PIDNamespace:
+				if n.parent == nil || !t.PIDNamespace().IsAncestorOf(n.parent) {
+					return 0, unix.EPERM
+				}
+				target = n.parent
+			default:
+				return 0, unix.EINVAL
+			}
+		}
+		name := NamespaceName(target.Type())
+		nf := vfs.NewFileDescription(&nsFile{ns: target}, unix.O_RDONLY, &nsInode{ns: target}, NamespaceLinkText(name, target))
+		defer nf.DecRef()
+		fd, err := t.FDTable().NewFD(0, nf, true)
+		return uint64(fd), err
+	}
+	return 0, unix.ENOTTY
 }
 
 func (*nsFile) Read(vfs.Context, []byte, int64, bool) (int, error)  { return 0, unix.EINVAL }
