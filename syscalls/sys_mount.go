@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/veil-sandbox/veil/sentry/arch"
-	"github.com/veil-sandbox/veil/sentry/fs/dev"
 	"github.com/veil-sandbox/veil/sentry/fs/mqueue"
 	"github.com/veil-sandbox/veil/sentry/fs/proc"
 	"github.com/veil-sandbox/veil/sentry/fs/tmpfs"
@@ -19,7 +18,7 @@ import (
 
 func init() {
 	register(unix.SYS_MOUNT, "mount", sysMount, Path, Path, Path, Hex, Hex).partial(
-		"filesystems tmpfs, proc, mqueue, devpts and bind mounts (others: ENODEV); MS_MOVE: EINVAL; every mount is private (MS_SHARED, MS_SLAVE accepted as MS_PRIVATE); MS_NOSUID, MS_NODEV and atime flags accepted")
+		"filesystems tmpfs, proc, mqueue and bind mounts (others, and devpts until its filesystem provides instances: ENODEV); MS_MOVE: EINVAL; every mount is private (MS_SHARED, MS_SLAVE accepted as MS_PRIVATE); MS_NOSUID, MS_NODEV and atime flags accepted")
 	register(unix.SYS_UMOUNT2, "umount2", sysUmount2, Path, Hex).partial("MNT_EXPIRE: EINVAL; a busy filesystem (open files, working directories) unmounts anyway")
 	register(unix.SYS_PIVOT_ROOT, "pivot_root", sysPivotRoot, Path, Path)
 }
@@ -27,6 +26,11 @@ func init() {
 // ProcOptions are the options of procfs instances mount(2) makes (the
 // boot code sets those of /proc).
 var ProcOptions = proc.Options{Release: Release}
+
+// NewDevpts, if set, makes a devpts instance for mount(2) of type devpts
+// with the given options (the devpts filesystem's owner sets it); without
+// it such mounts fail with ENODEV, as for a filesystem the kernel lacks.
+var NewDevpts func(data string) (vfs.Inode, error)
 
 const msMgcMask = 0xffff0000
 const msMgcVal = 0xC0ED0000
@@ -140,7 +144,9 @@ func newFilesystem(t *kernel.Task, fstype, data string) (vfs.Inode, error) {
 	case "mqueue":
 		return mqueue.Of(k, t.IPCNamespace()).Root(), nil
 	case "devpts":
-		return dev.NewPtsRoot(), nil
+		if NewDevpts != nil {
+			return NewDevpts(data)
+		}
 	}
 	return nil, unsupported(t, "mount("+fstype+")", unix.ENODEV)
 }

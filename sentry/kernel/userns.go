@@ -429,3 +429,15 @@ func (u *UserNamespace) MaySetgroups() bool {
 	defer u.mu.Unlock()
 	return u.gidMap != nil && u.setgroupsAllowed
 }
+
+// Namespaced implements vfs.InodeCapable: t's capabilities count over a
+// file only if its user namespace maps the file's owner and group.
+func (t *Task) Namespaced() bool { return t.Credentials().UserNS != nil }
+
+// Maps implements vfs.InodeCapable.
+func (t *Task) Maps(uid, gid uint32) bool {
+	ns := t.UserNamespace()
+	_, u := ns.UIDOf(uid)
+	_, g := ns.GIDOf(gid)
+	return u && g
+}

@@ -581,12 +581,12 @@ func setStat(ctx Context, inode Inode, readOnly bool, s SetStat) error {
 			return unix.EPERM
 		}
 		s.Mode &= 0o7777
-		if !inGroup(ctx, st.GID) && !hasCap(ctx, unix.CAP_FSETID) {
+		if !inGroup(ctx, st.GID) && !hasCapOver(ctx, unix.CAP_FSETID, &st) {
 			s.Mode &^= unix.S_ISGID
 		}
 	}
 	if s.Valid&(AttrUID|AttrGID) != 0 {
-		owner, mayChown := ctx.FSUID() == st.UID, hasCap(ctx, unix.CAP_CHOWN)
+		owner, mayChown := ctx.FSUID() == st.UID, hasCapOver(ctx, unix.CAP_CHOWN, &st)
 		if s.Valid&AttrUID != 0 && !(owner && s.UID == st.UID) && !mayChown {
 			return unix.EPERM
 		}

@@ -120,10 +120,3 @@ func (d *ptsDir) StatFS(vfs.Context) (vfs.StatFS, error) {
 	return vfs.StatFS{Type: vfs.DevptsMagic, Bsize: 4096, Namelen: vfs.NameMax, Frsize: 4096,
 		Fsid: [2]int32{int32(d.dev), int32(d.dev >> 32)}}, nil
 }
-
-// NewPtsRoot returns a devpts filesystem for mount(2) of type devpts. It
-// shows the same terminals as /dev/pts (the host pseudo-terminals the
-// sandbox was given): the Sentry allocates none of its own, so a
-// "newinstance" mount sees them too, as Linux's single-instance devpts
-// did.
-func NewPtsRoot() vfs.Inode { return newPtsDir() }
