@@ -3,6 +3,7 @@ package tests
 import (
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -103,4 +104,24 @@ unshare -p -f sh -c 'sleep 100 & echo bg=$!; kill $!; wait $! 2>/dev/null; echo 
 a=$(readlink /proc/self/ns/uts); b=$(unshare -u readlink /proc/self/ns/uts); [ "$a" != "$b" ] && echo new uts namespace
 [ "$(stat -L -c %i /proc/self/ns/ipc)" = 4026531839 ] && echo inode matches`},
 	})
+}
+
+// TestBubblewrap runs bwrap (a read-only bind of /, its own /dev and
+// /proc, new user, IPC, pid, UTS and cgroup namespaces) in the sandbox and
+// natively. --unshare-net (and so --unshare-all) needs network namespaces,
+// which wait for the socket layer's per-namespace stacks.
+func TestBubblewrap(t *testing.T) {
+	needTools(t, "bwrap", "ps")
+	args := []string{"bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+		"--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup", "--hostname", "bw",
+		"sh", "-c", "id; hostname; ls /dev; ps; cat /proc/self/uid_map; touch /etc/x 2>/dev/null || echo read-only"}
+	nat := native(t, opts{}, args...)
+	if nat.code != 0 {
+		t.Fatalf("BUG IN THE TEST: the native run failed%s", nat)
+	}
+	sb := sandbox(t, opts{}, args...)
+	if strings.Contains(sb.stderr, "signalfd") {
+		t.Skipf("bwrap needs signalfd(2), which this Sentry lacks%s", sb)
+	}
+	compareOutputs(t, nat, sb)
 }
