@@ -316,6 +316,11 @@ func (t *Task) newNamespaces(f uint64) (creds *Credentials, nsp *Namespaces, mov
 		return creds, nsp, nil, nil
 	}
 	if f&unix.CLONE_NEWUSER != 0 {
+		// Not from a chroot (user_namespaces(7): EPERM), which could
+		// otherwise escape it with the new namespace's capabilities.
+		if m := nsp.Mount; m != nil && t.fs != nil && t.fs.Root() != m.Root(t.k.VFSys) {
+			return nil, nil, nil, unix.EPERM
+		}
 		if creds, err = creds.NewUserNamespace(); err != nil {
 			return nil, nil, nil, err
 		}

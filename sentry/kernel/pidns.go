@@ -249,6 +249,9 @@ func (p *PIDNamespace) takeLeaderIDsLocked(t *Task, leader *Task) {
 	}
 }
 
+// PIDNamespace returns the process's pid namespace.
+func (tg *ThreadGroup) PIDNamespace() *PIDNamespace { return tg.pidns }
+
 // PIDNamespace returns t's active pid namespace (the one it has its own
 // pid in).
 func (t *Task) PIDNamespace() *PIDNamespace { return t.tg.pidns }

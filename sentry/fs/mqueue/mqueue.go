@@ -491,14 +491,18 @@ func (q *Queue) waitChanLocked() chan struct{} {
 	return q.changed
 }
 
-// QSize is the queue file's text (mqueue_read_file): the bytes queued and
-// the notification registered.
-func (q *Queue) QSize() string {
+// QSize is the queue file's text (mqueue_read_file) for reader: the bytes
+// queued and the notification registered, with the owner's pid as the
+// reader's pid namespace sees it.
+func (q *Queue) QSize(reader vfs.Context) string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	var notify, signo, pid int32
 	if n := q.notify; n != nil {
 		notify, pid = n.notify, int32(n.owner.ID())
+		if t, ok := reader.(*kernel.Task); ok {
+			pid = int32(t.ViewOf(n.owner))
+		}
 		if n.notify == SigevSignal {
 			signo = n.signo
 		}
@@ -571,7 +575,7 @@ func (q *Queue) Send(ctx vfs.Context, data []byte, prio uint32, nonblock bool, d
 		info := &arch.SignalInfo{Signo: n.signo, Code: -3 /* SI_MESGQ */}
 		info.SetValue(n.value)
 		if sender != nil {
-			info.SetPID(int32(sender.ThreadGroup().ID()))
+			info.SetPID(int32(n.owner.PIDNamespace().IDOfThreadGroup(sender.ThreadGroup())))
 			info.SetUID(sender.UserNamespace().ViewUID(sender.Credentials().UID))
 		}
 		q.fs.k.SendSignal(n.owner, info)
@@ -663,8 +667,8 @@ func QueueOf(f *vfs.FileDescription) *Queue {
 }
 
 // Read implements vfs.FileImpl: the QSIZE line, from off.
-func (f *File) Read(_ vfs.Context, dst []byte, off int64, _ bool) (int, error) {
-	s := f.q.QSize()
+func (f *File) Read(ctx vfs.Context, dst []byte, off int64, _ bool) (int, error) {
+	s := f.q.QSize(ctx)
 	if off < 0 {
 		off = 0
 	}
