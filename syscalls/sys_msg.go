@@ -39,14 +39,14 @@ func sysMsgsnd(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if err := t.CopyIn(msgp, typ[:]); err != nil {
 		return 0, err
 	}
-	if size > ipc.MsgMax || size < 0 || id < 0 {
+	ns, c := ipcCaller(t)
+	if size > int64(ns.Limits().MsgMax) || size < 0 || id < 0 {
 		return 0, unix.EINVAL
 	}
 	data := make([]byte, size)
 	if err := t.CopyIn(msgp+8, data); err != nil {
 		return 0, err
 	}
-	ns, c := ipcCaller(t)
 	return 0, ns.MsgSend(c, t, id, int64(binary.LittleEndian.Uint64(typ[:])), data, flag)
 }
 
@@ -55,7 +55,7 @@ func sysMsgrcv(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	id, msgp, size, typ, flag := int32(a[0]), uintptr(a[1]), int64(a[2]), int64(a[3]), uint32(a[4])
 	ns, c := ipcCaller(t)
 	if flag&ipc.MsgCopy != 0 {
-		size = min(size, ipc.MsgMax)
+		size = min(size, int64(ns.Limits().MsgMax))
 	}
 	mtype, data, err := ns.MsgReceive(c, t, id, size, typ, flag)
 	if err != nil {

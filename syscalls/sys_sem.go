@@ -46,7 +46,7 @@ func semop(t *kernel.Task, id int32, sopsAddr uintptr, nsops int64, timeoutAddr 
 	if nsops < 1 || id < 0 {
 		return unix.EINVAL
 	}
-	if nsops > ipc.SemOpm {
+	if nsops > int64(t.IPCNamespace().Limits().SemOpm) {
 		return unix.E2BIG
 	}
 	b := make([]byte, 6*nsops) // struct sembuf: ushort num, short op, short flg

@@ -14,6 +14,7 @@ import (
 	"github.com/veil-sandbox/veil/sentry/kernel"
 	"github.com/veil-sandbox/veil/sentry/kernel/ipc"
 	"github.com/veil-sandbox/veil/sentry/vfs"
+	"golang.org/x/sys/unix"
 )
 
 // readerIPC returns the reader's IPC and user namespaces (the initial
@@ -82,23 +83,63 @@ func (fs *filesystem) sysvipcDir() *staticDir {
 	})
 }
 
-// ipcSysctls are the IPC entries of /proc/sys/kernel: Linux's defaults
-// (read-only here; the limits are fixed).
+// ipcSysctls are the IPC entries of /proc/sys/kernel, the tunables of
+// the reader's IPC namespace. A writer needs CAP_SYS_RESOURCE in the user
+// namespace owning it (Linux's ipc_permissions); values out of range are
+// EINVAL.
 func (fs *filesystem) ipcSysctls() []dirEntry {
 	ro := func(s string) *file { return fs.textFile(func() string { return s + "\n" }) }
-	u := func(v uint64) *file { return ro(strconv.FormatUint(v, 10)) }
+	tunable := func(show func(l ipc.Limits) string, set func(l *ipc.Limits, v []uint64), n int) *file {
+		f := fs.newFile(0o644, nil, func(ctx vfs.Context) ([]byte, error) {
+			ns, _ := fs.readerIPC(ctx)
+			return []byte(show(ns.Limits()) + "\n"), nil
+		})
+		f.write = func(ctx vfs.Context, data []byte) error {
+			t, ok := ctx.(*kernel.Task)
+			if !ok {
+				return unix.EPERM
+			}
+			ns := t.IPCNamespace()
+			if !t.Credentials().HasCapabilityIn(unix.CAP_SYS_RESOURCE, ns.Owner()) {
+				return unix.EPERM
+			}
+			fields := strings.Fields(string(data))
+			if len(fields) != n {
+				return unix.EINVAL
+			}
+			vals := make([]uint64, n)
+			for i, f := range fields {
+				v, err := strconv.ParseUint(f, 10, 64)
+				if err != nil {
+					return unix.EINVAL
+				}
+				vals[i] = v
+			}
+			return ns.SetLimits(func(l *ipc.Limits) { set(l, vals) })
+		}
+		return f
+	}
+	num := func(get func(l ipc.Limits) uint64, set func(l *ipc.Limits, v uint64)) *file {
+		return tunable(func(l ipc.Limits) string { return strconv.FormatUint(get(l), 10) },
+			func(l *ipc.Limits, v []uint64) { set(l, v[0]) }, 1)
+	}
+	small := func(v uint64) int { return int(min(v, 1<<31-1)) }
 	return []dirEntry{
 		{"msg_next_id", ro("-1")},
-		{"msgmax", u(ipc.MsgMax)},
-		{"msgmnb", u(ipc.MsgMnb)},
-		{"msgmni", u(ipc.MsgMni)},
-		{"sem", ro(fmt.Sprintf("%d\t%d\t%d\t%d", ipc.SemMsl, ipc.SemMns, ipc.SemOpm, ipc.SemMni))},
+		{"msgmax", num(func(l ipc.Limits) uint64 { return uint64(l.MsgMax) }, func(l *ipc.Limits, v uint64) { l.MsgMax = small(v) })},
+		{"msgmnb", num(func(l ipc.Limits) uint64 { return uint64(l.MsgMnb) }, func(l *ipc.Limits, v uint64) { l.MsgMnb = small(v) })},
+		{"msgmni", num(func(l ipc.Limits) uint64 { return uint64(l.MsgMni) }, func(l *ipc.Limits, v uint64) { l.MsgMni = small(v) })},
+		{"sem", tunable(func(l ipc.Limits) string {
+			return fmt.Sprintf("%d\t%d\t%d\t%d", l.SemMsl, l.SemMns, l.SemOpm, l.SemMni)
+		}, func(l *ipc.Limits, v []uint64) {
+			l.SemMsl, l.SemMns, l.SemOpm, l.SemMni = small(v[0]), small(v[1]), small(v[2]), small(v[3])
+		}, 4)},
 		{"sem_next_id", ro("-1")},
 		{"shm_next_id", ro("-1")},
 		{"shm_rmid_forced", ro("0")},
-		{"shmall", u(ipc.ShmAll)},
-		{"shmmax", u(ipc.ShmMax)},
-		{"shmmni", u(ipc.ShmMni)},
+		{"shmall", num(func(l ipc.Limits) uint64 { return l.ShmAll }, func(l *ipc.Limits, v uint64) { l.ShmAll = v })},
+		{"shmmax", num(func(l ipc.Limits) uint64 { return l.ShmMax }, func(l *ipc.Limits, v uint64) { l.ShmMax = v })},
+		{"shmmni", num(func(l ipc.Limits) uint64 { return uint64(l.ShmMni) }, func(l *ipc.Limits, v uint64) { l.ShmMni = small(v) })},
 	}
 }
 

@@ -265,18 +265,68 @@ type Namespace struct {
 	// *UserNamespace); capabilities over the objects are checked there.
 	Owner any
 
-	mu   sync.Mutex
-	shms registry
-	sems registry
-	msgs registry
+	mu     sync.Mutex
+	limits Limits
+	shms   registry
+	sems   registry
+	msgs   registry
 	// shmTot is the pages of all segments (shm_tot).
 	shmTot uint64
+}
+
+// Limits are a namespace's tunables, the IPC entries of /proc/sys/kernel
+// (proc(5)): shmmax, shmall, shmmni, msgmax, msgmnb, msgmni and sem's
+// four values. A new namespace starts with Linux's defaults.
+type Limits struct {
+	ShmMax, ShmAll                 uint64
+	ShmMni                         int
+	MsgMax, MsgMnb, MsgMni         int
+	SemMsl, SemMns, SemOpm, SemMni int
+}
+
+// DefaultLimits are Linux's defaults.
+func DefaultLimits() Limits {
+	return Limits{ShmMax: ShmMax, ShmAll: ShmAll, ShmMni: ShmMni, MsgMax: MsgMax, MsgMnb: MsgMnb, MsgMni: MsgMni,
+		SemMsl: SemMsl, SemMns: SemMns, SemOpm: SemOpm, SemMni: SemMni}
+}
+
+// valid reports whether l is within what Linux's sysctl handlers accept:
+// no negative values, at most IPCMNI objects of a kind, at most SEMOPM_FAST
+// ... (the sem values as Linux bounds them: semmsl and semopm positive).
+func (l Limits) valid() bool {
+	for _, v := range []int{l.ShmMni, l.MsgMax, l.MsgMnb, l.MsgMni, l.SemMsl, l.SemMns, l.SemOpm, l.SemMni} {
+		if v < 0 {
+			return false
+		}
+	}
+	return l.ShmMni <= IPCMNI && l.MsgMni <= IPCMNI && l.SemMni <= IPCMNI
+}
+
+// Limits returns the namespace's tunables.
+func (ns *Namespace) Limits() Limits {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	return ns.limits
+}
+
+// SetLimits changes the tunables with f (a write to /proc/sys/kernel);
+// values out of range are EINVAL.
+func (ns *Namespace) SetLimits(f func(l *Limits)) error {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	l := ns.limits
+	f(&l)
+	if !l.valid() {
+		return unix.EINVAL
+	}
+	ns.limits = l
+	return nil
 }
 
 // NewNamespace returns an empty IPC namespace whose shared memory lives
 // in mf, owned by the user namespace owner.
 func NewNamespace(mf *memfile.File, owner any) *Namespace {
-	return &Namespace{mf: mf, Owner: owner, shms: newRegistry(), sems: newRegistry(), msgs: newRegistry()}
+	return &Namespace{mf: mf, Owner: owner, limits: DefaultLimits(), shms: newRegistry(), sems: newRegistry(), msgs: newRegistry()}
 }
 
 // now is the clock of the objects' time stamps (seconds).

@@ -47,9 +47,9 @@ func (ns *Namespace) MsgGet(c *Caller, key int32, flag uint32) (int32, error) {
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
 	return ns.get(c, getParams{
-		reg: &ns.msgs, mni: MsgMni, key: key, flag: flag,
+		reg: &ns.msgs, mni: ns.limits.MsgMni, key: key, flag: flag,
 		create: func(p Perm) (object, error) {
-			return &MsgQueue{ns: ns, perm: p, qbytes: MsgMnb, ctime: now(), changed: make(chan struct{})}, nil
+			return &MsgQueue{ns: ns, perm: p, qbytes: uint64(ns.limits.MsgMnb), ctime: now(), changed: make(chan struct{})}, nil
 		},
 	})
 }
@@ -79,7 +79,7 @@ func wait(b Blocker, ch <-chan struct{}) error {
 // bytes and the number of messages queued); until then the call sleeps,
 // or fails with EAGAIN under IPC_NOWAIT.
 func (ns *Namespace) MsgSend(c *Caller, b Blocker, id int32, typ int64, data []byte, flag uint32) error {
-	if len(data) > MsgMax || id < 0 || typ < 1 {
+	if len(data) > ns.Limits().MsgMax || id < 0 || typ < 1 {
 		return unix.EINVAL
 	}
 	ns.mu.Lock()
@@ -269,7 +269,7 @@ func (ns *Namespace) MsgSet(c *Caller, id int32, uid, gid, mode uint32, qbytes u
 	if !q.perm.ownerOrAdmin(c) {
 		return unix.EPERM
 	}
-	if qbytes > MsgMnb && !c.capable(unix.CAP_SYS_RESOURCE) {
+	if qbytes > uint64(ns.limits.MsgMnb) && !c.capable(unix.CAP_SYS_RESOURCE) {
 		return unix.EPERM
 	}
 	q.qbytes = qbytes
@@ -313,7 +313,8 @@ type MsgLimits struct {
 func (ns *Namespace) MsgInfo(usage bool) (MsgLimits, int32) {
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
-	l := MsgLimits{Pool: MsgPool, Map: MsgMap, Max: MsgMax, Mnb: MsgMnb, Mni: MsgMni, Ssz: MsgSsz, Tql: MsgTql, Seg: MsgSeg}
+	lim := ns.limits
+	l := MsgLimits{Pool: MsgPool, Map: MsgMap, Max: int32(lim.MsgMax), Mnb: int32(lim.MsgMnb), Mni: int32(lim.MsgMni), Ssz: MsgSsz, Tql: MsgTql, Seg: MsgSeg}
 	if usage {
 		l.Pool = int32(len(ns.msgs.objs))
 		l.Map, l.Tql = 0, 0

@@ -104,13 +104,13 @@ func (u *UndoList) Exit(pid int32) {
 
 // SemGet implements semget(2).
 func (ns *Namespace) SemGet(c *Caller, key int32, nsems int32, flag uint32) (int32, error) {
-	if nsems < 0 || nsems > SemMsl {
-		return 0, unix.EINVAL
-	}
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
+	if nsems < 0 || int(nsems) > ns.limits.SemMsl {
+		return 0, unix.EINVAL
+	}
 	return ns.get(c, getParams{
-		reg: &ns.sems, mni: SemMni, key: key, flag: flag,
+		reg: &ns.sems, mni: ns.limits.SemMni, key: key, flag: flag,
 		check: func(o object) error {
 			if int(nsems) > len(o.(*SemSet).sems) {
 				return unix.EINVAL
@@ -121,7 +121,7 @@ func (ns *Namespace) SemGet(c *Caller, key int32, nsems int32, flag uint32) (int
 			if nsems == 0 {
 				return nil, unix.EINVAL
 			}
-			if ns.usedSemsLocked()+int(nsems) > SemMns {
+			if ns.usedSemsLocked()+int(nsems) > ns.limits.SemMns {
 				return nil, unix.ENOSPC
 			}
 			return &SemSet{ns: ns, perm: p, sems: make([]semaphore, nsems), ctime: now(),
@@ -156,7 +156,7 @@ func (ns *Namespace) SemTimedOp(c *Caller, b Blocker, id int32, ops []SemOp, und
 	if len(ops) < 1 {
 		return unix.EINVAL
 	}
-	if len(ops) > SemOpm {
+	if len(ops) > ns.Limits().SemOpm {
 		return unix.E2BIG
 	}
 	if id < 0 {
@@ -541,8 +541,9 @@ type SemLimits struct {
 func (ns *Namespace) SemInfo(usage bool) (SemLimits, int32) {
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
-	l := SemLimits{Map: SemMap, Mni: SemMni, Mns: SemMns, Mnu: SemMnu, Msl: SemMsl, Opm: SemOpm,
-		Ume: SemUme, Usz: SemUsz, Vmx: SemVmx, Aem: SemAem}
+	lim := ns.limits
+	l := SemLimits{Map: int32(lim.SemMns), Mni: int32(lim.SemMni), Mns: int32(lim.SemMns), Mnu: int32(lim.SemMns),
+		Msl: int32(lim.SemMsl), Opm: int32(lim.SemOpm), Ume: int32(lim.SemOpm), Usz: SemUsz, Vmx: SemVmx, Aem: SemAem}
 	if usage {
 		l.Usz = int32(len(ns.sems.objs))
 		l.Aem = int32(ns.usedSemsLocked())

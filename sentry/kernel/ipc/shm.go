@@ -101,7 +101,7 @@ func (ns *Namespace) ShmGet(c *Caller, key int32, size uint64, flag uint32) (int
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
 	return ns.get(c, getParams{
-		reg: &ns.shms, mni: ShmMni, key: key, flag: flag,
+		reg: &ns.shms, mni: ns.limits.ShmMni, key: key, flag: flag,
 		check: func(o object) error {
 			if o.(*Shm).size < size {
 				return unix.EINVAL
@@ -109,11 +109,11 @@ func (ns *Namespace) ShmGet(c *Caller, key int32, size uint64, flag uint32) (int
 			return nil
 		},
 		create: func(p Perm) (object, error) {
-			if size < ShmMin || size > ShmMax {
+			if size < ShmMin || size > ns.limits.ShmMax {
 				return nil, unix.EINVAL
 			}
 			n := pages(size)
-			if ns.shmTot+n < ns.shmTot || ns.shmTot+n > ShmAll {
+			if ns.shmTot+n < ns.shmTot || ns.shmTot+n > ns.limits.ShmAll {
 				return nil, unix.ENOSPC
 			}
 			rounded := int64(n * memfile.PageSize)
@@ -311,7 +311,8 @@ type ShmLimits struct{ Max, Min, Mni, Seg, All uint64 }
 func (ns *Namespace) ShmInfoLimits() (ShmLimits, int32) {
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
-	return ShmLimits{Max: ShmMax, Min: ShmMin, Mni: ShmMni, Seg: ShmMni, All: ShmAll}, max(ns.shms.maxIdx(), 0)
+	l := ns.limits
+	return ShmLimits{Max: l.ShmMax, Min: ShmMin, Mni: uint64(l.ShmMni), Seg: ShmMni, All: l.ShmAll}, max(ns.shms.maxIdx(), 0)
 }
 
 // ShmUsage is struct shm_info (SHM_INFO).
