@@ -18,7 +18,7 @@ import (
 
 func init() {
 	register(unix.SYS_MOUNT, "mount", sysMount, Path, Path, Path, Hex, Hex).partial(
-		"filesystems tmpfs, proc, mqueue and bind mounts (others, and devpts until its filesystem provides instances: ENODEV); MS_MOVE: EINVAL; every mount is private (MS_SHARED, MS_SLAVE accepted as MS_PRIVATE); MS_NOSUID, MS_NODEV and atime flags accepted")
+		"filesystems tmpfs, proc, mqueue and bind mounts (others, and devpts until its filesystem provides instances: ENODEV); every mount is private (MS_SHARED, MS_SLAVE accepted as MS_PRIVATE); MS_NOSUID, MS_NODEV and atime flags accepted")
 	register(unix.SYS_UMOUNT2, "umount2", sysUmount2, Path, Hex).partial("MNT_EXPIRE: EINVAL; a busy filesystem (open files, working directories) unmounts anyway")
 	register(unix.SYS_PIVOT_ROOT, "pivot_root", sysPivotRoot, Path, Path)
 }
@@ -109,7 +109,11 @@ func sysMount(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		}
 		return 0, nil
 	case flags&unix.MS_MOVE != 0:
-		return 0, unsupported(t, "mount(MS_MOVE)", unix.EINVAL)
+		svd, err := resolve(t, source, true)
+		if err != nil {
+			return 0, err
+		}
+		return 0, v.MoveMount(svd, tvd)
 	}
 	if fstype == "" {
 		return 0, unix.EINVAL

@@ -336,3 +336,30 @@ func (v *VirtualFilesystem) mountedOn(parent *Mount, child *Dentry) bool {
 	}
 	return false
 }
+
+// MoveMount implements mount(2) with MS_MOVE: the mount whose root source
+// is, with everything mounted below it, moves to target in the same
+// namespace (EINVAL otherwise, and for a namespace's root); target may
+// not be inside the moved tree (ELOOP), and both must be directories or
+// both not (ENOTDIR).
+func (v *VirtualFilesystem) MoveMount(source, target VirtualDentry) error {
+	if !source.IsMountRoot() || source.Mount.anon {
+		return unix.EINVAL
+	}
+	if source.Dentry.IsDir() != target.Dentry.IsDir() {
+		return unix.ENOTDIR
+	}
+	if v.IsAncestor(source, target) {
+		return unix.ELOOP
+	}
+	v.mountMu.Lock()
+	defer v.mountMu.Unlock()
+	m := source.Mount
+	if m.parent == nil || m.ns == nil || target.Mount.ns != m.ns {
+		return unix.EINVAL
+	}
+	v.removeLocked(m)
+	m.parent, m.point = target.Mount, target.Dentry
+	v.addLocked(m)
+	return nil
+}

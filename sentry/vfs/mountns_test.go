@@ -73,6 +73,20 @@ func TestMountNamespaces(t *testing.T) {
 	if err := e.v.Mkdir(e.ctx, inside.PathOp(vfs.VirtualDentry{}, "/src/x", false), 0o755); err != nil {
 		t.Fatalf("mkdir through the source: %v", err)
 	}
+	// MS_MOVE takes the bind and what is below it elsewhere.
+	e.mkdir("/moved")
+	to, _ := e.v.GetDentry(e.ctx, inside.PathOp(vfs.VirtualDentry{}, "/moved", true))
+	if err := e.v.MoveMount(bound, to); err != nil {
+		t.Fatal(err)
+	}
+	if exists(e, inside, "/bind/src") || !exists(e, inside, "/moved/mnt/only-inside") {
+		t.Fatal("MS_MOVE did not move the tree")
+	}
+	bound, _ = e.v.GetDentry(e.ctx, inside.PathOp(vfs.VirtualDentry{}, "/moved", true))
+	below, _ := e.v.GetDentry(e.ctx, inside.PathOp(vfs.VirtualDentry{}, "/moved/src", true))
+	if err := e.v.MoveMount(bound, below); err != unix.ELOOP {
+		t.Fatalf("moving a mount below itself: %v", err)
+	}
 	// Detach: busy with mounts below unless lazy.
 	if err := e.v.Detach(bound, false); err != unix.EBUSY {
 		t.Fatalf("umount of a mount with mounts on it: %v", err)
@@ -80,7 +94,7 @@ func TestMountNamespaces(t *testing.T) {
 	if err := e.v.Detach(bound, true); err != nil {
 		t.Fatal(err)
 	}
-	if exists(e, inside, "/bind/src") {
+	if exists(e, inside, "/moved/src") {
 		t.Fatal("a lazily detached bind is still there")
 	}
 	// Releasing the namespace removes its mounts; the mount point can go.
