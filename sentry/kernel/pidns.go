@@ -114,6 +114,9 @@ func (p *PIDNamespace) IDOfTask(t *Task) ThreadID {
 
 // IDOfThreadGroup returns tg's process id in p (0 if p cannot see it).
 func (p *PIDNamespace) IDOfThreadGroup(tg *ThreadGroup) ThreadID {
+	if p.parent == nil {
+		return tg.tgid // immutable: no lock on getpid's path
+	}
 	p.k.mu.Lock()
 	defer p.k.mu.Unlock()
 	return p.tgIDLocked(tg)
