@@ -165,6 +165,9 @@ func (d *dir) Create(ctx vfs.Context, name string, flags uint32, mode uint32) (v
 	if err != nil {
 		return nil, nil, err
 	}
+	q.mu.Lock()
+	q.opens++
+	q.mu.Unlock()
 	return q, &File{q: q}, nil
 }
 
