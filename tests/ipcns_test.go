@@ -80,16 +80,23 @@ func TestMqueueMount(t *testing.T) {
 }
 
 // TestUnshare runs util-linux's unshare and mount in the sandbox and,
-// as root, natively: user namespaces mapping root, mount namespaces with
+// as root, natively: user namespaces mapping root (also made by an
+// unprivileged user, whose namespace's root may not kill, read or rename
+// outside it but may in namespaces it owns), mount namespaces with
 // a private tmpfs, UTS namespaces with their own host name, IPC
 // namespaces with their own objects, pid namespaces whose first process
 // is pid 1 (with ps reading the new /proc), and the ns links of /proc.
 func TestUnshare(t *testing.T) {
-	needTools(t, "unshare", "mount", "ps", "ipcmk", "ipcs")
+	needTools(t, "unshare", "mount", "ps", "ipcmk", "ipcs", "setpriv")
 	runShellCases(t, []shellCase{
 		{name: "user", script: `unshare -r id; unshare -r cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups
 unshare -U sh -c 'id -u; id -g; cat /proc/self/uid_map | wc -l'
 unshare -r sh -c 'echo 0 0 1 > /proc/self/uid_map' 2>/dev/null || echo second write refused`},
+		{name: "user-unprivileged", script: `sleep 30 & p=$!
+setpriv --reuid=1000 --regid=1000 --clear-groups unshare -r sh -c "id -u; kill $p 2>/dev/null && echo killed || echo kill-refused; cat /etc/shadow >/dev/null 2>&1 && echo read-shadow || echo shadow-denied; hostname h 2>/dev/null || echo hostname-denied"
+kill $p
+setpriv --reuid=1000 --regid=1000 --clear-groups unshare -r -u sh -c 'hostname h && hostname'
+setpriv --reuid=1000 --regid=1000 --clear-groups unshare -r -m sh -c 'mount -t tmpfs t /mnt && echo mounted'`},
 		{name: "mount", script: `unshare -m sh -c 'mount -t tmpfs x /mnt && touch /mnt/a && ls /mnt && grep " /mnt " /proc/self/mounts'
 grep -c " /mnt tmpfs " /proc/self/mounts
 unshare -m sh -c 'mkdir -p /tmp/veil-b && mount -t tmpfs -o size=1m,mode=0700 y /tmp/veil-b && stat -c %a /tmp/veil-b && mount --bind /tmp/veil-b /mnt && touch /tmp/veil-b/f && ls /mnt && mount -o remount,bind,ro /mnt && (touch /mnt/g 2>/dev/null || echo read-only) && umount /mnt && umount /tmp/veil-b && ls /tmp/veil-b | wc -l'`},

@@ -97,12 +97,16 @@ func (c *Credentials) HasCapability(cp int) bool {
 }
 
 // initOnlyCaps are the capabilities Linux checks with capable(), in the
-// initial user namespace only.
+// initial user namespace only; and CAP_SYS_PTRACE and CAP_SYS_NICE, which
+// Linux checks in the target process's namespace: until the Sentry's
+// checks of them name the target, a child namespace's root must not use
+// them on the processes outside it.
 var initOnlyCaps = CapSetOf(unix.CAP_SYS_MODULE, unix.CAP_SYS_RAWIO, unix.CAP_SYS_PACCT,
 	unix.CAP_SYS_BOOT, unix.CAP_SYS_TIME, unix.CAP_SYS_TTY_CONFIG, unix.CAP_MKNOD,
 	unix.CAP_LINUX_IMMUTABLE, unix.CAP_AUDIT_CONTROL, unix.CAP_AUDIT_WRITE, unix.CAP_AUDIT_READ,
 	unix.CAP_MAC_ADMIN, unix.CAP_MAC_OVERRIDE, unix.CAP_SYSLOG, unix.CAP_WAKE_ALARM,
-	unix.CAP_BLOCK_SUSPEND, unix.CAP_SYS_RESOURCE, unix.CAP_IPC_LOCK, unix.CAP_BPF, unix.CAP_PERFMON)
+	unix.CAP_BLOCK_SUSPEND, unix.CAP_SYS_RESOURCE, unix.CAP_IPC_LOCK, unix.CAP_BPF, unix.CAP_PERFMON,
+	unix.CAP_SYS_PTRACE, unix.CAP_SYS_NICE)
 
 // rootUID is the kernel id of uid 0 in c's user namespace, noID if
 // unmapped (Linux's make_kuid(ns, 0)): capabilities(7)'s rules for "root"

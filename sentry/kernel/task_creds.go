@@ -163,15 +163,16 @@ func (t *Task) IsSelf(tid ThreadID) bool { return tid == 0 || tid == t.TID() }
 // MaySignal implements kill(2)'s permission check (Linux's
 // check_kill_permission) of a signal from t to target: within a process
 // always; otherwise the sender's real or effective uid must equal the
-// target's real or saved uid, or the sender have CAP_KILL; SIGCONT
-// within a session is always allowed. The answer is EPERM or nil.
+// target's real or saved uid, or the sender have CAP_KILL in the target's
+// user namespace; SIGCONT within a session is always allowed. The answer
+// is EPERM or nil.
 func (t *Task) MaySignal(target *Task, sig unix.Signal) error {
 	if target.tg == t.tg {
 		return nil
 	}
 	c, tc := t.Credentials(), target.Credentials()
 	if c.EUID == tc.SUID || c.EUID == tc.UID || c.UID == tc.SUID || c.UID == tc.UID ||
-		c.HasCapability(unix.CAP_KILL) {
+		c.HasCapabilityIn(unix.CAP_KILL, tc.UserNS) {
 		return nil
 	}
 	if sig == unix.SIGCONT && target.tg.Session() == t.tg.Session() {
