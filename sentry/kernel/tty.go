@@ -1,6 +1,8 @@
 package kernel
 
 import (
+	"sync/atomic"
+
 	"github.com/veil-sandbox/veil/sentry/arch"
 	"github.com/veil-sandbox/veil/sentry/syserr"
 	"github.com/veil-sandbox/veil/sentry/vfs"
@@ -22,6 +24,11 @@ type TTY struct {
 	k   *Kernel
 	sid ThreadID // 0: nobody's controlling terminal
 	fg  ThreadID // foreground process group
+
+	// keysFromHost says that the signals the terminal's line
+	// discipline generates come from outside the sandbox (see
+	// SetKeysFromHost).
+	keysFromHost atomic.Bool
 }
 
 // TTYDevice is the terminal behind a TTY, as the filesystem that has it
@@ -96,6 +103,70 @@ func (tty *TTY) SignalForeground(sig unix.Signal) {
 	if tty.fg != 0 {
 		k.signalGroupLocked(tty.fg, &arch.SignalInfo{Signo: int32(sig)})
 	}
+}
+
+// SetKeysFromHost says whether the keys typed on the terminal come from
+// outside the sandbox: the Sentry's pseudo-terminal that relays the
+// terminal of `runsc do`. Its VINTR, VQUIT and VSUSP then act on a first
+// process without handlers as signals from outside do (see
+// Kernel.HostSignalsActOnInit), so ^C stops `runsc do sleep 100` as it
+// did when the host's line discipline sent the signal.
+func (tty *TTY) SetKeysFromHost(v bool) { tty.keysFromHost.Store(v) }
+
+// SignalFromTerminal sends a signal the terminal itself generates (the
+// line discipline's VINTR, VQUIT, VSUSP; SIGWINCH on a window size
+// change) to its foreground process group, as Linux's kill_pgrp with
+// priv set (SI_KERNEL). Nothing happens if the terminal is nobody's
+// controlling terminal or has no foreground group.
+func (tty *TTY) SignalFromTerminal(sig unix.Signal) {
+	if tty.keysFromHost.Load() {
+		tty.SignalForeground(sig)
+		return
+	}
+	k := tty.k
+	if k == nil {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if tty.fg != 0 {
+		k.signalGroupLocked(tty.fg, &arch.SignalInfo{Signo: int32(sig), Code: arch.SI_KERNEL})
+	}
+}
+
+// Hangup is the hangup of the terminal device (the master of a
+// pseudo-terminal closed; Linux's __tty_hangup): the session leader gets
+// SIGHUP and SIGCONT, and the terminal is nobody's controlling terminal
+// any more.
+func (tty *TTY) Hangup() {
+	k := tty.k
+	if k == nil {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if tty.sid == 0 {
+		return
+	}
+	if leader := k.tgs[tty.sid]; leader != nil && leader.sid == tty.sid {
+		k.sendLocked(leader, nil, &arch.SignalInfo{Signo: int32(unix.SIGHUP), Code: arch.SI_KERNEL})
+		k.sendLocked(leader, nil, &arch.SignalInfo{Signo: int32(unix.SIGCONT), Code: arch.SI_KERNEL})
+	}
+	tty.detachLocked()
+}
+
+// Foreground returns the terminal's foreground process group and
+// session (0 if it is nobody's controlling terminal), as a pseudo-
+// terminal's master sees them (TIOCGPGRP and TIOCGSID on the master need
+// no relation to the terminal).
+func (tty *TTY) Foreground() (pgid, sid ThreadID) {
+	k := tty.k
+	if k == nil {
+		return 0, 0
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return tty.fg, tty.sid
 }
 
 // isControllingLocked reports whether tty is the controlling terminal of
