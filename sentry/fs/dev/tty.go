@@ -46,4 +46,3 @@ func reopen(ctx vfs.Context, tty *kernel.TTY, flags uint32, none error) (vfs.Fil
 	}
 	return tty.Device().Reopen(ctx, flags)
 }
-

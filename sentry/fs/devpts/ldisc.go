@@ -51,7 +51,7 @@ type ldisc struct {
 	ready []byte
 	lines []int
 	// lnext: the previous input byte was VLNEXT, this one is literal.
-	lnext bool
+	lnext       bool
 	column      int // output column, for tabs and erasing
 	canonColumn int // column where the line being edited began
 	// out is what the master reads: the slave's output and echoes.

@@ -133,7 +133,7 @@ func (m *Master) Read(ctx vfs.Context, dst []byte, _ int64, nonblock bool) (int,
 		}
 		if ch == nil {
 			var e *waiter.Entry
-			e, ch = waiter.NewChannelEntry(readEvents|waiter.EventHUp)
+			e, ch = waiter.NewChannelEntry(readEvents | waiter.EventHUp)
 			p.masterQ.EventRegister(e)
 			defer p.masterQ.EventUnregister(e)
 			continue
@@ -424,7 +424,7 @@ func (s *slaveFile) Write(ctx vfs.Context, src []byte, _ int64, nonblock bool) (
 		}
 		if ch == nil {
 			var e *waiter.Entry
-			e, ch = waiter.NewChannelEntry(writeEvents|waiter.EventHUp)
+			e, ch = waiter.NewChannelEntry(writeEvents | waiter.EventHUp)
 			p.slaveQ.EventRegister(e)
 			defer p.slaveQ.EventUnregister(e)
 			continue
