@@ -105,7 +105,13 @@ func Run(spec *Spec, f Files) int {
 	if err != nil {
 		return fail(1, err.Error())
 	}
-	init, tty, err := newProcess(s.k, spec.OCI.Process, filters, stdio, spec.Terminal, true)
+	var con *console
+	if len(spec.RelayTerminal) > 0 {
+		if con, err = newConsole(s, spec); err != nil {
+			return fail(1, err.Error())
+		}
+	}
+	init, tty, err := newProcess(s.k, spec.OCI.Process, filters, stdio, spec.Terminal, true, con)
 	if err != nil {
 		code := 1
 		if se, ok := err.(*startError); ok {
@@ -117,7 +123,12 @@ func Run(spec *Spec, f Files) int {
 	if f.Control != nil {
 		go cs.serve(int(f.Control.Fd()))
 	}
-	forwardSignals(cs)
+	if con != nil {
+		// Relaying begins before the process runs, so none of its
+		// output waits.
+		con.start()
+	}
+	forwardSignals(cs, con)
 	ready(ReadyMessage{})
 	if f.Commit != nil {
 		b := make([]byte, 1)
@@ -149,6 +160,9 @@ func Run(spec *Spec, f Files) int {
 		// rather than let the program limp on with EIO.
 		fmt.Fprintf(logw, "runsc: gofer exited unexpectedly (connection %d: %v); sandbox stopped\n", g.index, g.err)
 		ws = kernel.WaitStatusExited(exitGoferLost)
+	}
+	if con != nil {
+		con.drain()
 	}
 	if f.Exit != nil {
 		json.NewEncoder(f.Exit).Encode(ExitMessage{ExitStatus: uint32(ws)})

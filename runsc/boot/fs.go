@@ -14,6 +14,7 @@ import (
 	"github.com/veil-sandbox/veil/gofer"
 	"github.com/veil-sandbox/veil/platform/ptrace"
 	"github.com/veil-sandbox/veil/sentry/fs/dev"
+	"github.com/veil-sandbox/veil/sentry/fs/devpts"
 	goferfs "github.com/veil-sandbox/veil/sentry/fs/gofer"
 	"github.com/veil-sandbox/veil/sentry/fs/proc"
 	"github.com/veil-sandbox/veil/sentry/fs/tmpfs"
@@ -29,6 +30,7 @@ import (
 type sandbox struct {
 	k       *kernel.Kernel
 	clients []*gofer.Client // one per gofer connection
+	pts     *devpts.Filesystem
 }
 
 // build creates the kernel with its filesystems: the gofer root, the
@@ -86,7 +88,11 @@ func build(spec *Spec, goferConns []*os.File) (*sandbox, error) {
 		k.Strace = os.Stderr
 	}
 
-	if err := dev.Mount(ctx, v); err != nil {
+	ptsOpts, err := ptsOptions(spec.OCI)
+	if err != nil {
+		return nil, err
+	}
+	if s.pts, err = dev.MountWith(ctx, v, ptsOpts); err != nil {
 		return nil, fmt.Errorf("mounting /dev: %w", err)
 	}
 	if _, err := v.MountAt(ctx, "/proc", proc.New(k, proc.Options{Release: syscalls.Release, Sysctls: sysctls(spec.OCI)}),

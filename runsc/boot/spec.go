@@ -6,6 +6,7 @@ package boot
 
 import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // Spec is everything the Sentry needs to start a sandbox. runsc sends it
@@ -26,6 +27,14 @@ type Spec struct {
 	// its controlling terminal (process.terminal, or runsc do on a
 	// terminal).
 	Terminal bool
+	// RelayTerminal lists the first process's descriptors (among 0-2)
+	// that are the terminal on the Sentry's stdin, which the Sentry
+	// replaces by a pseudo-terminal of its own whose master it relays
+	// to that terminal (runsc do on a terminal, which runsc has put in
+	// raw mode). RelayTermios are the terminal's settings before that,
+	// which the pseudo-terminal starts with.
+	RelayTerminal []int         `json:",omitempty"`
+	RelayTermios  *unix.Termios `json:",omitempty"`
 	// HostSignalsActOnInit makes signals from outside act on a first
 	// process without handlers (runsc do); otherwise, as for init in a
 	// Linux pid namespace, only SIGKILL and SIGSTOP do.

@@ -63,6 +63,9 @@ type Options struct {
 	// like to the Sentry (a terminal runsc allocated; never the user's).
 	Terminal     bool
 	HoldTerminal bool
+	// RelayTerminal and RelayTermios: see boot.Spec.
+	RelayTerminal []int
+	RelayTermios  *unix.Termios
 	// Detach makes the sandbox independent of the caller (runsc create):
 	// its own session, not killed when the caller dies.
 	Detach bool
@@ -245,6 +248,7 @@ func Start(o *Options) (sb *Sandbox, err error) {
 		OCI: o.Spec, BindMounts: binds, PreserveFDs: len(o.Stdio) - 3,
 		Terminal: o.Terminal, Overlay: o.Overlay, Strace: o.Strace, Debug: o.Debug,
 		HostSignalsActOnInit: o.HostSignalsActOnInit,
+		RelayTerminal:        o.RelayTerminal, RelayTermios: o.RelayTermios,
 	}
 	if err := json.NewEncoder(specW).Encode(bs); err != nil {
 		return nil, fmt.Errorf("sending the spec to the sandbox: %w", err)

@@ -107,6 +107,43 @@ func (m *Master) SetWindowSize(ws unix.Winsize) { m.p.SetWindowSize(ws) }
 // SetTermios sets the slave's settings (TCSETS).
 func (m *Master) SetTermios(t Termios) { m.p.setTermios(t, false) }
 
+// WaitOutput blocks until the slave has output for the master, whether or
+// not any slave file is open (a relay must not stop while the sandbox's
+// processes have closed the terminal: /dev/tty opens it again). It
+// returns false once the master is released.
+func (m *Master) WaitOutput(ctx vfs.Context) bool {
+	p := m.p
+	e, ch := waiter.NewChannelEntry(readEvents | waiter.EventHUp)
+	p.masterQ.EventRegister(e)
+	defer p.masterQ.EventUnregister(e)
+	for {
+		p.mu.Lock()
+		ready, gone := len(p.ld.out) > 0, p.masterGone
+		p.mu.Unlock()
+		if gone {
+			return false
+		}
+		if ready {
+			return true
+		}
+		if err := ctx.Block(ch); err != nil {
+			return false
+		}
+	}
+}
+
+// TakeOutput takes up to len(dst) bytes of output without blocking.
+func (m *Master) TakeOutput(dst []byte) int {
+	p := m.p
+	p.mu.Lock()
+	n := p.ld.takeOutput(dst)
+	p.mu.Unlock()
+	if n > 0 {
+		p.slaveQ.Notify(writeEvents)
+	}
+	return n
+}
+
 // Read implements vfs.FileImpl: the slave's output and the echoes. Once
 // every slave file is closed (or before the first is opened) and
 // everything was read, EIO.
