@@ -29,6 +29,7 @@ var cprogs = []cprog{
 	{name: "sleep"},
 	{name: "fpu"},
 	{name: "jobctl"},
+	{name: "pty"},
 	{name: "hostile"},
 	{name: "segv", code: 128 + int(syscall.SIGSEGV)},
 }
