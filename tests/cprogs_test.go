@@ -30,6 +30,7 @@ var cprogs = []cprog{
 	{name: "fpu"},
 	{name: "jobctl"},
 	{name: "pty"},
+	{name: "signalfd"},
 	{name: "hostile"},
 	{name: "segv", code: 128 + int(syscall.SIGSEGV)},
 }

@@ -3,6 +3,7 @@ package tests
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 )
 
@@ -31,4 +32,21 @@ func TestPythonPtySpawn(t *testing.T) {
 		t.Fatalf("BUG IN THE TEST: the native run failed%s", nat)
 	}
 	compareOutputs(t, nat, sandbox(t, opts{}, py, script))
+}
+
+// TestScriptOnTerminal: script(1) inside `runsc do` on a terminal makes a
+// second pseudo-terminal in the sandbox (the first is the relayed one),
+// copies the window size to it and relays it (with signalfd and poll),
+// as on Linux.
+func TestScriptOnTerminal(t *testing.T) {
+	needRunsc(t)
+	const script = "/usr/bin/script"
+	if _, err := os.Stat(script); err != nil {
+		t.Skipf("no %s: %v", script, err)
+	}
+	p := startPty(t, 30, 100, runscPath, "do", script, "-eqc", "tty; stty size; exit 4", "/dev/null")
+	p.expect(regexp.MustCompile(`/dev/pts/1\r\n30 100\r\n`), defaultTimeout)
+	if code := p.wait(defaultTimeout); code != 4 {
+		t.Errorf("exit code %d, want 4 (script -e passes the command's on)%s", code, p.transcript())
+	}
 }

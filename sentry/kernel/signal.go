@@ -157,6 +157,7 @@ func (k *Kernel) sendLocked(tg *ThreadGroup, t *Task, info *arch.SignalInfo) err
 	if tg.isIgnoredLocked(sig) && sig != unix.SIGKILL && !tg.blockedLocked(sig) {
 		return nil
 	}
+	tg.signalfds.queued()
 	if t != nil {
 		t.pending.enqueue(info)
 		t.interrupt()

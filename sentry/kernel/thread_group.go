@@ -51,6 +51,9 @@ type ThreadGroup struct {
 
 	handlers *SignalHandlers
 	pending  sigQueue
+	// signalfds tells signalfd(2) files of the group's threads that a
+	// signal was queued (see signalfd.go).
+	signalfds signalfdWaiters
 
 	// exiting is set by exit_group or a fatal signal; exitStatus is then
 	// the status every thread exits with.
