@@ -50,3 +50,34 @@ func TestScriptOnTerminal(t *testing.T) {
 		t.Errorf("exit code %d, want 4 (script -e passes the command's on)%s", code, p.transcript())
 	}
 }
+
+// expectScript is an expect(1) dialogue with a program on a pty it
+// spawns: a prompt, an answer, the window size, ^C, the end.
+const expectScript = `set timeout 20
+spawn /bin/sh -c {printf 'Name? '; read n; echo "hello, $n"; stty size; exec sleep 100}
+expect "Name? "
+send "veil\r"
+expect "hello, veil"
+expect -re {(\d+) (\d+)}
+send "\003"
+expect eof
+puts "\nexpect: exit [lrange [wait] 2 end]"
+`
+
+// TestExpect: expect(1) inside the sandbox talks to what it spawns as it
+// does natively.
+func TestExpect(t *testing.T) {
+	const expect = "/usr/bin/expect"
+	if _, err := os.Stat(expect); err != nil {
+		t.Skipf("no %s (apt-get install expect; .ci/run does): %v", expect, err)
+	}
+	script := filepath.Join(workDir, "dialogue.exp")
+	if err := os.WriteFile(script, []byte(expectScript), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	nat := native(t, opts{}, expect, script)
+	if nat.code != 0 || nat.stdout == "" {
+		t.Fatalf("BUG IN THE TEST: the native run failed%s", nat)
+	}
+	compareOutputs(t, nat, sandbox(t, opts{}, expect, script))
+}
