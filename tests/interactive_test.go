@@ -154,3 +154,16 @@ func interactiveSession(t *testing.T, p *ptyProc) {
 		t.Errorf("exit code %d, want 3%s", code, p.transcript())
 	}
 }
+
+// TestInterruptOnTerminal: ^C typed on runsc's terminal ends `runsc do
+// sleep 100` (pid 1 inside, without a handler), as it ends sleep run
+// natively: the relayed terminal's keys count as signals from outside.
+func TestInterruptOnTerminal(t *testing.T) {
+	needRunsc(t)
+	p := startPty(t, 24, 80, runscPath, "do", busybox, "sh", "-c", "echo sle''eping; exec sleep 100")
+	p.expect(regexp.MustCompile(`sleeping\r\n`), defaultTimeout)
+	p.send("\x03")
+	if code := p.wait(defaultTimeout); code != 130 {
+		t.Errorf("exit code %d, want 130 (SIGINT)%s", code, p.transcript())
+	}
+}

@@ -20,8 +20,10 @@ type TTY struct {
 	// dev reopens the terminal (nil: it cannot be); immutable.
 	dev TTYDevice
 
-	// Protected by k.mu of the kernel it is attached to.
-	k   *Kernel
+	// k is the kernel the terminal was attached to (set once, under its
+	// mu; loaded without it by those that then take it).
+	k atomic.Pointer[Kernel]
+	// Protected by k.mu.
 	sid ThreadID // 0: nobody's controlling terminal
 	fg  ThreadID // foreground process group
 
@@ -78,14 +80,14 @@ func (t *Task) OpenedTTY(tty *TTY) {
 // attachLocked makes tty the controlling terminal of session sid with fg
 // in the foreground; k.mu is held.
 func (tty *TTY) attachLocked(k *Kernel, sid, fg ThreadID) {
-	tty.k = k
+	tty.k.Store(k)
 	tty.sid, tty.fg = sid, fg
 	k.cttys[sid] = tty
 }
 
 func (tty *TTY) detachLocked() {
-	if tty.k != nil && tty.sid != 0 {
-		delete(tty.k.cttys, tty.sid)
+	if k := tty.k.Load(); k != nil && tty.sid != 0 {
+		delete(k.cttys, tty.sid)
 	}
 	tty.sid, tty.fg = 0, 0
 }
@@ -94,7 +96,7 @@ func (tty *TTY) detachLocked() {
 // terminal's foreground process group: what the host's line discipline
 // generated (^C, ^Z, ^\, a window size change) and runsc caught.
 func (tty *TTY) SignalForeground(sig unix.Signal) {
-	k := tty.k
+	k := tty.k.Load()
 	if k == nil {
 		return
 	}
@@ -123,7 +125,7 @@ func (tty *TTY) SignalFromTerminal(sig unix.Signal) {
 		tty.SignalForeground(sig)
 		return
 	}
-	k := tty.k
+	k := tty.k.Load()
 	if k == nil {
 		return
 	}
@@ -139,7 +141,7 @@ func (tty *TTY) SignalFromTerminal(sig unix.Signal) {
 // SIGHUP and SIGCONT, and the terminal is nobody's controlling terminal
 // any more.
 func (tty *TTY) Hangup() {
-	k := tty.k
+	k := tty.k.Load()
 	if k == nil {
 		return
 	}
@@ -160,7 +162,7 @@ func (tty *TTY) Hangup() {
 // terminal's master sees them (TIOCGPGRP and TIOCGSID on the master need
 // no relation to the terminal).
 func (tty *TTY) Foreground() (pgid, sid ThreadID) {
-	k := tty.k
+	k := tty.k.Load()
 	if k == nil {
 		return 0, 0
 	}
@@ -217,8 +219,8 @@ func (t *Task) ReleaseControllingTTY(tty *TTY) error {
 // the terminal (disassociate_ctty).
 func (tty *TTY) hangupLocked() {
 	if fg := tty.fg; fg != 0 {
-		tty.k.signalGroupLocked(fg, &arch.SignalInfo{Signo: int32(unix.SIGHUP), Code: arch.SI_KERNEL})
-		tty.k.signalGroupLocked(fg, &arch.SignalInfo{Signo: int32(unix.SIGCONT), Code: arch.SI_KERNEL})
+		tty.k.Load().signalGroupLocked(fg, &arch.SignalInfo{Signo: int32(unix.SIGHUP), Code: arch.SI_KERNEL})
+		tty.k.Load().signalGroupLocked(fg, &arch.SignalInfo{Signo: int32(unix.SIGCONT), Code: arch.SI_KERNEL})
 	}
 	tty.detachLocked()
 }
