@@ -19,7 +19,9 @@
 // last slave file makes the master's reads return EIO once it has read
 // everything (and poll POLLHUP).
 //
-// Not supported: packet mode (TIOCPKT is EINVAL), TIOCVHANGUP, the
+// Packet mode (TIOCPKT) reports flushes and flow control changes.
+//
+// Not supported: TIOCVHANGUP, TIOCSTI on the master, the
 // legacy BSD pseudo-terminals.
 package devpts
 

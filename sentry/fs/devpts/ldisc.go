@@ -60,6 +60,50 @@ type ldisc struct {
 	stopped, tcoStopped bool
 
 	sigs []unix.Signal
+
+	// packet: the master is in packet mode (TIOCPKT); pkt holds the
+	// TIOCPKT_* events its next read reports.
+	packet bool
+	pkt    byte
+}
+
+// Packet mode events (TIOCPKT_*), what a master read in packet mode
+// returns alone in place of the leading TIOCPKT_DATA (0) byte.
+const (
+	pktFlushRead  = 1
+	pktFlushWrite = 2
+	pktStop       = 4
+	pktStart      = 8
+	pktNoStop     = 16
+	pktDoStop     = 32
+)
+
+// event records a packet mode event (set drops the events it replaces).
+func (l *ldisc) event(set, clear byte) {
+	if l.packet {
+		l.pkt = l.pkt&^clear | set
+	}
+}
+
+// stop and start suspend and resume output (stop_tty, start_tty).
+func (l *ldisc) stop() {
+	if !l.stopped {
+		l.stopped = true
+		l.event(pktStop, pktStart)
+	}
+}
+
+func (l *ldisc) start() {
+	if l.stopped {
+		l.stopped = false
+		l.event(pktStart, pktStop)
+	}
+}
+
+// flowKeys reports whether ^S/^Q flow control is on, for packet mode's
+// NOSTOP/DOSTOP.
+func (t *Termios) flowKeys() bool {
+	return t.iflag(unix.IXON) && t.Cc[unix.VSTOP] == 0x13 && t.Cc[unix.VSTART] == 0x11
 }
 
 func newLdisc(t Termios) *ldisc { return &ldisc{t: t} }
@@ -70,6 +114,13 @@ func (l *ldisc) canon() bool { return l.t.lflag(unix.ICANON) }
 // being edited readable; switching it on makes what is unread one line
 // (as Linux's n_tty_set_termios "pushes" it), so no input is lost.
 func (l *ldisc) setTermios(t Termios) {
+	if old := l.t.flowKeys(); old != t.flowKeys() {
+		if t.flowKeys() {
+			l.event(pktDoStop, pktNoStop)
+		} else {
+			l.event(pktNoStop, pktDoStop)
+		}
+	}
 	wasCanon := l.canon()
 	l.t = t
 	switch now := l.canon(); {
@@ -82,8 +133,8 @@ func (l *ldisc) setTermios(t Termios) {
 			l.lines = []int{len(l.ready)}
 		}
 	}
-	if !t.iflag(unix.IXON) && l.stopped && !l.tcoStopped {
-		l.stopped = false
+	if !t.iflag(unix.IXON) && !l.tcoStopped {
+		l.start()
 	}
 }
 
@@ -121,11 +172,11 @@ func (l *ldisc) receive(c byte) {
 	if t.iflag(unix.IXON) {
 		switch {
 		case t.is(c, unix.VSTOP):
-			l.stopped = true
+			l.stop()
 			return
 		case t.is(c, unix.VSTART):
 			if !l.tcoStopped {
-				l.stopped = false
+				l.start()
 			}
 			return
 		}
@@ -145,8 +196,8 @@ func (l *ldisc) receive(c byte) {
 			return
 		}
 	}
-	if l.stopped && !l.tcoStopped && t.iflag(unix.IXON) && t.iflag(unix.IXANY) {
-		l.stopped = false
+	if !l.tcoStopped && t.iflag(unix.IXON) && t.iflag(unix.IXANY) {
+		l.start()
 	}
 	switch {
 	case c == '\r':
@@ -246,11 +297,14 @@ func (l *ldisc) endLine(c byte, keep bool) {
 // foreground process group, and the character is echoed.
 func (l *ldisc) signalChar(sig unix.Signal, c byte) {
 	if !l.t.lflag(unix.NOFLSH) {
+		// The output waiting for the master stays: it is already
+		// "on the screen" as far as the slave can tell.
 		l.flushInput()
+		l.event(pktFlushRead|pktFlushWrite, 0)
 	}
 	l.sigs = append(l.sigs, sig)
 	if l.t.iflag(unix.IXON) && !l.tcoStopped {
-		l.stopped = false
+		l.start()
 	}
 	if l.t.lflag(unix.ECHO) {
 		l.echoChar(c)

@@ -155,7 +155,22 @@ func (m *Master) Read(ctx vfs.Context, dst []byte, _ int64, nonblock bool) (int,
 	var ch chan struct{}
 	for {
 		p.mu.Lock()
-		if n := p.ld.takeOutput(dst); n > 0 {
+		if p.ld.packet {
+			// Packet mode: an event alone, or TIOCPKT_DATA and data.
+			if ev := p.ld.pkt; ev != 0 {
+				p.ld.pkt = 0
+				p.mu.Unlock()
+				dst[0] = ev
+				return 1, nil
+			}
+			if len(p.ld.out) > 0 {
+				dst[0] = 0
+				n := p.ld.takeOutput(dst[1:])
+				p.mu.Unlock()
+				p.slaveQ.Notify(writeEvents)
+				return n + 1, nil
+			}
+		} else if n := p.ld.takeOutput(dst); n > 0 {
 			p.mu.Unlock()
 			p.slaveQ.Notify(writeEvents)
 			return n, nil
@@ -191,12 +206,13 @@ func (m *Master) Write(ctx vfs.Context, src []byte, _ int64, nonblock bool) (int
 		p.mu.Lock()
 		n := p.ld.input(src[done:])
 		sigs := p.ld.takeSignals()
-		echoed := len(p.ld.out) > 0
+		// Echoes and packet mode events are for the master to read.
+		forMaster := len(p.ld.out) > 0 || p.ld.pkt != 0
 		p.mu.Unlock()
 		p.signal(sigs)
 		if n > 0 {
 			p.slaveQ.Notify(readEvents)
-			if echoed {
+			if forMaster {
 				p.masterQ.Notify(readEvents)
 			}
 		}
@@ -234,6 +250,9 @@ func (m *Master) Readiness(mask waiter.EventMask) waiter.EventMask {
 	var r waiter.EventMask
 	if len(p.ld.out) > 0 {
 		r |= readEvents
+	}
+	if p.ld.packet && p.ld.pkt != 0 {
+		r |= readEvents | waiter.EventPri
 	}
 	if p.ld.inputRoom() {
 		r |= writeEvents
@@ -317,8 +336,19 @@ func (m *Master) Ioctl(ctx vfs.Context, io vfs.UserMemory, cmd uint32, arg uint6
 	case unix.TIOCSTI:
 		return 0, unix.EPERM
 	case unix.TIOCPKT:
-		// Packet mode is not supported.
-		return 0, unix.EINVAL
+		v, err := getU32(io, addr)
+		if err != nil {
+			return 0, err
+		}
+		p.mu.Lock()
+		p.ld.packet, p.ld.pkt = v != 0, 0
+		p.mu.Unlock()
+		return 0, nil
+	case unix.TIOCGPKT:
+		p.mu.Lock()
+		on := p.ld.packet
+		p.mu.Unlock()
+		return 0, putU32(io, addr, b2u(on))
 	case unix.TIOCSCTTY, unix.TIOCNOTTY, unix.TIOCSPGRP:
 		return 0, unix.ENOTTY
 	}
@@ -573,7 +603,7 @@ func (s *slaveFile) Ioctl(ctx vfs.Context, io vfs.UserMemory, cmd uint32, arg ui
 			return 0, unix.ENOTTY
 		}
 		return jobControlIoctl(t, p.jc, io, cmd, addr, arg)
-	case unix.TIOCSPTLCK, unix.TIOCGPTLCK, unix.TIOCGPTN, tiocGPTPeer, unix.TIOCPKT:
+	case unix.TIOCSPTLCK, unix.TIOCGPTLCK, unix.TIOCGPTN, tiocGPTPeer, unix.TIOCPKT, unix.TIOCGPKT:
 		return 0, unix.ENOTTY
 	}
 	return p.commonIoctl(ctx, io, cmd, addr, arg)
@@ -666,7 +696,7 @@ func (p *pty) setTermios(t Termios, flush bool) {
 	p.mu.Unlock()
 	// A mode change may make input readable or output writable.
 	p.slaveQ.Notify(readEvents | writeEvents)
-	p.masterQ.Notify(writeEvents)
+	p.masterQ.Notify(readEvents | writeEvents)
 }
 
 // SetWindowSize sets the window size; if it changed, the foreground
@@ -687,17 +717,20 @@ func (p *pty) flush(arg uint64) (uint64, error) {
 	switch arg {
 	case unix.TCIFLUSH:
 		p.ld.flushInput()
+		p.ld.event(pktFlushRead, 0)
 	case unix.TCOFLUSH:
 		p.ld.flushOutput()
+		p.ld.event(pktFlushWrite, 0)
 	case unix.TCIOFLUSH:
 		p.ld.flushInput()
 		p.ld.flushOutput()
+		p.ld.event(pktFlushRead|pktFlushWrite, 0)
 	default:
 		p.mu.Unlock()
 		return 0, unix.EINVAL
 	}
 	p.mu.Unlock()
-	p.masterQ.Notify(writeEvents)
+	p.masterQ.Notify(readEvents | writeEvents)
 	p.slaveQ.Notify(writeEvents)
 	return 0, nil
 }
@@ -707,9 +740,11 @@ func (p *pty) flow(arg uint64) (uint64, error) {
 	p.mu.Lock()
 	switch arg {
 	case unix.TCOOFF:
-		p.ld.stopped, p.ld.tcoStopped = true, true
+		p.ld.stop()
+		p.ld.tcoStopped = true
 	case unix.TCOON:
-		p.ld.stopped, p.ld.tcoStopped = false, false
+		p.ld.tcoStopped = false
+		p.ld.start()
 	case unix.TCIOFF, unix.TCION:
 		// Send STOP or START to the device: the master reads it.
 		c := p.ld.t.Cc[unix.VSTOP]

@@ -237,6 +237,29 @@ int main(void)
 	CHECK(pf.revents & POLLHUP);
 	printf("pty: the master reads EIO and polls POLLHUP once the slave is closed\n");
 
+	/* Packet mode: a status byte before data, flushes and flow control
+	 * changes alone. */
+	int on = 1;
+	SYS(ioctl(master, TIOCPKT, &on));
+	peer = SYS(ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY));
+	SYS(write(peer, "ab", 2));
+	unsigned char pk[16];
+	CHECK(read(master, pk, sizeof pk) == 3 && pk[0] == TIOCPKT_DATA && pk[1] == 'a');
+	SYS(tcflush(peer, TCIFLUSH));
+	CHECK(read(master, pk, sizeof pk) == 1 && pk[0] == TIOCPKT_FLUSHREAD);
+	type("\x13");
+	CHECK(read(master, pk, sizeof pk) == 1 && pk[0] == TIOCPKT_STOP);
+	type("\x11");
+	CHECK(read(master, pk, sizeof pk) == 1 && pk[0] == TIOCPKT_START);
+	SYS(tcgetattr(peer, &t));
+	t.c_iflag &= ~IXON;
+	SYS(tcsetattr(peer, TCSANOW, &t));
+	CHECK(read(master, pk, sizeof pk) == 1 && pk[0] == TIOCPKT_NOSTOP);
+	on = 0;
+	SYS(ioctl(master, TIOCPKT, &on));
+	SYS(close(peer));
+	printf("pty: packet mode: data, flush, stop, start, nostop\n");
+
 	fflush(stdout);
 	c = SYS(fork());
 	if (c == 0)
