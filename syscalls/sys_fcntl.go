@@ -14,7 +14,7 @@ import (
 func init() {
 	register(unix.SYS_FCNTL, "fcntl", sysFcntl, FD, Int, Hex).partial("F_OFD_* locks and file seals: EINVAL; F_SETOWN is not remembered")
 	register(unix.SYS_FLOCK, "flock", sysFlock, FD, Int)
-	register(unix.SYS_IOCTL, "ioctl", sysIoctl, FD, Hex, Hex).partial("terminal, FIONREAD/FIONBIO/FIOASYNC/FIOCLEX and per-file ioctls only; others ENOTTY")
+	register(unix.SYS_IOCTL, "ioctl", sysIoctl, FD, Hex, Hex).partial("terminal (tty_ioctl(4) and pseudo-terminal), FIONREAD/FIONBIO/FIOASYNC/FIOCLEX and per-file ioctls only; others ENOTTY")
 }
 
 // flockSize is sizeof(struct flock) on amd64.

@@ -46,7 +46,7 @@
 // by the reopened descriptions.
 //
 // Terminals: each host terminal device given to the sandbox is a
-// Terminal, which sentry/fs/dev shows as /dev/pts/N for a pseudo-terminal
+// Terminal, which sentry/fs/devpts shows as /dev/pts/N for a pseudo-terminal
 // (N its host number), and which /dev/tty and /dev/console reopen
 // (kernel.TTYDevice). /proc/<pid>/fd/N of a host pseudo-terminal reads
 // /dev/pts/N, which stats like the descriptor, as ttyname(3) checks. A
