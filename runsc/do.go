@@ -54,12 +54,14 @@ func cmdDo(g *globalFlags, args []string) int {
 		// Raw before runForeground catches SIGTTOU: a runsc started in
 		// the background stops here until it is in the foreground,
 		// as any program that sets up its terminal does.
-		saved, err := makeRaw(0)
-		if err != nil {
-			return g.fail("do: %v", err)
+		if saved, err := makeRaw(0); err != nil {
+			// The command still runs, on the terminal as a plain
+			// file, without a terminal of its own.
+			g.warn("do: cannot take the terminal: %v", err)
+		} else {
+			defer unix.IoctlSetTermios(0, unix.TCSETS, saved)
+			o.RelayTerminal, o.RelayTermios = fds, saved
 		}
-		defer unix.IoctlSetTermios(0, unix.TCSETS, saved)
-		o.RelayTerminal, o.RelayTermios = fds, saved
 	}
 	b := make([]byte, 8)
 	rand.Read(b)
