@@ -167,3 +167,18 @@ func TestInterruptOnTerminal(t *testing.T) {
 		t.Errorf("exit code %d, want 130 (SIGINT)%s", code, p.transcript())
 	}
 }
+
+// TestInterruptFromShell: ^C in the shell that runs `runsc do` with stdin
+// not a terminal (the host's line discipline signals runsc's process
+// group) ends the command through runsc: the gofer and the Sentry are in
+// sessions of their own and do not get it (a gofer killed by it would end
+// the sandbox with 125).
+func TestInterruptFromShell(t *testing.T) {
+	needRunsc(t)
+	p := startPty(t, 24, 80, busybox, "sh", "-c", "exec "+runscPath+" do "+busybox+" sh -c 'echo star''ted; exec sleep 100' </dev/null")
+	p.expect(regexp.MustCompile(`started\r\n`), defaultTimeout)
+	p.send("\x03")
+	if code := p.wait(defaultTimeout); code != 130 {
+		t.Errorf("exit code %d, want 130 (SIGINT)%s", code, p.transcript())
+	}
+}

@@ -316,11 +316,11 @@ func startGofer(sb *Sandbox, o *Options, self string, cfg *GoferConfig, conns []
 		g.Stderr = os.Stderr
 	}
 	// Its own mount namespace, so it can pivot_root into the container's
-	// root without touching the host's mounts.
-	g.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS}
-	if o.Detach {
-		g.SysProcAttr.Setsid = true
-	} else {
+	// root without touching the host's mounts; its own session, so the
+	// signals of the caller's terminal (^C in the shell that runs
+	// `runsc do`) never reach it: runsc forwards them to the sandbox.
+	g.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS, Setsid: true}
+	if !o.Detach {
 		g.SysProcAttr.Pdeathsig = unix.SIGKILL
 	}
 	if err := g.Start(); err != nil {
