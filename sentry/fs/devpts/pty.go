@@ -61,6 +61,10 @@ func (p *pty) Reopen(_ vfs.Context, flags uint32) (vfs.FileImpl, error) {
 	return p.openSlave()
 }
 
+// Rdev returns the slave's device number (what /proc/PID/stat's tty_nr
+// shows for a process whose controlling terminal it is).
+func (p *pty) Rdev() uint64 { return p.ino.st.Rdev }
+
 // openSlave makes a new open file of the slave.
 func (p *pty) openSlave() (*slaveFile, error) {
 	p.mu.Lock()
