@@ -11,7 +11,8 @@ import (
 //
 //   - input (master writes) goes through the input flags (ISTRIP, IGNCR,
 //     ICRNL, INLCR, IUCLC, IXON/IXANY), then ISIG turns VINTR, VQUIT and
-//     VSUSP into signals for the foreground process group, and ICANON
+//     VSUSP into signals for the foreground process group (flushing
+//     input and unread output unless NOFLSH), and ICANON
 //     collects lines with VERASE, VKILL, VWERASE, VLNEXT, VREPRINT,
 //     VEOF, VEOL and VEOL2; without ICANON bytes are readable at once and
 //     VMIN/VTIME decide when a read returns (the pty's slaveRead);
@@ -267,16 +268,12 @@ func (l *ldisc) literal(c byte) {
 	l.edit = append(l.edit, c)
 }
 
-// rawChar queues a byte in non-canonical mode.
+// rawChar queues a byte in non-canonical mode. A newline is nothing
+// special there: under ECHOCTL it echoes as ^J, and ECHONL (which needs
+// ICANON) does not apply.
 func (l *ldisc) rawChar(c byte) {
 	if l.t.lflag(unix.ECHO) {
-		if c == '\n' {
-			l.opost('\n')
-		} else {
-			l.echoChar(c)
-		}
-	} else if c == '\n' && l.t.lflag(unix.ECHONL) {
-		l.opost('\n')
+		l.echoChar(c)
 	}
 	l.ready = append(l.ready, c)
 }
@@ -297,9 +294,10 @@ func (l *ldisc) endLine(c byte, keep bool) {
 // foreground process group, and the character is echoed.
 func (l *ldisc) signalChar(sig unix.Signal, c byte) {
 	if !l.t.lflag(unix.NOFLSH) {
-		// The output waiting for the master stays: it is already
-		// "on the screen" as far as the slave can tell.
+		// Like Linux's isig: the output the master has not taken
+		// yet goes too.
 		l.flushInput()
+		l.flushOutput()
 		l.event(pktFlushRead|pktFlushWrite, 0)
 	}
 	l.sigs = append(l.sigs, sig)
@@ -319,11 +317,13 @@ func (l *ldisc) echoStartLine() {
 	}
 }
 
-// isCtl reports whether c is echoed as ^X under ECHOCTL.
-func isCtl(c byte) bool { return (c < 0x20 || c == 0x7f) && c != '\t' && c != '\n' }
+// isCtl reports whether c is echoed as ^X under ECHOCTL: every control
+// character but tab (a newline that ends a canonical line is echoed as
+// itself, without echoChar).
+func isCtl(c byte) bool { return (c < 0x20 || c == 0x7f) && c != '\t' }
 
-// echoChar echoes c: a control character as ^X under ECHOCTL (tab and
-// newline as themselves).
+// echoChar echoes c: a control character as ^X under ECHOCTL (tab as
+// itself).
 func (l *ldisc) echoChar(c byte) {
 	if l.t.lflag(unix.ECHOCTL) && isCtl(c) {
 		l.opost('^')
