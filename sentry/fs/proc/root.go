@@ -25,21 +25,21 @@ type rootDir struct {
 
 func (fs *filesystem) newRoot() *rootDir {
 	k := fs.k
-	self := fs.newSymlink(0o777, nil, func(ctx vfs.Context) (string, error) {
+	self := fs.NewSymlink(0o777, nil, func(ctx vfs.Context) (string, error) {
 		pid := ctx.ProcessID()
 		if pid <= 0 {
 			return "", unix.ENOENT
 		}
 		return strconv.Itoa(int(pid)), nil
 	})
-	threadSelf := fs.newSymlink(0o777, nil, func(ctx vfs.Context) (string, error) {
+	threadSelf := fs.NewSymlink(0o777, nil, func(ctx vfs.Context) (string, error) {
 		t, ok := ctx.(*kernel.Task)
 		if !ok {
 			return "", unix.ENOENT
 		}
 		return fmt.Sprintf("%d/task/%d", t.ThreadGroup().ID(), t.ThreadID()), nil
 	})
-	ro := func(s string) *file { return fs.textFile(func() string { return s }) }
+	ro := func(s string) *file { return fs.Text(func() string { return s }) }
 	sysctl := func(name string) *file {
 		v, ok := fs.opts.Sysctls[name]
 		if !ok {
@@ -47,59 +47,59 @@ func (fs *filesystem) newRoot() *rootDir {
 		}
 		return ro(v + "\n")
 	}
-	sysKernel := fs.newStaticDir(nil, []dirEntry{
+	sysKernel := fs.newDir(nil, []dirEntry{
 		{"cap_last_cap", ro("40\n")},
-		{"domainname", fs.textFile(func() string { _, d := k.UTSName(); return d + "\n" })},
-		{"hostname", fs.textFile(func() string { h, _ := k.UTSName(); return h + "\n" })},
+		{"domainname", fs.Text(func() string { _, d := k.UTSName(); return d + "\n" })},
+		{"hostname", fs.Text(func() string { h, _ := k.UTSName(); return h + "\n" })},
 		{"ngroups_max", ro("65536\n")},
 		{"osrelease", ro(fs.opts.Release + "\n")},
 		{"ostype", ro("Linux\n")},
 		{"overflowgid", ro("65534\n")},
 		{"overflowuid", ro("65534\n")},
 		{"pid_max", ro("4194304\n")},
-		{"random", fs.newStaticDir(nil, []dirEntry{
+		{"random", fs.newDir(nil, []dirEntry{
 			{"boot_id", ro(fs.bootID + "\n")},
-			{"uuid", fs.textFile(func() string { return newUUID() + "\n" })},
+			{"uuid", fs.Text(func() string { return newUUID() + "\n" })},
 		})},
 		{"threads-max", ro("4194304\n")},
 		{"version", ro("#1 SMP Veil\n")},
 	})
-	sys := fs.newStaticDir(nil, []dirEntry{
-		{"fs", fs.newStaticDir(nil, []dirEntry{
+	sys := fs.newDir(nil, []dirEntry{
+		{"fs", fs.newDir(nil, []dirEntry{
 			{"file-max", ro("9223372036854775807\n")},
 			{"nr_open", ro(strconv.Itoa(vfs.MaxFDLimit) + "\n")},
 			{"pipe-max-size", ro("1048576\n")},
 		})},
 		{"kernel", sysKernel},
-		{"net", fs.newStaticDir(nil, []dirEntry{
-			{"core", fs.newStaticDir(nil, []dirEntry{
+		{"net", fs.newDir(nil, []dirEntry{
+			{"core", fs.newDir(nil, []dirEntry{
 				{"somaxconn", ro("4096\n")},
 			})},
-			{"ipv4", fs.newStaticDir(nil, []dirEntry{
+			{"ipv4", fs.newDir(nil, []dirEntry{
 				{"ip_unprivileged_port_start", sysctl("net.ipv4.ip_unprivileged_port_start")},
 				{"ping_group_range", sysctl("net.ipv4.ping_group_range")},
 			})},
 		})},
-		{"vm", fs.newStaticDir(nil, []dirEntry{
+		{"vm", fs.newDir(nil, []dirEntry{
 			{"max_map_count", ro("65530\n")},
 			{"mmap_min_addr", ro("65536\n")},
 			{"overcommit_memory", ro("0\n")},
 		})},
 	})
 	entries := []dirEntry{
-		{"cpuinfo", fs.textFile(func() string { return cpuinfoText(runtime.NumCPU(), cpuFlags()) })},
+		{"cpuinfo", fs.Text(func() string { return cpuinfoText(runtime.NumCPU(), cpuFlags()) })},
 		{"filesystems", ro(filesystemsText)},
-		{"loadavg", fs.textFile(fs.loadavg)},
-		{"meminfo", fs.textFile(meminfo)},
-		{"mounts", fs.newSymlink(0o777, nil, func(vfs.Context) (string, error) { return "self/mounts", nil })},
+		{"loadavg", fs.Text(fs.loadavg)},
+		{"meminfo", fs.Text(meminfo)},
+		{"mounts", fs.NewSymlink(0o777, nil, func(vfs.Context) (string, error) { return "self/mounts", nil })},
 		{"self", self},
-		{"stat", fs.textFile(fs.stat)},
+		{"stat", fs.Text(fs.stat)},
 		{"sys", sys},
 		{"thread-self", threadSelf},
-		{"uptime", fs.textFile(fs.uptime)},
+		{"uptime", fs.Text(fs.uptime)},
 		{"version", ro("Linux version " + fs.opts.Release + " (veil) #1 SMP Veil\n")},
 	}
-	return &rootDir{staticDir: fs.newStaticDir(nil, entries), fs: fs, procs: make(map[kernel.ThreadID]*taskDir)}
+	return &rootDir{staticDir: fs.newDir(nil, entries), fs: fs, procs: make(map[kernel.ThreadID]*taskDir)}
 }
 
 // DynamicLookup implements vfs.DynamicDirectory.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/veil-sandbox/veil/sentry/fs/pseudo"
 	"github.com/veil-sandbox/veil/sentry/kernel"
 	"github.com/veil-sandbox/veil/sentry/mm"
 	"github.com/veil-sandbox/veil/sentry/vfs"
@@ -28,15 +29,15 @@ type taskDir struct {
 func (fs *filesystem) newTaskDir(tg *kernel.ThreadGroup, tid kernel.ThreadID) *taskDir {
 	d := &taskDir{fs: fs, tg: tg, tid: tid}
 	owner := d.owner
-	gen := func(mode uint32, g generator) *file { return fs.newFile(mode, owner, g) }
+	gen := func(mode uint32, g generator) *file { return fs.NewFile(mode, owner, g) }
 	entries := []dirEntry{
 		{"auxv", gen(0o400, d.auxv)},
 		{"cgroup", gen(0o444, func(vfs.Context) ([]byte, error) { return []byte("0::/\n"), nil })},
 		{"cmdline", gen(0o444, d.cmdline)},
 		{"comm", d.commFile()},
-		{"cwd", fs.newMagicLink(0o777, owner, d.cwdText, d.cwd)},
+		{"cwd", fs.NewMagicLink(0o777, owner, d.cwdText, d.cwd)},
 		{"environ", gen(0o400, d.environ)},
-		{"exe", fs.newMagicLink(0o777, owner, d.exeText, d.exe)},
+		{"exe", fs.NewMagicLink(0o777, owner, d.exeText, d.exe)},
 		{"fd", d.newFDDir(false)},
 		{"fdinfo", d.newFDDir(true)},
 		{"limits", gen(0o444, d.limits)},
@@ -44,7 +45,7 @@ func (fs *filesystem) newTaskDir(tg *kernel.ThreadGroup, tid kernel.ThreadID) *t
 		{"mountinfo", gen(0o444, d.mountinfo)},
 		{"mounts", gen(0o444, d.mounts)},
 		{"oom_score_adj", d.oomScoreAdjFile()},
-		{"root", fs.newMagicLink(0o777, owner, d.rootText, d.root)},
+		{"root", fs.NewMagicLink(0o777, owner, d.rootText, d.root)},
 		{"stat", gen(0o444, d.stat)},
 		{"statm", gen(0o444, d.statm)},
 		{"status", gen(0o444, d.status)},
@@ -52,7 +53,7 @@ func (fs *filesystem) newTaskDir(tg *kernel.ThreadGroup, tid kernel.ThreadID) *t
 	if tid == 0 {
 		entries = append(entries, dirEntry{"task", d.newTaskListDir()})
 	}
-	d.staticDir = fs.newStaticDir(owner, entries)
+	d.staticDir = fs.newDir(owner, entries)
 	return d
 }
 
@@ -168,14 +169,14 @@ func (d *taskDir) maps(vfs.Context) ([]byte, error) {
 // commFile is /proc/<pid>/comm: writable by the process itself (like
 // prctl(PR_SET_NAME), used by pthread_setname_np for other threads).
 func (d *taskDir) commFile() *file {
-	f := d.fs.newFile(0o644, d.owner, func(vfs.Context) ([]byte, error) {
+	f := d.fs.NewFile(0o644, d.owner, func(vfs.Context) ([]byte, error) {
 		t, err := d.liveTask()
 		if err != nil {
 			return nil, err
 		}
 		return []byte(t.Name() + "\n"), nil
 	})
-	f.write = func(ctx vfs.Context, data []byte) error {
+	f.WriteFn = func(ctx vfs.Context, data []byte) error {
 		t, err := d.liveTask()
 		if err != nil {
 			return err
@@ -191,8 +192,8 @@ func (d *taskDir) commFile() *file {
 
 // oomScoreAdjFile accepts and ignores writes (there is no OOM killer).
 func (d *taskDir) oomScoreAdjFile() *file {
-	f := d.fs.newFile(0o644, d.owner, func(vfs.Context) ([]byte, error) { return []byte("0\n"), nil })
-	f.write = func(vfs.Context, []byte) error { return nil }
+	f := d.fs.NewFile(0o644, d.owner, func(vfs.Context) ([]byte, error) { return []byte("0\n"), nil })
+	f.WriteFn = func(vfs.Context, []byte) error { return nil }
 	return f
 }
 
@@ -398,7 +399,7 @@ func (d *taskDir) mountinfo(vfs.Context) ([]byte, error) {
 // fdDir is /proc/<pid>/fd (symlinks to the open files) or
 // /proc/<pid>/fdinfo (their position and flags).
 type fdDir struct {
-	node
+	pseudo.Node
 	vfs.ReadOnlyDirDefaults
 	td   *taskDir
 	info bool
@@ -414,7 +415,7 @@ func (d *taskDir) newFDDir(info bool) *fdDir {
 	if info {
 		mode = 0o555
 	}
-	return &fdDir{node: d.fs.newNode(unix.S_IFDIR|mode, d.owner), td: d, info: info, ents: make(map[int32]vfs.Inode)}
+	return &fdDir{Node: d.fs.NewNode(unix.S_IFDIR|mode, d.owner), td: d, info: info, ents: make(map[int32]vfs.Inode)}
 }
 
 // DynamicLookup implements vfs.DynamicDirectory.
@@ -441,9 +442,9 @@ func (d *fdDir) entry(fd int32) vfs.Inode {
 	}
 	var i vfs.Inode
 	if d.info {
-		i = d.td.fs.newFile(0o444, d.td.owner, func(ctx vfs.Context) ([]byte, error) { return d.fdinfo(ctx, fd) })
+		i = d.td.fs.NewFile(0o444, d.td.owner, func(ctx vfs.Context) ([]byte, error) { return d.fdinfo(ctx, fd) })
 	} else {
-		i = d.td.fs.newMagicLink(0o700, d.td.owner,
+		i = d.td.fs.NewMagicLink(0o700, d.td.owner,
 			func(ctx vfs.Context) (string, error) { return d.linkText(ctx, fd) },
 			func(ctx vfs.Context) (vfs.VirtualDentry, error) { return d.follow(ctx, fd) })
 	}
@@ -558,7 +559,7 @@ func (d *fdDir) fdinfo(ctx vfs.Context, fd int32) ([]byte, error) {
 
 // taskListDir is /proc/<pid>/task: one directory per thread.
 type taskListDir struct {
-	node
+	pseudo.Node
 	vfs.ReadOnlyDirDefaults
 	td *taskDir
 
@@ -569,7 +570,7 @@ type taskListDir struct {
 var _ vfs.DynamicDirectory = (*taskListDir)(nil)
 
 func (d *taskDir) newTaskListDir() *taskListDir {
-	return &taskListDir{node: d.fs.newNode(unix.S_IFDIR|0o555, d.owner), td: d, threads: make(map[kernel.ThreadID]*taskDir)}
+	return &taskListDir{Node: d.fs.NewNode(unix.S_IFDIR|0o555, d.owner), td: d, threads: make(map[kernel.ThreadID]*taskDir)}
 }
 
 // DynamicLookup implements vfs.DynamicDirectory.
