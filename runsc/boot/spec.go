@@ -6,6 +6,7 @@ package boot
 
 import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/veil-sandbox/veil/sentry/fs/sys"
 )
 
 // Spec is everything the Sentry needs to start a sandbox. runsc sends it
@@ -32,6 +33,10 @@ type Spec struct {
 	HostSignalsActOnInit bool
 	// Overlay puts an in-memory overlay over the root filesystem.
 	Overlay bool
-	Strace  bool
-	Debug   bool
+	// Limits are the resource limits of the sandbox's host cgroup
+	// (those of its ancestors included), which /sys/fs/cgroup and
+	// /proc/meminfo show.
+	Limits sys.Limits
+	Strace bool
+	Debug  bool
 }

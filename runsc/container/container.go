@@ -177,6 +177,7 @@ func Create(root, id string, o *CreateOptions) (c *Container, err error) {
 		Spec: o.Spec, Rootfs: o.Rootfs, Control: ctl, Exit: exit, Log: o.Log, LogArgs: o.LogArgs,
 		Stdio: stdio, Terminal: terminal, HoldTerminal: hold, Detach: o.Detach,
 		Overlay: o.Overlay, Strace: o.Strace, Debug: o.Debug, HostSignalsActOnInit: o.HostSignalsActOnInit,
+		Limits: sandboxLimits(cg),
 		BeforeRun: func(goferPID, sentryPID int) error {
 			c.Gofer, c.Sandbox = processOf(goferPID), processOf(sentryPID)
 			if cg != nil {

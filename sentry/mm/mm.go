@@ -263,6 +263,13 @@ func (m *MemoryManager) Brk(addr uintptr) uintptr {
 	return m.brk
 }
 
+// BrkStart returns the start of the heap.
+func (m *MemoryManager) BrkStart() uintptr {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.brkStart
+}
+
 // SetBrkStart sets the start of the heap (after the loaded program).
 func (m *MemoryManager) SetBrkStart(addr uintptr) {
 	m.mu.Lock()

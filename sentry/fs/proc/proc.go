@@ -17,7 +17,10 @@
 package proc
 
 import (
+	"runtime"
+
 	"github.com/veil-sandbox/veil/sentry/fs/pseudo"
+	"github.com/veil-sandbox/veil/sentry/hostinfo"
 	"github.com/veil-sandbox/veil/sentry/kernel"
 	"github.com/veil-sandbox/veil/sentry/vfs"
 )
@@ -30,6 +33,21 @@ type Options struct {
 	// Sysctls are the values config.json's linux.sysctl gave the
 	// /proc/sys entries that take one (see Sysctls), by dotted name.
 	Sysctls map[string]string
+	// CPUs are the sandbox's processors (/proc/cpuinfo, /proc/stat);
+	// nil means as many as the Sentry may use, described from CPUID.
+	CPUs *hostinfo.Info
+	// MemoryLimit, if not 0, is the sandbox's memory limit in bytes
+	// (its host cgroup's): /proc/meminfo then shows that much memory,
+	// used as much as the sandbox uses, as in a machine of that size.
+	// Without a limit it shows the host's memory.
+	MemoryLimit int64
+	// HostMeminfo, if set, reads the host's /proc/meminfo, shown as it
+	// is when there is no MemoryLimit (as a container sees it under
+	// runc); without it the figures come from sysinfo(2).
+	HostMeminfo func() ([]byte, error)
+	// OOMScoreAdj is every process's initial oom_score_adj
+	// (process.oomScoreAdj of config.json).
+	OOMScoreAdj int
 }
 
 // Sysctls are the /proc/sys entries a container's configuration may set,
@@ -53,6 +71,9 @@ func New(k *kernel.Kernel, opts Options) vfs.Inode {
 	if opts.Release == "" {
 		opts.Release = "6.1.0-veil"
 	}
+	if opts.CPUs == nil || len(opts.CPUs.CPUs) == 0 {
+		opts.CPUs = hostinfo.Synthetic(runtime.NumCPU())
+	}
 	fs := &filesystem{
 		FS:     pseudo.NewFS(pseudo.Options{Magic: vfs.ProcMagic, Blksize: 1024}),
 		k:      k,
@@ -61,6 +82,9 @@ func New(k *kernel.Kernel, opts Options) vfs.Inode {
 	}
 	return fs.newRoot()
 }
+
+// cpus returns the sandbox's processors.
+func (fs *filesystem) cpus() *hostinfo.Info { return fs.opts.CPUs }
 
 // Shorter names for the pseudo types procfs uses everywhere.
 type (
