@@ -293,25 +293,21 @@ func (d *taskDir) oomScoreAdjFile() *file {
 	return f
 }
 
-// oomAdjFile is the legacy /proc/<pid>/oom_adj (-17 to 15), a scaled
-// view of oom_score_adj.
+// oomAdjFile is the legacy /proc/<pid>/oom_adj (-17 to 15), a view of
+// oom_score_adj scaled by 17/1000 as Linux scales it (15 stands for
+// 1000).
 func (d *taskDir) oomAdjFile() *file {
 	f := d.fs.NewFile(0o644, d.owner, func(vfs.Context) ([]byte, error) {
-		adj := d.proc.getOOMScoreAdj()
-		v := adj * oomAdjMax / oomScoreAdjMax
-		if adj == oomScoreAdjMin {
-			v = oomAdjMin
-		}
-		return []byte(fmt.Sprintf("%d\n", v)), nil
+		return []byte(fmt.Sprintf("%d\n", d.proc.getOOMScoreAdj()*-oomAdjMin/oomScoreAdjMax)), nil
 	})
 	f.WriteFn = func(ctx vfs.Context, data []byte) error {
 		v, err := strconv.Atoi(strings.TrimSpace(string(data)))
 		if err != nil || v < oomAdjMin || v > oomAdjMax {
 			return unix.EINVAL
 		}
-		adj := v * oomScoreAdjMax / oomAdjMax
-		if v == oomAdjMin {
-			adj = oomScoreAdjMin
+		adj := v * oomScoreAdjMax / -oomAdjMin
+		if v == oomAdjMax {
+			adj = oomScoreAdjMax
 		}
 		return d.proc.setOOMScoreAdj(ctx, adj)
 	}
