@@ -298,7 +298,11 @@ func (d *taskDir) oomScoreAdjFile() *file {
 // 1000).
 func (d *taskDir) oomAdjFile() *file {
 	f := d.fs.NewFile(0o644, d.owner, func(vfs.Context) ([]byte, error) {
-		return []byte(fmt.Sprintf("%d\n", d.proc.getOOMScoreAdj()*-oomAdjMin/oomScoreAdjMax)), nil
+		v := d.proc.getOOMScoreAdj() * -oomAdjMin / oomScoreAdjMax
+		if d.proc.getOOMScoreAdj() == oomScoreAdjMax {
+			v = oomAdjMax
+		}
+		return []byte(fmt.Sprintf("%d\n", v)), nil
 	})
 	f.WriteFn = func(ctx vfs.Context, data []byte) error {
 		v, err := strconv.Atoi(strings.TrimSpace(string(data)))
@@ -327,7 +331,10 @@ func (d *taskDir) setOOMScoreAdj(ctx vfs.Context, v int) error {
 	d.oomMu.Lock()
 	defer d.oomMu.Unlock()
 	if v < d.oomScoreAdjMin {
-		if c, ok := ctx.(vfs.Capable); !ok || !c.HasCapability(unix.CAP_SYS_RESOURCE) {
+		// Contexts without capabilities are privileged as root, as in
+		// the VFS's own checks.
+		c, capable := ctx.(vfs.Capable)
+		if capable && !c.HasCapability(unix.CAP_SYS_RESOURCE) || !capable && ctx.FSUID() != 0 {
 			return unix.EACCES
 		}
 		d.oomScoreAdjMin = v
