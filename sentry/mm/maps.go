@@ -2,6 +2,7 @@ package mm
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -137,36 +138,33 @@ func (m *MemoryManager) Mappings() []Mapping {
 		}
 		if v.mappable != nil {
 			mp.Offset = v.off
+			m.mappedUsageLocked(v, &mp.Usage)
 		}
-		mp.Usage = m.usageLocked(v)
 		out = append(out, mp)
+	}
+	// Private pages (anonymous memory, written pages of private file
+	// mappings), shared with forked address spaces until written: one
+	// pass over them, each found in its vma, rather than a pass per vma.
+	for a, p := range m.ptes {
+		i := sort.Search(len(m.vmas), func(i int) bool { return m.vmas[i].end > a })
+		if i < len(m.vmas) && m.vmas[i].start <= a && !m.vmas[i].shared {
+			out[i].Usage.page(int(m.mf.RefCount(p.off)), true, true, false)
+		}
 	}
 	return out
 }
 
-// usageLocked counts the resident pages of v.
-func (m *MemoryManager) usageLocked(v *vma) Usage {
-	var u Usage
-	// Private pages: anonymous memory and written pages of private file
-	// mappings, shared with forked address spaces until written.
-	if !v.shared {
-		m.forPtes(v.start, v.end, func(_ uintptr, p pte) {
-			u.page(int(m.mf.RefCount(p.off)), true, true, false)
-		})
-	}
-	if v.mappable == nil {
-		return u
-	}
+// mappedUsageLocked counts the resident pages of v's Mappable that v
+// shows (those a private mapping has not replaced by its own copy).
+func (m *MemoryManager) mappedUsageLocked(v *vma, u *Usage) {
 	c := cacheOf(v.mappable)
 	if c == nil {
 		// Memory the Sentry provides (the vDSO): always there.
 		for a := v.start; a < v.end; a += pageSize {
 			u.page(2, false, false, false)
 		}
-		return u
+		return
 	}
-	// The file's cached pages this mapping shows (those a private
-	// mapping has not replaced by its own copy).
 	inMemory := c.Fill == nil
 	users := c.mapperCount()
 	c.forCachedPages(v.off, v.off+int64(v.end-v.start), func(off int64) {
@@ -178,7 +176,6 @@ func (m *MemoryManager) usageLocked(v *vma) Usage {
 		}
 		u.page(users, inMemory, false, inMemory)
 	})
-	return u
 }
 
 // MapsText renders the address space as /proc/PID/maps does.
@@ -228,11 +225,11 @@ func (m *MemoryManager) noteHWMLocked() {
 }
 
 // Peaks returns the largest the address space (VmPeak) and its resident
-// set (VmHWM) have been, in bytes. The resident peak is observed when
-// pages are unmapped and when Peaks is called, so it can miss a peak of
-// file pages that were dropped in between.
-func (m *MemoryManager) Peaks() (virtual, resident uint64) {
-	rss := uint64(m.ResidentBytes())
+// set (VmHWM) have been, in bytes, given the resident set now (the sum of
+// Mappings' Rss). The resident peak is observed when pages are unmapped
+// and when Peaks is called, so it can miss a peak of file pages that
+// were dropped in between.
+func (m *MemoryManager) Peaks(rss uint64) (virtual, resident uint64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.notePeakLocked()

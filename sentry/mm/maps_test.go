@@ -116,7 +116,7 @@ func TestPeaks(t *testing.T) {
 	if err := m.Munmap(addr, 16*pageSize); err != nil {
 		t.Fatal(err)
 	}
-	virt, res := m.Peaks()
+	virt, res := m.Peaks(uint64(m.ResidentBytes()))
 	// The Sentry allocates anonymous memory a fault window at a time, so
 	// more than the 4 pages written may have been resident.
 	if virt != 16*pageSize || res < 4*pageSize || res > 16*pageSize {

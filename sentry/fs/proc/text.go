@@ -210,7 +210,7 @@ func memStatsOf(maps []mm.Mapping, m *mm.MemoryManager) memStats {
 		}
 	}
 	s.file = s.rss - s.anon - s.shmem
-	peak, hwm := m.Peaks()
+	peak, hwm := m.Peaks(s.rss)
 	s.peak, s.hwm = max(peak, s.size), max(hwm, s.rss)
 	s.startCode, s.endCode = m.StartCode, m.EndCode
 	s.startData, s.endData = m.StartData, m.EndData
