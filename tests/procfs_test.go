@@ -1,9 +1,13 @@
 package tests
 
 import (
+	"bytes"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -138,4 +142,38 @@ cat /sys/devices/system/cpu/online`)}
 	expect(t, r, 0, "MemTotal:         131072 kB\n134217728\n200\n50000 100000\n1\n"+
 		"sysfs /sys sysfs ro,nosuid,nodev,noexec,relatime 0 0\ncgroup2 /sys/fs/cgroup cgroup2 ro,nosuid,nodev,noexec,relatime 0 0\n"+
 		online+"\n")
+}
+
+// TestProcfsTerminal runs runsc do on a terminal: /proc/PID/stat shows it
+// as the process's tty_nr, so ps names it (pts/N), and the foreground
+// process group as tpgid.
+func TestProcfsTerminal(t *testing.T) {
+	needRunsc(t)
+	_, slave, n := openPTY(t)
+	cmd := exec.Command(runscPath, "do", "/bin/bash", "-c", `ps -o tty= -p $$; awk '{print $7, ($8 > 0)}' /proc/$$/stat`)
+	cmd.Env = append(os.Environ(), stdPath)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, &stdout, &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("runsc: %v (stderr %q)", err, stderr.String())
+		}
+	case <-time.After(defaultTimeout):
+		cmd.Process.Kill()
+		<-done
+		t.Fatal("timed out")
+	}
+	// tty_nr encodes major 136 and minor n as Linux's new_encode_dev.
+	want := fmt.Sprintf("pts/%d\n%d 1\n", n, 136<<8|(n&0xff)|(n&^0xff)<<12)
+	if stdout.String() != want {
+		t.Errorf("stdout %q, want %q (stderr %q)", stdout.String(), want, stderr.String())
+	}
 }
