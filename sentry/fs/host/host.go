@@ -248,9 +248,9 @@ func PseudoTerminals() map[int64]*Terminal {
 	return out
 }
 
-// DeviceNumber returns the terminal's device number, which
-// /proc/PID/stat shows as tty_nr.
-func (t *Terminal) DeviceNumber() uint64 { return t.rdev }
+// Rdev returns the terminal's device number, which /proc/PID/stat shows
+// as tty_nr.
+func (t *Terminal) Rdev() uint64 { return t.rdev }
 
 // Live reports whether the sandbox still has a descriptor of t (else it
 // cannot be reopened, and has no /dev/pts entry).

@@ -461,8 +461,8 @@ func (d *taskDir) info(ctx vfs.Context) (*taskInfo, error) {
 	if tty := t.ControllingTTY(); tty != nil {
 		// Terminals that know their device number give ps its TTY
 		// column.
-		if n, ok := tty.Device().(interface{ DeviceNumber() uint64 }); ok {
-			dev := n.DeviceNumber()
+		if n, ok := tty.Device().(interface{ Rdev() uint64 }); ok {
+			dev := n.Rdev()
 			ti.ttyNr = int32(unix.Minor(dev)&0xff | unix.Major(dev)<<8 | (unix.Minor(dev)&^0xff)<<12)
 		}
 		if fg, err := t.ForegroundProcessGroup(tty); err == nil {
