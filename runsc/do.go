@@ -35,10 +35,16 @@ func cmdDo(g *globalFlags, args []string) int {
 		cwd = "/"
 	}
 	spec := &specs.Spec{
-		Version:  specs.Version,
-		Process:  &specs.Process{Args: argv, Env: os.Environ(), Cwd: cwd},
-		Root:     &specs.Root{Path: "/", Readonly: true},
-		Mounts:   []specs.Mount{{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs"}},
+		Version: specs.Version,
+		Process: &specs.Process{Args: argv, Env: os.Environ(), Cwd: cwd},
+		Root:    &specs.Root{Path: "/", Readonly: true},
+		Mounts: []specs.Mount{
+			{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs"},
+			// The Sentry's own sysfs and cgroup view, not the host's
+			// /sys (which the gofer would otherwise serve).
+			{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"ro", "nosuid", "nodev", "noexec"}},
+			{Destination: "/sys/fs/cgroup", Type: "cgroup2", Source: "cgroup2", Options: []string{"ro", "nosuid", "nodev", "noexec"}},
+		},
 		Hostname: "veil",
 	}
 	o := &container.CreateOptions{

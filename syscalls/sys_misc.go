@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"runtime"
 	"strconv"
+	"strings"
 
 	"github.com/veil-sandbox/veil/sentry/arch"
 	"github.com/veil-sandbox/veil/sentry/kernel"
@@ -18,7 +19,7 @@ import (
 
 func init() {
 	register(unix.SYS_ARCH_PRCTL, "arch_prctl", sysArchPrctl, Hex, Hex)
-	register(unix.SYS_PRCTL, "prctl", sysPrctl, Int, Hex, Hex, Hex, Hex).partial("options other than those of names, no_new_privs, dumpable, capabilities, keepcaps, securebits and seccomp: EINVAL")
+	register(unix.SYS_PRCTL, "prctl", sysPrctl, Int, Hex, Hex, Hex, Hex).partial("options other than those of names, anonymous memory names (PR_SET_VMA), no_new_privs, dumpable, capabilities, keepcaps, securebits and seccomp: EINVAL")
 	register(unix.SYS_GETRLIMIT, "getrlimit", sysGetrlimit, Int, Hex)
 	register(unix.SYS_SETRLIMIT, "setrlimit", sysSetrlimit, Int, Hex)
 	register(unix.SYS_PRLIMIT64, "prlimit64", sysPrlimit64, Int, Int, Hex, Hex)
@@ -107,8 +108,40 @@ func sysPrctl(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		return 0, nil
 	case unix.PR_GET_SECCOMP, unix.PR_SET_SECCOMP:
 		return prctlSeccomp(t, a)
+	case unix.PR_SET_VMA:
+		return 0, prctlSetVMA(t, a)
 	}
 	return 0, unsupported(t, "prctl("+itoa(a[0])+")", unix.EINVAL)
+}
+
+// anonNameMax is ANON_VMA_NAME_MAX_LEN, with the terminating NUL.
+const anonNameMax = 80
+
+// prctlSetVMA implements PR_SET_VMA_ANON_NAME (Linux 5.17): it names
+// anonymous memory for /proc/PID/maps ([anon:NAME]); a NULL name removes
+// the name.
+func prctlSetVMA(t *kernel.Task, a arch.SyscallArgs) error {
+	if a[1] != unix.PR_SET_VMA_ANON_NAME {
+		return unix.EINVAL
+	}
+	name := ""
+	if a[4] != 0 {
+		s, err := t.CopyInString(uintptr(a[4]), anonNameMax-1)
+		if err == unix.ENAMETOOLONG {
+			return unix.EINVAL
+		}
+		if err != nil {
+			return err
+		}
+		for _, c := range []byte(s) {
+			// Linux refuses what would make maps ambiguous.
+			if c <= ' ' || c >= 0x7f || strings.IndexByte("\\`$[]", c) >= 0 {
+				return unix.EINVAL
+			}
+		}
+		name = s
+	}
+	return t.MemoryManager().SetAnonName(uintptr(a[2]), uintptr(a[3]), name)
 }
 
 func itoa(v uint64) string { return strconv.FormatUint(v, 10) }

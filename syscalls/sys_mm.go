@@ -72,11 +72,11 @@ func sysMmap(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 			o.Name = "/dev/zero (deleted)"
 		}
 	} else {
-		m, maxProt, name, err := fileMapping(t, fd, shared)
+		m, maxProt, err := fileMapping(t, fd, shared, &o)
 		if err != nil {
 			return 0, err
 		}
-		o.Mappable, o.MaxProt, o.Name = m, maxProt, name
+		o.Mappable, o.MaxProt = m, maxProt
 	}
 	if flags&unix.MAP_GROWSDOWN != 0 && o.Name == "" {
 		o.Name = "[stack]"
@@ -217,24 +217,30 @@ func sysGetRobustList(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	return 0, t.CopyOut(uintptr(a[2]), b[:])
 }
 
-// fileMapping returns what mmap of fd maps: the file's Mappable, the
-// protections the open mode allows, and a name for /proc/self/maps.
-func fileMapping(t *kernel.Task, fd int32, shared bool) (mm.Mappable, int, string, error) {
+// fileMapping returns what mmap of fd maps: the file's Mappable and the
+// protections the open mode allows; it sets o's name, device and inode
+// for /proc/self/maps.
+func fileMapping(t *kernel.Task, fd int32, shared bool, o *mm.MMapOpts) (mm.Mappable, int, error) {
 	f, err := t.FDTable().GetFile(fd)
 	if err != nil {
-		return nil, 0, "", err
+		return nil, 0, err
 	}
 	defer f.DecRef()
 	if !f.IsReadable() {
-		return nil, 0, "", unix.EACCES
+		return nil, 0, unix.EACCES
 	}
 	m, err := f.Mappable()
 	if err != nil {
-		return nil, 0, "", err
+		return nil, 0, err
 	}
 	maxProt := unix.PROT_READ | unix.PROT_WRITE | unix.PROT_EXEC
 	if shared && !f.IsWritable() {
 		maxProt &^= unix.PROT_WRITE
 	}
-	return m, maxProt, f.PathName(), nil
+	// What /proc/PID/maps shows of the mapping.
+	o.Name = f.PathName()
+	if st, err := f.Stat(t); err == nil {
+		o.Dev, o.Ino = st.Dev, st.Ino
+	}
+	return m, maxProt, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/veil-sandbox/veil/runsc/control"
+	"github.com/veil-sandbox/veil/sentry/hostinfo"
 	"github.com/veil-sandbox/veil/sentry/kernel"
 )
 
@@ -35,6 +36,9 @@ type Files struct {
 	// before that means runsc died while creating it, and the Sentry
 	// exits.
 	Commit *os.File
+	// Host describes the host's processors, read by the Sentry before it
+	// confined itself (nil: described from CPUID alone).
+	Host *hostinfo.Info
 }
 
 // What runsc writes on the commit pipe (Files.Commit).
@@ -86,7 +90,7 @@ func Run(spec *Spec, f Files) int {
 	if spec.OCI == nil || spec.OCI.Process == nil {
 		return fail(1, "spec has no process")
 	}
-	s, err := build(spec, f.Gofers)
+	s, err := build(spec, f.Gofers, f.Host)
 	if err != nil {
 		return fail(1, err.Error())
 	}

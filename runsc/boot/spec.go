@@ -6,6 +6,7 @@ package boot
 
 import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/veil-sandbox/veil/sentry/fs/sys"
 	"golang.org/x/sys/unix"
 )
 
@@ -41,6 +42,10 @@ type Spec struct {
 	HostSignalsActOnInit bool
 	// Overlay puts an in-memory overlay over the root filesystem.
 	Overlay bool
-	Strace  bool
-	Debug   bool
+	// Limits are the resource limits of the sandbox's host cgroup
+	// (those of its ancestors included), which /sys/fs/cgroup and
+	// /proc/meminfo show.
+	Limits sys.Limits
+	Strace bool
+	Debug  bool
 }

@@ -20,6 +20,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/veil-sandbox/veil/gofer"
 	"github.com/veil-sandbox/veil/runsc/boot"
+	"github.com/veil-sandbox/veil/sentry/fs/sys"
 	"golang.org/x/sys/unix"
 )
 
@@ -75,9 +76,12 @@ type Options struct {
 	BeforeRun func(goferPID, sentryPID int) error
 	// HostSignalsActOnInit: see boot.Spec.
 	HostSignalsActOnInit bool
-	Overlay              bool
-	Strace               bool
-	Debug                bool
+	// Limits are the resource limits of the cgroup the sandbox runs in
+	// (see boot.Spec).
+	Limits  sys.Limits
+	Overlay bool
+	Strace  bool
+	Debug   bool
 }
 
 // Sandbox is a started sandbox.
@@ -247,8 +251,8 @@ func Start(o *Options) (sb *Sandbox, err error) {
 	bs := &boot.Spec{
 		OCI: o.Spec, BindMounts: binds, PreserveFDs: len(o.Stdio) - 3,
 		Terminal: o.Terminal, Overlay: o.Overlay, Strace: o.Strace, Debug: o.Debug,
-		HostSignalsActOnInit: o.HostSignalsActOnInit,
-		RelayTerminal:        o.RelayTerminal, RelayTermios: o.RelayTermios,
+		HostSignalsActOnInit: o.HostSignalsActOnInit, Limits: o.Limits,
+		RelayTerminal: o.RelayTerminal, RelayTermios: o.RelayTermios,
 	}
 	if err := json.NewEncoder(specW).Encode(bs); err != nil {
 		return nil, fmt.Errorf("sending the spec to the sandbox: %w", err)

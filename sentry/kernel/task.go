@@ -71,6 +71,10 @@ type Task struct {
 	robustList uintptr
 	vforkDone  chan struct{} // closed when a vfork child execs or exits
 
+	// blocks counts the times the task waited in the Sentry (the
+	// voluntary context switches of /proc/PID/status).
+	blocks atomic.Uint64
+
 	// seccomp is the task's seccomp mode and filters (seccomp.go); nil
 	// when it has none, so the syscall path pays one nil check. Only
 	// the task itself loads it on that path; changes (seccomp(2),
@@ -172,6 +176,7 @@ func (t *Task) Block(ch <-chan struct{}) error {
 // BlockTimeout is Block with a timeout (unix.ETIMEDOUT); d < 0 waits
 // forever.
 func (t *Task) BlockTimeout(ch <-chan struct{}, d time.Duration) error {
+	t.blocks.Add(1)
 	var timeout <-chan time.Time
 	if d >= 0 {
 		tm := time.NewTimer(d)
@@ -191,6 +196,11 @@ func (t *Task) BlockTimeout(ch <-chan struct{}, d time.Duration) error {
 		}
 	}
 }
+
+// VoluntarySwitches is how many times t has waited in the Sentry (for
+// I/O, a futex, a child, a sleep...): what Linux counts as voluntary
+// context switches.
+func (t *Task) VoluntarySwitches() uint64 { return t.blocks.Load() }
 
 // BlockUntil is BlockTimeout with an absolute deadline.
 func (t *Task) BlockUntil(ch <-chan struct{}, deadline time.Time) error {

@@ -22,6 +22,14 @@ type File interface {
 	Mappable() mm.Mappable
 }
 
+// Identified is implemented by Files that know what /proc/PID/maps shows
+// for their mappings: the file's path (where the VFS found it, through
+// any symlinks) and its st_dev and st_ino. Mappings of other Files show
+// the path they were opened by and no device or inode.
+type Identified interface {
+	MapIdentity() (path string, dev, ino uint64)
+}
+
 // ErrNotELF is returned for a file that is not an amd64 ELF executable;
 // execve reports it as ENOEXEC.
 var ErrNotELF = errors.New("not an ELF executable")
@@ -83,6 +91,7 @@ func Load(m *mm.MemoryManager, f File, a Args) (Result, error) {
 		return Result{}, err
 	}
 	m.SetBrkStart(pageUp(end))
+	setLayout(m, img, bias)
 
 	entry := uintptr(img.hdr.Entry) + bias
 	interpBase := uintptr(0)
@@ -147,7 +156,34 @@ func Load(m *mm.MemoryManager, f File, a Args) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	m.StartStack = sp
 	return Result{Entry: entry, Stack: sp}, nil
+}
+
+// setLayout records where the program's text and data are, as Linux's
+// load_elf_binary computes mm->start_code and friends: the code spans the
+// executable segments' file contents, the data runs from the start of the
+// last segment to the end of the file contents of all.
+func setLayout(m *mm.MemoryManager, img *image, bias uintptr) {
+	startCode, endCode := ^uintptr(0), uintptr(0)
+	var startData, endData uintptr
+	for _, p := range img.phdrs {
+		if elf.ProgType(p.Type) != elf.PT_LOAD {
+			continue
+		}
+		lo, hi := uintptr(p.Vaddr), uintptr(p.Vaddr+p.Filesz)
+		if p.Flags&uint32(elf.PF_X) != 0 {
+			startCode, endCode = min(startCode, lo), max(endCode, hi)
+		}
+		startData, endData = max(startData, lo), max(endData, hi)
+	}
+	if startCode > endCode {
+		startCode, endCode = 0, 0
+	} else {
+		startCode, endCode = startCode+bias, endCode+bias
+	}
+	m.StartCode, m.EndCode = startCode, endCode
+	m.StartData, m.EndData = startData+bias, endData+bias
 }
 
 type image struct {
@@ -219,6 +255,13 @@ func parse(f File) (*image, error) {
 // mapImage maps img's PT_LOAD segments at bias and returns the end of the
 // highest one.
 func mapImage(m *mm.MemoryManager, f File, img *image, bias uintptr, name string) (uintptr, error) {
+	var dev, ino uint64
+	if id, ok := f.(Identified); ok {
+		var path string
+		if path, dev, ino = id.MapIdentity(); path != "" {
+			name = path
+		}
+	}
 	var end uintptr
 	for _, p := range img.phdrs {
 		if elf.ProgType(p.Type) != elf.PT_LOAD || p.Memsz == 0 {
@@ -243,7 +286,7 @@ func mapImage(m *mm.MemoryManager, f File, img *image, bias uintptr, name string
 			// zeroing, then drop write if the segment lacks it.
 			if _, err := m.MMap(mm.MMapOpts{Addr: start, Length: pageUp(fileEnd) - start, Fixed: true,
 				Prot: prot | unix.PROT_WRITE, Mappable: f.Mappable(), Offset: int64(p.Off) - int64(vaddr-start),
-				Name: name}); err != nil {
+				Name: name, Dev: dev, Ino: ino}); err != nil {
 				return 0, err
 			}
 			// Like Linux's padzero, clear the whole rest of the last

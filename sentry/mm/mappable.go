@@ -73,6 +73,38 @@ func (c *PageCache) addMapper(m *MemoryManager, delta int) {
 	}
 }
 
+// mapperCount returns how many address spaces map the cache.
+func (c *PageCache) mapperCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.mappers)
+}
+
+// forCachedPages calls fn with the file offset of each cached page in
+// [from, to), walking whichever is smaller: the range or the cache.
+func (c *PageCache) forCachedPages(from, to int64, fn func(off int64)) {
+	c.mu.Lock()
+	var offs []int64
+	first, end := from/memfile.PageSize, roundUp(to)/memfile.PageSize
+	if end-first < int64(len(c.pages)) {
+		for idx := first; idx < end; idx++ {
+			if _, ok := c.pages[idx]; ok {
+				offs = append(offs, idx*memfile.PageSize)
+			}
+		}
+	} else {
+		for idx := range c.pages {
+			if idx >= first && idx < end {
+				offs = append(offs, idx*memfile.PageSize)
+			}
+		}
+	}
+	c.mu.Unlock()
+	for _, off := range offs {
+		fn(off)
+	}
+}
+
 // TranslatePage implements Mappable.
 func (c *PageCache) TranslatePage(off int64) (int64, error) {
 	if off >= roundUp(c.Size()) {

@@ -39,6 +39,7 @@ type vma struct {
 	mappable   Mappable
 	off        int64 // Mappable offset of start
 	name       string
+	dev, ino   uint64 // the mapped file, for /proc/PID/maps
 }
 
 // pte is a private page of this address space.
@@ -62,11 +63,21 @@ type MemoryManager struct {
 
 	users atomic.Int32
 
+	// The largest the address space and its private resident set have
+	// been (VmPeak, VmHWM; see Peaks).
+	peakVirtual  uintptr
+	peakResident uint64
+
 	// Information about the program, for /proc and prctl.
 	Exe                string
 	ArgvStart, ArgvEnd uintptr
 	EnvStart, EnvEnd   uintptr
 	Auxv               []uint64
+	// The program's text and data as its ELF file lays them out, and the
+	// initial stack pointer (/proc/PID/stat, VmExe).
+	StartCode, EndCode uintptr
+	StartData, EndData uintptr
+	StartStack         uintptr
 }
 
 // New returns an empty address space.
@@ -125,6 +136,8 @@ type MMapOpts struct {
 	Mappable  Mappable // nil: anonymous private memory
 	Offset    int64
 	Name      string
+	// Dev and Ino identify the mapped file in /proc/PID/maps.
+	Dev, Ino uint64
 }
 
 // MMap creates a mapping and returns its address.
@@ -164,8 +177,9 @@ func (m *MemoryManager) MMap(o MMapOpts) (uintptr, error) {
 		}
 	}
 	m.insert(&vma{start: addr, end: addr + length, prot: o.Prot, maxProt: o.MaxProt,
-		shared: o.Shared, mappable: o.Mappable, off: o.Offset, name: o.Name})
+		shared: o.Shared, mappable: o.Mappable, off: o.Offset, name: o.Name, dev: o.Dev, ino: o.Ino})
 	m.merge()
+	m.notePeakLocked()
 	return addr, nil
 }
 
@@ -241,11 +255,19 @@ func (m *MemoryManager) Brk(addr uintptr) uintptr {
 		m.insert(&vma{start: oldEnd, end: newEnd, prot: unix.PROT_READ | unix.PROT_WRITE,
 			maxProt: unix.PROT_READ | unix.PROT_WRITE | unix.PROT_EXEC, name: "[heap]"})
 		m.merge()
+		m.notePeakLocked()
 	case newEnd < oldEnd:
 		m.unmapLocked(newEnd, oldEnd-newEnd)
 	}
 	m.brk = addr
 	return m.brk
+}
+
+// BrkStart returns the start of the heap.
+func (m *MemoryManager) BrkStart() uintptr {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.brkStart
 }
 
 // SetBrkStart sets the start of the heap (after the loaded program).
@@ -277,8 +299,9 @@ func (m *MemoryManager) Mremap(old, oldSize, newSize uintptr, mayMove, fixed boo
 		// Grow in place when the range after it is free.
 		if old+oldSize == v.end && old+newSize <= m.maxAddr && !m.overlaps(old+oldSize, old+newSize) {
 			m.insert(&vma{start: v.end, end: old + newSize, prot: v.prot, maxProt: v.maxProt, shared: v.shared,
-				mappable: v.mappable, off: v.off + int64(v.end-v.start), name: v.name})
+				mappable: v.mappable, off: v.off + int64(v.end-v.start), name: v.name, dev: v.dev, ino: v.ino})
 			m.merge()
+			m.notePeakLocked()
 			return old, nil
 		}
 		if !mayMove {
@@ -297,7 +320,7 @@ func (m *MemoryManager) Mremap(old, oldSize, newSize uintptr, mayMove, fixed boo
 	// Move: a new vma at newAddr with the old one's backing; private
 	// pages move with it.
 	nv := &vma{start: newAddr, end: newAddr + newSize, prot: v.prot, maxProt: v.maxProt, shared: v.shared,
-		mappable: v.mappable, off: v.off + int64(old-v.start), name: v.name}
+		mappable: v.mappable, off: v.off + int64(old-v.start), name: v.name, dev: v.dev, ino: v.ino}
 	moved := min(oldSize, newSize)
 	for a := old; a < old+moved; a += pageSize {
 		if p, ok := m.ptes[a]; ok {
@@ -309,6 +332,7 @@ func (m *MemoryManager) Mremap(old, oldSize, newSize uintptr, mayMove, fixed boo
 	m.unmapLocked(old, oldSize) // the moved ptes are no longer in range
 	m.insert(nv)
 	m.merge()
+	m.notePeakLocked()
 	return newAddr, nil
 }
 
@@ -324,6 +348,7 @@ func (m *MemoryManager) Madvise(addr, length uintptr, advice int) error {
 	case unix.MADV_DONTNEED, unix.MADV_FREE:
 		m.mu.Lock()
 		defer m.mu.Unlock()
+		m.noteHWMLocked()
 		// Unmap first: no thread may reach a page once it is freed.
 		m.as.Unmap(addr, end-addr)
 		m.forPtes(addr, end, func(a uintptr, p pte) {
@@ -364,6 +389,8 @@ func (m *MemoryManager) Fork(p platform.Platform) (*MemoryManager, error) {
 	c.brkStart, c.brk, c.mmapTop = m.brkStart, m.brk, m.mmapTop
 	c.Exe, c.ArgvStart, c.ArgvEnd, c.EnvStart, c.EnvEnd = m.Exe, m.ArgvStart, m.ArgvEnd, m.EnvStart, m.EnvEnd
 	c.Auxv = append([]uint64(nil), m.Auxv...)
+	c.StartCode, c.EndCode, c.StartData, c.EndData, c.StartStack = m.StartCode, m.EndCode, m.StartData, m.EndData, m.StartStack
+	c.peakVirtual, c.peakResident = m.virtualLocked(), uint64(len(m.ptes))*pageSize
 	return c, nil
 }
 
@@ -723,6 +750,7 @@ func (m *MemoryManager) unmapLocked(addr, length uintptr) {
 		m.vmas[i] = nil
 	}
 	m.vmas = out
+	m.noteHWMLocked()
 	// Unmap first: no thread may reach a page once it is freed.
 	m.as.Unmap(addr, length)
 	m.forPtes(addr, end, func(a uintptr, p pte) {

@@ -17,6 +17,10 @@ type MountOptions struct {
 	// NoExec makes execute permission checks (OpenExecutable) fail with
 	// EACCES.
 	NoExec bool
+	// NoSuid and NoDev are shown in /proc/mounts only: the Sentry never
+	// honours set-user-ID bits and never opens host devices, on any
+	// mount.
+	NoSuid, NoDev bool
 	// FSType is the filesystem type shown in /proc/mounts ("tmpfs",
 	// "proc", "9p", ...). Source is the mount source ("none", "tmpfs").
 	FSType string
@@ -316,6 +320,9 @@ type MountInfo struct {
 	// Path is the mount point relative to the root given to Mounts.
 	Path string
 	Opts MountOptions
+	// Root is the root directory of the mounted filesystem (its st_dev
+	// is the mount's device number).
+	Root Inode
 }
 
 // Mounts lists the mounts visible from root (a task's root), in mount
@@ -335,7 +342,7 @@ func (v *VirtualFilesystem) Mounts(root VirtualDentry) []MountInfo {
 		if m.parent != nil {
 			pid = m.parent.id
 		}
-		out = append(out, MountInfo{ID: m.id, ParentID: pid, Path: path, Opts: m.opts})
+		out = append(out, MountInfo{ID: m.id, ParentID: pid, Path: path, Opts: m.opts, Root: m.root.inode})
 	}
 	return out
 }
