@@ -132,6 +132,7 @@ func statAt(t *kernel.Task, dirfd int32, pathAddr uintptr, flags uint32) (vfs.St
 	if err != nil {
 		return vfs.Stat{}, 0, err
 	}
+	defer vd.DecRef()
 	st, err := vd.Inode().Stat(t)
 	return st, mountID(vd), err
 }

@@ -64,6 +64,7 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 		nt.fdTable = t.fdTable.Fork()
 	}
 	if f&unix.CLONE_FS != 0 {
+		t.fs.IncRef()
 		nt.fs = t.fs
 	} else {
 		nt.fs = t.fs.Fork()
@@ -171,6 +172,9 @@ func (t *Task) mustExit() bool {
 func (t *Task) release() {
 	if t.fdTable != nil {
 		t.fdTable.DecRef()
+	}
+	if t.fs != nil {
+		t.fs.DecRef()
 	}
 	if t.mm != nil {
 		t.mm.DecUsers()

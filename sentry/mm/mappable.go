@@ -73,6 +73,13 @@ func (c *PageCache) addMapper(m *MemoryManager, delta int) {
 	}
 }
 
+// Mapped reports whether some address space maps the cache.
+func (c *PageCache) Mapped() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.mappers) > 0
+}
+
 // TranslatePage implements Mappable.
 func (c *PageCache) TranslatePage(off int64) (int64, error) {
 	if off >= roundUp(c.Size()) {

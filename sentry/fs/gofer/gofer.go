@@ -138,17 +138,38 @@ func (i *inode) Uncached() {
 	i.maybeClunk()
 }
 
-// maybeClunk releases the FID once nothing can use it any more. The
-// mmap descriptor stays: live mappings may still fault pages in.
+// PinCache implements vfs.CachePinner: a file whose pages are mapped
+// stays cached, so that every mapping and later read shares one page
+// cache.
+func (i *inode) PinCache() bool {
+	i.mu.Lock()
+	c := i.cache
+	i.mu.Unlock()
+	return c != nil && c.Mapped()
+}
+
+// maybeClunk releases the FID once nothing can use it any more. The page
+// cache and its host descriptor go too unless something maps them (an
+// unlinked file's mappings may still fault pages in).
 func (i *inode) maybeClunk() {
 	i.mu.Lock()
 	done := i.names <= 0 && i.opens == 0 && !i.clunked && i.fid != gofer.RootFID
+	var cache *mm.PageCache
+	mapFD := -1
 	if done {
 		i.clunked = true
+		if i.cache != nil && !i.cache.Mapped() {
+			cache, mapFD = i.cache, i.mapFD
+			i.cache, i.mapFD = nil, -1
+		}
 	}
 	i.mu.Unlock()
 	if done {
-		i.fs.c.Clunk(i.fid)
+		i.fs.c.ClunkNoWait(i.fid)
+	}
+	if cache != nil {
+		cache.Release()
+		unix.Close(mapFD)
 	}
 }
 

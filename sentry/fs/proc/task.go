@@ -237,7 +237,7 @@ func (d *taskDir) cwd(vfs.Context) (vfs.VirtualDentry, error) {
 	if err != nil {
 		return vfs.VirtualDentry{}, err
 	}
-	return f.Cwd(), nil
+	return f.CwdRef(), nil
 }
 
 func (d *taskDir) root(vfs.Context) (vfs.VirtualDentry, error) {
@@ -245,7 +245,7 @@ func (d *taskDir) root(vfs.Context) (vfs.VirtualDentry, error) {
 	if err != nil {
 		return vfs.VirtualDentry{}, err
 	}
-	return f.Root(), nil
+	return f.RootRef(), nil
 }
 
 func (d *taskDir) cwdText(ctx vfs.Context) (string, error) {
@@ -253,6 +253,7 @@ func (d *taskDir) cwdText(ctx vfs.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	defer vd.DecRef()
 	return d.fs.k.VFS().PathNameFrom(d.fs.callerRoot(ctx), vd), nil
 }
 
@@ -261,6 +262,7 @@ func (d *taskDir) rootText(ctx vfs.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	defer vd.DecRef()
 	return d.fs.k.VFS().PathNameFrom(d.fs.callerRoot(ctx), vd), nil
 }
 
