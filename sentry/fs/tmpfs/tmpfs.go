@@ -142,6 +142,8 @@ type inode struct {
 	// does in Linux's tmpfs (counted in the filesystem's size).
 	targetPage bool
 	fifo       vfs.FIFO // FIFOs
+	xattrs     vfs.XattrStore
+	seals      uint32 // memfd seals (F_ADD_SEALS)
 }
 
 // fileData is a regular file's contents. size is separately allocated so
