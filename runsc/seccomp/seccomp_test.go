@@ -365,8 +365,8 @@ var (
 			_, err = unix.Flistxattr(fd, make([]byte, 256))
 			return errnoIs(err, 0, unix.ENOTSUP)
 		},
-		"kill-self":     func() error { return unix.Kill(os.Getpid(), 0) },
-		"tgkill-self":   func() error { return unix.Tgkill(os.Getpid(), unix.Gettid(), 0) },
+		"kill-self":   func() error { return unix.Kill(os.Getpid(), 0) },
+		"tgkill-self": func() error { return unix.Tgkill(os.Getpid(), unix.Gettid(), 0) },
 		"mmap-rw": func() error {
 			b, err := unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 			if err == nil {

@@ -14,7 +14,7 @@ import (
 // counts the inodes the dentry cache holds (as gofer FIDs are), to check
 // that eviction bounds them.
 type tfs struct {
-	dirs, files int   // a root with dirs directories of files files each
+	dirs, files int // a root with dirs directories of files files each
 	live        atomic.Int64
 	lookups     atomic.Int64
 }
