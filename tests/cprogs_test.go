@@ -31,6 +31,7 @@ var cprogs = []cprog{
 	{name: "jobctl"},
 	{name: "hostile"},
 	{name: "segv", code: 128 + int(syscall.SIGSEGV)},
+	{name: "splice"},
 }
 
 func TestCPrograms(t *testing.T) {
