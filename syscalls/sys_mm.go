@@ -72,7 +72,7 @@ func sysMmap(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 			o.Name = "/dev/zero (deleted)"
 		}
 	} else {
-		m, maxProt, name, err := fileMapping(t, fd, shared)
+		m, maxProt, name, err := fileMapping(t, fd, shared, prot)
 		if err != nil {
 			return 0, err
 		}
@@ -217,9 +217,14 @@ func sysGetRobustList(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	return 0, t.CopyOut(uintptr(a[2]), b[:])
 }
 
+// writeSealer is implemented by files whose seals forbid shared writable
+// mappings (tmpfs memfds with F_SEAL_WRITE or F_SEAL_FUTURE_WRITE).
+type writeSealer interface{ WriteSealed() bool }
+
 // fileMapping returns what mmap of fd maps: the file's Mappable, the
-// protections the open mode allows, and a name for /proc/self/maps.
-func fileMapping(t *kernel.Task, fd int32, shared bool) (mm.Mappable, int, string, error) {
+// protections the open mode (and memfd seals) allow, and a name for
+// /proc/self/maps.
+func fileMapping(t *kernel.Task, fd int32, shared bool, prot int) (mm.Mappable, int, string, error) {
 	f, err := t.FDTable().GetFile(fd)
 	if err != nil {
 		return nil, 0, "", err
@@ -234,6 +239,14 @@ func fileMapping(t *kernel.Task, fd int32, shared bool) (mm.Mappable, int, strin
 	}
 	maxProt := unix.PROT_READ | unix.PROT_WRITE | unix.PROT_EXEC
 	if shared && !f.IsWritable() {
+		maxProt &^= unix.PROT_WRITE
+	}
+	if ws, ok := f.Impl().(writeSealer); ok && shared && ws.WriteSealed() {
+		// memfd_check_seals_mmap: no shared writable mapping, now or
+		// through mprotect later.
+		if prot&unix.PROT_WRITE != 0 {
+			return nil, 0, "", unix.EPERM
+		}
 		maxProt &^= unix.PROT_WRITE
 	}
 	return m, maxProt, f.PathName(), nil

@@ -32,6 +32,11 @@ var cprogs = []cprog{
 	{name: "hostile"},
 	{name: "segv", code: 128 + int(syscall.SIGSEGV)},
 	{name: "splice"},
+	{name: "xattr"},
+	{name: "inotify"},
+	{name: "tmpfile"},
+	{name: "seals"},
+	{name: "ofdlock"},
 }
 
 func TestCPrograms(t *testing.T) {

@@ -160,30 +160,32 @@ func (v *VirtualFilesystem) inodeEvent(d *Dentry, mask uint32) {
 		return
 	}
 	mask |= isDirBit(d.IsDir())
+	// The directory's watches first, as Linux queues them.
+	if mask&childEvents != 0 {
+		v.nameMu.RLock()
+		p, name := d.parent, d.name
+		v.nameMu.RUnlock()
+		if p != nil {
+			dead := d.dead.Load()
+			for _, w := range v.watchesOf(p.inode) {
+				w.Notify(mask, 0, name, dead)
+			}
+		}
+	}
 	for _, w := range v.watchesOf(d.inode) {
 		w.Notify(mask, 0, "", false)
 	}
-	if mask&childEvents == 0 {
-		return
-	}
-	v.nameMu.RLock()
-	p, name := d.parent, d.name
-	v.nameMu.RUnlock()
-	if p == nil {
-		return
-	}
-	dead := d.dead.Load()
-	for _, w := range v.watchesOf(p.inode) {
-		w.Notify(mask&^(InDeleteSelf|InMoveSelf), 0, name, dead)
-	}
 }
 
-// selfEvent reports an event (IN_MOVE_SELF, IN_DELETE_SELF) to d's own
-// watches only.
+// selfEvent reports an event to d's own watches only: IN_MOVE_SELF,
+// IN_DELETE_SELF, and the IN_ATTRIB of a link count change (Linux's
+// fsnotify_link_count has no name to give the directory).
 func (v *VirtualFilesystem) selfEvent(d *Dentry, mask uint32) {
 	if !v.watching() {
 		return
 	}
+	// Linux 6.x sets no IN_ISDIR on a directory's IN_MOVE_SELF and
+	// IN_DELETE_SELF (and link counts are never a directory's).
 	for _, w := range v.watchesOf(d.inode) {
 		w.Notify(mask, 0, "", false)
 	}

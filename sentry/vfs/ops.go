@@ -371,7 +371,7 @@ func (v *VirtualFilesystem) LinkAt(ctx Context, ovd VirtualDentry, newPop PathOp
 			return nil, err
 		}
 		// fsnotify_link: IN_ATTRIB (the link count), then IN_CREATE.
-		v.inodeEvent(ovd.Dentry, InAttrib)
+		v.selfEvent(ovd.Dentry, InAttrib)
 		return nil, nil
 	})
 }
@@ -464,7 +464,7 @@ func (v *VirtualFilesystem) remove(ctx Context, pop PathOperation, dir bool) err
 	}
 	v.dropChildLocked(p, name, child)
 	if !dir {
-		v.inodeEvent(child, InAttrib)
+		v.selfEvent(child, InAttrib)
 	}
 	v.deleted(child)
 	v.dirEvent(p, name, InDelete, 0, dir)
@@ -615,8 +615,8 @@ func (v *VirtualFilesystem) Rename(ctx Context, oldPop, newPop PathOperation, fl
 		isDir := oldChild.IsDir()
 		v.dirEvent(op, oldName, InMovedFrom, cookie, isDir)
 		v.dirEvent(np, newName, InMovedTo, cookie, isDir)
-		if newChild != nil {
-			v.inodeEvent(newChild, InAttrib)
+		if newChild != nil && !newChild.IsDir() {
+			v.selfEvent(newChild, InAttrib)
 		}
 		v.selfEvent(oldChild, InMoveSelf)
 		if newChild != nil {
