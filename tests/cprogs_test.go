@@ -37,6 +37,7 @@ var cprogs = []cprog{
 	{name: "tmpfile"},
 	{name: "seals"},
 	{name: "ofdlock"},
+	{name: "aio"},
 }
 
 func TestCPrograms(t *testing.T) {

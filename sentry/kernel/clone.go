@@ -50,6 +50,7 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 	// fork(2): the child has a copy of the parent's credentials (the
 	// same immutable value).
 	nt.setCredentials(t.Credentials())
+	nt.ioprio.Store(t.ioprio.Load())
 	var err error
 	if f&unix.CLONE_VM != 0 {
 		t.mm.IncUsers()
