@@ -5,9 +5,15 @@
 //
 // Semantics and limits:
 //
-//   - Lookups walk one component (gofer.Client.Walk); the VFS caches the
-//     resulting dentries for the sandbox's life, so FIDs are never clunked
-//     (a FID is an O_PATH descriptor in the gofer process).
+//   - Lookups walk one component (gofer.Client.Walk); a FID is an O_PATH
+//     descriptor in the gofer process. The inode is a vfs.CacheTracker: it
+//     clunks its FID (without waiting) once no dentry names it (unlinked,
+//     renamed over, or evicted from the VFS's bounded dentry cache) and no
+//     file is open on it, so a walk over any number of files holds a
+//     bounded number of gofer descriptors. A file whose pages are mapped
+//     stays cached (vfs.CachePinner), so its mappings share one page cache.
+//   - Extended attributes are the host file's, through the gofer
+//     (xattr.go).
 //   - Stat always asks the gofer (or fstat's the inode's own host
 //     descriptor when it has one), so attributes are never stale.
 //   - mmap is served by a per-inode mm.PageCache filled with pread from a

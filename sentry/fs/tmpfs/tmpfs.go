@@ -12,6 +12,9 @@
 // Permission checks and umask are the VFS's job; tmpfs only stores modes
 // and ownership (new files are owned by ctx.FSUID and ctx.FSGID, or the
 // directory's group when it has S_ISGID).
+//
+// Also: extended attributes in memory (xattr.go), O_TMPFILE files
+// (Tmpfile), and memfd seals (seals.go).
 package tmpfs
 
 import (
