@@ -271,3 +271,64 @@ func TestConcurrentEviction(t *testing.T) {
 		t.Fatal("root lost")
 	}
 }
+
+// snode is a tnode that knows its attributes from its lookup.
+type snode struct {
+	tnode
+	stats, taken *atomic.Int32
+	fresh        atomic.Bool
+}
+
+func (n *snode) Stat(ctx Context) (Stat, error) {
+	n.stats.Add(1)
+	return n.tnode.Stat(ctx)
+}
+
+func (n *snode) TakeLookupStat() (Stat, bool) {
+	if !n.fresh.Swap(false) {
+		return Stat{}, false
+	}
+	n.taken.Add(1)
+	st, _ := n.tnode.Stat(nil)
+	return st, true
+}
+
+type sdir struct {
+	tnode
+	stats, taken atomic.Int32
+}
+
+func (d *sdir) Lookup(ctx Context, name string) (Inode, error) {
+	i, err := d.tnode.Lookup(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	n := &snode{tnode: tnode{fs: d.fs, path: i.(*tnode).path, dir: i.(*tnode).dir}, stats: &d.stats, taken: &d.taken}
+	n.fresh.Store(true)
+	return n, nil
+}
+
+// TestStatAfterLookup checks that a stat whose own walk looked the file up
+// uses the lookup's attributes, and only then.
+func TestStatAfterLookup(t *testing.T) {
+	fs := &tfs{dirs: 1, files: 1}
+	v := New(nil)
+	root := &sdir{tnode: tnode{fs: fs, dir: true}}
+	if err := v.MountRoot(rootCtx{}, root, MountOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	fsc := NewFSContext(v.Root(), v.Root(), 0)
+	pop := fsc.PathOp(VirtualDentry{}, "/d0", true)
+	if _, err := v.Stat(rootCtx{}, pop); err != nil {
+		t.Fatal(err)
+	}
+	if root.taken.Load() != 1 || root.stats.Load() != 0 {
+		t.Errorf("first stat: %d taken, %d asked; want 1, 0", root.taken.Load(), root.stats.Load())
+	}
+	if _, err := v.Stat(rootCtx{}, pop); err != nil {
+		t.Fatal(err)
+	}
+	if root.taken.Load() != 1 || root.stats.Load() != 1 {
+		t.Errorf("second stat: %d taken, %d asked; want 1, 1", root.taken.Load(), root.stats.Load())
+	}
+}

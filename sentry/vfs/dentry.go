@@ -43,6 +43,10 @@ type Dentry struct {
 	tmpfile   bool         // an O_TMPFILE file that linkat may give a name
 	opens     atomic.Int32 // open file descriptions of this dentry (for IN_DELETE_SELF)
 
+	// lookupOp is the path operation whose lookup made the dentry (see
+	// LookupStater); set before the dentry is published.
+	lookupOp uint64
+
 	// refs counts the references (see dcache.go).
 	refs atomic.Int64
 	// The LRU links and state, protected by VirtualFilesystem.lruMu.
@@ -116,11 +120,26 @@ func isDynamic(dir Inode) bool {
 	return ok && dd.DynamicLookup()
 }
 
+// LookupStater is implemented by inodes that know their attributes from
+// the lookup that made them (a gofer walk returns them). When a path
+// operation's own lookup made the dentry it then stats, the VFS takes
+// them instead of asking again: they are as fresh as the operation.
+type LookupStater interface {
+	// TakeLookupStat returns the attributes of the lookup, once.
+	TakeLookupStat() (Stat, bool)
+}
+
 // lookupChildLocked returns the dentry of parent's child name, from the
 // cache or through Inode.Lookup, with a reference the caller owns.
 // parent.dirMu must be held. name is a normal component (not "", "." or
 // "..").
 func (v *VirtualFilesystem) lookupChildLocked(ctx Context, parent *Dentry, name string) (*Dentry, error) {
+	return v.lookupChildOp(ctx, parent, name, 0)
+}
+
+// lookupChildOp is lookupChildLocked for path operation op (0: none), which
+// a dentry made by Inode.Lookup records.
+func (v *VirtualFilesystem) lookupChildOp(ctx Context, parent *Dentry, name string, op uint64) (*Dentry, error) {
 	if parent.dead.Load() {
 		return nil, unix.ENOENT
 	}
@@ -150,6 +169,7 @@ func (v *VirtualFilesystem) lookupChildLocked(ctx Context, parent *Dentry, name 
 		return nil, err
 	}
 	d := v.newDentry(parent, name, inode, ftype)
+	d.lookupOp = op
 	if c != nil {
 		v.dropChildLocked(parent, name, c)
 	}
@@ -157,11 +177,11 @@ func (v *VirtualFilesystem) lookupChildLocked(ctx Context, parent *Dentry, name 
 	return d, nil
 }
 
-// lookupChild is lookupChildLocked taking parent.dirMu.
-func (v *VirtualFilesystem) lookupChild(ctx Context, parent *Dentry, name string) (*Dentry, error) {
+// lookupChild is lookupChildOp taking parent.dirMu.
+func (v *VirtualFilesystem) lookupChild(ctx Context, parent *Dentry, name string, op uint64) (*Dentry, error) {
 	parent.dirMu.Lock()
 	defer parent.dirMu.Unlock()
-	return v.lookupChildLocked(ctx, parent, name)
+	return v.lookupChildOp(ctx, parent, name, op)
 }
 
 // addChildLocked caches d as parent's child name (parent.dirMu held).

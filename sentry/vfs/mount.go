@@ -98,6 +98,8 @@ type VirtualFilesystem struct {
 
 	// notify holds the inotify watches (notify.go).
 	notify notifier
+	// opSeq numbers path operations (LookupStater).
+	opSeq atomic.Uint64
 }
 
 // New returns a VFS with no root yet (see MountRoot). mf is the memory file

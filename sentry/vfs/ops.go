@@ -643,12 +643,8 @@ func (v *VirtualFilesystem) Readlink(ctx Context, pop PathOperation) (string, er
 
 // Stat implements stat(2)/lstat(2) (pop.FollowFinal chooses).
 func (v *VirtualFilesystem) Stat(ctx Context, pop PathOperation) (Stat, error) {
-	vd, err := v.GetDentry(ctx, pop)
-	if err != nil {
-		return Stat{}, err
-	}
-	defer vd.DecRef()
-	return vd.Dentry.inode.Stat(ctx)
+	st, _, err := v.StatMount(ctx, pop)
+	return st, err
 }
 
 // SetStat implements chmod, chown and utimes on a path (not size: see

@@ -33,6 +33,7 @@ type resolver struct {
 	ctx   Context
 	root  VirtualDentry
 	links int
+	op    uint64 // this operation's number (Dentry.lookupOp)
 }
 
 func (v *VirtualFilesystem) newResolver(ctx Context, pop PathOperation) *resolver {
@@ -40,7 +41,7 @@ func (v *VirtualFilesystem) newResolver(ctx Context, pop PathOperation) *resolve
 	if !root.Ok() {
 		root = v.Root()
 	}
-	return &resolver{v: v, ctx: ctx, root: root}
+	return &resolver{v: v, ctx: ctx, root: root, op: v.opSeq.Add(1)}
 }
 
 // splitPath returns path's components (without empty ones) and whether it
@@ -192,7 +193,7 @@ func (r *resolver) lookup(cur VirtualDentry, name string) (VirtualDentry, error)
 	if len(name) > NameMax {
 		return VirtualDentry{}, unix.ENAMETOOLONG
 	}
-	child, err := r.v.lookupChild(r.ctx, cur.Dentry, name)
+	child, err := r.v.lookupChild(r.ctx, cur.Dentry, name, r.op)
 	if err != nil {
 		return VirtualDentry{}, err
 	}
@@ -239,6 +240,26 @@ func (r *resolver) dotdot(cur VirtualDentry) VirtualDentry {
 func (v *VirtualFilesystem) GetDentry(ctx Context, pop PathOperation) (VirtualDentry, error) {
 	r := v.newResolver(ctx, pop)
 	return r.resolve(pop.Start, pop.Path, pop.FollowFinal)
+}
+
+// StatMount implements stat(2), lstat(2), fstatat(2) and statx(2) on a
+// path (pop.FollowFinal chooses): the attributes and the mount's id.
+func (v *VirtualFilesystem) StatMount(ctx Context, pop PathOperation) (Stat, uint64, error) {
+	r := v.newResolver(ctx, pop)
+	vd, err := r.resolve(pop.Start, pop.Path, pop.FollowFinal)
+	if err != nil {
+		return Stat{}, 0, err
+	}
+	defer vd.DecRef()
+	if vd.Dentry.lookupOp == r.op {
+		if ls, ok := vd.Dentry.inode.(LookupStater); ok {
+			if st, ok := ls.TakeLookupStat(); ok {
+				return st, vd.Mount.ID(), nil
+			}
+		}
+	}
+	st, err := vd.Dentry.inode.Stat(ctx)
+	return st, vd.Mount.ID(), err
 }
 
 // GetDirectory resolves pop and requires a directory (ENOTDIR), e.g. for

@@ -15,7 +15,10 @@
 //   - Extended attributes are the host file's, through the gofer
 //     (xattr.go).
 //   - Stat always asks the gofer (or fstat's the inode's own host
-//     descriptor when it has one), so attributes are never stale.
+//     descriptor when it has one), so attributes are never stale; the one
+//     exception is a stat(2) whose own path walk looked the file up: it
+//     takes the attributes the walk returned (vfs.LookupStater), which
+//     saves a round trip per file in du, find or ls -l.
 //   - mmap is served by a per-inode mm.PageCache filled with pread from a
 //     host descriptor the inode opens read-only on first mmap. write(2)
 //     updates cached pages (UpdateIfCached) and truncate drops them, so
@@ -122,6 +125,10 @@ type inode struct {
 	fifo    vfs.FIFO
 	appendM sync.Mutex // serializes O_APPEND writes
 
+	// lookupStat is the attributes the walk that made the inode
+	// returned, until taken (vfs.LookupStater) or stale (any Stat).
+	lookupStat *gofer.Stat
+
 	// names counts the dentries naming the inode and opens its open
 	// regular files; when both are gone the FID is clunked, so the gofer
 	// does not keep a descriptor per file ever seen (vfs.CacheTracker).
@@ -201,10 +208,24 @@ func (i *inode) convert(st gofer.Stat) vfs.Stat {
 // FileType implements vfs.TypeReporter.
 func (i *inode) FileType() uint32 { return i.ftype }
 
+// TakeLookupStat implements vfs.LookupStater: the VFS asks for it when the
+// path operation that walked to the file stats it.
+func (i *inode) TakeLookupStat() (vfs.Stat, bool) {
+	i.mu.Lock()
+	st := i.lookupStat
+	i.lookupStat = nil
+	i.mu.Unlock()
+	if st == nil {
+		return vfs.Stat{}, false
+	}
+	return i.convert(*st), true
+}
+
 // Stat implements vfs.Inode.
 func (i *inode) Stat(vfs.Context) (vfs.Stat, error) {
 	i.mu.Lock()
 	fd := i.mapFD
+	i.lookupStat = nil
 	i.mu.Unlock()
 	if fd >= 0 {
 		var st unix.Stat_t
@@ -332,7 +353,9 @@ func (i *inode) Lookup(_ vfs.Context, name string) (vfs.Inode, error) {
 	if err != nil {
 		return nil, errno(err)
 	}
-	return i.fs.newInode(fid, st), nil
+	c := i.fs.newInode(fid, st)
+	c.lookupStat = &st
+	return c, nil
 }
 
 func (i *inode) checkMutation() error {
