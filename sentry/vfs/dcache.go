@@ -20,11 +20,11 @@ package vfs
 // IncRef is made by someone who already holds a reference. A dentry whose
 // count drops to 0 is unused: a dead one is destroyed at once (it drops its
 // reference on its parent), a live one goes to the tail of the LRU list.
-// When the list holds more than MaxUnusedDentries dentries, the oldest are
-// evicted: removed from their parent (under its dirMu, taken with TryLock
-// so that eviction never waits for a lock and may run wherever a reference
-// is dropped), marked dead, their inode told (CacheTracker.Uncached: a gofer
-// inode clunks its FID), and destroyed. An evicted name is looked up again
+// When the list holds more than MaxUnusedDentries dentries, a goroutine
+// evicts the oldest (so a reference may be dropped with VFS locks held):
+// each is removed from its parent (under its dirMu), marked dead, its inode
+// told (CacheTracker.Uncached: a gofer inode clunks its FID), and
+// destroyed. An evicted name is looked up again
 // from the filesystem on the next walk, as after a cold start.
 //
 // Because a dentry with cached children is referenced by them, the list
@@ -117,10 +117,14 @@ func (v *VirtualFilesystem) dentryUnused(d *Dentry) {
 	}
 	v.lruRemoveLocked(d)
 	v.lruPushLocked(d)
-	over := v.lruLen > v.lruMax
+	start := v.lruLen > v.lruMax && !v.shrinking
+	if start {
+		v.shrinking = true
+	}
 	v.lruMu.Unlock()
-	if over {
-		v.shrink()
+	if start {
+		// Eviction takes dirMu locks, and the caller may hold some.
+		go v.backgroundShrink()
 	}
 }
 
@@ -175,18 +179,12 @@ func (v *VirtualFilesystem) lruRemoveLocked(d *Dentry) {
 }
 
 // shrink evicts the oldest unused dentries until the list is within its
-// bound. One goroutine shrinks at a time; the others leave it the work.
+// bound. It takes directories' dirMu locks, so it runs where no VFS lock is
+// held: on a goroutine of its own that dentryUnused starts when the list
+// grows past its bound (at most one at a time), or in SetMaxUnusedDentries.
 func (v *VirtualFilesystem) shrink() {
 	v.lruMu.Lock()
-	if v.shrinking {
-		v.lruMu.Unlock()
-		return
-	}
-	v.shrinking = true
-	// A dentry that cannot be evicted now (its parent's dirMu is busy)
-	// goes back to the tail; stop after a list's worth of those.
-	retries := v.lruLen
-	for v.lruLen > v.lruMax && retries >= 0 {
+	for v.lruLen > v.lruMax {
 		d := v.lruHead
 		v.lruRemoveLocked(d)
 		if d.refs.Load() != 0 {
@@ -201,39 +199,50 @@ func (v *VirtualFilesystem) shrink() {
 			continue
 		}
 		v.lruMu.Unlock()
-		ok := v.tryEvict(d)
+		v.evict(d)
 		v.lruMu.Lock()
-		if !ok && !d.destroyed && d.refs.Load() == 0 && !d.inLRU {
-			v.lruPushLocked(d)
-			retries--
-		}
 	}
-	v.shrinking = false
 	v.lruMu.Unlock()
 }
 
-// tryEvict evicts the unused dentry d. It returns false if d's parent is
-// busy (try again later); true if d was evicted or no longer needs to be
-// (it is in use again, or pinned: it leaves the list).
-func (v *VirtualFilesystem) tryEvict(d *Dentry) bool {
-	v.nameMu.RLock()
-	p := d.parent
-	v.nameMu.RUnlock()
-	if !p.dirMu.TryLock() {
-		return false
+// backgroundShrink is shrink on its own goroutine; v.shrinking is set.
+func (v *VirtualFilesystem) backgroundShrink() {
+	v.shrink()
+	v.lruMu.Lock()
+	v.shrinking = false
+	again := v.lruLen > v.lruMax
+	if again {
+		v.shrinking = true
 	}
-	v.nameMu.RLock()
-	moved := d.parent != p
-	v.nameMu.RUnlock()
-	if moved {
+	v.lruMu.Unlock()
+	if again {
+		go v.backgroundShrink()
+	}
+}
+
+// evict evicts the unused dentry d, taken off the list, unless it is in
+// use again, a mount point or pinned (it then stays cached, off the list
+// until it is next unused).
+func (v *VirtualFilesystem) evict(d *Dentry) {
+	var p *Dentry
+	for {
+		v.nameMu.RLock()
+		p = d.parent
+		v.nameMu.RUnlock()
+		p.dirMu.Lock()
+		v.nameMu.RLock()
+		moved := d.parent != p
+		v.nameMu.RUnlock()
+		if !moved {
+			break
+		}
 		// Renamed meanwhile (rename holds both directories' dirMu
-		// while it moves a dentry): retry with the new parent.
+		// while it moves a dentry): try its new parent.
 		p.dirMu.Unlock()
-		return false
 	}
 	if d.refs.Load() != 0 || d.mounts.Load() > 0 || d.pinned() {
 		p.dirMu.Unlock()
-		return true
+		return
 	}
 	if p.children[d.name] == d {
 		delete(p.children, d.name)
@@ -250,5 +259,4 @@ func (v *VirtualFilesystem) tryEvict(d *Dentry) bool {
 	if !gone {
 		d.finishDestroy()
 	}
-	return true
 }

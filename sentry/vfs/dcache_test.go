@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -138,6 +139,9 @@ func TestEvictionBoundsTheCache(t *testing.T) {
 			if st.Size != int64(len(p)-1) {
 				t.Fatalf("stat %s: size %d, another file's", p, st.Size)
 			}
+			// Eviction runs on its own goroutine; run it here to
+			// see the bound it keeps.
+			v.shrink()
 			peak = max64(peak, fs.live.Load())
 		}
 	}
@@ -184,6 +188,7 @@ func TestPinnedDentriesStay(t *testing.T) {
 	}
 	// d0/f0 (and d0), d1 and d2 (the mount point) stay, with the two
 	// mount roots; nothing else.
+	v.shrink()
 	if n := fs.live.Load(); n != 6 {
 		t.Errorf("%d inodes cached, want 6 (two roots, d0, d0/f0, d1, d2)", n)
 	}
@@ -191,6 +196,7 @@ func TestPinnedDentriesStay(t *testing.T) {
 	if _, err := v.Stat(ctx, fsc.PathOp(VirtualDentry{}, "f1", true)); err != nil {
 		t.Fatal(err)
 	}
+	v.shrink()
 	if _, err := v.Stat(ctx, fsc.PathOp(VirtualDentry{}, "f1", true)); err != nil {
 		t.Fatal(err)
 	}
@@ -209,6 +215,7 @@ func TestPinnedDentriesStay(t *testing.T) {
 	}
 	f.DecRef()
 	fsc.DecRef()
+	v.shrink()
 	if n := fs.live.Load(); n != 3 {
 		t.Errorf("%d inodes cached after closing, want 3 (two roots and the mount point)", n)
 	}
@@ -269,6 +276,13 @@ func TestConcurrentEviction(t *testing.T) {
 	}
 	if !strings.HasPrefix(v.PathName(root), "/") {
 		t.Fatal("root lost")
+	}
+	// The background eviction gets the list within its bound.
+	for i := 0; v.UnusedDentries() > 3; i++ {
+		if i > 1000 {
+			t.Fatalf("%d unused dentries left, bound 3", v.UnusedDentries())
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

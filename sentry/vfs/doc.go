@@ -180,9 +180,9 @@
 // dirMu serializes cache misses and namespace changes in that directory
 // (held across the filesystem call); nameMu protects dentry names and
 // parents briefly; mountMu protects the mount table; lruMu (a leaf)
-// protects the unused dentry list. Eviction takes a parent's dirMu only
-// with TryLock, so dropping a reference never waits for a lock and may
-// happen anywhere. Filesystem methods may
+// protects the unused dentry list. Eviction runs on a goroutine of its own
+// (dcache.go), so dropping a reference never takes a dirMu and may happen
+// with VFS locks held. Filesystem methods may
 // therefore be called concurrently for different directories and must do
 // their own locking. Filesystem code must not call back into path
 // resolution while the VFS calls it, except from Inode.Readlink,

@@ -94,7 +94,7 @@ type VirtualFilesystem struct {
 	lruMu            sync.Mutex
 	lruHead, lruTail *Dentry
 	lruLen, lruMax   int
-	shrinking        bool
+	shrinking        bool // a backgroundShrink goroutine runs
 
 	// notify holds the inotify watches (notify.go).
 	notify notifier
