@@ -16,18 +16,21 @@ import (
 // memory, gofer files ask the host through the gofer.
 
 func init() {
-	register(unix.SYS_GETXATTR, "getxattr", sysGetxattr, Path, Path, Hex, Int)
-	register(unix.SYS_LGETXATTR, "lgetxattr", sysLgetxattr, Path, Path, Hex, Int)
-	register(unix.SYS_FGETXATTR, "fgetxattr", sysFgetxattr, FD, Path, Hex, Int)
-	register(unix.SYS_SETXATTR, "setxattr", sysSetxattr, Path, Path, Hex, Int, Hex)
-	register(unix.SYS_LSETXATTR, "lsetxattr", sysLsetxattr, Path, Path, Hex, Int, Hex)
-	register(unix.SYS_FSETXATTR, "fsetxattr", sysFsetxattr, FD, Path, Hex, Int, Hex)
-	register(unix.SYS_LISTXATTR, "listxattr", sysListxattr, Path, Hex, Int)
-	register(unix.SYS_LLISTXATTR, "llistxattr", sysLlistxattr, Path, Hex, Int)
-	register(unix.SYS_FLISTXATTR, "flistxattr", sysFlistxattr, FD, Hex, Int)
-	register(unix.SYS_REMOVEXATTR, "removexattr", sysRemovexattr, Path, Path)
-	register(unix.SYS_LREMOVEXATTR, "lremovexattr", sysLremovexattr, Path, Path)
-	register(unix.SYS_FREMOVEXATTR, "fremovexattr", sysFremovexattr, FD, Path)
+	// The gofer reaches the attributes of regular files and directories
+	// only (it never opens other host files).
+	const gofer = "gofer-backed symlinks and special files have no attributes (ENODATA, EPERM to set)"
+	register(unix.SYS_GETXATTR, "getxattr", sysGetxattr, Path, Path, Hex, Int).partial(gofer)
+	register(unix.SYS_LGETXATTR, "lgetxattr", sysLgetxattr, Path, Path, Hex, Int).partial(gofer)
+	register(unix.SYS_FGETXATTR, "fgetxattr", sysFgetxattr, FD, Path, Hex, Int).partial(gofer)
+	register(unix.SYS_SETXATTR, "setxattr", sysSetxattr, Path, Path, Hex, Int, Hex).partial(gofer)
+	register(unix.SYS_LSETXATTR, "lsetxattr", sysLsetxattr, Path, Path, Hex, Int, Hex).partial(gofer)
+	register(unix.SYS_FSETXATTR, "fsetxattr", sysFsetxattr, FD, Path, Hex, Int, Hex).partial(gofer)
+	register(unix.SYS_LISTXATTR, "listxattr", sysListxattr, Path, Hex, Int).partial(gofer)
+	register(unix.SYS_LLISTXATTR, "llistxattr", sysLlistxattr, Path, Hex, Int).partial(gofer)
+	register(unix.SYS_FLISTXATTR, "flistxattr", sysFlistxattr, FD, Hex, Int).partial(gofer)
+	register(unix.SYS_REMOVEXATTR, "removexattr", sysRemovexattr, Path, Path).partial(gofer)
+	register(unix.SYS_LREMOVEXATTR, "lremovexattr", sysLremovexattr, Path, Path).partial(gofer)
+	register(unix.SYS_FREMOVEXATTR, "fremovexattr", sysFremovexattr, FD, Path).partial(gofer)
 }
 
 // copyInXattrName reads an attribute name as Linux's import_xattr_name:
