@@ -254,6 +254,11 @@ var handlers = map[uint8]handler{
 	tRename:   (*server).rename,
 	tSetattr:  (*server).setattr,
 	tClunk:    (*server).clunk,
+
+	tGetxattr:    (*server).getxattr,
+	tSetxattr:    (*server).setxattr,
+	tListxattr:   (*server).listxattr,
+	tRemovexattr: (*server).removexattr,
 }
 
 func (s *server) handle(tag uint32, typ uint8, body []byte) {

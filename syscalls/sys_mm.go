@@ -72,7 +72,7 @@ func sysMmap(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 			o.Name = "/dev/zero (deleted)"
 		}
 	} else {
-		m, maxProt, err := fileMapping(t, fd, shared, &o)
+		m, maxProt, err := fileMapping(t, fd, shared, prot, &o)
 		if err != nil {
 			return 0, err
 		}
@@ -217,10 +217,14 @@ func sysGetRobustList(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	return 0, t.CopyOut(uintptr(a[2]), b[:])
 }
 
+// writeSealer is implemented by files whose seals forbid shared writable
+// mappings (tmpfs memfds with F_SEAL_WRITE or F_SEAL_FUTURE_WRITE).
+type writeSealer interface{ WriteSealed() bool }
+
 // fileMapping returns what mmap of fd maps: the file's Mappable and the
-// protections the open mode allows; it sets o's name, device and inode
-// for /proc/self/maps.
-func fileMapping(t *kernel.Task, fd int32, shared bool, o *mm.MMapOpts) (mm.Mappable, int, error) {
+// protections the open mode (and memfd seals) allow; it sets o's name,
+// device and inode for /proc/self/maps.
+func fileMapping(t *kernel.Task, fd int32, shared bool, prot int, o *mm.MMapOpts) (mm.Mappable, int, error) {
 	f, err := t.FDTable().GetFile(fd)
 	if err != nil {
 		return nil, 0, err
@@ -235,6 +239,14 @@ func fileMapping(t *kernel.Task, fd int32, shared bool, o *mm.MMapOpts) (mm.Mapp
 	}
 	maxProt := unix.PROT_READ | unix.PROT_WRITE | unix.PROT_EXEC
 	if shared && !f.IsWritable() {
+		maxProt &^= unix.PROT_WRITE
+	}
+	if ws, ok := f.Impl().(writeSealer); ok && shared && ws.WriteSealed() {
+		// memfd_check_seals_mmap: no shared writable mapping, now or
+		// through mprotect later.
+		if prot&unix.PROT_WRITE != 0 {
+			return nil, 0, unix.EPERM
+		}
 		maxProt &^= unix.PROT_WRITE
 	}
 	// What /proc/PID/maps shows of the mapping.

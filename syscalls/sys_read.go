@@ -471,7 +471,8 @@ func sysSendfile(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 }
 
 // sysCopyFileRange implements copy_file_range(2) with a read/write loop
-// between regular files (flags must be 0).
+// between regular files of one filesystem (flags must be 0; EXDEV across
+// filesystems, as Linux since 5.19).
 func sysCopyFileRange(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if a[5] != 0 {
 		return 0, unix.EINVAL
@@ -502,6 +503,12 @@ func sysCopyFileRange(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	}
 	if ist.Mode&unix.S_IFMT != unix.S_IFREG || ost.Mode&unix.S_IFMT != unix.S_IFREG {
 		return 0, unix.EINVAL
+	}
+	if ist.Dev != ost.Dev {
+		// Linux (5.19 on) copies only within one filesystem (or between
+		// filesystems sharing a copy_file_range implementation); cp and
+		// others fall back to read and write.
+		return 0, unix.EXDEV
 	}
 	count := int64(clampCount(a[4]))
 	inOffAddr, outOffAddr := uintptr(a[1]), uintptr(a[3])

@@ -33,6 +33,13 @@ var cprogs = []cprog{
 	{name: "signalfd"},
 	{name: "hostile"},
 	{name: "segv", code: 128 + int(syscall.SIGSEGV)},
+	{name: "splice"},
+	{name: "xattr"},
+	{name: "inotify"},
+	{name: "tmpfile"},
+	{name: "seals"},
+	{name: "ofdlock"},
+	{name: "aio"},
 }
 
 func TestCPrograms(t *testing.T) {

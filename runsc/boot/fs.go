@@ -536,6 +536,7 @@ func maskPaths(v *vfs.VirtualFilesystem, masked, readonly []string) error {
 		if err != nil {
 			continue
 		}
+		vd.DecRef() // the proc mount keeps its own
 		if !vd.Dentry.IsDir() {
 			// Files the Sentry serves under /proc are read-only already
 			// unless Linux lets root write them.

@@ -94,6 +94,7 @@ func newProcess(k *kernel.Kernel, p *specs.Process, filters []*seccomp.Filter, s
 		return nil, nil, &startError{1, fmt.Sprintf("working directory %s: %v", cwd, err)}
 	}
 	fsc.SetCwd(cwdVD)
+	cwdVD.DecRef()
 	argv0, err := lookPath(k, fsc, p.Args[0], p.Env)
 	if err != nil {
 		fdt.DecRef()

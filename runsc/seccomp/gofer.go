@@ -48,6 +48,12 @@ func GoferFilter(pid int) Filter {
 		{Nr: unix.SYS_FTRUNCATE},  // Setattr size
 		{Nr: unix.SYS_UTIMENSAT},  // Setattr times
 		{Nr: unix.SYS_GETEUID},    // Serve: whether it may chown
+		// Serve: extended attributes, only through descriptors it opened
+		// (the path variants would follow paths on the host).
+		{Nr: unix.SYS_FGETXATTR},
+		{Nr: unix.SYS_FSETXATTR},
+		{Nr: unix.SYS_FLISTXATTR},
+		{Nr: unix.SYS_FREMOVEXATTR},
 	}...)
 	return Filter{Name: "gofer", Rules: rules, Default: DefaultAction}
 }

@@ -347,8 +347,26 @@ var (
 	}
 	goferOK = map[string]childCase{
 		"open-readonly": openRO,
-		"kill-self":     func() error { return unix.Kill(os.Getpid(), 0) },
-		"tgkill-self":   func() error { return unix.Tgkill(os.Getpid(), unix.Gettid(), 0) },
+		"fgetxattr": func() error {
+			fd, err := unix.Open("/proc/self/exe", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			defer unix.Close(fd)
+			_, err = unix.Fgetxattr(fd, "user.veil-test", make([]byte, 16))
+			return errnoIs(err, unix.ENODATA, unix.ENOTSUP)
+		},
+		"flistxattr": func() error {
+			fd, err := unix.Open("/proc/self/exe", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			defer unix.Close(fd)
+			_, err = unix.Flistxattr(fd, make([]byte, 256))
+			return errnoIs(err, 0, unix.ENOTSUP)
+		},
+		"kill-self":   func() error { return unix.Kill(os.Getpid(), 0) },
+		"tgkill-self": func() error { return unix.Tgkill(os.Getpid(), unix.Gettid(), 0) },
 		"mmap-rw": func() error {
 			b, err := unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 			if err == nil {
@@ -376,6 +394,9 @@ var (
 		"ioctl":         func() error { return sys(unix.SYS_IOCTL, badFD, unix.TCGETS, 0) },
 		"ptrace":        func() error { return sys(unix.SYS_PTRACE, unix.PTRACE_PEEKDATA, 0, 0, 0) },
 		"mount":         func() error { return sys(unix.SYS_MOUNT, 0, 0, 0, 0, 0) },
+		// Path-based attribute calls would follow host paths.
+		"getxattr-path": func() error { return sys(unix.SYS_GETXATTR, 0, 0, 0, 0) },
+		"setxattr-path": func() error { return sys(unix.SYS_LSETXATTR, 0, 0, 0, 0, 0) },
 	}
 )
 

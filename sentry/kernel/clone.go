@@ -50,6 +50,7 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 	// fork(2): the child has a copy of the parent's credentials (the
 	// same immutable value).
 	nt.setCredentials(t.Credentials())
+	nt.ioprio.Store(t.ioprio.Load())
 	var err error
 	if f&unix.CLONE_VM != 0 {
 		t.mm.IncUsers()
@@ -64,6 +65,7 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 		nt.fdTable = t.fdTable.Fork()
 	}
 	if f&unix.CLONE_FS != 0 {
+		t.fs.IncRef()
 		nt.fs = t.fs
 	} else {
 		nt.fs = t.fs.Fork()
@@ -171,6 +173,9 @@ func (t *Task) mustExit() bool {
 func (t *Task) release() {
 	if t.fdTable != nil {
 		t.fdTable.DecRef()
+	}
+	if t.fs != nil {
+		t.fs.DecRef()
 	}
 	if t.mm != nil {
 		t.mm.DecUsers()

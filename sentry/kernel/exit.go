@@ -62,6 +62,9 @@ func (t *Task) exitNow(st WaitStatus) {
 	if t.fdTable != nil {
 		t.fdTable.DecRef()
 	}
+	if t.fs != nil {
+		t.fs.DecRef()
+	}
 	if t.vforkDone != nil {
 		close(t.vforkDone)
 		t.vforkDone = nil

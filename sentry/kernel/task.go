@@ -42,6 +42,8 @@ type Task struct {
 	// the task itself; other tasks load it.
 	creds atomic.Pointer[Credentials]
 	name  string // comm
+	// ioprio is the I/O priority ioprio_set(2) remembers (ioprio.go).
+	ioprio atomic.Int32
 
 	// Signal state, protected by k.mu.
 	sigMask     uint64

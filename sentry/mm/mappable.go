@@ -46,6 +46,9 @@ type PageCache struct {
 	// mappers counts, per address space, the vmas mapping this cache, so
 	// truncation can take pages away from them.
 	mappers map[*MemoryManager]int
+	// writableShared counts the shared vmas that may be made writable
+	// (Linux's i_mmap_writable), for memfd's F_SEAL_WRITE.
+	writableShared int
 }
 
 // PageCache returns c itself: Mappables that wrap a PageCache implement
@@ -62,9 +65,12 @@ func cacheOf(mp Mappable) *PageCache {
 	return nil
 }
 
-func (c *PageCache) addMapper(m *MemoryManager, delta int) {
+func (c *PageCache) addMapper(m *MemoryManager, delta int, writableShared bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if writableShared {
+		c.writableShared += delta
+	}
 	if c.mappers == nil {
 		c.mappers = make(map[*MemoryManager]int)
 	}
@@ -103,6 +109,21 @@ func (c *PageCache) forCachedPages(from, to int64, fn func(off int64)) {
 	for _, off := range offs {
 		fn(off)
 	}
+}
+
+// WritableShared reports whether a shared mapping that is or may become
+// writable maps the cache.
+func (c *PageCache) WritableShared() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writableShared > 0
+}
+
+// Mapped reports whether some address space maps the cache.
+func (c *PageCache) Mapped() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.mappers) > 0
 }
 
 // TranslatePage implements Mappable.

@@ -669,7 +669,7 @@ func (m *MemoryManager) insert(v *vma) {
 // appears, -1 when it goes).
 func (m *MemoryManager) track(v *vma, delta int) {
 	if c := cacheOf(v.mappable); c != nil {
-		c.addMapper(m, delta)
+		c.addMapper(m, delta, v.shared && v.maxProt&unix.PROT_WRITE != 0)
 	}
 }
 

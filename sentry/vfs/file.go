@@ -55,9 +55,12 @@ func NewFileDescription(impl FileImpl, flags uint32, inode Inode, name string) *
 }
 
 // newFileDescription makes the description of a file opened by path.
+// It takes a reference on vd.
 func (v *VirtualFilesystem) newFileDescription(impl FileImpl, flags uint32, vd VirtualDentry) *FileDescription {
 	fd := &FileDescription{impl: impl, vd: vd, inode: vd.Dentry.inode, v: v}
 	fd.init(flags)
+	vd.IncRef()
+	vd.Dentry.opens.Add(1)
 	return fd
 }
 
@@ -107,7 +110,14 @@ func (fd *FileDescription) DecRef() {
 			(*h)(fd)
 		}
 		releaseFlock(fd)
+		releaseOFDLocks(fd)
+		if fd.vd.Ok() && fd.v != nil {
+			fd.v.closed(fd)
+		}
 		fd.impl.Release()
+		if fd.vd.Ok() {
+			fd.vd.DecRef()
+		}
 	case n < 0:
 		panic("vfs: FileDescription over-released")
 	}
@@ -185,7 +195,9 @@ func (fd *FileDescription) Read(ctx Context, dst []byte) (int, error) {
 		return 0, unix.EBADF
 	}
 	if !fd.seekable {
-		return fd.impl.Read(ctx, dst, -1, fd.nonblock())
+		n, err := fd.impl.Read(ctx, dst, -1, fd.nonblock())
+		fd.event(n, InAccess)
+		return n, err
 	}
 	fd.offMu.Lock()
 	defer fd.offMu.Unlock()
@@ -193,7 +205,15 @@ func (fd *FileDescription) Read(ctx Context, dst []byte) (int, error) {
 	if n > 0 {
 		fd.off += int64(n)
 	}
+	fd.event(n, InAccess)
 	return n, err
+}
+
+// event reports an inotify event on the file after n bytes of I/O.
+func (fd *FileDescription) event(n int, mask uint32) {
+	if n > 0 && fd.v != nil && fd.vd.Ok() && fd.v.watching() {
+		fd.v.inodeEvent(fd.vd.Dentry, mask)
+	}
 }
 
 // PRead reads at off without using the position (pread64).
@@ -210,7 +230,9 @@ func (fd *FileDescription) PRead(ctx Context, dst []byte, off int64) (int, error
 	if off < 0 {
 		return 0, unix.EINVAL
 	}
-	return fd.impl.Read(ctx, dst, off, fd.nonblock())
+	n, err := fd.impl.Read(ctx, dst, off, fd.nonblock())
+	fd.event(n, InAccess)
+	return n, err
 }
 
 // Write writes at the file position (advancing it), at the end of file for
@@ -220,7 +242,9 @@ func (fd *FileDescription) Write(ctx Context, src []byte) (int, error) {
 		return 0, unix.EBADF
 	}
 	if !fd.seekable {
-		return fd.impl.Write(ctx, src, -1, fd.nonblock())
+		n, err := fd.impl.Write(ctx, src, -1, fd.nonblock())
+		fd.event(n, InModify)
+		return n, err
 	}
 	fd.offMu.Lock()
 	defer fd.offMu.Unlock()
@@ -229,12 +253,14 @@ func (fd *FileDescription) Write(ctx Context, src []byte) (int, error) {
 		if n > 0 || err == nil {
 			fd.off = end
 		}
+		fd.event(n, InModify)
 		return n, err
 	}
 	n, err := fd.impl.Write(ctx, src, fd.off, fd.nonblock())
 	if n > 0 {
 		fd.off += int64(n)
 	}
+	fd.event(n, InModify)
 	return n, err
 }
 
@@ -264,9 +290,12 @@ func (fd *FileDescription) PWrite(ctx Context, src []byte, off int64) (int, erro
 	}
 	if fd.flags.Load()&unix.O_APPEND != 0 {
 		n, _, err := fd.appendWrite(ctx, src)
+		fd.event(n, InModify)
 		return n, err
 	}
-	return fd.impl.Write(ctx, src, off, fd.nonblock())
+	n, err := fd.impl.Write(ctx, src, off, fd.nonblock())
+	fd.event(n, InModify)
+	return n, err
 }
 
 // Seek implements lseek(2).
@@ -352,7 +381,13 @@ func (fd *FileDescription) SetStat(ctx Context, s SetStat) error {
 		return unix.EBADF
 	}
 	ro := fd.vd.Ok() && fd.vd.Mount.ReadOnly()
-	return setStat(ctx, fd.inode, ro, s)
+	if err := setStat(ctx, fd.inode, ro, s); err != nil {
+		return err
+	}
+	if fd.v != nil && fd.vd.Ok() {
+		fd.v.inodeEvent(fd.vd.Dentry, setStatEvents(s))
+	}
+	return nil
 }
 
 // Truncate implements ftruncate(2).
@@ -372,6 +407,14 @@ func (fd *FileDescription) Truncate(ctx Context, size int64) error {
 	if fd.vd.Ok() && fd.vd.Mount.ReadOnly() {
 		return unix.EROFS
 	}
+	if err := fd.truncate(ctx, size); err != nil {
+		return err
+	}
+	fd.event(1, InModify)
+	return nil
+}
+
+func (fd *FileDescription) truncate(ctx Context, size int64) error {
 	if t, ok := fd.impl.(Truncater); ok {
 		return t.Truncate(ctx, size)
 	}
@@ -406,7 +449,11 @@ func (fd *FileDescription) Allocate(ctx Context, mode uint32, off, length int64)
 		}
 		return unix.ESPIPE
 	}
-	return a.Allocate(ctx, mode, off, length)
+	if err := a.Allocate(ctx, mode, off, length); err != nil {
+		return err
+	}
+	fd.event(1, InModify)
+	return nil
 }
 
 // Sync implements fsync(2) and fdatasync(2).

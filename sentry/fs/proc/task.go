@@ -397,7 +397,7 @@ func (d *taskDir) cwd(vfs.Context) (vfs.VirtualDentry, error) {
 	if err != nil {
 		return vfs.VirtualDentry{}, err
 	}
-	return f.Cwd(), nil
+	return f.CwdRef(), nil
 }
 
 func (d *taskDir) root(vfs.Context) (vfs.VirtualDentry, error) {
@@ -405,7 +405,7 @@ func (d *taskDir) root(vfs.Context) (vfs.VirtualDentry, error) {
 	if err != nil {
 		return vfs.VirtualDentry{}, err
 	}
-	return f.Root(), nil
+	return f.RootRef(), nil
 }
 
 func (d *taskDir) cwdText(ctx vfs.Context) (string, error) {
@@ -413,6 +413,7 @@ func (d *taskDir) cwdText(ctx vfs.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	defer vd.DecRef()
 	return d.fs.k.VFS().PathNameFrom(d.fs.callerRoot(ctx), vd), nil
 }
 
@@ -421,6 +422,7 @@ func (d *taskDir) rootText(ctx vfs.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	defer vd.DecRef()
 	return d.fs.k.VFS().PathNameFrom(d.fs.callerRoot(ctx), vd), nil
 }
 
