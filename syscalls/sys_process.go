@@ -158,8 +158,7 @@ func sysWait4(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		}
 	}
 	if rusage != 0 {
-		var ru [144]byte // struct rusage: no accounting yet, zeros
-		if err := t.CopyOut(rusage, ru[:]); err != nil {
+		if err := t.CopyOut(rusage, rusageBytes(r.Usage)); err != nil {
 			return 0, err
 		}
 	}
@@ -204,6 +203,16 @@ func sysWaitid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 			info.SetStatus(r.SigStatus)
 		}
 		if err := t.CopyOut(infop, info.Marshal()); err != nil {
+			return 0, err
+		}
+	}
+	if ru := uintptr(a[4]); ru != 0 {
+		// The raw waitid's fifth argument (not in glibc's wrapper).
+		var u kernel.Usage
+		if r != nil {
+			u = r.Usage
+		}
+		if err := t.CopyOut(ru, rusageBytes(u)); err != nil {
 			return 0, err
 		}
 	}

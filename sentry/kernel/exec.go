@@ -53,12 +53,14 @@ func (t *Task) Execve(open OpenExecutable, path string, argv, envv []string) err
 	}
 	old := t.mm
 	t.mm = newMM
+	t.tg.recordMaxRSS(old.MaxResidentBytes())
 	old.DecUsers()
 	if t.vforkDone != nil {
 		close(t.vforkDone)
 		t.vforkDone = nil
 	}
 	t.fdTable.CloseOnExec()
+	t.tg.DeleteAllTimers() // POSIX timers do not survive execve
 	t.setCredentials(creds)
 
 	k := t.k

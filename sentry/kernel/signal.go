@@ -3,6 +3,7 @@ package kernel
 import (
 	"github.com/veil-sandbox/veil/sentry/arch"
 	"github.com/veil-sandbox/veil/sentry/syserr"
+	"github.com/veil-sandbox/veil/sentry/waiter"
 	"golang.org/x/sys/unix"
 )
 
@@ -157,6 +158,11 @@ func (k *Kernel) sendLocked(tg *ThreadGroup, t *Task, info *arch.SignalInfo) err
 	if tg.isIgnoredLocked(sig) && sig != unix.SIGKILL && !tg.blockedLocked(sig) {
 		return nil
 	}
+	// RLIMIT_SIGPENDING, and readiness of signalfds (rlimit.go, signalfd).
+	if err := k.mayQueueLocked(tg, t, info); err != nil {
+		return err
+	}
+	defer tg.signalQueue.Notify(waiter.EventIn)
 	if t != nil {
 		t.pending.enqueue(info)
 		t.interrupt()
@@ -388,10 +394,7 @@ func (t *Task) onAltStack() bool {
 func (t *Task) DequeueSignal(set uint64) *arch.SignalInfo {
 	t.k.mu.Lock()
 	defer t.k.mu.Unlock()
-	if info := t.pending.dequeue(set); info != nil {
-		return info
-	}
-	return t.tg.pending.dequeue(set)
+	return t.dequeueLocked(set)
 }
 
 // SetSignalWait marks the signals an rt_sigtimedwait waits for, so that
@@ -437,10 +440,7 @@ func (t *Task) prepareToRun() bool {
 			<-ch
 			continue
 		}
-		info := t.pending.dequeue(^t.sigMask | unblockable)
-		if info == nil {
-			info = tg.pending.dequeue(^t.sigMask | unblockable)
-		}
+		info := t.dequeueLocked(^t.sigMask | unblockable)
 		if info == nil {
 			// No signal: a syscall interrupted by a signal that needed
 			// no handler (or none at all) restarts.

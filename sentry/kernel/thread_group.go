@@ -74,9 +74,19 @@ type ThreadGroup struct {
 	// childEvents is notified when a child changes state, for wait4.
 	childEvents waiter.Queue
 
-	limits     *Limits
-	itimerReal *time.Timer
-	itimerVal  itimer
+	limits *Limits
+	// acct is the process's resource usage (cputime.go).
+	acct tgAcct
+	// timers are the process's POSIX timers by id (posixtimer.go), under
+	// k.mu; cpuTimers its CPU-time interval timers (cputimer.go).
+	timers      map[int32]*PosixTimer
+	nextTimerID int32
+	cpuTimers   cpuTimers
+	// signalQueue is notified when a signal is queued for the process or
+	// one of its threads (signalfd readiness).
+	signalQueue waiter.Queue
+	itimerReal  *time.Timer
+	itimerVal   itimer
 
 	start    time.Time
 	execPath string

@@ -48,6 +48,22 @@ func (m *MemoryManager) ResidentBytes() int64 {
 	return int64(len(m.ptes)) * pageSize
 }
 
+// MaxResidentBytes is the peak of ResidentBytes (getrusage's ru_maxrss,
+// VmHWM).
+func (m *MemoryManager) MaxResidentBytes() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.noteRSSLocked()
+	return int64(m.hiwater) * pageSize
+}
+
+// noteRSSLocked records the resident set in the high-water mark. Pages
+// only go away in a few places, which call it first (like Linux's
+// update_hiwater_rss), so the mark is exact without a check per fault.
+func (m *MemoryManager) noteRSSLocked() {
+	m.hiwater = max(m.hiwater, len(m.ptes))
+}
+
 // VirtualBytes is the total size of all mappings.
 func (m *MemoryManager) VirtualBytes() int64 {
 	m.mu.Lock()

@@ -59,6 +59,9 @@ type MemoryManager struct {
 	brk      uintptr
 	mmapTop  uintptr // top-down mmap allocation starts below this
 	maxAddr  uintptr
+	// hiwater is the most private pages the address space has had, as
+	// of the last time it lost some (see noteRSSLocked).
+	hiwater int
 
 	users atomic.Int32
 
@@ -102,6 +105,7 @@ func (m *MemoryManager) DecUsers() {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.noteRSSLocked()
 	for a, p := range m.ptes {
 		m.mf.DecRef(p.off, pageSize)
 		delete(m.ptes, a)
@@ -325,6 +329,7 @@ func (m *MemoryManager) Madvise(addr, length uintptr, advice int) error {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		// Unmap first: no thread may reach a page once it is freed.
+		m.noteRSSLocked()
 		m.as.Unmap(addr, end-addr)
 		m.forPtes(addr, end, func(a uintptr, p pte) {
 			m.mf.DecRef(p.off, pageSize)
@@ -724,6 +729,7 @@ func (m *MemoryManager) unmapLocked(addr, length uintptr) {
 	}
 	m.vmas = out
 	// Unmap first: no thread may reach a page once it is freed.
+	m.noteRSSLocked()
 	m.as.Unmap(addr, length)
 	m.forPtes(addr, end, func(a uintptr, p pte) {
 		m.mf.DecRef(p.off, pageSize)
