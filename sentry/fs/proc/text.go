@@ -146,6 +146,10 @@ type taskInfo struct {
 	envStart, envEnd          uintptr
 	seccompMode               int // 0 disabled, 1 strict, 2 filter
 	seccompFilters            int
+	// CPU time and faults of the thread, or of the whole process for
+	// /proc/<pid>/stat; cutime and cstime are the waited-for children's.
+	utime, stime, cutime, cstime time.Duration
+	minflt, majflt               uint64
 }
 
 var stateNames = map[byte]string{
@@ -156,7 +160,8 @@ var stateNames = map[byte]string{
 }
 
 // taskStatText renders /proc/<pid>/stat (fs/proc/array.c do_task_stat):
-// 52 fields, times and faults zero.
+// 52 fields; of the times and faults only utime, stime, cutime, cstime,
+// minflt and majflt are kept.
 func taskStatText(ti *taskInfo) string {
 	id := ti.pid
 	if ti.tid != 0 {
@@ -164,11 +169,11 @@ func taskStatText(ti *taskInfo) string {
 	}
 	f := []any{
 		id, "(" + ti.comm + ")", string(ti.state), ti.ppid, ti.pgrp, ti.sid,
-		0,                // tty_nr
-		-1,               // tpgid
-		uint32(0x400000), // flags: PF_RANDOMIZE
-		0, 0, 0, 0,       // minflt cminflt majflt cmajflt
-		0, 0, 0, 0, // utime stime cutime cstime
+		0,                          // tty_nr
+		-1,                         // tpgid
+		uint32(0x400000),           // flags: PF_RANDOMIZE
+		ti.minflt, 0, ti.majflt, 0, // minflt cminflt majflt cmajflt
+		ticks(ti.utime), ticks(ti.stime), ticks(ti.cutime), ticks(ti.cstime),
 		20, 0, // priority nice
 		ti.threads,
 		0, // itrealvalue
@@ -196,6 +201,9 @@ func taskStatText(ti *taskInfo) string {
 	b.WriteByte('\n')
 	return b.String()
 }
+
+// ticks converts a CPU time to clock ticks (USER_HZ).
+func ticks(d time.Duration) int64 { return int64(d / (time.Second / clockTicks)) }
 
 // taskStatmText renders /proc/<pid>/statm (pages).
 func taskStatmText(ti *taskInfo) string {
