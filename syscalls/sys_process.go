@@ -167,6 +167,7 @@ func sysWait4(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 
 // waitid(2).
 func sysWaitid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	eagain := false // a nonblocking pidfd
 	idtype, id, infop, options := int(a[0]), int32(a[1]), uintptr(a[2]), int(a[3])
 	if options&^(unix.WNOHANG|unix.WEXITED|unix.WSTOPPED|unix.WCONTINUED|unix.WNOWAIT|unix.WALL|unix.WCLONE|unix.WNOTHREAD) != 0 ||
 		options&(unix.WEXITED|unix.WSTOPPED|unix.WCONTINUED) == 0 {
@@ -187,12 +188,28 @@ func sysWaitid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		if id == 0 {
 			o.PGID = t.ThreadGroup().ProcessGroup()
 		}
+	case unix.P_PIDFD:
+		// The process of pidfd id; with PIDFD_NONBLOCK the wait does
+		// not block but fails with EAGAIN (waitid(2)).
+		f, pf, err := pidfdOf(t, id)
+		if err != nil {
+			return 0, err
+		}
+		o.PID = pf.ThreadGroup().ID()
+		nonblock := f.StatusFlags()&unix.O_NONBLOCK != 0
+		f.DecRef()
+		if nonblock && !o.NoHang {
+			o.NoHang, eagain = true, true
+		}
 	default:
 		return 0, unix.EINVAL
 	}
 	r, err := t.Wait(o)
 	if err != nil {
 		return 0, err
+	}
+	if r == nil && eagain {
+		return 0, unix.EAGAIN
 	}
 	if infop != 0 {
 		info := arch.SignalInfo{}
