@@ -110,6 +110,7 @@ func (k *Kernel) loadProgram(t *Task, open OpenExecutable, path string, argv, en
 	}
 	var random [16]byte
 	rand.Read(random[:])
+	stack, _ := t.tg.limits.Get(unix.RLIMIT_STACK)
 	res, err := loader.Load(newMM, exe, loader.Args{
 		Argv: argv, Envv: envv, Filename: path, Random: random,
 		UID: creds.UID, EUID: creds.EUID, GID: creds.GID, EGID: creds.EGID, Secure: secure,
@@ -121,7 +122,8 @@ func (k *Kernel) loadProgram(t *Task, open OpenExecutable, path string, argv, en
 			opened = append(opened, f)
 			return f, nil
 		},
-		VDSO: k.VDSO, // veil: vdso
+		VDSO:      k.VDSO,    // veil: vdso
+		StackSize: stack.Cur, // RLIMIT_STACK (rlimit.go)
 	})
 	if err != nil {
 		newMM.DecUsers()
