@@ -87,8 +87,8 @@ func sysPidfdSendSignal(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	}
 	defer f.DecRef()
 	tg := pf.ThreadGroup()
-	if pf.Exited() {
-		return 0, unix.ESRCH
+	if tg.Reaped() {
+		return 0, unix.ESRCH // a zombie still takes (and ignores) signals
 	}
 	var info *arch.SignalInfo
 	if infoAddr != 0 {

@@ -30,6 +30,11 @@ var cprogs = []cprog{
 	{name: "fpu"},
 	{name: "jobctl"},
 	{name: "hostile"},
+	{name: "cputime"},
+	{name: "ptimer"},
+	{name: "fdevents"},
+	{name: "rlimits"},
+	{name: "memory"},
 	{name: "segv", code: 128 + int(syscall.SIGSEGV)},
 }
 

@@ -265,3 +265,13 @@ func (tg *ThreadGroup) recordMaxRSS(rss int64) {
 	ta.maxRSS = max(ta.maxRSS, rss)
 	ta.mu.Unlock()
 }
+
+// withUsage fills in the usage of a stopped or continued child, which
+// waitOnce cannot read under k.mu (a zombie's is there already).
+func (r *WaitResult) withUsage() *WaitResult {
+	if r != nil && r.tg != nil {
+		r.Usage = r.tg.Usage()
+		r.Usage.Add(r.tg.ChildrenUsage())
+	}
+	return r
+}

@@ -87,35 +87,45 @@ func (t *Task) mayCreateTaskLocked() error {
 	return nil
 }
 
-// mayQueueLocked implements RLIMIT_SIGPENDING for a signal about to be
-// queued for tg (or its thread t), as Linux's __send_signal_locked: a
-// real-time signal, or a standard one with a negative si_code (sigqueue),
-// is counted against the receiver's limit of signals queued for its real
-// user; over it, sigqueue(3) of a real-time signal fails with EAGAIN.
-// Linux then still delivers the others without their siginfo; here they
-// keep it.
-func (k *Kernel) mayQueueLocked(tg *ThreadGroup, t *Task, info *arch.SignalInfo) error {
+// queueLimitLocked implements RLIMIT_SIGPENDING for a signal about to be
+// queued for tg (or its thread t), as Linux's __send_signal_locked does:
+// kill(2)'s standard signals and the kernel's are never limited
+// (override_rlimit); the others count against the receiver's limit of
+// signals queued for its real user. Over it, a real-time signal with an
+// si_code other than SI_USER (sigqueue(3)) fails with EAGAIN; the rest
+// are still sent without their siginfo (si_code SI_USER; the sender's pid
+// and uid are kept, unlike Linux's zeros, so it does not look like a
+// signal from outside the sandbox), and a real-time one that is already
+// pending then adds nothing. It returns the info to queue, or nil for
+// none.
+func (k *Kernel) queueLimitLocked(tg *ThreadGroup, t *Task, info *arch.SignalInfo) (*arch.SignalInfo, error) {
 	sig := unix.Signal(info.Signo)
-	if sig < sigRTMin || info.Code == 0 /* SI_USER */ || info.Code == siTimer {
-		// Standard signals and kill(2)'s go through (without their info
-		// in Linux); timers' signals are allocated with the timer.
-		return nil
+	if (sig < sigRTMin && info.Code >= 0) || info.Code == siTimer {
+		// override_rlimit; timers' signals are allocated with the timer.
+		return info, nil
 	}
 	l, _ := tg.limits.Get(unix.RLIMIT_SIGPENDING)
-	if l.Cur == Infinity {
-		return nil
-	}
 	receiver := t
 	if receiver == nil {
 		receiver = tg.anyTaskLocked()
 	}
-	if receiver == nil {
-		return nil
+	if l.Cur == Infinity || receiver == nil || k.queuedSignalsLocked(receiver.Credentials().UID) < l.Cur {
+		return info, nil
 	}
-	if k.queuedSignalsLocked(receiver.Credentials().UID) >= l.Cur {
-		return unix.EAGAIN
+	if sig >= sigRTMin && info.Code != 0 {
+		return nil, unix.EAGAIN
 	}
-	return nil
+	q := &tg.pending
+	if t != nil {
+		q = &t.pending
+	}
+	if sig >= sigRTMin && q.set&SigBit(sig) != 0 {
+		return nil, nil
+	}
+	stripped := &arch.SignalInfo{Signo: info.Signo}
+	stripped.SetPID(info.PID())
+	stripped.SetUID(info.UID())
+	return stripped, nil
 }
 
 // queuedSignalsLocked counts the signals queued for tasks and processes of

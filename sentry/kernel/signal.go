@@ -159,7 +159,8 @@ func (k *Kernel) sendLocked(tg *ThreadGroup, t *Task, info *arch.SignalInfo) err
 		return nil
 	}
 	// RLIMIT_SIGPENDING, and readiness of signalfds (rlimit.go, signalfd).
-	if err := k.mayQueueLocked(tg, t, info); err != nil {
+	info, err := k.queueLimitLocked(tg, t, info)
+	if info == nil {
 		return err
 	}
 	defer tg.signalQueue.Notify(waiter.EventIn)

@@ -40,13 +40,8 @@ func (t *Task) Wait(o WaitOptions) (*WaitResult, error) {
 	defer t.tg.childEvents.EventUnregister(entry)
 	for {
 		r, any, err := t.waitOnce(o)
-		if r != nil && r.tg != nil {
-			// A live child: its usage is read without k.mu.
-			r.Usage = r.tg.Usage()
-			r.Usage.Add(r.tg.ChildrenUsage())
-		}
 		if err != nil || r != nil {
-			return r, err
+			return r.withUsage(), err
 		}
 		if !any {
 			return nil, unix.ECHILD
@@ -55,6 +50,11 @@ func (t *Task) Wait(o WaitOptions) (*WaitResult, error) {
 			return nil, nil
 		}
 		if err := t.Block(ch); err != nil {
+			// Like Linux's do_wait, a child that is ready wins over
+			// the signal (often its own SIGCHLD) that ended the sleep.
+			if r, _, _ := t.waitOnce(o); r != nil {
+				return r.withUsage(), nil
+			}
 			return nil, err
 		}
 	}
