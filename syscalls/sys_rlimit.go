@@ -118,11 +118,11 @@ func sysGetrusage(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	var u kernel.Usage
 	switch int32(a[0]) {
 	case unix.RUSAGE_SELF:
-		u = t.ThreadGroup().Usage()
+		u = t.OwnUsage(true)
 	case unix.RUSAGE_CHILDREN:
 		u = t.ThreadGroup().ChildrenUsage()
 	case unix.RUSAGE_THREAD:
-		u = t.Usage()
+		u = t.OwnUsage(false)
 	default:
 		return 0, unix.EINVAL
 	}

@@ -143,8 +143,10 @@ func (t *Task) finishAccounting() {
 	ta.mu.Unlock()
 }
 
-// Usage returns what t has used so far (RUSAGE_THREAD). MaxRSS is that of
-// its address space.
+// Usage returns what t has used so far (RUSAGE_THREAD). MaxRSS is only
+// that of address spaces t no longer has: the current one's is
+// MemoryManager().MaxResidentBytes(), which only t itself may read (execve
+// replaces it).
 func (t *Task) Usage() Usage {
 	a := &t.acct
 	a.mu.Lock()
@@ -166,10 +168,28 @@ func (t *Task) Usage() Usage {
 	a.mu.Unlock()
 	u.MinFlt = a.minFlt.Load()
 	u.NVCSw = a.nvcsw.Load()
-	if m := t.mm; m != nil {
-		u.MaxRSS = m.MaxResidentBytes()
+	return u
+}
+
+// OwnUsage is Usage for t's own system calls, with the peak resident set
+// of its current address space (getrusage(2) RUSAGE_THREAD and, with
+// self, the process's RUSAGE_SELF).
+func (t *Task) OwnUsage(process bool) Usage {
+	u := t.Usage()
+	if process {
+		u = t.tg.Usage()
+	}
+	if t.mm != nil {
+		u.MaxRSS = max(u.MaxRSS, t.mm.MaxResidentBytes())
 	}
 	return u
+}
+
+// exitedAcct reports whether t has exited (its figures are final).
+func (t *Task) exitedAcct() bool {
+	t.acct.mu.Lock()
+	defer t.acct.mu.Unlock()
+	return t.acct.final != nil
 }
 
 // CPUTime returns t's user and system time (/proc/PID/task/TID/stat).
@@ -186,7 +206,7 @@ func (t *Task) countFault() { t.acct.minFlt.Add(1) }
 func (t *Task) countBlock() { t.acct.nvcsw.Add(1) }
 
 // Usage returns what the process's threads, live and exited, have used
-// (RUSAGE_SELF).
+// (RUSAGE_SELF; MaxRSS without the current address space, see Task.Usage).
 func (tg *ThreadGroup) Usage() Usage {
 	k := tg.k
 	k.mu.Lock()

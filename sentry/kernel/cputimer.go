@@ -186,6 +186,8 @@ func (tg *ThreadGroup) checkCPUTimers() (time.Duration, bool) {
 	for _, pt := range pts {
 		now := u.CPU()
 		switch {
+		case pt.cpu.Task != nil && pt.cpu.Task.exitedAcct():
+			continue // a dead thread's clock stops: nothing more is due
 		case pt.cpu.Task != nil:
 			now = pt.cpu.Now()
 		case pt.cpu.Which == cpuclockVirt:

@@ -188,8 +188,14 @@ func (tg *ThreadGroup) deleteTimersLocked() []*PosixTimer {
 	return out
 }
 
-// releaseTimersLocked deletes the timers of a process that exits.
+// releaseTimersLocked deletes the timers of a process that exits, and
+// forgets the signals they had queued (they die with the process).
 func (tg *ThreadGroup) releaseTimersLocked() {
+	for info, pt := range tg.k.timerSignals {
+		if pt.tg == tg {
+			delete(tg.k.timerSignals, info)
+		}
+	}
 	if pts := tg.deleteTimersLocked(); len(pts) > 0 {
 		// Stopping takes the timers' locks, which come before k.mu.
 		go func() {
