@@ -50,8 +50,14 @@ func (t *Task) LookupCPUClock(id int32, forTimer bool) (CPUClock, error) {
 		if pid == 0 {
 			return CPUClock{Task: t, Which: which}, nil
 		}
-		o := k.TaskByTID(pid)
-		if o == nil || o.tg != t.tg {
+		k.mu.Lock()
+		o := k.tasks[pid]
+		// A thread that is exiting is gone for its clock: it has woken
+		// its joiner (CLONE_CHILD_CLEARTID) before it leaves the task
+		// table, and Linux has unhashed it by the time the joiner runs.
+		gone := o == nil || o.tg != t.tg || o.exiting
+		k.mu.Unlock()
+		if gone {
 			return CPUClock{}, unix.EINVAL
 		}
 		return CPUClock{Task: o, Which: which}, nil
