@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -171,9 +172,8 @@ static void thread_clocks(void)
 	       yes(clock_s(CLOCK_PROCESS_CPUTIME_ID) >= w + clock_s(CLOCK_THREAD_CPUTIME_ID) - 0.01));
 	pthread_barrier_wait(&bar);
 	pthread_join(th, NULL);
-	struct timespec t;
-	errno = 0;
-	printf("exited thread's clock: %s\n", clock_gettime(c, &t) == -1 && errno == EINVAL ? "EINVAL" : "?");
+	/* (The clock of a thread just joined is not checked: even Linux may
+	 * still have the thread for a moment after it woke its joiner.) */
 }
 
 static void cpu_nanosleep(void)
@@ -311,14 +311,15 @@ static void memory(void)
 	struct rusage a, b;
 	SYS(getrusage(RUSAGE_SELF, &a));
 	size_t n = 32 << 20;
-	char *m = malloc(n);
-	CHECK(m != NULL);
-	memset(m, 1, n);
+	volatile char *m = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(m != MAP_FAILED);
+	for (size_t i = 0; i < n; i += 4096)
+		m[i] = 1;
 	SYS(getrusage(RUSAGE_SELF, &b));
-	printf("maxrss grew by >= 24 MiB after touching 32 MiB: %s\n", yes(b.ru_maxrss - a.ru_maxrss >= 24 << 10));
-	free(m);
+	printf("maxrss grew by >= 16 MiB after touching 32 MiB: %s\n", yes(b.ru_maxrss - a.ru_maxrss >= 16 << 10));
+	SYS(munmap((void *)m, n));
 	SYS(getrusage(RUSAGE_SELF, &a));
-	printf("maxrss stays after free: %s\n", yes(a.ru_maxrss >= b.ru_maxrss));
+	printf("maxrss stays after munmap: %s\n", yes(a.ru_maxrss >= b.ru_maxrss));
 	for (int i = 0; i < 5; i++)
 		usleep(1000);
 	printf("voluntary context switches after sleeps: %s\n", yes(a.ru_nvcsw >= 0 && (getrusage(RUSAGE_SELF, &b), b.ru_nvcsw >= 5)));
