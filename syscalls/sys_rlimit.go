@@ -18,7 +18,7 @@ func init() {
 	register(unix.SYS_SETRLIMIT, "setrlimit", sysSetrlimit, Int, Hex).partial(
 		"RLIMIT_RSS, RLIMIT_LOCKS, RLIMIT_NICE, RLIMIT_RTPRIO and RLIMIT_RTTIME are kept but not enforced (as RLIMIT_RSS and RLIMIT_LOCKS in Linux); " +
 			"RLIMIT_CORE and RLIMIT_MSGQUEUE are kept (no core dumps; message queues read them)")
-	register(unix.SYS_PRLIMIT64, "prlimit64", sysPrlimit64, Int, Int, Hex, Hex)
+	register(unix.SYS_PRLIMIT64, "prlimit64", sysPrlimit64, Int, Int, Hex, Hex).partial(Table[unix.SYS_SETRLIMIT].Note)
 	register(unix.SYS_GETRUSAGE, "getrusage", sysGetrusage, Int, Hex).partial(
 		"ru_majflt, ru_inblock, ru_oublock and the IPC and signal counters are 0; ru_minflt counts faults the Sentry resolved (each maps up to 64 pages)")
 }

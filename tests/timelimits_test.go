@@ -88,6 +88,18 @@ print("%.3f %.3f" % (u, tm.system))`}
 	}
 }
 
+// TestClockCannotBeSet tries to set the clock in the sandbox, whose root
+// has every capability: it must fail (never run natively, where root may
+// really set the host's clock).
+func TestClockCannotBeSet(t *testing.T) {
+	r := sandbox(t, opts{}, prog("cputime"), "settime")
+	expect(t, r, 0, "clock_settime: -1 Operation not permitted\n"+
+		"settimeofday: -1 Operation not permitted\n"+
+		"adjtimex set: -1 Operation not permitted\n"+
+		"adjtimex query: ok, tick 10000\n"+
+		"clock_settime(CLOCK_MONOTONIC): -1 Invalid argument\n")
+}
+
 var sha256Line = regexp.MustCompile(`(?m)^sha256\s+(.*)$`)
 
 // TestOpensslSpeed runs `openssl speed -seconds 1 sha256`, which measures

@@ -7,6 +7,8 @@
  *
  *   cputime              all the checks below, deterministic output
  *   cputime spin SECS    uses SECS of CPU time and exits (for time(1))
+ *   cputime settime      tries to set the clock (only ever run in the
+ *                        sandbox, where it must fail: never natively)
  *
  * Times vary from run to run, so only plausibility is printed ("yes"/"no"
  * lines): a loop that uses ~0.3 s of CPU reports user time between 0.1 s
@@ -24,6 +26,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/timex.h>
 #include <sys/times.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -325,6 +328,31 @@ static void memory(void)
 	printf("voluntary context switches after sleeps: %s\n", yes(a.ru_nvcsw >= 0 && (getrusage(RUSAGE_SELF, &b), b.ru_nvcsw >= 5)));
 }
 
+/* settime tries every way of setting the clock, to the time it is now. */
+static int settime(void)
+{
+	struct timespec ts;
+	SYS(clock_gettime(CLOCK_REALTIME, &ts));
+	errno = 0;
+	int r = clock_settime(CLOCK_REALTIME, &ts);
+	printf("clock_settime: %d %s\n", r, strerror(errno));
+	struct timeval tv = {ts.tv_sec, ts.tv_nsec / 1000};
+	errno = 0;
+	r = settimeofday(&tv, NULL);
+	printf("settimeofday: %d %s\n", r, strerror(errno));
+	struct timex tx = {.modes = ADJ_OFFSET | ADJ_STATUS, .offset = 0, .status = 0};
+	errno = 0;
+	r = adjtimex(&tx);
+	printf("adjtimex set: %d %s\n", r, strerror(errno));
+	struct timex q = {0};
+	r = adjtimex(&q);
+	printf("adjtimex query: %s, tick %ld\n", r >= 0 ? "ok" : strerror(errno), q.tick);
+	errno = 0;
+	r = clock_settime(CLOCK_MONOTONIC, &ts);
+	printf("clock_settime(CLOCK_MONOTONIC): %d %s\n", r, strerror(errno));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	veil_init("cputime");
@@ -332,6 +360,8 @@ int main(int argc, char **argv)
 		spin(atof(argv[2]));
 		return 0;
 	}
+	if (argc == 2 && strcmp(argv[1], "settime") == 0)
+		return settime();
 	self_usage();
 	thread_clocks();
 	cpu_nanosleep();
