@@ -11,32 +11,30 @@ import (
 )
 
 func init() {
-	register(unix.SYS_SIGNALFD, "signalfd", sysSignalfd, FD, Hex, Int).partial(
-		"poll/epoll readiness is that of the thread that created the signalfd (read takes the reader's signals)")
-	register(unix.SYS_SIGNALFD4, "signalfd4", sysSignalfd4, FD, Hex, Int, Hex).partial(
-		"poll/epoll readiness is that of the thread that created the signalfd (read takes the reader's signals)")
+	register(unix.SYS_SIGNALFD, "signalfd", sysSignalfd, FD, Hex, Int)
+	register(unix.SYS_SIGNALFD4, "signalfd4", sysSignalfd4, FD, Hex, Int, Hex)
 }
 
 func sysSignalfd(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	return newSignalfd(t, int32(a[0]), uintptr(a[1]), a[2], 0)
+	return doSignalfd(t, int32(a[0]), uintptr(a[1]), a[2], 0)
 }
 
 func sysSignalfd4(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	return newSignalfd(t, int32(a[0]), uintptr(a[1]), a[2], uint32(a[3]))
+	return doSignalfd(t, int32(a[0]), uintptr(a[1]), a[2], uint32(a[3]))
 }
 
-// newSignalfd creates a signalfd (fd -1) or changes the mask of signalfd
-// fd (EINVAL if fd is another kind of file).
-func newSignalfd(t *kernel.Task, fd int32, maskAddr uintptr, size uint64, flags uint32) (uintptr, error) {
+// doSignalfd makes a signalfd for the signals of the mask at addr, or,
+// with fd not -1, changes the mask of signalfd fd.
+func doSignalfd(t *kernel.Task, fd int32, addr uintptr, size uint64, flags uint32) (uintptr, error) {
 	if flags&^(unix.SFD_CLOEXEC|unix.SFD_NONBLOCK) != 0 {
 		return 0, unix.EINVAL
 	}
-	mask, err := copyInSigset(t, maskAddr, size)
+	mask, err := copyInSigset(t, addr, size)
 	if err != nil {
 		return 0, err
 	}
 	if fd != -1 {
-		f, err := t.FDTable().GetFile(fd)
+		f, err := fileOf(t, fd)
 		if err != nil {
 			return 0, err
 		}

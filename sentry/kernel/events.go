@@ -1,16 +1,8 @@
 package kernel
 
-import (
-	"github.com/veil-sandbox/veil/sentry/waiter"
-	"golang.org/x/sys/unix"
-)
+import "golang.org/x/sys/unix"
 
-// What signalfd(2) and pidfd_open(2) files need of the kernel.
-
-// SignalQueue is notified (EventIn) whenever a signal is queued for the
-// process or one of its threads: a signalfd of it may have become
-// readable.
-func (tg *ThreadGroup) SignalQueue() *waiter.Queue { return &tg.signalQueue }
+// What pidfd_open(2) files need of the kernel.
 
 // Reaped reports whether the process has exited and been waited for (its
 // pid is free).

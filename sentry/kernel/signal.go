@@ -3,7 +3,6 @@ package kernel
 import (
 	"github.com/veil-sandbox/veil/sentry/arch"
 	"github.com/veil-sandbox/veil/sentry/syserr"
-	"github.com/veil-sandbox/veil/sentry/waiter"
 	"golang.org/x/sys/unix"
 )
 
@@ -153,17 +152,19 @@ func (k *Kernel) sendLocked(tg *ThreadGroup, t *Task, info *arch.SignalInfo) err
 			q.discard(unix.SIGCONT)
 		}
 	}
+	// RLIMIT_SIGPENDING (rlimit.go), for a signal that will be queued.
+	if !tg.isIgnoredLocked(sig) || sig == unix.SIGKILL || tg.blockedLocked(sig) {
+		var err error
+		if info, err = k.queueLimitLocked(tg, t, info); info == nil {
+			return err
+		}
+	}
 	// Ignored signals are dropped at generation unless blocked
 	// somewhere (they might be unignored before being unblocked).
 	if tg.isIgnoredLocked(sig) && sig != unix.SIGKILL && !tg.blockedLocked(sig) {
 		return nil
 	}
-	// RLIMIT_SIGPENDING, and readiness of signalfds (rlimit.go, signalfd).
-	info, err := k.queueLimitLocked(tg, t, info)
-	if info == nil {
-		return err
-	}
-	defer tg.signalQueue.Notify(waiter.EventIn)
+	tg.signalfds.queued()
 	if t != nil {
 		t.pending.enqueue(info)
 		t.interrupt()

@@ -51,6 +51,9 @@ type ThreadGroup struct {
 
 	handlers *SignalHandlers
 	pending  sigQueue
+	// signalfds tells signalfd(2) files of the group's threads that a
+	// signal was queued (see signalfd.go).
+	signalfds signalfdWaiters
 
 	// exiting is set by exit_group or a fatal signal; exitStatus is then
 	// the status every thread exits with.
@@ -74,7 +77,10 @@ type ThreadGroup struct {
 	// childEvents is notified when a child changes state, for wait4.
 	childEvents waiter.Queue
 
-	limits *Limits
+	limits     *Limits
+	itimerReal *time.Timer
+	itimerVal  itimer
+
 	// acct is the process's resource usage (cputime.go).
 	acct tgAcct
 	// timers are the process's POSIX timers by id (posixtimer.go), under
@@ -82,11 +88,6 @@ type ThreadGroup struct {
 	timers      map[int32]*PosixTimer
 	nextTimerID int32
 	cpuTimers   cpuTimers
-	// signalQueue is notified when a signal is queued for the process or
-	// one of its threads (signalfd readiness).
-	signalQueue waiter.Queue
-	itimerReal  *time.Timer
-	itimerVal   itimer
 
 	start    time.Time
 	execPath string
