@@ -216,14 +216,6 @@ func (tg *ThreadGroup) DeleteAllTimers() {
 	}
 }
 
-// now reads the timer's clock.
-func (pt *PosixTimer) now() time.Duration {
-	if pt.host != nil {
-		return pt.host.Clock().Now()
-	}
-	return pt.cpu.Now()
-}
-
 // Set implements timer_settime(2): value and interval as given (value
 // absolute on the timer's clock if abs, 0 disarms). It returns the
 // previous value (time left) and interval.
@@ -232,10 +224,12 @@ func (pt *PosixTimer) Set(value, interval time.Duration, abs bool) (oldValue, ol
 	// pending, and its overruns; this happens under the timer's lock, so
 	// no expiry of the old arming can come in between.
 	k := pt.tg.k
+	deleted := false
 	rearm := func() {
 		k.mu.Lock()
 		pt.queued = nil
 		pt.overrun = 0
+		deleted = pt.deleted // by another thread, meanwhile
 		k.mu.Unlock()
 	}
 	if pt.host != nil {
@@ -246,6 +240,9 @@ func (pt *PosixTimer) Set(value, interval time.Duration, abs bool) (oldValue, ol
 			s = ktime.Relative(pt.host.Clock().Now(), value, interval)
 		}
 		old, now := pt.host.Set(s, rearm)
+		if deleted {
+			pt.host.Stop()
+		}
 		return old.Remaining(now)
 	}
 	now := pt.cpu.Now()
@@ -255,8 +252,10 @@ func (pt *PosixTimer) Set(value, interval time.Duration, abs bool) (oldValue, ol
 	}
 	pt.mu.Lock()
 	old, _ := pt.cpuSet.Advance(now)
-	pt.cpuSet = s
 	rearm()
+	if !deleted {
+		pt.cpuSet = s
+	}
 	pt.mu.Unlock()
 	k.cpuTimersChanged(pt.cpu.process())
 	if s.Enabled && s.Next <= now {
