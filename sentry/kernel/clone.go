@@ -91,6 +91,11 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 		nt.release()
 		return 0, unix.EINTR
 	}
+	if err := t.mayCreateTaskLocked(); err != nil { // RLIMIT_NPROC (rlimit.go)
+		k.mu.Unlock()
+		nt.release()
+		return 0, err
+	}
 	nt.tid = k.allocTID()
 	nt.sigMask = t.sigMask
 	// Under k.mu, so a TSYNC from another thread reaches the child too.
@@ -141,6 +146,9 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 	}
 	if f&unix.CLONE_CHILD_SETTID != 0 {
 		nt.mm.CopyOut(a.ChildTID, tidBuf[:])
+	}
+	if f&unix.CLONE_THREAD == 0 {
+		nt.tg.applyLimits() // inherited RLIMIT_CPU (rlimit.go)
 	}
 	nt.start()
 	if vfork != nil {

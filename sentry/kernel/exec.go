@@ -53,12 +53,14 @@ func (t *Task) Execve(open OpenExecutable, path string, argv, envv []string) err
 	}
 	old := t.mm
 	t.mm = newMM
+	t.tg.recordMaxRSS(old.MaxResidentBytes())
 	old.DecUsers()
 	if t.vforkDone != nil {
 		close(t.vforkDone)
 		t.vforkDone = nil
 	}
 	t.fdTable.CloseOnExec()
+	t.tg.DeleteAllTimers() // POSIX timers do not survive execve
 	t.setCredentials(creds)
 
 	k := t.k
@@ -108,6 +110,7 @@ func (k *Kernel) loadProgram(t *Task, open OpenExecutable, path string, argv, en
 	}
 	var random [16]byte
 	rand.Read(random[:])
+	stack, _ := t.tg.limits.Get(unix.RLIMIT_STACK)
 	res, err := loader.Load(newMM, exe, loader.Args{
 		Argv: argv, Envv: envv, Filename: path, Random: random,
 		UID: creds.UID, EUID: creds.EUID, GID: creds.GID, EGID: creds.EGID, Secure: secure,
@@ -119,7 +122,8 @@ func (k *Kernel) loadProgram(t *Task, open OpenExecutable, path string, argv, en
 			opened = append(opened, f)
 			return f, nil
 		},
-		VDSO: k.VDSO, // veil: vdso
+		VDSO:      k.VDSO,    // veil: vdso
+		StackSize: stack.Cur, // RLIMIT_STACK (rlimit.go)
 	})
 	if err != nil {
 		newMM.DecUsers()

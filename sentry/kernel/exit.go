@@ -59,6 +59,8 @@ func (t *Task) exitNow(st WaitStatus) {
 	if t.ctx != nil {
 		t.ctx.Release()
 	}
+	t.tg.recordMaxRSS(t.mm.MaxResidentBytes())
+	t.finishAccounting()
 	if t.fdTable != nil {
 		t.fdTable.DecRef()
 	}
@@ -93,6 +95,7 @@ func (t *Task) exitNow(st WaitStatus) {
 	if tg.itimerReal != nil {
 		tg.itimerReal.Stop()
 	}
+	tg.releaseTimersLocked()
 	tg.releaseTTYLocked()
 	tg.becomeZombieLocked()
 	if tg == k.init {
@@ -156,6 +159,11 @@ func (tg *ThreadGroup) becomeZombieLocked() {
 			info.SetStatus(int32(st & 0x7f))
 		}
 		info.SetPID(int32(tg.tgid))
+		// si_utime and si_stime: the child's own CPU time, in clock
+		// ticks (kernel/signal.c do_notify_parent).
+		u := tg.zombieSelfUsageLocked()
+		info.SetUtime(ClockTicks(u.User))
+		info.SetStime(ClockTicks(u.Sys))
 		k.sendLocked(p, nil, info)
 	}
 	p.childEvents.Notify(1)

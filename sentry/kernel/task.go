@@ -82,6 +82,9 @@ type Task struct {
 	// the task itself loads it on that path; changes (seccomp(2),
 	// TSYNC from another thread) store a new state under k.mu.
 	seccomp atomic.Pointer[seccompState]
+
+	// acct is the task's CPU time and resource usage (cputime.go).
+	acct taskAcct
 }
 
 // Kernel returns the kernel t runs in.
@@ -192,6 +195,14 @@ func (t *Task) BlockTimeout(ch <-chan struct{}, d time.Duration) error {
 		select {
 		case <-ch:
 			return nil
+		default:
+			if d != 0 {
+				t.countBlock() // about to sleep: a voluntary switch
+			}
+		}
+		select {
+		case <-ch:
+			return nil
 		case <-timeout:
 			return unix.ETIMEDOUT
 		case <-t.interruptCh:
@@ -245,6 +256,7 @@ func (t *Task) run() {
 	t.k.mu.Lock()
 	t.ctx = ctx
 	t.k.mu.Unlock()
+	t.startAccounting(ctx)
 	if t.pendingFP != nil {
 		ctx.SetFPState(t.pendingFP)
 		t.pendingFP = nil
@@ -262,6 +274,7 @@ func (t *Task) run() {
 		case nil:
 			t.doSyscall()
 		case platform.ErrFault:
+			t.countFault()
 			accErr := trap.Code == 2 // SEGV_ACCERR
 			repeated := t.lastFault == (faultSite{uint64(trap.Addr), t.regs.Rip})
 			t.lastFault = faultSite{uint64(trap.Addr), t.regs.Rip}

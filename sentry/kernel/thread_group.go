@@ -81,6 +81,14 @@ type ThreadGroup struct {
 	itimerReal *time.Timer
 	itimerVal  itimer
 
+	// acct is the process's resource usage (cputime.go).
+	acct tgAcct
+	// timers are the process's POSIX timers by id (posixtimer.go), under
+	// k.mu; cpuTimers its CPU-time interval timers (cputimer.go).
+	timers      map[int32]*PosixTimer
+	nextTimerID int32
+	cpuTimers   cpuTimers
+
 	start    time.Time
 	execPath string
 

@@ -50,6 +50,9 @@ type Args struct {
 	// VDSO, if not nil, is mapped below the stack and announced with
 	// AT_SYSINFO_EHDR. (veil: vdso)
 	VDSO VDSO
+	// StackSize is the stack limit (RLIMIT_STACK's soft limit, ^0 for
+	// none): the size of the stack mapping; 0 means the default 8 MiB.
+	StackSize uint64
 }
 
 // VDSO maps a vDSO (see sentry/vdso) into new address spaces. (veil: vdso)
@@ -72,9 +75,24 @@ type Result struct {
 // ELF_ET_DYN_BASE without randomisation).
 const pieBase = 0x555555554000
 
-// stackSize is the size of the initial stack mapping (the default
-// RLIMIT_STACK).
-const stackSize = 8 << 20
+// stackSize is the size of the initial stack mapping with the default
+// RLIMIT_STACK. The Sentry's stacks do not grow: the mapping is as large
+// as the limit (within [minStack, maxStack]; an unlimited stack gets
+// maxStack), so a program can use as much stack as under Linux and gets
+// SIGSEGV beyond it.
+const (
+	stackSize = 8 << 20
+	minStack  = 128 << 10
+	maxStack  = 4 << 30
+)
+
+// stackFor returns the stack mapping size for RLIMIT_STACK limit.
+func stackFor(limit uint64) uintptr {
+	if limit == 0 {
+		return stackSize
+	}
+	return uintptr(max(min(limit, maxStack), minStack)) &^ 4095
+}
 
 // Load maps the executable f into m and builds its stack.
 func Load(m *mm.MemoryManager, f File, a Args) (Result, error) {
@@ -82,6 +100,8 @@ func Load(m *mm.MemoryManager, f File, a Args) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	stack := stackFor(a.StackSize)
+	m.ReserveStack(stack) // before anything is placed below it
 	bias := uintptr(0)
 	if elf.Type(img.hdr.Type) == elf.ET_DYN {
 		bias = pieBase - img.minVaddr
@@ -124,8 +144,8 @@ func Load(m *mm.MemoryManager, f File, a Args) (Result, error) {
 	}
 
 	top := m.StackTop()
-	if _, err := m.MMap(mm.MMapOpts{Addr: top - stackSize, Length: stackSize, Fixed: true,
-		Prot: unix.PROT_READ | unix.PROT_WRITE, Name: "[stack]"}); err != nil {
+	if _, err := m.MMap(mm.MMapOpts{Addr: top - stack, Length: stack, Fixed: true,
+		Prot: unix.PROT_READ | unix.PROT_WRITE, Name: "[stack]", Stack: true}); err != nil {
 		return Result{}, err
 	}
 	auxv := []uint64{
@@ -146,7 +166,7 @@ func Load(m *mm.MemoryManager, f File, a Args) (Result, error) {
 	}
 	// veil: vdso. Linux puts AT_SYSINFO_EHDR first.
 	if a.VDSO != nil {
-		ehdr, err := a.VDSO.Map(m, top-stackSize-vdsoGap)
+		ehdr, err := a.VDSO.Map(m, top-stack-vdsoGap)
 		if err != nil {
 			return Result{}, fmt.Errorf("loader: mapping the vDSO: %w", err)
 		}

@@ -198,6 +198,15 @@ func (m *MemoryManager) ResidentBytes() int64 {
 	return int64(u.Rss)
 }
 
+// MaxResidentBytes is the peak of ResidentBytes (getrusage's ru_maxrss,
+// VmHWM).
+func (m *MemoryManager) MaxResidentBytes() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.noteHWMLocked()
+	return int64(m.peakResident)
+}
+
 // VirtualBytes is the total size of all mappings.
 func (m *MemoryManager) VirtualBytes() int64 {
 	m.mu.Lock()
@@ -218,8 +227,10 @@ func (m *MemoryManager) notePeakLocked() {
 	m.peakVirtual = max(m.peakVirtual, m.virtualLocked())
 }
 
-// noteHWMLocked records the private resident set before pages go, for
-// VmHWM (Linux updates its high-water mark when it unmaps too).
+// noteHWMLocked records the private resident set in the high-water mark
+// (VmHWM, ru_maxrss). Pages only go away in a few places, which call it
+// first (like Linux's update_hiwater_rss), so the mark is exact without a
+// check per fault.
 func (m *MemoryManager) noteHWMLocked() {
 	m.peakResident = max(m.peakResident, uint64(len(m.ptes))*pageSize)
 }

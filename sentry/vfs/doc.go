@@ -42,6 +42,9 @@
 //     descriptor >= min, taking its own reference; Get/GetFile return a
 //     referenced *FileDescription the caller must DecRef; Remove closes.
 //     NewFDs installs several at once (pipe2, socketpair).
+//   - RLIMIT_FSIZE: a Context that implements FileSizeLimited (fsize.go)
+//     has its writes, truncates and fallocates of regular files limited
+//     as Linux does (short write, then EFBIG after FileSizeExceeded).
 //
 // Loading executables:
 //

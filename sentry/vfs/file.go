@@ -256,7 +256,11 @@ func (fd *FileDescription) Write(ctx Context, src []byte) (int, error) {
 		fd.event(n, InModify)
 		return n, err
 	}
-	n, err := fd.impl.Write(ctx, src, fd.off, fd.nonblock())
+	lim, err := fd.limitWrite(ctx, fd.off, len(src)) // RLIMIT_FSIZE (fsize.go)
+	if err != nil {
+		return 0, err
+	}
+	n, err := fd.impl.Write(ctx, src[:lim], fd.off, fd.nonblock())
 	if n > 0 {
 		fd.off += int64(n)
 	}
@@ -265,6 +269,16 @@ func (fd *FileDescription) Write(ctx Context, src []byte) (int, error) {
 }
 
 func (fd *FileDescription) appendWrite(ctx Context, src []byte) (int, int64, error) {
+	if _, ok := fileSizeLimit(ctx); ok {
+		// RLIMIT_FSIZE (fsize.go) at the current end of file.
+		if st, err := fd.inode.Stat(ctx); err == nil {
+			lim, err := fd.limitWrite(ctx, st.Size, len(src))
+			if err != nil {
+				return 0, st.Size, err
+			}
+			src = src[:lim]
+		}
+	}
 	if aw, ok := fd.impl.(AppendWriter); ok {
 		return aw.Append(ctx, src, fd.nonblock())
 	}
@@ -293,7 +307,11 @@ func (fd *FileDescription) PWrite(ctx Context, src []byte, off int64) (int, erro
 		fd.event(n, InModify)
 		return n, err
 	}
-	n, err := fd.impl.Write(ctx, src, off, fd.nonblock())
+	lim, err := fd.limitWrite(ctx, off, len(src)) // RLIMIT_FSIZE (fsize.go)
+	if err != nil {
+		return 0, err
+	}
+	n, err := fd.impl.Write(ctx, src[:lim], off, fd.nonblock())
 	fd.event(n, InModify)
 	return n, err
 }
@@ -407,6 +425,9 @@ func (fd *FileDescription) Truncate(ctx Context, size int64) error {
 	if fd.vd.Ok() && fd.vd.Mount.ReadOnly() {
 		return unix.EROFS
 	}
+	if err := limitTruncate(ctx, fd.inode, size); err != nil { // RLIMIT_FSIZE
+		return err
+	}
 	if err := fd.truncate(ctx, size); err != nil {
 		return err
 	}
@@ -448,6 +469,12 @@ func (fd *FileDescription) Allocate(ctx Context, mode uint32, off, length int64)
 			return unix.EOPNOTSUPP
 		}
 		return unix.ESPIPE
+	}
+	const keepSize, punchHole = 1, 2 // FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE
+	if mode&(keepSize|punchHole) == 0 {
+		if err := limitTruncate(ctx, fd.inode, off+length); err != nil { // RLIMIT_FSIZE
+			return err
+		}
 	}
 	if err := a.Allocate(ctx, mode, off, length); err != nil {
 		return err

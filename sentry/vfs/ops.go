@@ -771,6 +771,9 @@ func (v *VirtualFilesystem) Truncate(ctx Context, pop PathOperation, size int64)
 	if vd.Mount.ReadOnly() {
 		return unix.EROFS
 	}
+	if err := limitTruncate(ctx, vd.Dentry.inode, size); err != nil { // RLIMIT_FSIZE
+		return err
+	}
 	if err := vd.Dentry.inode.SetStat(ctx, SetStat{Valid: AttrSize, Size: size}); err != nil {
 		return err
 	}

@@ -511,6 +511,12 @@ func (d *taskDir) info(ctx vfs.Context) (*taskInfo, error) {
 		ti.fdSize = max(ti.fdSize, 64)
 	}
 	ti.seccompMode, ti.seccompFilters = t.SeccompMode(), t.SeccompFilterCount()
+	u := t.Usage()
+	if d.tid == 0 {
+		u = tg.Usage()
+	}
+	ti.utime, ti.stime, ti.minflt, ti.majflt = u.User, u.Sys, u.MinFlt, u.MajFlt
+	ti.cutime, ti.cstime = tg.ChildrenCPUTime()
 	return ti, nil
 }
 

@@ -255,6 +255,10 @@ type taskInfo struct {
 	seccompFilters            int
 	ncpu                      int
 	voluntarySwitches         uint64
+	// CPU time and faults of the thread, or of the whole process for
+	// /proc/<pid>/stat; cutime and cstime are the waited-for children's.
+	utime, stime, cutime, cstime time.Duration
+	minflt, majflt               uint64
 }
 
 var stateNames = map[byte]string{
@@ -265,10 +269,9 @@ var stateNames = map[byte]string{
 }
 
 // taskStatText renders /proc/<pid>/stat (fs/proc/array.c do_task_stat):
-// 52 fields. Fault counts and CPU times are zero.
-// TODO(time/limits): utime, stime, cutime, cstime from the kernel's CPU
-// time accounting; TODO(processes): priority and nice from the
-// scheduling accessors.
+// 52 fields; of the times and faults only utime, stime, cutime, cstime,
+// minflt and majflt are kept.
+// TODO(processes): priority and nice from the scheduling accessors.
 func taskStatText(ti *taskInfo) string {
 	id := ti.pid
 	if ti.tid != 0 {
@@ -279,9 +282,9 @@ func taskStatText(ti *taskInfo) string {
 	f := []any{
 		id, "(" + ti.comm + ")", string(ti.state), ti.ppid, ti.pgrp, ti.sid,
 		ti.ttyNr, ti.tpgid,
-		uint32(0x400000), // flags: PF_RANDOMIZE
-		0, 0, 0, 0,       // minflt cminflt majflt cmajflt
-		0, 0, 0, 0, // utime stime cutime cstime
+		uint32(0x400000),           // flags: PF_RANDOMIZE
+		ti.minflt, 0, ti.majflt, 0, // minflt cminflt majflt cmajflt
+		ticks(ti.utime), ticks(ti.stime), ticks(ti.cutime), ticks(ti.cstime),
 		20, 0, // priority nice
 		ti.threads,
 		0, // itrealvalue
@@ -310,6 +313,9 @@ func taskStatText(ti *taskInfo) string {
 	b.WriteByte('\n')
 	return b.String()
 }
+
+// ticks converts a CPU time to clock ticks (USER_HZ).
+func ticks(d time.Duration) int64 { return int64(d / (time.Second / clockTicks)) }
 
 // taskStatmText renders /proc/<pid>/statm (pages): size resident shared
 // text lib data dt.
