@@ -40,7 +40,9 @@ type fakeInode struct {
 	sock bool
 }
 
-func (*fakeInode) Stat(vfs.Context) (vfs.Stat, error) { return vfs.Stat{Mode: linux.S_IFSOCK | 0o777}, nil }
+func (*fakeInode) Stat(vfs.Context) (vfs.Stat, error) {
+	return vfs.Stat{Mode: linux.S_IFSOCK | 0o777}, nil
+}
 
 var fs = &fakeFS{nodes: map[string]vfs.Inode{}}
 
