@@ -44,12 +44,12 @@ func GoferFilter(pid int) Filter {
 		{Nr: unix.SYS_SYMLINKAT},  // Symlink
 		// MknodSocket: socket nodes only, no device number.
 		{Nr: unix.SYS_MKNODAT, If: []Cond{{Arg{2, unix.S_IFMT, unix.S_IFSOCK}, Eq32(3, 0)}}},
-		{Nr: unix.SYS_LINKAT},     // Link
-		{Nr: unix.SYS_UNLINKAT},   // Unlink
-		{Nr: unix.SYS_RENAMEAT},   // Rename
-		{Nr: unix.SYS_FTRUNCATE},  // Setattr size
-		{Nr: unix.SYS_UTIMENSAT},  // Setattr times
-		{Nr: unix.SYS_GETEUID},    // Serve: whether it may chown
+		{Nr: unix.SYS_LINKAT},    // Link
+		{Nr: unix.SYS_UNLINKAT},  // Unlink
+		{Nr: unix.SYS_RENAMEAT},  // Rename
+		{Nr: unix.SYS_FTRUNCATE}, // Setattr size
+		{Nr: unix.SYS_UTIMENSAT}, // Setattr times
+		{Nr: unix.SYS_GETEUID},   // Serve: whether it may chown
 	}...)
 	return Filter{Name: "gofer", Rules: rules, Default: DefaultAction}
 }
