@@ -42,14 +42,15 @@ func GoferFilter(pid int) Filter {
 		{Nr: unix.SYS_FCHMODAT},   // Mkdir, Setattr (through /proc/self/fd)
 		{Nr: unix.SYS_MKDIRAT},    // Mkdir
 		{Nr: unix.SYS_SYMLINKAT},  // Symlink
+		{Nr: unix.SYS_LINKAT},     // Link
+		{Nr: unix.SYS_UNLINKAT},   // Unlink
+		{Nr: unix.SYS_RENAMEAT},   // Rename
+		{Nr: unix.SYS_FTRUNCATE},  // Setattr size
+		{Nr: unix.SYS_UTIMENSAT},  // Setattr times
+		{Nr: unix.SYS_GETEUID},    // Serve: whether it may chown
+
 		// MknodSocket: socket nodes only, no device number.
 		{Nr: unix.SYS_MKNODAT, If: []Cond{{Arg{2, unix.S_IFMT, unix.S_IFSOCK}, Eq32(3, 0)}}},
-		{Nr: unix.SYS_LINKAT},    // Link
-		{Nr: unix.SYS_UNLINKAT},  // Unlink
-		{Nr: unix.SYS_RENAMEAT},  // Rename
-		{Nr: unix.SYS_FTRUNCATE}, // Setattr size
-		{Nr: unix.SYS_UTIMENSAT}, // Setattr times
-		{Nr: unix.SYS_GETEUID},   // Serve: whether it may chown
 	}...)
 	return Filter{Name: "gofer", Rules: rules, Default: DefaultAction}
 }
