@@ -347,12 +347,12 @@ var (
 	}
 	goferOK = map[string]childCase{
 		"open-readonly": openRO,
+		"kill-self":     func() error { return unix.Kill(os.Getpid(), 0) },
+		"tgkill-self":   func() error { return unix.Tgkill(os.Getpid(), unix.Gettid(), 0) },
 		"mknodat-socket": func() error {
 			name := []byte("x\x00")
 			return errnoIs(sys(unix.SYS_MKNODAT, badFD, uintptr(unsafe.Pointer(&name[0])), unix.S_IFSOCK|0o600, 0), unix.EBADF)
 		},
-		"kill-self":   func() error { return unix.Kill(os.Getpid(), 0) },
-		"tgkill-self": func() error { return unix.Tgkill(os.Getpid(), unix.Gettid(), 0) },
 		"mmap-rw": func() error {
 			b, err := unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 			if err == nil {
