@@ -92,6 +92,7 @@ func (fs *filesystem) newRoot() *rootDir {
 		{"loadavg", fs.textFile(fs.loadavg)},
 		{"meminfo", fs.textFile(meminfo)},
 		{"mounts", fs.newSymlink(0o777, nil, func(vfs.Context) (string, error) { return "self/mounts", nil })},
+		{"net", fs.newNetDir()},
 		{"self", self},
 		{"stat", fs.textFile(fs.stat)},
 		{"sys", sys},
