@@ -30,6 +30,7 @@ var cprogs = []cprog{
 	{name: "fpu"},
 	{name: "jobctl"},
 	{name: "hostile"},
+	{name: "sockets"},
 	{name: "segv", code: 128 + int(syscall.SIGSEGV)},
 }
 
