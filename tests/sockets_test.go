@@ -64,6 +64,7 @@ func TestSocketPrograms(t *testing.T) {
 		needs  []string
 		script string
 	}{
+		{"netlink-c", []string{"/usr/sbin/ip"}, prog("netlink")},
 		{"iproute2", []string{"/usr/sbin/ip"}, `ip addr; ip route; ip -6 route; ip route show table all; ip link
 			ip -4 addr show dev lo; ip -6 addr show dev lo; ip -o link; ip -br addr; ip neigh; ip -s link show lo
 			ip link show dev nope; echo "no such device: $?"; ip link set lo up; echo "lo up: $?"`},
