@@ -65,6 +65,9 @@ func TestSocketPrograms(t *testing.T) {
 		script string
 	}{
 		{"netlink-c", []string{"/usr/sbin/ip"}, prog("netlink")},
+		// Go's net package: net/http over a unix socket, unixgram,
+		// unixpacket, descriptor passing, net.Interfaces (netlink).
+		{"go-net", []string{"/usr/sbin/ip"}, prog("gonet") + ` "$D"`},
 		{"iproute2", []string{"/usr/sbin/ip"}, `ip addr; ip route; ip -6 route; ip route show table all; ip link
 			ip -4 addr show dev lo; ip -6 addr show dev lo; ip -o link; ip -br addr; ip neigh; ip -s link show lo
 			ip link show dev nope; echo "no such device: $?"; ip link set lo up; echo "lo up: $?"`},
