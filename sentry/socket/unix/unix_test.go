@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -542,5 +543,62 @@ func TestListenerCloseResetsPending(t *testing.T) {
 	}
 	if _, err := c.SendMsg(newCtx(7, 0), &socket.SendMsg{Data: socket.Bytes("x")}, nb); err != linux.EPIPE {
 		t.Errorf("send: %v, want EPIPE", err)
+	}
+}
+
+func TestQueueIoctls(t *testing.T) {
+	a, b := pair(t, linux.SOCK_DGRAM)
+	mem := &vfstest.Memory{Base: 0x1000, Data: make([]byte, 4)}
+	read := func(e *endpoint, cmd uint32) int {
+		t.Helper()
+		if _, err := e.Ioctl(nil, mem, cmd, 0x1000); err != nil {
+			t.Fatalf("ioctl %#x: %v", cmd, err)
+		}
+		return int(binary.LittleEndian.Uint32(mem.Data))
+	}
+	send(t, a, "12345", 0)
+	send(t, a, "12", 0)
+	if n := read(b, linux.SIOCINQ); n != 5 {
+		t.Errorf("FIONREAD of a datagram socket %d, want the first datagram's 5", n)
+	}
+	if n := read(a, linux.SIOCOUTQ); n <= 7 {
+		t.Errorf("TIOCOUTQ %d, want at least the bytes in flight", n)
+	}
+	mustRecv(t, b, 10, 0, "12345")
+	mustRecv(t, b, 10, 0, "12")
+	if n := read(a, linux.SIOCOUTQ); n != 0 {
+		t.Errorf("TIOCOUTQ %d once everything was read", n)
+	}
+	s, r := pair(t, linux.SOCK_STREAM)
+	send(t, s, "12345", 0)
+	send(t, s, "12", 0)
+	if n := read(r, linux.SIOCINQ); n != 7 {
+		t.Errorf("FIONREAD of a stream %d, want 7", n)
+	}
+}
+
+func TestProcNetUnix(t *testing.T) {
+	st := socket.NewStack()
+	l := listener(t, st, linux.SOCK_STREAM, "\x00proc\x00name", 1)
+	l.SetInode(nil, 4242)
+	c := client(t, st, linux.SOCK_STREAM)
+	if err := c.Connect(newCtx(7, 0), sockaddr("\x00proc\x00name"), nb); err != nil {
+		t.Fatal(err)
+	}
+	c.SetInode(nil, 4243)
+	lines := strings.Split(procNetUnix(st), "\n")
+	if lines[0] != "Num       RefCount Protocol Flags    Type St Inode Path" {
+		t.Errorf("header %q", lines[0])
+	}
+	want := []string{
+		"0000000000000000: 00000002 00000000 00010000 0001 01  4242 @proc@name",
+		"0000000000000000: 00000002 00000000 00000000 0001 03  4243",
+		// The connection the listener has not accepted yet: no inode.
+		"0000000000000000: 00000002 00000000 00000000 0001 02     0 @proc@name",
+	}
+	for i, w := range want {
+		if i+1 >= len(lines) || lines[i+1] != w {
+			t.Errorf("/proc/net/unix line %d:\n got %q\nwant %q", i+1, lines[min(i+1, len(lines)-1)], w)
+		}
 	}
 }
