@@ -32,7 +32,6 @@ import (
 
 	"github.com/veil-sandbox/veil/sentry/vfs"
 	"github.com/veil-sandbox/veil/sentry/waiter"
-	"golang.org/x/sys/unix"
 )
 
 // Linux ABI values golang.org/x/sys/unix lacks.
@@ -74,9 +73,9 @@ type Creds struct {
 }
 
 // NoCreds is what a receiver with SO_PASSCRED reads for a message that
-// carries no credentials, and SO_PEERCRED on a socket without a peer: pid
-// 0 and the invalid uid/gid, which user space sees as the overflow ids
-// (SO_PEERCRED gives -1 for those: see Common.PeerCred).
+// carries no credentials: pid 0 and the invalid uid and gid, which
+// user space sees as the overflow ids (SO_PEERCRED without a peer gives
+// -1 for them instead, as Linux's cred_to_ucred does).
 var NoCreds = Creds{PID: 0, UID: overflowID, GID: overflowID}
 
 // Wait says how an operation may block: not at all (O_NONBLOCK or
@@ -235,6 +234,3 @@ func LookupFamily(family int) Family {
 	defer families.mu.RUnlock()
 	return families.m[family]
 }
-
-// ErrNotSocket is the error for a socket call on a file that is no socket.
-var ErrNotSocket = unix.ENOTSOCK
