@@ -831,6 +831,83 @@ static void mmsg(void)
 	close(sv[1]);
 }
 
+/* corners: addressing rules of sendto, datagram association,
+ * credentials that keep stream data apart, SO_SNDTIMEO. */
+static void corners(void)
+{
+	struct sockaddr_un a, b;
+	socklen_t al = abstract_addr(&a, "veil-corners-a"), bl = abstract_addr(&b, "veil-corners-b");
+	int sv[2];
+	SYS(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	RES("stream sendto with an address, connected", sendto(sv[0], "x", 1, MSG_NOSIGNAL, (struct sockaddr *)&a, al));
+	int u = SYS(socket(AF_UNIX, SOCK_STREAM, 0));
+	RES("stream sendto with an address, unconnected", sendto(u, "x", 1, MSG_NOSIGNAL, (struct sockaddr *)&a, al));
+	close(u);
+	/* Descriptors with no data on a stream are not sent. */
+	char ctl[CMSG_SPACE(sizeof(int))] __attribute__((aligned(8))) = {0};
+	struct msghdr mh = {0};
+	mh.msg_control = ctl;
+	mh.msg_controllen = sizeof ctl;
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &sv[0], sizeof(int));
+	RES("stream sendmsg of descriptors without data", sendmsg(sv[0], &mh, 0));
+	char buf[16];
+	RES("  and the peer reads", recv(sv[1], buf, sizeof buf, MSG_DONTWAIT));
+	/* SO_PASSCRED keeps writers with different credentials apart. */
+	int on = 1;
+	SYS(setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof on));
+	SYS(send(sv[0], "aa", 2, 0));
+	fflush(stdout);
+	pid_t child = SYS(fork());
+	if (child == 0) {
+		SYS(send(sv[0], "bb", 2, 0));
+		_exit(0);
+	}
+	waitpid(child, NULL, 0);
+	SYS(send(sv[0], "cc", 2, 0));
+	for (int i = 0; i < 3; i++) {
+		ssize_t n = SYS(recv(sv[1], buf, sizeof buf, 0));
+		printf("SO_PASSCRED stream read %d: %.*s\n", i, (int)n, buf);
+	}
+	/* SO_SNDTIMEO: a send that cannot make room in time. */
+	struct timeval tv = {0, 20000};
+	SYS(setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv));
+	static char chunk[65536];
+	ssize_t w;
+	while ((w = send(sv[0], chunk, sizeof chunk, MSG_DONTWAIT)) > 0)
+		;
+	RES("send past SO_SNDTIMEO", send(sv[0], chunk, sizeof chunk, 0));
+	close(sv[0]);
+	close(sv[1]);
+
+	/* Datagram association. */
+	int da = SYS(socket(AF_UNIX, SOCK_DGRAM, 0)), db = SYS(socket(AF_UNIX, SOCK_DGRAM, 0));
+	int dc = SYS(socket(AF_UNIX, SOCK_DGRAM, 0));
+	SYS(bind(da, (struct sockaddr *)&a, al));
+	SYS(bind(db, (struct sockaddr *)&b, bl));
+	RES("sendto a bound datagram socket", sendto(dc, "1", 1, 0, (struct sockaddr *)&a, al));
+	SYS(connect(da, (struct sockaddr *)&b, bl));
+	RES("sendto a socket connected elsewhere", sendto(dc, "2", 1, 0, (struct sockaddr *)&a, al));
+	RES("its peer may", sendto(db, "3", 1, 0, (struct sockaddr *)&a, al));
+	struct sockaddr_un from;
+	socklen_t fl = sizeof from;
+	ssize_t n = SYS(recvfrom(da, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl));
+	printf("recvfrom: %.*s from unnamed %d\n", (int)n, buf, fl == 0);
+	fl = sizeof from;
+	n = SYS(recvfrom(da, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl));
+	printf("recvfrom: %.*s from b %d\n", (int)n, buf, fl == bl && memcmp(&from, &b, bl) == 0);
+	struct sockaddr unspec = {.sa_family = AF_UNSPEC};
+	RES("disconnect with AF_UNSPEC", connect(da, &unspec, sizeof unspec));
+	RES("sendto it again", sendto(dc, "4", 1, 0, (struct sockaddr *)&a, al));
+	RES("send unconnected", send(da, "5", 1, 0));
+	close(da);
+	close(db);
+	close(dc);
+}
+
 static void fdinfo(void)
 {
 	int s = SYS(socket(AF_UNIX, SOCK_STREAM, 0));
@@ -878,6 +955,7 @@ int main(int argc, char **argv)
 	interrupted();
 	readiness();
 	mmsg();
+	corners();
 	fdinfo();
 	if (argc == 1)
 		SYS(rmdir(dir));
