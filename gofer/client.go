@@ -428,6 +428,19 @@ func (c *Client) Mkdir(dir FID, name string, mode uint32, uid, gid uint32) (FID,
 	return c.newFile(e, "mkdir %q", name)
 }
 
+// MknodSocket creates a socket node name in dir with permissions
+// mode&0777 (no umask applied) and, if the gofer runs as root, owner
+// uid:gid: the filesystem name of a unix socket bound in the Sentry.
+func (c *Client) MknodSocket(dir FID, name string, mode uint32, uid, gid uint32) (FID, Stat, error) {
+	e := newMessage(0, tMknodSocket)
+	e.u32(uint32(dir))
+	e.str(name)
+	e.u32(mode)
+	e.u32(uid)
+	e.u32(gid)
+	return c.newFile(e, "mknod socket %q", name)
+}
+
 // Symlink creates symlink name in dir pointing to target, owned by uid:gid
 // if the gofer runs as root.
 func (c *Client) Symlink(dir FID, name, target string, uid, gid uint32) (FID, Stat, error) {

@@ -66,6 +66,10 @@
 //	          atime sec i64 nsec i64,
 //	          mtime sec i64 nsec i64
 //	Tclunk    fid u32                        Rclunk    (empty)
+//	TmknodSocket dir u32, name str,          RmknodSocket fid u32, Stat
+//	          mode u32, uid u32, gid u32
+//	          (type 40: a socket node, the name of a unix socket the
+//	          Sentry bound; the host never carries its traffic)
 //	Tgetxattr fid u32, name str              Rgetxattr value str
 //	Tsetxattr fid u32, name str, value str,  Rsetxattr (empty)
 //	          flags u32 (XATTR_CREATE/REPLACE)

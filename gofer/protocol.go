@@ -45,6 +45,11 @@ const (
 	tSetxattr    uint8 = 16
 	tListxattr   uint8 = 17
 	tRemovexattr uint8 = 18
+	// tMknodSocket makes a socket node, the name of a unix socket the
+	// Sentry bound (the Sentry carries its traffic; the node is a marker).
+	// Numbered apart from the others so that messages other work adds
+	// in sequence do not collide with it.
+	tMknodSocket uint8 = 40
 
 	replyBit uint8 = 0x80
 	rError   uint8 = 0xff

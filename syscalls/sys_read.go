@@ -211,11 +211,12 @@ func readFile(t *kernel.Task, f *vfs.FileDescription, segs []seg, off int64) (ui
 }
 
 // writeFile writes segs to f at its position (off < 0) or at off. A write
-// failing with EPIPE (a pipe or socket without readers) also sends SIGPIPE
-// to the writing thread, as Linux does.
+// failing with EPIPE (a pipe without readers) also sends SIGPIPE to the
+// writing thread, as Linux does; sockets send it themselves, only where
+// Linux's protocol code does (a stream, not a datagram socket).
 func writeFile(t *kernel.Task, f *vfs.FileDescription, segs []seg, off int64) (uintptr, error) {
 	n, err := writeFileNoSig(t, f, segs, off)
-	if err == unix.EPIPE {
+	if err == unix.EPIPE && !isSocket(f) {
 		sendSIGPIPE(t)
 	}
 	return n, err
@@ -437,7 +438,7 @@ func sysSendfile(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	}
 	write := func(b []byte) (int, error) {
 		n, err := out.Write(t, b)
-		if err == unix.EPIPE {
+		if err == unix.EPIPE && !isSocket(out) {
 			sendSIGPIPE(t)
 		}
 		return n, err

@@ -37,6 +37,7 @@ var cprogs = []cprog{
 	{name: "fdevents"},
 	{name: "rlimits"},
 	{name: "memory"},
+	{name: "sockets"},
 	{name: "segv", code: 128 + int(syscall.SIGSEGV)},
 	{name: "splice"},
 	{name: "xattr"},

@@ -54,6 +54,9 @@ func GoferFilter(pid int) Filter {
 		{Nr: unix.SYS_FSETXATTR},
 		{Nr: unix.SYS_FLISTXATTR},
 		{Nr: unix.SYS_FREMOVEXATTR},
+
+		// MknodSocket: socket nodes only, no device number.
+		{Nr: unix.SYS_MKNODAT, If: []Cond{{Arg{2, unix.S_IFMT, unix.S_IFSOCK}, Eq32(3, 0)}}},
 	}...)
 	return Filter{Name: "gofer", Rules: rules, Default: DefaultAction}
 }

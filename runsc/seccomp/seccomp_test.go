@@ -367,6 +367,10 @@ var (
 		},
 		"kill-self":   func() error { return unix.Kill(os.Getpid(), 0) },
 		"tgkill-self": func() error { return unix.Tgkill(os.Getpid(), unix.Gettid(), 0) },
+		"mknodat-socket": func() error {
+			name := []byte("x\x00")
+			return errnoIs(sys(unix.SYS_MKNODAT, badFD, uintptr(unsafe.Pointer(&name[0])), unix.S_IFSOCK|0o600, 0), unix.EBADF)
+		},
 		"mmap-rw": func() error {
 			b, err := unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 			if err == nil {
@@ -376,6 +380,14 @@ var (
 		},
 	}
 	goferKilled = map[string]childCase{
+		"mknodat-fifo": func() error {
+			name := []byte("x\x00")
+			return sys(unix.SYS_MKNODAT, badFD, uintptr(unsafe.Pointer(&name[0])), unix.S_IFIFO|0o600, 0)
+		},
+		"mknodat-device": func() error {
+			name := []byte("x\x00")
+			return sys(unix.SYS_MKNODAT, badFD, uintptr(unsafe.Pointer(&name[0])), unix.S_IFSOCK|0o600, 0x0103)
+		},
 		"socket-unix": func() error { return sys(unix.SYS_SOCKET, unix.AF_UNIX, unix.SOCK_STREAM, 0) },
 		"socketpair":  func() error { return sys(unix.SYS_SOCKETPAIR, unix.AF_UNIX, unix.SOCK_STREAM, 0, 0) },
 		"kill-other":  func() error { return unix.Kill(1, 0) },

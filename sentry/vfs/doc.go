@@ -91,6 +91,14 @@
 // implements the FIFO open blocking rules. Without a factory mknod of a FIFO
 // gives EPERM.
 //
+// Unix socket names: VirtualFilesystem.MknodSocket(ctx, pop, perm) makes
+// the S_IFSOCK node of bind(2) and returns its Inode, by which
+// sentry/socket/unix finds the bound socket on connect(2) (it resolves the
+// path with GetDentry and checks W_OK with AccessAt). Filesystems must
+// return from Mknod(S_IFSOCK) the Inode their later lookups return
+// (the dentry cache keeps it); the gofer filesystem makes a real socket
+// node on the host as the name.
+//
 // Character devices: RegisterCharDevice(major, minor, opener) makes a
 // device openable from any device inode (sentry/fs/dev registers mem
 // devices 1:3 null, 1:5 zero, 1:7 full, 1:8 random, 1:9 urandom, and 5:0

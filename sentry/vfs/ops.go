@@ -331,6 +331,25 @@ func (v *VirtualFilesystem) Mknod(ctx Context, pop PathOperation, mode uint32, d
 	})
 }
 
+// MknodSocket creates the socket node of bind(2) on a unix socket
+// (unix_bind_bsd): an S_IFSOCK file with permissions perm less pop.Umask,
+// as Mknod would. It returns the new inode, by which the socket layer
+// finds the bound socket again (the node is only a name: no filesystem
+// carries the traffic). EEXIST if the name exists.
+func (v *VirtualFilesystem) MknodSocket(ctx Context, pop PathOperation, perm uint32) (Inode, error) {
+	mode := unix.S_IFSOCK | (perm&0o777)&^pop.Umask
+	var made Inode
+	err := v.create(ctx, pop, false, func(p VirtualDentry, name string) (Inode, error) {
+		inode, err := p.Dentry.inode.Mknod(ctx, name, mode, 0)
+		made = inode
+		return inode, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return made, nil
+}
+
 // Symlink implements symlink(2): creates pop's path as a link to target.
 func (v *VirtualFilesystem) Symlink(ctx Context, target string, pop PathOperation) error {
 	if target == "" {

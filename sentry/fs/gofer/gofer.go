@@ -27,8 +27,10 @@
 //     read(2) does not see them.
 //   - Device nodes found in the tree open the Sentry's own devices
 //     (vfs.OpenCharDevice); FIFOs get a Sentry pipe per inode
-//     (vfs.NewFIFO); sockets give ENXIO. mknod can only make regular files
-//     (others: EPERM), as the gofer protocol has no mknod.
+//     (vfs.NewFIFO); sockets give ENXIO. mknod can make regular files and
+//     socket nodes (the names of unix sockets the Sentry binds: the gofer
+//     makes a real socket node on the host as a marker, and the Sentry
+//     finds the bound socket by the inode); others give EPERM.
 //   - Host device numbers are remapped to Sentry anonymous devices so they
 //     never collide with tmpfs/proc st_dev values.
 //   - Options.ReadOnly makes every mutation EROFS (the gofer server
@@ -394,12 +396,21 @@ func (i *inode) Mkdir(ctx vfs.Context, name string, mode uint32) (vfs.Inode, err
 	return i.fs.newInode(fid, st), nil
 }
 
-// Mknod implements vfs.Inode: only regular files (EPERM otherwise).
+// Mknod implements vfs.Inode: regular files and socket nodes (EPERM
+// otherwise).
 func (i *inode) Mknod(ctx vfs.Context, name string, mode uint32, _ uint64) (vfs.Inode, error) {
 	if err := i.checkMutation(); err != nil {
 		return nil, err
 	}
-	if mode&unix.S_IFMT != unix.S_IFREG {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG:
+	case unix.S_IFSOCK:
+		fid, st, err := i.fs.c.MknodSocket(i.fid, name, mode&0o777, ctx.FSUID(), ctx.FSGID())
+		if err != nil {
+			return nil, errno(err)
+		}
+		return i.fs.newInode(fid, st), nil
+	default:
 		return nil, unix.EPERM
 	}
 	fid, st, fd, err := i.fs.c.Create(i.fid, name, unix.O_RDONLY|unix.O_EXCL, mode&0o7777, ctx.FSUID(), ctx.FSGID())

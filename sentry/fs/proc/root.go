@@ -118,6 +118,7 @@ func (fs *filesystem) newRoot() *rootDir {
 		{"loadavg", fs.Text(fs.loadavg)},
 		{"meminfo", fs.Text(func() string { return meminfoText(fs.memInfo()) })},
 		{"mounts", fs.NewSymlink(0o777, nil, func(vfs.Context) (string, error) { return "self/mounts", nil })},
+		{"net", fs.newNetDir()},
 		{"self", self},
 		{"stat", fs.Text(fs.stat)},
 		{"swaps", ro("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n")},
