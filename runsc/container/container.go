@@ -399,8 +399,12 @@ type OCIState struct {
 
 // OCI returns the container's state.
 func (c *Container) OCI() OCIState {
-	st := c.ociState(c.Status())
-	st.Pid = c.PID()
+	// The status is read once: the sandbox may die between two reads.
+	s := c.Status()
+	st := c.ociState(s)
+	if s == Stopped || s == Creating {
+		st.Pid = 0
+	}
 	return OCIState{State: st, Rootfs: c.Rootfs, Created: c.Created, Owner: c.Owner}
 }
 
