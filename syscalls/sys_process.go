@@ -158,8 +158,7 @@ func sysWait4(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		}
 	}
 	if rusage != 0 {
-		var ru [144]byte // struct rusage: no accounting yet, zeros
-		if err := t.CopyOut(rusage, ru[:]); err != nil {
+		if err := t.CopyOut(rusage, rusageBytes(r.Usage)); err != nil {
 			return 0, err
 		}
 	}
@@ -168,6 +167,7 @@ func sysWait4(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 
 // waitid(2).
 func sysWaitid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	eagain := false // a nonblocking pidfd
 	idtype, id, infop, options := int(a[0]), int32(a[1]), uintptr(a[2]), int(a[3])
 	if options&^(unix.WNOHANG|unix.WEXITED|unix.WSTOPPED|unix.WCONTINUED|unix.WNOWAIT|unix.WALL|unix.WCLONE|unix.WNOTHREAD) != 0 ||
 		options&(unix.WEXITED|unix.WSTOPPED|unix.WCONTINUED) == 0 {
@@ -188,12 +188,28 @@ func sysWaitid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		if id == 0 {
 			o.PGID = t.ThreadGroup().ProcessGroup()
 		}
+	case unix.P_PIDFD:
+		// The process of pidfd id; with PIDFD_NONBLOCK the wait does
+		// not block but fails with EAGAIN (waitid(2)).
+		f, pf, err := pidfdOf(t, id)
+		if err != nil {
+			return 0, err
+		}
+		o.PID = pf.ThreadGroup().ID()
+		nonblock := f.StatusFlags()&unix.O_NONBLOCK != 0
+		f.DecRef()
+		if nonblock && !o.NoHang {
+			o.NoHang, eagain = true, true
+		}
 	default:
 		return 0, unix.EINVAL
 	}
 	r, err := t.Wait(o)
 	if err != nil {
 		return 0, err
+	}
+	if r == nil && eagain {
+		return 0, unix.EAGAIN
 	}
 	if infop != 0 {
 		info := arch.SignalInfo{}
@@ -204,6 +220,16 @@ func sysWaitid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 			info.SetStatus(r.SigStatus)
 		}
 		if err := t.CopyOut(infop, info.Marshal()); err != nil {
+			return 0, err
+		}
+	}
+	if ru := uintptr(a[4]); ru != 0 {
+		// The raw waitid's fifth argument (not in glibc's wrapper).
+		var u kernel.Usage
+		if r != nil {
+			u = r.Usage
+		}
+		if err := t.CopyOut(ru, rusageBytes(u)); err != nil {
 			return 0, err
 		}
 	}

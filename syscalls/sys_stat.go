@@ -128,12 +128,7 @@ func statAt(t *kernel.Task, dirfd int32, pathAddr uintptr, flags uint32) (vfs.St
 	if err != nil {
 		return vfs.Stat{}, 0, err
 	}
-	vd, err := vfsOf(t).GetDentry(t, pop)
-	if err != nil {
-		return vfs.Stat{}, 0, err
-	}
-	st, err := vd.Inode().Stat(t)
-	return st, mountID(vd), err
+	return vfsOf(t).StatMount(t, pop)
 }
 
 func mountID(vd vfs.VirtualDentry) uint64 {

@@ -63,6 +63,7 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 	// CLONE_NEWUSER, and the parent's namespaces or new ones.
 	nt.setCredentials(creds)
 	nt.nsproxy.Store(nsp)
+	nt.ioprio.Store(t.ioprio.Load())
 	if f&unix.CLONE_VM != 0 {
 		t.mm.IncUsers()
 		nt.mm = t.mm
@@ -76,6 +77,7 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 		nt.fdTable = t.fdTable.Fork()
 	}
 	if f&unix.CLONE_FS != 0 {
+		t.fs.IncRef()
 		nt.fs = t.fs
 	} else {
 		nt.fs = t.fs.Fork()
@@ -101,6 +103,11 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 		k.mu.Unlock()
 		nt.release()
 		return 0, unix.EINTR
+	}
+	if err := t.mayCreateTaskLocked(); err != nil { // RLIMIT_NPROC (rlimit.go)
+		k.mu.Unlock()
+		nt.release()
+		return 0, err
 	}
 	nt.tid = k.allocTID()
 	nt.sigMask = t.sigMask
@@ -174,6 +181,9 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 		binary.LittleEndian.PutUint32(tidBuf[:], uint32(own))
 		nt.mm.CopyOut(a.ChildTID, tidBuf[:])
 	}
+	if f&unix.CLONE_THREAD == 0 {
+		nt.tg.applyLimits() // inherited RLIMIT_CPU (rlimit.go)
+	}
 	nt.start()
 	if vfork != nil {
 		// The parent sleeps until the child releases the shared memory
@@ -205,6 +215,9 @@ func (t *Task) mustExit() bool {
 func (t *Task) release() {
 	if t.fdTable != nil {
 		t.fdTable.DecRef()
+	}
+	if t.fs != nil {
+		t.fs.DecRef()
 	}
 	if t.mm != nil {
 		t.mm.DecUsers()

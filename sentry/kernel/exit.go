@@ -60,8 +60,13 @@ func (t *Task) exitNow(st WaitStatus) {
 	if t.ctx != nil {
 		t.ctx.Release()
 	}
+	t.tg.recordMaxRSS(t.mm.MaxResidentBytes())
+	t.finishAccounting()
 	if t.fdTable != nil {
 		t.fdTable.DecRef()
+	}
+	if t.fs != nil {
+		t.fs.DecRef()
 	}
 	if t.vforkDone != nil {
 		close(t.vforkDone)
@@ -95,6 +100,7 @@ func (t *Task) exitNow(st WaitStatus) {
 	if tg.itimerReal != nil {
 		tg.itimerReal.Stop()
 	}
+	tg.releaseTimersLocked()
 	tg.releaseTTYLocked()
 	tg.becomeZombieLocked()
 	if ns := tg.pidns; ns.parent != nil && ns.init == tg {
@@ -173,6 +179,11 @@ func (tg *ThreadGroup) becomeZombieLocked() {
 			info.SetStatus(int32(st & 0x7f))
 		}
 		info.SetPID(int32(p.pidns.tgIDLocked(tg)))
+		// si_utime and si_stime: the child's own CPU time, in clock
+		// ticks (kernel/signal.c do_notify_parent).
+		u := tg.zombieSelfUsageLocked()
+		info.SetUtime(ClockTicks(u.User))
+		info.SetStime(ClockTicks(u.Sys))
 		k.sendLocked(p, nil, info)
 	}
 	p.childEvents.Notify(1)

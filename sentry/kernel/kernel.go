@@ -80,6 +80,14 @@ type Kernel struct {
 
 	unimplMu sync.Mutex
 	unimpl   map[string]int
+
+	// timerSignals maps the queued signals of POSIX timers to their
+	// timers (posixtimer.go); cpuTimed are the processes with CPU-time
+	// timers or limits the CPU timer tick checks (cputimer.go). Under mu.
+	timerSignals map[*arch.SignalInfo]*PosixTimer
+	cpuTimed     map[*ThreadGroup]struct{}
+	cpuTicking   bool
+	cpuKick      chan struct{}
 }
 
 // New creates a kernel.

@@ -121,6 +121,7 @@ func (k *Kernel) NewProcess(a CreateProcessArgs) (*ThreadGroup, error) {
 
 // Start runs a process made by NewProcess. It is called once.
 func (tg *ThreadGroup) Start() {
+	tg.applyLimits() // rlimit.go
 	tg.leader.start()
 }
 

@@ -162,11 +162,19 @@ func (k *Kernel) sendFromLocked(tg *ThreadGroup, t *Task, info *arch.SignalInfo,
 			q.discard(unix.SIGCONT)
 		}
 	}
+	// RLIMIT_SIGPENDING (rlimit.go), for a signal that will be queued.
+	if !tg.isIgnoredLocked(sig) || sig == unix.SIGKILL || tg.blockedLocked(sig) {
+		var err error
+		if info, err = k.queueLimitLocked(tg, t, info); info == nil {
+			return err
+		}
+	}
 	// Ignored signals are dropped at generation unless blocked
 	// somewhere (they might be unignored before being unblocked).
 	if tg.isIgnoredLocked(sig) && sig != unix.SIGKILL && !tg.blockedLocked(sig) {
 		return nil
 	}
+	tg.signalfds.queued()
 	if t != nil {
 		t.pending.enqueue(info)
 		t.interrupt()
@@ -398,10 +406,7 @@ func (t *Task) onAltStack() bool {
 func (t *Task) DequeueSignal(set uint64) *arch.SignalInfo {
 	t.k.mu.Lock()
 	defer t.k.mu.Unlock()
-	if info := t.pending.dequeue(set); info != nil {
-		return info
-	}
-	return t.tg.pending.dequeue(set)
+	return t.dequeueLocked(set)
 }
 
 // SetSignalWait marks the signals an rt_sigtimedwait waits for, so that
@@ -447,10 +452,7 @@ func (t *Task) prepareToRun() bool {
 			<-ch
 			continue
 		}
-		info := t.pending.dequeue(^t.sigMask | unblockable)
-		if info == nil {
-			info = tg.pending.dequeue(^t.sigMask | unblockable)
-		}
+		info := t.dequeueLocked(^t.sigMask | unblockable)
 		if info == nil {
 			// No signal: a syscall interrupted by a signal that needed
 			// no handler (or none at all) restarts.

@@ -17,6 +17,10 @@ type MountOptions struct {
 	// NoExec makes execute permission checks (OpenExecutable) fail with
 	// EACCES.
 	NoExec bool
+	// NoSuid and NoDev are shown in /proc/mounts only: the Sentry never
+	// honours set-user-ID bits and never opens host devices, on any
+	// mount.
+	NoSuid, NoDev bool
 	// FSType is the filesystem type shown in /proc/mounts ("tmpfs",
 	// "proc", "9p", ...). Source is the mount source ("none", "tmpfs").
 	FSType string
@@ -98,13 +102,25 @@ type VirtualFilesystem struct {
 	// use; it is in neither mounts nor all.
 	anonOnce  sync.Once
 	anonMount *Mount
+
+	// lruMu protects the list of unused dentries (dcache.go) and the
+	// LRU fields of every Dentry. It is a leaf lock.
+	lruMu            sync.Mutex
+	lruHead, lruTail *Dentry
+	lruLen, lruMax   int
+	shrinking        bool // a backgroundShrink goroutine runs
+
+	// notify holds the inotify watches (notify.go).
+	notify notifier
+	// opSeq numbers path operations (LookupStater).
+	opSeq atomic.Uint64
 }
 
 // New returns a VFS with no root yet (see MountRoot). mf is the memory file
 // for in-memory filesystems (tmpfs, memfd); it may be nil in tests that
 // don't need one.
 func New(mf *memfile.File) *VirtualFilesystem {
-	return &VirtualFilesystem{mf: mf, mounts: make(map[mountKey][]*Mount)}
+	return &VirtualFilesystem{mf: mf, mounts: make(map[mountKey][]*Mount), lruMax: MaxUnusedDentries}
 }
 
 // MemoryFile returns the memory file given to New.
@@ -120,7 +136,7 @@ func (v *VirtualFilesystem) MountRoot(ctx Context, root Inode, opts MountOptions
 	if ftype != unix.S_IFDIR {
 		return unix.ENOTDIR
 	}
-	m := &Mount{id: v.nextID.Add(1), root: newDentry(nil, "/", root, ftype), opts: opts}
+	m := &Mount{id: v.nextID.Add(1), root: v.newDentry(nil, "/", root, ftype), opts: opts}
 	m.ro.Store(opts.ReadOnly)
 	m.noexec.Store(opts.NoExec)
 	m.ns = &MountNamespace{root: m}
@@ -160,9 +176,11 @@ func (v *VirtualFilesystem) MountAt(ctx Context, path string, root Inode, opts M
 	if err != nil {
 		return nil, err
 	}
+	defer parent.DecRef()
 	var target VirtualDentry
 	if name == "" {
 		target = parent
+		target.IncRef()
 	} else if name == "." || name == ".." {
 		target, err = r.lookup(parent, name)
 	} else {
@@ -170,12 +188,15 @@ func (v *VirtualFilesystem) MountAt(ctx Context, path string, root Inode, opts M
 		if err == unix.ENOENT {
 			target, err = v.syntheticDir(ctx, parent, name)
 		} else if err == nil && target.Dentry.IsSymlink() {
-			target, err = r.follow(parent, target)
+			link := target
+			target, err = r.follow(parent, link)
+			link.DecRef()
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
+	defer target.DecRef()
 	if !target.Dentry.IsDir() {
 		return nil, unix.ENOTDIR
 	}
@@ -188,6 +209,7 @@ func (v *VirtualFilesystem) Mount(ctx Context, pop PathOperation, root Inode, op
 	if err != nil {
 		return nil, err
 	}
+	defer target.DecRef()
 	if !target.Dentry.IsDir() {
 		return nil, unix.ENOTDIR
 	}
@@ -204,7 +226,7 @@ func (v *VirtualFilesystem) mountOn(ctx Context, target VirtualDentry, root Inod
 	}
 	m := &Mount{
 		id:     v.nextID.Add(1),
-		root:   newDentry(nil, "/", root, ftype),
+		root:   v.newDentry(nil, "/", root, ftype),
 		opts:   opts,
 		parent: target.Mount,
 		point:  target.Dentry,
@@ -218,6 +240,7 @@ func (v *VirtualFilesystem) mountOn(ctx Context, target VirtualDentry, root Inod
 	v.mounts[k] = append(v.mounts[k], m)
 	v.all = append(v.all, m)
 	target.Dentry.mounts.Add(1)
+	target.IncRef() // the mount's, dropped by Unmount
 	return m, nil
 }
 
@@ -226,24 +249,30 @@ func (v *VirtualFilesystem) mountOn(ctx Context, target VirtualDentry, root Inod
 func (v *VirtualFilesystem) syntheticParents(ctx Context, path string) error {
 	comps, _ := splitPath(path)
 	cur := v.Root()
+	cur.IncRef()
+	defer func() { cur.DecRef() }()
 	for _, name := range comps[:max(len(comps)-1, 0)] {
 		r := v.newResolver(ctx, PathOperation{Root: v.Root(), Start: cur})
 		next, err := r.lookup(cur, name)
 		if err == unix.ENOENT {
 			next, err = v.syntheticDir(ctx, cur, name)
 		} else if err == nil && next.Dentry.IsSymlink() {
-			next, err = r.follow(cur, next)
+			link := next
+			next, err = r.follow(cur, link)
+			link.DecRef()
 		}
 		if err != nil {
 			return err
 		}
-		cur = v.crossMounts(next)
+		cur.DecRef()
+		cur = v.crossMountsRef(next)
 	}
 	return nil
 }
 
 // syntheticDir makes a VFS-only empty directory parent/name as a mount
-// point.
+// point and returns it with a reference the caller owns. Synthetic
+// directories are never evicted.
 func (v *VirtualFilesystem) syntheticDir(ctx Context, parent VirtualDentry, name string) (VirtualDentry, error) {
 	if len(name) > NameMax {
 		return VirtualDentry{}, unix.ENAMETOOLONG
@@ -255,10 +284,12 @@ func (v *VirtualFilesystem) syntheticDir(ctx Context, parent VirtualDentry, name
 		return VirtualDentry{}, unix.ENOENT
 	}
 	if c := p.children[name]; c != nil {
+		c.IncRef()
 		return VirtualDentry{parent.Mount, c}, nil
 	}
-	d := newDentry(p, name, NewSyntheticDir(), unix.S_IFDIR)
+	d := v.newDentry(p, name, NewSyntheticDir(), unix.S_IFDIR)
 	d.synthetic = true
+	d.IncRef() // its own: never unused
 	v.addChildLocked(p, name, d)
 	return VirtualDentry{parent.Mount, d}, nil
 }
@@ -270,18 +301,30 @@ func (v *VirtualFilesystem) Unmount(ctx Context, pop PathOperation) error {
 	if err != nil {
 		return err
 	}
+	defer vd.DecRef()
 	m := vd.Mount
 	if vd.Dentry != m.root {
 		return unix.EINVAL
 	}
+	point, err := v.detach(m)
+	if err != nil {
+		return err
+	}
+	// The mount's reference on its point, dropped outside mountMu.
+	point.DecRef()
+	return nil
+}
+
+// detach removes m from the mount tree and returns its mount point.
+func (v *VirtualFilesystem) detach(m *Mount) (*Dentry, error) {
 	v.mountMu.Lock()
 	defer v.mountMu.Unlock()
 	if m.parent == nil {
-		return unix.EBUSY
+		return nil, unix.EBUSY
 	}
 	for _, o := range v.all {
 		if o.parent == m {
-			return unix.EBUSY
+			return nil, unix.EBUSY
 		}
 	}
 	k := mountKey{m.parent, m.point}
@@ -305,7 +348,18 @@ func (v *VirtualFilesystem) Unmount(ctx Context, pop PathOperation) error {
 	}
 	m.point.mounts.Add(-1)
 	m.parent = nil
-	return nil
+	return m.point, nil
+}
+
+// crossMountsRef is crossMounts for a vd the caller holds a reference on:
+// the reference is moved to the result.
+func (v *VirtualFilesystem) crossMountsRef(vd VirtualDentry) VirtualDentry {
+	out := v.crossMounts(vd)
+	if out != vd {
+		out.IncRef()
+		vd.DecRef()
+	}
+	return out
 }
 
 // crossMounts moves vd to the root of the topmost mount on it, repeatedly.
@@ -332,6 +386,9 @@ type MountInfo struct {
 	// Path is the mount point relative to the root given to Mounts.
 	Path string
 	Opts MountOptions
+	// Root is the root directory of the mounted filesystem (its st_dev
+	// is the mount's device number).
+	Root Inode
 }
 
 // Mounts lists the mounts visible from root (a task's root), in mount
@@ -351,7 +408,7 @@ func (v *VirtualFilesystem) Mounts(root VirtualDentry) []MountInfo {
 		if m.parent != nil {
 			pid = m.parent.id
 		}
-		out = append(out, MountInfo{ID: m.id, ParentID: pid, Path: path, Opts: m.Options()})
+		out = append(out, MountInfo{ID: m.id, ParentID: pid, Path: path, Opts: m.Options(), Root: m.root.inode})
 	}
 	return out
 }

@@ -7,7 +7,6 @@ package proc
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -27,7 +26,7 @@ func (fs *filesystem) readerIPC(ctx vfs.Context) (*kernel.IPCNamespace, *kernel.
 }
 
 func (fs *filesystem) ipcFile(gen func(ns *kernel.IPCNamespace, users *kernel.UserNamespace) string) *file {
-	return fs.newFile(0o444, nil, func(ctx vfs.Context) ([]byte, error) {
+	return fs.NewFile(0o444, nil, func(ctx vfs.Context) ([]byte, error) {
 		ns, users := fs.readerIPC(ctx)
 		return []byte(gen(ns, users)), nil
 	})
@@ -76,7 +75,7 @@ func sysvipcMsg(ns *kernel.IPCNamespace, users *kernel.UserNamespace) string {
 
 // sysvipcDir is /proc/sysvipc.
 func (fs *filesystem) sysvipcDir() *staticDir {
-	return fs.newStaticDir(nil, []dirEntry{
+	return fs.newDir(nil, []dirEntry{
 		{"msg", fs.ipcFile(sysvipcMsg)},
 		{"sem", fs.ipcFile(sysvipcSem)},
 		{"shm", fs.ipcFile(sysvipcShm)},
@@ -88,13 +87,13 @@ func (fs *filesystem) sysvipcDir() *staticDir {
 // namespace owning it (Linux's ipc_permissions); values out of range are
 // EINVAL.
 func (fs *filesystem) ipcSysctls() []dirEntry {
-	ro := func(s string) *file { return fs.textFile(func() string { return s + "\n" }) }
+	ro := func(s string) *file { return fs.Text(func() string { return s + "\n" }) }
 	tunable := func(show func(l ipc.Limits) string, set func(l *ipc.Limits, v []uint64), n int) *file {
-		f := fs.newFile(0o644, nil, func(ctx vfs.Context) ([]byte, error) {
+		f := fs.NewFile(0o644, nil, func(ctx vfs.Context) ([]byte, error) {
 			ns, _ := fs.readerIPC(ctx)
 			return []byte(show(ns.Limits()) + "\n"), nil
 		})
-		f.write = func(ctx vfs.Context, data []byte) error {
+		f.WriteFn = func(ctx vfs.Context, data []byte) error {
 			t, ok := ctx.(*kernel.Task)
 			if !ok {
 				return unix.EPERM
@@ -145,8 +144,8 @@ func (fs *filesystem) ipcSysctls() []dirEntry {
 
 // mqueueSysctls is /proc/sys/fs/mqueue (mq_overview(7)).
 func (fs *filesystem) mqueueSysctls() *staticDir {
-	ro := func(v int) *file { return fs.textFile(func() string { return strconv.Itoa(v) + "\n" }) }
-	return fs.newStaticDir(nil, []dirEntry{
+	ro := func(v int) *file { return fs.Text(func() string { return strconv.Itoa(v) + "\n" }) }
+	return fs.newDir(nil, []dirEntry{
 		{"msg_default", ro(MqMsgDefault)},
 		{"msg_max", ro(MqMsgMax)},
 		{"msgsize_default", ro(MqMsgsizeDefault)},
@@ -168,7 +167,7 @@ const (
 // utsFile is /proc/sys/kernel/hostname or domainname of the reader's UTS
 // namespace.
 func (fs *filesystem) utsFile(domain bool) *file {
-	return fs.newFile(0o444, nil, func(ctx vfs.Context) ([]byte, error) {
+	return fs.NewFile(0o444, nil, func(ctx vfs.Context) ([]byte, error) {
 		uts := fs.k.RootNamespaces().UTS
 		if t, ok := ctx.(*kernel.Task); ok {
 			uts = t.UTSNamespace()
@@ -181,8 +180,8 @@ func (fs *filesystem) utsFile(domain bool) *file {
 	})
 }
 
-// sortedEntries sorts directory entries by name.
+// sortedEntries sorts directory entries by name and returns them.
 func sortedEntries(e []dirEntry) []dirEntry {
-	sort.Slice(e, func(i, j int) bool { return e[i].name < e[j].name })
+	sortEntries(e)
 	return e
 }

@@ -4,6 +4,7 @@ package proc
 // /proc/PID/uid_map, gid_map and setgroups (user_namespaces(7)).
 
 import (
+	"github.com/veil-sandbox/veil/sentry/fs/pseudo"
 	"github.com/veil-sandbox/veil/sentry/kernel"
 	"github.com/veil-sandbox/veil/sentry/vfs"
 	"golang.org/x/sys/unix"
@@ -26,7 +27,7 @@ func (d *taskDir) nsEntries() []dirEntry {
 			}
 			return n, nil
 		}
-		links = append(links, dirEntry{name, fs.newMagicLink(0o777, d.owner,
+		links = append(links, dirEntry{name, fs.NewMagicLink(0o777, d.owner,
 			func(vfs.Context) (string, error) {
 				n, err := ns()
 				if err != nil {
@@ -42,8 +43,11 @@ func (d *taskDir) nsEntries() []dirEntry {
 				return fs.k.NamespaceDentry(name, n), nil
 			})})
 	}
-	nsDir := fs.newStaticDir(d.owner, links)
-	nsDir.mode = unix.S_IFDIR | 0o511
+	es := make([]pseudo.Entry, len(links))
+	for i, l := range links {
+		es[i] = pseudo.Entry{Name: l.name, Inode: l.inode}
+	}
+	nsDir := fs.NewDirMode(0o511, d.owner, es)
 	return []dirEntry{
 		{"gid_map", d.idMapFile(true)},
 		{"ns", nsDir},
@@ -72,14 +76,14 @@ func readerUserNS(ctx vfs.Context) *kernel.UserNamespace {
 // idMapFile is uid_map or gid_map: the mapping as the reader sees it;
 // one write defines it (kernel.UserNamespace.WriteMap has the rules).
 func (d *taskDir) idMapFile(gid bool) *file {
-	f := d.fs.newFile(0o644, d.owner, func(ctx vfs.Context) ([]byte, error) {
+	f := d.fs.NewFile(0o644, d.owner, func(ctx vfs.Context) ([]byte, error) {
 		ns, err := d.userNS()
 		if err != nil {
 			return nil, err
 		}
 		return []byte(ns.MapText(gid, readerUserNS(ctx))), nil
 	})
-	f.write = func(ctx vfs.Context, data []byte) error {
+	f.WriteFn = func(ctx vfs.Context, data []byte) error {
 		ns, err := d.userNS()
 		if err != nil {
 			return err
@@ -96,14 +100,14 @@ func (d *taskDir) idMapFile(gid bool) *file {
 // setgroupsFile is /proc/PID/setgroups: "allow" or "deny"; writing "deny"
 // before gid_map is written takes setgroups(2) away in the namespace.
 func (d *taskDir) setgroupsFile() *file {
-	f := d.fs.newFile(0o644, d.owner, func(vfs.Context) ([]byte, error) {
+	f := d.fs.NewFile(0o644, d.owner, func(vfs.Context) ([]byte, error) {
 		ns, err := d.userNS()
 		if err != nil {
 			return nil, err
 		}
 		return []byte(ns.SetgroupsText()), nil
 	})
-	f.write = func(ctx vfs.Context, data []byte) error {
+	f.WriteFn = func(ctx vfs.Context, data []byte) error {
 		ns, err := d.userNS()
 		if err != nil {
 			return err
