@@ -85,6 +85,7 @@ func sysMount(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
+	defer tvd.DecRef()
 	if err := mayMount(t); err != nil {
 		return 0, err
 	}
@@ -99,6 +100,7 @@ func sysMount(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		if err != nil {
 			return 0, err
 		}
+		defer svd.DecRef()
 		_, err = v.BindMount(svd, tvd, flags&unix.MS_REC != 0)
 		return 0, err
 	case propagation != 0:
@@ -113,6 +115,7 @@ func sysMount(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		if err != nil {
 			return 0, err
 		}
+		defer svd.DecRef()
 		return 0, v.MoveMount(svd, tvd)
 	}
 	if fstype == "" {
@@ -270,6 +273,8 @@ func sysUmount2(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
+	vd = t.Kernel().VFS().TopMount(vd)
+	defer vd.DecRef()
 	if err := mayMount(t); err != nil {
 		return 0, err
 	}
@@ -297,11 +302,15 @@ func sysPivotRoot(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
+	defer newRoot.DecRef()
 	putOld, err := resolve(t, oldPath, true)
 	if err != nil {
 		return 0, err
 	}
-	root := t.FSContext().Root()
+	defer putOld.DecRef()
+	// Held: MoveRoots changes the root this reference is borrowed from.
+	root := t.FSContext().RootRef()
+	defer root.DecRef()
 	if _, err := t.Kernel().VFS().PivotRoot(root, newRoot, putOld); err != nil {
 		return 0, err
 	}

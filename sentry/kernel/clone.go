@@ -68,6 +68,7 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 		t.mm.IncUsers()
 		nt.mm = t.mm
 	} else if nt.mm, err = t.mm.Fork(k.Platform); err != nil {
+		discardMountNamespace(k, nsp, move)
 		return 0, err
 	}
 	if f&unix.CLONE_FILES != 0 {
@@ -85,6 +86,7 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 	}
 	if nt.pendingFP, err = t.ctx.FPState(); err != nil {
 		nt.release()
+		discardMountNamespace(k, nsp, move)
 		return 0, err
 	}
 	nt.regs.Rax = 0
@@ -102,11 +104,13 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 	if t.tg.exiting || t.exiting || t.tg.execing {
 		k.mu.Unlock()
 		nt.release()
+		discardMountNamespace(k, nsp, move)
 		return 0, unix.EINTR
 	}
 	if err := t.mayCreateTaskLocked(); err != nil { // RLIMIT_NPROC (rlimit.go)
 		k.mu.Unlock()
 		nt.release()
+		discardMountNamespace(k, nsp, move)
 		return 0, err
 	}
 	nt.tid = k.allocTID()
@@ -144,6 +148,7 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 	if err := nt.tg.pidns.addTaskLocked(nt, f&unix.CLONE_THREAD == 0); err != nil {
 		k.mu.Unlock()
 		nt.release()
+		discardMountNamespace(k, nsp, move)
 		return 0, err
 	}
 	if f&unix.CLONE_THREAD == 0 {

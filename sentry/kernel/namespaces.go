@@ -386,6 +386,15 @@ func MountNamespaceOwner(m *vfs.MountNamespace) *UserNamespace {
 	return u
 }
 
+// discardMountNamespace releases the mount namespace newNamespaces made
+// for a task that is not created after all (move is nil when it made
+// none).
+func discardMountNamespace(k *Kernel, nsp *Namespaces, move func(vfs.VirtualDentry) vfs.VirtualDentry) {
+	if move != nil {
+		k.VFSys.Release(nsp.Mount)
+	}
+}
+
 // moveFS moves fs's root and working directory with move (a new mount
 // namespace's translation).
 func moveFS(fs *vfs.FSContext, move func(vfs.VirtualDentry) vfs.VirtualDentry) {
@@ -450,8 +459,10 @@ func (t *Task) Unshare(flags uint64) error {
 		nfs := t.fs.Fork()
 		moveFS(nfs, move)
 		k.mu.Lock()
+		old := t.fs
 		t.fs = nfs
 		k.mu.Unlock()
+		old.DecRef()
 	}
 	if flags&unix.CLONE_FILES != 0 {
 		old := t.fdTable

@@ -296,12 +296,20 @@ func (t *Task) Setns(ns Namespace, nstype int) error {
 		if !c.HasCapability(unix.CAP_SYS_CHROOT) {
 			return unix.EPERM
 		}
+		// A namespace whose last process is gone has had its mounts
+		// detached (Kernel.releaseNamespaces): an nsfs descriptor does
+		// not keep it alive here, unlike Linux.
+		if n.Released(k.VFSys) {
+			return unix.EINVAL
+		}
 		nsp.Mount = n.MountNamespace
 		root := n.Root(k.VFSys)
 		nfs := vfs.NewFSContext(root, root, t.fs.Umask())
 		k.mu.Lock()
+		old := t.fs
 		t.fs = nfs
 		k.mu.Unlock()
+		old.DecRef()
 	default:
 		return unix.EINVAL
 	}

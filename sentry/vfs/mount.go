@@ -236,11 +236,7 @@ func (v *VirtualFilesystem) mountOn(ctx Context, target VirtualDentry, root Inod
 	m.noexec.Store(opts.NoExec)
 	v.mountMu.Lock()
 	defer v.mountMu.Unlock()
-	k := mountKey{target.Mount, target.Dentry}
-	v.mounts[k] = append(v.mounts[k], m)
-	v.all = append(v.all, m)
-	target.Dentry.mounts.Add(1)
-	target.IncRef() // the mount's, dropped by Unmount
+	v.addLocked(m)
 	return m, nil
 }
 
@@ -306,49 +302,21 @@ func (v *VirtualFilesystem) Unmount(ctx Context, pop PathOperation) error {
 	if vd.Dentry != m.root {
 		return unix.EINVAL
 	}
-	point, err := v.detach(m)
-	if err != nil {
-		return err
-	}
-	// The mount's reference on its point, dropped outside mountMu.
-	point.DecRef()
-	return nil
-}
-
-// detach removes m from the mount tree and returns its mount point.
-func (v *VirtualFilesystem) detach(m *Mount) (*Dentry, error) {
 	v.mountMu.Lock()
-	defer v.mountMu.Unlock()
 	if m.parent == nil {
-		return nil, unix.EBUSY
+		v.mountMu.Unlock()
+		return unix.EBUSY
 	}
 	for _, o := range v.all {
 		if o.parent == m {
-			return nil, unix.EBUSY
+			v.mountMu.Unlock()
+			return unix.EBUSY
 		}
 	}
-	k := mountKey{m.parent, m.point}
-	st := v.mounts[k]
-	for i, o := range st {
-		if o == m {
-			st = append(st[:i:i], st[i+1:]...)
-			break
-		}
-	}
-	if len(st) == 0 {
-		delete(v.mounts, k)
-	} else {
-		v.mounts[k] = st
-	}
-	for i, o := range v.all {
-		if o == m {
-			v.all = append(v.all[:i:i], v.all[i+1:]...)
-			break
-		}
-	}
-	m.point.mounts.Add(-1)
-	m.parent = nil
-	return m.point, nil
+	drop := v.unmountLocked(m, nil)
+	v.mountMu.Unlock()
+	releaseAll(drop)
+	return nil
 }
 
 // crossMountsRef is crossMounts for a vd the caller holds a reference on:

@@ -25,6 +25,8 @@ type MountNamespace struct {
 	Ino uint64
 
 	root *Mount
+	// released is set by Release (mountMu).
+	released bool
 }
 
 // Root returns the root of the namespace's tree.
@@ -51,27 +53,41 @@ func (m *Mount) Namespace() *MountNamespace { return m.ns }
 // NoExec reports whether m forbids executing files.
 func (m *Mount) NoExec() bool { return m.noexec.Load() }
 
+// Mount references. A mount in the mount table holds a reference on its
+// root dentry (for a bind mount, a dentry in the middle of the source
+// tree, which would otherwise be evictable) and one on its mount point
+// (which ".." climbs to). The root's is taken when the mount is made and
+// dropped when it leaves the table for good; the point's follows the
+// point, so moves (pivot_root, MS_MOVE) swap it. References are dropped
+// after mountMu is released, as dropping one may destroy a dentry.
+
 // cloneMount returns a copy of m in ns on point under parent, not yet in
-// the mount table.
+// the mount table, with its reference on root (the caller holds one).
 func (v *VirtualFilesystem) cloneMount(m *Mount, ns *MountNamespace, parent *Mount, point *Dentry, root *Dentry) *Mount {
 	nm := &Mount{id: v.nextID.Add(1), root: root, opts: m.opts, parent: parent, point: point, ns: ns}
 	nm.ro.Store(m.ro.Load())
 	nm.noexec.Store(m.noexec.Load())
+	root.IncRef()
 	return nm
 }
 
-// addLocked puts m in the mount table (mountMu held for writing).
+// addLocked puts m in the mount table (mountMu held for writing), taking
+// its reference on its point (the caller holds one).
 func (v *VirtualFilesystem) addLocked(m *Mount) {
 	if m.parent != nil {
 		k := mountKey{m.parent, m.point}
 		v.mounts[k] = append(v.mounts[k], m)
 		m.point.mounts.Add(1)
+		m.point.IncRef()
 	}
 	v.all = append(v.all, m)
 }
 
-// removeLocked takes m out of the mount table.
-func (v *VirtualFilesystem) removeLocked(m *Mount) {
+// removeLocked takes m out of the mount table and returns its point (nil
+// for a mount without parent), whose reference the caller drops once
+// mountMu is released.
+func (v *VirtualFilesystem) removeLocked(m *Mount) *Dentry {
+	var point *Dentry
 	if m.parent != nil {
 		k := mountKey{m.parent, m.point}
 		st := v.mounts[k]
@@ -87,12 +103,31 @@ func (v *VirtualFilesystem) removeLocked(m *Mount) {
 			v.mounts[k] = st
 		}
 		m.point.mounts.Add(-1)
+		point = m.point
 	}
 	for i, o := range v.all {
 		if o == m {
 			v.all = append(v.all[:i:i], v.all[i+1:]...)
 			break
 		}
+	}
+	return point
+}
+
+// unmountLocked takes m out of the mount table for good and appends the
+// references it held (point and root) to drop.
+func (v *VirtualFilesystem) unmountLocked(m *Mount, drop []*Dentry) []*Dentry {
+	if p := v.removeLocked(m); p != nil {
+		drop = append(drop, p)
+	}
+	m.parent = nil
+	return append(drop, m.root)
+}
+
+// releaseAll drops one reference on each of ds (mountMu not held).
+func releaseAll(ds []*Dentry) {
+	for _, d := range ds {
+		d.DecRef()
 	}
 }
 
@@ -215,6 +250,15 @@ func (v *VirtualFilesystem) Remount(vd VirtualDentry, readOnly, noExec bool) err
 	return nil
 }
 
+// TopMount returns the root of the topmost mount stacked on vd (vd itself
+// if there is none), moving the caller's reference to the result. umount2
+// looks its target up so (Linux's LOOKUP_MOUNTPOINT): a walk does not
+// cross the mounts on where it starts, so after pivot_root(".", ".") the
+// old root stacked on "." is reached only this way.
+func (v *VirtualFilesystem) TopMount(vd VirtualDentry) VirtualDentry {
+	return v.crossMountsRef(vd)
+}
+
 // IsMountRoot reports whether vd is the root of its mount (propagation
 // changes need one: EINVAL otherwise).
 func (vd VirtualDentry) IsMountRoot() bool { return vd.Ok() && vd.Dentry == vd.Mount.root }
@@ -229,8 +273,8 @@ func (v *VirtualFilesystem) Detach(vd VirtualDentry, lazy bool) error {
 		return unix.EINVAL
 	}
 	v.mountMu.Lock()
-	defer v.mountMu.Unlock()
 	if m.parent == nil {
+		v.mountMu.Unlock()
 		return unix.EBUSY
 	}
 	var below []*Mount
@@ -238,18 +282,20 @@ func (v *VirtualFilesystem) Detach(vd VirtualDentry, lazy bool) error {
 	for _, o := range v.all {
 		if o.parent != nil && gone[o.parent] {
 			if !lazy {
+				v.mountMu.Unlock()
 				return unix.EBUSY
 			}
 			gone[o] = true
 			below = append(below, o)
 		}
 	}
+	var drop []*Dentry
 	for i := len(below) - 1; i >= 0; i-- {
-		v.removeLocked(below[i])
-		below[i].parent = nil
+		drop = v.unmountLocked(below[i], drop)
 	}
-	v.removeLocked(m)
-	m.parent = nil
+	drop = v.unmountLocked(m, drop)
+	v.mountMu.Unlock()
+	releaseAll(drop)
 	return nil
 }
 
@@ -275,7 +321,13 @@ func (v *VirtualFilesystem) PivotRoot(root, newRoot, putOld VirtualDentry) (Virt
 		return VirtualDentry{}, unix.EINVAL
 	}
 	v.mountMu.Lock()
-	defer v.mountMu.Unlock()
+	var point *Dentry
+	defer func() {
+		v.mountMu.Unlock()
+		if point != nil {
+			point.DecRef()
+		}
+	}()
 	ns := root.Mount.ns
 	old, nr := root.Mount, newRoot.Mount
 	if ns == nil || ns.root != old || nr.ns != ns || old.parent != nil {
@@ -288,13 +340,13 @@ func (v *VirtualFilesystem) PivotRoot(root, newRoot, putOld VirtualDentry) (Virt
 		}
 	}
 	// Detach the new root from its parent; it becomes the tree's root.
-	v.removeLocked(nr)
+	point = v.removeLocked(nr)
 	nr.parent, nr.point = nil, nil
 	v.all = append(v.all, nr)
 	// The old root goes on put_old. When put_old is the new root itself
 	// (pivot_root(".", ".")), it stacks over the new root, for the
 	// caller to detach.
-	v.removeLocked(old)
+	v.removeLocked(old) // a root: no point
 	old.parent, old.point = putOld.Mount, putOld.Dentry
 	v.addLocked(old)
 	ns.root = nr
@@ -306,17 +358,27 @@ func (v *VirtualFilesystem) PivotRoot(root, newRoot, putOld VirtualDentry) (Virt
 // its mount points may be removed. Open files keep working.
 func (v *VirtualFilesystem) Release(ns *MountNamespace) {
 	v.mountMu.Lock()
-	defer v.mountMu.Unlock()
 	var gone []*Mount
 	for _, m := range v.all {
 		if m.ns == ns {
 			gone = append(gone, m)
 		}
 	}
+	var drop []*Dentry
 	for i := len(gone) - 1; i >= 0; i-- {
-		v.removeLocked(gone[i])
-		gone[i].parent = nil
+		drop = v.unmountLocked(gone[i], drop)
 	}
+	ns.released = true
+	v.mountMu.Unlock()
+	releaseAll(drop)
+}
+
+// Released reports whether ns has been released (Release): it has no
+// mounts left, and its root's dentry is no longer held.
+func (ns *MountNamespace) Released(v *VirtualFilesystem) bool {
+	v.mountMu.RLock()
+	defer v.mountMu.RUnlock()
+	return ns.released
 }
 
 // mountedOn reports whether something is mounted on child in the mount
@@ -353,13 +415,15 @@ func (v *VirtualFilesystem) MoveMount(source, target VirtualDentry) error {
 		return unix.ELOOP
 	}
 	v.mountMu.Lock()
-	defer v.mountMu.Unlock()
 	m := source.Mount
 	if m.parent == nil || m.ns == nil || target.Mount.ns != m.ns {
+		v.mountMu.Unlock()
 		return unix.EINVAL
 	}
-	v.removeLocked(m)
+	point := v.removeLocked(m)
 	m.parent, m.point = target.Mount, target.Dentry
 	v.addLocked(m)
+	v.mountMu.Unlock()
+	point.DecRef()
 	return nil
 }

@@ -10,8 +10,12 @@ import (
 
 // exists reports whether path resolves from fs.
 func exists(e *env, fs *vfs.FSContext, path string) bool {
-	_, err := e.v.GetDentry(e.ctx, fs.PathOp(vfs.VirtualDentry{}, path, true))
-	return err == nil
+	vd, err := e.v.GetDentry(e.ctx, fs.PathOp(vfs.VirtualDentry{}, path, true))
+	if err != nil {
+		return false
+	}
+	vd.DecRef()
+	return true
 }
 
 func TestMountNamespaces(t *testing.T) {
