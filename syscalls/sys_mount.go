@@ -8,8 +8,10 @@ import (
 	"strings"
 
 	"github.com/veil-sandbox/veil/sentry/arch"
+	"github.com/veil-sandbox/veil/sentry/fs/devpts"
 	"github.com/veil-sandbox/veil/sentry/fs/mqueue"
 	"github.com/veil-sandbox/veil/sentry/fs/proc"
+	"github.com/veil-sandbox/veil/sentry/fs/sys"
 	"github.com/veil-sandbox/veil/sentry/fs/tmpfs"
 	"github.com/veil-sandbox/veil/sentry/kernel"
 	"github.com/veil-sandbox/veil/sentry/vfs"
@@ -18,7 +20,7 @@ import (
 
 func init() {
 	register(unix.SYS_MOUNT, "mount", sysMount, Path, Path, Path, Hex, Hex).partial(
-		"filesystems tmpfs, proc, mqueue and bind mounts (others, and devpts until its filesystem provides instances: ENODEV); every mount is private (MS_SHARED, MS_SLAVE accepted as MS_PRIVATE); MS_NOSUID, MS_NODEV and atime flags accepted")
+		"filesystems tmpfs, proc, mqueue, devpts, sysfs, cgroup2 and bind mounts (others: ENODEV); every mount is private (MS_SHARED, MS_SLAVE accepted as MS_PRIVATE); MS_NOSUID, MS_NODEV and atime flags accepted")
 	register(unix.SYS_UMOUNT2, "umount2", sysUmount2, Path, Hex).partial("MNT_EXPIRE: EINVAL; a busy filesystem (open files, working directories) unmounts anyway")
 	register(unix.SYS_PIVOT_ROOT, "pivot_root", sysPivotRoot, Path, Path)
 }
@@ -27,10 +29,10 @@ func init() {
 // boot code sets those of /proc).
 var ProcOptions = proc.Options{Release: Release}
 
-// NewDevpts, if set, makes a devpts instance for mount(2) of type devpts
-// with the given options (the devpts filesystem's owner sets it); without
-// it such mounts fail with ENODEV, as for a filesystem the kernel lacks.
-var NewDevpts func(data string) (vfs.Inode, error)
+// SysOptions, if set, are those of the sysfs and cgroup2 instances mount(2)
+// makes (the boot code sets those of its own); without them such mounts
+// are ENODEV.
+var SysOptions *sys.Options
 
 const msMgcMask = 0xffff0000
 const msMgcVal = 0xC0ED0000
@@ -121,41 +123,59 @@ func sysMount(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if fstype == "" {
 		return 0, unix.EINVAL
 	}
-	root, err := newFilesystem(t, fstype, data)
+	root, pts, err := newFilesystem(t, fstype, data)
 	if err != nil {
 		return 0, err
 	}
 	if source == "" {
 		source = "none"
 	}
-	_, err = v.MountIn(t, tvd, root, vfs.MountOptions{ReadOnly: ro, NoExec: noexec, FSType: fstype, Source: source})
+	m, err := v.MountIn(t, tvd, root, vfs.MountOptions{ReadOnly: ro, NoExec: noexec, FSType: fstype, Source: source})
+	if err == nil && pts != nil {
+		// TIOCGPTPEER opens slaves through the instance's mount.
+		pts.SetMount(vfs.VirtualDentry{Mount: m, Dentry: m.Root()})
+	}
 	return 0, err
 }
 
 // newFilesystem makes a filesystem for mount(2) of fstype with the
-// comma-separated options data.
-func newFilesystem(t *kernel.Task, fstype, data string) (vfs.Inode, error) {
+// comma-separated options data; for devpts it also returns the instance.
+func newFilesystem(t *kernel.Task, fstype, data string) (vfs.Inode, *devpts.Filesystem, error) {
 	k := t.Kernel()
 	switch fstype {
 	case "tmpfs":
 		o, err := tmpfsMountOptions(t, data)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return tmpfs.New(k.MF, o).Root(), nil
+		return tmpfs.New(k.MF, o).Root(), nil, nil
 	case "proc":
 		// An instance shows the mounter's pid namespace.
 		o := ProcOptions
 		o.PIDNamespace = t.PIDNamespace()
-		return proc.New(k, o), nil
+		return proc.New(k, o), nil, nil
 	case "mqueue":
-		return mqueue.Of(k, t.IPCNamespace()).Root(), nil
+		return mqueue.Of(k, t.IPCNamespace()).Root(), nil, nil
 	case "devpts":
-		if NewDevpts != nil {
-			return NewDevpts(data)
+		// Each mount is a new instance (bubblewrap's --dev mounts one
+		// with newinstance and links /dev/ptmx to its pts/ptmx).
+		ns := t.UserNamespace()
+		o, err := devpts.ParseOptions(strings.Split(data, ","), ns.MapGID, true)
+		if err != nil {
+			return nil, nil, err
+		}
+		pts := devpts.New(o)
+		return pts.Root(), pts, nil
+	case "sysfs":
+		if SysOptions != nil {
+			return sys.New(*SysOptions), nil, nil
+		}
+	case "cgroup2":
+		if SysOptions != nil {
+			return sys.NewCgroup(*SysOptions), nil, nil
 		}
 	}
-	return nil, unsupported(t, "mount("+fstype+")", unix.ENODEV)
+	return nil, nil, unsupported(t, "mount("+fstype+")", unix.ENODEV)
 }
 
 // tmpfsMountOptions parses tmpfs's size=, nr_inodes=, mode=, uid= and

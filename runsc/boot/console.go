@@ -181,27 +181,9 @@ func ptsOptions(oci *specs.Spec) (devpts.Options, error) {
 		if m.Type != "devpts" || strings.TrimRight(m.Destination, "/") != "/dev/pts" {
 			continue
 		}
-		o = devpts.Options{Mode: 0o600}
-		for _, opt := range m.Options {
-			k, v, _ := strings.Cut(opt, "=")
-			switch k {
-			case "mode", "ptmxmode":
-				n, err := strconv.ParseUint(v, 8, 32)
-				if err != nil || n > 0o777 {
-					return o, fmt.Errorf("devpts option %q", opt)
-				}
-				if k == "mode" {
-					o.Mode = uint32(n)
-				} else {
-					o.PtmxMode = uint32(n)
-				}
-			case "gid":
-				n, err := strconv.ParseUint(v, 10, 32)
-				if err != nil {
-					return o, fmt.Errorf("devpts option %q", opt)
-				}
-				o.GID, o.SetGID = uint32(n), true
-			}
+		var err error
+		if o, err = devpts.ParseOptions(m.Options, func(g uint32) (uint32, bool) { return g, true }, false); err != nil {
+			return o, fmt.Errorf("devpts options %q: %w", strings.Join(m.Options, ","), err)
 		}
 	}
 	return o, nil

@@ -112,6 +112,8 @@ func build(spec *Spec, goferConns []*os.File, host *hostinfo.Info) (*sandbox, er
 		host = hostinfo.Synthetic(runtime.NumCPU())
 	}
 	s.sysOpts = sys.Options{CPUs: host, Limits: spec.Limits, Source: sys.KernelSource(k)}
+	// mount -t sysfs and -t cgroup2 inside show the same.
+	syscalls.SysOptions = &s.sysOpts
 	procOpts := proc.Options{
 		Release: syscalls.Release, Sysctls: sysctls(spec.OCI), CPUs: host, MemoryLimit: spec.Limits.MemoryMax,
 		// The Sentry's own /proc (its confined root's) shows the host's

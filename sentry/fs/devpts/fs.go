@@ -28,6 +28,7 @@ package devpts
 import (
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -58,6 +59,50 @@ type Options struct {
 	// opener's fsgid.
 	GID    uint32
 	SetGID bool
+}
+
+// ParseOptions parses devpts mount options ("mode=620", "gid=5", ...):
+// mode= and ptmxmode= in octal, gid= through mapGID (the mounter's user
+// namespace: EINVAL for an unmapped id). newinstance, uid= and max= are
+// accepted and have no effect (every instance is new, as since Linux 4.7;
+// slaves belong to their opener). Other options are EINVAL when strict
+// (mount(2), as Linux's devpts), ignored otherwise (the generic mount
+// options an OCI configuration lists with them).
+func ParseOptions(opts []string, mapGID func(uint32) (uint32, bool), strict bool) (Options, error) {
+	o := Options{Mode: 0o600}
+	for _, opt := range opts {
+		k, v, _ := strings.Cut(opt, "=")
+		switch k {
+		case "mode", "ptmxmode":
+			n, err := strconv.ParseUint(v, 8, 32)
+			if err != nil || n > 0o777 {
+				return o, unix.EINVAL
+			}
+			if k == "mode" {
+				o.Mode = uint32(n)
+			} else {
+				o.PtmxMode = uint32(n)
+			}
+		case "gid", "uid", "max":
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil {
+				return o, unix.EINVAL
+			}
+			if k == "gid" {
+				g, ok := mapGID(uint32(n))
+				if !ok {
+					return o, unix.EINVAL
+				}
+				o.GID, o.SetGID = g, true
+			}
+		case "newinstance", "":
+		default:
+			if strict {
+				return o, unix.EINVAL
+			}
+		}
+	}
+	return o, nil
 }
 
 // HostDefaults are the options of a Debian host's /dev/pts (systemd

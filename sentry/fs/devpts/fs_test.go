@@ -232,3 +232,23 @@ func TestNonCanonicalRead(t *testing.T) {
 	s.Release()
 	m.Release()
 }
+
+func TestParseOptions(t *testing.T) {
+	shift := func(g uint32) (uint32, bool) { return g + 1000, g < 10 }
+	o, err := devpts.ParseOptions([]string{"newinstance", "ptmxmode=0666", "mode=620", "gid=5", "max=10"}, shift, true)
+	if err != nil || o != (devpts.Options{Mode: 0o620, PtmxMode: 0o666, GID: 1005, SetGID: true}) {
+		t.Errorf("bubblewrap's options: %+v, %v", o, err)
+	}
+	if o, err := devpts.ParseOptions([]string{""}, shift, true); err != nil || o != (devpts.Options{Mode: 0o600}) {
+		t.Errorf("no options: %+v, %v (want Linux's defaults)", o, err)
+	}
+	for _, bad := range []string{"gid=20", "mode=8", "mode=1000", "uid=x", "bogus"} {
+		if _, err := devpts.ParseOptions([]string{bad}, shift, true); err != unix.EINVAL {
+			t.Errorf("%s: %v, want EINVAL", bad, err)
+		}
+	}
+	// An OCI configuration lists the generic options with devpts's.
+	if o, err := devpts.ParseOptions([]string{"nosuid", "noexec", "mode=0620"}, shift, false); err != nil || o.Mode != 0o620 {
+		t.Errorf("OCI options: %+v, %v", o, err)
+	}
+}
