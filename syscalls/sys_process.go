@@ -12,7 +12,7 @@ import (
 )
 
 func init() {
-	register(unix.SYS_CLONE, "clone", sysClone, Hex, Hex, Hex, Hex, Hex).partial("CLONE_NEWNET (until the socket layer makes per-namespace stacks), CLONE_PIDFD, CLONE_INTO_CGROUP: EINVAL")
+	register(unix.SYS_CLONE, "clone", sysClone, Hex, Hex, Hex, Hex, Hex).partial("CLONE_PIDFD, CLONE_INTO_CGROUP: EINVAL")
 	register(unix.SYS_FORK, "fork", sysFork)
 	register(unix.SYS_VFORK, "vfork", sysVfork)
 	register(unix.SYS_EXECVE, "execve", sysExecve, Path, Hex, Hex)

@@ -126,7 +126,9 @@ func familyName(f int) string {
 }
 
 // stackOf is the socket stack of the task's sandbox.
-func stackOf(t *kernel.Task) *socket.Stack { return socket.StackFor(t.Kernel()) }
+func stackOf(t *kernel.Task) *socket.Stack {
+	return socket.NamespaceStack(t.Kernel(), t.NetNamespace().Stack)
+}
 
 // isSocket reports whether f is a socket: sockets send SIGPIPE
 // themselves, only when Linux's protocol code does.
@@ -571,8 +573,8 @@ func parseControl(t *kernel.Task, s *socket.File, ctl []byte) ([]*vfs.FileDescri
 			if clen != sizeofCmsghdr+socket.SizeofUcred {
 				return rights, nil, unix.EINVAL
 			}
-			c := socket.Creds{PID: int32(le.Uint32(data)), UID: le.Uint32(data[4:]), GID: le.Uint32(data[8:])}
-			if err := checkCreds(t, c); err != nil {
+			c, err := checkCreds(t, socket.Creds{PID: int32(le.Uint32(data)), UID: le.Uint32(data[4:]), GID: le.Uint32(data[8:])})
+			if err != nil {
 				return rights, nil, err
 			}
 			creds = &c
@@ -587,22 +589,46 @@ func cmsgAlign(n int) int { return (n + 7) &^ 7 }
 
 // checkCreds is scm_check_creds: a process may claim its own pid (or any,
 // with CAP_SYS_ADMIN) and its real, effective or saved ids (or any, with
-// CAP_SETUID and CAP_SETGID); the pid must exist.
-func checkCreds(t *kernel.Task, c socket.Creds) error {
-	if c.UID == ^uint32(0) || c.GID == ^uint32(0) {
-		return unix.EINVAL
+// CAP_SETUID and CAP_SETGID); the pid must exist. c is as the sender sees
+// it (its pid and user namespaces: unmapped ids are EINVAL); the result
+// has the kernel's ids, which the receiver sees through viewCreds.
+func checkCreds(t *kernel.Task, c socket.Creds) (socket.Creds, error) {
+	ns := t.UserNamespace()
+	uid, uidMapped := ns.MapUID(c.UID)
+	gid, gidMapped := ns.MapGID(c.GID)
+	if c.UID == ^uint32(0) || c.GID == ^uint32(0) || !uidMapped || !gidMapped {
+		return c, unix.EINVAL
 	}
 	cr := t.Credentials()
-	pidOK := c.PID == t.ProcessID() || cr.HasCapability(unix.CAP_SYS_ADMIN)
-	uidOK := c.UID == cr.UID || c.UID == cr.EUID || c.UID == cr.SUID || cr.HasCapability(unix.CAP_SETUID)
-	gidOK := c.GID == cr.GID || c.GID == cr.EGID || c.GID == cr.SGID || cr.HasCapability(unix.CAP_SETGID)
+	pidOK := c.PID == int32(t.PID()) || cr.HasCapability(unix.CAP_SYS_ADMIN)
+	uidOK := uid == cr.UID || uid == cr.EUID || uid == cr.SUID || cr.HasCapability(unix.CAP_SETUID)
+	gidOK := gid == cr.GID || gid == cr.EGID || gid == cr.SGID || cr.HasCapability(unix.CAP_SETGID)
 	if !pidOK || !uidOK || !gidOK {
-		return unix.EPERM
+		return c, unix.EPERM
 	}
-	if tg := t.Kernel().ThreadGroupByID(kernel.ThreadID(c.PID)); tg == nil {
-		return unix.ESRCH
+	tg, err := t.LookupProcess(kernel.ThreadID(c.PID))
+	if err != nil {
+		return c, unix.ESRCH
 	}
-	return nil
+	return socket.Creds{PID: int32(tg.ID()), UID: uid, GID: gid}, nil
+}
+
+// ucredBytes is c as a struct ucred.
+func ucredBytes(c socket.Creds) []byte {
+	b := make([]byte, socket.SizeofUcred)
+	binary.LittleEndian.PutUint32(b, uint32(c.PID))
+	binary.LittleEndian.PutUint32(b[4:], c.UID)
+	binary.LittleEndian.PutUint32(b[8:], c.GID)
+	return b
+}
+
+// viewCreds is what t sees of credentials the socket layer recorded with
+// the kernel's ids (cred_to_ucred, scm_recv): the pid in t's pid
+// namespace (0 outside it), the ids in its user namespace (the overflow
+// ids where unmapped).
+func viewCreds(t *kernel.Task, c socket.Creds) socket.Creds {
+	ns := t.UserNamespace()
+	return socket.Creds{PID: t.ViewPID(c.PID), UID: ns.ViewUID(c.UID), GID: ns.ViewGID(c.GID)}
 }
 
 // sysSendto implements sendto(2) and send(2).
@@ -704,11 +730,7 @@ func recvmsg(t *kernel.Task, f *vfs.FileDescription, s *socket.File, h msghdr, f
 		cw.put(c.Level, c.Type, c.Data)
 	}
 	if m.Creds != nil {
-		b := make([]byte, socket.SizeofUcred)
-		binary.LittleEndian.PutUint32(b, uint32(m.Creds.PID))
-		binary.LittleEndian.PutUint32(b[4:], m.Creds.UID)
-		binary.LittleEndian.PutUint32(b[8:], m.Creds.GID)
-		cw.put(unix.SOL_SOCKET, unix.SCM_CREDENTIALS, b)
+		cw.put(unix.SOL_SOCKET, unix.SCM_CREDENTIALS, ucredBytes(viewCreds(t, *m.Creds)))
 	}
 	if len(m.Rights) > 0 {
 		cw.rights(m.Rights, flags&unix.MSG_CMSG_CLOEXEC != 0)
@@ -978,6 +1000,10 @@ func sysGetsockopt(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	var val []byte
 	if level == unix.SOL_SOCKET {
 		val, err = ep.Sock().GetSockOpt(ep, name, int(optlen), func(what string) { t.Kernel().CountUnimplemented(what) })
+		if cr, ok := ep.Sock().PeerCred(); ok && err == nil && name == unix.SO_PEERCRED {
+			// Recorded with the kernel's ids; the reader sees its own.
+			val = ucredBytes(viewCreds(t, cr))
+		}
 	} else {
 		val, err = ep.GetSockOpt(t, level, name, int(optlen))
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/veil-sandbox/veil/sentry/hostinfo"
 	"github.com/veil-sandbox/veil/sentry/kernel"
 	"github.com/veil-sandbox/veil/sentry/memfile"
+	"github.com/veil-sandbox/veil/sentry/socket"
 	"github.com/veil-sandbox/veil/sentry/vdso"
 	"github.com/veil-sandbox/veil/sentry/vfs"
 	"github.com/veil-sandbox/veil/syscalls"
@@ -88,6 +89,9 @@ func build(spec *Spec, goferConns []*os.File, host *hostinfo.Info) (*sandbox, er
 		return nil, err
 	}
 	s.k = k
+	// A network namespace made inside gets a socket stack of its own:
+	// its abstract unix names, netlink ports and a loopback interface.
+	k.NewNetworkStack = func(*kernel.NetNamespace) (any, error) { return socket.NewStack(), nil }
 	k.HostSignalsActOnInit = spec.HostSignalsActOnInit
 	k.VDSO = vd // veil: vdso
 	k.SetHostname(spec.OCI.Hostname)

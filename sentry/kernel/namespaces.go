@@ -275,8 +275,8 @@ func (t *Task) shareSemUndoLocked(nt *Task) {
 
 // supportedNamespaceFlags are the CLONE_NEW* flags clone(2) and
 // unshare(2) implement. CLONE_NEWTIME is refused with EINVAL, as by a
-// kernel built without CONFIG_TIME_NS, and so is CLONE_NEWNET until the
-// socket layer makes network stacks per namespace (Kernel.NewNetworkStack).
+// kernel built without CONFIG_TIME_NS, and so is CLONE_NEWNET in a kernel
+// whose socket layer makes no network stacks (Kernel.NewNetworkStack).
 const supportedNamespaceFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
 	unix.CLONE_NEWCGROUP | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWNET
 

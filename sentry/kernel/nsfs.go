@@ -18,9 +18,10 @@ import (
 // NetNamespace is a network namespace (network_namespaces(7)). The socket
 // layer owns what it stands for: Stack is its network stack (nil for the
 // initial namespace, whose stack is the sandbox's), made for a new
-// namespace by Kernel.NewNetworkStack. Without that hook CLONE_NEWNET is
-// refused (EINVAL, as by a kernel without CONFIG_NET_NS): a namespace
-// whose sockets would still reach the sandbox's network would pretend.
+// namespace by Kernel.NewNetworkStack (runsc gives each a socket.Stack of
+// its own). Without that hook CLONE_NEWNET is refused (EINVAL, as by a
+// kernel without CONFIG_NET_NS): a namespace whose sockets would still
+// reach the sandbox's network would pretend.
 type NetNamespace struct {
 	owner *UserNamespace
 	ino   uint64

@@ -596,7 +596,7 @@ func TestCloneFlagChecks(t *testing.T) {
 	for _, f := range []uint64{
 		unix.CLONE_THREAD | unix.CLONE_VM,      // CLONE_THREAD needs CLONE_SIGHAND
 		unix.CLONE_SIGHAND,                     // CLONE_SIGHAND needs CLONE_VM
-		unix.CLONE_NEWNET,                      // network namespaces are not supported
+		unix.CLONE_NEWNET,                      // without a network stack hook
 		unix.CLONE_NEWNS | unix.CLONE_FS,       // a new mount namespace needs its own fs context
 		unix.CLONE_NEWUSER | unix.CLONE_FS,     // and so does a new user namespace
 		unix.CLONE_NEWIPC | unix.CLONE_SYSVSEM, // a new IPC namespace cannot share semaphore undo

@@ -10,10 +10,11 @@ import (
 )
 
 // Stack is the socket state of one network namespace: the names sockets
-// bind to (each family keeps its own table, see FamilyState) and the
-// network the namespace sees (interfaces, addresses, routes). Until the
-// Sentry has network namespaces there is one Stack per sandbox (per
-// kernel, see StackFor).
+// bind to (each family keeps its own table, see FamilyState: abstract unix
+// names, netlink ports) and the network the namespace sees (interfaces,
+// addresses, routes). The sandbox's initial namespace has the kernel's
+// (StackFor); each namespace made inside has its own (NewStack, held by
+// the kernel's NetNamespace; see NamespaceStack).
 type Stack struct {
 	mu    sync.Mutex
 	net   Network
@@ -64,6 +65,17 @@ func StackFor(owner any) *Stack {
 	}
 	s, _ := stacks.LoadOrStore(owner, NewStack())
 	return s.(*Stack)
+}
+
+// NamespaceStack returns the stack of a network namespace: stack is what
+// the namespace holds (kernel.NetNamespace.Stack, a *Stack made by
+// NewStack), nil for the sandbox's initial namespace, whose stack is
+// owner's (StackFor).
+func NamespaceStack(owner, stack any) *Stack {
+	if st, ok := stack.(*Stack); ok {
+		return st
+	}
+	return StackFor(owner)
 }
 
 // Hooks are what the socket layer needs from the kernel, installed by

@@ -3,25 +3,30 @@
  * CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWNS|CLONE_NEWPID, a user namespace
  * whose maps the parent writes, setns(2) into a child's UTS namespace and
  * back, unshare(CLONE_NEWPID) and its pid 1 (and ENOMEM once that init
- * is gone), ns inode numbers, and the errors of the flag rules. Every
+ * is gone), unshare(CLONE_NEWNET) (abstract unix names per namespace,
+ * only lo), ns inode numbers, and the errors of the flag rules. Every
  * mount happens in a private mount namespace of the child, so a native
  * run (as root) changes nothing on the host.
  */
 #include "veiltest.h"
 
 #include <fcntl.h>
+#include <net/if.h>
 #include <sched.h>
+#include <stddef.h>
 #include <signal.h>
 #include <sys/ipc.h>
 #include <sys/mount.h>
 #include <sys/msg.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <sys/utsname.h>
 
 static char stack[256 * 1024] __attribute__((aligned(16)));
-static int pfd[2], cfd[2];
+static int pfd[2], cfd[2], sp[2];
 static char dir[64];
 static int key;
 
@@ -39,6 +44,27 @@ static int child(void *arg)
 	/* A new pid namespace: pid 1, no parent in it. */
 	if (getpid() != 1 || getppid() != 0)
 		return 10;
+	/* The socket pair's credentials are the parent's, outside this pid
+	 * namespace: pid 0 here. What we send as pid 1 the parent reads as
+	 * our pid in its namespace. */
+	struct ucred uc;
+	socklen_t ul = sizeof uc;
+	if (getsockopt(sp[1], SOL_SOCKET, SO_PEERCRED, &uc, &ul) != 0 || uc.pid != 0 || uc.uid != getuid())
+		return 16;
+	struct ucred me = {.pid = getpid(), .uid = getuid(), .gid = getgid()};
+	union {
+		char buf[CMSG_SPACE(sizeof me)];
+		struct cmsghdr align;
+	} cm;
+	struct iovec iov = {.iov_base = "c", .iov_len = 1};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
+	struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
+	h->cmsg_level = SOL_SOCKET;
+	h->cmsg_type = SCM_CREDENTIALS;
+	h->cmsg_len = CMSG_LEN(sizeof me);
+	memcpy(CMSG_DATA(h), &me, sizeof me);
+	if (sendmsg(sp[1], &mh, 0) != 1)
+		return 17;
 	if (sethostname("veil-child", 10) != 0)
 		return 11;
 	/* A new IPC namespace: the parent's queue is not here. */
@@ -113,6 +139,9 @@ int main(void)
 	int q = SYS(msgget(key, IPC_CREAT | 0600));
 	SYS(pipe(pfd));
 	SYS(pipe(cfd));
+	SYS(socketpair(AF_UNIX, SOCK_STREAM, 0, sp));
+	int one = 1;
+	SYS(setsockopt(sp[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof one));
 
 	pid_t c = clone(child, stack + sizeof stack,
 			CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNS | CLONE_NEWPID | SIGCHLD, NULL);
@@ -121,6 +150,23 @@ int main(void)
 	CHECK(read(pfd[0], &r, 1) == 1);
 	hostname(now, sizeof now);
 	printf("parent hostname unchanged: %d\n", strcmp(before, now) == 0);
+	{
+		union {
+			char buf[CMSG_SPACE(sizeof(struct ucred))];
+			struct cmsghdr align;
+		} cm;
+		char b;
+		struct iovec iov = {.iov_base = &b, .iov_len = 1};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
+		CHECK(recvmsg(sp[0], &mh, 0) == 1);
+		struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
+		CHECK(h != NULL && h->cmsg_type == SCM_CREDENTIALS);
+		struct ucred uc;
+		memcpy(&uc, CMSG_DATA(h), sizeof uc);
+		printf("child's credentials show its pid here: %d\n", uc.pid == c);
+		close(sp[0]);
+		close(sp[1]);
+	}
 	char path[96];
 	snprintf(path, sizeof path, "%s/inside", dir);
 	printf("child's mount invisible: %d\n", access(path, F_OK) == -1 && errno == ENOENT);
@@ -160,6 +206,39 @@ int main(void)
 	CHECK(write(cfd[1], "g", 1) == 1);
 	CHECK(waitpid(c, &st, 0) == c);
 	printf("userns child exit %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st));
+
+	/* A network namespace has its own abstract unix names and only a
+	 * loopback interface; filesystem names stay reachable. */
+	int srv = SYS(socket(AF_UNIX, SOCK_STREAM, 0));
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path + 1, sizeof sa.sun_path - 1, "veil-netns-%d", getpid());
+	socklen_t sl = offsetof(struct sockaddr_un, sun_path) + 1 + strlen(sa.sun_path + 1);
+	SYS(bind(srv, (struct sockaddr *)&sa, sl));
+	SYS(listen(srv, 1));
+	ino_t netns = ns_ino("net");
+	c = SYS(fork());
+	if (c == 0) {
+		if (unshare(CLONE_NEWNET) != 0)
+			_exit(1);
+		if (ns_ino("net") == netns)
+			_exit(2);
+		int s = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (connect(s, (struct sockaddr *)&sa, sl) == 0 || errno != ECONNREFUSED)
+			_exit(3);
+		if (bind(s, (struct sockaddr *)&sa, sl) != 0)
+			_exit(4);
+		struct if_nameindex *ifs = if_nameindex();
+		if (ifs == NULL || ifs[0].if_name == NULL || strcmp(ifs[0].if_name, "lo") != 0 || ifs[1].if_name != NULL)
+			_exit(5);
+		_exit(0);
+	}
+	CHECK(waitpid(c, &st, 0) == c && WIFEXITED(st));
+	printf("netns child exit %d\n", WEXITSTATUS(st));
+	/* The name is still ours here. */
+	int again = SYS(socket(AF_UNIX, SOCK_STREAM, 0));
+	CHECK(bind(again, (struct sockaddr *)&sa, sl) == -1 && errno == EADDRINUSE);
+	close(again);
+	close(srv);
 
 	/* unshare(CLONE_NEWPID): the next child is pid 1 of the new
 	 * namespace; our own pid does not change. */
