@@ -68,11 +68,12 @@ func ioprioTargets(t *kernel.Task, which, who int32) ([]*kernel.Task, error) {
 		if who == 0 {
 			return []*kernel.Task{t}, nil
 		}
-		if o := k.TaskByTID(kernel.ThreadID(who)); o != nil {
+		// Ids are the caller's pid and user namespaces'.
+		if o, err := t.LookupTask(kernel.ThreadID(who)); err == nil {
 			out = append(out, o)
 		}
 	case ioprioWhoPgrp:
-		pg := kernel.ThreadID(who)
+		pg := t.KernelGroupID(kernel.ThreadID(who))
 		if who == 0 {
 			pg = t.ThreadGroup().ProcessGroup()
 		}
@@ -82,9 +83,12 @@ func ioprioTargets(t *kernel.Task, which, who int32) ([]*kernel.Task, error) {
 			}
 		}
 	case ioprioWhoUser:
-		uid := uint32(who)
+		uid, ok := t.UserNamespace().MapUID(uint32(who))
 		if who == 0 {
-			uid = t.Credentials().UID
+			uid, ok = t.Credentials().UID, true
+		}
+		if !ok {
+			return nil, unix.ESRCH
 		}
 		for _, id := range k.ThreadGroupIDs() {
 			if tg := k.ThreadGroupByID(id); tg != nil {

@@ -37,10 +37,10 @@ func sysPidfdOpen(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if flags&pidfdThread != 0 {
 		return 0, unsupported(t, "pidfd_open(PIDFD_THREAD)", unix.EINVAL)
 	}
-	k := t.Kernel()
-	tg := k.ThreadGroupByID(kernel.ThreadID(pid))
-	if tg == nil {
-		if k.TaskByTID(kernel.ThreadID(pid)) != nil {
+	// pid is in the caller's pid namespace.
+	tg, err := t.LookupProcess(kernel.ThreadID(pid))
+	if err != nil {
+		if _, terr := t.LookupTask(kernel.ThreadID(pid)); terr == nil {
 			return 0, unix.EINVAL // a thread, not a process
 		}
 		return 0, unix.ESRCH
@@ -99,12 +99,15 @@ func sysPidfdSendSignal(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		if unix.Signal(binary.LittleEndian.Uint32(signo[:])) != sig {
 			return 0, unix.EINVAL
 		}
-		if info, err = copyInQueuedInfo(t, infoAddr, sig, int32(tg.ID())); err != nil {
+		if info, err = copyInQueuedInfo(t, infoAddr, sig, int32(t.ViewOf(tg))); err != nil {
 			return 0, err
 		}
 	} else {
 		info = userSignalInfo(t, sig, siUser)
 	}
+	// A queued info's si_pid is the caller's to choose; otherwise it is
+	// the caller's pid as each target's namespace sees it.
+	setPID := infoAddr == 0
 	k := t.Kernel()
 	if flags == pidfdSignalProcessGroup {
 		pgid := tg.ProcessGroup()
@@ -120,7 +123,9 @@ func sysPidfdSendSignal(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 				continue
 			}
 			if sig != 0 {
-				k.SendSignal(o, info)
+				// A copy each: si_pid depends on the target.
+				c := *info
+				t.SignalProcess(o, &c, setPID)
 			}
 			sent = true
 		}
@@ -141,9 +146,9 @@ func sysPidfdSendSignal(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		if leader == nil {
 			return 0, unix.ESRCH
 		}
-		return 0, k.SendThreadSignal(leader, info)
+		return 0, t.SignalThread(leader, info, setPID)
 	}
-	return 0, k.SendSignal(tg, info)
+	return 0, t.SignalProcess(tg, info, setPID)
 }
 
 // pidfd_getfd(2): a duplicate, close-on-exec, of descriptor targetfd of

@@ -225,8 +225,9 @@ func writeFile(t *kernel.Task, f *vfs.FileDescription, segs []seg, off int64) (u
 // sendSIGPIPE sends SIGPIPE to t (si_code SI_USER from itself).
 func sendSIGPIPE(t *kernel.Task) {
 	info := &arch.SignalInfo{Signo: int32(unix.SIGPIPE)}
-	info.SetPID(t.ProcessID())
-	info.SetUID(t.Credentials().UID)
+	// Its own pid and uid, as its namespaces see them.
+	info.SetPID(int32(t.PID()))
+	info.SetUID(t.UserNamespace().ViewUID(t.Credentials().UID))
 	t.Kernel().SendThreadSignal(t, info)
 }
 

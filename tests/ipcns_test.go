@@ -96,7 +96,7 @@ unshare -r sh -c 'echo 0 0 1 > /proc/self/uid_map' 2>/dev/null || echo second wr
 		{name: "user-unprivileged", script: `sleep 30 & p=$!
 setpriv --reuid=1000 --regid=1000 --clear-groups unshare -r sh -c "id -u; kill $p 2>/dev/null && echo killed || echo kill-refused; cat /etc/shadow >/dev/null 2>&1 && echo read-shadow || echo shadow-denied; hostname h 2>/dev/null || echo hostname-denied"
 kill $p
-setpriv --reuid=1000 --regid=1000 --clear-groups unshare -r -u sh -c 'hostname h && hostname'
+setpriv --reuid=1000 --regid=1000 --clear-groups unshare -r -u sh -c 'hostname h && hostname; grep -E "^(Uid|Gid|Groups):" /proc/self/status'
 setpriv --reuid=1000 --regid=1000 --clear-groups unshare -r -m sh -c 'mount -t tmpfs t /mnt && echo mounted'`},
 		{name: "mount", script: `unshare -m sh -c 'mount -t tmpfs x /mnt && touch /mnt/a && ls /mnt && grep " /mnt " /proc/self/mounts'
 grep -c " /mnt tmpfs " /proc/self/mounts

@@ -51,7 +51,7 @@ func (t *Task) LookupCPUClock(id int32, forTimer bool) (CPUClock, error) {
 			return CPUClock{Task: t, Which: which}, nil
 		}
 		k.mu.Lock()
-		o := k.tasks[pid]
+		o := t.tg.pidns.taskLocked(pid) // pid is in t's pid namespace
 		// A thread that is exiting is gone for its clock: it has woken
 		// its joiner (CLONE_CHILD_CLEARTID) before it leaves the task
 		// table, and Linux has unhashed it by the time the joiner runs.
@@ -62,10 +62,10 @@ func (t *Task) LookupCPUClock(id int32, forTimer bool) (CPUClock, error) {
 		}
 		return CPUClock{Task: o, Which: which}, nil
 	}
-	if pid == 0 || (!forTimer && pid == t.tid) {
+	if pid == 0 || (!forTimer && pid == t.TID()) {
 		return CPUClock{TG: t.tg, Which: which}, nil
 	}
-	tg := k.ThreadGroupByID(pid)
+	tg := t.tg.pidns.ThreadGroupWithID(pid)
 	if tg == nil {
 		return CPUClock{}, unix.EINVAL
 	}

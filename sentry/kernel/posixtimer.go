@@ -92,7 +92,7 @@ func (t *Task) CreateTimer(clock int32, ev *TimerEvent) (int32, error) {
 	}
 	pt.notify, pt.signo, pt.value = ev.Notify, ev.Signo, ev.Value
 	if ev.Notify == SigevThreadID {
-		o := k.TaskByTID(ev.ThreadID)
+		o := t.tg.pidns.TaskWithID(ev.ThreadID) // in the caller's pid namespace
 		if o == nil || o.tg != t.tg {
 			return 0, unix.EINVAL
 		}

@@ -178,8 +178,8 @@ func (t *Task) FileSizeLimit() uint64 {
 // caller, as send_sig(SIGXFSZ, current, 0) does (SI_USER from itself).
 func (t *Task) FileSizeExceeded() {
 	info := &arch.SignalInfo{Signo: int32(unix.SIGXFSZ), Code: 0}
-	info.SetPID(int32(t.tg.tgid))
-	info.SetUID(t.Credentials().UID)
+	info.SetPID(int32(t.PID()))
+	info.SetUID(t.UserNamespace().ViewUID(t.Credentials().UID))
 	t.k.SendThreadSignal(t, info)
 }
 

@@ -481,10 +481,13 @@ func (d *taskDir) info(ctx vfs.Context) (*taskInfo, error) {
 	if f := t.FSContext(); f != nil {
 		ti.umask = f.Umask()
 	}
-	c := t.Credentials()
-	ti.uid = [4]uint32{c.UID, c.EUID, c.SUID, c.FSUID}
-	ti.gid = [4]uint32{c.GID, c.EGID, c.SGID, c.FSGID}
-	ti.groups = append([]uint32(nil), c.Groups...)
+	// Ids as the reader's user namespace sees them (from_kuid_munged).
+	c, users := t.Credentials(), readerUserNS(ctx)
+	ti.uid = [4]uint32{users.ViewUID(c.UID), users.ViewUID(c.EUID), users.ViewUID(c.SUID), users.ViewUID(c.FSUID)}
+	ti.gid = [4]uint32{users.ViewGID(c.GID), users.ViewGID(c.EGID), users.ViewGID(c.SGID), users.ViewGID(c.FSGID)}
+	for _, g := range c.Groups {
+		ti.groups = append(ti.groups, users.ViewGID(g))
+	}
 	ti.capInh, ti.capPrm, ti.capEff = uint64(c.Inheritable), uint64(c.Permitted), uint64(c.Effective)
 	ti.capBnd, ti.capAmb = uint64(c.Bounding), uint64(c.Ambient)
 	ti.noNewPrivs = c.NoNewPrivs

@@ -30,6 +30,13 @@ static int pfd[2], cfd[2], sp[2];
 static char dir[64];
 static int key;
 
+static volatile sig_atomic_t got_usr1;
+static void on_usr1(int sig)
+{
+	(void)sig;
+	got_usr1 = 1;
+}
+
 static void hostname(char *buf, size_t n)
 {
 	struct utsname u;
@@ -44,6 +51,16 @@ static int child(void *arg)
 	/* A new pid namespace: pid 1, no parent in it. */
 	if (getpid() != 1 || getppid() != 0)
 		return 10;
+	/* pidfd_open takes pids of this namespace: 1 is this process. */
+	signal(SIGUSR1, on_usr1);
+	int self = syscall(SYS_pidfd_open, 1, 0);
+	if (self < 0 || syscall(SYS_pidfd_send_signal, self, SIGUSR1, NULL, 0) != 0)
+		return 18;
+	for (int i = 0; !got_usr1 && i < 1000; i++)
+		usleep(1000);
+	if (!got_usr1)
+		return 19;
+	close(self);
 	/* The socket pair's credentials are the parent's, outside this pid
 	 * namespace: pid 0 here. What we send as pid 1 the parent reads as
 	 * our pid in its namespace. */
