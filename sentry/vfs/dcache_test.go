@@ -152,10 +152,25 @@ func TestEvictionBoundsTheCache(t *testing.T) {
 		t.Errorf("%d unused dentries, bound %d", n, max)
 	}
 	// Everything is unused now: a bound of 0 empties the cache.
-	// (The root stays, as the root of its mount.)
+	// (The root stays, as the root of its mount.) A background shrink
+	// may still hold a dentry it took off the list, so wait for it.
+	waitShrinker(v)
 	v.SetMaxUnusedDentries(0)
 	if n := fs.live.Load(); n != 1 {
 		t.Errorf("%d inodes still cached with a bound of 0, want 1", n-1)
+	}
+}
+
+// waitShrinker waits until no background shrink runs.
+func waitShrinker(v *VirtualFilesystem) {
+	for {
+		v.lruMu.Lock()
+		busy := v.shrinking
+		v.lruMu.Unlock()
+		if !busy {
+			return
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -188,6 +203,7 @@ func TestPinnedDentriesStay(t *testing.T) {
 	}
 	// d0/f0 (and d0), d1 and d2 (the mount point) stay, with the two
 	// mount roots; nothing else.
+	waitShrinker(v)
 	v.shrink()
 	if n := fs.live.Load(); n != 6 {
 		t.Errorf("%d inodes cached, want 6 (two roots, d0, d0/f0, d1, d2)", n)
@@ -196,6 +212,7 @@ func TestPinnedDentriesStay(t *testing.T) {
 	if _, err := v.Stat(ctx, fsc.PathOp(VirtualDentry{}, "f1", true)); err != nil {
 		t.Fatal(err)
 	}
+	waitShrinker(v)
 	v.shrink()
 	if _, err := v.Stat(ctx, fsc.PathOp(VirtualDentry{}, "f1", true)); err != nil {
 		t.Fatal(err)
@@ -215,6 +232,7 @@ func TestPinnedDentriesStay(t *testing.T) {
 	}
 	f.DecRef()
 	fsc.DecRef()
+	waitShrinker(v)
 	v.shrink()
 	if n := fs.live.Load(); n != 3 {
 		t.Errorf("%d inodes cached after closing, want 3 (two roots and the mount point)", n)

@@ -25,6 +25,7 @@ func TestMountNamespaceReferences(t *testing.T) {
 		return vd
 	}
 	stat := func(fsc *FSContext, p string) error {
+		waitShrinker(v)
 		v.shrink()
 		_, err := v.Stat(ctx, fsc.PathOp(VirtualDentry{}, p, true))
 		return err
@@ -32,6 +33,7 @@ func TestMountNamespaceReferences(t *testing.T) {
 	// Only the root is cached between steps, plus what mounts hold.
 	live := func(want int64, what string) {
 		t.Helper()
+		waitShrinker(v)
 		v.shrink()
 		if n := fs.live.Load(); n != want {
 			t.Errorf("%s: %d inodes cached, want %d", what, n, want)
