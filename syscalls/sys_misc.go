@@ -1,15 +1,16 @@
 package syscalls
 
 // Miscellaneous process state: arch_prctl(2), prctl(2) (its capability
-// options are in sys_capability.go), getrlimit(2),
-// setrlimit(2), prlimit64(2), getrandom(2), sched_*(2), getcpu(2),
-// sysinfo(2), getrusage(2), personality(2), getpriority(2).
+// options are in sys_capability.go), getrandom(2), sched_*(2), getcpu(2),
+// sysinfo(2), personality(2), getpriority(2). Resource limits and usage
+// are in sys_rlimit.go.
 
 import (
 	"crypto/rand"
 	"encoding/binary"
 	"runtime"
 	"strconv"
+	"strings"
 
 	"github.com/veil-sandbox/veil/sentry/arch"
 	"github.com/veil-sandbox/veil/sentry/kernel"
@@ -18,10 +19,7 @@ import (
 
 func init() {
 	register(unix.SYS_ARCH_PRCTL, "arch_prctl", sysArchPrctl, Hex, Hex)
-	register(unix.SYS_PRCTL, "prctl", sysPrctl, Int, Hex, Hex, Hex, Hex).partial("options other than those of names, no_new_privs, dumpable, capabilities, keepcaps, securebits and seccomp: EINVAL")
-	register(unix.SYS_GETRLIMIT, "getrlimit", sysGetrlimit, Int, Hex)
-	register(unix.SYS_SETRLIMIT, "setrlimit", sysSetrlimit, Int, Hex)
-	register(unix.SYS_PRLIMIT64, "prlimit64", sysPrlimit64, Int, Int, Hex, Hex)
+	register(unix.SYS_PRCTL, "prctl", sysPrctl, Int, Hex, Hex, Hex, Hex).partial("options other than those of names, anonymous memory names (PR_SET_VMA), no_new_privs, dumpable, capabilities, keepcaps, securebits and seccomp: EINVAL")
 	register(unix.SYS_GETRANDOM, "getrandom", sysGetrandom, Hex, Int, Hex)
 	register(unix.SYS_SCHED_YIELD, "sched_yield", sysSchedYield)
 	register(unix.SYS_SCHED_GETAFFINITY, "sched_getaffinity", sysSchedGetaffinity, Int, Int, Hex)
@@ -32,7 +30,6 @@ func init() {
 	register(unix.SYS_SCHED_GET_PRIORITY_MIN, "sched_get_priority_min", sysSchedPriorityRange, Int)
 	register(unix.SYS_GETCPU, "getcpu", sysGetcpu, Hex, Hex, Hex)
 	register(unix.SYS_SYSINFO, "sysinfo", sysSysinfo, Hex)
-	register(unix.SYS_GETRUSAGE, "getrusage", sysGetrusage, Int, Hex)
 	register(unix.SYS_PERSONALITY, "personality", sysPersonality, Hex).partial("only the default personality (PER_LINUX): other values EINVAL")
 	register(unix.SYS_GETPRIORITY, "getpriority", sysGetpriority, Int, Int)
 	register(unix.SYS_SETPRIORITY, "setpriority", sysSetpriority, Int, Int, Int)
@@ -107,86 +104,43 @@ func sysPrctl(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		return 0, nil
 	case unix.PR_GET_SECCOMP, unix.PR_SET_SECCOMP:
 		return prctlSeccomp(t, a)
+	case unix.PR_SET_VMA:
+		return 0, prctlSetVMA(t, a)
 	}
 	return 0, unsupported(t, "prctl("+itoa(a[0])+")", unix.EINVAL)
 }
 
-func itoa(v uint64) string { return strconv.FormatUint(v, 10) }
+// anonNameMax is ANON_VMA_NAME_MAX_LEN, with the terminating NUL.
+const anonNameMax = 80
 
-func rlimitBytes(l kernel.Limit) []byte {
-	var b [16]byte
-	putUint64(b[0:], l.Cur)
-	putUint64(b[8:], l.Max)
-	return b[:]
-}
-
-func sysGetrlimit(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	l, err := t.ThreadGroup().Limits().Get(int(a[0]))
-	if err != nil {
-		return 0, err
+// prctlSetVMA implements PR_SET_VMA_ANON_NAME (Linux 5.17): it names
+// anonymous memory for /proc/PID/maps ([anon:NAME]); a NULL name removes
+// the name.
+func prctlSetVMA(t *kernel.Task, a arch.SyscallArgs) error {
+	if a[1] != unix.PR_SET_VMA_ANON_NAME {
+		return unix.EINVAL
 	}
-	return 0, t.CopyOut(uintptr(a[1]), rlimitBytes(l))
-}
-
-func copyInRlimit(t *kernel.Task, addr uintptr) (kernel.Limit, error) {
-	var b [16]byte
-	if err := t.CopyIn(addr, b[:]); err != nil {
-		return kernel.Limit{}, err
-	}
-	return kernel.Limit{Cur: binary.LittleEndian.Uint64(b[0:]), Max: binary.LittleEndian.Uint64(b[8:])}, nil
-}
-
-func sysSetrlimit(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	l, err := copyInRlimit(t, uintptr(a[1]))
-	if err != nil {
-		return 0, err
-	}
-	_, err = t.ThreadGroup().Limits().Set(int(a[0]), l, t.HasCapability(unix.CAP_SYS_RESOURCE))
-	if err == nil {
-		applyLimit(t, int(a[0]), l)
-	}
-	return 0, err
-}
-
-// applyLimit makes a new limit take effect where the Sentry enforces it.
-func applyLimit(t *kernel.Task, resource int, l kernel.Limit) {
-	if resource == unix.RLIMIT_NOFILE {
-		t.FDTable().SetLimit(int32(min(l.Cur, 1<<20)))
-	}
-}
-
-func sysPrlimit64(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	tg := t.ThreadGroup()
-	if pid := int32(a[0]); pid != 0 {
-		if tg = t.Kernel().ThreadGroupByID(kernel.ThreadID(pid)); tg == nil {
-			return 0, unix.ESRCH
+	name := ""
+	if a[4] != 0 {
+		s, err := t.CopyInString(uintptr(a[4]), anonNameMax-1)
+		if err == unix.ENAMETOOLONG {
+			return unix.EINVAL
 		}
-	}
-	if err := t.MayPrlimit(tg); err != nil {
-		return 0, err
-	}
-	lim := tg.Limits()
-	old, err := lim.Get(int(a[1]))
-	if err != nil {
-		return 0, err
-	}
-	if a[2] != 0 {
-		l, err := copyInRlimit(t, uintptr(a[2]))
 		if err != nil {
-			return 0, err
+			return err
 		}
-		if old, err = lim.Set(int(a[1]), l, t.HasCapability(unix.CAP_SYS_RESOURCE)); err != nil {
-			return 0, err
+		for _, c := range []byte(s) {
+			// Linux refuses what would make maps ambiguous.
+			if c <= ' ' || c >= 0x7f || strings.IndexByte("\\`$[]", c) >= 0 {
+				return unix.EINVAL
+			}
 		}
-		if tg == t.ThreadGroup() {
-			applyLimit(t, int(a[1]), l)
-		}
+		name = s
 	}
-	if a[3] != 0 {
-		return 0, t.CopyOut(uintptr(a[3]), rlimitBytes(old))
-	}
-	return 0, nil
+	return t.MemoryManager().SetAnonName(uintptr(a[2]), uintptr(a[3]), name)
 }
+
+func itoa(v uint64) string { return strconv.FormatUint(v, 10) }
 
 func sysGetrandom(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if a[2]&^(unix.GRND_NONBLOCK|unix.GRND_RANDOM|unix.GRND_INSECURE) != 0 {
@@ -279,16 +233,6 @@ func sysSysinfo(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	binary.LittleEndian.PutUint16(b[80:], uint16(len(t.Kernel().ThreadGroupIDs())))
 	binary.LittleEndian.PutUint32(b[104:], host.Unit)
 	return 0, t.CopyOut(uintptr(a[0]), b[:])
-}
-
-// getrusage(2): resource accounting is not implemented; all zero.
-func sysGetrusage(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	switch int32(a[0]) {
-	case unix.RUSAGE_SELF, unix.RUSAGE_CHILDREN, unix.RUSAGE_THREAD:
-	default:
-		return 0, unix.EINVAL
-	}
-	return 0, t.CopyOut(uintptr(a[1]), make([]byte, 144))
 }
 
 func sysPersonality(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {

@@ -12,7 +12,7 @@ import (
 )
 
 func init() {
-	register(unix.SYS_CLONE, "clone", sysClone, Hex, Hex, Hex, Hex, Hex).partial("namespace flags (CLONE_NEW*), CLONE_PIDFD, CLONE_INTO_CGROUP: EINVAL")
+	register(unix.SYS_CLONE, "clone", sysClone, Hex, Hex, Hex, Hex, Hex).partial("CLONE_PIDFD, CLONE_INTO_CGROUP: EINVAL")
 	register(unix.SYS_FORK, "fork", sysFork)
 	register(unix.SYS_VFORK, "vfork", sysVfork)
 	register(unix.SYS_EXECVE, "execve", sysExecve, Path, Hex, Hex)
@@ -142,9 +142,9 @@ func sysWait4(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	case pid == 0:
 		o.PGID = t.ThreadGroup().ProcessGroup()
 	case pid < -1:
-		o.PGID = kernel.ThreadID(-pid)
+		o.PGID = t.KernelGroupID(kernel.ThreadID(-pid))
 	default:
-		o.PID = kernel.ThreadID(pid)
+		o.PID = waitTarget(t, pid)
 	}
 	r, err := t.Wait(o)
 	if err != nil || r == nil {
@@ -158,8 +158,7 @@ func sysWait4(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		}
 	}
 	if rusage != 0 {
-		var ru [144]byte // struct rusage: no accounting yet, zeros
-		if err := t.CopyOut(rusage, ru[:]); err != nil {
+		if err := t.CopyOut(rusage, rusageBytes(r.Usage)); err != nil {
 			return 0, err
 		}
 	}
@@ -168,6 +167,7 @@ func sysWait4(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 
 // waitid(2).
 func sysWaitid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	eagain := false // a nonblocking pidfd
 	idtype, id, infop, options := int(a[0]), int32(a[1]), uintptr(a[2]), int(a[3])
 	if options&^(unix.WNOHANG|unix.WEXITED|unix.WSTOPPED|unix.WCONTINUED|unix.WNOWAIT|unix.WALL|unix.WCLONE|unix.WNOTHREAD) != 0 ||
 		options&(unix.WEXITED|unix.WSTOPPED|unix.WCONTINUED) == 0 {
@@ -182,11 +182,24 @@ func sysWaitid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		if id <= 0 {
 			return 0, unix.EINVAL
 		}
-		o.PID = kernel.ThreadID(id)
+		o.PID = waitTarget(t, id)
 	case unix.P_PGID:
-		o.PGID = kernel.ThreadID(id)
+		o.PGID = t.KernelGroupID(kernel.ThreadID(id))
 		if id == 0 {
 			o.PGID = t.ThreadGroup().ProcessGroup()
+		}
+	case unix.P_PIDFD:
+		// The process of pidfd id; with PIDFD_NONBLOCK the wait does
+		// not block but fails with EAGAIN (waitid(2)).
+		f, pf, err := pidfdOf(t, id)
+		if err != nil {
+			return 0, err
+		}
+		o.PID = pf.ThreadGroup().ID()
+		nonblock := f.StatusFlags()&unix.O_NONBLOCK != 0
+		f.DecRef()
+		if nonblock && !o.NoHang {
+			o.NoHang, eagain = true, true
 		}
 	default:
 		return 0, unix.EINVAL
@@ -194,6 +207,9 @@ func sysWaitid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	r, err := t.Wait(o)
 	if err != nil {
 		return 0, err
+	}
+	if r == nil && eagain {
+		return 0, unix.EAGAIN
 	}
 	if infop != 0 {
 		info := arch.SignalInfo{}
@@ -207,33 +223,45 @@ func sysWaitid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 			return 0, err
 		}
 	}
+	if ru := uintptr(a[4]); ru != 0 {
+		// The raw waitid's fifth argument (not in glibc's wrapper).
+		var u kernel.Usage
+		if r != nil {
+			u = r.Usage
+		}
+		if err := t.CopyOut(ru, rusageBytes(u)); err != nil {
+			return 0, err
+		}
+	}
 	return 0, nil
 }
 
+// waitTarget is the kernel id of the child a wait for pid names in the
+// caller's pid namespace (one no child has if it names none).
+func waitTarget(t *kernel.Task, pid int32) kernel.ThreadID {
+	if tg, err := t.LookupProcess(kernel.ThreadID(pid)); err == nil && pid > 0 {
+		return tg.ID()
+	}
+	return -1
+}
+
+// Process ids are those of the caller's pid namespace
+// (pid_namespaces(7)); the kernel's are the initial namespace's.
+
 func sysGetpid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	return uintptr(t.ThreadGroup().ID()), nil
+	return uintptr(t.PID()), nil
 }
 
 func sysGettid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	return uintptr(t.ThreadID()), nil
+	return uintptr(t.TID()), nil
 }
 
 func sysGetppid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	if p := t.ThreadGroup().Parent(); p != nil {
-		return uintptr(p.ID()), nil
-	}
-	return 0, nil
+	return uintptr(t.PPID()), nil
 }
 
 func processByID(t *kernel.Task, pid int32) (*kernel.ThreadGroup, error) {
-	if pid == 0 {
-		return t.ThreadGroup(), nil
-	}
-	tg := t.Kernel().ThreadGroupByID(kernel.ThreadID(pid))
-	if tg == nil {
-		return nil, unix.ESRCH
-	}
-	return tg, nil
+	return t.LookupProcess(kernel.ThreadID(pid))
 }
 
 func sysGetpgid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
@@ -241,11 +269,11 @@ func sysGetpgid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
-	return uintptr(tg.ProcessGroup()), nil
+	return uintptr(t.ViewGroup(tg.ProcessGroup())), nil
 }
 
 func sysGetpgrp(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	return uintptr(t.ThreadGroup().ProcessGroup()), nil
+	return uintptr(t.ViewGroup(t.ThreadGroup().ProcessGroup())), nil
 }
 
 func sysSetpgid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
@@ -257,7 +285,13 @@ func sysSetpgid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
-	return 0, tg.SetProcessGroup(t.ThreadGroup(), kernel.ThreadID(pgid))
+	kpgid := kernel.ThreadID(0)
+	if pgid != 0 {
+		if kpgid = t.KernelGroupID(kernel.ThreadID(pgid)); kpgid < 0 {
+			return 0, unix.EPERM
+		}
+	}
+	return 0, tg.SetProcessGroup(t.ThreadGroup(), kpgid)
 }
 
 func sysGetsid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
@@ -265,15 +299,15 @@ func sysGetsid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
-	return uintptr(tg.Session()), nil
+	return uintptr(t.ViewGroup(tg.Session())), nil
 }
 
 func sysSetsid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	sid, err := t.ThreadGroup().SetSession()
-	return uintptr(sid), err
+	return uintptr(t.ViewGroup(sid)), err
 }
 
 func sysSetTidAddress(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	t.SetClearTID(uintptr(a[0]))
-	return uintptr(t.ThreadID()), nil
+	return uintptr(t.TID()), nil
 }

@@ -11,6 +11,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/veil-sandbox/veil/platform"
 	"github.com/veil-sandbox/veil/runsc/control"
+	"github.com/veil-sandbox/veil/sentry/hostinfo"
 	"github.com/veil-sandbox/veil/sentry/kernel"
 )
 
@@ -41,6 +42,9 @@ type Files struct {
 	// PlatformNote says which, for the debug log.
 	Platform     platform.Platform
 	PlatformNote string
+	// Host describes the host's processors, read by the Sentry before it
+	// confined itself (nil: described from CPUID alone).
+	Host *hostinfo.Info
 }
 
 // What runsc writes on the commit pipe (Files.Commit).
@@ -95,7 +99,7 @@ func Run(spec *Spec, f Files) int {
 	if spec.Debug && f.PlatformNote != "" {
 		fmt.Fprintf(logw, "runsc: %s\n", f.PlatformNote)
 	}
-	s, err := build(spec, f.Gofers, f.Platform)
+	s, err := build(spec, f.Gofers, f.Platform, f.Host)
 	if err != nil {
 		return fail(1, err.Error())
 	}
@@ -114,7 +118,13 @@ func Run(spec *Spec, f Files) int {
 	if err != nil {
 		return fail(1, err.Error())
 	}
-	init, tty, err := newProcess(s.k, spec.OCI.Process, filters, stdio, spec.Terminal, true)
+	var con *console
+	if len(spec.RelayTerminal) > 0 {
+		if con, err = newConsole(s, spec); err != nil {
+			return fail(1, err.Error())
+		}
+	}
+	init, tty, err := newProcess(s.k, spec.OCI.Process, filters, stdio, spec.Terminal, true, con)
 	if err != nil {
 		code := 1
 		if se, ok := err.(*startError); ok {
@@ -126,7 +136,12 @@ func Run(spec *Spec, f Files) int {
 	if f.Control != nil {
 		go cs.serve(int(f.Control.Fd()))
 	}
-	forwardSignals(cs)
+	if con != nil {
+		// Relaying begins before the process runs, so none of its
+		// output waits.
+		con.start()
+	}
+	forwardSignals(cs, con)
 	ready(ReadyMessage{})
 	if f.Commit != nil {
 		b := make([]byte, 1)
@@ -158,6 +173,9 @@ func Run(spec *Spec, f Files) int {
 		// rather than let the program limp on with EIO.
 		fmt.Fprintf(logw, "runsc: gofer exited unexpectedly (connection %d: %v); sandbox stopped\n", g.index, g.err)
 		ws = kernel.WaitStatusExited(exitGoferLost)
+	}
+	if con != nil {
+		con.drain()
 	}
 	if f.Exit != nil {
 		json.NewEncoder(f.Exit).Encode(ExitMessage{ExitStatus: uint32(ws)})

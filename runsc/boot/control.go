@@ -92,9 +92,10 @@ func (cs *controlServer) handle(c *control.Conn) {
 	case control.MethodStart:
 		err = cs.start()
 	case control.MethodSignal:
-		// A signal that ends the sandbox must still be answered before
-		// the Sentry exits (finish waits for waiters), or the caller
-		// sees the connection drop and reports the container gone.
+		// The answer is owed even when the signal ends the sandbox
+		// (SIGKILL of the first process): finish waits for it, or
+		// `runsc kill` would see the socket close and report the
+		// container not running.
 		cs.waiters.Add(1)
 		defer cs.waiters.Done()
 		err = cs.signal(&req)
@@ -243,7 +244,7 @@ func (cs *controlServer) exec(c *control.Conn, req *control.Request, fds []int) 
 		c.Close()
 		return
 	}
-	tg, tty, err := newProcess(cs.k, req.Process, cs.filters, fds, req.Process.Terminal, false)
+	tg, tty, err := newProcess(cs.k, req.Process, cs.filters, fds, req.Process.Terminal, false, nil)
 	if err != nil {
 		c.Send(&control.Response{Error: err.Error()})
 		c.Close()

@@ -22,7 +22,8 @@ type CloneArgs struct {
 const supportedCloneFlags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND |
 	unix.CLONE_THREAD | unix.CLONE_SYSVSEM | unix.CLONE_SETTLS | unix.CLONE_PARENT_SETTID |
 	unix.CLONE_CHILD_CLEARTID | unix.CLONE_CHILD_SETTID | unix.CLONE_VFORK | unix.CLONE_PARENT |
-	unix.CLONE_DETACHED | unix.CLONE_PTRACE | unix.CLONE_UNTRACED | unix.CLONE_IO
+	unix.CLONE_DETACHED | unix.CLONE_PTRACE | unix.CLONE_UNTRACED | unix.CLONE_IO |
+	supportedNamespaceFlags
 
 // ErrUnsupportedClone is returned for clone flags the Sentry does not
 // implement (new namespaces, pidfds, ...); the syscall layer reports it.
@@ -37,8 +38,18 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 	if f&unix.CLONE_THREAD != 0 && f&unix.CLONE_SIGHAND == 0 || f&unix.CLONE_SIGHAND != 0 && f&unix.CLONE_VM == 0 {
 		return 0, unix.EINVAL
 	}
-	if f&unix.CLONE_PARENT != 0 && t.tg == t.k.init {
+	if f&unix.CLONE_PARENT != 0 && (t.tg == t.k.init || t.tg.pidns.init == t.tg) {
 		return 0, unix.EINVAL // init's siblings would have no parent
+	}
+	if f&unix.CLONE_THREAD != 0 && t.Namespaces().PIDForChildren != t.tg.pidns {
+		return 0, unix.EINVAL // threads stay in the process's namespace
+	}
+	if err := checkNamespaceCloneFlags(f); err != nil {
+		return 0, err
+	}
+	creds, nsp, move, err := t.newNamespaces(f)
+	if err != nil {
+		return 0, err
 	}
 	k := t.k
 	nt := &Task{
@@ -48,13 +59,16 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 		interruptCh: make(chan struct{}, 1),
 	}
 	// fork(2): the child has a copy of the parent's credentials (the
-	// same immutable value).
-	nt.setCredentials(t.Credentials())
-	var err error
+	// same immutable value), moved into a new user namespace by
+	// CLONE_NEWUSER, and the parent's namespaces or new ones.
+	nt.setCredentials(creds)
+	nt.nsproxy.Store(nsp)
+	nt.ioprio.Store(t.ioprio.Load())
 	if f&unix.CLONE_VM != 0 {
 		t.mm.IncUsers()
 		nt.mm = t.mm
 	} else if nt.mm, err = t.mm.Fork(k.Platform); err != nil {
+		discardMountNamespace(k, nsp, move)
 		return 0, err
 	}
 	if f&unix.CLONE_FILES != 0 {
@@ -64,12 +78,15 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 		nt.fdTable = t.fdTable.Fork()
 	}
 	if f&unix.CLONE_FS != 0 {
+		t.fs.IncRef()
 		nt.fs = t.fs
 	} else {
 		nt.fs = t.fs.Fork()
+		moveFS(nt.fs, move)
 	}
 	if nt.pendingFP, err = t.ctx.FPState(); err != nil {
 		nt.release()
+		discardMountNamespace(k, nsp, move)
 		return 0, err
 	}
 	nt.regs.Rax = 0
@@ -87,7 +104,14 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 	if t.tg.exiting || t.exiting || t.tg.execing {
 		k.mu.Unlock()
 		nt.release()
+		discardMountNamespace(k, nsp, move)
 		return 0, unix.EINTR
+	}
+	if err := t.mayCreateTaskLocked(); err != nil { // RLIMIT_NPROC (rlimit.go)
+		k.mu.Unlock()
+		nt.release()
+		discardMountNamespace(k, nsp, move)
+		return 0, err
 	}
 	nt.tid = k.allocTID()
 	nt.sigMask = t.sigMask
@@ -118,10 +142,26 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 			start:    time.Now(),
 			execPath: t.tg.execPath,
 			exited:   make(chan struct{}),
+			pidns:    nsp.PIDForChildren,
 		}
-		parent.children[nt.tg] = struct{}{}
+	}
+	if err := nt.tg.pidns.addTaskLocked(nt, f&unix.CLONE_THREAD == 0); err != nil {
+		k.mu.Unlock()
+		nt.release()
+		discardMountNamespace(k, nsp, move)
+		return 0, err
+	}
+	if f&unix.CLONE_THREAD == 0 {
+		nt.tg.parent.children[nt.tg] = struct{}{}
 		k.tgs[nt.tid] = nt.tg
 	}
+	if f&unix.CLONE_SYSVSEM != 0 {
+		t.shareSemUndoLocked(nt)
+	}
+	if f&unix.CLONE_VM == 0 {
+		nt.mm.OwnerPID.Store(int32(nt.tg.tgid))
+	}
+	k.useNamespacesLocked(nsp, 1)
 	nt.tg.tasks[nt] = struct{}{}
 	k.tasks[nt.tid] = nt
 	k.live++
@@ -132,13 +172,22 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 	}
 	k.mu.Unlock()
 
+	// The parent sees the child's id in its own namespace, the child
+	// its own in its namespace.
+	k.mu.Lock()
+	vid, own := t.tg.pidns.taskIDLocked(nt), nt.tg.pidns.taskIDLocked(nt)
+	k.mu.Unlock()
 	var tidBuf [4]byte
-	binary.LittleEndian.PutUint32(tidBuf[:], uint32(nt.tid))
+	binary.LittleEndian.PutUint32(tidBuf[:], uint32(vid))
 	if f&unix.CLONE_PARENT_SETTID != 0 {
 		t.CopyOut(a.ParentTID, tidBuf[:])
 	}
 	if f&unix.CLONE_CHILD_SETTID != 0 {
+		binary.LittleEndian.PutUint32(tidBuf[:], uint32(own))
 		nt.mm.CopyOut(a.ChildTID, tidBuf[:])
+	}
+	if f&unix.CLONE_THREAD == 0 {
+		nt.tg.applyLimits() // inherited RLIMIT_CPU (rlimit.go)
 	}
 	nt.start()
 	if vfork != nil {
@@ -157,7 +206,7 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 			}
 		}
 	}
-	return nt.tid, nil
+	return vid, nil
 }
 
 // mustExit reports whether t has been told to exit.
@@ -171,6 +220,9 @@ func (t *Task) mustExit() bool {
 func (t *Task) release() {
 	if t.fdTable != nil {
 		t.fdTable.DecRef()
+	}
+	if t.fs != nil {
+		t.fs.DecRef()
 	}
 	if t.mm != nil {
 		t.mm.DecUsers()

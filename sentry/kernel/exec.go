@@ -53,12 +53,15 @@ func (t *Task) Execve(open OpenExecutable, path string, argv, envv []string) err
 	}
 	old := t.mm
 	t.mm = newMM
+	newMM.OwnerPID.Store(int32(t.tg.tgid))
+	t.tg.recordMaxRSS(old.MaxResidentBytes())
 	old.DecUsers()
 	if t.vforkDone != nil {
 		close(t.vforkDone)
 		t.vforkDone = nil
 	}
 	t.fdTable.CloseOnExec()
+	t.tg.DeleteAllTimers() // POSIX timers do not survive execve
 	t.setCredentials(creds)
 
 	k := t.k
@@ -108,6 +111,7 @@ func (k *Kernel) loadProgram(t *Task, open OpenExecutable, path string, argv, en
 	}
 	var random [16]byte
 	rand.Read(random[:])
+	stack, _ := t.tg.limits.Get(unix.RLIMIT_STACK)
 	res, err := loader.Load(newMM, exe, loader.Args{
 		Argv: argv, Envv: envv, Filename: path, Random: random,
 		UID: creds.UID, EUID: creds.EUID, GID: creds.GID, EGID: creds.EGID, Secure: secure,
@@ -119,7 +123,8 @@ func (k *Kernel) loadProgram(t *Task, open OpenExecutable, path string, argv, en
 			opened = append(opened, f)
 			return f, nil
 		},
-		VDSO: k.VDSO, // veil: vdso
+		VDSO:      k.VDSO,    // veil: vdso
+		StackSize: stack.Cur, // RLIMIT_STACK (rlimit.go)
 	})
 	if err != nil {
 		newMM.DecUsers()
@@ -181,6 +186,7 @@ func (t *Task) killOtherThreads() error {
 		delete(k.tasks, t.tid)
 		t.tid = tg.tgid
 		k.tasks[t.tid] = t
+		tg.pidns.takeLeaderIDsLocked(t, tg.leader)
 		tg.leader = t
 	}
 	return nil

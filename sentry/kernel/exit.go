@@ -55,12 +55,18 @@ func (t *Task) exitNow(st WaitStatus) {
 			t.k.futexes.wake(t, t.clearTID, false, 1, ^uint32(0))
 		}
 	}
-	t.exitRobustList()
+	t.exitRobustList(t.TID())
+	t.dropSemUndo()
 	if t.ctx != nil {
 		t.ctx.Release()
 	}
+	t.tg.recordMaxRSS(t.mm.MaxResidentBytes())
+	t.finishAccounting()
 	if t.fdTable != nil {
 		t.fdTable.DecRef()
+	}
+	if t.fs != nil {
+		t.fs.DecRef()
 	}
 	if t.vforkDone != nil {
 		close(t.vforkDone)
@@ -69,11 +75,15 @@ func (t *Task) exitNow(st WaitStatus) {
 	t.mm.DecUsers()
 
 	k := t.k
+	var gone []any
+	defer func() { k.releaseNamespaces(gone) }()
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	gone = k.useNamespacesLocked(t.nsproxy.Load(), -1)
 	tg := t.tg
 	delete(tg.tasks, t)
 	delete(k.tasks, t.tid)
+	tg.pidns.removeTaskLocked(t)
 	k.live--
 	if len(tg.tasks) > 0 {
 		if t == tg.leader {
@@ -90,8 +100,19 @@ func (t *Task) exitNow(st WaitStatus) {
 	if tg.itimerReal != nil {
 		tg.itimerReal.Stop()
 	}
+	tg.releaseTimersLocked()
 	tg.releaseTTYLocked()
 	tg.becomeZombieLocked()
+	if ns := tg.pidns; ns.parent != nil && ns.init == tg {
+		// A pid namespace ends with its init: everyone in it is killed
+		// and no one can join it (pid_namespaces(7)).
+		ns.initGone = true
+		for _, o := range ns.tgs {
+			if o != tg && len(o.tasks) > 0 {
+				o.groupExitLocked(WaitStatusSignaled(unix.SIGKILL))
+			}
+		}
+	}
 	if tg == k.init {
 		k.initWS = tg.exitStatus
 		// The sandbox ends with its first process, as a pid namespace
@@ -107,19 +128,24 @@ func (t *Task) exitNow(st WaitStatus) {
 	}
 }
 
-// becomeZombieLocked reparents tg's children to init and tells the
-// parent; a parent that ignores SIGCHLD reaps automatically.
+// becomeZombieLocked reparents tg's children to the init of its pid
+// namespace and tells the parent; a parent that ignores SIGCHLD reaps
+// automatically.
 func (tg *ThreadGroup) becomeZombieLocked() {
 	k := tg.k
 	tg.zombie = true
 	close(tg.exited)
+	reaper := k.init
+	if tg.pidns.parent != nil {
+		reaper = tg.pidns.init
+	}
 	for c := range tg.children {
 		delete(tg.children, c)
-		if k.init != nil && k.init != tg && !k.init.zombie {
-			c.parent = k.init
-			k.init.children[c] = struct{}{}
+		if reaper != nil && reaper != tg && !reaper.zombie {
+			c.parent = reaper
+			reaper.children[c] = struct{}{}
 			if c.zombie {
-				k.init.childEvents.Notify(1)
+				reaper.childEvents.Notify(1)
 			}
 		} else {
 			c.parent = nil
@@ -152,7 +178,12 @@ func (tg *ThreadGroup) becomeZombieLocked() {
 			info.Code = CLD_KILLED
 			info.SetStatus(int32(st & 0x7f))
 		}
-		info.SetPID(int32(tg.tgid))
+		info.SetPID(int32(p.pidns.tgIDLocked(tg)))
+		// si_utime and si_stime: the child's own CPU time, in clock
+		// ticks (kernel/signal.c do_notify_parent).
+		u := tg.zombieSelfUsageLocked()
+		info.SetUtime(ClockTicks(u.User))
+		info.SetStime(ClockTicks(u.Sys))
 		k.sendLocked(p, nil, info)
 	}
 	p.childEvents.Notify(1)
@@ -162,12 +193,13 @@ func (tg *ThreadGroup) becomeZombieLocked() {
 func (tg *ThreadGroup) reapLocked() {
 	tg.reaped = true
 	delete(tg.k.tgs, tg.tgid)
+	tg.pidns.removeTGLocked(tg)
 }
 
 // exitRobustList walks the robust futex list (set_robust_list) and marks
 // futexes held by the dying thread FUTEX_OWNER_DIED, waking one waiter
 // each, so other processes' robust mutexes recover.
-func (t *Task) exitRobustList() {
+func (t *Task) exitRobustList(tid ThreadID) {
 	if t.robustList == 0 {
 		return
 	}
@@ -185,7 +217,7 @@ func (t *Task) exitRobustList() {
 			return
 		}
 		v := binary.LittleEndian.Uint32(w[:])
-		if v&0x3fffffff != uint32(t.tid) {
+		if v&0x3fffffff != uint32(tid) {
 			return
 		}
 		v = v&0x80000000 | 0x40000000 // keep FUTEX_WAITERS, set FUTEX_OWNER_DIED

@@ -51,6 +51,9 @@ type ThreadGroup struct {
 
 	handlers *SignalHandlers
 	pending  sigQueue
+	// signalfds tells signalfd(2) files of the group's threads that a
+	// signal was queued (see signalfd.go).
+	signalfds signalfdWaiters
 
 	// exiting is set by exit_group or a fatal signal; exitStatus is then
 	// the status every thread exits with.
@@ -78,11 +81,23 @@ type ThreadGroup struct {
 	itimerReal *time.Timer
 	itimerVal  itimer
 
+	// acct is the process's resource usage (cputime.go).
+	acct tgAcct
+	// timers are the process's POSIX timers by id (posixtimer.go), under
+	// k.mu; cpuTimers its CPU-time interval timers (cputimer.go).
+	timers      map[int32]*PosixTimer
+	nextTimerID int32
+	cpuTimers   cpuTimers
+
 	start    time.Time
 	execPath string
 
 	// exited is closed when the process has exited (it is a zombie).
 	exited chan struct{}
+
+	// pidns is the process's pid namespace (pidns.go), where it has its
+	// own id.
+	pidns *PIDNamespace
 }
 
 // ID returns the thread group id (the pid).

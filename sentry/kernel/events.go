@@ -1,0 +1,43 @@
+package kernel
+
+import "golang.org/x/sys/unix"
+
+// What pidfd_open(2) files need of the kernel.
+
+// Reaped reports whether the process has exited and been waited for (its
+// pid is free).
+func (tg *ThreadGroup) Reaped() bool {
+	tg.k.mu.Lock()
+	defer tg.k.mu.Unlock()
+	return tg.reaped
+}
+
+// MayAttach reports whether t may act on tg as ptrace(2) attach would
+// allow (PTRACE_MODE_ATTACH_REALCREDS, as pidfd_getfd(2) requires): its
+// own process, a process whose real, effective and saved uids and gids
+// all equal t's real ones, or CAP_SYS_PTRACE.
+func (t *Task) MayAttach(tg *ThreadGroup) bool {
+	if tg == t.tg {
+		return true
+	}
+	t.k.mu.Lock()
+	target := tg.anyTaskLocked()
+	t.k.mu.Unlock()
+	if target == nil {
+		return false
+	}
+	c, tc := t.Credentials(), target.Credentials()
+	if c.UID == tc.UID && c.UID == tc.EUID && c.UID == tc.SUID &&
+		c.GID == tc.GID && c.GID == tc.EGID && c.GID == tc.SGID {
+		return true
+	}
+	return c.HasCapability(unix.CAP_SYS_PTRACE)
+}
+
+// LiveTask returns the process's leader or another live thread (nil once
+// it has exited), for pidfd_getfd's descriptor table.
+func (tg *ThreadGroup) LiveTask() *Task {
+	tg.k.mu.Lock()
+	defer tg.k.mu.Unlock()
+	return tg.anyTaskLocked()
+}
