@@ -79,6 +79,9 @@ type context struct {
 	// Scratch for injections on the mapper thread, and its CPU binding.
 	regs arch.Registers
 	cpu  int
+
+	// clock is the application thread's CPU accounting (cputime.go).
+	clock cpuClock
 }
 
 var _ platform.Context = (*context)(nil)
@@ -567,6 +570,7 @@ func (c *context) moveTo(as *addressSpace) error {
 		c.pr.app = a
 	}
 	c.ids.Store(uint64(as.pid)<<32 | uint64(uint32(c.pr.app)))
+	c.clock.attach(as.pid, c.pr.app)
 	if err := c.waitReady(); err != nil {
 		c.dropPair(false)
 		return err
@@ -613,6 +617,7 @@ func (c *context) dropPair(saveFP bool) unix.WaitStatus {
 		as.retire(c.pr.slot)
 	}
 	if c.pr.slot >= 0 && c.pr.app != 0 {
+		c.clock.retire() // while the thread is still there to read
 		c.exitApp(as)
 		as.retire(c.pr.slot)
 	}
