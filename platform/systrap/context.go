@@ -82,7 +82,23 @@ type context struct {
 
 	// clock is the application thread's CPU accounting (cputime.go).
 	clock cpuClock
+
+	// singlestep makes Switch resume the frame with the trap flag set:
+	// the thread takes a debug trap (SIGTRAP, TRAP_TRACE) after one
+	// instruction, and a system call instruction still only traps.
+	// forcedTF says the flag was set by Switch, not by the application,
+	// so that the registers read back do not show it.
+	singlestep, forcedTF bool
 }
+
+// eflagsTF is the trap flag.
+const eflagsTF = 0x100
+
+// SetSingleStep makes the following Switches run one instruction each
+// (for PTRACE_SINGLESTEP inside the sandbox; platform.SingleStepper). The
+// fast path is not used meanwhile: its resume and trampolines run stub
+// code, which must never be stepped.
+func (c *context) SetSingleStep(on bool) { c.singlestep = on }
 
 var _ platform.Context = (*context)(nil)
 
@@ -138,8 +154,9 @@ func (c *context) Switch(asi platform.AddressSpace, regs *arch.Registers) (platf
 	if c.interrupt.Swap(false) {
 		return platform.Trap{}, platform.ErrInterrupted
 	}
+	c.forcedTF = false
 	switch {
-	case c.fast && c.fastResumable(regs):
+	case c.fast && !c.singlestep && c.fastResumable(regs):
 		c.writeFast(regs)
 	case c.fast:
 		if err := c.toFrame(); err != nil {
@@ -149,6 +166,12 @@ func (c *context) Switch(asi platform.AddressSpace, regs *arch.Registers) (platf
 	default:
 		if err := c.writeFrame(regs); err != nil {
 			return platform.Trap{}, err
+		}
+		if c.singlestep && regs.Eflags&eflagsTF == 0 {
+			// Set in the frame only: the application's registers
+			// do not show it (as Linux's TIF_FORCED_TF).
+			c.forcedTF = true
+			le.PutUint64(c.uc[scEFLAGS:], regs.Eflags|eflagsTF)
 		}
 	}
 	for {
@@ -174,6 +197,9 @@ func (c *context) Switch(asi platform.AddressSpace, regs *arch.Registers) (platf
 		t, err := c.readFrame(regs)
 		if err != nil {
 			return platform.Trap{}, c.lost(err)
+		}
+		if c.forcedTF {
+			regs.Eflags &^= eflagsTF
 		}
 		switch {
 		case t.signo == int32(unix.SIGSYS) && t.code == sysSeccomp && t.errno == appTrapData:

@@ -69,6 +69,8 @@ type MemoryManager struct {
 	// patchTab is the platform's trampoline table, if a system call site
 	// was patched (patch.go).
 	patchTab *patchTable
+	// noPatch: no more patching here (UnpatchSyscallSites).
+	noPatch bool
 	// lockFuture: mlockall(MCL_FUTURE), and lockOnFault with
 	// MCL_ONFAULT: new mappings are locked.
 	lockFuture, lockOnFault bool
@@ -433,7 +435,7 @@ func (m *MemoryManager) Fork(p platform.Platform) (*MemoryManager, error) {
 		}
 	}
 	c.brkStart, c.brk, c.mmapTop = m.brkStart, m.brk, m.mmapTop
-	c.patchTab = m.patchTab.fork()
+	c.patchTab, c.noPatch = m.patchTab.fork(), m.noPatch
 	c.Exe, c.ArgvStart, c.ArgvEnd, c.EnvStart, c.EnvEnd = m.Exe, m.ArgvStart, m.ArgvEnd, m.EnvStart, m.EnvEnd
 	c.Auxv = append([]uint64(nil), m.Auxv...)
 	c.StartCode, c.EndCode, c.StartData, c.EndData, c.StartStack = m.StartCode, m.EndCode, m.StartData, m.EndData, m.StartStack

@@ -46,6 +46,9 @@ const patchTableName = "[syscall-trampolines]"
 func (m *MemoryManager) PatchSyscallSite(addr uintptr, code []byte, p platform.SyscallPatcher) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.noPatch {
+		return false
+	}
 	if v := m.find(addr); v == nil || v.shared || v.end < addr+uintptr(len(code)) {
 		return false
 	}
@@ -111,6 +114,35 @@ func (m *MemoryManager) PatchedSyscall(rip uintptr) bool {
 		return err == nil && bytes.Equal(cur, sp.new)
 	}
 	return false
+}
+
+// UnpatchSyscallSites undoes every patch still in place and refuses new
+// ones from now on: for a task that a tracer single-steps, which must see
+// the original instructions run one by one (a patched site would step into
+// the trampoline and the platform's code). The table stays mapped, unused.
+// As for patching, no other thread may be running in the address space.
+func (m *MemoryManager) UnpatchSyscallSites() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.noPatch = true
+	t := m.patchTab
+	if t == nil {
+		return
+	}
+	for _, sp := range t.patches {
+		cur := make([]byte, len(sp.new))
+		if _, err := m.ioForce(sp.addr, cur, false); err == nil && bytes.Equal(cur, sp.new) {
+			m.ioForce(sp.addr, sp.old, true)
+		}
+	}
+	t.patches = nil
+}
+
+// SyscallSitesPatched reports whether any site is patched here.
+func (m *MemoryManager) SyscallSitesPatched() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.patchTab != nil && len(m.patchTab.patches) > 0
 }
 
 // PatchedSites returns how many sites are patched (for tests).

@@ -81,6 +81,21 @@ func TestPatchSyscallSite(t *testing.T) {
 		t.Error("the fork's child lost the patch")
 	}
 
+	// A child that is single-stepped has its patches undone, and no
+	// more; its parent keeps its own.
+	c2, err := m.Fork(&platformtest.Platform{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2.UnpatchSyscallSites()
+	c2.CopyIn(text+100, got)
+	if string(got) != site || c2.PatchedSyscall(text+105) || c2.SyscallSitesPatched() || c2.PatchSyscallSite(text+100, []byte(site), p) {
+		t.Fatalf("after UnpatchSyscallSites the site holds %q, or is patched again", got)
+	}
+	if !m.SyscallSitesPatched() || !m.PatchedSyscall(text+105) {
+		t.Fatal("undoing a child's patches undid the parent's")
+	}
+
 	// Mapping over the table undoes every patch first.
 	if _, err := m.MMap(MMapOpts{Addr: 0x61000, Length: pageSize, Prot: unix.PROT_READ, Fixed: true}); err != nil {
 		t.Fatal(err)
