@@ -360,6 +360,11 @@ func (c *context) waitTrap() error {
 			if err := c.checkStuck(); err != nil {
 				return err
 			}
+			if atomic.LoadUint32(st)&stateMask == stateRun {
+				// Not picked up yet: the thread may be asleep and
+				// have missed its wake-up. Another costs nothing.
+				futexWake(st)
+			}
 		}
 	}
 }
@@ -678,7 +683,10 @@ func (c *context) exitApp(as *addressSpace) {
 				unix.Kill(pid, unix.SIGKILL)
 				return
 			}
-			futexWait(st, atomic.LoadUint32(st), int64(10*time.Millisecond))
+			// Polled, not a futex wait on the state word: the slot may
+			// already serve a new thread, whose wake-ups a waiter here
+			// could take.
+			time.Sleep(10 * time.Millisecond)
 		}
 	}()
 }

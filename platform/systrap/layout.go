@@ -168,6 +168,8 @@ const (
 const (
 	futexOpWait = 0 // FUTEX_WAIT (shared: the stub and the Sentry map the slot from one memfd)
 	futexOpWake = 1 // FUTEX_WAKE
+	// futexWakeAll is how many waiters a wake-up wakes: all of them.
+	futexWakeAll = 1<<31 - 1
 
 	archSetGS = 0x1001
 	archSetFS = 0x1002

@@ -471,7 +471,7 @@ func (s *stub) buildHandler(a *asm) {
 	a.jcc(condE, "wait")
 	a.movRR(rdi, rbx)
 	a.movImm32(rsi, futexOpWake)
-	a.movImm32(rdx, 1)
+	a.movImm32(rdx, futexWakeAll)
 	a.xor32(r10)
 	a.xor32(r8)
 	a.xor32(r9)

@@ -92,9 +92,10 @@ func futexWait(addr *uint32, val uint32, timeout int64) error {
 	return nil
 }
 
-// futexWake wakes a waiter on addr.
+// futexWake wakes every waiter on addr: normally there is one, the other
+// side, but a wake-up taken by anyone else would leave it asleep.
 func futexWake(addr *uint32) {
-	unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexOpWake, 1, 0, 0, 0)
+	unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexOpWake, futexWakeAll, 0, 0, 0)
 }
 
 // cpuRelax is the PAUSE instruction, for spin loops (pause_amd64.s).
