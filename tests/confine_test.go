@@ -160,7 +160,10 @@ func procStatus(t *testing.T, pid int) map[string]string {
 // must say so in one line, stop the Sentry and exit 125, leaving no
 // process behind.
 func TestGoferDeathStopsSandbox(t *testing.T) {
-	sb := startSandbox(t, "sleep 10")
+	// After "ready" the shell needs nothing from the gofer (a fifo in the
+	// Sentry's /tmp, a builtin): a command it still had to look up would
+	// fail with EIO and say so on stderr, racing the gofer's death.
+	sb := startSandboxAfter(t, "mkfifo /tmp/wait", "read x < /tmp/wait")
 	gofer, sentry := sb.gofer, sb.sentry
 	syscall.Kill(gofer, syscall.SIGKILL)
 	var code int

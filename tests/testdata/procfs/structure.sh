@@ -43,8 +43,9 @@ for n in heap stack vdso vvar; do grep -q "\[$n\]\$" /proc/$$/maps && echo "[$n]
 grep -q ' 00:00 0 $' /proc/$$/maps && echo "unnamed mappings end with a space"
 echo "== memory counters"
 awk '/^(VmRSS|VmExe|VmLib|VmData|VmStk|VmPeak|VmHWM|RssAnon|RssFile):/ {print $1, ($2 > 0)}' /proc/$$/status
-rss=$(awk '/^Rss:/ {s += $2} END {print s}' /proc/$$/smaps); roll=$(awk '/^Rss:/ {print $2}' /proc/$$/smaps_rollup)
-[ "$rss" = "$roll" ] && echo "smaps and smaps_rollup agree"
+# Both read by one awk while the shell waits: the shell's resident set
+# grows between two command substitutions (natively by a page or two).
+awk 'FNR == 1 {f++} /^Rss:/ {s[f] += $2} END {if (s[1] == s[2]) print "smaps and smaps_rollup agree"}' /proc/$$/smaps /proc/$$/smaps_rollup
 echo "== oom"
 cat /proc/$$/oom_score_adj /proc/$$/oom_adj
 echo 500 > /proc/$$/oom_score_adj; cat /proc/$$/oom_score_adj /proc/$$/oom_adj
