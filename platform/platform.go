@@ -98,3 +98,18 @@ type Context interface {
 	// Release frees the context. It must not be switched again.
 	Release()
 }
+
+// SingleStepper is implemented by contexts that can run exactly one
+// application instruction, for ptrace(2)'s PTRACE_SINGLESTEP inside the
+// sandbox: while SetSingleStep(true) is in effect, Switch returns after
+// at most one instruction, with ErrSignal and a SIGTRAP of si_code
+// TRAP_TRACE if it was not a system call.
+type SingleStepper interface {
+	SetSingleStep(on bool)
+}
+
+// CanSingleStep reports whether c implements SingleStepper.
+func CanSingleStep(c Context) bool {
+	_, ok := c.(SingleStepper)
+	return ok
+}

@@ -5,6 +5,7 @@ package syscalls
 
 import (
 	"encoding/binary"
+	"strconv"
 
 	"github.com/veil-sandbox/veil/sentry/arch"
 	"github.com/veil-sandbox/veil/sentry/kernel"
@@ -16,7 +17,7 @@ func init() {
 	register(unix.SYS_FORK, "fork", sysFork)
 	register(unix.SYS_VFORK, "vfork", sysVfork)
 	register(unix.SYS_EXECVE, "execve", sysExecve, Path, Hex, Hex)
-	register(unix.SYS_EXECVEAT, "execveat", sysExecveat, FD, Path, Hex, Hex, Hex).partial("a dirfd other than AT_FDCWD: ENOSYS")
+	register(unix.SYS_EXECVEAT, "execveat", sysExecveat, FD, Path, Hex, Hex, Hex)
 	register(unix.SYS_EXIT, "exit", sysExit, Int)
 	register(unix.SYS_EXIT_GROUP, "exit_group", sysExitGroup, Int)
 	register(unix.SYS_WAIT4, "wait4", sysWait4, Int, Hex, Hex, Hex)
@@ -99,7 +100,18 @@ func sysExecveat(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	return execve(t, int32(a[0]), uintptr(a[1]), uintptr(a[2]), uintptr(a[3]), int(a[4]))
 }
 
+// execveatFlags are the flags execveat(2) accepts.
+const execveatFlags = unix.AT_EMPTY_PATH | unix.AT_SYMLINK_NOFOLLOW
+
+// execve implements execve(2) and execveat(2): a relative path starts at
+// dirfd, AT_EMPTY_PATH with an empty path runs dirfd itself (fexecve(3)),
+// and AT_SYMLINK_NOFOLLOW refuses a final symlink (ELOOP). As Linux does,
+// the program's name (AT_EXECFN, a script's path for its interpreter,
+// comm) is then "/dev/fd/N" or "/dev/fd/N/path".
 func execve(t *kernel.Task, dirfd int32, pathAddr, argvAddr, envAddr uintptr, flags int) (uintptr, error) {
+	if flags&^execveatFlags != 0 {
+		return 0, unix.EINVAL
+	}
 	path, err := t.CopyInString(pathAddr, unix.PathMax)
 	if err != nil {
 		return 0, err
@@ -112,12 +124,34 @@ func execve(t *kernel.Task, dirfd int32, pathAddr, argvAddr, envAddr uintptr, fl
 	if err != nil {
 		return 0, err
 	}
-	if dirfd != unix.AT_FDCWD || flags != 0 {
-		if (path == "" && flags&unix.AT_EMPTY_PATH == 0) || len(path) > 0 && path[0] != '/' {
-			return 0, unsupported(t, "execveat(dirfd)", unix.ENOSYS)
+	ea := kernel.ExecArgs{Open: OpenExecutable, Filename: path, Argv: argv, Envv: envv}
+	follow := flags&unix.AT_SYMLINK_NOFOLLOW == 0
+	switch {
+	case path == "" && flags&unix.AT_EMPTY_PATH != 0:
+		if ea.File, ea.FilenameInaccessible, err = openExecutableFD(t, dirfd); err != nil {
+			return 0, err
+		}
+		ea.Filename = "/dev/fd/" + strconv.Itoa(int(dirfd))
+	case path == "":
+		return 0, unix.ENOENT
+	case path[0] == '/' && follow:
+	default:
+		pop, err := pathOpAt(t, dirfd, path, follow)
+		if err != nil {
+			return 0, err
+		}
+		if ea.File, err = openExecutablePop(t, pop); err != nil {
+			return 0, err
+		}
+		if path[0] != '/' && dirfd != unix.AT_FDCWD {
+			ea.Filename = "/dev/fd/" + strconv.Itoa(int(dirfd)) + "/" + path
+			_, cloexec, err := t.FDTable().Get(dirfd)
+			if err == nil {
+				ea.FilenameInaccessible = cloexec
+			}
 		}
 	}
-	return 0, t.Execve(OpenExecutable, path, argv, envv)
+	return 0, t.ExecveArgs(ea)
 }
 
 func sysExit(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {

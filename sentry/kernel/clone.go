@@ -120,6 +120,8 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 			exited:   make(chan struct{}),
 		}
 		parent.children[nt.tg] = struct{}{}
+		nt.tg.creator = t
+		nt.tg.thpDisable = t.tg.thpDisable
 		k.tgs[nt.tid] = nt.tg
 	}
 	nt.tg.tasks[nt] = struct{}{}
@@ -129,6 +131,12 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 	if f&unix.CLONE_VFORK != 0 {
 		vfork = make(chan struct{})
 		nt.vforkDone = vfork
+	}
+	ptraceEv := t.ptraceCloneLocked(nt, f, a.ExitSignal)
+	nt.sched = t.sched.forkCopy()
+	nt.timerSlack = t.timerSlack
+	if f&unix.CLONE_THREAD == 0 {
+		nt.tg.hasSubreaper = t.tg.subreaper || t.tg.hasSubreaper
 	}
 	k.mu.Unlock()
 
@@ -141,6 +149,9 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 		nt.mm.CopyOut(a.ChildTID, tidBuf[:])
 	}
 	nt.start()
+	if ptraceEv != 0 {
+		t.ptraceEvent(^uint64(0), ptraceEv, uint64(nt.tid))
+	}
 	if vfork != nil {
 		// The parent sleeps until the child releases the shared memory
 		// (execve or exit). Like Linux's vfork wait it is killable but
@@ -156,6 +167,7 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 				}
 			}
 		}
+		t.ptraceEvent(unix.PTRACE_O_TRACEVFORKDONE, unix.PTRACE_EVENT_VFORK_DONE, uint64(nt.tid))
 	}
 	return nt.tid, nil
 }

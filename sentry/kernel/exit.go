@@ -11,6 +11,8 @@ import (
 func (t *Task) Exit(code int) error {
 	t.k.mu.Lock()
 	t.exiting = true
+	t.exitCode = WaitStatusExited(code)
+	t.ptrace.exitStop = true
 	if len(t.tg.tasks) == 1 && !t.tg.exiting {
 		t.tg.exitStatus = WaitStatusExited(code)
 	}
@@ -20,6 +22,9 @@ func (t *Task) Exit(code int) error {
 
 // ExitGroup ends every thread of the process (exit_group(2)).
 func (t *Task) ExitGroup(code int) error {
+	t.k.mu.Lock()
+	t.ptrace.exitStop = true
+	t.k.mu.Unlock()
 	t.tg.groupExit(WaitStatusExited(code))
 	return ErrNoReturn
 }
@@ -72,6 +77,17 @@ func (t *Task) exitNow(st WaitStatus) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	tg := t.tg
+	t.ptraceTracerExitLocked()
+	t.parentThreadExitLocked()
+	// What the tracer sees: the process's status, or the thread's own
+	// exit(2) status while the rest of the process lives on.
+	own := t.exitCode
+	if tg.exiting {
+		own = tg.exitStatus
+	} else if len(tg.tasks) == 1 {
+		own = st
+	}
+	t.ptraceTraceeExitLocked(own, len(tg.tasks) == 1)
 	delete(tg.tasks, t)
 	delete(k.tasks, t.tid)
 	k.live--
@@ -92,6 +108,7 @@ func (t *Task) exitNow(st WaitStatus) {
 	}
 	tg.releaseTTYLocked()
 	tg.becomeZombieLocked()
+	tg.ptraceGroupExitedLocked()
 	if tg == k.init {
 		k.initWS = tg.exitStatus
 		// The sandbox ends with its first process, as a pid namespace
@@ -113,13 +130,14 @@ func (tg *ThreadGroup) becomeZombieLocked() {
 	k := tg.k
 	tg.zombie = true
 	close(tg.exited)
+	reaper := tg.reaperLocked()
 	for c := range tg.children {
 		delete(tg.children, c)
-		if k.init != nil && k.init != tg && !k.init.zombie {
-			c.parent = k.init
-			k.init.children[c] = struct{}{}
+		if reaper != nil && reaper != tg && !reaper.zombie {
+			c.parent = reaper
+			reaper.children[c] = struct{}{}
 			if c.zombie {
-				k.init.childEvents.Notify(1)
+				reaper.childEvents.Notify(1)
 			}
 		} else {
 			c.parent = nil

@@ -140,6 +140,7 @@ func (k *Kernel) sendLocked(tg *ThreadGroup, t *Task, info *arch.SignalInfo) err
 				q.discard(s)
 			}
 		}
+		tg.ptraceGroupContinuedLocked()
 		if tg.stopped {
 			tg.stopped = false
 			tg.reportContinue = true
@@ -154,7 +155,9 @@ func (k *Kernel) sendLocked(tg *ThreadGroup, t *Task, info *arch.SignalInfo) err
 	}
 	// Ignored signals are dropped at generation unless blocked
 	// somewhere (they might be unignored before being unblocked).
-	if tg.isIgnoredLocked(sig) && sig != unix.SIGKILL && !tg.blockedLocked(sig) {
+	// A traced process gets them anyway: its tracer sees every signal
+	// (sig_ignored).
+	if tg.isIgnoredLocked(sig) && sig != unix.SIGKILL && !tg.blockedLocked(sig) && !tg.tracedLocked() {
 		return nil
 	}
 	if t != nil {
@@ -240,7 +243,7 @@ func (tg *ThreadGroup) wakeStopped() {
 // now: a deliverable signal, a stop or an exit.
 func (t *Task) needsAttentionLocked() bool {
 	tg := t.tg
-	return t.exiting || tg.exiting || tg.stopped ||
+	return t.exiting || tg.exiting || t.groupStopDueLocked() || t.ptrace.trapStop || t.ptrace.stopped ||
 		(t.pending.set|tg.pending.set)&^(t.sigMask&^unblockable) != 0
 }
 
@@ -413,6 +416,20 @@ func (t *Task) prepareToRun() bool {
 		tg := t.tg
 		if t.exiting || tg.exiting {
 			st := tg.exitStatus
+			if t.ptrace.tracer != nil && t.ptrace.opts&unix.PTRACE_O_TRACEEXIT != 0 && t.ptrace.exitStop {
+				// PTRACE_EVENT_EXIT: stopped before exiting, with
+				// the exit status as the message. Not for a task
+				// another thread or SIGKILL ends (Linux does not
+				// stop with a fatal signal pending).
+				t.ptrace.exitStop = false
+				msg := st
+				if !tg.exiting {
+					msg = t.exitCode
+				}
+				k.mu.Unlock()
+				t.ptraceEvent(unix.PTRACE_O_TRACEEXIT, unix.PTRACE_EVENT_EXIT, uint64(msg))
+				continue
+			}
 			k.mu.Unlock()
 			t.exitNow(st)
 			return true
@@ -428,18 +445,41 @@ func (t *Task) prepareToRun() bool {
 			}
 			continue
 		}
-		if tg.stopped {
+		if t.ptrace.stopped {
+			// Put in a ptrace-stop by its tracer (PTRACE_SEIZE of a
+			// stopped task).
+			k.mu.Unlock()
+			t.ptraceWaitResume()
+			continue
+		}
+		if t.ptrace.tracer != nil && (t.ptrace.trapStop || t.groupStopDueLocked()) {
+			t.ptraceTrapStopLocked()
+			k.mu.Unlock()
+			continue
+		}
+		if t.groupStopDueLocked() {
 			if tg.stopWake == nil {
 				tg.stopWake = make(chan struct{})
 			}
 			ch := tg.stopWake
 			k.mu.Unlock()
-			<-ch
+			select {
+			case <-ch:
+			case <-t.interruptCh: // PTRACE_SEIZE, SIGKILL
+			}
 			continue
 		}
 		info := t.pending.dequeue(^t.sigMask | unblockable)
 		if info == nil {
 			info = tg.pending.dequeue(^t.sigMask | unblockable)
+		}
+		if info != nil && t.ptrace.tracer != nil && info.Signo != int32(unix.SIGKILL) {
+			// signal-delivery-stop: the tracer decides which signal,
+			// if any, is delivered.
+			if info = t.ptraceSignalStopLocked(info); info == nil {
+				k.mu.Unlock()
+				continue
+			}
 		}
 		if info == nil {
 			// No signal: a syscall interrupted by a signal that needed
@@ -482,6 +522,7 @@ func (t *Task) prepareToRun() bool {
 			case actStop:
 				// Orphaned-process-group rules for TSTP/TTIN/TTOU are not
 				// modelled: those stop like SIGSTOP.
+				tg.ptraceGroupStopLocked()
 				tg.stopped = true
 				tg.stopSignal = sig
 				tg.reportStop = true
@@ -495,6 +536,9 @@ func (t *Task) prepareToRun() bool {
 			default:
 				// Core-dumping signals terminate without a core file
 				// (RLIMIT_CORE is 0), so no WCOREDUMP flag either.
+				if sig != unix.SIGKILL {
+					t.ptrace.exitStop = true
+				}
 				tg.groupExitLocked(WaitStatusSignaled(sig))
 				k.mu.Unlock()
 				continue

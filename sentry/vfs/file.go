@@ -40,6 +40,10 @@ type FileDescription struct {
 
 	offMu sync.Mutex
 	off   int64
+
+	// countedWriter: a writable open of a regular file by path, counted
+	// for execve's ETXTBSY (textbusy.go) until released.
+	countedWriter bool
 }
 
 // NewFileDescription returns a new open file description (one reference)
@@ -58,6 +62,10 @@ func NewFileDescription(impl FileImpl, flags uint32, inode Inode, name string) *
 func (v *VirtualFilesystem) newFileDescription(impl FileImpl, flags uint32, vd VirtualDentry) *FileDescription {
 	fd := &FileDescription{impl: impl, vd: vd, inode: vd.Dentry.inode, v: v}
 	fd.init(flags)
+	if vd.Dentry.ftype == unix.S_IFREG && fd.IsWritable() {
+		fd.countedWriter = true
+		addWriter(fd.inode, 1)
+	}
 	return fd
 }
 
@@ -107,6 +115,9 @@ func (fd *FileDescription) DecRef() {
 			(*h)(fd)
 		}
 		releaseFlock(fd)
+		if fd.countedWriter {
+			addWriter(fd.inode, -1)
+		}
 		fd.impl.Release()
 	case n < 0:
 		panic("vfs: FileDescription over-released")
