@@ -23,7 +23,8 @@ func init() {
 	register(unix.SYS_GETRANDOM, "getrandom", sysGetrandom, Hex, Int, Hex)
 	register(unix.SYS_SYSINFO, "sysinfo", sysSysinfo, Hex)
 	register(unix.SYS_GETRUSAGE, "getrusage", sysGetrusage, Int, Hex)
-	register(unix.SYS_PERSONALITY, "personality", sysPersonality, Hex).partial("only the default personality (PER_LINUX): other values EINVAL")
+	register(unix.SYS_PERSONALITY, "personality", sysPersonality, Hex).partial("only PER_LINUX, with ADDR_NO_RANDOMIZE, ADDR_COMPAT_LAYOUT or UNAME26 (remembered, no effect): other values EINVAL")
+	refuse(unix.SYS_KCMP, "kcmp", unix.ENOSYS, "not implemented: as a kernel built without CONFIG_KCMP", Int, Int, Int, Hex, Hex)
 }
 
 func putUint64(b []byte, v uint64) { binary.LittleEndian.PutUint64(b, v) }
@@ -174,9 +175,18 @@ func sysGetrusage(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	return 0, t.CopyOut(uintptr(a[1]), make([]byte, 144))
 }
 
+// personality(2): only PER_LINUX, with the flags that change nothing in
+// the Sentry (ADDR_NO_RANDOMIZE: it does not randomise layouts anyway;
+// ADDR_COMPAT_LAYOUT, ADDR_LIMIT_3GB-free flags); 0xffffffff queries.
 func sysPersonality(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	if uint32(a[0]) == 0xffffffff || a[0] == 0 {
-		return 0, nil // PER_LINUX
+	const addrNoRandomize, addrCompatLayout, uname26 = 0x0040000, 0x0200000, 0x0020000
+	p := uint32(a[0])
+	tg := t.ThreadGroup()
+	if p == 0xffffffff {
+		return uintptr(tg.Personality()), nil
 	}
-	return 0, unsupported(t, "personality(non-default)", unix.EINVAL)
+	if p&^(addrNoRandomize|addrCompatLayout|uname26) != 0 {
+		return 0, unsupported(t, "personality(non-default)", unix.EINVAL)
+	}
+	return uintptr(tg.SetPersonality(p)), nil
 }

@@ -14,6 +14,7 @@ import (
 
 func init() {
 	register(unix.SYS_CLONE, "clone", sysClone, Hex, Hex, Hex, Hex, Hex).partial("namespace flags (CLONE_NEW*), CLONE_PIDFD, CLONE_INTO_CGROUP: EINVAL")
+	register(unix.SYS_CLONE3, "clone3", sysClone3, Hex, Int).partial("namespace flags (CLONE_NEW*), CLONE_PIDFD (no pidfds yet), CLONE_INTO_CGROUP (no cgroup2 directories: EBADF): EINVAL")
 	register(unix.SYS_FORK, "fork", sysFork)
 	register(unix.SYS_VFORK, "vfork", sysVfork)
 	register(unix.SYS_EXECVE, "execve", sysExecve, Path, Hex, Hex)
@@ -47,6 +48,107 @@ func sysClone(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	tid, err := t.Clone(ca)
 	if err == kernel.ErrUnsupportedClone {
 		return 0, unsupported(t, "clone(unsupported flags)", err)
+	}
+	return uintptr(tid), err
+}
+
+// struct clone_args sizes (CLONE_ARGS_SIZE_VER0..2) and clone3's flags
+// beyond clone's.
+const (
+	cloneArgsSizeVer0 = 64
+	cloneArgsSizeVer1 = 80
+	cloneArgsSizeVer2 = 88
+	cloneIntoCgroup   = 1 << 33
+	cloneNewTime      = 0x80
+	maxPidNSLevel     = 32
+)
+
+// clone3(2): struct clone_args is read as copy_struct_from_user does
+// (E2BIG past a page or for non-zero bytes beyond what the kernel knows,
+// EINVAL below VER0) and checked as clone3_args_valid does, then the
+// clone runs like clone(2)'s. The child's stack pointer is stack +
+// stack_size.
+func sysClone3(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	addr, size := uintptr(a[0]), a[1]
+	if size > 4096 {
+		return 0, unix.E2BIG
+	}
+	if size < cloneArgsSizeVer0 {
+		return 0, unix.EINVAL
+	}
+	b := make([]byte, size)
+	if err := t.CopyIn(addr, b); err != nil {
+		return 0, err
+	}
+	for _, c := range b[min(size, cloneArgsSizeVer2):] {
+		if c != 0 {
+			return 0, unix.E2BIG
+		}
+	}
+	b = append(b, make([]byte, cloneArgsSizeVer2)...)
+	le := binary.LittleEndian
+	flags, pidfd, childTID, parentTID := le.Uint64(b[0:]), le.Uint64(b[8:]), le.Uint64(b[16:]), le.Uint64(b[24:])
+	exitSignal, stack, stackSize, tls := le.Uint64(b[32:]), le.Uint64(b[40:]), le.Uint64(b[48:]), le.Uint64(b[56:])
+	setTID, setTIDSize, cgroup := le.Uint64(b[64:]), le.Uint64(b[72:]), le.Uint64(b[80:])
+	_ = pidfd
+	switch {
+	case setTIDSize > maxPidNSLevel, setTID == 0 && setTIDSize != 0, setTID != 0 && setTIDSize == 0:
+		return 0, unix.EINVAL
+	case exitSignal&^0xff != 0 || exitSignal > 64:
+		return 0, unix.EINVAL
+	case flags&cloneIntoCgroup != 0 && (cgroup > 0x7fffffff || size < cloneArgsSizeVer2):
+		return 0, unix.EINVAL
+	case flags&^(0xffffffff|kernel.CloneClearSighand|cloneIntoCgroup) != 0:
+		return 0, unix.EINVAL
+	case flags&(unix.CLONE_DETACHED|(0xff&^cloneNewTime)) != 0:
+		return 0, unix.EINVAL
+	case flags&unix.CLONE_SIGHAND != 0 && flags&kernel.CloneClearSighand != 0:
+		return 0, unix.EINVAL
+	case flags&(unix.CLONE_THREAD|unix.CLONE_PARENT) != 0 && exitSignal != 0:
+		return 0, unix.EINVAL
+	case stack == 0 && stackSize != 0, stack != 0 && stackSize == 0, stack+stackSize < stack:
+		return 0, unix.EINVAL
+	}
+	ca := kernel.CloneArgs{
+		Flags:      flags,
+		ExitSignal: unix.Signal(exitSignal),
+		ParentTID:  uintptr(parentTID),
+		ChildTID:   uintptr(childTID),
+		TLS:        uintptr(tls),
+	}
+	if stack != 0 {
+		ca.Stack = uintptr(stack + stackSize)
+	}
+	if setTIDSize != 0 {
+		// One pid namespace level: set_tid holds at most one id, and
+		// choosing it needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN.
+		if setTIDSize > 1 {
+			return 0, unix.EINVAL
+		}
+		var tb [4]byte
+		if err := t.CopyIn(uintptr(setTID), tb[:]); err != nil {
+			return 0, err
+		}
+		tid := int32(le.Uint32(tb[:]))
+		if tid <= 0 || tid >= 1<<22 {
+			return 0, unix.EINVAL
+		}
+		if !t.HasCapability(unix.CAP_CHECKPOINT_RESTORE) && !t.HasCapability(unix.CAP_SYS_ADMIN) {
+			return 0, unix.EPERM
+		}
+		ca.SetTID = kernel.ThreadID(tid)
+	}
+	if flags&cloneIntoCgroup != 0 {
+		// There are no cgroup2 directories in the sandbox: no
+		// descriptor can name one.
+		if f, err := fileOf(t, int32(cgroup)); err == nil {
+			f.DecRef()
+		}
+		return 0, unsupported(t, "clone3(CLONE_INTO_CGROUP)", unix.EBADF)
+	}
+	tid, err := t.Clone(ca)
+	if err == kernel.ErrUnsupportedClone {
+		return 0, unsupported(t, "clone3(unsupported flags)", err)
 	}
 	return uintptr(tid), err
 }
@@ -145,8 +247,8 @@ func execve(t *kernel.Task, dirfd int32, pathAddr, argvAddr, envAddr uintptr, fl
 		}
 		if path[0] != '/' && dirfd != unix.AT_FDCWD {
 			ea.Filename = "/dev/fd/" + strconv.Itoa(int(dirfd)) + "/" + path
-			_, cloexec, err := t.FDTable().Get(dirfd)
-			if err == nil {
+			if f, cloexec, err := t.FDTable().Get(dirfd); err == nil {
+				f.DecRef()
 				ea.FilenameInaccessible = cloexec
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"time"
 
+	"github.com/veil-sandbox/veil/sentry/arch"
 	"github.com/veil-sandbox/veil/sentry/mm"
 	"golang.org/x/sys/unix"
 )
@@ -16,13 +17,20 @@ type CloneArgs struct {
 	ParentTID  uintptr
 	ChildTID   uintptr
 	TLS        uintptr
+	// SetTID, if not 0, is the thread id the child must get (clone3's
+	// set_tid; EEXIST if it is in use).
+	SetTID ThreadID
 }
+
+// CloneClearSighand is clone3's CLONE_CLEAR_SIGHAND: the child's
+// handlers are reset to the default (ignored signals stay ignored).
+const CloneClearSighand = 1 << 32
 
 // Flags we implement; anything else is refused rather than ignored.
 const supportedCloneFlags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND |
 	unix.CLONE_THREAD | unix.CLONE_SYSVSEM | unix.CLONE_SETTLS | unix.CLONE_PARENT_SETTID |
 	unix.CLONE_CHILD_CLEARTID | unix.CLONE_CHILD_SETTID | unix.CLONE_VFORK | unix.CLONE_PARENT |
-	unix.CLONE_DETACHED | unix.CLONE_PTRACE | unix.CLONE_UNTRACED | unix.CLONE_IO
+	unix.CLONE_DETACHED | unix.CLONE_PTRACE | unix.CLONE_UNTRACED | unix.CLONE_IO | CloneClearSighand
 
 // ErrUnsupportedClone is returned for clone flags the Sentry does not
 // implement (new namespaces, pidfds, ...); the syscall layer reports it.
@@ -89,7 +97,17 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 		nt.release()
 		return 0, unix.EINTR
 	}
-	nt.tid = k.allocTID()
+	if a.SetTID != 0 {
+		_, used := k.tasks[a.SetTID]
+		if _, zombie := k.tgs[a.SetTID]; used || zombie {
+			k.mu.Unlock()
+			nt.release()
+			return 0, unix.EEXIST
+		}
+		nt.tid = a.SetTID
+	} else {
+		nt.tid = k.allocTID()
+	}
 	nt.sigMask = t.sigMask
 	// Under k.mu, so a TSYNC from another thread reaches the child too.
 	nt.seccomp.Store(t.seccomp.Load())
@@ -102,6 +120,13 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 		handlers := t.tg.handlers
 		if f&unix.CLONE_SIGHAND == 0 {
 			handlers = handlers.clone()
+		}
+		if f&CloneClearSighand != 0 {
+			for i := range handlers.acts {
+				if handlers.acts[i].Handler != sigIGN {
+					handlers.acts[i] = arch.SignalAct{}
+				}
+			}
 		}
 		parent := t.tg
 		if f&unix.CLONE_PARENT != 0 && t.tg.parent != nil {
@@ -122,6 +147,7 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 		parent.children[nt.tg] = struct{}{}
 		nt.tg.creator = t
 		nt.tg.thpDisable = t.tg.thpDisable
+		nt.tg.personality = t.tg.personality
 		k.tgs[nt.tid] = nt.tg
 	}
 	nt.tg.tasks[nt] = struct{}{}

@@ -53,7 +53,7 @@ func (t *Task) parentThreadExitLocked() {
 		c.creator = heir
 		for ct := range c.tasks {
 			if ct.pdeathSig != 0 {
-				info := &arch.SignalInfo{Signo: int32(ct.pdeathSig), Code: siUser}
+				info := &arch.SignalInfo{Signo: int32(ct.pdeathSig), Code: siCodeUser}
 				info.SetPID(int32(t.tg.tgid))
 				info.SetUID(t.Credentials().UID)
 				k.sendLocked(c, nil, info)
@@ -130,4 +130,20 @@ func (tg *ThreadGroup) SetTHPDisabled(on bool) {
 	tg.k.mu.Lock()
 	tg.thpDisable = on
 	tg.k.mu.Unlock()
+}
+
+// Personality returns personality(2)'s persona of t's process.
+func (tg *ThreadGroup) Personality() uint32 {
+	tg.k.mu.Lock()
+	defer tg.k.mu.Unlock()
+	return tg.personality
+}
+
+// SetPersonality sets it and returns the old one.
+func (tg *ThreadGroup) SetPersonality(p uint32) uint32 {
+	tg.k.mu.Lock()
+	defer tg.k.mu.Unlock()
+	old := tg.personality
+	tg.personality = p
+	return old
 }

@@ -55,9 +55,9 @@ const ptraceOptionsMask = unix.PTRACE_O_TRACESYSGOOD | unix.PTRACE_O_TRACEFORK |
 
 // si_code values of SIGTRAP (include/uapi/asm-generic/siginfo.h).
 const (
-	trapBrkpt = 1 // TRAP_BRKPT
-	trapTrace = 2 // TRAP_TRACE
-	siUser    = 0 // SI_USER
+	trapBrkpt  = 1 // TRAP_BRKPT
+	trapTrace  = 2 // TRAP_TRACE
+	siCodeUser = 0 // SI_USER
 )
 
 // ptraceTask is a task's ptrace state, protected by k.mu.
@@ -378,7 +378,7 @@ func (t *Task) ptraceExec(oldTID ThreadID) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if t.ptrace.tracer != nil && !t.ptrace.seized {
-		t.pending.enqueue(&arch.SignalInfo{Signo: int32(unix.SIGTRAP), Code: siUser})
+		t.pending.enqueue(&arch.SignalInfo{Signo: int32(unix.SIGTRAP), Code: siCodeUser})
 	}
 }
 
@@ -433,7 +433,7 @@ func (t *Task) ptraceSignalStopLocked(info *arch.SignalInfo) *arch.SignalInfo {
 		cur = info
 	}
 	if unix.Signal(cur.Signo) != newSig {
-		n := &arch.SignalInfo{Signo: int32(newSig), Code: siUser}
+		n := &arch.SignalInfo{Signo: int32(newSig), Code: siCodeUser}
 		if tr := t.ptrace.tracer; tr != nil {
 			n.SetPID(int32(tr.tg.tgid))
 			n.SetUID(tr.Credentials().UID)
@@ -627,7 +627,7 @@ func (t *Task) PtraceAttach(target *Task, seize bool, opts uint64) error {
 	}
 	target.ptraceAttachLocked(t, seize, opts)
 	if !seize {
-		info := &arch.SignalInfo{Signo: int32(unix.SIGSTOP), Code: siUser}
+		info := &arch.SignalInfo{Signo: int32(unix.SIGSTOP), Code: siCodeUser}
 		info.SetPID(int32(t.tg.tgid))
 		info.SetUID(t.Credentials().UID)
 		k.sendLocked(target.tg, target, info)
@@ -1131,7 +1131,7 @@ func (t *Task) ptraceCloneLocked(nt *Task, flags uint64, exitSignal unix.Signal)
 	if p.seized {
 		nt.ptrace.trapStop = true
 	} else {
-		nt.pending.enqueue(&arch.SignalInfo{Signo: int32(unix.SIGSTOP), Code: siUser})
+		nt.pending.enqueue(&arch.SignalInfo{Signo: int32(unix.SIGSTOP), Code: siCodeUser})
 	}
 	return ev
 }

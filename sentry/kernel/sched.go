@@ -50,6 +50,9 @@ type schedState struct {
 	utilMin, utilMax          uint32
 	// affinity is the CPU mask, nil for all the sandbox's CPUs.
 	affinity []uint64
+	// mempolicy is set_mempolicy(2)'s mode and flags (inherited by
+	// fork, as Linux's task mempolicy).
+	mempolicy int
 }
 
 // forkCopy is a child's copy: SCHED_RESET_ON_FORK resets real-time and
@@ -409,4 +412,19 @@ func (t *Task) CPU() int {
 		}
 	}
 	return 0
+}
+
+// Mempolicy returns set_mempolicy(2)'s mode (with its flags) of t.
+func (t *Task) Mempolicy() int {
+	t.k.mu.Lock()
+	defer t.k.mu.Unlock()
+	return t.sched.mempolicy
+}
+
+// SetMempolicy remembers t's memory policy mode: the Sentry has one
+// memory node, so no policy changes where memory comes from.
+func (t *Task) SetMempolicy(mode int) {
+	t.k.mu.Lock()
+	t.sched.mempolicy = mode
+	t.k.mu.Unlock()
 }

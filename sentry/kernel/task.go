@@ -58,6 +58,9 @@ type Task struct {
 	// cleared without the lock: a sender that still sees it only causes
 	// one spurious ErrInterrupted.
 	inApp atomic.Bool
+	// appExits counts returns from the application (membarrier(2)
+	// waits for them).
+	appExits atomic.Uint64
 
 	// syscallReturn is set between a syscall's return and the next
 	// switch, so restart codes in rax are recognised as such.
@@ -262,6 +265,7 @@ func (t *Task) run() {
 		}
 		trap, err := ctx.Switch(t.mm.AddressSpace(), &t.regs)
 		t.inApp.Store(false)
+		t.appExits.Add(1)
 		if err != platform.ErrFault {
 			t.lastFault = faultSite{}
 		}

@@ -105,6 +105,11 @@ type ThreadGroup struct {
 	creator *Task
 	// thpDisable is prctl(PR_SET_THP_DISABLE).
 	thpDisable bool
+	// membarrierReg are the MEMBARRIER_CMD_REGISTER_* commands this
+	// process made (membarrier.go).
+	membarrierReg int
+	// personality is personality(2)'s persona.
+	personality uint32
 }
 
 // Dumpable reports prctl(PR_GET_DUMPABLE): 1 unless set to 0.
