@@ -234,6 +234,7 @@ func execve(t *kernel.Task, dirfd int32, pathAddr, argvAddr, envAddr uintptr, fl
 			return 0, err
 		}
 		ea.Filename = "/dev/fd/" + strconv.Itoa(int(dirfd))
+		ea.CommFromFile = true
 	case path == "":
 		return 0, unix.ENOENT
 	case path[0] == '/' && follow:

@@ -24,6 +24,8 @@ var cprogs = []cprog{
 	{name: "fork"},
 	{name: "pipe"},
 	{name: "exec", args: func() []string { return []string{prog("echoargs")} }, code: 4},
+	{name: "script", args: func() []string { return []string{prog("echoargs")} }},
+	{name: "ptrace", args: func() []string { return []string{prog("echoargs")} }},
 	{name: "threads"},
 	{name: "altstack"},
 	{name: "sleep"},

@@ -47,6 +47,10 @@ type ExecArgs struct {
 	// exec (execveat of a close-on-exec descriptor): a script cannot be
 	// run then, its interpreter could not open it (ENOENT).
 	FilenameInaccessible bool
+	// CommFromFile names the process after the file that runs (the
+	// interpreter, for a script) rather than Filename: execveat with
+	// AT_EMPTY_PATH, as Linux 6.13 and later do.
+	CommFromFile bool
 }
 
 // Execve replaces t's program. open resolves and opens the program and its
@@ -118,6 +122,9 @@ func (t *Task) ExecveArgs(a ExecArgs) error {
 	tg.notDumpable = false
 	k.mu.Unlock()
 	t.name = baseName(path)
+	if a.CommFromFile {
+		t.name = baseName(exePath)
+	}
 	t.clearTID = 0
 	t.robustList = 0
 	t.regs = arch.InitialRegisters(uint64(res.Entry), uint64(res.Stack))

@@ -78,12 +78,15 @@ type ptraceTask struct {
 	// wait reports (once: reported), info what PTRACE_GETSIGINFO gets
 	// (nil: EINVAL, as in a group-stop). listening: PTRACE_LISTEN left
 	// the tracee stopped, but not waitable until the group-stop ends.
-	stopped   bool
-	kind      ptraceStopKind
-	status    WaitStatus
-	reported  bool
-	info      *arch.SignalInfo
-	listening bool
+	stopped bool
+	// trapNotify: the group-stop ended while the tracee was in a
+	// PTRACE_EVENT_STOP; a PTRACE_LISTEN then re-traps at once.
+	trapNotify bool
+	kind       ptraceStopKind
+	status     WaitStatus
+	reported   bool
+	info       *arch.SignalInfo
+	listening  bool
 	// resumeSig is the signal the resuming request gave (data).
 	resumeSig unix.Signal
 
@@ -175,7 +178,7 @@ func (t *Task) ptraceKilledLocked(exitStop bool) bool {
 func (t *Task) ptraceEnterStopLocked(kind ptraceStopKind, status WaitStatus, info *arch.SignalInfo) {
 	p := &t.ptrace
 	p.stopped, p.kind, p.status, p.info = true, kind, status, info
-	p.reported, p.listening, p.resumeSig = false, false, 0
+	p.reported, p.listening, p.resumeSig, p.trapNotify = false, false, 0, false
 	t.ptraceNotifyLocked()
 }
 
@@ -700,9 +703,10 @@ func (tr *Task) PtraceResume(req int, sig unix.Signal) error {
 	return nil
 }
 
-// PtraceListen implements PTRACE_LISTEN: a seized tracee in a group-stop
-// stays stopped but becomes waitable again when the group-stop ends (it
-// then reports PTRACE_EVENT_STOP with SIGTRAP).
+// PtraceListen implements PTRACE_LISTEN: a seized tracee in a
+// PTRACE_EVENT_STOP stays stopped, takes no requests and is not waitable
+// until its group-stop changes (SIGCONT: it then reports
+// PTRACE_EVENT_STOP with SIGTRAP) or PTRACE_INTERRUPT.
 func (tr *Task) PtraceListen() error {
 	k := tr.k
 	k.mu.Lock()
@@ -712,7 +716,9 @@ func (tr *Task) PtraceListen() error {
 		return unix.EIO
 	}
 	p.listening = true
-	if !tr.tg.stopped {
+	if p.trapNotify {
+		// The group-stop changed while the tracee was trapped
+		// (JOBCTL_TRAP_NOTIFY): it re-traps at once.
 		tr.ptraceRelistenLocked()
 	}
 	return nil
@@ -721,9 +727,13 @@ func (tr *Task) PtraceListen() error {
 // ptraceRelistenLocked ends the listening of a tracee whose group-stop
 // ended (SIGCONT): it reports a new PTRACE_EVENT_STOP.
 func (tr *Task) ptraceRelistenLocked() {
-	info := &arch.SignalInfo{Signo: int32(unix.SIGTRAP), Code: int32(unix.SIGTRAP) | unix.PTRACE_EVENT_STOP<<8}
+	sig := unix.SIGTRAP
+	if tr.tg.stopped {
+		sig = tr.tg.stopSignal
+	}
+	info := &arch.SignalInfo{Signo: int32(sig), Code: int32(sig) | unix.PTRACE_EVENT_STOP<<8}
 	info.SetPID(int32(tr.tid))
-	tr.ptraceEnterStopLocked(stopGroup, stopSignalStatus(unix.SIGTRAP, unix.PTRACE_EVENT_STOP), info)
+	tr.ptraceEnterStopLocked(stopGroup, stopSignalStatus(sig, unix.PTRACE_EVENT_STOP), info)
 }
 
 // ptraceGroupContinuedLocked is SIGCONT's effect on tg's tracees: pending
@@ -732,8 +742,11 @@ func (tg *ThreadGroup) ptraceGroupContinuedLocked() {
 	for t := range tg.tasks {
 		p := &t.ptrace
 		p.groupStop = false
-		if p.stopped && p.listening {
+		switch {
+		case p.stopped && p.listening:
 			t.ptraceRelistenLocked()
+		case p.stopped && p.seized && p.kind == stopGroup:
+			p.trapNotify = true
 		}
 	}
 }
