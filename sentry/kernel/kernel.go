@@ -77,6 +77,8 @@ type Kernel struct {
 	// ptraceCount is how many tasks are traced, so the syscall path of
 	// a sandbox without tracers never takes k.mu for ptrace.
 	ptraceCount atomic.Int32
+	// ptraceSeq numbers ptrace-stops (k.mu).
+	ptraceSeq uint64
 
 	unimplMu sync.Mutex
 	unimpl   map[string]int

@@ -89,6 +89,9 @@ type ptraceTask struct {
 	listening  bool
 	// resumeSig is the signal the resuming request gave (data).
 	resumeSig unix.Signal
+	// seq orders stops: wait reports the oldest first, as Linux's
+	// tracers see their tracees' stops in the order they happened.
+	seq uint64
 
 	// trapStop asks the tracee for a PTRACE_EVENT_STOP at its next return
 	// to the application (PTRACE_INTERRUPT, the start of an automatically
@@ -178,6 +181,8 @@ func (t *Task) ptraceKilledLocked(exitStop bool) bool {
 func (t *Task) ptraceEnterStopLocked(kind ptraceStopKind, status WaitStatus, info *arch.SignalInfo) {
 	p := &t.ptrace
 	p.stopped, p.kind, p.status, p.info = true, kind, status, info
+	t.k.ptraceSeq++
+	p.seq = t.k.ptraceSeq
 	p.reported, p.listening, p.resumeSig, p.trapNotify = false, false, 0, false
 	t.ptraceNotifyLocked()
 }
@@ -676,14 +681,14 @@ func (tr *Task) PtraceResume(req int, sig unix.Signal) error {
 		return unix.EIO
 	}
 	step := req == unix.PTRACE_SINGLESTEP || req == unix.PTRACE_SYSEMU_SINGLESTEP
-	if step && !platform.CanSingleStep(tr.ctx) {
+	k := tr.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if step && tr.ctx != nil && !platform.CanSingleStep(tr.ctx) {
 		// The platform cannot run one instruction: as on hardware
 		// without single-step (arch_has_single_step() false).
 		return unix.EIO
 	}
-	k := tr.k
-	k.mu.Lock()
-	defer k.mu.Unlock()
 	p := &tr.ptrace
 	if !p.stopped {
 		return unix.ESRCH
@@ -1141,10 +1146,18 @@ func (t *Task) ptraceCloneLocked(nt *Task, flags uint64, exitSignal unix.Signal)
 		ev = 0
 	}
 	nt.ptraceAttachLocked(p.tracer, p.seized, p.opts)
+	// The child starts in its first ptrace-stop, a PTRACE_EVENT_STOP
+	// (seized) or the delivery of a SIGSTOP, entered here rather than
+	// when its goroutine first runs, so that the tracer sees the child
+	// before anything the parent does next (strace learns of new
+	// children from that stop).
 	if p.seized {
-		nt.ptrace.trapStop = true
+		info := &arch.SignalInfo{Signo: int32(unix.SIGTRAP), Code: int32(unix.SIGTRAP) | unix.PTRACE_EVENT_STOP<<8}
+		info.SetPID(int32(nt.tid))
+		nt.ptraceEnterStopLocked(stopGroup, stopSignalStatus(unix.SIGTRAP, unix.PTRACE_EVENT_STOP), info)
 	} else {
-		nt.pending.enqueue(&arch.SignalInfo{Signo: int32(unix.SIGSTOP), Code: siCodeUser})
+		info := &arch.SignalInfo{Signo: int32(unix.SIGSTOP), Code: siCodeUser}
+		nt.ptraceEnterStopLocked(stopSignal, stopSignalStatus(unix.SIGSTOP, 0), info)
 	}
 	return ev
 }

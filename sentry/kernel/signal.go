@@ -446,10 +446,17 @@ func (t *Task) prepareToRun() bool {
 			continue
 		}
 		if t.ptrace.stopped {
-			// Put in a ptrace-stop by its tracer (PTRACE_SEIZE of a
-			// stopped task).
+			// Put in a ptrace-stop for it: PTRACE_SEIZE of a stopped
+			// task, or the first stop of a traced clone, which may be
+			// a SIGSTOP's delivery: the tracer's signal is delivered
+			// then.
+			kind := t.ptrace.kind
 			k.mu.Unlock()
-			t.ptraceWaitResume()
+			if sig, ok := t.ptraceWaitResume(); ok && sig != 0 && kind == stopSignal {
+				k.mu.Lock()
+				t.pending.enqueue(&arch.SignalInfo{Signo: int32(sig), Code: siCodeUser})
+				k.mu.Unlock()
+			}
 			continue
 		}
 		if t.ptrace.tracer != nil && (t.ptrace.trapStop || t.groupStopDueLocked()) {

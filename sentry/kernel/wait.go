@@ -120,6 +120,7 @@ func (t *Task) waitTraceesLocked(o WaitOptions) (*WaitResult, bool) {
 		return o.Any
 	}
 	found := false
+	var oldest *Task
 	for tr := range t.tg.tasks {
 		for te := range tr.ptrace.tracees {
 			if !match(te.tid, te.tg.pgid) {
@@ -127,15 +128,19 @@ func (t *Task) waitTraceesLocked(o WaitOptions) (*WaitResult, bool) {
 			}
 			found = true
 			p := &te.ptrace
-			if p.stopped && !p.reported && !p.listening {
-				if !o.NoReap {
-					p.reported = true
-				}
-				sig := int32(p.status>>8) & 0xff
-				return &WaitResult{PID: te.tid, Status: p.status, Code: CLD_TRAPPED, SigStatus: sig,
-					UID: te.Credentials().UID}, true
+			if p.stopped && !p.reported && !p.listening && (oldest == nil || p.seq < oldest.ptrace.seq) {
+				oldest = te
 			}
 		}
+	}
+	if te := oldest; te != nil {
+		p := &te.ptrace
+		if !o.NoReap {
+			p.reported = true
+		}
+		sig := int32(p.status>>8) & 0xff
+		return &WaitResult{PID: te.tid, Status: p.status, Code: CLD_TRAPPED, SigStatus: sig,
+			UID: te.Credentials().UID}, true
 	}
 	exits := t.tg.ptraceExits
 	for i, e := range exits {

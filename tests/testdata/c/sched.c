@@ -61,8 +61,9 @@ static void show(const char *what)
 int main(void)
 {
 	veil_init("sched");
-	/* Its own process group, so that PRIO_PGRP reaches only it. */
-	SYS(setpgid(0, 0));
+	/* Its own process group, so that PRIO_PGRP reaches only it (a
+	 * session leader, as pid 1 of a sandbox, already has one). */
+	setpgid(0, 0);
 	show("start");
 	int pols[] = {SCHED_OTHER, SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE, 6};
 	for (int i = 0; i < 6; i++)
