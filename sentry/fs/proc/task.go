@@ -321,6 +321,10 @@ func (d *taskDir) info(ctx vfs.Context) (*taskInfo, error) {
 		ti.fdSize = max(ti.fdSize, 64)
 	}
 	ti.seccompMode, ti.seccompFilters = t.SeccompMode(), t.SeccompFilterCount()
+	ti.tracerPid = int32(t.TracerPID())
+	if t.PtraceStopped() {
+		ti.state = 't'
+	}
 	return ti, nil
 }
 

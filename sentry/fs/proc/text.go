@@ -146,12 +146,14 @@ type taskInfo struct {
 	envStart, envEnd          uintptr
 	seccompMode               int // 0 disabled, 1 strict, 2 filter
 	seccompFilters            int
+	tracerPid                 int32 // the tracing task (ptrace), 0 for none
 }
 
 var stateNames = map[byte]string{
 	'R': "R (running)",
 	'S': "S (sleeping)",
 	'T': "T (stopped)",
+	't': "t (tracing stop)",
 	'Z': "Z (zombie)",
 }
 
@@ -216,7 +218,7 @@ func taskStatusText(ti *taskInfo) string {
 		state = string(ti.state)
 	}
 	fmt.Fprintf(&b, "State:\t%s\n", state)
-	fmt.Fprintf(&b, "Tgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t0\n", ti.pid, id, ti.ppid)
+	fmt.Fprintf(&b, "Tgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t%d\n", ti.pid, id, ti.ppid, ti.tracerPid)
 	fmt.Fprintf(&b, "Uid:\t%d\t%d\t%d\t%d\n", ti.uid[0], ti.uid[1], ti.uid[2], ti.uid[3])
 	fmt.Fprintf(&b, "Gid:\t%d\t%d\t%d\t%d\n", ti.gid[0], ti.gid[1], ti.gid[2], ti.gid[3])
 	fmt.Fprintf(&b, "FDSize:\t%d\n", ti.fdSize)

@@ -123,8 +123,23 @@ static void test_count(void)
 }
 
 /* 2. PEEK and POKE. */
+/* tracer_pid reads TracerPid from /proc/self/status. */
+static int tracer_pid(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	CHECK(f != NULL);
+	char line[256];
+	int pid = -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "TracerPid: %d", &pid) == 1)
+			break;
+	fclose(f);
+	return pid;
+}
+
 static void peek_body(void)
 {
+	printf("ptrace: peek: TracerPid is the parent: %d\n", tracer_pid() == getppid());
 	printf("ptrace: peek: child sees %#lx, bp_target(2)=%d\n", shared_word, bp_target(2));
 	fflush(stdout);
 }
@@ -479,6 +494,17 @@ static void test_errors(void)
 	int st = waitstop(pid);
 	printf("ptrace: attach: stopped by %s\n", sigabbrev_np(WSTOPSIG(st)));
 	CHECK(ptrace(PTRACE_DETACH, pid, 0, 0) == 0);
+	/* Not traced any more: its status says so. */
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	CHECK(f != NULL);
+	int tp = -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "TracerPid: %d", &tp) == 1)
+			break;
+	fclose(f);
+	printf("ptrace: attach: TracerPid after PTRACE_DETACH: %d\n", tp);
 	SYS(kill(pid, SIGTERM));
 	finish(pid, "detached");
 }
