@@ -283,6 +283,9 @@ func (t *Task) killOtherThreads() error {
 		t.tid = tg.tgid
 		k.tasks[t.tid] = t
 		tg.leader = t
+		// The old leader's exit was not the process's: its tracer
+		// hears of the process through this thread now.
+		tg.leaderTracer = nil
 	}
 	return nil
 }

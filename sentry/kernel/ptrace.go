@@ -21,6 +21,7 @@ package kernel
 
 import (
 	"encoding/binary"
+	"time"
 
 	"github.com/veil-sandbox/veil/platform"
 	"github.com/veil-sandbox/veil/sentry/arch"
@@ -976,16 +977,20 @@ func (t *Task) onTracee(tr *Task, fn func()) error {
 		if !ok {
 			return unix.ESRCH
 		}
+		// The tracee takes the work in its stop; if it dies first
+		// (its exit does not wake the tracer), look again soon.
+		tm := time.NewTimer(10 * time.Millisecond)
 		select {
 		case ch <- work:
-			select {
-			case <-done:
-				return nil
-			}
+			tm.Stop()
+			<-done
+			return nil
 		case <-t.interruptCh:
+			tm.Stop()
 			if t.interrupted() {
 				return syserr.ErrInterrupted
 			}
+		case <-tm.C:
 		}
 	}
 }
