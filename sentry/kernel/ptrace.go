@@ -418,7 +418,7 @@ func (t *Task) ptraceSyscallStop(kind ptraceStopKind) (stopped, emu bool) {
 	return true, mode == ptraceSyscallEmu
 }
 
-// ptraceSignalStop makes the signal-delivery-stop of info, k.mu held (and
+// ptraceSignalStopLocked makes the signal-delivery-stop of info, k.mu held (and
 // held again on return). It returns the signal to deliver instead (nil:
 // none, the tracer suppressed it).
 func (t *Task) ptraceSignalStopLocked(info *arch.SignalInfo) *arch.SignalInfo {
@@ -491,8 +491,8 @@ func (t *Task) ptraceTrapStopLocked() {
 	t.k.mu.Lock()
 }
 
-// ptraceCheckSingleStepLocked tells the platform whether t's next run is
-// a single step.
+// ptraceSingleStep reports whether t's next run is a single step
+// (PTRACE_SINGLESTEP).
 func (t *Task) ptraceSingleStep() bool {
 	t.k.mu.Lock()
 	defer t.k.mu.Unlock()
@@ -1035,28 +1035,25 @@ func (t *Task) PtraceSetFPState(tr *Task, b []byte, fxsaveOnly bool) error {
 	return nil
 }
 
-// PtraceSignalMask and PtraceSetSignalMask implement PTRACE_GETSIGMASK
-// and PTRACE_SETSIGMASK.
+// PtraceSignalMask implements PTRACE_GETSIGMASK.
 func (tr *Task) PtraceSignalMask() uint64 { return tr.SignalMask() }
 
-// PtraceSetSignalMask sets the tracee's blocked signals.
+// PtraceSetSignalMask implements PTRACE_SETSIGMASK.
 func (tr *Task) PtraceSetSignalMask(m uint64) { tr.SetSignalMask(m) }
 
 // SyscallInfo is struct ptrace_syscall_info, for PTRACE_GET_SYSCALL_INFO.
 type SyscallInfo struct {
-	Op       uint8 // PTRACE_SYSCALL_INFO_NONE, ENTRY, EXIT, SECCOMP
-	IP, SP   uint64
-	Nr       uint64
-	Args     [6]uint64
-	RVal     int64
-	IsError  bool
-	RetData  uint32
-	Seccomp  bool
-	hasEntry bool
+	Op      uint8 // PTRACE_SYSCALL_INFO_NONE, ENTRY, EXIT, SECCOMP
+	IP, SP  uint64
+	Nr      uint64
+	Args    [6]uint64
+	RVal    int64
+	IsError bool
+	RetData uint32
 }
 
-// Marshal encodes the structure and returns how many bytes Linux would
-// fill for this op.
+// Marshal encodes the structure, as many bytes of it as Linux fills for
+// this op (PTRACE_GET_SYSCALL_INFO returns that size).
 func (s *SyscallInfo) Marshal() []byte {
 	b := make([]byte, 88)
 	b[0] = s.Op
@@ -1129,7 +1126,7 @@ func (t *Task) ptraceSeccompTrace(data uint16) bool {
 	return true
 }
 
-// ptraceCloneEvent attaches a new task to t's tracer, as the clone event
+// ptraceCloneLocked attaches a new task to t's tracer, as the clone event
 // the tracer asked for (or CLONE_PTRACE) says, before the child runs; it
 // returns the event to report (0 for none).
 func (t *Task) ptraceCloneLocked(nt *Task, flags uint64, exitSignal unix.Signal) int {
