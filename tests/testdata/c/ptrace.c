@@ -300,6 +300,39 @@ static void test_info(void)
 	finish(pid, "info");
 }
 
+/* 5b. PTRACE_SYSEMU: the tracer takes over a system call. */
+static void emu_body(void)
+{
+	long a = syscall(SYS_getppid);
+	long b = syscall(SYS_getppid);
+	printf("ptrace: sysemu: first getppid real %d, emulated one returned %ld\n", a == getppid(), b);
+	fflush(stdout);
+}
+
+static void test_sysemu(void)
+{
+	pid_t pid = traced_child(emu_body);
+	CHECK(ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_TRACESYSGOOD) == 0);
+	struct user_regs_struct r;
+	for (;;) {
+		CHECK(ptrace(PTRACE_SYSCALL, pid, 0, 0) == 0);
+		waitstop(pid);
+		CHECK(ptrace(PTRACE_GETREGS, pid, 0, &r) == 0);
+		CHECK(ptrace(PTRACE_SYSCALL, pid, 0, 0) == 0); /* to its exit */
+		waitstop(pid);
+		if (r.orig_rax == SYS_getppid)
+			break;
+	}
+	CHECK(ptrace(PTRACE_SYSEMU, pid, 0, 0) == 0);
+	waitstop(pid);
+	CHECK(ptrace(PTRACE_GETREGS, pid, 0, &r) == 0);
+	printf("ptrace: sysemu: stopped at the entry of getppid: %d\n", r.orig_rax == SYS_getppid);
+	r.rax = 77;
+	CHECK(ptrace(PTRACE_SETREGS, pid, 0, &r) == 0);
+	CHECK(ptrace(PTRACE_CONT, pid, 0, 0) == 0);
+	finish(pid, "sysemu");
+}
+
 /* 6. Fork and exec events. */
 static void fork_body(void)
 {
@@ -520,6 +553,7 @@ int main(int argc, char **argv)
 	test_regs();
 	test_signals();
 	test_info();
+	test_sysemu();
 	test_events();
 	test_breakpoint();
 	test_seize();
