@@ -168,7 +168,11 @@ int main(void)
 	fflush(stdout);
 	c = SYS(fork());
 	if (c == 0) {
+		SYS(prctl(PR_SET_PDEATHSIG, SIGUSR2));
 		SYS(setresuid(1000, 1000, 1000));
+		int pd = -1;
+		SYS(prctl(PR_GET_PDEATHSIG, &pd));
+		printf("prctl: after setresuid: dumpable %d, pdeath signal %d\n", (int)SYS(prctl(PR_GET_DUMPABLE)), pd);
 		printf("prctl: PR_SET_MM unprivileged: %s\n", ERRNO(prctl(PR_SET_MM, PR_SET_MM_START_BRK, 0x400000, 0, 0)));
 		fflush(stdout);
 		_exit(0);
