@@ -494,6 +494,9 @@ func (t *Task) ptraceTrapStopLocked() {
 // ptraceSingleStep reports whether t's next run is a single step
 // (PTRACE_SINGLESTEP).
 func (t *Task) ptraceSingleStep() bool {
+	if t.k.ptraceCount.Load() == 0 {
+		return false // nobody is traced: no lock on every switch
+	}
 	t.k.mu.Lock()
 	defer t.k.mu.Unlock()
 	return t.ptrace.tracer != nil && t.ptrace.singlestep
