@@ -219,7 +219,7 @@ func (c *Client) rpc(e *encoder, wantFDs int) (*decoder, []int, error) {
 	}
 	for {
 		c.nextTag++
-		if _, busy := c.pending[c.nextTag]; !busy {
+		if _, busy := c.pending[c.nextTag]; !busy && c.nextTag != noReplyTag {
 			break
 		}
 	}
@@ -428,6 +428,19 @@ func (c *Client) Mkdir(dir FID, name string, mode uint32, uid, gid uint32) (FID,
 	return c.newFile(e, "mkdir %q", name)
 }
 
+// MknodSocket creates a socket node name in dir with permissions
+// mode&0777 (no umask applied) and, if the gofer runs as root, owner
+// uid:gid: the filesystem name of a unix socket bound in the Sentry.
+func (c *Client) MknodSocket(dir FID, name string, mode uint32, uid, gid uint32) (FID, Stat, error) {
+	e := newMessage(0, tMknodSocket)
+	e.u32(uint32(dir))
+	e.str(name)
+	e.u32(mode)
+	e.u32(uid)
+	e.u32(gid)
+	return c.newFile(e, "mknod socket %q", name)
+}
+
 // Symlink creates symlink name in dir pointing to target, owned by uid:gid
 // if the gofer runs as root.
 func (c *Client) Symlink(dir FID, name, target string, uid, gid uint32) (FID, Stat, error) {
@@ -497,12 +510,36 @@ func (c *Client) SetAttr(fid FID, a Attr) error {
 	return c.simple(e, "setattr fid %d", fid)
 }
 
+// noReplyTag is the tag of requests whose reply nobody waits for: the
+// reader drops replies to it (no call is pending on it).
+const noReplyTag = 0
+
 // Clunk forgets fid; the server closes its descriptor. Clunking RootFID is a
 // no-op.
 func (c *Client) Clunk(fid FID) error {
 	e := newMessage(0, tClunk)
 	e.u32(uint32(fid))
 	return c.simple(e, "clunk fid %d", fid)
+}
+
+// ClunkNoWait is Clunk without waiting for the reply: the dentry cache
+// clunks every FID it evicts, and a clunk cannot fail in a way the caller
+// could act on. The caller must not use fid afterwards. Only transport
+// errors are returned.
+func (c *Client) ClunkNoWait(fid FID) error {
+	e := newMessage(noReplyTag, tClunk)
+	e.u32(uint32(fid))
+	c.mu.Lock()
+	err := c.err
+	c.mu.Unlock()
+	if err != nil {
+		return wrap(err, "clunk fid %d", fid)
+	}
+	if _, _, err := c.conn.WriteMsgUnix(e.b, nil, nil); err != nil {
+		c.fail(err)
+		return wrap(err, "clunk fid %d", fid)
+	}
+	return nil
 }
 
 func (c *Client) simple(e *encoder, format string, args ...any) error {

@@ -66,6 +66,24 @@
 //	          atime sec i64 nsec i64,
 //	          mtime sec i64 nsec i64
 //	Tclunk    fid u32                        Rclunk    (empty)
+//	TmknodSocket dir u32, name str,          RmknodSocket fid u32, Stat
+//	          mode u32, uid u32, gid u32
+//	          (type 40: a socket node, the name of a unix socket the
+//	          Sentry bound; the host never carries its traffic)
+//	Tgetxattr fid u32, name str              Rgetxattr value str
+//	Tsetxattr fid u32, name str, value str,  Rsetxattr (empty)
+//	          flags u32 (XATTR_CREATE/REPLACE)
+//	Tlistxattr fid u32                       Rlistxattr count u32, count × name str
+//	Tremovexattr fid u32, name str           Rremovexattr (empty)
+//
+// Extended attributes are read and written through a descriptor the server
+// opens on a regular file or directory; other types have none the gofer
+// can reach (Tgetxattr: ENODATA, Tlistxattr: none, changes: EPERM). Values
+// are at most 64KiB (XATTR_SIZE_MAX), which fits one message.
+//
+// Replies to tag 0 are dropped by the client: it sends Tclunk with tag 0
+// when it does not wait for the answer (ClunkNoWait), and never uses tag 0
+// otherwise.
 //
 // File descriptors travel only from server to client, only on Ropen and
 // Rcreate, always exactly one, attached to the reply message itself. They are

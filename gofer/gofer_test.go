@@ -519,6 +519,51 @@ func TestOpenFlags(t *testing.T) {
 	wantErrno(t, "open fifo", err, unix.EACCES)
 }
 
+// TestMknodSocket: the gofer makes a socket node with the exact mode and
+// owner asked for; nothing listens on it on the host.
+func TestMknodSocket(t *testing.T) {
+	root := makeTree(t)
+	c := startServer(t, root, ServerOptions{})
+	sub, _ := mustWalk(t, c, RootFID, "sub")
+	old := unix.Umask(0o077)
+	fid, st, err := c.MknodSocket(sub, "sock", 0o751, 2000, 2001)
+	unix.Umask(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hostStat(t, filepath.Join(root, "sub", "sock"))
+	if h.Mode != unix.S_IFSOCK|0o751 || st.Mode != h.Mode || st.Ino != h.Ino {
+		t.Errorf("socket node mode host %#o reply %#o", h.Mode, st.Mode)
+	}
+	if unix.Geteuid() == 0 && (h.Uid != 2000 || h.Gid != 2001) {
+		t.Errorf("socket node owner %d:%d", h.Uid, h.Gid)
+	}
+	if st2, err := c.Stat(fid); err != nil || st2.Ino != h.Ino {
+		t.Errorf("stat of the new fid: %+v %v", st2, err)
+	}
+	_, err = c.Open(fid, unix.O_RDONLY)
+	wantErrno(t, "open socket node", err, unix.ENXIO)
+	_, _, err = c.MknodSocket(sub, "sock", 0o755, 0, 0)
+	wantErrno(t, "mknod socket exists", err, unix.EEXIST)
+	_, _, err = c.MknodSocket(sub, "a/b", 0o755, 0, 0)
+	wantErrno(t, "mknod socket bad name", err, unix.EINVAL)
+	s, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(s)
+	err = unix.Connect(s, &unix.SockaddrUnix{Name: filepath.Join(root, "sub", "sock")})
+	wantErrno(t, "host connect to the marker", err, unix.ECONNREFUSED)
+	if err := c.Unlink(sub, "sock", 0); err != nil {
+		t.Errorf("unlink socket node: %v", err)
+	}
+
+	ro := startServer(t, root, ServerOptions{ReadOnly: true})
+	rsub, _ := mustWalk(t, ro, RootFID, "sub")
+	_, _, err = ro.MknodSocket(rsub, "sock", 0o755, 0, 0)
+	wantErrno(t, "read-only mknod socket", err, unix.EROFS)
+}
+
 func TestMutations(t *testing.T) {
 	root := makeTree(t)
 	c := startServer(t, root, ServerOptions{})

@@ -10,9 +10,11 @@ import (
 // Version is the protocol version exchanged by Tattach/Rattach.
 const Version = 1
 
-// MaxMessageSize is the largest message either side sends or accepts. It is
-// well below the default SEQPACKET limit (net.core.wmem_default, ~208KiB).
-const MaxMessageSize = 64 << 10
+// MaxMessageSize is the largest message either side sends or accepts: a
+// largest extended attribute value (64KiB) with its name and header fits.
+// It is well below the default SEQPACKET limit (net.core.wmem_default,
+// ~208KiB).
+const MaxMessageSize = 68 << 10
 
 // getdentsBudget bounds the encoded size of a Rgetdents reply.
 const getdentsBudget = MaxMessageSize - 1024
@@ -36,6 +38,18 @@ const (
 	tRename   uint8 = 12
 	tSetattr  uint8 = 13
 	tClunk    uint8 = 14
+	// Extended attributes (protocol version 1 additions: a server
+	// without them answers ENOSYS, which the client reports as
+	// EOPNOTSUPP).
+	tGetxattr    uint8 = 15
+	tSetxattr    uint8 = 16
+	tListxattr   uint8 = 17
+	tRemovexattr uint8 = 18
+	// tMknodSocket makes a socket node, the name of a unix socket the
+	// Sentry bound (the Sentry carries its traffic; the node is a marker).
+	// Numbered apart from the others so that messages other work adds
+	// in sequence do not collide with it.
+	tMknodSocket uint8 = 40
 
 	replyBit uint8 = 0x80
 	rError   uint8 = 0xff

@@ -254,6 +254,12 @@ var handlers = map[uint8]handler{
 	tRename:   (*server).rename,
 	tSetattr:  (*server).setattr,
 	tClunk:    (*server).clunk,
+
+	tGetxattr:    (*server).getxattr,
+	tSetxattr:    (*server).setxattr,
+	tListxattr:   (*server).listxattr,
+	tRemovexattr: (*server).removexattr,
+	tMknodSocket: (*server).mknodSocket,
 }
 
 func (s *server) handle(tag uint32, typ uint8, body []byte) {
@@ -736,6 +742,64 @@ func (s *server) mkdir(d *decoder, e *encoder) (int, unix.Errno) {
 	want := mode | st.Mode&unix.S_ISGID
 	if st.Mode&0o7777 != want {
 		if err := unix.Fchmodat(s.procFD, procName(fd), want, 0); err != nil {
+			unix.Close(fd)
+			return -1, errnoOf(err)
+		}
+	}
+	if st, err = fstat(fd); err != nil {
+		unix.Close(fd)
+		return -1, errnoOf(err)
+	}
+	fid := s.add(fd, st.Mode)
+	e.u32(uint32(fid))
+	ss := statFromUnix(&st)
+	e.stat(&ss)
+	return -1, 0
+}
+
+// mknodSocket makes a socket node with mknodat(2) (the only node type the
+// gofer makes that way; its seccomp filter allows nothing else). Nothing
+// on the host ever listens on it: it is the name of a unix socket the
+// Sentry bound, visible to stat(2) and ls.
+func (s *server) mknodSocket(d *decoder, e *encoder) (int, unix.Errno) {
+	dir := FID(d.u32())
+	name := d.str()
+	mode := d.u32() & 0o777
+	uid := d.u32()
+	gid := d.u32()
+	if !d.ok() {
+		return -1, unix.EINVAL
+	}
+	n, errno := s.get(dir)
+	if errno != 0 {
+		return -1, errno
+	}
+	defer n.put()
+	if !validName(name) {
+		return -1, unix.EINVAL
+	}
+	if s.opts.ReadOnly {
+		return -1, unix.EROFS
+	}
+	if err := unix.Mknodat(n.fd, name, unix.S_IFSOCK|mode, 0); err != nil {
+		return -1, errnoOf(err)
+	}
+	fd, st, err := walkOne(n.fd, name, 0)
+	if err != nil {
+		return -1, errnoOf(err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		// Replaced by someone else between the two calls.
+		unix.Close(fd)
+		return -1, unix.EEXIST
+	}
+	if errno := s.chown(fd, uid, gid); errno != 0 {
+		unix.Close(fd)
+		return -1, errno
+	}
+	// Undo the gofer's umask.
+	if st.Mode&0o7777 != mode {
+		if err := unix.Fchmodat(s.procFD, procName(fd), mode, 0); err != nil {
 			unix.Close(fd)
 			return -1, errnoOf(err)
 		}

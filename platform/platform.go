@@ -11,6 +11,7 @@ package platform
 
 import (
 	"errors"
+	"time"
 
 	"github.com/veil-sandbox/veil/sentry/arch"
 )
@@ -112,4 +113,26 @@ type SingleStepper interface {
 func CanSingleStep(c Context) bool {
 	_, ok := c.(SingleStepper)
 	return ok
+}
+
+// CPUClock is implemented by a Context that can tell how much host CPU
+// time its application thread has used, for the Sentry's CPU accounting
+// (getrusage(2), times(2), the CPU-time clocks and timers).
+type CPUClock interface {
+	// CPUUsage returns what the application thread has used so far in
+	// this context, across every host thread the context has run it on.
+	// It may be called from any goroutine, also after Release (it then
+	// reports the final figures).
+	CPUUsage() CPUUsage
+}
+
+// CPUUsage is the host CPU time an application thread has used.
+type CPUUsage struct {
+	// Time is the CPU time the host gave the thread running application
+	// code (including what the host kernel spent on its traps).
+	Time time.Duration
+	// Preemptions counts the times the host scheduler took the CPU away
+	// from the thread while it ran application code (involuntary
+	// context switches).
+	Preemptions uint64
 }

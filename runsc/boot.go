@@ -8,6 +8,7 @@ import (
 
 	"github.com/veil-sandbox/veil/runsc/boot"
 	"github.com/veil-sandbox/veil/runsc/seccomp"
+	"github.com/veil-sandbox/veil/sentry/hostinfo"
 )
 
 func init() {
@@ -50,6 +51,9 @@ func cmdBoot(g *globalFlags, args []string) int {
 	if *commitFD >= 0 {
 		files.Commit = os.NewFile(uintptr(*commitFD), "commit")
 	}
+	// The host's processors, for the sandbox's /proc/cpuinfo and
+	// /sys/devices/system/cpu: read while the host's /sys is still there.
+	files.Host = hostinfo.Read()
 	if err := boot.ConfineSentry(); err != nil {
 		return fatalf("boot: %v", err)
 	}

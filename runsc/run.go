@@ -100,7 +100,7 @@ func (g *globalFlags) runForeground(cmd, id string, o *container.CreateOptions) 
 			case sig == unix.SIGWINCH && relay != nil:
 				relay.Resize()
 			case sig == unix.SIGTTIN || sig == unix.SIGTTOU:
-			case sig == unix.SIGTSTP && !o.Spec.Process.Terminal && !o.TerminalStdin:
+			case sig == unix.SIGTSTP && !o.Spec.Process.Terminal && len(o.RelayTerminal) == 0:
 			default:
 				c.SignalSandbox(sig)
 			}
@@ -134,18 +134,8 @@ func newPTYRelay(master *os.File) *ptyRelay {
 
 // Start begins copying and puts runsc's terminal in raw mode.
 func (r *ptyRelay) Start() {
-	if t, err := unix.IoctlGetTermios(0, unix.TCGETS); err == nil {
-		saved := *t
-		raw := *t
-		raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-		raw.Oflag &^= unix.OPOST
-		raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-		raw.Cflag &^= unix.CSIZE | unix.PARENB
-		raw.Cflag |= unix.CS8
-		raw.Cc[unix.VMIN], raw.Cc[unix.VTIME] = 1, 0
-		if unix.IoctlSetTermios(0, unix.TCSETS, &raw) == nil {
-			r.restore = &saved
-		}
+	if saved, err := makeRaw(0); err == nil {
+		r.restore = saved
 	}
 	go io.Copy(r.master, os.Stdin)
 	go func() {
@@ -177,4 +167,26 @@ func (r *ptyRelay) Close() {
 		unix.IoctlSetTermios(0, unix.TCSETS, r.restore)
 	}
 	r.master.Close()
+}
+
+// makeRaw puts terminal fd in raw mode (cfmakeraw(3)): no line editing,
+// echo, signal keys or output processing, so that every key reaches
+// whoever reads it as typed. It returns the settings to restore.
+func makeRaw(fd int) (*unix.Termios, error) {
+	t, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return nil, err
+	}
+	saved := *t
+	raw := *t
+	raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+	raw.Oflag &^= unix.OPOST
+	raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	raw.Cflag &^= unix.CSIZE | unix.PARENB
+	raw.Cflag |= unix.CS8
+	raw.Cc[unix.VMIN], raw.Cc[unix.VTIME] = 1, 0
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &raw); err != nil {
+		return nil, err
+	}
+	return &saved, nil
 }

@@ -19,6 +19,15 @@ func (e *execFile) Mappable() mm.Mappable                   { return e.m }
 func (e *execFile) Path() string                            { return e.fd.PathName() }
 func (e *execFile) Release()                                { e.fd.DecRef() }
 
+// MapIdentity implements loader.Identified.
+func (e *execFile) MapIdentity() (string, uint64, uint64) {
+	var dev, ino uint64
+	if st, err := e.fd.Stat(e.ctx); err == nil {
+		dev, ino = st.Dev, st.Ino
+	}
+	return e.fd.PathName(), dev, ino
+}
+
 // OpenExecutable resolves path relative to t's root and working directory
 // and opens it for execution: the kernel's execve and the first process
 // use it.

@@ -87,26 +87,44 @@ func sysFchmod(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	return 0, f.SetStat(t, vfs.SetStat{Valid: vfs.AttrMode, Mode: uint32(a[1])})
 }
 
-// chownStat builds the SetStat of chown(uid, gid) where -1 means "keep".
-func chownStat(uid, gid uint64) vfs.SetStat {
+// chownStat builds the SetStat of chown(uid, gid) where -1 means "keep";
+// the ids are the caller's user namespace's (EINVAL if it maps them not).
+func chownStat(t *kernel.Task, uid, gid uint64) (vfs.SetStat, error) {
 	var s vfs.SetStat
+	ns := t.UserNamespace()
 	if int32(uid) != -1 {
+		k, ok := ns.MapUID(uint32(uid))
+		if !ok {
+			return s, unix.EINVAL
+		}
 		s.Valid |= vfs.AttrUID
-		s.UID = uint32(uid)
+		s.UID = k
 	}
 	if int32(gid) != -1 {
+		k, ok := ns.MapGID(uint32(gid))
+		if !ok {
+			return s, unix.EINVAL
+		}
 		s.Valid |= vfs.AttrGID
-		s.GID = uint32(gid)
+		s.GID = k
 	}
-	return s
+	return s, nil
 }
 
 func sysChown(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	return 0, setStatAt(t, unix.AT_FDCWD, uintptr(a[0]), 0, chownStat(a[1], a[2]))
+	s, err := chownStat(t, a[1], a[2])
+	if err != nil {
+		return 0, err
+	}
+	return 0, setStatAt(t, unix.AT_FDCWD, uintptr(a[0]), 0, s)
 }
 
 func sysLchown(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	return 0, setStatAt(t, unix.AT_FDCWD, uintptr(a[0]), unix.AT_SYMLINK_NOFOLLOW, chownStat(a[1], a[2]))
+	s, err := chownStat(t, a[1], a[2])
+	if err != nil {
+		return 0, err
+	}
+	return 0, setStatAt(t, unix.AT_FDCWD, uintptr(a[0]), unix.AT_SYMLINK_NOFOLLOW, s)
 }
 
 func sysFchown(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
@@ -115,7 +133,11 @@ func sysFchown(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		return 0, err
 	}
 	defer f.DecRef()
-	return 0, f.SetStat(t, chownStat(a[1], a[2]))
+	s, err := chownStat(t, a[1], a[2])
+	if err != nil {
+		return 0, err
+	}
+	return 0, f.SetStat(t, s)
 }
 
 func sysFchownat(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
@@ -123,7 +145,11 @@ func sysFchownat(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if flags&^(unix.AT_SYMLINK_NOFOLLOW|unix.AT_EMPTY_PATH) != 0 {
 		return 0, unix.EINVAL
 	}
-	return 0, setStatAt(t, int32(a[0]), uintptr(a[1]), flags, chownStat(a[2], a[3]))
+	s, err := chownStat(t, a[2], a[3])
+	if err != nil {
+		return 0, err
+	}
+	return 0, setStatAt(t, int32(a[0]), uintptr(a[1]), flags, s)
 }
 
 func sysTruncate(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {

@@ -136,6 +136,7 @@ func sysChdir(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
+	defer vd.DecRef()
 	t.FSContext().SetCwd(vd)
 	return 0, nil
 }
@@ -168,6 +169,7 @@ func sysChroot(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
+	defer vd.DecRef()
 	if !t.HasCapability(unix.CAP_SYS_CHROOT) {
 		return 0, unix.EPERM
 	}
@@ -305,13 +307,8 @@ func linkat(t *kernel.Task, olddir int32, oldAddr uintptr, newdir int32, newAddr
 		if !vd.Ok() {
 			return 0, unix.ENOENT
 		}
-		// Linking a dentry: resolve it by its current path.
-		oldPath = v.PathName(vd)
-		if vd.Dentry.IsDead() {
-			return 0, unix.ENOENT
-		}
-		oldPop := vfs.PathOperation{Root: v.Root(), Start: v.Root(), Path: oldPath}
-		return 0, v.Link(t, oldPop, newPop)
+		// An O_TMPFILE file gets its first name this way.
+		return 0, v.LinkAt(t, vd, newPop)
 	}
 	oldPop, err := pathOpAt(t, olddir, oldPath, flags&unix.AT_SYMLINK_FOLLOW != 0)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 
 	"github.com/veil-sandbox/veil/sentry/arch"
+	"github.com/veil-sandbox/veil/sentry/fs/tmpfs"
 	"github.com/veil-sandbox/veil/sentry/kernel"
 	"github.com/veil-sandbox/veil/sentry/vfs"
 	"golang.org/x/sys/unix"
@@ -12,9 +13,9 @@ import (
 // fcntl, flock and ioctl.
 
 func init() {
-	register(unix.SYS_FCNTL, "fcntl", sysFcntl, FD, Int, Hex).partial("F_OFD_* locks and file seals: EINVAL; F_SETOWN is not remembered")
+	register(unix.SYS_FCNTL, "fcntl", sysFcntl, FD, Int, Hex).partial("F_SETOWN is not remembered; F_NOTIFY (dnotify): EINVAL, as with dir-notify-enable 0")
 	register(unix.SYS_FLOCK, "flock", sysFlock, FD, Int)
-	register(unix.SYS_IOCTL, "ioctl", sysIoctl, FD, Hex, Hex).partial("terminal, FIONREAD/FIONBIO/FIOASYNC/FIOCLEX and per-file ioctls only; others ENOTTY")
+	register(unix.SYS_IOCTL, "ioctl", sysIoctl, FD, Hex, Hex).partial("terminal (tty_ioctl(4) and pseudo-terminal), FIONREAD/FIONBIO/FIOASYNC/FIOCLEX and per-file ioctls only; others ENOTTY")
 }
 
 // flockSize is sizeof(struct flock) on amd64.
@@ -54,8 +55,10 @@ type pipeSizer interface {
 
 // sysFcntl implements fcntl(2): F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD,
 // F_SETFD, F_GETFL, F_SETFL, F_GETLK, F_SETLK, F_SETLKW (POSIX record
-// locks kept in the Sentry), F_GETPIPE_SZ/F_SETPIPE_SZ for pipes, and
-// F_GETOWN/F_SETOWN (stored nowhere: F_GETOWN is 0). Others give EINVAL.
+// locks kept in the Sentry), F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW (open
+// file description locks), F_ADD_SEALS/F_GET_SEALS (memfd seals),
+// F_GETPIPE_SZ/F_SETPIPE_SZ for pipes, and F_GETOWN/F_SETOWN (stored
+// nowhere: F_GETOWN is 0). Others give EINVAL.
 func sysFcntl(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	fd, cmd, arg := int32(a[0]), int32(a[1]), a[2]
 	tab := t.FDTable()
@@ -117,12 +120,43 @@ func sysFcntl(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		return 0, nil
 	case unix.F_SETOWN:
 		return 0, nil
-	case unix.F_OFD_GETLK, unix.F_OFD_SETLK, unix.F_OFD_SETLKW:
-		return 0, unsupported(t, "fcntl(F_OFD_*)", unix.EINVAL)
-	case unix.F_ADD_SEALS, unix.F_GET_SEALS:
-		return 0, unsupported(t, "fcntl(seals)", unix.EINVAL)
+	case unix.F_OFD_GETLK:
+		fl, err := copyInFlock(t, uintptr(arg))
+		if err != nil {
+			return 0, err
+		}
+		out, err := f.TestOFDLock(t, fl)
+		if err != nil {
+			return 0, err
+		}
+		return 0, copyOutFlock(t, uintptr(arg), out)
+	case unix.F_OFD_SETLK, unix.F_OFD_SETLKW:
+		fl, err := copyInFlock(t, uintptr(arg))
+		if err != nil {
+			return 0, err
+		}
+		return 0, f.SetOFDLock(t, fl, cmd == unix.F_OFD_SETLKW)
+	case unix.F_ADD_SEALS:
+		return 0, addSeals(f, uint32(arg))
+	case unix.F_GET_SEALS:
+		return getSeals(f)
+	case unix.F_NOTIFY:
+		// dnotify: the Sentry has none, as Linux with
+		// /proc/sys/fs/dir-notify-enable 0 (EINVAL); inotify is there.
+		return 0, unsupported(t, "fcntl(F_NOTIFY)", unix.EINVAL)
 	}
 	return 0, unix.EINVAL
+}
+
+// addSeals implements F_ADD_SEALS (tmpfs files only: EINVAL elsewhere).
+func addSeals(f *vfs.FileDescription, seals uint32) error {
+	return tmpfs.AddSeals(f, seals)
+}
+
+// getSeals implements F_GET_SEALS.
+func getSeals(f *vfs.FileDescription) (uintptr, error) {
+	s, err := tmpfs.Seals(f)
+	return uintptr(s), err
 }
 
 // sysFlock implements flock(2) (locks kept in the Sentry).

@@ -13,8 +13,8 @@ import (
 // sys_fcntl.go) live here too.
 
 func init() {
-	register(unix.SYS_OPEN, "open", sysOpen, Path, Hex, Oct).partial("O_TMPFILE: EOPNOTSUPP")
-	register(unix.SYS_OPENAT, "openat", sysOpenat, FD, Path, Hex, Oct).partial("O_TMPFILE: EOPNOTSUPP")
+	register(unix.SYS_OPEN, "open", sysOpen, Path, Hex, Oct).partial("O_TMPFILE only on tmpfs (EOPNOTSUPP elsewhere)")
+	register(unix.SYS_OPENAT, "openat", sysOpenat, FD, Path, Hex, Oct).partial("O_TMPFILE only on tmpfs (EOPNOTSUPP elsewhere)")
 	register(unix.SYS_CREAT, "creat", sysCreat, Path, Oct)
 	register(unix.SYS_CLOSE, "close", sysClose, FD)
 	register(unix.SYS_CLOSE_RANGE, "close_range", sysCloseRange, Int, Int, Hex)
@@ -129,9 +129,6 @@ func doOpen(t *kernel.Task, dirfd int32, pathAddr uintptr, flags, mode uint32) (
 	if err != nil {
 		return 0, err
 	}
-	if flags&unix.O_TMPFILE == unix.O_TMPFILE {
-		return 0, unsupported(t, "open(O_TMPFILE)", unix.EOPNOTSUPP)
-	}
 	f, err := vfsOf(t).Open(t, pop, flags, mode)
 	if err != nil {
 		return 0, err
@@ -215,14 +212,19 @@ func sysDup3(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 // memfdNameMax is the longest memfd name (NAME_MAX minus "memfd:").
 const memfdNameMax = vfs.NameMax - 6
 
-// sysMemfdCreate implements memfd_create(2). MFD_ALLOW_SEALING is accepted
-// but sealing (F_ADD_SEALS) is not implemented; MFD_HUGETLB gives EINVAL.
+// sysMemfdCreate implements memfd_create(2): MFD_CLOEXEC,
+// MFD_ALLOW_SEALING (seals: sentry/fs/tmpfs/seals.go), MFD_EXEC and
+// MFD_NOEXEC_SEAL (Linux 6.3: mode 0666 with F_SEAL_EXEC; not both:
+// EINVAL); MFD_HUGETLB gives EINVAL.
 func sysMemfdCreate(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	flags := uint32(a[1])
-	if flags&^(unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING) != 0 {
+	if flags&^(unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING|unix.MFD_EXEC|unix.MFD_NOEXEC_SEAL) != 0 {
 		if flags&unix.MFD_HUGETLB != 0 {
 			return 0, unsupported(t, "memfd_create(MFD_HUGETLB)", unix.EINVAL)
 		}
+		return 0, unix.EINVAL
+	}
+	if flags&unix.MFD_EXEC != 0 && flags&unix.MFD_NOEXEC_SEAL != 0 {
 		return 0, unix.EINVAL
 	}
 	name, err := t.CopyInString(uintptr(a[0]), memfdNameMax)
@@ -232,6 +234,6 @@ func sysMemfdCreate(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
-	f := tmpfs.NewMemfd(t, vfsOf(t).MemoryFile(), name)
+	f := tmpfs.NewMemfd(t, vfsOf(t).MemoryFile(), name, flags&unix.MFD_ALLOW_SEALING != 0, flags&unix.MFD_NOEXEC_SEAL != 0)
 	return installFile(t, f, flags&unix.MFD_CLOEXEC != 0)
 }

@@ -13,16 +13,16 @@ import (
 
 func init() {
 	register(unix.SYS_GETUID, "getuid", func(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-		return uintptr(t.Credentials().UID), nil
+		return uintptr(t.UserNamespace().ViewUID(t.Credentials().UID)), nil
 	})
 	register(unix.SYS_GETEUID, "geteuid", func(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-		return uintptr(t.Credentials().EUID), nil
+		return uintptr(t.UserNamespace().ViewUID(t.Credentials().EUID)), nil
 	})
 	register(unix.SYS_GETGID, "getgid", func(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-		return uintptr(t.Credentials().GID), nil
+		return uintptr(t.UserNamespace().ViewGID(t.Credentials().GID)), nil
 	})
 	register(unix.SYS_GETEGID, "getegid", func(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-		return uintptr(t.Credentials().EGID), nil
+		return uintptr(t.UserNamespace().ViewGID(t.Credentials().EGID)), nil
 	})
 	register(unix.SYS_GETRESUID, "getresuid", sysGetresuid, Hex, Hex, Hex)
 	register(unix.SYS_GETRESGID, "getresgid", sysGetresgid, Hex, Hex, Hex)
@@ -53,56 +53,141 @@ func putUint32s(t *kernel.Task, addrs []uintptr, vals []uint32) error {
 }
 
 func sysGetresuid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	c := t.Credentials()
-	return 0, putUint32s(t, []uintptr{uintptr(a[0]), uintptr(a[1]), uintptr(a[2])}, []uint32{c.UID, c.EUID, c.SUID})
+	c, ns := t.Credentials(), t.UserNamespace()
+	return 0, putUint32s(t, []uintptr{uintptr(a[0]), uintptr(a[1]), uintptr(a[2])},
+		[]uint32{ns.ViewUID(c.UID), ns.ViewUID(c.EUID), ns.ViewUID(c.SUID)})
 }
 
 func sysGetresgid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	c := t.Credentials()
-	return 0, putUint32s(t, []uintptr{uintptr(a[0]), uintptr(a[1]), uintptr(a[2])}, []uint32{c.GID, c.EGID, c.SGID})
+	c, ns := t.Credentials(), t.UserNamespace()
+	return 0, putUint32s(t, []uintptr{uintptr(a[0]), uintptr(a[1]), uintptr(a[2])},
+		[]uint32{ns.ViewGID(c.GID), ns.ViewGID(c.EGID), ns.ViewGID(c.SGID)})
+}
+
+// Ids the application passes are in its user namespace; the credentials
+// hold kernel ids (user_namespaces(7)). An id the namespace does not map
+// is EINVAL; -1 ("unchanged") stays -1.
+func kuid(t *kernel.Task, id uint64) (uint32, error) {
+	if uint32(id) == ^uint32(0) {
+		return uint32(id), nil
+	}
+	k, ok := t.UserNamespace().MapUID(uint32(id))
+	if !ok {
+		return 0, unix.EINVAL
+	}
+	return k, nil
+}
+
+func kgid(t *kernel.Task, id uint64) (uint32, error) {
+	if uint32(id) == ^uint32(0) {
+		return uint32(id), nil
+	}
+	k, ok := t.UserNamespace().MapGID(uint32(id))
+	if !ok {
+		return 0, unix.EINVAL
+	}
+	return k, nil
+}
+
+// kids maps several ids with f, stopping at the first error.
+func kids(t *kernel.Task, f func(*kernel.Task, uint64) (uint32, error), ids ...uint64) ([]uint32, error) {
+	out := make([]uint32, len(ids))
+	for i, id := range ids {
+		k, err := f(t, id)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = k
+	}
+	return out, nil
 }
 
 // The id-changing calls follow setuid(2), setreuid(2), setresuid(2),
 // setfsuid(2) and their gid twins, with CAP_SETUID/CAP_SETGID as the
 // privilege and capabilities(7)'s "Effect of user ID changes on
-// capabilities"; the kernel's Credentials implement the rules. The
-// sandbox has a single user namespace.
+// capabilities"; the kernel's Credentials implement the rules, on kernel
+// ids.
 
 func sysSetuid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	return 0, t.SetUID(uint32(a[0]))
+	if uint32(a[0]) == ^uint32(0) {
+		return 0, unix.EINVAL
+	}
+	id, err := kuid(t, a[0])
+	if err != nil {
+		return 0, err
+	}
+	return 0, t.SetUID(id)
 }
 
 func sysSetgid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	return 0, t.SetGID(uint32(a[0]))
+	if uint32(a[0]) == ^uint32(0) {
+		return 0, unix.EINVAL
+	}
+	id, err := kgid(t, a[0])
+	if err != nil {
+		return 0, err
+	}
+	return 0, t.SetGID(id)
 }
 
 func sysSetreuid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	return 0, t.SetREUID(uint32(a[0]), uint32(a[1]))
+	ids, err := kids(t, kuid, a[0], a[1])
+	if err != nil {
+		return 0, err
+	}
+	return 0, t.SetREUID(ids[0], ids[1])
 }
 
 func sysSetregid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	return 0, t.SetREGID(uint32(a[0]), uint32(a[1]))
+	ids, err := kids(t, kgid, a[0], a[1])
+	if err != nil {
+		return 0, err
+	}
+	return 0, t.SetREGID(ids[0], ids[1])
 }
 
 func sysSetresuid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	return 0, t.SetRESUID(uint32(a[0]), uint32(a[1]), uint32(a[2]))
+	ids, err := kids(t, kuid, a[0], a[1], a[2])
+	if err != nil {
+		return 0, err
+	}
+	return 0, t.SetRESUID(ids[0], ids[1], ids[2])
 }
 
 func sysSetresgid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	return 0, t.SetRESGID(uint32(a[0]), uint32(a[1]), uint32(a[2]))
+	ids, err := kids(t, kgid, a[0], a[1], a[2])
+	if err != nil {
+		return 0, err
+	}
+	return 0, t.SetRESGID(ids[0], ids[1], ids[2])
 }
 
-// setfsuid(2) never fails; it returns the previous fsuid.
+// setfsuid(2) never fails; it returns the previous fsuid (an id the
+// namespace does not map changes nothing).
 func sysSetfsuid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	return uintptr(t.SetFSUID(uint32(a[0]))), nil
+	ns := t.UserNamespace()
+	id, err := kuid(t, a[0])
+	if err != nil || id == ^uint32(0) {
+		return uintptr(ns.ViewUID(t.Credentials().FSUID)), nil
+	}
+	return uintptr(ns.ViewUID(t.SetFSUID(id))), nil
 }
 
 func sysSetfsgid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	return uintptr(t.SetFSGID(uint32(a[0]))), nil
+	ns := t.UserNamespace()
+	id, err := kgid(t, a[0])
+	if err != nil || id == ^uint32(0) {
+		return uintptr(ns.ViewGID(t.Credentials().FSGID)), nil
+	}
+	return uintptr(ns.ViewGID(t.SetFSGID(id))), nil
 }
 
 func sysGetgroups(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	g := t.Credentials().Groups
+	ns := t.UserNamespace()
+	var g []uint32
+	for _, id := range t.Credentials().Groups {
+		g = append(g, ns.ViewGID(id))
+	}
 	size := int(int32(a[0]))
 	if size < 0 {
 		return 0, unix.EINVAL
@@ -120,9 +205,12 @@ func sysGetgroups(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	return uintptr(len(g)), t.CopyOut(uintptr(a[1]), b)
 }
 
-// setgroups(2) needs CAP_SETGID, checked before the size as Linux does.
+// setgroups(2) needs CAP_SETGID, checked before the size as Linux does,
+// and, in a user namespace, a written gid_map and setgroups allowed
+// (user_namespaces(7), may_setgroups).
 func sysSetgroups(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	if !t.HasCapability(unix.CAP_SETGID) {
+	ns := t.UserNamespace()
+	if !t.HasCapability(unix.CAP_SETGID) || !ns.MaySetgroups() {
 		return 0, unix.EPERM
 	}
 	n := int(int32(a[0]))
@@ -135,7 +223,11 @@ func sysSetgroups(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	}
 	g := make([]uint32, n)
 	for i := range g {
-		g[i] = binary.LittleEndian.Uint32(b[4*i:])
+		id, ok := ns.MapGID(binary.LittleEndian.Uint32(b[4*i:]))
+		if !ok {
+			return 0, unix.EINVAL
+		}
+		g[i] = id
 	}
 	return 0, t.SetGroups(g)
 }
@@ -146,8 +238,7 @@ const Release = "6.1.0-veil"
 
 func sysUname(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	var u [6 * 65]byte
-	k := t.Kernel()
-	host, domain := k.UTSName()
+	host, domain := t.UTSNamespace().Names()
 	for i, s := range []string{"Linux", host, Release, "#1 SMP Veil", "x86_64", domain} {
 		copy(u[i*65:i*65+64], s)
 	}
@@ -155,9 +246,10 @@ func sysUname(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 }
 
 // setName implements sethostname(2) and setdomainname(2): CAP_SYS_ADMIN
-// (EPERM) before the length check (EINVAL), as in Linux.
+// in the user namespace owning the caller's UTS namespace (EPERM) before
+// the length check (EINVAL), as in Linux.
 func setName(t *kernel.Task, a arch.SyscallArgs, set func(string)) error {
-	if !t.HasCapability(unix.CAP_SYS_ADMIN) {
+	if !t.Credentials().HasCapabilityIn(unix.CAP_SYS_ADMIN, t.UTSNamespace().Owner()) {
 		return unix.EPERM
 	}
 	n := int(int32(a[1]))
@@ -172,11 +264,12 @@ func setName(t *kernel.Task, a arch.SyscallArgs, set func(string)) error {
 	return nil
 }
 
-// sethostname(2) changes the sandbox's UTS name only, never the host's.
+// sethostname(2) changes the name of the caller's UTS namespace in the
+// sandbox only, never the host's.
 func sysSethostname(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	return 0, setName(t, a, t.Kernel().SetHostname)
+	return 0, setName(t, a, t.UTSNamespace().SetHostname)
 }
 
 func sysSetdomainname(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	return 0, setName(t, a, t.Kernel().SetDomainname)
+	return 0, setName(t, a, t.UTSNamespace().SetDomainname)
 }

@@ -239,10 +239,8 @@ func moveTarget(t *kernel.Task, pid int32) (*kernel.Task, error) {
 	if pid < 0 {
 		return nil, unix.ESRCH
 	}
-	if tt := t.Kernel().TaskByTID(kernel.ThreadID(pid)); tt != nil {
-		return tt, nil
-	}
-	return nil, unix.ESRCH
+	// pid is a thread id of the caller's pid namespace.
+	return t.LookupTask(kernel.ThreadID(pid))
 }
 
 // move_pages(2): with nodes NULL, status gets each page's node (0) or

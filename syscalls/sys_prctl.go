@@ -7,6 +7,7 @@ package syscalls
 
 import (
 	"encoding/binary"
+	"strings"
 
 	"github.com/veil-sandbox/veil/sentry/arch"
 	"github.com/veil-sandbox/veil/sentry/kernel"
@@ -15,16 +16,13 @@ import (
 
 func init() {
 	register(unix.SYS_PRCTL, "prctl", sysPrctl, Int, Hex, Hex, Hex, Hex).partial(
-		"PR_SET_MM changes nothing (EPERM without CAP_SYS_RESOURCE, else EINVAL); PR_SET_VMA names are " +
-			"checked, not shown in /proc/PID/maps; PR_GET_SPECULATION_CTRL says not affected; options " +
-			"for other architectures and PR_SCHED_CORE, PR_SET_IO_FLUSHER, PR_GET_AUXV, PR_SET_MDWE: EINVAL")
+		"PR_SET_MM changes nothing (EPERM without CAP_SYS_RESOURCE, else EINVAL); PR_GET_SPECULATION_CTRL " +
+			"says not affected; options for other architectures and PR_SCHED_CORE, PR_SET_IO_FLUSHER, " +
+			"PR_GET_AUXV, PR_SET_MDWE: EINVAL")
 }
 
 // prctl options x/sys/unix may lack.
 const (
-	prSetVMA           = 0x53564d41
-	prSetVMAAnonName   = 0
-	anonVMANameMaxLen  = 80
 	prSetMMMapSize     = 15
 	prSetMMMap         = 14
 	prSetMMLast        = 15
@@ -111,7 +109,7 @@ func sysPrctl(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		return 0, t.CopyOut(uintptr(a[1]), b[:])
 	case unix.PR_SET_MM:
 		return 0, prctlSetMM(t, a)
-	case prSetVMA:
+	case unix.PR_SET_VMA:
 		return 0, prctlSetVMA(t, a)
 	case unix.PR_SET_PTRACER:
 		pid := int64(a[1])
@@ -188,31 +186,33 @@ func prctlSetMM(t *kernel.Task, a arch.SyscallArgs) error {
 	return unsupported(t, "prctl(PR_SET_MM)", unix.EINVAL)
 }
 
-// prctlSetVMA implements PR_SET_VMA_ANON_NAME's checks: a page-aligned
-// range, a name of at most 80 bytes of printable characters other than
-// [ ] \ $ and `. The name is not kept.
+// anonNameMax is ANON_VMA_NAME_MAX_LEN, with the terminating NUL.
+const anonNameMax = 80
+
+// prctlSetVMA implements PR_SET_VMA_ANON_NAME (Linux 5.17): it names
+// anonymous memory for /proc/PID/maps ([anon:NAME]); a NULL name removes
+// the name.
 func prctlSetVMA(t *kernel.Task, a arch.SyscallArgs) error {
-	if a[1] != prSetVMAAnonName {
+	if a[1] != unix.PR_SET_VMA_ANON_NAME {
 		return unix.EINVAL
 	}
-	if a[2]&4095 != 0 {
-		return unix.EINVAL
-	}
-	if a[4] == 0 {
-		return nil // clears the name
-	}
-	name, err := t.CopyInString(uintptr(a[4]), anonVMANameMaxLen-1)
-	if err == unix.ENAMETOOLONG {
-		return unix.EINVAL
-	}
-	if err != nil {
-		return err
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if c <= 0x1f || c >= 0x7f || c == '[' || c == ']' || c == '\\' || c == '$' || c == '`' {
+	name := ""
+	if a[4] != 0 {
+		s, err := t.CopyInString(uintptr(a[4]), anonNameMax-1)
+		if err == unix.ENAMETOOLONG {
 			return unix.EINVAL
 		}
+		if err != nil {
+			return err
+		}
+		for _, c := range []byte(s) {
+			// Printable characters but those that would make maps
+			// ambiguous (is_valid_name_char): a space is allowed.
+			if c < ' ' || c >= 0x7f || strings.IndexByte("\\`$[]", c) >= 0 {
+				return unix.EINVAL
+			}
+		}
+		name = s
 	}
-	return nil
+	return t.MemoryManager().SetAnonName(uintptr(a[2]), uintptr(a[3]), name)
 }

@@ -13,8 +13,8 @@ import (
 )
 
 func init() {
-	register(unix.SYS_CLONE, "clone", sysClone, Hex, Hex, Hex, Hex, Hex).partial("namespace flags (CLONE_NEW*), CLONE_PIDFD, CLONE_INTO_CGROUP: EINVAL")
-	register(unix.SYS_CLONE3, "clone3", sysClone3, Hex, Int).partial("namespace flags (CLONE_NEW*), CLONE_PIDFD (no pidfds yet), CLONE_INTO_CGROUP (no cgroup2 directories: EBADF): EINVAL")
+	register(unix.SYS_CLONE, "clone", sysClone, Hex, Hex, Hex, Hex, Hex).partial("CLONE_PIDFD with CLONE_THREAD (thread pidfds): EINVAL")
+	register(unix.SYS_CLONE3, "clone3", sysClone3, Hex, Int).partial("CLONE_PIDFD with CLONE_THREAD (thread pidfds): EINVAL; CLONE_INTO_CGROUP (the cgroup2 view takes no processes): EBADF")
 	register(unix.SYS_FORK, "fork", sysFork)
 	register(unix.SYS_VFORK, "vfork", sysVfork)
 	register(unix.SYS_EXECVE, "execve", sysExecve, Path, Hex, Hex)
@@ -34,7 +34,9 @@ func init() {
 	register(unix.SYS_SET_TID_ADDRESS, "set_tid_address", sysSetTidAddress, Hex)
 }
 
-// clone(2): amd64 argument order is flags, stack, parent_tid, child_tid, tls.
+// clone(2): amd64 argument order is flags, stack, parent_tid, child_tid,
+// tls. With CLONE_PIDFD the pidfd goes where parent_tid points (so not
+// with CLONE_PARENT_SETTID: EINVAL).
 func sysClone(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	flags := a[0]
 	ca := kernel.CloneArgs{
@@ -45,9 +47,38 @@ func sysClone(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		ChildTID:   uintptr(a[3]),
 		TLS:        uintptr(a[4]),
 	}
+	if flags&unix.CLONE_PIDFD != 0 && flags&unix.CLONE_PARENT_SETTID != 0 {
+		return 0, unix.EINVAL
+	}
+	return cloneWithPidfd(t, "clone", ca, uintptr(a[2]))
+}
+
+// cloneWithPidfd runs the clone, with CLONE_PIDFD giving the parent a
+// pidfd of the child at pidfdAddr (kernel_clone, copy_process).
+func cloneWithPidfd(t *kernel.Task, name string, ca kernel.CloneArgs, pidfdAddr uintptr) (uintptr, error) {
+	var pfd *clonePidfd
+	if ca.Flags&unix.CLONE_PIDFD != 0 {
+		ca.Flags &^= unix.CLONE_PIDFD
+		switch {
+		case ca.Flags&unix.CLONE_DETACHED != 0:
+			return 0, unix.EINVAL
+		case ca.Flags&unix.CLONE_THREAD != 0:
+			// Linux 6.9 makes a thread pidfd (PIDFD_THREAD), which
+			// the Sentry's pidfds are not yet; older kernels refuse.
+			return 0, unsupported(t, name+"(CLONE_PIDFD|CLONE_THREAD)", unix.EINVAL)
+		}
+		var err error
+		if pfd, err = reserveClonePidfd(t, pidfdAddr); err != nil {
+			return 0, err
+		}
+		ca.NewProcess = pfd.install
+	}
 	tid, err := t.Clone(ca)
+	if err != nil && pfd != nil {
+		pfd.cancel()
+	}
 	if err == kernel.ErrUnsupportedClone {
-		return 0, unsupported(t, "clone(unsupported flags)", err)
+		return 0, unsupported(t, name+"(unsupported flags)", err)
 	}
 	return uintptr(tid), err
 }
@@ -90,7 +121,6 @@ func sysClone3(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	flags, pidfd, childTID, parentTID := le.Uint64(b[0:]), le.Uint64(b[8:]), le.Uint64(b[16:]), le.Uint64(b[24:])
 	exitSignal, stack, stackSize, tls := le.Uint64(b[32:]), le.Uint64(b[40:]), le.Uint64(b[48:]), le.Uint64(b[56:])
 	setTID, setTIDSize, cgroup := le.Uint64(b[64:]), le.Uint64(b[72:]), le.Uint64(b[80:])
-	_ = pidfd
 	switch {
 	case setTIDSize > maxPidNSLevel, setTID == 0 && setTIDSize != 0, setTID != 0 && setTIDSize == 0:
 		return 0, unix.EINVAL
@@ -108,6 +138,8 @@ func sysClone3(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		return 0, unix.EINVAL
 	case stack == 0 && stackSize != 0, stack != 0 && stackSize == 0, stack+stackSize < stack:
 		return 0, unix.EINVAL
+	case flags&unix.CLONE_PIDFD != 0 && flags&unix.CLONE_PARENT_SETTID != 0 && pidfd == parentTID:
+		return 0, unix.EINVAL
 	}
 	ca := kernel.CloneArgs{
 		Flags:      flags,
@@ -120,37 +152,26 @@ func sysClone3(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		ca.Stack = uintptr(stack + stackSize)
 	}
 	if setTIDSize != 0 {
-		// One pid namespace level: set_tid holds at most one id, and
-		// choosing it needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN.
-		if setTIDSize > 1 {
-			return 0, unix.EINVAL
-		}
-		var tb [4]byte
-		if err := t.CopyIn(uintptr(setTID), tb[:]); err != nil {
+		// The ids in the child's pid namespace and its ancestors, the
+		// innermost first; the kernel checks them against the
+		// namespaces (levels, inits, CAP_CHECKPOINT_RESTORE, ids in use).
+		tb := make([]byte, 4*setTIDSize)
+		if err := t.CopyIn(uintptr(setTID), tb); err != nil {
 			return 0, err
 		}
-		tid := int32(le.Uint32(tb[:]))
-		if tid <= 0 || tid >= 1<<22 {
-			return 0, unix.EINVAL
+		for i := range setTIDSize {
+			ca.SetTID = append(ca.SetTID, kernel.ThreadID(int32(le.Uint32(tb[4*i:]))))
 		}
-		if !t.HasCapability(unix.CAP_CHECKPOINT_RESTORE) && !t.HasCapability(unix.CAP_SYS_ADMIN) {
-			return 0, unix.EPERM
-		}
-		ca.SetTID = kernel.ThreadID(tid)
 	}
 	if flags&cloneIntoCgroup != 0 {
-		// There are no cgroup2 directories in the sandbox: no
-		// descriptor can name one.
+		// The sandbox's cgroup2 view (/sys/fs/cgroup) is read-only
+		// and takes no processes.
 		if f, err := fileOf(t, int32(cgroup)); err == nil {
 			f.DecRef()
 		}
 		return 0, unsupported(t, "clone3(CLONE_INTO_CGROUP)", unix.EBADF)
 	}
-	tid, err := t.Clone(ca)
-	if err == kernel.ErrUnsupportedClone {
-		return 0, unsupported(t, "clone3(unsupported flags)", err)
-	}
-	return uintptr(tid), err
+	return cloneWithPidfd(t, "clone3", ca, uintptr(pidfd))
 }
 
 func sysFork(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
@@ -279,9 +300,9 @@ func sysWait4(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	case pid == 0:
 		o.PGID = t.ThreadGroup().ProcessGroup()
 	case pid < -1:
-		o.PGID = kernel.ThreadID(-pid)
+		o.PGID = t.KernelGroupID(kernel.ThreadID(-pid))
 	default:
-		o.PID = kernel.ThreadID(pid)
+		o.PID = waitTarget(t, pid)
 	}
 	r, err := t.Wait(o)
 	if err != nil || r == nil {
@@ -295,8 +316,7 @@ func sysWait4(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		}
 	}
 	if rusage != 0 {
-		var ru [144]byte // struct rusage: no accounting yet, zeros
-		if err := t.CopyOut(rusage, ru[:]); err != nil {
+		if err := t.CopyOut(rusage, rusageBytes(r.Usage)); err != nil {
 			return 0, err
 		}
 	}
@@ -305,6 +325,7 @@ func sysWait4(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 
 // waitid(2).
 func sysWaitid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	eagain := false // a nonblocking pidfd
 	idtype, id, infop, options := int(a[0]), int32(a[1]), uintptr(a[2]), int(a[3])
 	if options&^(unix.WNOHANG|unix.WEXITED|unix.WSTOPPED|unix.WCONTINUED|unix.WNOWAIT|unix.WALL|unix.WCLONE|unix.WNOTHREAD) != 0 ||
 		options&(unix.WEXITED|unix.WSTOPPED|unix.WCONTINUED) == 0 {
@@ -319,11 +340,24 @@ func sysWaitid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		if id <= 0 {
 			return 0, unix.EINVAL
 		}
-		o.PID = kernel.ThreadID(id)
+		o.PID = waitTarget(t, id)
 	case unix.P_PGID:
-		o.PGID = kernel.ThreadID(id)
+		o.PGID = t.KernelGroupID(kernel.ThreadID(id))
 		if id == 0 {
 			o.PGID = t.ThreadGroup().ProcessGroup()
+		}
+	case unix.P_PIDFD:
+		// The process of pidfd id; with PIDFD_NONBLOCK the wait does
+		// not block but fails with EAGAIN (waitid(2)).
+		f, pf, err := pidfdOf(t, id)
+		if err != nil {
+			return 0, err
+		}
+		o.PID = pf.ThreadGroup().ID()
+		nonblock := f.StatusFlags()&unix.O_NONBLOCK != 0
+		f.DecRef()
+		if nonblock && !o.NoHang {
+			o.NoHang, eagain = true, true
 		}
 	default:
 		return 0, unix.EINVAL
@@ -331,6 +365,9 @@ func sysWaitid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	r, err := t.Wait(o)
 	if err != nil {
 		return 0, err
+	}
+	if r == nil && eagain {
+		return 0, unix.EAGAIN
 	}
 	if infop != 0 {
 		info := arch.SignalInfo{}
@@ -344,33 +381,42 @@ func sysWaitid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 			return 0, err
 		}
 	}
+	if ru := uintptr(a[4]); ru != 0 {
+		// The raw waitid's fifth argument (not in glibc's wrapper).
+		var u kernel.Usage
+		if r != nil {
+			u = r.Usage
+		}
+		if err := t.CopyOut(ru, rusageBytes(u)); err != nil {
+			return 0, err
+		}
+	}
 	return 0, nil
 }
 
+// waitTarget is the kernel id of the child a wait for pid names in the
+// caller's pid namespace (one no child has if it names none).
+func waitTarget(t *kernel.Task, pid int32) kernel.ThreadID {
+	return t.WaitTargetID(kernel.ThreadID(pid))
+}
+
+// Process ids are those of the caller's pid namespace
+// (pid_namespaces(7)); the kernel's are the initial namespace's.
+
 func sysGetpid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	return uintptr(t.ThreadGroup().ID()), nil
+	return uintptr(t.PID()), nil
 }
 
 func sysGettid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	return uintptr(t.ThreadID()), nil
+	return uintptr(t.TID()), nil
 }
 
 func sysGetppid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	if p := t.ThreadGroup().Parent(); p != nil {
-		return uintptr(p.ID()), nil
-	}
-	return 0, nil
+	return uintptr(t.PPID()), nil
 }
 
 func processByID(t *kernel.Task, pid int32) (*kernel.ThreadGroup, error) {
-	if pid == 0 {
-		return t.ThreadGroup(), nil
-	}
-	tg := t.Kernel().ThreadGroupByID(kernel.ThreadID(pid))
-	if tg == nil {
-		return nil, unix.ESRCH
-	}
-	return tg, nil
+	return t.LookupProcess(kernel.ThreadID(pid))
 }
 
 func sysGetpgid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
@@ -378,11 +424,11 @@ func sysGetpgid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
-	return uintptr(tg.ProcessGroup()), nil
+	return uintptr(t.ViewGroup(tg.ProcessGroup())), nil
 }
 
 func sysGetpgrp(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	return uintptr(t.ThreadGroup().ProcessGroup()), nil
+	return uintptr(t.ViewGroup(t.ThreadGroup().ProcessGroup())), nil
 }
 
 func sysSetpgid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
@@ -394,7 +440,13 @@ func sysSetpgid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
-	return 0, tg.SetProcessGroup(t.ThreadGroup(), kernel.ThreadID(pgid))
+	kpgid := kernel.ThreadID(0)
+	if pgid != 0 {
+		if kpgid = t.KernelGroupID(kernel.ThreadID(pgid)); kpgid < 0 {
+			return 0, unix.EPERM
+		}
+	}
+	return 0, tg.SetProcessGroup(t.ThreadGroup(), kpgid)
 }
 
 func sysGetsid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
@@ -402,15 +454,15 @@ func sysGetsid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
-	return uintptr(tg.Session()), nil
+	return uintptr(t.ViewGroup(tg.Session())), nil
 }
 
 func sysSetsid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	sid, err := t.ThreadGroup().SetSession()
-	return uintptr(sid), err
+	return uintptr(t.ViewGroup(sid)), err
 }
 
 func sysSetTidAddress(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	t.SetClearTID(uintptr(a[0]))
-	return uintptr(t.ThreadID()), nil
+	return uintptr(t.TID()), nil
 }

@@ -42,11 +42,12 @@ func processVM(t *kernel.Task, a arch.SyscallArgs, write bool) (uintptr, error) 
 	if pid <= 0 {
 		return 0, unix.ESRCH
 	}
-	target := t.Kernel().TaskByTID(kernel.ThreadID(pid))
-	if target == nil {
-		return 0, unix.ESRCH
+	// pid is a thread id of the caller's pid namespace.
+	target, err := t.LookupTask(kernel.ThreadID(pid))
+	if err != nil {
+		return 0, err
 	}
-	if err := t.PtraceMayAccess(target); err != nil {
+	if err := t.PtraceMayAttach(target); err != nil {
 		return 0, err
 	}
 	rm := target.MemoryManager()

@@ -39,9 +39,10 @@ func sysPtrace(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		if req == unix.PTRACE_SEIZE && addr != 0 {
 			return 0, unix.EIO
 		}
-		target := t.Kernel().TaskByTID(pid)
-		if target == nil {
-			return 0, unix.ESRCH
+		// pid is a thread id of the caller's pid namespace.
+		target, err := t.LookupTask(pid)
+		if err != nil {
+			return 0, err
 		}
 		if req == unix.PTRACE_SEIZE && data&unix.PTRACE_O_SUSPEND_SECCOMP != 0 {
 			return 0, unsupported(t, "ptrace(PTRACE_O_SUSPEND_SECCOMP)", unix.EINVAL)

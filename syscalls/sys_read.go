@@ -211,11 +211,12 @@ func readFile(t *kernel.Task, f *vfs.FileDescription, segs []seg, off int64) (ui
 }
 
 // writeFile writes segs to f at its position (off < 0) or at off. A write
-// failing with EPIPE (a pipe or socket without readers) also sends SIGPIPE
-// to the writing thread, as Linux does.
+// failing with EPIPE (a pipe without readers) also sends SIGPIPE to the
+// writing thread, as Linux does; sockets send it themselves, only where
+// Linux's protocol code does (a stream, not a datagram socket).
 func writeFile(t *kernel.Task, f *vfs.FileDescription, segs []seg, off int64) (uintptr, error) {
 	n, err := writeFileNoSig(t, f, segs, off)
-	if err == unix.EPIPE {
+	if err == unix.EPIPE && !isSocket(f) {
 		sendSIGPIPE(t)
 	}
 	return n, err
@@ -224,8 +225,9 @@ func writeFile(t *kernel.Task, f *vfs.FileDescription, segs []seg, off int64) (u
 // sendSIGPIPE sends SIGPIPE to t (si_code SI_USER from itself).
 func sendSIGPIPE(t *kernel.Task) {
 	info := &arch.SignalInfo{Signo: int32(unix.SIGPIPE)}
-	info.SetPID(t.ProcessID())
-	info.SetUID(t.Credentials().UID)
+	// Its own pid and uid, as its namespaces see them.
+	info.SetPID(int32(t.PID()))
+	info.SetUID(t.UserNamespace().ViewUID(t.Credentials().UID))
 	t.Kernel().SendThreadSignal(t, info)
 }
 
@@ -437,7 +439,7 @@ func sysSendfile(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	}
 	write := func(b []byte) (int, error) {
 		n, err := out.Write(t, b)
-		if err == unix.EPIPE {
+		if err == unix.EPIPE && !isSocket(out) {
 			sendSIGPIPE(t)
 		}
 		return n, err
@@ -471,7 +473,8 @@ func sysSendfile(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 }
 
 // sysCopyFileRange implements copy_file_range(2) with a read/write loop
-// between regular files (flags must be 0).
+// between regular files of one filesystem (flags must be 0; EXDEV across
+// filesystems, as Linux since 5.19).
 func sysCopyFileRange(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if a[5] != 0 {
 		return 0, unix.EINVAL
@@ -502,6 +505,12 @@ func sysCopyFileRange(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	}
 	if ist.Mode&unix.S_IFMT != unix.S_IFREG || ost.Mode&unix.S_IFMT != unix.S_IFREG {
 		return 0, unix.EINVAL
+	}
+	if ist.Dev != ost.Dev {
+		// Linux (5.19 on) copies only within one filesystem (or between
+		// filesystems sharing a copy_file_range implementation); cp and
+		// others fall back to read and write.
+		return 0, unix.EXDEV
 	}
 	count := int64(clampCount(a[4]))
 	inOffAddr, outOffAddr := uintptr(a[1]), uintptr(a[3])

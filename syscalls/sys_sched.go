@@ -41,8 +41,9 @@ func sysSchedYield(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	return 0, nil
 }
 
-// schedTarget finds the thread a sched_* call names: 0 is the caller;
-// a negative id is EINVAL and a missing one ESRCH.
+// schedTarget finds the thread a sched_* call names, a thread id of the
+// caller's pid namespace: 0 is the caller; a negative id is EINVAL and a
+// missing one ESRCH.
 func schedTarget(t *kernel.Task, pid int32) (*kernel.Task, error) {
 	switch {
 	case pid < 0:
@@ -50,10 +51,7 @@ func schedTarget(t *kernel.Task, pid int32) (*kernel.Task, error) {
 	case pid == 0:
 		return t, nil
 	}
-	if tt := t.Kernel().TaskByTID(kernel.ThreadID(pid)); tt != nil {
-		return tt, nil
-	}
-	return nil, unix.ESRCH
+	return t.LookupTask(kernel.ThreadID(pid))
 }
 
 // copyInSchedParam reads struct sched_param (EINVAL for NULL, as Linux).

@@ -123,11 +123,11 @@ func sysSigaltstack(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	return 0, nil
 }
 
-// userSignalInfo is the siginfo of a signal sent by kill(2) and friends.
+// userSignalInfo is the siginfo of a signal sent by kill(2) and friends
+// (si_pid is filled in for the target's pid namespace when it is sent).
 func userSignalInfo(t *kernel.Task, sig unix.Signal, code int32) *arch.SignalInfo {
 	info := &arch.SignalInfo{Signo: int32(sig), Code: code}
-	info.SetPID(int32(t.ThreadGroup().ID()))
-	info.SetUID(t.Credentials().UID)
+	info.SetUID(t.UserNamespace().ViewUID(t.Credentials().UID))
 	return info
 }
 
@@ -140,7 +140,6 @@ func sysKill(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if sig < 0 || sig > 64 {
 		return 0, unix.EINVAL
 	}
-	k := t.Kernel()
 	// Signal 0 checks existence and permission (CAP_KILL or matching
 	// uids; see Task.MaySignal) without sending anything.
 	send := func(tg *kernel.ThreadGroup) error {
@@ -150,28 +149,30 @@ func sysKill(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		if sig == 0 {
 			return nil
 		}
-		return k.SendSignal(tg, userSignalInfo(t, sig, siUser))
+		return t.SignalProcess(tg, userSignalInfo(t, sig, siUser), true)
 	}
 	switch {
 	case pid > 0:
-		tg := k.ThreadGroupByID(kernel.ThreadID(pid))
-		if tg == nil {
-			return 0, unix.ESRCH
+		tg, err := t.LookupProcess(kernel.ThreadID(pid))
+		if err != nil {
+			return 0, err
 		}
 		return 0, send(tg)
 	default:
 		// Process group (0: the caller's, -1: everyone but init and the
 		// caller, < -1: group -pid). As in Linux, a group signal succeeds
 		// if one process got it and otherwise fails with the last error;
-		// kill(-1) ignores EPERM.
-		pgid := kernel.ThreadID(-pid)
+		// kill(-1) ignores EPERM. Processes are those of the caller's
+		// pid namespace, by their ids there.
+		pgid := t.KernelGroupID(kernel.ThreadID(-pid))
 		if pid == 0 {
 			pgid = t.ThreadGroup().ProcessGroup()
 		}
 		found, sent := false, false
 		var lastErr error
-		for _, id := range k.ThreadGroupIDs() {
-			tg := k.ThreadGroupByID(id)
+		ns := t.PIDNamespace()
+		for _, id := range ns.ThreadGroupIDs() {
+			tg := ns.ThreadGroupWithID(id)
 			if tg == nil {
 				continue
 			}
@@ -203,8 +204,8 @@ func threadSignal(t *kernel.Task, tgid, tid int32, sig unix.Signal, info *arch.S
 	if tid <= 0 || sig < 0 || sig > 64 {
 		return unix.EINVAL
 	}
-	target := t.Kernel().TaskByTID(kernel.ThreadID(tid))
-	if target == nil || (tgid > 0 && target.ThreadGroup().ID() != kernel.ThreadID(tgid)) {
+	target, err := t.LookupTask(kernel.ThreadID(tid))
+	if err != nil || (tgid > 0 && t.ViewOf(target.ThreadGroup()) != kernel.ThreadID(tgid)) {
 		return unix.ESRCH
 	}
 	if err := t.MaySignal(target, sig); err != nil {
@@ -213,7 +214,7 @@ func threadSignal(t *kernel.Task, tgid, tid int32, sig unix.Signal, info *arch.S
 	if sig == 0 {
 		return nil
 	}
-	return t.Kernel().SendThreadSignal(target, info)
+	return t.SignalThread(target, info, info.Code == siTkill)
 }
 
 func sysTkill(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
@@ -238,7 +239,7 @@ func copyInQueuedInfo(t *kernel.Task, addr uintptr, sig unix.Signal, target int3
 	info.Unmarshal(b)
 	// Only negative codes (user-originated) may be forged, except by a
 	// process signalling itself, as Linux checks.
-	if (info.Code >= 0 || info.Code == siTkill) && target != int32(t.ThreadGroup().ID()) {
+	if (info.Code >= 0 || info.Code == siTkill) && target != int32(t.PID()) {
 		return nil, unix.EPERM
 	}
 	info.Signo = int32(sig)
@@ -251,8 +252,8 @@ func sysRtSigqueueinfo(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
-	tg := t.Kernel().ThreadGroupByID(kernel.ThreadID(pid))
-	if tg == nil {
+	tg, err := t.LookupProcess(kernel.ThreadID(pid))
+	if err != nil || pid <= 0 {
 		return 0, unix.ESRCH
 	}
 	if err := t.MaySignalProcess(tg, sig); err != nil {
@@ -261,7 +262,7 @@ func sysRtSigqueueinfo(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if sig == 0 {
 		return 0, nil
 	}
-	return 0, t.Kernel().SendSignal(tg, info)
+	return 0, t.SignalProcess(tg, info, false)
 }
 
 func sysRtTgsigqueueinfo(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {

@@ -128,12 +128,7 @@ func statAt(t *kernel.Task, dirfd int32, pathAddr uintptr, flags uint32) (vfs.St
 	if err != nil {
 		return vfs.Stat{}, 0, err
 	}
-	vd, err := vfsOf(t).GetDentry(t, pop)
-	if err != nil {
-		return vfs.Stat{}, 0, err
-	}
-	st, err := vd.Inode().Stat(t)
-	return st, mountID(vd), err
+	return vfsOf(t).StatMount(t, pop)
 }
 
 func mountID(vd vfs.VirtualDentry) uint64 {
@@ -144,7 +139,16 @@ func mountID(vd vfs.VirtualDentry) uint64 {
 }
 
 func putStat(t *kernel.Task, addr uintptr, st *vfs.Stat) error {
+	viewOwner(t, st)
 	return t.CopyOut(addr, encodeStat(st))
+}
+
+// viewOwner shows a file's owner as the caller's user namespace sees it
+// (unmapped ids read as the overflow ids, user_namespaces(7)).
+func viewOwner(t *kernel.Task, st *vfs.Stat) {
+	if ns := t.UserNamespace(); !ns.IsRoot() {
+		st.UID, st.GID = ns.ViewUID(st.UID), ns.ViewGID(st.GID)
+	}
 }
 
 func sysStat(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
@@ -198,6 +202,7 @@ func sysStatx(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
+	viewOwner(t, &st)
 	return 0, t.CopyOut(uintptr(a[4]), encodeStatx(&st, mnt))
 }
 

@@ -2,11 +2,14 @@ package syscalls
 
 // Time: clock_gettime(2), clock_getres(2), gettimeofday(2), time(2),
 // nanosleep(2), clock_nanosleep(2), setitimer(2), getitimer(2), alarm(2),
-// times(2).
+// times(2), and the calls that would set the clock: clock_settime(2),
+// settimeofday(2), adjtimex(2), clock_adjtime(2). POSIX timers are in
+// sys_timer.go, timerfd in sys_timerfd.go.
 
 import (
 	"encoding/binary"
 	"time"
+	"unsafe"
 
 	"github.com/veil-sandbox/veil/sentry/arch"
 	"github.com/veil-sandbox/veil/sentry/kernel"
@@ -20,9 +23,13 @@ func init() {
 	register(unix.SYS_GETTIMEOFDAY, "gettimeofday", sysGettimeofday, Hex, Hex)
 	register(unix.SYS_TIME, "time", sysTime, Hex)
 	register(unix.SYS_NANOSLEEP, "nanosleep", sysNanosleep, Hex, Hex)
-	register(unix.SYS_CLOCK_NANOSLEEP, "clock_nanosleep", sysClockNanosleep, Int, Int, Hex, Hex).partial("CPU-time clocks: EOPNOTSUPP")
-	register(unix.SYS_SETITIMER, "setitimer", sysSetitimer, Int, Hex, Hex).partial("ITIMER_VIRTUAL and ITIMER_PROF: EINVAL")
-	register(unix.SYS_GETITIMER, "getitimer", sysGetitimer, Int, Hex).partial("ITIMER_VIRTUAL and ITIMER_PROF: EINVAL")
+	register(unix.SYS_CLOCK_NANOSLEEP, "clock_nanosleep", sysClockNanosleep, Int, Int, Hex, Hex)
+	register(unix.SYS_SETITIMER, "setitimer", sysSetitimer, Int, Hex, Hex)
+	register(unix.SYS_GETITIMER, "getitimer", sysGetitimer, Int, Hex)
+	register(unix.SYS_CLOCK_SETTIME, "clock_settime", sysClockSettime, Int, Hex).partial("the sandbox cannot set the clock: EPERM whatever the capabilities")
+	register(unix.SYS_SETTIMEOFDAY, "settimeofday", sysSettimeofday, Hex, Hex).partial("the sandbox cannot set the clock: EPERM whatever the capabilities")
+	register(unix.SYS_ADJTIMEX, "adjtimex", sysAdjtimex, Hex).partial("read-only queries (modes 0) answer the host's state; changes: EPERM whatever the capabilities")
+	register(unix.SYS_CLOCK_ADJTIME, "clock_adjtime", sysClockAdjtime, Int, Hex).partial("CLOCK_REALTIME read-only queries answer the host's state; changes: EPERM whatever the capabilities")
 	register(unix.SYS_ALARM, "alarm", sysAlarm, Int)
 	register(unix.SYS_TIMES, "times", sysTimes, Hex)
 }
@@ -37,11 +44,13 @@ func clockNow(t *kernel.Task, id int32) (unix.Timespec, error) {
 		return ts, unix.ClockGettime(unix.CLOCK_REALTIME, &ts)
 	case unix.CLOCK_MONOTONIC, unix.CLOCK_MONOTONIC_COARSE, unix.CLOCK_MONOTONIC_RAW, unix.CLOCK_BOOTTIME:
 		return ts, unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	case unix.CLOCK_PROCESS_CPUTIME_ID, unix.CLOCK_THREAD_CPUTIME_ID:
-		// CPU time accounting is not implemented; report time since
-		// the process started, which only over-counts.
-		d := time.Since(t.Kernel().BootTime())
-		return unix.NsecToTimespec(d.Nanoseconds()), nil
+	}
+	if kernel.IsCPUClock(id) {
+		c, err := t.LookupCPUClock(id, false)
+		if err != nil {
+			return ts, err
+		}
+		return unix.NsecToTimespec(c.Now().Nanoseconds()), nil
 	}
 	return ts, unix.EINVAL
 }
@@ -79,14 +88,21 @@ func sysClockGettime(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 }
 
 func sysClockGetres(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	if _, err := clockNow(t, int32(a[0])); err != nil {
+	id := int32(a[0])
+	res := unix.Timespec{Nsec: 1}
+	if kernel.IsCPUClock(id) {
+		c, err := t.LookupCPUClock(id, false)
+		if err != nil {
+			return 0, err
+		}
+		res.Nsec = int64(c.Resolution())
+	} else if _, err := clockNow(t, id); err != nil {
 		return 0, err
 	}
 	if a[1] == 0 {
 		return 0, nil
 	}
-	res := unix.Timespec{Nsec: 1}
-	switch int32(a[0]) {
+	switch id {
 	case unix.CLOCK_REALTIME_COARSE, unix.CLOCK_MONOTONIC_COARSE:
 		res.Nsec = 4000000
 	}
@@ -156,11 +172,21 @@ func sysClockNanosleep(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	clock, flags := int32(a[0]), int(a[1])
 	switch clock {
 	case unix.CLOCK_REALTIME, unix.CLOCK_MONOTONIC, unix.CLOCK_BOOTTIME, unix.CLOCK_TAI:
-	case unix.CLOCK_PROCESS_CPUTIME_ID:
-		return 0, unsupported(t, "clock_nanosleep(CPU clock)", unix.EOPNOTSUPP)
-	case unix.CLOCK_THREAD_CPUTIME_ID:
-		return 0, unix.EINVAL
+	case unix.CLOCK_REALTIME_ALARM, unix.CLOCK_BOOTTIME_ALARM:
+		if !t.HasCapability(unix.CAP_WAKE_ALARM) {
+			return 0, unix.EPERM
+		}
+		// The sandbox never suspends: the alarm clocks are the others.
+		clock = unix.CLOCK_BOOTTIME
+		if int32(a[0]) == unix.CLOCK_REALTIME_ALARM {
+			clock = unix.CLOCK_REALTIME
+		}
+	case unix.CLOCK_MONOTONIC_RAW, unix.CLOCK_REALTIME_COARSE, unix.CLOCK_MONOTONIC_COARSE:
+		return 0, unix.EOPNOTSUPP // no nsleep for these clocks in Linux either
 	default:
+		if kernel.IsCPUClock(clock) {
+			return cpuClockNanosleep(t, clock, flags, uintptr(a[2]), uintptr(a[3]))
+		}
 		return 0, unix.EINVAL
 	}
 	d, err := copyInTimespec(t, uintptr(a[2]))
@@ -179,6 +205,48 @@ func sysClockNanosleep(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	return 0, sleep(t, time.Now().Add(d), uintptr(a[3]))
 }
 
+// cpuClockNanosleep sleeps until a CPU clock reaches a time (posix_cpu_nsleep):
+// a process clock, or another thread's clock (the caller's own thread clock
+// would never advance: EINVAL). The clock is polled, at the soonest it can
+// be due.
+func cpuClockNanosleep(t *kernel.Task, id int32, flags int, reqAddr, remAddr uintptr) (uintptr, error) {
+	c, err := t.LookupCPUClock(id, false)
+	if err != nil {
+		return 0, err
+	}
+	if c.Task == t {
+		return 0, unix.EINVAL
+	}
+	d, err := copyInTimespec(t, reqAddr)
+	if err != nil {
+		return 0, err
+	}
+	deadline := d
+	abs := flags&unix.TIMER_ABSTIME != 0
+	if !abs {
+		deadline += c.Now()
+	}
+	for {
+		now := c.Now()
+		if now >= deadline {
+			return 0, nil
+		}
+		wait := max((deadline-now)/time.Duration(c.Threads()), time.Millisecond)
+		if err := t.BlockTimeout(nil, wait); err != unix.ETIMEDOUT {
+			if abs {
+				return 0, syserr.ERESTARTNOHAND
+			}
+			if remAddr != 0 {
+				rem := max(deadline-c.Now(), 0)
+				if err := copyOutTimespec(t, remAddr, unix.NsecToTimespec(rem.Nanoseconds())); err != nil {
+					return 0, err
+				}
+			}
+			return 0, syserr.ERESTART_RESTARTBLOCK
+		}
+	}
+}
+
 func copyInTimeval(t *kernel.Task, addr uintptr) (time.Duration, error) {
 	var b [16]byte
 	if err := t.CopyIn(addr, b[:]); err != nil {
@@ -192,20 +260,13 @@ func copyInTimeval(t *kernel.Task, addr uintptr) (time.Duration, error) {
 	return time.Duration(sec)*time.Second + time.Duration(usec)*time.Microsecond, nil
 }
 
-func timevalBytes(d time.Duration) []byte {
-	var b [16]byte
-	binary.LittleEndian.PutUint64(b[0:], uint64(d/time.Second))
-	binary.LittleEndian.PutUint64(b[8:], uint64(d%time.Second/time.Microsecond))
-	return b[:]
-}
-
-// setitimer(2): ITIMER_REAL only; the CPU-time timers need CPU accounting
-// the Sentry does not do yet.
+// setitimer(2): ITIMER_REAL counts real time, ITIMER_VIRTUAL the
+// process's user time and ITIMER_PROF its user and system time (checked by
+// the kernel's CPU timer tick, so they expire up to a few milliseconds
+// late).
 func sysSetitimer(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
-	if int(a[0]) != unix.ITIMER_REAL {
-		if int(a[0]) == unix.ITIMER_VIRTUAL || int(a[0]) == unix.ITIMER_PROF {
-			return 0, unsupported(t, "setitimer(ITIMER_VIRTUAL/PROF)", unix.EINVAL)
-		}
+	which := int(a[0])
+	if which != unix.ITIMER_REAL && which != unix.ITIMER_VIRTUAL && which != unix.ITIMER_PROF {
 		return 0, unix.EINVAL
 	}
 	var interval, value time.Duration
@@ -218,7 +279,13 @@ func sysSetitimer(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 			return 0, err
 		}
 	}
-	oldInterval, oldValue := t.ThreadGroup().SetITimerReal(interval, value)
+	tg := t.ThreadGroup()
+	var oldInterval, oldValue time.Duration
+	if which == unix.ITIMER_REAL {
+		oldInterval, oldValue = tg.SetITimerReal(interval, value)
+	} else {
+		oldInterval, oldValue = tg.SetITimerCPU(which == unix.ITIMER_PROF, interval, value)
+	}
 	if a[2] != 0 {
 		return 0, t.CopyOut(uintptr(a[2]), append(timevalBytes(oldInterval), timevalBytes(oldValue)...))
 	}
@@ -226,14 +293,16 @@ func sysSetitimer(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 }
 
 func sysGetitimer(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	var interval, value time.Duration
 	switch int(a[0]) {
 	case unix.ITIMER_REAL:
-		interval, value := t.ThreadGroup().ITimerReal()
-		return 0, t.CopyOut(uintptr(a[1]), append(timevalBytes(interval), timevalBytes(value)...))
+		interval, value = t.ThreadGroup().ITimerReal()
 	case unix.ITIMER_VIRTUAL, unix.ITIMER_PROF:
-		return 0, t.CopyOut(uintptr(a[1]), make([]byte, 32))
+		interval, value = t.ThreadGroup().ITimerCPU(int(a[0]) == unix.ITIMER_PROF)
+	default:
+		return 0, unix.EINVAL
 	}
-	return 0, unix.EINVAL
+	return 0, t.CopyOut(uintptr(a[1]), append(timevalBytes(interval), timevalBytes(value)...))
 }
 
 func sysAlarm(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
@@ -245,13 +314,117 @@ func sysAlarm(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	return uintptr(secs), nil
 }
 
-// times(2): CPU accounting is not implemented, so the tms fields are 0;
-// the return value is clock ticks since boot.
+// times(2): the process's and its waited-for children's user and system
+// time in clock ticks; the return value is clock ticks since boot.
 func sysTimes(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	if a[0] != 0 {
-		if err := t.CopyOut(uintptr(a[0]), make([]byte, 32)); err != nil {
+		tg := t.ThreadGroup()
+		u, s := tg.CPUTime()
+		cu, cs := tg.ChildrenCPUTime()
+		var b [32]byte
+		for i, d := range []time.Duration{u, s, cu, cs} {
+			binary.LittleEndian.PutUint64(b[i*8:], uint64(kernel.ClockTicks(d)))
+		}
+		if err := t.CopyOut(uintptr(a[0]), b[:]); err != nil {
 			return 0, err
 		}
 	}
 	return uintptr(t.Kernel().Uptime() / (10 * time.Millisecond)), nil
+}
+
+// The sandbox cannot set the host's clock, and keeps no clock of its own:
+// whatever its capabilities (CAP_SYS_TIME), setting the time fails with
+// EPERM after the argument checks Linux makes first.
+
+// clock_settime(2).
+func sysClockSettime(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	id := int32(a[0])
+	switch {
+	case id == unix.CLOCK_REALTIME:
+	case kernel.IsCPUClock(id):
+		if _, err := t.LookupCPUClock(id, false); err != nil {
+			return 0, err
+		}
+		return 0, unix.EPERM // posix_cpu_clock_set
+	default:
+		return 0, unix.EINVAL // not a settable clock
+	}
+	if _, err := copyInTimespec(t, uintptr(a[1])); err != nil {
+		return 0, err
+	}
+	return 0, unix.EPERM
+}
+
+// settimeofday(2).
+func sysSettimeofday(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	if a[0] != 0 {
+		if _, err := copyInTimeval(t, uintptr(a[0])); err != nil {
+			return 0, err
+		}
+	}
+	if a[1] != 0 {
+		var tz [8]byte
+		if err := t.CopyIn(uintptr(a[1]), tz[:]); err != nil {
+			return 0, err
+		}
+	}
+	return 0, unix.EPERM
+}
+
+// sizeofTimex is sizeof(struct timex) on amd64.
+const sizeofTimex = 208
+
+var _ [sizeofTimex - unsafe.Sizeof(unix.Timex{})]byte // unix.Timex is struct timex
+var _ [unsafe.Sizeof(unix.Timex{}) - sizeofTimex]byte
+
+// adjtimex(2): a read-only query gets the host's clock state (which any
+// unprivileged Linux process may read); anything else EPERM.
+func sysAdjtimex(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	return adjtime(t, uintptr(a[0]))
+}
+
+// clock_adjtime(2): adjtimex for CLOCK_REALTIME; the other clocks cannot
+// be adjusted (EOPNOTSUPP, as in Linux).
+func sysClockAdjtime(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	switch id := int32(a[0]); {
+	case id == unix.CLOCK_REALTIME:
+		return adjtime(t, uintptr(a[1]))
+	case id == unix.CLOCK_MONOTONIC || id == unix.CLOCK_MONOTONIC_RAW || id == unix.CLOCK_BOOTTIME ||
+		id == unix.CLOCK_TAI || id == unix.CLOCK_REALTIME_COARSE || id == unix.CLOCK_MONOTONIC_COARSE:
+		return 0, unix.EOPNOTSUPP
+	case kernel.IsCPUClock(id):
+		if _, err := t.LookupCPUClock(id, false); err != nil {
+			return 0, err
+		}
+		return 0, unix.EOPNOTSUPP
+	}
+	return 0, unix.EINVAL
+}
+
+func adjtime(t *kernel.Task, addr uintptr) (uintptr, error) {
+	var b [sizeofTimex]byte
+	if err := t.CopyIn(addr, b[:]); err != nil {
+		return 0, err
+	}
+	var tx unix.Timex
+	tx.Modes = binary.LittleEndian.Uint32(b[:])
+	// timekeeping_validate_timex: ADJ_ADJTIME (adjtime(3)) needs the
+	// whole of ADJ_OFFSET_SINGLESHOT and reads with ADJ_OFFSET_READONLY.
+	const adjAdjtime, adjOffsetReadonly = 0x8000, 0x2000
+	switch {
+	case tx.Modes&adjAdjtime != 0 && tx.Modes&unix.ADJ_OFFSET_SINGLESHOT != unix.ADJ_OFFSET_SINGLESHOT:
+		return 0, unix.EINVAL
+	case tx.Modes&adjAdjtime != 0 && tx.Modes&adjOffsetReadonly == 0, tx.Modes&adjAdjtime == 0 && tx.Modes != 0:
+		return 0, unix.EPERM
+	}
+	tx.Modes = 0 // a query either way
+	state, err := unix.Adjtimex(&tx)
+	if err != nil {
+		return 0, err
+	}
+	out := (*[sizeofTimex]byte)(unsafe.Pointer(&tx))
+	if err := t.CopyOut(addr, out[:]); err != nil {
+		return 0, err
+	}
+	return uintptr(state), nil
 }

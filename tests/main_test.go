@@ -144,9 +144,11 @@ func setup() error {
 			return fmt.Errorf("building test program %s: %v\n%s\n(is libc6-dev installed? static linking needs libc.a)", src, err, out)
 		}
 	}
-	if out, err := command(testsDir, []string{"CGO_ENABLED=0"}, "go", "build", "-o",
-		filepath.Join(binDir, "goprog"), "./testdata/goprog"); err != nil {
-		return fmt.Errorf("building testdata/goprog: %v\n%s", err, out)
+	for _, g := range []string{"goprog", "gonet"} {
+		if out, err := command(testsDir, []string{"CGO_ENABLED=0"}, "go", "build", "-o",
+			filepath.Join(binDir, g), "./testdata/"+g); err != nil {
+			return fmt.Errorf("building testdata/%s: %v\n%s", g, err, out)
+		}
 	}
 	return nil
 }

@@ -37,27 +37,32 @@ func openPTY(t *testing.T) (*os.File, *os.File, int) {
 	return master, os.NewFile(uintptr(s), "pts"), n
 }
 
-// TestTerminalNames runs `runsc do` with a terminal as stdin (and its
-// controlling terminal): tty(1) names it under /dev/pts, which exists
-// inside, and /dev/tty writes to it. stdout and stderr are pipes, so what
-// reaches the terminal came through /dev/tty.
-func TestTerminalNames(t *testing.T) {
-	needRunsc(t)
+// runOnTerminal runs `runsc do busybox sh -c script` with the slave of a
+// host pty as the descriptors in onTerm (the others are pipes), the
+// slave being the controlling terminal of runsc's session. It returns
+// stdout and stderr where they are pipes, and everything the terminal's
+// master read until EIO (once the sandbox and runsc are gone).
+func runOnTerminal(t *testing.T, script string, onTerm ...int) (stdout, stderr, term string, n int) {
+	t.Helper()
 	master, slave, n := openPTY(t)
-	script := `tty; t=$(tty); [ -c "$t" ] && echo "$t exists"; ls -l /proc/self/fd/0 | sed 's/.* -> //'
-[ -e /dev/tty ] && echo hastty
-ls /dev/pts
-echo via-dev-tty > /dev/tty && echo written`
 	cmd := exec.Command(runscPath, "do", busybox, "sh", "-c", script)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, &stdout, &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	var outb, errb bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(""), &outb, &errb
+	for _, fd := range onTerm {
+		switch fd {
+		case 0:
+			cmd.Stdin = slave
+		case 1:
+			cmd.Stdout = slave
+		case 2:
+			cmd.Stderr = slave
+		}
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: onTerm[0]}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	slave.Close()
-	// The master reads EIO once the last descriptor of the slave is
-	// closed, which is when the sandbox is gone.
 	fromTerm := make(chan string, 1)
 	go func() {
 		var b bytes.Buffer
@@ -76,34 +81,63 @@ echo via-dev-tty > /dev/tty && echo written`
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Errorf("runsc: %v", err)
+			t.Errorf("runsc: %v (stderr %q)", err, errb.String())
 		}
 	case <-time.After(defaultTimeout):
 		cmd.Process.Kill()
 		<-done
 		t.Fatal("timed out")
 	}
-	var term string
 	select {
 	case term = <-fromTerm:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the terminal's master never read EIO after runsc exited")
 	}
-	pts := fmt.Sprintf("/dev/pts/%d", n)
-	want := fmt.Sprintf("%s\n%s exists\n%s\nhastty\n%d\nwritten\n", pts, pts, pts, n)
-	if stdout.String() != want {
-		t.Errorf("stdout %q, want %q (stderr %q)", stdout.String(), want, stderr.String())
+	return outb.String(), errb.String(), term, n
+}
+
+// TestTerminalNames: with a terminal as stdin (and runsc's controlling
+// terminal), `runsc do` gives the command a pseudo-terminal of the
+// Sentry's, /dev/pts/0, which tty(1) names and which exists inside along
+// with /dev/pts/ptmx; /dev/tty writes reach the host terminal through the
+// relay. stdout and stderr are pipes and stay pipes.
+func TestTerminalNames(t *testing.T) {
+	needRunsc(t)
+	script := `tty; t=$(tty); [ -c "$t" ] && echo "$t exists"; ls -l /proc/self/fd/0 | sed 's/.* -> //'
+[ -e /dev/tty ] && echo hastty
+ls /dev/pts
+[ -t 1 ] || echo stdout-is-not-a-terminal
+echo via-dev-tty > /dev/tty && echo written`
+	stdout, stderr, term, _ := runOnTerminal(t, script, 0)
+	want := "/dev/pts/0\n/dev/pts/0 exists\n/dev/pts/0\nhastty\n0\nptmx\nstdout-is-not-a-terminal\nwritten\n"
+	if stdout != want {
+		t.Errorf("stdout %q, want %q (stderr %q)", stdout, want, stderr)
 	}
-	if !strings.Contains(term, "via-dev-tty") {
-		t.Errorf("the write to /dev/tty did not reach the terminal: it read %q", term)
+	if !strings.Contains(term, "via-dev-tty\r\n") {
+		t.Errorf("the write to /dev/tty did not reach the terminal (through ONLCR): it read %q", term)
 	}
 }
 
-// TestNoTerminal: without a terminal tty(1) says so and /dev/tty cannot
-// be opened.
+// TestHostTerminalNames: a host terminal given as a descriptor other than
+// stdin stays the host's: /proc/self/fd/1 names it under its host number,
+// which /dev/pts lists next to ptmx.
+func TestHostTerminalNames(t *testing.T) {
+	needRunsc(t)
+	script := `exec 3>&1; readlink /proc/self/fd/3 >&2; ls /dev/pts >&2; [ -t 1 ] && echo on-the-terminal`
+	_, stderr, term, n := runOnTerminal(t, script, 1)
+	if want := fmt.Sprintf("/dev/pts/%d\n%d\nptmx\n", n, n); stderr != want {
+		t.Errorf("stderr %q, want %q", stderr, want)
+	}
+	if !strings.Contains(term, "on-the-terminal") {
+		t.Errorf("stdout did not reach the terminal: it read %q", term)
+	}
+}
+
+// TestNoTerminal: without a terminal tty(1) says so, /dev/tty cannot
+// be opened and /dev/pts holds only ptmx.
 func TestNoTerminal(t *testing.T) {
-	r := sandbox(t, opts{}, bb("sh", "-c", "tty; echo x > /dev/tty; ls /dev/pts | wc -l")...)
-	expect(t, r, 0, "not a tty\n0\n")
+	r := sandbox(t, opts{}, bb("sh", "-c", "tty; echo x > /dev/tty; ls /dev/pts")...)
+	expect(t, r, 0, "not a tty\nptmx\n")
 	if !strings.Contains(r.stderr, "/dev/tty: No such device or address") {
 		t.Errorf("opening /dev/tty should fail with ENXIO%s", r)
 	}

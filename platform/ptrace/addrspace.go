@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -94,6 +95,9 @@ type injector struct {
 	tid  int
 	regs *arch.Registers // scratch
 	cpu  *int            // CPU binding of tid
+	// resumes, if not nil, counts the resumes of a context's thread
+	// (see cpuClock).
+	resumes *atomic.Uint64
 }
 
 var _ platform.AddressSpace = (*addressSpace)(nil)
@@ -325,6 +329,9 @@ func (as *addressSpace) inject(in injector, site, okRip, nr uintptr, args ...uin
 		*in.cpu = cpu
 	}
 	for {
+		if in.resumes != nil {
+			in.resumes.Add(1)
+		}
 		if err := as.p.ptraceData(unix.PTRACE_CONT, in.tid, 0, 0); err != nil {
 			return 0, fmt.Errorf("stub PTRACE_CONT: %w", err)
 		}
@@ -364,7 +371,7 @@ func (as *addressSpace) run(f func(in injector) error) error {
 		return errReleased
 	}
 	if c != nil {
-		err := f(injector{tid: c.tid, regs: &c.regs, cpu: &c.cpu})
+		err := f(injector{tid: c.tid, regs: &c.regs, cpu: &c.cpu, resumes: &c.clock.resumes})
 		if errors.Is(err, errStubDied) {
 			// The wait consumed the thread's exit: it is reaped.
 			c.forgetThread()

@@ -69,6 +69,9 @@ type context struct {
 	cpu     int
 	lastRun time.Duration
 
+	// clock accounts the CPU time of the stub threads (cputime.go).
+	clock cpuClock
+
 	// Scratch buffers for ptrace, kept here so they are heap allocated
 	// once and never moved.
 	regs arch.Registers
@@ -136,6 +139,7 @@ func (c *context) Switch(asi platform.AddressSpace, regs *arch.Registers) (platf
 		// signal 0: no application syscall and no signal ever reaches
 		// the host kernel's handling. (Should one get through anyway,
 		// the stub's seccomp filter kills the stub: see seccomp.go.)
+		c.clock.resumes.Add(1)
 		if err := c.p.ptraceData(req, c.tid, 0, 0); err != nil {
 			return platform.Trap{}, c.failed("PTRACE_SYSEMU", err)
 		}
@@ -247,6 +251,7 @@ func (c *context) moveTo(as *addressSpace) error {
 	as.threadAdded(c, c.tracer)
 	c.as, c.tid = as, tid
 	c.cpu, c.lastRun = cpuUnknown, 0
+	c.clock.attach(as.pid, tid)
 	c.ids.Store(uint64(as.pid)<<32 | uint64(uint32(tid)))
 	if err := c.p.ptraceData(unix.PTRACE_INTERRUPT, tid, 0, 0); err != nil {
 		c.exitThread()
@@ -293,6 +298,7 @@ func (c *context) dropThread(saveFP bool) {
 // only the wait remains. The thread is only ever resumed with rip in stub
 // code, never in application code without SYSEMU.
 func (c *context) exitThread() {
+	c.clock.retire(false) // while the thread is still there to read
 	r := &c.regs
 	for {
 		// The control thread's start-up registers supply valid segments
@@ -318,6 +324,7 @@ func (c *context) exitThread() {
 // forgetThread drops the context's record of a stub thread that has been
 // reaped.
 func (c *context) forgetThread() {
+	c.clock.retire(true)
 	as := c.as
 	c.ids.Store(0)
 	c.as, c.tid = nil, 0

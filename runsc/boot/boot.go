@@ -10,6 +10,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/veil-sandbox/veil/runsc/control"
+	"github.com/veil-sandbox/veil/sentry/hostinfo"
 	"github.com/veil-sandbox/veil/sentry/kernel"
 )
 
@@ -35,6 +36,9 @@ type Files struct {
 	// before that means runsc died while creating it, and the Sentry
 	// exits.
 	Commit *os.File
+	// Host describes the host's processors, read by the Sentry before it
+	// confined itself (nil: described from CPUID alone).
+	Host *hostinfo.Info
 }
 
 // What runsc writes on the commit pipe (Files.Commit).
@@ -86,7 +90,7 @@ func Run(spec *Spec, f Files) int {
 	if spec.OCI == nil || spec.OCI.Process == nil {
 		return fail(1, "spec has no process")
 	}
-	s, err := build(spec, f.Gofers)
+	s, err := build(spec, f.Gofers, f.Host)
 	if err != nil {
 		return fail(1, err.Error())
 	}
@@ -105,7 +109,13 @@ func Run(spec *Spec, f Files) int {
 	if err != nil {
 		return fail(1, err.Error())
 	}
-	init, tty, err := newProcess(s.k, spec.OCI.Process, filters, stdio, spec.Terminal, true)
+	var con *console
+	if len(spec.RelayTerminal) > 0 {
+		if con, err = newConsole(s, spec); err != nil {
+			return fail(1, err.Error())
+		}
+	}
+	init, tty, err := newProcess(s.k, spec.OCI.Process, filters, stdio, spec.Terminal, true, con)
 	if err != nil {
 		code := 1
 		if se, ok := err.(*startError); ok {
@@ -117,7 +127,12 @@ func Run(spec *Spec, f Files) int {
 	if f.Control != nil {
 		go cs.serve(int(f.Control.Fd()))
 	}
-	forwardSignals(cs)
+	if con != nil {
+		// Relaying begins before the process runs, so none of its
+		// output waits.
+		con.start()
+	}
+	forwardSignals(cs, con)
 	ready(ReadyMessage{})
 	if f.Commit != nil {
 		b := make([]byte, 1)
@@ -149,6 +164,9 @@ func Run(spec *Spec, f Files) int {
 		// rather than let the program limp on with EIO.
 		fmt.Fprintf(logw, "runsc: gofer exited unexpectedly (connection %d: %v); sandbox stopped\n", g.index, g.err)
 		ws = kernel.WaitStatusExited(exitGoferLost)
+	}
+	if con != nil {
+		con.drain()
 	}
 	if f.Exit != nil {
 		json.NewEncoder(f.Exit).Encode(ExitMessage{ExitStatus: uint32(ws)})

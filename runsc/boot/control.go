@@ -243,7 +243,7 @@ func (cs *controlServer) exec(c *control.Conn, req *control.Request, fds []int) 
 		c.Close()
 		return
 	}
-	tg, tty, err := newProcess(cs.k, req.Process, cs.filters, fds, req.Process.Terminal, false)
+	tg, tty, err := newProcess(cs.k, req.Process, cs.filters, fds, req.Process.Terminal, false, nil)
 	if err != nil {
 		c.Send(&control.Response{Error: err.Error()})
 		c.Close()

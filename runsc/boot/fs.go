@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"os"
 	"path"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -14,11 +15,16 @@ import (
 	"github.com/veil-sandbox/veil/gofer"
 	"github.com/veil-sandbox/veil/platform/ptrace"
 	"github.com/veil-sandbox/veil/sentry/fs/dev"
+	"github.com/veil-sandbox/veil/sentry/fs/devpts"
 	goferfs "github.com/veil-sandbox/veil/sentry/fs/gofer"
+	"github.com/veil-sandbox/veil/sentry/fs/mqueue"
 	"github.com/veil-sandbox/veil/sentry/fs/proc"
+	"github.com/veil-sandbox/veil/sentry/fs/sys"
 	"github.com/veil-sandbox/veil/sentry/fs/tmpfs"
+	"github.com/veil-sandbox/veil/sentry/hostinfo"
 	"github.com/veil-sandbox/veil/sentry/kernel"
 	"github.com/veil-sandbox/veil/sentry/memfile"
+	"github.com/veil-sandbox/veil/sentry/socket"
 	"github.com/veil-sandbox/veil/sentry/vdso"
 	"github.com/veil-sandbox/veil/sentry/vfs"
 	"github.com/veil-sandbox/veil/syscalls"
@@ -29,11 +35,18 @@ import (
 type sandbox struct {
 	k       *kernel.Kernel
 	clients []*gofer.Client // one per gofer connection
+	pts     *devpts.Filesystem
+	// sysOpts describe sysfs and the cgroup view, whichever mounts them.
+	sysOpts sys.Options
+	// shm is the Sentry's default /dev/shm, replaced by one config.json
+	// mounts there.
+	shm *vfs.Mount
 }
 
 // build creates the kernel with its filesystems: the gofer root, the
-// Sentry's own /dev and /proc, and the mounts of the OCI spec.
-func build(spec *Spec, goferConns []*os.File) (*sandbox, error) {
+// Sentry's own /dev and /proc, and the mounts of the OCI spec. host is
+// what the Sentry read of the host's processors (nil: made up from CPUID).
+func build(spec *Spec, goferConns []*os.File, host *hostinfo.Info) (*sandbox, error) {
 	mf, err := memfile.New()
 	if err != nil {
 		return nil, err
@@ -76,6 +89,9 @@ func build(spec *Spec, goferConns []*os.File) (*sandbox, error) {
 		return nil, err
 	}
 	s.k = k
+	// A network namespace made inside gets a socket stack of its own:
+	// its abstract unix names, netlink ports and a loopback interface.
+	k.NewNetworkStack = func(*kernel.NetNamespace) (any, error) { return socket.NewStack(), nil }
 	k.HostSignalsActOnInit = spec.HostSignalsActOnInit
 	k.VDSO = vd // veil: vdso
 	k.SetHostname(spec.OCI.Hostname)
@@ -86,11 +102,35 @@ func build(spec *Spec, goferConns []*os.File) (*sandbox, error) {
 		k.Strace = os.Stderr
 	}
 
-	if err := dev.Mount(ctx, v); err != nil {
+	ptsOpts, err := ptsOptions(spec.OCI)
+	if err != nil {
+		return nil, err
+	}
+	if s.pts, err = dev.MountWith(ctx, v, ptsOpts); err != nil {
 		return nil, fmt.Errorf("mounting /dev: %w", err)
 	}
-	if _, err := v.MountAt(ctx, "/proc", proc.New(k, proc.Options{Release: syscalls.Release, Sysctls: sysctls(spec.OCI)}),
-		vfs.MountOptions{FSType: "proc", Source: "proc", NoExec: true}); err != nil {
+	if s.shm, err = mountAt(v, "/dev/shm"); err != nil {
+		return nil, err
+	}
+	if host == nil || len(host.CPUs) == 0 {
+		host = hostinfo.Synthetic(runtime.NumCPU())
+	}
+	s.sysOpts = sys.Options{CPUs: host, Limits: spec.Limits, Source: sys.KernelSource(k)}
+	// mount -t sysfs and -t cgroup2 inside show the same.
+	syscalls.SysOptions = &s.sysOpts
+	procOpts := proc.Options{
+		Release: syscalls.Release, Sysctls: sysctls(spec.OCI), CPUs: host, MemoryLimit: spec.Limits.MemoryMax,
+		// The Sentry's own /proc (its confined root's) shows the host's
+		// memory figures.
+		HostMeminfo: func() ([]byte, error) { return os.ReadFile("/proc/meminfo") },
+	}
+	if p := spec.OCI.Process; p != nil && p.OOMScoreAdj != nil {
+		procOpts.OOMScoreAdj = *p.OOMScoreAdj
+	}
+	// mount -t proc inside makes instances with the same options.
+	syscalls.ProcOptions = procOpts
+	if _, err := v.MountAt(ctx, "/proc", proc.New(k, procOpts),
+		vfs.MountOptions{FSType: "proc", Source: "proc", NoSuid: true, NoDev: true, NoExec: true}); err != nil {
 		return nil, fmt.Errorf("mounting /proc: %w", err)
 	}
 	binds := map[string]int{}
@@ -121,9 +161,17 @@ const (
 	// MountTmpfs: a tmpfs in Sentry memory.
 	MountTmpfs
 	// MountEmpty: a pseudo filesystem the Sentry does not have yet,
-	// shown as an empty read-only directory (sysfs, cgroup, mqueue,
-	// devpts elsewhere than /dev/pts).
+	// shown as an empty read-only directory (devpts elsewhere than
+	// /dev/pts).
 	MountEmpty
+	// MountMqueue: the POSIX message queues of the container's IPC
+	// namespace (sentry/fs/mqueue).
+	MountMqueue
+	// MountSysfs: the Sentry's sysfs (sentry/fs/sys), read-only.
+	MountSysfs
+	// MountCgroup: the Sentry's read-only cgroup v2 view of the
+	// sandbox's limits and usage (for "cgroup" and "cgroup2" alike).
+	MountCgroup
 	// MountBindDir: a host directory, served by its own gofer
 	// connection.
 	MountBindDir
@@ -177,8 +225,12 @@ func ClassifyMount(m specs.Mount, isDir bool) (MountKind, error) {
 			return MountSentryDefault, nil
 		}
 		return MountEmpty, nil
-	case "sysfs", "cgroup", "cgroup2", "mqueue":
-		return MountEmpty, nil
+	case "mqueue":
+		return MountMqueue, nil
+	case "sysfs":
+		return MountSysfs, nil
+	case "cgroup", "cgroup2":
+		return MountCgroup, nil
 	}
 	return 0, fmt.Errorf("filesystem type %q is not supported", m.Type)
 }
@@ -210,6 +262,14 @@ func mountFlags(m specs.Mount) vfs.MountOptions {
 			o.NoExec = true
 		case "exec":
 			o.NoExec = false
+		case "nosuid":
+			o.NoSuid = true
+		case "suid":
+			o.NoSuid = false
+		case "nodev":
+			o.NoDev = true
+		case "dev":
+			o.NoDev = false
 		}
 	}
 	return o
@@ -397,12 +457,37 @@ func (s *sandbox) mount(mf *memfile.File, v *vfs.VirtualFilesystem, m specs.Moun
 			}
 		}
 		opts.FSType, opts.Source = "tmpfs", "tmpfs"
+		if dst == "/dev/shm" {
+			// It replaces the Sentry's own, rather than showing twice
+			// in /proc/mounts.
+			if err := s.unmountDefaultShm(v); err != nil {
+				return err
+			}
+			opts.Source = "shm"
+		}
 		_, err = v.MountAt(ctx, dst, tmpfs.New(mf, to).Root(), opts)
+		return err
+	case MountSysfs:
+		opts.ReadOnly = true
+		opts.FSType, opts.Source = "sysfs", "sysfs"
+		_, err = v.MountAt(ctx, dst, sys.New(s.sysOpts), opts)
+		return err
+	case MountCgroup:
+		opts.ReadOnly = true
+		opts.FSType, opts.Source = "cgroup2", "cgroup2"
+		_, err = v.MountAt(ctx, dst, sys.NewCgroup(s.sysOpts), opts)
 		return err
 	case MountEmpty:
 		opts.ReadOnly = true
 		opts.FSType, opts.Source = m.Type, m.Type
 		_, err = v.MountAt(ctx, dst, tmpfs.New(mf, tmpfs.Options{Mode: 0o555}).Root(), opts)
+		return err
+	case MountMqueue:
+		opts.FSType, opts.Source = "mqueue", m.Source
+		if opts.Source == "" {
+			opts.Source = "mqueue"
+		}
+		_, err = v.MountAt(ctx, dst, mqueue.Of(s.k, s.k.RootNamespaces().IPC).Root(), opts)
 		return err
 	case MountBindDir:
 		fs, err := goferfs.New(s.clients[conn], mf, goferfs.Options{ReadOnly: opts.ReadOnly})
@@ -414,6 +499,36 @@ func (s *sandbox) mount(mf *memfile.File, v *vfs.VirtualFilesystem, m specs.Moun
 		return err
 	}
 	return fmt.Errorf("unknown mount kind %d", kind)
+}
+
+// mountAt returns the mount whose root is at path.
+func mountAt(v *vfs.VirtualFilesystem, path string) (*vfs.Mount, error) {
+	root := v.Root()
+	vd, err := v.GetDentry(bootContext{}, vfs.PathOperation{Root: root, Start: root, Path: path, FollowFinal: true})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return vd.Mount, nil
+}
+
+// unmountDefaultShm takes the Sentry's /dev/shm away (once) so that the
+// one config.json mounts is the only one.
+func (s *sandbox) unmountDefaultShm(v *vfs.VirtualFilesystem) error {
+	if s.shm == nil {
+		return nil
+	}
+	m := s.shm
+	s.shm = nil
+	root := v.Root()
+	pop := vfs.PathOperation{Root: root, Start: root, Path: "/dev/shm", FollowFinal: true}
+	vd, err := v.GetDentry(bootContext{}, pop)
+	if err != nil || vd.Mount != m {
+		return nil // already covered or gone
+	}
+	if err := v.Unmount(bootContext{}, pop); err != nil {
+		return fmt.Errorf("replacing the default /dev/shm: %w", err)
+	}
+	return nil
 }
 
 // maskPaths hides linux.maskedPaths under empty read-only directories and
@@ -440,6 +555,7 @@ func maskPaths(v *vfs.VirtualFilesystem, masked, readonly []string) error {
 		if err != nil {
 			continue
 		}
+		vd.DecRef() // the proc mount keeps its own
 		if !vd.Dentry.IsDir() {
 			// Files the Sentry serves under /proc are read-only already
 			// unless Linux lets root write them.

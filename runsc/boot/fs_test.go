@@ -79,3 +79,17 @@ func TestTmpfsOptions(t *testing.T) {
 		t.Errorf("/dev/shm bind: %v, %v", k, err)
 	}
 }
+
+func TestClassifyPseudoFilesystems(t *testing.T) {
+	for typ, want := range map[string]MountKind{
+		"sysfs": MountSysfs, "cgroup": MountCgroup, "cgroup2": MountCgroup, "mqueue": MountMqueue,
+	} {
+		if k, err := ClassifyMount(specs.Mount{Destination: "/x", Type: typ}, false); err != nil || k != want {
+			t.Errorf("%s: %v, %v; want %v", typ, k, err, want)
+		}
+	}
+	// A tmpfs at /dev/shm (docker's --shm-size) is one of the Sentry's.
+	if k, err := ClassifyMount(specs.Mount{Destination: "/dev/shm", Type: "tmpfs", Options: []string{"size=65536k"}}, false); err != nil || k != MountTmpfs {
+		t.Errorf("/dev/shm tmpfs: %v, %v", k, err)
+	}
+}

@@ -34,10 +34,11 @@ func (e *startError) Error() string { return e.msg }
 // newProcess makes (without starting) a process of the sandbox from an
 // OCI process description, with the host descriptors stdio as its first
 // descriptors (stdin, stdout, stderr, then any preserved ones). With tty,
-// stdin's terminal becomes the process's controlling terminal. filters
-// are the container's seccomp filters (runc applies them to exec'd
-// processes too).
-func newProcess(k *kernel.Kernel, p *specs.Process, filters []*seccomp.Filter, stdio []int, tty bool, init bool) (*kernel.ThreadGroup, *kernel.TTY, error) {
+// stdin's terminal becomes the process's controlling terminal; with con,
+// the console's slave replaces the descriptors that were the terminal and
+// is the controlling terminal. filters are the container's seccomp
+// filters (runc applies them to exec'd processes too).
+func newProcess(k *kernel.Kernel, p *specs.Process, filters []*seccomp.Filter, stdio []int, tty bool, init bool, con *console) (*kernel.ThreadGroup, *kernel.TTY, error) {
 	if p == nil || len(p.Args) == 0 {
 		return nil, nil, &startError{1, "process has no args"}
 	}
@@ -49,9 +50,32 @@ func newProcess(k *kernel.Kernel, p *specs.Process, filters []*seccomp.Filter, s
 	if err != nil {
 		return nil, nil, &startError{1, err.Error()}
 	}
+	if con != nil {
+		// The descriptors that were the terminal get the console's
+		// slave instead.
+		stdio = append([]int(nil), stdio...)
+		for _, fd := range con.fds {
+			if fd < len(stdio) && stdio[fd] >= 0 {
+				unix.Close(stdio[fd])
+				stdio[fd] = -1
+			}
+		}
+	}
 	fdt, ctty, err := stdioTable(stdio, tty)
 	if err != nil {
 		return nil, nil, &startError{1, err.Error()}
+	}
+	if con != nil {
+		slave, err := con.openSlave(k.VFS(), ownerContext{uid: p.User.UID, gid: p.User.GID})
+		if err != nil {
+			fdt.DecRef()
+			return nil, nil, &startError{1, fmt.Sprintf("opening the terminal: %v", err)}
+		}
+		for _, fd := range con.fds {
+			fdt.SetFD(int32(fd), slave, false)
+		}
+		slave.DecRef()
+		ctty = con.m.TTY()
 	}
 	umask := uint32(0o022)
 	if p.User.Umask != nil {
@@ -70,6 +94,7 @@ func newProcess(k *kernel.Kernel, p *specs.Process, filters []*seccomp.Filter, s
 		return nil, nil, &startError{1, fmt.Sprintf("working directory %s: %v", cwd, err)}
 	}
 	fsc.SetCwd(cwdVD)
+	cwdVD.DecRef()
 	argv0, err := lookPath(k, fsc, p.Args[0], p.Env)
 	if err != nil {
 		fdt.DecRef()
@@ -130,12 +155,15 @@ func processLimits(rl []specs.POSIXRlimit) (*kernel.Limits, error) {
 
 // stdioTable makes the descriptor table of a process from host
 // descriptors (stdin, stdout, stderr, preserved ones), which it takes
-// over. With tty, stdin is a terminal that becomes the process's
+// over (-1 leaves a slot empty). With tty, stdin is a terminal that becomes the process's
 // controlling terminal; its TTY is returned.
 func stdioTable(stdio []int, tty bool) (*vfs.FDTable, *kernel.TTY, error) {
 	fdt := vfs.NewFDTable()
 	var ctty *kernel.TTY
 	for i, hfd := range stdio {
+		if hfd < 0 {
+			continue
+		}
 		f, err := host.NewFile(bootContext{}, hfd, true)
 		if err != nil {
 			fdt.DecRef()

@@ -6,6 +6,8 @@ package boot
 
 import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/veil-sandbox/veil/sentry/fs/sys"
+	"golang.org/x/sys/unix"
 )
 
 // Spec is everything the Sentry needs to start a sandbox. runsc sends it
@@ -26,12 +28,24 @@ type Spec struct {
 	// its controlling terminal (process.terminal, or runsc do on a
 	// terminal).
 	Terminal bool
+	// RelayTerminal lists the first process's descriptors (among 0-2)
+	// that are the terminal on the Sentry's stdin, which the Sentry
+	// replaces by a pseudo-terminal of its own whose master it relays
+	// to that terminal (runsc do on a terminal, which runsc has put in
+	// raw mode). RelayTermios are the terminal's settings before that,
+	// which the pseudo-terminal starts with.
+	RelayTerminal []int         `json:",omitempty"`
+	RelayTermios  *unix.Termios `json:",omitempty"`
 	// HostSignalsActOnInit makes signals from outside act on a first
 	// process without handlers (runsc do); otherwise, as for init in a
 	// Linux pid namespace, only SIGKILL and SIGSTOP do.
 	HostSignalsActOnInit bool
 	// Overlay puts an in-memory overlay over the root filesystem.
 	Overlay bool
-	Strace  bool
-	Debug   bool
+	// Limits are the resource limits of the sandbox's host cgroup
+	// (those of its ancestors included), which /sys/fs/cgroup and
+	// /proc/meminfo show.
+	Limits sys.Limits
+	Strace bool
+	Debug  bool
 }

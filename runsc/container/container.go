@@ -58,9 +58,13 @@ type CreateOptions struct {
 	// ConsoleSocket receives the terminal's master, as with runc.
 	Console       *os.File
 	ConsoleSocket string
-	// TerminalStdin makes the terminal on Stdio[0] the process's
-	// controlling terminal without process.terminal (runsc do).
-	TerminalStdin bool
+	// RelayTerminal lists the descriptors of Stdio (among 0-2) that are
+	// the caller's terminal, which the caller has put in raw mode: the
+	// process gets a pseudo-terminal of the Sentry's in their place,
+	// relayed to that terminal, starting with the settings RelayTermios
+	// (runsc do on a terminal; see boot.Spec).
+	RelayTerminal []int
+	RelayTermios  *unix.Termios
 	PIDFile       string
 	// Detach leaves the sandbox running on its own when the caller exits
 	// (runsc create); otherwise it dies with the caller.
@@ -139,11 +143,7 @@ func Create(root, id string, o *CreateOptions) (c *Container, err error) {
 
 	stdio := o.Stdio
 	terminal, hold := o.Spec.Process.Terminal, o.Spec.Process.Terminal
-	if o.TerminalStdin {
-		// runsc do on the user's terminal: it becomes the process's
-		// controlling terminal inside only.
-		terminal = true
-	} else if terminal {
+	if terminal {
 		tty := o.Console
 		if tty == nil {
 			if o.ConsoleSocket == "" {
@@ -176,7 +176,9 @@ func Create(root, id string, o *CreateOptions) (c *Container, err error) {
 	sb, err = sandbox.Start(&sandbox.Options{
 		Spec: o.Spec, Rootfs: o.Rootfs, Control: ctl, Exit: exit, Log: o.Log, LogArgs: o.LogArgs,
 		Stdio: stdio, Terminal: terminal, HoldTerminal: hold, Detach: o.Detach,
+		RelayTerminal: o.RelayTerminal, RelayTermios: o.RelayTermios,
 		Overlay: o.Overlay, Strace: o.Strace, Debug: o.Debug, HostSignalsActOnInit: o.HostSignalsActOnInit,
+		Limits: sandboxLimits(cg),
 		BeforeRun: func(goferPID, sentryPID int) error {
 			c.Gofer, c.Sandbox = processOf(goferPID), processOf(sentryPID)
 			if cg != nil {
@@ -397,8 +399,12 @@ type OCIState struct {
 
 // OCI returns the container's state.
 func (c *Container) OCI() OCIState {
-	st := c.ociState(c.Status())
-	st.Pid = c.PID()
+	// The status is read once: the sandbox may die between two reads.
+	s := c.Status()
+	st := c.ociState(s)
+	if s == Stopped || s == Creating {
+		st.Pid = 0
+	}
 	return OCIState{State: st, Rootfs: c.Rootfs, Created: c.Created, Owner: c.Owner}
 }
 

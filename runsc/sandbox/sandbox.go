@@ -20,6 +20,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/veil-sandbox/veil/gofer"
 	"github.com/veil-sandbox/veil/runsc/boot"
+	"github.com/veil-sandbox/veil/sentry/fs/sys"
 	"golang.org/x/sys/unix"
 )
 
@@ -63,6 +64,9 @@ type Options struct {
 	// like to the Sentry (a terminal runsc allocated; never the user's).
 	Terminal     bool
 	HoldTerminal bool
+	// RelayTerminal and RelayTermios: see boot.Spec.
+	RelayTerminal []int
+	RelayTermios  *unix.Termios
 	// Detach makes the sandbox independent of the caller (runsc create):
 	// its own session, not killed when the caller dies.
 	Detach bool
@@ -72,9 +76,12 @@ type Options struct {
 	BeforeRun func(goferPID, sentryPID int) error
 	// HostSignalsActOnInit: see boot.Spec.
 	HostSignalsActOnInit bool
-	Overlay              bool
-	Strace               bool
-	Debug                bool
+	// Limits are the resource limits of the cgroup the sandbox runs in
+	// (see boot.Spec).
+	Limits  sys.Limits
+	Overlay bool
+	Strace  bool
+	Debug   bool
 }
 
 // Sandbox is a started sandbox.
@@ -244,7 +251,8 @@ func Start(o *Options) (sb *Sandbox, err error) {
 	bs := &boot.Spec{
 		OCI: o.Spec, BindMounts: binds, PreserveFDs: len(o.Stdio) - 3,
 		Terminal: o.Terminal, Overlay: o.Overlay, Strace: o.Strace, Debug: o.Debug,
-		HostSignalsActOnInit: o.HostSignalsActOnInit,
+		HostSignalsActOnInit: o.HostSignalsActOnInit, Limits: o.Limits,
+		RelayTerminal: o.RelayTerminal, RelayTermios: o.RelayTermios,
 	}
 	if err := json.NewEncoder(specW).Encode(bs); err != nil {
 		return nil, fmt.Errorf("sending the spec to the sandbox: %w", err)
@@ -312,11 +320,11 @@ func startGofer(sb *Sandbox, o *Options, self string, cfg *GoferConfig, conns []
 		g.Stderr = os.Stderr
 	}
 	// Its own mount namespace, so it can pivot_root into the container's
-	// root without touching the host's mounts.
-	g.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS}
-	if o.Detach {
-		g.SysProcAttr.Setsid = true
-	} else {
+	// root without touching the host's mounts; its own session, so the
+	// signals of the caller's terminal (^C in the shell that runs
+	// `runsc do`) never reach it: runsc forwards them to the sandbox.
+	g.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS, Setsid: true}
+	if !o.Detach {
 		g.SysProcAttr.Pdeathsig = unix.SIGKILL
 	}
 	if err := g.Start(); err != nil {

@@ -48,6 +48,15 @@ func GoferFilter(pid int) Filter {
 		{Nr: unix.SYS_FTRUNCATE},  // Setattr size
 		{Nr: unix.SYS_UTIMENSAT},  // Setattr times
 		{Nr: unix.SYS_GETEUID},    // Serve: whether it may chown
+		// Serve: extended attributes, only through descriptors it opened
+		// (the path variants would follow paths on the host).
+		{Nr: unix.SYS_FGETXATTR},
+		{Nr: unix.SYS_FSETXATTR},
+		{Nr: unix.SYS_FLISTXATTR},
+		{Nr: unix.SYS_FREMOVEXATTR},
+
+		// MknodSocket: socket nodes only, no device number.
+		{Nr: unix.SYS_MKNODAT, If: []Cond{{Arg{2, unix.S_IFMT, unix.S_IFSOCK}, Eq32(3, 0)}}},
 	}...)
 	return Filter{Name: "gofer", Rules: rules, Default: DefaultAction}
 }

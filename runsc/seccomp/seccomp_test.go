@@ -347,8 +347,30 @@ var (
 	}
 	goferOK = map[string]childCase{
 		"open-readonly": openRO,
-		"kill-self":     func() error { return unix.Kill(os.Getpid(), 0) },
-		"tgkill-self":   func() error { return unix.Tgkill(os.Getpid(), unix.Gettid(), 0) },
+		"fgetxattr": func() error {
+			fd, err := unix.Open("/proc/self/exe", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			defer unix.Close(fd)
+			_, err = unix.Fgetxattr(fd, "user.veil-test", make([]byte, 16))
+			return errnoIs(err, unix.ENODATA, unix.ENOTSUP)
+		},
+		"flistxattr": func() error {
+			fd, err := unix.Open("/proc/self/exe", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			defer unix.Close(fd)
+			_, err = unix.Flistxattr(fd, make([]byte, 256))
+			return errnoIs(err, 0, unix.ENOTSUP)
+		},
+		"kill-self":   func() error { return unix.Kill(os.Getpid(), 0) },
+		"tgkill-self": func() error { return unix.Tgkill(os.Getpid(), unix.Gettid(), 0) },
+		"mknodat-socket": func() error {
+			name := []byte("x\x00")
+			return errnoIs(sys(unix.SYS_MKNODAT, badFD, uintptr(unsafe.Pointer(&name[0])), unix.S_IFSOCK|0o600, 0), unix.EBADF)
+		},
 		"mmap-rw": func() error {
 			b, err := unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 			if err == nil {
@@ -358,6 +380,14 @@ var (
 		},
 	}
 	goferKilled = map[string]childCase{
+		"mknodat-fifo": func() error {
+			name := []byte("x\x00")
+			return sys(unix.SYS_MKNODAT, badFD, uintptr(unsafe.Pointer(&name[0])), unix.S_IFIFO|0o600, 0)
+		},
+		"mknodat-device": func() error {
+			name := []byte("x\x00")
+			return sys(unix.SYS_MKNODAT, badFD, uintptr(unsafe.Pointer(&name[0])), unix.S_IFSOCK|0o600, 0x0103)
+		},
 		"socket-unix": func() error { return sys(unix.SYS_SOCKET, unix.AF_UNIX, unix.SOCK_STREAM, 0) },
 		"socketpair":  func() error { return sys(unix.SYS_SOCKETPAIR, unix.AF_UNIX, unix.SOCK_STREAM, 0, 0) },
 		"kill-other":  func() error { return unix.Kill(1, 0) },
@@ -376,6 +406,9 @@ var (
 		"ioctl":         func() error { return sys(unix.SYS_IOCTL, badFD, unix.TCGETS, 0) },
 		"ptrace":        func() error { return sys(unix.SYS_PTRACE, unix.PTRACE_PEEKDATA, 0, 0, 0) },
 		"mount":         func() error { return sys(unix.SYS_MOUNT, 0, 0, 0, 0, 0) },
+		// Path-based attribute calls would follow host paths.
+		"getxattr-path": func() error { return sys(unix.SYS_GETXATTR, 0, 0, 0, 0) },
+		"setxattr-path": func() error { return sys(unix.SYS_LSETXATTR, 0, 0, 0, 0, 0) },
 	}
 )
 

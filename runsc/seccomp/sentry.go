@@ -90,8 +90,9 @@ func SentryFilter() Filter {
 		// ptrace: stubFD checks /proc/<stub>/fd/<n>.
 		{Nr: unix.SYS_NEWFSTATAT},
 		// ptrace: writeStubFile reopens the stub memfd through
-		// /proc/self/fd, read-only. The Sentry never opens anything
-		// else; files come from the gofer.
+		// /proc/self/fd, read-only, and CPU accounting reads
+		// /proc/<stub>/task/<tid>/schedstat. The Sentry never opens
+		// anything else; files come from the gofer.
 		{Nr: unix.SYS_OPENAT, If: []Cond{{Only32(2, readOnlyOpen)}}},
 		// sentry/fs/gofer (truncate), memfile (size).
 		{Nr: unix.SYS_FTRUNCATE},
@@ -101,6 +102,10 @@ func SentryFilter() Filter {
 		{Nr: unix.SYS_MEMFD_CREATE},
 		// syscalls (sysinfo(2)), sentry/fs/proc (meminfo, loadavg).
 		{Nr: unix.SYS_SYSINFO},
+		// syscalls: adjtimex(2) queries of the application (the Sentry
+		// only ever passes modes 0, and without CAP_SYS_TIME the host
+		// refuses anything else).
+		{Nr: unix.SYS_ADJTIMEX},
 		// crypto/rand: AT_RANDOM, getrandom(2), /dev/urandom of the sandbox.
 		{Nr: unix.SYS_GETRANDOM},
 

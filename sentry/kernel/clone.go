@@ -17,9 +17,15 @@ type CloneArgs struct {
 	ParentTID  uintptr
 	ChildTID   uintptr
 	TLS        uintptr
-	// SetTID, if not 0, is the thread id the child must get (clone3's
-	// set_tid; EEXIST if it is in use).
-	SetTID ThreadID
+	// SetTID, if not empty, are the thread ids the child must get
+	// (clone3's set_tid): SetTID[0] in the child's pid namespace, each
+	// next one in the parent of the namespace before (checked as
+	// checkSetTIDLocked says).
+	SetTID []ThreadID
+	// NewProcess, if not nil, is called with a new process (not for
+	// CLONE_THREAD) after it exists and before it runs (clone's
+	// CLONE_PIDFD).
+	NewProcess func(*ThreadGroup)
 }
 
 // CloneClearSighand is clone3's CLONE_CLEAR_SIGHAND: the child's
@@ -30,7 +36,8 @@ const CloneClearSighand = 1 << 32
 const supportedCloneFlags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND |
 	unix.CLONE_THREAD | unix.CLONE_SYSVSEM | unix.CLONE_SETTLS | unix.CLONE_PARENT_SETTID |
 	unix.CLONE_CHILD_CLEARTID | unix.CLONE_CHILD_SETTID | unix.CLONE_VFORK | unix.CLONE_PARENT |
-	unix.CLONE_DETACHED | unix.CLONE_PTRACE | unix.CLONE_UNTRACED | unix.CLONE_IO | CloneClearSighand
+	unix.CLONE_DETACHED | unix.CLONE_PTRACE | unix.CLONE_UNTRACED | unix.CLONE_IO | CloneClearSighand |
+	supportedNamespaceFlags
 
 // ErrUnsupportedClone is returned for clone flags the Sentry does not
 // implement (new namespaces, pidfds, ...); the syscall layer reports it.
@@ -45,8 +52,18 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 	if f&unix.CLONE_THREAD != 0 && f&unix.CLONE_SIGHAND == 0 || f&unix.CLONE_SIGHAND != 0 && f&unix.CLONE_VM == 0 {
 		return 0, unix.EINVAL
 	}
-	if f&unix.CLONE_PARENT != 0 && t.tg == t.k.init {
+	if f&unix.CLONE_PARENT != 0 && (t.tg == t.k.init || t.tg.pidns.init == t.tg) {
 		return 0, unix.EINVAL // init's siblings would have no parent
+	}
+	if f&unix.CLONE_THREAD != 0 && t.Namespaces().PIDForChildren != t.tg.pidns {
+		return 0, unix.EINVAL // threads stay in the process's namespace
+	}
+	if err := checkNamespaceCloneFlags(f); err != nil {
+		return 0, err
+	}
+	creds, nsp, move, err := t.newNamespaces(f)
+	if err != nil {
+		return 0, err
 	}
 	k := t.k
 	nt := &Task{
@@ -56,13 +73,16 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 		interruptCh: make(chan struct{}, 1),
 	}
 	// fork(2): the child has a copy of the parent's credentials (the
-	// same immutable value).
-	nt.setCredentials(t.Credentials())
-	var err error
+	// same immutable value), moved into a new user namespace by
+	// CLONE_NEWUSER, and the parent's namespaces or new ones.
+	nt.setCredentials(creds)
+	nt.nsproxy.Store(nsp)
+	nt.ioprio.Store(t.ioprio.Load())
 	if f&unix.CLONE_VM != 0 {
 		t.mm.IncUsers()
 		nt.mm = t.mm
 	} else if nt.mm, err = t.mm.Fork(k.Platform); err != nil {
+		discardMountNamespace(k, nsp, move)
 		return 0, err
 	}
 	if f&unix.CLONE_FILES != 0 {
@@ -72,12 +92,15 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 		nt.fdTable = t.fdTable.Fork()
 	}
 	if f&unix.CLONE_FS != 0 {
+		t.fs.IncRef()
 		nt.fs = t.fs
 	} else {
 		nt.fs = t.fs.Fork()
+		moveFS(nt.fs, move)
 	}
 	if nt.pendingFP, err = t.ctx.FPState(); err != nil {
 		nt.release()
+		discardMountNamespace(k, nsp, move)
 		return 0, err
 	}
 	nt.regs.Rax = 0
@@ -95,16 +118,26 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 	if t.tg.exiting || t.exiting || t.tg.execing {
 		k.mu.Unlock()
 		nt.release()
+		discardMountNamespace(k, nsp, move)
 		return 0, unix.EINTR
 	}
-	if a.SetTID != 0 {
-		_, used := k.tasks[a.SetTID]
-		if _, zombie := k.tgs[a.SetTID]; used || zombie {
-			k.mu.Unlock()
-			nt.release()
-			return 0, unix.EEXIST
-		}
-		nt.tid = a.SetTID
+	if err := t.mayCreateTaskLocked(); err != nil { // RLIMIT_NPROC (rlimit.go)
+		k.mu.Unlock()
+		nt.release()
+		discardMountNamespace(k, nsp, move)
+		return 0, err
+	}
+	// clone3's set_tid: ids the child must have, from its own pid
+	// namespace outwards (the rest are allocated).
+	rootLevel := nsp.PIDForChildren.level
+	if err := t.checkSetTIDLocked(nsp.PIDForChildren, a.SetTID); err != nil {
+		k.mu.Unlock()
+		nt.release()
+		discardMountNamespace(k, nsp, move)
+		return 0, err
+	}
+	if len(a.SetTID) > rootLevel {
+		nt.tid = a.SetTID[rootLevel]
 	} else {
 		nt.tid = k.allocTID()
 	}
@@ -143,13 +176,29 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 			start:    time.Now(),
 			execPath: t.tg.execPath,
 			exited:   make(chan struct{}),
+			pidns:    nsp.PIDForChildren,
 		}
-		parent.children[nt.tg] = struct{}{}
+	}
+	if err := nt.tg.pidns.addTaskLocked(nt, f&unix.CLONE_THREAD == 0, a.SetTID); err != nil {
+		k.mu.Unlock()
+		nt.release()
+		discardMountNamespace(k, nsp, move)
+		return 0, err
+	}
+	if f&unix.CLONE_THREAD == 0 {
+		nt.tg.parent.children[nt.tg] = struct{}{}
 		nt.tg.creator = t
 		nt.tg.thpDisable = t.tg.thpDisable
 		nt.tg.personality = t.tg.personality
 		k.tgs[nt.tid] = nt.tg
 	}
+	if f&unix.CLONE_SYSVSEM != 0 {
+		t.shareSemUndoLocked(nt)
+	}
+	if f&unix.CLONE_VM == 0 {
+		nt.mm.OwnerPID.Store(int32(nt.tg.tgid))
+	}
+	k.useNamespacesLocked(nsp, 1)
 	nt.tg.tasks[nt] = struct{}{}
 	k.tasks[nt.tid] = nt
 	k.live++
@@ -159,6 +208,9 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 		nt.vforkDone = vfork
 	}
 	ptraceEv := t.ptraceCloneLocked(nt, f, a.ExitSignal)
+	// The child's id in the tracer's pid namespace, for the event
+	// messages.
+	ptraceMsg := uint64(t.ptraceViewLocked(nt))
 	nt.sched = t.sched.forkCopy()
 	nt.timerSlack = t.timerSlack
 	if f&unix.CLONE_THREAD == 0 {
@@ -166,17 +218,29 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 	}
 	k.mu.Unlock()
 
+	// The parent sees the child's id in its own namespace, the child
+	// its own in its namespace.
+	k.mu.Lock()
+	vid, own := t.tg.pidns.taskIDLocked(nt), nt.tg.pidns.taskIDLocked(nt)
+	k.mu.Unlock()
 	var tidBuf [4]byte
-	binary.LittleEndian.PutUint32(tidBuf[:], uint32(nt.tid))
+	binary.LittleEndian.PutUint32(tidBuf[:], uint32(vid))
 	if f&unix.CLONE_PARENT_SETTID != 0 {
 		t.CopyOut(a.ParentTID, tidBuf[:])
 	}
 	if f&unix.CLONE_CHILD_SETTID != 0 {
+		binary.LittleEndian.PutUint32(tidBuf[:], uint32(own))
 		nt.mm.CopyOut(a.ChildTID, tidBuf[:])
+	}
+	if f&unix.CLONE_THREAD == 0 {
+		nt.tg.applyLimits() // inherited RLIMIT_CPU (rlimit.go)
+		if a.NewProcess != nil {
+			a.NewProcess(nt.tg)
+		}
 	}
 	nt.start()
 	if ptraceEv != 0 {
-		t.ptraceEvent(^uint64(0), ptraceEv, uint64(nt.tid))
+		t.ptraceEvent(^uint64(0), ptraceEv, ptraceMsg)
 	}
 	if vfork != nil {
 		// The parent sleeps until the child releases the shared memory
@@ -193,9 +257,9 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 				}
 			}
 		}
-		t.ptraceEvent(unix.PTRACE_O_TRACEVFORKDONE, unix.PTRACE_EVENT_VFORK_DONE, uint64(nt.tid))
+		t.ptraceEvent(unix.PTRACE_O_TRACEVFORKDONE, unix.PTRACE_EVENT_VFORK_DONE, ptraceMsg)
 	}
-	return nt.tid, nil
+	return vid, nil
 }
 
 // mustExit reports whether t has been told to exit.
@@ -209,6 +273,9 @@ func (t *Task) mustExit() bool {
 func (t *Task) release() {
 	if t.fdTable != nil {
 		t.fdTable.DecRef()
+	}
+	if t.fs != nil {
+		t.fs.DecRef()
 	}
 	if t.mm != nil {
 		t.mm.DecUsers()

@@ -24,6 +24,11 @@ type Credentials struct {
 	CapabilitySets
 	SecureBits uint32
 	NoNewPrivs bool
+
+	// UserNS is the user namespace the ids are mapped through and the
+	// capabilities count in; nil is the initial one (see userns.go).
+	// The ids above are kernel ids, whatever the namespace.
+	UserNS *UserNamespace
 }
 
 // NewCredentials returns the credentials of a process running as uid and
@@ -74,11 +79,48 @@ func (c *Credentials) copy() *Credentials {
 	return &n
 }
 
-// HasCapability reports whether c's effective set holds capability cp:
-// Linux's capable(cp). The sandbox has a single user namespace, so every
-// capability applies to every object (capable_wrt_inode_uidgid reduces to
-// it too: every uid and gid is mapped).
-func (c *Credentials) HasCapability(cp int) bool { return c.Effective.Has(cp) }
+// HasCapability reports whether c's effective set holds capability cp in
+// c's own user namespace (Linux's ns_capable(current_user_ns(), cp), which
+// is capable(cp) in the initial namespace). Checks on objects that belong
+// to a namespace (host names, IPC, mounts) ask HasCapabilityIn with the
+// namespace's owner instead. The capabilities Linux only ever checks in
+// the initial namespace (capable(): loading modules, the clock, device
+// nodes, locking memory, resource limits, ...) never count in a child
+// user namespace. File permission checks count a child namespace's
+// capabilities whatever the file's owner (Linux also wants the owner
+// mapped in the namespace: capable_wrt_inode_uidgid).
+func (c *Credentials) HasCapability(cp int) bool {
+	if c.UserNS != nil && initOnlyCaps.Has(cp) {
+		return false
+	}
+	return c.Effective.Has(cp)
+}
+
+// initOnlyCaps are the capabilities Linux checks with capable(), in the
+// initial user namespace only; and CAP_SYS_PTRACE and CAP_SYS_NICE, which
+// Linux checks in the target process's namespace where a target is
+// involved (ptrace access, another thread's nice value or affinity: those
+// checks use HasCapabilityIn with the target's namespace) and with
+// capable() elsewhere (real-time policies, raising one's own priority).
+var initOnlyCaps = CapSetOf(unix.CAP_SYS_MODULE, unix.CAP_SYS_RAWIO, unix.CAP_SYS_PACCT,
+	unix.CAP_SYS_BOOT, unix.CAP_SYS_TIME, unix.CAP_SYS_TTY_CONFIG, unix.CAP_MKNOD,
+	unix.CAP_LINUX_IMMUTABLE, unix.CAP_AUDIT_CONTROL, unix.CAP_AUDIT_WRITE, unix.CAP_AUDIT_READ,
+	unix.CAP_MAC_ADMIN, unix.CAP_MAC_OVERRIDE, unix.CAP_SYSLOG, unix.CAP_WAKE_ALARM,
+	unix.CAP_BLOCK_SUSPEND, unix.CAP_SYS_RESOURCE, unix.CAP_IPC_LOCK, unix.CAP_BPF, unix.CAP_PERFMON,
+	unix.CAP_SYS_PTRACE, unix.CAP_SYS_NICE)
+
+// rootUID is the kernel id of uid 0 in c's user namespace, noID if
+// unmapped (Linux's make_kuid(ns, 0)): capabilities(7)'s rules for "root"
+// mean that id.
+func (c *Credentials) rootUID() uint32 {
+	if c.UserNS == nil {
+		return 0
+	}
+	if k, ok := c.UserNS.MapUID(0); ok {
+		return k
+	}
+	return noID
+}
 
 // InGroup reports whether gid is c's filesystem gid or a supplementary
 // group (Linux's in_group_p).
@@ -103,7 +145,7 @@ func (c *Credentials) AccessCredentials() *Credentials {
 	n := c.copy()
 	n.FSUID, n.FSGID = c.UID, c.GID
 	if c.SecureBits&SecbitNoSetuidFixup == 0 {
-		if c.UID == 0 {
+		if c.UID == c.rootUID() {
 			n.Effective = c.Permitted
 		} else {
 			n.Effective = 0
@@ -293,18 +335,19 @@ func (n *Credentials) fixSetuid(old *Credentials) {
 	if old.SecureBits&SecbitNoSetuidFixup != 0 {
 		return
 	}
-	wasRoot := old.UID == 0 || old.EUID == 0 || old.SUID == 0
-	isRoot := n.UID == 0 || n.EUID == 0 || n.SUID == 0
+	r := old.rootUID()
+	wasRoot := old.UID == r || old.EUID == r || old.SUID == r
+	isRoot := n.UID == r || n.EUID == r || n.SUID == r
 	if wasRoot && !isRoot {
 		if old.SecureBits&SecbitKeepCaps == 0 {
 			n.Permitted, n.Effective = 0, 0
 		}
 		n.Ambient = 0
 	}
-	if old.EUID == 0 && n.EUID != 0 {
+	if old.EUID == r && n.EUID != r {
 		n.Effective = 0
 	}
-	if old.EUID != 0 && n.EUID == 0 {
+	if old.EUID != r && n.EUID == r {
 		n.Effective = n.Permitted
 	}
 }
@@ -316,10 +359,11 @@ func (n *Credentials) fixSetfsuid(old *Credentials) {
 	if old.SecureBits&SecbitNoSetuidFixup != 0 {
 		return
 	}
-	if old.FSUID == 0 && n.FSUID != 0 {
+	r := old.rootUID()
+	if old.FSUID == r && n.FSUID != r {
 		n.Effective &^= fsCaps
 	}
-	if old.FSUID != 0 && n.FSUID == 0 {
+	if old.FSUID != r && n.FSUID == r {
 		n.Effective |= n.Permitted & fsCaps
 	}
 }
@@ -343,11 +387,12 @@ func (c *Credentials) ExecCredentials() (*Credentials, bool) {
 	n := c.copy()
 	var permitted CapSet
 	effective := false
+	r := c.rootUID()
 	if c.SecureBits&SecbitNoRoot == 0 {
-		if c.UID == 0 || c.EUID == 0 {
+		if c.UID == r || c.EUID == r {
 			permitted = c.Bounding | c.Inheritable
 		}
-		effective = c.EUID == 0
+		effective = c.EUID == r
 	}
 	if c.NoNewPrivs && permitted&^c.Permitted != 0 {
 		// Linux's "downgrade" for an exec that would gain capabilities
@@ -364,6 +409,6 @@ func (c *Credentials) ExecCredentials() (*Credentials, bool) {
 	n.SUID, n.FSUID = n.EUID, n.EUID
 	n.SGID, n.FSGID = n.EGID, n.EGID
 	n.SecureBits &^= SecbitKeepCaps
-	secure := n.UID != 0 && (effective || n.Permitted&^n.Ambient != 0)
+	secure := n.UID != r && (effective || n.Permitted&^n.Ambient != 0)
 	return n, secure
 }

@@ -86,7 +86,11 @@ func (t *Task) ExecveArgs(a ExecArgs) error {
 		return err
 	}
 	path := a.Filename
-	oldTID := t.tid
+	// PTRACE_EVENT_EXEC's message: the thread id the tracer knows t by
+	// before the exec (exec_binprm's old_vpid).
+	t.k.mu.Lock()
+	oldTID := t.ptraceViewLocked(t)
+	t.k.mu.Unlock()
 
 	// Point of no return: other threads die, the old memory goes.
 	if err := t.killOtherThreads(); err != nil {
@@ -95,12 +99,15 @@ func (t *Task) ExecveArgs(a ExecArgs) error {
 	}
 	old := t.mm
 	t.mm = newMM
+	newMM.OwnerPID.Store(int32(t.tg.tgid))
+	t.tg.recordMaxRSS(old.MaxResidentBytes())
 	old.DecUsers()
 	if t.vforkDone != nil {
 		close(t.vforkDone)
 		t.vforkDone = nil
 	}
 	t.fdTable.CloseOnExec()
+	t.tg.DeleteAllTimers() // POSIX timers do not survive execve
 	t.setCredentials(creds)
 
 	k := t.k
@@ -209,6 +216,7 @@ func (k *Kernel) loadProgram(t *Task, a ExecArgs, creds *Credentials, secure boo
 	}
 	var random [16]byte
 	rand.Read(random[:])
+	stack, _ := t.tg.limits.Get(unix.RLIMIT_STACK)
 	res, err := loader.Load(newMM, exe, loader.Args{
 		Argv: argv, Envv: a.Envv, Filename: a.Filename, Random: random,
 		UID: creds.UID, EUID: creds.EUID, GID: creds.GID, EGID: creds.EGID, Secure: secure,
@@ -220,7 +228,8 @@ func (k *Kernel) loadProgram(t *Task, a ExecArgs, creds *Credentials, secure boo
 			opened = append(opened, f)
 			return f, nil
 		},
-		VDSO: k.VDSO, // veil: vdso
+		VDSO:      k.VDSO,    // veil: vdso
+		StackSize: stack.Cur, // RLIMIT_STACK (rlimit.go)
 	})
 	if err != nil {
 		newMM.DecUsers()
@@ -282,6 +291,7 @@ func (t *Task) killOtherThreads() error {
 		delete(k.tasks, t.tid)
 		t.tid = tg.tgid
 		k.tasks[t.tid] = t
+		tg.pidns.takeLeaderIDsLocked(t, tg.leader)
 		tg.leader = t
 		// The old leader's exit was not the process's: its tracer
 		// hears of the process through this thread now.

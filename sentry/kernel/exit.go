@@ -60,12 +60,18 @@ func (t *Task) exitNow(st WaitStatus) {
 			t.k.futexes.wake(t, t.clearTID, false, 1, ^uint32(0))
 		}
 	}
-	t.exitRobustList()
+	t.exitRobustList(t.TID())
+	t.dropSemUndo()
 	if t.ctx != nil {
 		t.ctx.Release()
 	}
+	t.tg.recordMaxRSS(t.mm.MaxResidentBytes())
+	t.finishAccounting()
 	if t.fdTable != nil {
 		t.fdTable.DecRef()
+	}
+	if t.fs != nil {
+		t.fs.DecRef()
 	}
 	if t.vforkDone != nil {
 		close(t.vforkDone)
@@ -74,8 +80,11 @@ func (t *Task) exitNow(st WaitStatus) {
 	t.mm.DecUsers()
 
 	k := t.k
+	var gone []any
+	defer func() { k.releaseNamespaces(gone) }()
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	gone = k.useNamespacesLocked(t.nsproxy.Load(), -1)
 	tg := t.tg
 	t.ptraceTracerExitLocked()
 	t.parentThreadExitLocked()
@@ -90,6 +99,7 @@ func (t *Task) exitNow(st WaitStatus) {
 	t.ptraceTraceeExitLocked(own, len(tg.tasks) == 1)
 	delete(tg.tasks, t)
 	delete(k.tasks, t.tid)
+	tg.pidns.removeTaskLocked(t)
 	k.live--
 	if len(tg.tasks) > 0 {
 		if t == tg.leader {
@@ -106,9 +116,20 @@ func (t *Task) exitNow(st WaitStatus) {
 	if tg.itimerReal != nil {
 		tg.itimerReal.Stop()
 	}
+	tg.releaseTimersLocked()
 	tg.releaseTTYLocked()
-	tg.becomeZombieLocked()
 	tg.ptraceGroupExitedLocked()
+	tg.becomeZombieLocked()
+	if ns := tg.pidns; ns.parent != nil && ns.init == tg {
+		// A pid namespace ends with its init: everyone in it is killed
+		// and no one can join it (pid_namespaces(7)).
+		ns.initGone = true
+		for _, o := range ns.tgs {
+			if o != tg && len(o.tasks) > 0 {
+				o.groupExitLocked(WaitStatusSignaled(unix.SIGKILL))
+			}
+		}
+	}
 	if tg == k.init {
 		k.initWS = tg.exitStatus
 		// The sandbox ends with its first process, as a pid namespace
@@ -124,8 +145,9 @@ func (t *Task) exitNow(st WaitStatus) {
 	}
 }
 
-// becomeZombieLocked reparents tg's children to init and tells the
-// parent; a parent that ignores SIGCHLD reaps automatically.
+// becomeZombieLocked reparents tg's children to the nearest subreaper or
+// the init of its pid namespace (reaperLocked) and tells the parent; a
+// parent that ignores SIGCHLD reaps automatically.
 func (tg *ThreadGroup) becomeZombieLocked() {
 	k := tg.k
 	tg.zombie = true
@@ -170,7 +192,12 @@ func (tg *ThreadGroup) becomeZombieLocked() {
 			info.Code = CLD_KILLED
 			info.SetStatus(int32(st & 0x7f))
 		}
-		info.SetPID(int32(tg.tgid))
+		info.SetPID(int32(p.pidns.tgIDLocked(tg)))
+		// si_utime and si_stime: the child's own CPU time, in clock
+		// ticks (kernel/signal.c do_notify_parent).
+		u := tg.zombieSelfUsageLocked()
+		info.SetUtime(ClockTicks(u.User))
+		info.SetStime(ClockTicks(u.Sys))
 		k.sendLocked(p, nil, info)
 	}
 	p.childEvents.Notify(1)
@@ -180,12 +207,13 @@ func (tg *ThreadGroup) becomeZombieLocked() {
 func (tg *ThreadGroup) reapLocked() {
 	tg.reaped = true
 	delete(tg.k.tgs, tg.tgid)
+	tg.pidns.removeTGLocked(tg)
 }
 
 // exitRobustList walks the robust futex list (set_robust_list) and marks
 // futexes held by the dying thread FUTEX_OWNER_DIED, waking one waiter
 // each, so other processes' robust mutexes recover.
-func (t *Task) exitRobustList() {
+func (t *Task) exitRobustList(tid ThreadID) {
 	if t.robustList == 0 {
 		return
 	}
@@ -203,7 +231,7 @@ func (t *Task) exitRobustList() {
 			return
 		}
 		v := binary.LittleEndian.Uint32(w[:])
-		if v&0x3fffffff != uint32(t.tid) {
+		if v&0x3fffffff != uint32(tid) {
 			return
 		}
 		v = v&0x80000000 | 0x40000000 // keep FUTEX_WAITERS, set FUTEX_OWNER_DIED

@@ -7,6 +7,7 @@ import (
 	"github.com/veil-sandbox/veil/platform/platformtest"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,6 +59,14 @@ type fakeContext struct {
 	p    *fakePlatform
 	intr chan struct{}
 	cur  *call // the call being made; only touched by the task goroutine
+	// user is the CPU time the "application" used (CPUUsage), set by
+	// tests of CPU accounting.
+	user atomic.Int64
+}
+
+// CPUUsage implements platform.CPUClock.
+func (c *fakeContext) CPUUsage() platform.CPUUsage {
+	return platform.CPUUsage{Time: time.Duration(c.user.Load())}
 }
 
 func (c *fakeContext) Switch(_ platform.AddressSpace, regs *arch.Registers) (platform.Trap, error) {

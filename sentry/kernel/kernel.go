@@ -42,10 +42,18 @@ type Kernel struct {
 	// Set before the first process starts.
 	HostSignalsActOnInit bool
 
-	// utsMu guards the host and domain names uname reports (sethostname
-	// changes them while other tasks read them).
-	utsMu                sync.Mutex
-	hostname, domainname string
+	// rootNS are the sandbox's initial namespaces (namespaces.go); pidNS
+	// is the initial pid namespace (pidns.go).
+	rootNS *Namespaces
+	pidNS  *PIDNamespace
+	// nsUsers counts the tasks of the mount and IPC namespaces made
+	// inside (useNamespacesLocked), under mu.
+	nsUsers map[any]int
+
+	// NewNetworkStack, if set by the socket layer, makes the network
+	// stack of a new network namespace (only a loopback interface, as
+	// network_namespaces(7) says); without it CLONE_NEWNET is EINVAL.
+	NewNetworkStack func(ns *NetNamespace) (any, error)
 
 	// VDSO, if not nil, is mapped into every program execve loads
 	// (sentry/vdso keeps its clock data current). (veil: vdso)
@@ -82,13 +90,20 @@ type Kernel struct {
 
 	unimplMu sync.Mutex
 	unimpl   map[string]int
+
+	// timerSignals maps the queued signals of POSIX timers to their
+	// timers (posixtimer.go); cpuTimed are the processes with CPU-time
+	// timers or limits the CPU timer tick checks (cputimer.go). Under mu.
+	timerSignals map[*arch.SignalInfo]*PosixTimer
+	cpuTimed     map[*ThreadGroup]struct{}
+	cpuTicking   bool
+	cpuKick      chan struct{}
 }
 
 // New creates a kernel.
 func New(p platform.Platform, mf *memfile.File, v *vfs.VirtualFilesystem, sys SyscallFunc) (*Kernel, error) {
 	k := &Kernel{
 		Platform: p, MF: mf, VFSys: v, Syscall: sys,
-		hostname: "veil", domainname: "(none)",
 		HostSignalsActOnInit: true,
 		boot:                 time.Now(),
 		tasks:                make(map[ThreadID]*Task),
@@ -98,6 +113,7 @@ func New(p platform.Platform, mf *memfile.File, v *vfs.VirtualFilesystem, sys Sy
 		unimpl:               make(map[string]int),
 	}
 	k.futexes.init()
+	k.initNamespaces()
 	ctx, err := p.NewContext()
 	if err != nil {
 		return nil, fmt.Errorf("kernel: platform context: %w", err)
@@ -187,23 +203,15 @@ func (k *Kernel) ThreadGroupIDs() []ThreadID {
 	return ids
 }
 
-// UTSName returns the sandbox's host and domain names.
+// UTSName returns the host and domain names of the sandbox's initial UTS
+// namespace.
 func (k *Kernel) UTSName() (hostname, domainname string) {
-	k.utsMu.Lock()
-	defer k.utsMu.Unlock()
-	return k.hostname, k.domainname
+	return k.rootNS.UTS.Names()
 }
 
-// SetHostname sets the sandbox's host name (never the host's).
-func (k *Kernel) SetHostname(name string) {
-	k.utsMu.Lock()
-	k.hostname = name
-	k.utsMu.Unlock()
-}
+// SetHostname sets the host name of the sandbox's initial UTS namespace
+// (never the host's).
+func (k *Kernel) SetHostname(name string) { k.rootNS.UTS.SetHostname(name) }
 
-// SetDomainname sets the sandbox's domain name.
-func (k *Kernel) SetDomainname(name string) {
-	k.utsMu.Lock()
-	k.domainname = name
-	k.utsMu.Unlock()
-}
+// SetDomainname sets the domain name of the initial UTS namespace.
+func (k *Kernel) SetDomainname(name string) { k.rootNS.UTS.SetDomainname(name) }

@@ -53,9 +53,11 @@ func (t *Task) parentThreadExitLocked() {
 		c.creator = heir
 		for ct := range c.tasks {
 			if ct.pdeathSig != 0 {
+				// From the exiting thread's process, as the child's
+				// namespaces see it (SEND_SIG_NOINFO).
 				info := &arch.SignalInfo{Signo: int32(ct.pdeathSig), Code: siCodeUser}
-				info.SetPID(int32(t.tg.tgid))
-				info.SetUID(t.Credentials().UID)
+				info.SetPID(int32(c.pidns.tgIDLocked(t.tg)))
+				info.SetUID(ct.UserNamespace().ViewUID(t.Credentials().UID))
 				k.sendLocked(c, nil, info)
 			}
 		}
@@ -90,14 +92,18 @@ func (tg *ThreadGroup) ChildSubreaper() bool {
 }
 
 // reaperLocked is where tg's children go when it dies: the nearest live
-// subreaper among its ancestors, else init (find_new_reaper).
+// subreaper among its ancestors in its own pid namespace, else the init
+// of that namespace (find_new_reaper).
 func (tg *ThreadGroup) reaperLocked() *ThreadGroup {
 	if tg.hasSubreaper {
-		for p := tg.parent; p != nil; p = p.parent {
+		for p := tg.parent; p != nil && p.pidns == tg.pidns; p = p.parent {
 			if p.subreaper && !p.zombie && !p.exiting && len(p.tasks) > 0 {
 				return p
 			}
 		}
+	}
+	if tg.pidns.parent != nil {
+		return tg.pidns.init
 	}
 	return tg.k.init
 }

@@ -66,6 +66,7 @@ func (k *Kernel) NewProcess(a CreateProcessArgs) (*ThreadGroup, error) {
 	creds, secure := a.Creds.ExecCredentials()
 	t := &Task{k: k, fdTable: a.FDTable, fs: a.FS, interruptCh: make(chan struct{}, 1)}
 	t.setCredentials(creds)
+	t.nsproxy.Store(k.rootNS)
 	limits := a.Limits
 	if limits == nil {
 		limits = defaultLimits()
@@ -79,6 +80,7 @@ func (k *Kernel) NewProcess(a CreateProcessArgs) (*ThreadGroup, error) {
 		limits:     limits,
 		start:      time.Now(),
 		exited:     make(chan struct{}),
+		pidns:      k.pidNS,
 	}
 	t.tg = tg
 
@@ -101,6 +103,7 @@ func (k *Kernel) NewProcess(a CreateProcessArgs) (*ThreadGroup, error) {
 	}
 	t.tid = k.allocTID()
 	tg.tgid, tg.pgid, tg.sid = t.tid, t.tid, t.tid
+	m.OwnerPID.Store(int32(t.tid))
 	k.tasks[t.tid] = t
 	k.tgs[t.tid] = tg
 	if a.Init {
@@ -118,6 +121,7 @@ func (k *Kernel) NewProcess(a CreateProcessArgs) (*ThreadGroup, error) {
 
 // Start runs a process made by NewProcess. It is called once.
 func (tg *ThreadGroup) Start() {
+	tg.applyLimits() // rlimit.go
 	tg.leader.start()
 }
 

@@ -122,9 +122,28 @@ type ptraceTask struct {
 // ptraceExit is the exit of a tracee that is not the tracer's child, until
 // the tracer's wait collects it.
 type ptraceExit struct {
-	tid    ThreadID
+	tid    ThreadID // kernel id
+	vid    ThreadID // the id in the tracer's pid namespace
 	pgid   ThreadID
 	status WaitStatus
+}
+
+// ownInfoLocked sets info's si_pid and si_uid to t's thread id and uid
+// as t's own namespaces see them, as ptrace_do_notify does for the
+// siginfo of a tracee's own stops (task_pid_vnr, current_user_ns).
+func (t *Task) ownInfoLocked(info *arch.SignalInfo) {
+	info.SetPID(int32(t.tg.pidns.taskIDLocked(t)))
+	info.SetUID(t.UserNamespace().ViewUID(t.Credentials().UID))
+}
+
+// ptraceViewLocked is o's thread id in the pid namespace of t's tracer,
+// 0 if t is not traced (or the tracer cannot see o): event messages carry
+// ids as the tracer sees them (ptrace_event_pid).
+func (t *Task) ptraceViewLocked(o *Task) ThreadID {
+	if tr := t.ptrace.tracer; tr != nil {
+		return tr.tg.pidns.taskIDLocked(o)
+	}
+	return 0
 }
 
 // tracedLocked reports whether any thread of tg is traced.
@@ -137,13 +156,13 @@ func (tg *ThreadGroup) tracedLocked() bool {
 	return false
 }
 
-// TracerPID returns the thread id of the task tracing t, or 0
-// (/proc/PID/status TracerPid).
-func (t *Task) TracerPID() ThreadID {
+// TracerPID returns the thread id in ns of the task tracing t, or 0
+// (/proc/PID/status TracerPid, in the proc mount's pid namespace).
+func (t *Task) TracerPID(ns *PIDNamespace) ThreadID {
 	t.k.mu.Lock()
 	defer t.k.mu.Unlock()
 	if tr := t.ptrace.tracer; tr != nil {
-		return tr.tid
+		return ns.taskIDLocked(tr)
 	}
 	return 0
 }
@@ -195,9 +214,11 @@ func (t *Task) ptraceNotifyLocked() {
 	if tr == nil {
 		return
 	}
+	// The tracee's ids as the tracer's namespaces see them
+	// (do_notify_parent_cldstop).
 	info := &arch.SignalInfo{Signo: int32(unix.SIGCHLD), Code: CLD_TRAPPED}
-	info.SetPID(int32(t.tid))
-	info.SetUID(t.Credentials().UID)
+	info.SetPID(int32(tr.tg.pidns.taskIDLocked(t)))
+	info.SetUID(tr.UserNamespace().ViewUID(t.Credentials().UID))
 	info.SetStatus(int32(t.ptrace.status>>8) & 0x7f)
 	t.k.sendLocked(tr.tg, nil, info)
 	tr.tg.childEvents.Notify(1)
@@ -325,7 +346,8 @@ func (t *Task) ptraceTraceeExitLocked(st WaitStatus, last bool) {
 	if isLeader && tg.parent == tr.tg {
 		return // the tracer waits for its own child as usual
 	}
-	tr.tg.ptraceExits = append(tr.tg.ptraceExits, ptraceExit{tid: t.tid, pgid: tg.pgid, status: st})
+	vid := tr.tg.pidns.taskIDLocked(t)
+	tr.tg.ptraceExits = append(tr.tg.ptraceExits, ptraceExit{tid: t.tid, vid: vid, pgid: tg.pgid, status: st})
 	info := &arch.SignalInfo{Signo: int32(unix.SIGCHLD)}
 	if st&0x7f == 0 {
 		info.Code = CLD_EXITED
@@ -334,20 +356,23 @@ func (t *Task) ptraceTraceeExitLocked(st WaitStatus, last bool) {
 		info.Code = CLD_KILLED
 		info.SetStatus(int32(st & 0x7f))
 	}
-	info.SetPID(int32(t.tid))
+	info.SetPID(int32(vid))
+	info.SetUID(tr.UserNamespace().ViewUID(t.Credentials().UID))
 	t.k.sendLocked(tr.tg, nil, info)
 	tr.tg.childEvents.Notify(1)
 }
 
 // ptraceGroupExitedLocked reports the process's exit to the tracer of a
-// leader that exited before its other threads.
+// leader that exited before its other threads (before the process can be
+// reaped: its ids are still there).
 func (tg *ThreadGroup) ptraceGroupExitedLocked() {
 	tr := tg.leaderTracer
 	tg.leaderTracer = nil
 	if tr == nil || tg.parent == tr.tg || len(tr.tg.tasks) == 0 {
 		return
 	}
-	tr.tg.ptraceExits = append(tr.tg.ptraceExits, ptraceExit{tid: tg.tgid, pgid: tg.pgid, status: tg.exitStatus})
+	vid := tr.tg.pidns.tgIDLocked(tg)
+	tr.tg.ptraceExits = append(tr.tg.ptraceExits, ptraceExit{tid: tg.tgid, vid: vid, pgid: tg.pgid, status: tg.exitStatus})
 	tr.tg.childEvents.Notify(1)
 }
 
@@ -369,8 +394,7 @@ func (t *Task) ptraceEvent(opt uint64, ev int, msg uint64) bool {
 	}
 	p.eventMsg = msg
 	info := &arch.SignalInfo{Signo: int32(unix.SIGTRAP), Code: int32(unix.SIGTRAP) | int32(ev)<<8}
-	info.SetPID(int32(t.tid))
-	info.SetUID(t.Credentials().UID)
+	t.ownInfoLocked(info)
 	k.mu.Unlock()
 	t.ptraceStop(stopEvent, stopSignalStatus(unix.SIGTRAP, ev), info)
 	return true
@@ -409,8 +433,7 @@ func (t *Task) ptraceSyscallStop(kind ptraceStopKind) (stopped, emu bool) {
 		code |= 0x80
 	}
 	info := &arch.SignalInfo{Signo: int32(unix.SIGTRAP), Code: code}
-	info.SetPID(int32(t.tid))
-	info.SetUID(t.Credentials().UID)
+	t.ownInfoLocked(info)
 	k.mu.Unlock()
 	if _, ok := t.ptraceStop(kind, WaitStatus(code)<<8|0x7f, info); !ok {
 		return false, false
@@ -444,8 +467,9 @@ func (t *Task) ptraceSignalStopLocked(info *arch.SignalInfo) *arch.SignalInfo {
 	if unix.Signal(cur.Signo) != newSig {
 		n := &arch.SignalInfo{Signo: int32(newSig), Code: siCodeUser}
 		if tr := t.ptrace.tracer; tr != nil {
-			n.SetPID(int32(tr.tg.tgid))
-			n.SetUID(tr.Credentials().UID)
+			// The tracer as the tracee's namespaces see it.
+			n.SetPID(int32(t.tg.pidns.taskIDLocked(tr)))
+			n.SetUID(t.UserNamespace().ViewUID(tr.Credentials().UID))
 		}
 		cur = n
 	}
@@ -475,7 +499,7 @@ func (t *Task) ptraceTrapStopLocked() {
 	if p.seized {
 		status = stopSignalStatus(sig, unix.PTRACE_EVENT_STOP)
 		info = &arch.SignalInfo{Signo: int32(sig), Code: int32(sig) | unix.PTRACE_EVENT_STOP<<8}
-		info.SetPID(int32(t.tid))
+		t.ownInfoLocked(info)
 	} else {
 		// A group-stop of a tracee attached by PTRACE_ATTACH or
 		// TRACEME: no siginfo (PTRACE_GETSIGINFO fails with EINVAL).
@@ -505,13 +529,15 @@ func (t *Task) ptraceSingleStep() bool {
 // PtraceMayAccess implements __ptrace_may_access for t acting on target
 // (also process_vm_readv(2), /proc/PID/mem): the same process always;
 // otherwise matching real, effective and saved uids and gids and a
-// dumpable target, or CAP_SYS_PTRACE.
+// dumpable target, or CAP_SYS_PTRACE in the target's user namespace
+// (ptrace_has_cap: a namespace's root has it over the processes of its
+// namespace and those below, never over those outside).
 func (t *Task) PtraceMayAccess(target *Task) error {
 	if target.tg == t.tg {
 		return nil
 	}
 	c, tc := t.Credentials(), target.Credentials()
-	if c.HasCapability(unix.CAP_SYS_PTRACE) {
+	if c.HasCapabilityIn(unix.CAP_SYS_PTRACE, tc.UserNamespace()) {
 		return nil
 	}
 	if c.UID != tc.UID || c.UID != tc.EUID || c.UID != tc.SUID ||
@@ -524,6 +550,27 @@ func (t *Task) PtraceMayAccess(target *Task) error {
 	return nil
 }
 
+// PtraceMayAttach is ptrace_may_access with PTRACE_MODE_ATTACH:
+// PtraceMayAccess, then Yama's ptrace_scope (process_vm_readv(2),
+// pidfd_getfd(2)).
+func (t *Task) PtraceMayAttach(target *Task) error {
+	if target.tg == t.tg {
+		return nil
+	}
+	if err := t.PtraceMayAccess(target); err != nil {
+		return err
+	}
+	t.k.mu.Lock()
+	defer t.k.mu.Unlock()
+	return t.mayAttachYamaLocked(target)
+}
+
+// ptraceCapableOver reports whether t has CAP_SYS_PTRACE in the user
+// namespace of target (Yama's ns_capable(__task_cred(child)->user_ns)).
+func (t *Task) ptraceCapableOver(target *Task) bool {
+	return t.Credentials().HasCapabilityIn(unix.CAP_SYS_PTRACE, target.UserNamespace())
+}
+
 // mayAttachYamaLocked applies Yama's ptrace_scope to PTRACE_ATTACH and
 // PTRACE_SEIZE (Documentation/admin-guide/LSM/Yama.rst).
 func (t *Task) mayAttachYamaLocked(target *Task) error {
@@ -531,7 +578,7 @@ func (t *Task) mayAttachYamaLocked(target *Task) error {
 	case 0:
 		return nil
 	case 1:
-		if t.HasCapability(unix.CAP_SYS_PTRACE) {
+		if t.ptraceCapableOver(target) {
 			return nil
 		}
 		for p := target.tg; p != nil; p = p.parent {
@@ -544,7 +591,7 @@ func (t *Task) mayAttachYamaLocked(target *Task) error {
 		}
 		return unix.EPERM
 	case 2:
-		if t.HasCapability(unix.CAP_SYS_PTRACE) {
+		if t.ptraceCapableOver(target) {
 			return nil
 		}
 	}
@@ -560,15 +607,24 @@ func (t *Task) ptracer() ThreadID {
 }
 
 // SetPtracer implements prctl(PR_SET_PTRACER): pid 0 clears, -1
-// (PR_SET_PTRACER_ANY) allows any process, otherwise pid must exist
-// (EINVAL).
+// (PR_SET_PTRACER_ANY) allows any process, otherwise pid, in t's pid
+// namespace, must exist (EINVAL); its process is remembered.
 func (t *Task) SetPtracer(pid int64) error {
 	k := t.k
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	id := ThreadID(pid)
 	switch {
 	case pid == -1 || pid == 0:
-	case pid > 0 && k.tgs[ThreadID(pid)] != nil:
+	case pid > 0 && pid < 1<<22:
+		ns := t.tg.pidns
+		if o := ns.taskLocked(id); o != nil {
+			id = o.tg.tgid
+		} else if tg := ns.tgLocked(id); tg != nil {
+			id = tg.tgid
+		} else {
+			return unix.EINVAL
+		}
 	default:
 		return unix.EINVAL
 	}
@@ -576,7 +632,7 @@ func (t *Task) SetPtracer(pid int64) error {
 	if l == nil {
 		l = t
 	}
-	l.ptrace.ptracer = ThreadID(pid)
+	l.ptrace.ptracer = id
 	return nil
 }
 
@@ -639,9 +695,10 @@ func (t *Task) PtraceAttach(target *Task, seize bool, opts uint64) error {
 	}
 	target.ptraceAttachLocked(t, seize, opts)
 	if !seize {
+		// From the tracer, as the tracee's namespaces see it.
 		info := &arch.SignalInfo{Signo: int32(unix.SIGSTOP), Code: siCodeUser}
-		info.SetPID(int32(t.tg.tgid))
-		info.SetUID(t.Credentials().UID)
+		info.SetPID(int32(target.tg.pidns.tgIDLocked(t.tg)))
+		info.SetUID(target.UserNamespace().ViewUID(t.Credentials().UID))
 		k.sendLocked(target.tg, target, info)
 		return nil
 	}
@@ -653,7 +710,7 @@ func (t *Task) PtraceAttach(target *Task, seize bool, opts uint64) error {
 		p := &target.ptrace
 		sig := target.tg.stopSignal
 		info := &arch.SignalInfo{Signo: int32(sig), Code: int32(sig) | unix.PTRACE_EVENT_STOP<<8}
-		info.SetPID(int32(target.tid))
+		target.ownInfoLocked(info)
 		target.ptraceEnterStopLocked(stopGroup, stopSignalStatus(sig, unix.PTRACE_EVENT_STOP), info)
 		p.groupStop = false
 		target.interrupt()
@@ -661,13 +718,14 @@ func (t *Task) PtraceAttach(target *Task, seize bool, opts uint64) error {
 	return nil
 }
 
-// PtraceTracee returns the task tid that t traces, for a request that
-// needs it in a ptrace-stop (ESRCH otherwise, as ptrace_check_attach).
+// PtraceTracee returns the task tid (in t's pid namespace) that t traces,
+// for a request that needs it in a ptrace-stop (ESRCH otherwise, as
+// ptrace_check_attach).
 func (t *Task) PtraceTracee(tid ThreadID, mustBeStopped bool) (*Task, error) {
 	k := t.k
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	tr := k.tasks[tid]
+	tr := t.tg.pidns.taskLocked(tid)
 	if tr == nil || tr.ptrace.tracer != t {
 		return nil, unix.ESRCH
 	}
@@ -741,7 +799,7 @@ func (tr *Task) ptraceRelistenLocked() {
 		sig = tr.tg.stopSignal
 	}
 	info := &arch.SignalInfo{Signo: int32(sig), Code: int32(sig) | unix.PTRACE_EVENT_STOP<<8}
-	info.SetPID(int32(tr.tid))
+	tr.ownInfoLocked(info)
 	tr.ptraceEnterStopLocked(stopGroup, stopSignalStatus(sig, unix.PTRACE_EVENT_STOP), info)
 }
 
@@ -1122,7 +1180,7 @@ func (t *Task) ptraceSeccompTrace(data uint16) bool {
 	}
 	p.eventMsg = uint64(data)
 	info := &arch.SignalInfo{Signo: int32(unix.SIGTRAP), Code: int32(unix.SIGTRAP) | unix.PTRACE_EVENT_SECCOMP<<8}
-	info.SetPID(int32(t.tid))
+	t.ownInfoLocked(info)
 	k.mu.Unlock()
 	t.regs.Rax = negErrno(unix.ENOSYS)
 	t.ptraceStop(stopSeccomp, stopSignalStatus(unix.SIGTRAP, unix.PTRACE_EVENT_SECCOMP), info)
@@ -1158,7 +1216,7 @@ func (t *Task) ptraceCloneLocked(nt *Task, flags uint64, exitSignal unix.Signal)
 	// children from that stop).
 	if p.seized {
 		info := &arch.SignalInfo{Signo: int32(unix.SIGTRAP), Code: int32(unix.SIGTRAP) | unix.PTRACE_EVENT_STOP<<8}
-		info.SetPID(int32(nt.tid))
+		nt.ownInfoLocked(info)
 		nt.ptraceEnterStopLocked(stopGroup, stopSignalStatus(unix.SIGTRAP, unix.PTRACE_EVENT_STOP), info)
 	} else {
 		info := &arch.SignalInfo{Signo: int32(unix.SIGSTOP), Code: siCodeUser}

@@ -149,15 +149,21 @@ func (t *Task) StatPriority() int {
 	return 20 + t.sched.nice
 }
 
-// mayScheduleLocked is Linux's check_same_owner for changing target's
-// scheduling: the caller's effective uid is the target's real or
-// effective uid, or it has CAP_SYS_NICE.
-func (t *Task) maySchedule(target *Task) bool {
+// sameOwner is Linux's check_same_owner: the caller's effective uid is
+// the target's real or effective uid.
+func (t *Task) sameOwner(target *Task) bool {
 	if t == target {
 		return true
 	}
 	c, tc := t.Credentials(), target.Credentials()
-	return c.EUID == tc.UID || c.EUID == tc.EUID || c.HasCapability(unix.CAP_SYS_NICE)
+	return c.EUID == tc.UID || c.EUID == tc.EUID
+}
+
+// maySchedule is the right to change another thread's nice value or CPU
+// affinity (set_one_prio, sched_setaffinity): the same owner, or
+// CAP_SYS_NICE in the target's user namespace.
+func (t *Task) maySchedule(target *Task) bool {
+	return t.sameOwner(target) || t.Credentials().HasCapabilityIn(unix.CAP_SYS_NICE, target.UserNamespace())
 }
 
 // canNice is Linux's can_nice: nice may be set to n if RLIMIT_NICE
@@ -255,7 +261,7 @@ func (t *Task) SetSchedAttr(target *Task, a SchedAttr) error {
 			return unix.EPERM
 		case cur.Policy == SchedIdle && a.Policy != SchedIdle && !t.canNice(target, cur.Nice):
 			return unix.EPERM
-		case !t.maySchedule(target):
+		case !t.sameOwner(target):
 			return unix.EPERM
 		case cur.ResetOnFork && !reset:
 			return unix.EPERM
@@ -317,9 +323,11 @@ func (t *Task) SetNice(target *Task, n int) error {
 }
 
 // PriorityTargets returns the threads setpriority(2) and getpriority(2)
-// act on: PRIO_PROCESS who is a thread (0: t), PRIO_PGRP every thread of
-// a process group (0: t's), PRIO_USER every thread whose real uid is who
-// (0: t's real uid). EINVAL for another which; none found is ESRCH.
+// act on, named as t's pid and user namespaces see them: PRIO_PROCESS
+// who is a thread (0: t), PRIO_PGRP every thread of a process group (0:
+// t's), PRIO_USER every thread t's pid namespace can see whose real uid
+// is who (0: t's real uid). EINVAL for another which; none found is
+// ESRCH.
 func (t *Task) PriorityTargets(which, who int) ([]*Task, error) {
 	k := t.k
 	var out []*Task
@@ -328,15 +336,15 @@ func (t *Task) PriorityTargets(which, who int) ([]*Task, error) {
 		if who == 0 {
 			return []*Task{t}, nil
 		}
-		if tt := k.TaskByTID(ThreadID(who)); tt != nil {
+		if tt, err := t.LookupTask(ThreadID(who)); err == nil {
 			out = append(out, tt)
 		}
 	case unix.PRIO_PGRP:
-		pg := ThreadID(who)
-		if who == 0 {
-			pg = t.tg.ProcessGroup()
-		}
 		k.mu.Lock()
+		pg := t.tg.pidns.kernelIDLocked(ThreadID(who))
+		if who == 0 {
+			pg = t.tg.pgid
+		}
 		for _, tg := range k.tgs {
 			if tg.pgid == pg {
 				for tt := range tg.tasks {
@@ -346,13 +354,17 @@ func (t *Task) PriorityTargets(which, who int) ([]*Task, error) {
 		}
 		k.mu.Unlock()
 	case unix.PRIO_USER:
-		uid := uint32(who)
+		uid, ok := t.UserNamespace().MapUID(uint32(who))
 		if who == 0 {
-			uid = t.Credentials().UID
+			uid, ok = t.Credentials().UID, true
+		}
+		if !ok {
+			return nil, unix.ESRCH
 		}
 		k.mu.Lock()
+		ns := t.tg.pidns
 		for _, tt := range k.tasks {
-			if tt.Credentials().UID == uid {
+			if tt.Credentials().UID == uid && ns.taskIDLocked(tt) != 0 {
 				out = append(out, tt)
 			}
 		}

@@ -136,7 +136,7 @@ func (t *Task) AddSeccompFilter(f *seccomp.Filter, tsync bool) (failed ThreadID,
 	}
 	if tsync {
 		if o := t.unsyncableThreadLocked(old); o != nil {
-			return o.tid, nil
+			return t.tg.pidns.taskIDLocked(o), nil // in the caller's namespace
 		}
 		// As seccomp_sync_threads does, the threads also get the
 		// caller's no_new_privs.

@@ -117,11 +117,21 @@ func (k *Kernel) SendThreadSignal(t *Task, info *arch.SignalInfo) error {
 // sendLocked queues info for tg (or just thread t) and wakes a thread
 // that can take it.
 func (k *Kernel) sendLocked(tg *ThreadGroup, t *Task, info *arch.SignalInfo) error {
+	return k.sendFromLocked(tg, t, info, nil)
+}
+
+// sendFromLocked is sendLocked for a signal a task sent (sender; nil for
+// the kernel's own and those from outside): the init of a pid namespace
+// drops those it has no handler for (nsInitDropsLocked).
+func (k *Kernel) sendFromLocked(tg *ThreadGroup, t *Task, info *arch.SignalInfo, sender *Task) error {
 	sig := unix.Signal(info.Signo)
 	if sig < 1 || sig > numSignals {
 		return unix.EINVAL
 	}
 	if tg.zombie || len(tg.tasks) == 0 {
+		return nil
+	}
+	if nsInitDropsLocked(tg, sender, int(sig)) {
 		return nil
 	}
 	// Like a pid namespace's init (SIGNAL_UNKILLABLE), the first process
@@ -160,6 +170,12 @@ func (k *Kernel) sendLocked(tg *ThreadGroup, t *Task, info *arch.SignalInfo) err
 	if tg.isIgnoredLocked(sig) && sig != unix.SIGKILL && !tg.blockedLocked(sig) && !tg.tracedLocked() {
 		return nil
 	}
+	// RLIMIT_SIGPENDING (rlimit.go), for a signal that will be queued.
+	var err error
+	if info, err = k.queueLimitLocked(tg, t, info); info == nil {
+		return err
+	}
+	tg.signalfds.queued()
 	if t != nil {
 		t.pending.enqueue(info)
 		t.interrupt()
@@ -391,10 +407,7 @@ func (t *Task) onAltStack() bool {
 func (t *Task) DequeueSignal(set uint64) *arch.SignalInfo {
 	t.k.mu.Lock()
 	defer t.k.mu.Unlock()
-	if info := t.pending.dequeue(set); info != nil {
-		return info
-	}
-	return t.tg.pending.dequeue(set)
+	return t.dequeueLocked(set)
 }
 
 // SetSignalWait marks the signals an rt_sigtimedwait waits for, so that
@@ -476,10 +489,7 @@ func (t *Task) prepareToRun() bool {
 			}
 			continue
 		}
-		info := t.pending.dequeue(^t.sigMask | unblockable)
-		if info == nil {
-			info = tg.pending.dequeue(^t.sigMask | unblockable)
-		}
+		info := t.dequeueLocked(^t.sigMask | unblockable)
 		if info != nil && t.ptrace.tracer != nil && info.Signo != int32(unix.SIGKILL) {
 			// signal-delivery-stop: the tracer decides which signal,
 			// if any, is delivered.
@@ -645,7 +655,7 @@ func (tg *ThreadGroup) notifyParentLocked(code int32, status int32) {
 	if !(code == CLD_STOPPED || code == CLD_CONTINUED) ||
 		p.handlers.acts[unix.SIGCHLD].Flags&arch.SA_NOCLDSTOP == 0 {
 		info := &arch.SignalInfo{Signo: int32(unix.SIGCHLD), Code: code}
-		info.SetPID(int32(tg.tgid))
+		info.SetPID(int32(p.pidns.tgIDLocked(tg)))
 		info.SetStatus(status)
 		tg.k.sendLocked(p, nil, info)
 	}

@@ -42,6 +42,8 @@ type Task struct {
 	// the task itself; other tasks load it.
 	creds atomic.Pointer[Credentials]
 	name  string // comm
+	// ioprio is the I/O priority ioprio_set(2) remembers (ioprio.go).
+	ioprio atomic.Int32
 
 	// Signal state, protected by k.mu.
 	sigMask     uint64
@@ -74,6 +76,10 @@ type Task struct {
 	robustList uintptr
 	vforkDone  chan struct{} // closed when a vfork child execs or exits
 
+	// blocks counts the times the task waited in the Sentry (the
+	// voluntary context switches of /proc/PID/status).
+	blocks atomic.Uint64
+
 	// seccomp is the task's seccomp mode and filters (seccomp.go); nil
 	// when it has none, so the syscall path pays one nil check. Only
 	// the task itself loads it on that path; changes (seccomp(2),
@@ -95,6 +101,16 @@ type Task struct {
 	pdeathSig unix.Signal
 	// timerSlack is prctl(PR_SET_TIMERSLACK)'s value in ns.
 	timerSlack uint64
+
+	// nsproxy is the task's namespaces but the user namespace (which is
+	// in its credentials); only the task itself replaces it
+	// (namespaces.go). semUndo is its SysV semaphore undo list, shared by
+	// CLONE_SYSVSEM, guarded by k.mu.
+	nsproxy atomic.Pointer[Namespaces]
+	semUndo *semUndoRef
+
+	// acct is the task's CPU time and resource usage (cputime.go).
+	acct taskAcct
 }
 
 // Kernel returns the kernel t runs in.
@@ -191,6 +207,7 @@ func (t *Task) Block(ch <-chan struct{}) error {
 // BlockTimeout is Block with a timeout (unix.ETIMEDOUT); d < 0 waits
 // forever.
 func (t *Task) BlockTimeout(ch <-chan struct{}, d time.Duration) error {
+	t.blocks.Add(1)
 	var timeout <-chan time.Time
 	if d >= 0 {
 		tm := time.NewTimer(d)
@@ -204,12 +221,25 @@ func (t *Task) BlockTimeout(ch <-chan struct{}, d time.Duration) error {
 		select {
 		case <-ch:
 			return nil
+		default:
+			if d != 0 {
+				t.countBlock() // about to sleep: a voluntary switch
+			}
+		}
+		select {
+		case <-ch:
+			return nil
 		case <-timeout:
 			return unix.ETIMEDOUT
 		case <-t.interruptCh:
 		}
 	}
 }
+
+// VoluntarySwitches is how many times t has waited in the Sentry (for
+// I/O, a futex, a child, a sleep...): what Linux counts as voluntary
+// context switches.
+func (t *Task) VoluntarySwitches() uint64 { return t.blocks.Load() }
 
 // BlockUntil is BlockTimeout with an absolute deadline.
 func (t *Task) BlockUntil(ch <-chan struct{}, deadline time.Time) error {
@@ -252,6 +282,7 @@ func (t *Task) run() {
 	t.k.mu.Lock()
 	t.ctx = ctx
 	t.k.mu.Unlock()
+	t.startAccounting(ctx)
 	if t.pendingFP != nil {
 		ctx.SetFPState(t.pendingFP)
 		t.pendingFP = nil
@@ -273,6 +304,7 @@ func (t *Task) run() {
 		case nil:
 			t.doSyscall()
 		case platform.ErrFault:
+			t.countFault()
 			accErr := trap.Code == 2 // SEGV_ACCERR
 			repeated := t.lastFault == (faultSite{uint64(trap.Addr), t.regs.Rip})
 			t.lastFault = faultSite{uint64(trap.Addr), t.regs.Rip}

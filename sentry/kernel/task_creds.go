@@ -167,9 +167,10 @@ func (t *Task) SetNoNewPrivs() {
 // none.
 func (t *Task) TaskCapabilities(tid ThreadID) (CapabilitySets, error) {
 	target := t
-	if tid != 0 && tid != t.tid {
-		if target = t.k.TaskByTID(tid); target == nil {
-			return CapabilitySets{}, unix.ESRCH
+	if tid != 0 {
+		var err error
+		if target, err = t.LookupTask(tid); err != nil {
+			return CapabilitySets{}, err
 		}
 	}
 	return target.Credentials().CapabilitySets, nil
@@ -177,20 +178,21 @@ func (t *Task) TaskCapabilities(tid ThreadID) (CapabilitySets, error) {
 
 // IsSelf reports whether tid names t (0 or its own thread id), the only
 // target capset(2) accepts.
-func (t *Task) IsSelf(tid ThreadID) bool { return tid == 0 || tid == t.tid }
+func (t *Task) IsSelf(tid ThreadID) bool { return tid == 0 || tid == t.TID() }
 
 // MaySignal implements kill(2)'s permission check (Linux's
 // check_kill_permission) of a signal from t to target: within a process
 // always; otherwise the sender's real or effective uid must equal the
-// target's real or saved uid, or the sender have CAP_KILL; SIGCONT
-// within a session is always allowed. The answer is EPERM or nil.
+// target's real or saved uid, or the sender have CAP_KILL in the target's
+// user namespace; SIGCONT within a session is always allowed. The answer
+// is EPERM or nil.
 func (t *Task) MaySignal(target *Task, sig unix.Signal) error {
 	if target.tg == t.tg {
 		return nil
 	}
 	c, tc := t.Credentials(), target.Credentials()
 	if c.EUID == tc.SUID || c.EUID == tc.UID || c.UID == tc.SUID || c.UID == tc.UID ||
-		c.HasCapability(unix.CAP_KILL) {
+		c.HasCapabilityIn(unix.CAP_KILL, tc.UserNS) {
 		return nil
 	}
 	if sig == unix.SIGCONT && target.tg.Session() == t.tg.Session() {

@@ -51,6 +51,9 @@ type ThreadGroup struct {
 
 	handlers *SignalHandlers
 	pending  sigQueue
+	// signalfds tells signalfd(2) files of the group's threads that a
+	// signal was queued (see signalfd.go).
+	signalfds signalfdWaiters
 
 	// exiting is set by exit_group or a fatal signal; exitStatus is then
 	// the status every thread exits with.
@@ -77,6 +80,14 @@ type ThreadGroup struct {
 	limits     *Limits
 	itimerReal *time.Timer
 	itimerVal  itimer
+
+	// acct is the process's resource usage (cputime.go).
+	acct tgAcct
+	// timers are the process's POSIX timers by id (posixtimer.go), under
+	// k.mu; cpuTimers its CPU-time interval timers (cputimer.go).
+	timers      map[int32]*PosixTimer
+	nextTimerID int32
+	cpuTimers   cpuTimers
 
 	start    time.Time
 	execPath string
@@ -110,6 +121,10 @@ type ThreadGroup struct {
 	membarrierReg int
 	// personality is personality(2)'s persona.
 	personality uint32
+
+	// pidns is the process's pid namespace (pidns.go), where it has its
+	// own id.
+	pidns *PIDNamespace
 }
 
 // Dumpable reports prctl(PR_GET_DUMPABLE): 1 unless set to 0.

@@ -1,6 +1,8 @@
 package kernel
 
 import (
+	"sync/atomic"
+
 	"github.com/veil-sandbox/veil/sentry/arch"
 	"github.com/veil-sandbox/veil/sentry/syserr"
 	"github.com/veil-sandbox/veil/sentry/vfs"
@@ -18,10 +20,17 @@ type TTY struct {
 	// dev reopens the terminal (nil: it cannot be); immutable.
 	dev TTYDevice
 
-	// Protected by k.mu of the kernel it is attached to.
-	k   *Kernel
+	// k is the kernel the terminal was attached to (set once, under its
+	// mu; loaded without it by those that then take it).
+	k atomic.Pointer[Kernel]
+	// Protected by k.mu.
 	sid ThreadID // 0: nobody's controlling terminal
 	fg  ThreadID // foreground process group
+
+	// keysFromHost says that the signals the terminal's line
+	// discipline generates come from outside the sandbox (see
+	// SetKeysFromHost).
+	keysFromHost atomic.Bool
 }
 
 // TTYDevice is the terminal behind a TTY, as the filesystem that has it
@@ -71,14 +80,14 @@ func (t *Task) OpenedTTY(tty *TTY) {
 // attachLocked makes tty the controlling terminal of session sid with fg
 // in the foreground; k.mu is held.
 func (tty *TTY) attachLocked(k *Kernel, sid, fg ThreadID) {
-	tty.k = k
+	tty.k.Store(k)
 	tty.sid, tty.fg = sid, fg
 	k.cttys[sid] = tty
 }
 
 func (tty *TTY) detachLocked() {
-	if tty.k != nil && tty.sid != 0 {
-		delete(tty.k.cttys, tty.sid)
+	if k := tty.k.Load(); k != nil && tty.sid != 0 {
+		delete(k.cttys, tty.sid)
 	}
 	tty.sid, tty.fg = 0, 0
 }
@@ -87,7 +96,7 @@ func (tty *TTY) detachLocked() {
 // terminal's foreground process group: what the host's line discipline
 // generated (^C, ^Z, ^\, a window size change) and runsc caught.
 func (tty *TTY) SignalForeground(sig unix.Signal) {
-	k := tty.k
+	k := tty.k.Load()
 	if k == nil {
 		return
 	}
@@ -96,6 +105,70 @@ func (tty *TTY) SignalForeground(sig unix.Signal) {
 	if tty.fg != 0 {
 		k.signalGroupLocked(tty.fg, &arch.SignalInfo{Signo: int32(sig)})
 	}
+}
+
+// SetKeysFromHost says whether the keys typed on the terminal come from
+// outside the sandbox: the Sentry's pseudo-terminal that relays the
+// terminal of `runsc do`. Its VINTR, VQUIT and VSUSP then act on a first
+// process without handlers as signals from outside do (see
+// Kernel.HostSignalsActOnInit), so ^C stops `runsc do sleep 100` as it
+// did when the host's line discipline sent the signal.
+func (tty *TTY) SetKeysFromHost(v bool) { tty.keysFromHost.Store(v) }
+
+// SignalFromTerminal sends a signal the terminal itself generates (the
+// line discipline's VINTR, VQUIT, VSUSP; SIGWINCH on a window size
+// change) to its foreground process group, as Linux's kill_pgrp with
+// priv set (SI_KERNEL). Nothing happens if the terminal is nobody's
+// controlling terminal or has no foreground group.
+func (tty *TTY) SignalFromTerminal(sig unix.Signal) {
+	if tty.keysFromHost.Load() {
+		tty.SignalForeground(sig)
+		return
+	}
+	k := tty.k.Load()
+	if k == nil {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if tty.fg != 0 {
+		k.signalGroupLocked(tty.fg, &arch.SignalInfo{Signo: int32(sig), Code: arch.SI_KERNEL})
+	}
+}
+
+// Hangup is the hangup of the terminal device (the master of a
+// pseudo-terminal closed; Linux's __tty_hangup): the session leader gets
+// SIGHUP and SIGCONT, and the terminal is nobody's controlling terminal
+// any more.
+func (tty *TTY) Hangup() {
+	k := tty.k.Load()
+	if k == nil {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if tty.sid == 0 {
+		return
+	}
+	if leader := k.tgs[tty.sid]; leader != nil && leader.sid == tty.sid {
+		k.sendLocked(leader, nil, &arch.SignalInfo{Signo: int32(unix.SIGHUP), Code: arch.SI_KERNEL})
+		k.sendLocked(leader, nil, &arch.SignalInfo{Signo: int32(unix.SIGCONT), Code: arch.SI_KERNEL})
+	}
+	tty.detachLocked()
+}
+
+// Foreground returns the terminal's foreground process group and
+// session (0 if it is nobody's controlling terminal), as a pseudo-
+// terminal's master sees them (TIOCGPGRP and TIOCGSID on the master need
+// no relation to the terminal).
+func (tty *TTY) Foreground() (pgid, sid ThreadID) {
+	k := tty.k.Load()
+	if k == nil {
+		return 0, 0
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return tty.fg, tty.sid
 }
 
 // isControllingLocked reports whether tty is the controlling terminal of
@@ -146,8 +219,8 @@ func (t *Task) ReleaseControllingTTY(tty *TTY) error {
 // the terminal (disassociate_ctty).
 func (tty *TTY) hangupLocked() {
 	if fg := tty.fg; fg != 0 {
-		tty.k.signalGroupLocked(fg, &arch.SignalInfo{Signo: int32(unix.SIGHUP), Code: arch.SI_KERNEL})
-		tty.k.signalGroupLocked(fg, &arch.SignalInfo{Signo: int32(unix.SIGCONT), Code: arch.SI_KERNEL})
+		tty.k.Load().signalGroupLocked(fg, &arch.SignalInfo{Signo: int32(unix.SIGHUP), Code: arch.SI_KERNEL})
+		tty.k.Load().signalGroupLocked(fg, &arch.SignalInfo{Signo: int32(unix.SIGCONT), Code: arch.SI_KERNEL})
 	}
 	tty.detachLocked()
 }

@@ -3,7 +3,9 @@ package kernel
 import (
 	"testing"
 
+	"github.com/veil-sandbox/veil/sentry/arch"
 	"github.com/veil-sandbox/veil/sentry/vfs"
+	"golang.org/x/sys/unix"
 )
 
 type fakeTTYDevice struct{}
@@ -60,5 +62,57 @@ func TestControllingAndConsoleTTY(t *testing.T) {
 	}
 	if got := it.ControllingTTY(); got != console {
 		t.Errorf("init's terminal changed to %p", got)
+	}
+}
+
+// TestTerminalSignalsAndHangup: what a pseudo-terminal's line discipline
+// and master do through its TTY: signals to the foreground group (as the
+// kernel's, or as from outside for runsc do's relayed terminal), the
+// master's view of the foreground group, and hangup (SIGHUP and SIGCONT to
+// the session leader, the terminal freed).
+func TestTerminalSignalsAndHangup(t *testing.T) {
+	h := newHarness(t)
+	if err := h.k.CreateProcess(CreateProcessArgs{
+		Path: "/sbin/init", Argv: []string{"init"}, Open: h.open,
+		FDTable: vfs.NewFDTable(),
+		FS:      vfs.NewFSContext(vfs.VirtualDentry{}, vfs.VirtualDentry{}, 0o022),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c := h.fork(h.k.TaskByTID(1))
+	// Blocked, so that they stay pending for the test to look at.
+	c.SetSignalMask(SigBit(unix.SIGINT) | SigBit(unix.SIGHUP) | SigBit(unix.SIGCONT))
+	if _, err := c.ThreadGroup().SetSession(); err != nil {
+		t.Fatal(err)
+	}
+	tty := NewTTY(fakeTTYDevice{})
+	if pg, sid := tty.Foreground(); pg != 0 || sid != 0 {
+		t.Errorf("a free terminal's foreground %d/%d", pg, sid)
+	}
+	tty.SignalFromTerminal(unix.SIGINT) // nobody's: nothing happens
+	c.OpenedTTY(tty)
+	id := c.ThreadGroup().ID()
+	if pg, sid := tty.Foreground(); pg != id || sid != id {
+		t.Errorf("foreground %d/%d, want %d/%d", pg, sid, id, id)
+	}
+	tty.SignalFromTerminal(unix.SIGINT)
+	if info := c.DequeueSignal(SigBit(unix.SIGINT)); info == nil || info.Code != arch.SI_KERNEL {
+		t.Errorf("^C from the line discipline: %+v, want SIGINT with SI_KERNEL", info)
+	}
+	tty.SetKeysFromHost(true)
+	tty.SignalFromTerminal(unix.SIGINT)
+	if info := c.DequeueSignal(SigBit(unix.SIGINT)); info == nil || !FromHost(info) {
+		t.Errorf("^C typed on runsc's terminal: %+v, want a signal from outside", info)
+	}
+	tty.Hangup()
+	want := SigBit(unix.SIGHUP) | SigBit(unix.SIGCONT)
+	if got := c.PendingSignals() & want; got != want {
+		t.Errorf("pending after hangup %#x, want SIGHUP and SIGCONT", got)
+	}
+	if c.ControllingTTY() != nil {
+		t.Error("the session keeps a hung-up terminal")
+	}
+	if pg, sid := tty.Foreground(); pg != 0 || sid != 0 {
+		t.Errorf("a hung-up terminal's foreground %d/%d", pg, sid)
 	}
 }

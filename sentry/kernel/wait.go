@@ -7,8 +7,8 @@ import (
 
 // WaitOptions select which children wait4/waitid report.
 type WaitOptions struct {
-	// Which children: PID > 0 that pid; PGID > 0 that process group;
-	// Any: every child.
+	// Which children: PID > 0 that pid; PGID > 0 that process group
+	// (kernel ids: the syscall layer translates); Any: every child.
 	PID, PGID ThreadID
 	Any       bool
 
@@ -19,12 +19,18 @@ type WaitOptions struct {
 
 // WaitResult describes the child reported.
 type WaitResult struct {
+	// PID is the child's id in the waiter's pid namespace.
 	PID    ThreadID
 	Status WaitStatus
 	// Code and SigStatus are waitid's si_code and si_status.
 	Code      int32
 	SigStatus int32
 	UID       uint32
+	// Usage is what the child and its waited-for children used (wait4's
+	// rusage).
+	Usage Usage
+	// tg is the child, for the usage of a stopped or continued one.
+	tg *ThreadGroup
 }
 
 // Wait implements wait4 and waitid. With NoHang and no event it returns
@@ -36,7 +42,7 @@ func (t *Task) Wait(o WaitOptions) (*WaitResult, error) {
 	for {
 		r, any, err := t.waitOnce(o)
 		if err != nil || r != nil {
-			return r, err
+			return r.withUsage(), err
 		}
 		if !any {
 			return nil, unix.ECHILD
@@ -45,6 +51,11 @@ func (t *Task) Wait(o WaitOptions) (*WaitResult, error) {
 			return nil, nil
 		}
 		if err := t.Block(ch); err != nil {
+			// Like Linux's do_wait, a child that is ready wins over
+			// the signal (often its own SIGCHLD) that ended the sleep.
+			if r, _, _ := t.waitOnce(o); r != nil {
+				return r.withUsage(), nil
+			}
 			return nil, err
 		}
 	}
@@ -75,7 +86,7 @@ func (t *Task) waitOnce(o WaitOptions) (*WaitResult, bool, error) {
 		any = true
 		switch {
 		case c.zombie && o.Exited:
-			r := &WaitResult{PID: c.tgid, Status: c.exitStatus}
+			r := &WaitResult{PID: t.tg.pidns.tgIDLocked(c), Status: c.exitStatus, Usage: c.zombieUsageLocked()}
 			if c.exitStatus&0x7f == 0 {
 				r.Code, r.SigStatus = CLD_EXITED, int32(c.exitStatus.ExitCode())
 			} else {
@@ -84,6 +95,9 @@ func (t *Task) waitOnce(o WaitOptions) (*WaitResult, bool, error) {
 			if !o.NoReap {
 				delete(t.tg.children, c)
 				c.reapLocked()
+				// getrusage(2): RUSAGE_CHILDREN counts the children
+				// that were waited for.
+				t.tg.acct.children.Add(r.Usage)
 			}
 			return r, true, nil
 		case c.leader != nil && c.leader.ptrace.tracer != nil:
@@ -92,14 +106,14 @@ func (t *Task) waitOnce(o WaitOptions) (*WaitResult, bool, error) {
 			if !o.NoReap {
 				c.reportStop = false
 			}
-			return &WaitResult{PID: c.tgid, Status: WaitStatus(c.stopSignal)<<8 | 0x7f,
-				Code: CLD_STOPPED, SigStatus: int32(c.stopSignal)}, true, nil
+			return &WaitResult{PID: t.tg.pidns.tgIDLocked(c), Status: WaitStatus(c.stopSignal)<<8 | 0x7f,
+				Code: CLD_STOPPED, SigStatus: int32(c.stopSignal), tg: c}, true, nil
 		case c.reportContinue && o.Continued:
 			if !o.NoReap {
 				c.reportContinue = false
 			}
-			return &WaitResult{PID: c.tgid, Status: 0xffff, Code: CLD_CONTINUED,
-				SigStatus: int32(unix.SIGCONT)}, true, nil
+			return &WaitResult{PID: t.tg.pidns.tgIDLocked(c), Status: 0xffff, Code: CLD_CONTINUED,
+				SigStatus: int32(unix.SIGCONT), tg: c}, true, nil
 		}
 	}
 	return nil, any, nil
@@ -139,8 +153,8 @@ func (t *Task) waitTraceesLocked(o WaitOptions) (*WaitResult, bool) {
 			p.reported = true
 		}
 		sig := int32(p.status>>8) & 0xff
-		return &WaitResult{PID: te.tid, Status: p.status, Code: CLD_TRAPPED, SigStatus: sig,
-			UID: te.Credentials().UID}, true
+		return &WaitResult{PID: t.tg.pidns.taskIDLocked(te), Status: p.status, Code: CLD_TRAPPED, SigStatus: sig,
+			UID: t.UserNamespace().ViewUID(te.Credentials().UID)}, true
 	}
 	exits := t.tg.ptraceExits
 	for i, e := range exits {
@@ -151,7 +165,7 @@ func (t *Task) waitTraceesLocked(o WaitOptions) (*WaitResult, bool) {
 		if !o.Exited {
 			continue
 		}
-		r := &WaitResult{PID: e.tid, Status: e.status}
+		r := &WaitResult{PID: e.vid, Status: e.status}
 		if e.status&0x7f == 0 {
 			r.Code, r.SigStatus = CLD_EXITED, int32(e.status.ExitCode())
 		} else {
@@ -163,4 +177,29 @@ func (t *Task) waitTraceesLocked(o WaitOptions) (*WaitResult, bool) {
 		return r, true
 	}
 	return nil, found
+}
+
+// WaitTargetID returns the kernel id of what a wait for pid (in t's pid
+// namespace) names: a process, a thread (a tracee), or a tracee thread
+// whose exit t's process has not collected yet; -1 for none.
+func (t *Task) WaitTargetID(pid ThreadID) ThreadID {
+	if pid <= 0 {
+		return -1
+	}
+	k := t.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	ns := t.tg.pidns
+	if tg := ns.tgLocked(pid); tg != nil {
+		return tg.tgid
+	}
+	if o := ns.taskLocked(pid); o != nil {
+		return o.tid
+	}
+	for _, e := range t.tg.ptraceExits {
+		if e.vid == pid {
+			return e.tid
+		}
+	}
+	return -1
 }

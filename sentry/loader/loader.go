@@ -22,6 +22,14 @@ type File interface {
 	Mappable() mm.Mappable
 }
 
+// Identified is implemented by Files that know what /proc/PID/maps shows
+// for their mappings: the file's path (where the VFS found it, through
+// any symlinks) and its st_dev and st_ino. Mappings of other Files show
+// the path they were opened by and no device or inode.
+type Identified interface {
+	MapIdentity() (path string, dev, ino uint64)
+}
+
 // ErrNotELF is returned for a file that is not an amd64 ELF executable;
 // execve reports it as ENOEXEC.
 var ErrNotELF = errors.New("not an ELF executable")
@@ -42,6 +50,9 @@ type Args struct {
 	// VDSO, if not nil, is mapped below the stack and announced with
 	// AT_SYSINFO_EHDR. (veil: vdso)
 	VDSO VDSO
+	// StackSize is the stack limit (RLIMIT_STACK's soft limit, ^0 for
+	// none): the size of the stack mapping; 0 means the default 8 MiB.
+	StackSize uint64
 }
 
 // VDSO maps a vDSO (see sentry/vdso) into new address spaces. (veil: vdso)
@@ -64,9 +75,24 @@ type Result struct {
 // ELF_ET_DYN_BASE without randomisation).
 const pieBase = 0x555555554000
 
-// stackSize is the size of the initial stack mapping (the default
-// RLIMIT_STACK).
-const stackSize = 8 << 20
+// stackSize is the size of the initial stack mapping with the default
+// RLIMIT_STACK. The Sentry's stacks do not grow: the mapping is as large
+// as the limit (within [minStack, maxStack]; an unlimited stack gets
+// maxStack), so a program can use as much stack as under Linux and gets
+// SIGSEGV beyond it.
+const (
+	stackSize = 8 << 20
+	minStack  = 128 << 10
+	maxStack  = 4 << 30
+)
+
+// stackFor returns the stack mapping size for RLIMIT_STACK limit.
+func stackFor(limit uint64) uintptr {
+	if limit == 0 {
+		return stackSize
+	}
+	return uintptr(max(min(limit, maxStack), minStack)) &^ 4095
+}
 
 // Load maps the executable f into m and builds its stack.
 func Load(m *mm.MemoryManager, f File, a Args) (Result, error) {
@@ -74,6 +100,8 @@ func Load(m *mm.MemoryManager, f File, a Args) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	stack := stackFor(a.StackSize)
+	m.ReserveStack(stack) // before anything is placed below it
 	bias := uintptr(0)
 	if elf.Type(img.hdr.Type) == elf.ET_DYN {
 		bias = pieBase - img.minVaddr
@@ -83,6 +111,7 @@ func Load(m *mm.MemoryManager, f File, a Args) (Result, error) {
 		return Result{}, err
 	}
 	m.SetBrkStart(pageUp(end))
+	setLayout(m, img, bias)
 
 	entry := uintptr(img.hdr.Entry) + bias
 	interpBase := uintptr(0)
@@ -115,8 +144,8 @@ func Load(m *mm.MemoryManager, f File, a Args) (Result, error) {
 	}
 
 	top := m.StackTop()
-	if _, err := m.MMap(mm.MMapOpts{Addr: top - stackSize, Length: stackSize, Fixed: true,
-		Prot: unix.PROT_READ | unix.PROT_WRITE, Name: "[stack]"}); err != nil {
+	if _, err := m.MMap(mm.MMapOpts{Addr: top - stack, Length: stack, Fixed: true,
+		Prot: unix.PROT_READ | unix.PROT_WRITE, Name: "[stack]", Stack: true}); err != nil {
 		return Result{}, err
 	}
 	auxv := []uint64{
@@ -137,7 +166,7 @@ func Load(m *mm.MemoryManager, f File, a Args) (Result, error) {
 	}
 	// veil: vdso. Linux puts AT_SYSINFO_EHDR first.
 	if a.VDSO != nil {
-		ehdr, err := a.VDSO.Map(m, top-stackSize-vdsoGap)
+		ehdr, err := a.VDSO.Map(m, top-stack-vdsoGap)
 		if err != nil {
 			return Result{}, fmt.Errorf("loader: mapping the vDSO: %w", err)
 		}
@@ -147,7 +176,34 @@ func Load(m *mm.MemoryManager, f File, a Args) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	m.StartStack = sp
 	return Result{Entry: entry, Stack: sp}, nil
+}
+
+// setLayout records where the program's text and data are, as Linux's
+// load_elf_binary computes mm->start_code and friends: the code spans the
+// executable segments' file contents, the data runs from the start of the
+// last segment to the end of the file contents of all.
+func setLayout(m *mm.MemoryManager, img *image, bias uintptr) {
+	startCode, endCode := ^uintptr(0), uintptr(0)
+	var startData, endData uintptr
+	for _, p := range img.phdrs {
+		if elf.ProgType(p.Type) != elf.PT_LOAD {
+			continue
+		}
+		lo, hi := uintptr(p.Vaddr), uintptr(p.Vaddr+p.Filesz)
+		if p.Flags&uint32(elf.PF_X) != 0 {
+			startCode, endCode = min(startCode, lo), max(endCode, hi)
+		}
+		startData, endData = max(startData, lo), max(endData, hi)
+	}
+	if startCode > endCode {
+		startCode, endCode = 0, 0
+	} else {
+		startCode, endCode = startCode+bias, endCode+bias
+	}
+	m.StartCode, m.EndCode = startCode, endCode
+	m.StartData, m.EndData = startData+bias, endData+bias
 }
 
 type image struct {
@@ -219,6 +275,13 @@ func parse(f File) (*image, error) {
 // mapImage maps img's PT_LOAD segments at bias and returns the end of the
 // highest one.
 func mapImage(m *mm.MemoryManager, f File, img *image, bias uintptr, name string) (uintptr, error) {
+	var dev, ino uint64
+	if id, ok := f.(Identified); ok {
+		var path string
+		if path, dev, ino = id.MapIdentity(); path != "" {
+			name = path
+		}
+	}
 	var end uintptr
 	for _, p := range img.phdrs {
 		if elf.ProgType(p.Type) != elf.PT_LOAD || p.Memsz == 0 {
@@ -243,7 +306,7 @@ func mapImage(m *mm.MemoryManager, f File, img *image, bias uintptr, name string
 			// zeroing, then drop write if the segment lacks it.
 			if _, err := m.MMap(mm.MMapOpts{Addr: start, Length: pageUp(fileEnd) - start, Fixed: true,
 				Prot: prot | unix.PROT_WRITE, Mappable: f.Mappable(), Offset: int64(p.Off) - int64(vaddr-start),
-				Name: name}); err != nil {
+				Name: name, Dev: dev, Ino: ino}); err != nil {
 				return 0, err
 			}
 			// Like Linux's padzero, clear the whole rest of the last

@@ -46,6 +46,9 @@ type PageCache struct {
 	// mappers counts, per address space, the vmas mapping this cache, so
 	// truncation can take pages away from them.
 	mappers map[*MemoryManager]int
+	// writableShared counts the shared vmas that may be made writable
+	// (Linux's i_mmap_writable), for memfd's F_SEAL_WRITE.
+	writableShared int
 }
 
 // PageCache returns c itself: Mappables that wrap a PageCache implement
@@ -62,15 +65,65 @@ func cacheOf(mp Mappable) *PageCache {
 	return nil
 }
 
-func (c *PageCache) addMapper(m *MemoryManager, delta int) {
+func (c *PageCache) addMapper(m *MemoryManager, delta int, writableShared bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if writableShared {
+		c.writableShared += delta
+	}
 	if c.mappers == nil {
 		c.mappers = make(map[*MemoryManager]int)
 	}
 	if c.mappers[m] += delta; c.mappers[m] <= 0 {
 		delete(c.mappers, m)
 	}
+}
+
+// mapperCount returns how many address spaces map the cache.
+func (c *PageCache) mapperCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.mappers)
+}
+
+// forCachedPages calls fn with the file offset of each cached page in
+// [from, to), walking whichever is smaller: the range or the cache.
+func (c *PageCache) forCachedPages(from, to int64, fn func(off int64)) {
+	c.mu.Lock()
+	var offs []int64
+	first, end := from/memfile.PageSize, roundUp(to)/memfile.PageSize
+	if end-first < int64(len(c.pages)) {
+		for idx := first; idx < end; idx++ {
+			if _, ok := c.pages[idx]; ok {
+				offs = append(offs, idx*memfile.PageSize)
+			}
+		}
+	} else {
+		for idx := range c.pages {
+			if idx >= first && idx < end {
+				offs = append(offs, idx*memfile.PageSize)
+			}
+		}
+	}
+	c.mu.Unlock()
+	for _, off := range offs {
+		fn(off)
+	}
+}
+
+// WritableShared reports whether a shared mapping that is or may become
+// writable maps the cache.
+func (c *PageCache) WritableShared() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writableShared > 0
+}
+
+// Mapped reports whether some address space maps the cache.
+func (c *PageCache) Mapped() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.mappers) > 0
 }
 
 // TranslatePage implements Mappable.

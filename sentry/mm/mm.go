@@ -39,6 +39,13 @@ type vma struct {
 	mappable   Mappable
 	off        int64 // Mappable offset of start
 	name       string
+	dev, ino   uint64 // the mapped file, for /proc/PID/maps
+	// stack: the initial stack or a MAP_GROWSDOWN mapping (not data for
+	// RLIMIT_DATA). locked: mlock(2)ed (VM_LOCKED), onFault with
+	// MLOCK_ONFAULT. dontFork and wipeOnFork: madvise(2)'s
+	// MADV_DONTFORK and MADV_WIPEONFORK.
+	stack, locked, onFault bool
+	dontFork, wipeOnFork   bool
 }
 
 // pte is a private page of this address space.
@@ -59,14 +66,33 @@ type MemoryManager struct {
 	brk      uintptr
 	mmapTop  uintptr // top-down mmap allocation starts below this
 	maxAddr  uintptr
+	// lockFuture: mlockall(MCL_FUTURE), and lockOnFault with
+	// MCL_ONFAULT: new mappings are locked.
+	lockFuture, lockOnFault bool
 
 	users atomic.Int32
+
+	// OwnerPID is the pid of the process the address space belongs to
+	// (the kernel sets it), reported to MappingCounters as the process
+	// that attached or detached (a SysV segment's shm_lpid); 0 while
+	// unknown (the copy fork makes, counted in the parent's name).
+	OwnerPID atomic.Int32
+
+	// The largest the address space and its private resident set have
+	// been (VmPeak, VmHWM; see Peaks).
+	peakVirtual  uintptr
+	peakResident uint64
 
 	// Information about the program, for /proc and prctl.
 	Exe                string
 	ArgvStart, ArgvEnd uintptr
 	EnvStart, EnvEnd   uintptr
 	Auxv               []uint64
+	// The program's text and data as its ELF file lays them out, and the
+	// initial stack pointer (/proc/PID/stat, VmExe).
+	StartCode, EndCode uintptr
+	StartData, EndData uintptr
+	StartStack         uintptr
 }
 
 // New returns an empty address space.
@@ -102,15 +128,19 @@ func (m *MemoryManager) DecUsers() {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.noteHWMLocked()
 	for a, p := range m.ptes {
 		m.mf.DecRef(p.off, pageSize)
 		delete(m.ptes, a)
 	}
+	// The platform mappings go first: a Mappable that frees its pages
+	// when its last mapping goes (a removed SysV shm segment) must not
+	// free pages a thread could still reach.
+	m.as.Release()
 	for _, v := range m.vmas {
 		m.track(v, -1)
 	}
 	m.vmas = nil
-	m.as.Release()
 }
 
 // MMapOpts are the arguments of MMap.
@@ -125,6 +155,15 @@ type MMapOpts struct {
 	Mappable  Mappable // nil: anonymous private memory
 	Offset    int64
 	Name      string
+	// Dev and Ino identify the mapped file in /proc/PID/maps.
+	Dev, Ino uint64
+	// Stack marks the initial stack and MAP_GROWSDOWN mappings; Locked
+	// is MAP_LOCKED; Below2G is MAP_32BIT (an address in [1 GiB,
+	// 2 GiB) unless Addr says where); Populate is MAP_POPULATE.
+	Stack, Locked, Below2G, Populate bool
+	// Limits are the caller's (nil: none, for the Sentry's own
+	// mappings).
+	Limits *Limits
 }
 
 // MMap creates a mapping and returns its address.
@@ -133,14 +172,20 @@ func (m *MemoryManager) MMap(o MMapOpts) (uintptr, error) {
 		return 0, unix.EINVAL
 	}
 	length := pageRoundUp(o.Length)
-	if length < o.Length || o.Addr%pageSize != 0 && (o.Fixed || o.NoReplace) {
+	if o.Addr%pageSize != 0 && (o.Fixed || o.NoReplace) {
 		return 0, unix.EINVAL
+	}
+	if length < o.Length {
+		return 0, unix.ENOMEM // PAGE_ALIGN wrapped to 0
 	}
 	if o.MaxProt == 0 {
 		o.MaxProt = unix.PROT_READ | unix.PROT_WRITE | unix.PROT_EXEC
 	}
 	if o.Prot&^o.MaxProt != 0 {
 		return 0, unix.EACCES
+	}
+	if length > m.maxAddr {
+		return 0, unix.ENOMEM
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -153,20 +198,63 @@ func (m *MemoryManager) MMap(o MMapOpts) (uintptr, error) {
 		if o.NoReplace && m.overlaps(addr, addr+length) {
 			return 0, unix.EEXIST
 		}
-		m.unmapLocked(addr, length)
 	default:
 		addr = pageRoundDown(addr)
-		if addr == 0 || addr+length < addr || addr+length > m.maxAddr || m.overlaps(addr, addr+length) {
+		if addr == 0 || addr+length < addr || addr+length > m.maxAddr || m.overlaps(addr, addr+length) ||
+			(o.Below2G && (addr < below2GStart || addr+length > below2GEnd)) {
 			var ok bool
-			if addr, ok = m.findFree(length); !ok {
+			if o.Below2G {
+				addr, ok = m.findFreeIn(length, below2GStart, below2GEnd)
+			} else {
+				addr, ok = m.findFree(length)
+			}
+			if !ok {
 				return 0, unix.ENOMEM
 			}
 		}
 	}
-	m.insert(&vma{start: addr, end: addr + length, prot: o.Prot, maxProt: o.MaxProt,
-		shared: o.Shared, mappable: o.Mappable, off: o.Offset, name: o.Name})
+	v := &vma{start: addr, end: addr + length, prot: o.Prot, maxProt: o.MaxProt,
+		shared: o.Shared, mappable: o.Mappable, off: o.Offset, name: o.Name, dev: o.Dev, ino: o.Ino, stack: o.Stack,
+		locked: o.Locked || m.lockFuture, onFault: !o.Locked && m.lockOnFault}
+	replace := uintptr(0)
+	if o.Fixed {
+		replace = addr
+	}
+	if err := m.mayMapLocked(o.Limits, replace, length, v.isData(), v.locked); err != nil {
+		return 0, err
+	}
+	m.unmapLocked(addr, length)
+	m.insert(v)
 	m.merge()
+	m.notePeakLocked()
+	if (v.locked && !v.onFault) || o.Populate {
+		m.populateLocked(addr, addr+length)
+	}
 	return addr, nil
+}
+
+// MAP_32BIT's range on x86-64 (arch/x86/kernel/sys_x86_64.c).
+const (
+	below2GStart = 1 << 30
+	below2GEnd   = 2 << 30
+)
+
+// populateLocked gives the private anonymous pages of [start, end) their
+// memory now (mlock, MAP_POPULATE, MADV_POPULATE_*), so they count as
+// resident (mincore) without a fault each.
+func (m *MemoryManager) populateLocked(start, end uintptr) {
+	for a := start; a < end; {
+		v := m.find(a)
+		if v == nil {
+			a += pageSize
+			continue
+		}
+		e := min(v.end, end)
+		if !v.shared && v.mappable == nil && v.prot != unix.PROT_NONE {
+			m.populateAnon(a, e)
+		}
+		a = e
+	}
 }
 
 // Munmap removes mappings in [addr, addr+length).
@@ -186,6 +274,12 @@ func (m *MemoryManager) Munmap(addr, length uintptr) error {
 
 // Mprotect changes the protection of [addr, addr+length).
 func (m *MemoryManager) Mprotect(addr, length uintptr, prot int) error {
+	return m.MprotectLimited(addr, length, prot, nil)
+}
+
+// MprotectLimited is Mprotect within the caller's limits: making private
+// memory writable may not take it past RLIMIT_DATA (ENOMEM).
+func (m *MemoryManager) MprotectLimited(addr, length uintptr, prot int, l *Limits) error {
 	if addr%pageSize != 0 {
 		return unix.EINVAL
 	}
@@ -210,6 +304,21 @@ func (m *MemoryManager) Mprotect(addr, length uintptr, prot int) error {
 		}
 		a = v.end
 	}
+	if l != nil && prot&unix.PROT_WRITE != 0 {
+		// What becomes data: private, not a stack, not writable yet.
+		var more uintptr
+		for a := addr; a < end; {
+			v := m.find(a)
+			e := min(v.end, end)
+			if !v.shared && !v.stack && v.prot&unix.PROT_WRITE == 0 {
+				more += e - a
+			}
+			a = e
+		}
+		if _, data, _ := m.usageLocked(0, 0); more > 0 && uint64(data+more) > l.Data {
+			return unix.ENOMEM
+		}
+	}
 	m.split(addr)
 	m.split(end)
 	for _, v := range m.vmas {
@@ -226,7 +335,13 @@ func (m *MemoryManager) Mprotect(addr, length uintptr, prot int) error {
 
 // Brk implements brk(2): it moves the program break and returns the new
 // (or, on failure, the old) break.
-func (m *MemoryManager) Brk(addr uintptr) uintptr {
+func (m *MemoryManager) Brk(addr uintptr) uintptr { return m.BrkLimited(addr, nil) }
+
+// BrkLimited is Brk within the caller's limits: the heap may not take the
+// address space past RLIMIT_AS, nor its size past RLIMIT_DATA (Linux's
+// check_data_rlimit, without the data segment, which the Sentry does not
+// track), nor locked memory past RLIMIT_MEMLOCK under mlockall(MCL_FUTURE).
+func (m *MemoryManager) BrkLimited(addr uintptr, l *Limits) uintptr {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if addr < m.brkStart || addr > m.maxAddr {
@@ -238,9 +353,18 @@ func (m *MemoryManager) Brk(addr uintptr) uintptr {
 		if newEnd > m.maxAddr || m.overlaps(oldEnd, newEnd) {
 			return m.brk
 		}
-		m.insert(&vma{start: oldEnd, end: newEnd, prot: unix.PROT_READ | unix.PROT_WRITE,
-			maxProt: unix.PROT_READ | unix.PROT_WRITE | unix.PROT_EXEC, name: "[heap]"})
+		if l != nil && uint64(addr-m.brkStart) > l.Data {
+			return m.brk
+		}
+		v := &vma{start: oldEnd, end: newEnd, prot: unix.PROT_READ | unix.PROT_WRITE,
+			maxProt: unix.PROT_READ | unix.PROT_WRITE | unix.PROT_EXEC, name: "[heap]",
+			locked: m.lockFuture, onFault: m.lockOnFault}
+		if err := m.mayMapLocked(l, 0, newEnd-oldEnd, true, v.locked); err != nil {
+			return m.brk
+		}
+		m.insert(v)
 		m.merge()
+		m.notePeakLocked()
 	case newEnd < oldEnd:
 		m.unmapLocked(newEnd, oldEnd-newEnd)
 	}
@@ -248,90 +372,18 @@ func (m *MemoryManager) Brk(addr uintptr) uintptr {
 	return m.brk
 }
 
+// BrkStart returns the start of the heap.
+func (m *MemoryManager) BrkStart() uintptr {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.brkStart
+}
+
 // SetBrkStart sets the start of the heap (after the loaded program).
 func (m *MemoryManager) SetBrkStart(addr uintptr) {
 	m.mu.Lock()
 	m.brkStart, m.brk = addr, addr
 	m.mu.Unlock()
-}
-
-// Mremap implements mremap(2).
-func (m *MemoryManager) Mremap(old, oldSize, newSize uintptr, mayMove, fixed bool, newAddr uintptr) (uintptr, error) {
-	oldSize, newSize = pageRoundUp(oldSize), pageRoundUp(newSize)
-	// Rounding wraps huge sizes to 0, which is invalid too.
-	if old%pageSize != 0 || newSize == 0 || oldSize == 0 || old+oldSize < old ||
-		(fixed && (!mayMove || newAddr%pageSize != 0 || newAddr+newSize < newAddr)) {
-		return 0, unix.EINVAL
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	v := m.find(old)
-	if v == nil || old+oldSize > v.end {
-		return 0, unix.EFAULT
-	}
-	if !fixed {
-		if newSize <= oldSize {
-			m.unmapLocked(old+newSize, oldSize-newSize)
-			return old, nil
-		}
-		// Grow in place when the range after it is free.
-		if old+oldSize == v.end && old+newSize <= m.maxAddr && !m.overlaps(old+oldSize, old+newSize) {
-			m.insert(&vma{start: v.end, end: old + newSize, prot: v.prot, maxProt: v.maxProt, shared: v.shared,
-				mappable: v.mappable, off: v.off + int64(v.end-v.start), name: v.name})
-			m.merge()
-			return old, nil
-		}
-		if !mayMove {
-			return 0, unix.ENOMEM
-		}
-		var ok bool
-		if newAddr, ok = m.findFree(newSize); !ok {
-			return 0, unix.ENOMEM
-		}
-	} else {
-		if newAddr+newSize > m.maxAddr || (newAddr < old+oldSize && old < newAddr+newSize) {
-			return 0, unix.EINVAL
-		}
-		m.unmapLocked(newAddr, newSize)
-	}
-	// Move: a new vma at newAddr with the old one's backing; private
-	// pages move with it.
-	nv := &vma{start: newAddr, end: newAddr + newSize, prot: v.prot, maxProt: v.maxProt, shared: v.shared,
-		mappable: v.mappable, off: v.off + int64(old-v.start), name: v.name}
-	moved := min(oldSize, newSize)
-	for a := old; a < old+moved; a += pageSize {
-		if p, ok := m.ptes[a]; ok {
-			delete(m.ptes, a)
-			p.mappedW = false
-			m.ptes[newAddr+(a-old)] = p
-		}
-	}
-	m.unmapLocked(old, oldSize) // the moved ptes are no longer in range
-	m.insert(nv)
-	m.merge()
-	return newAddr, nil
-}
-
-// Madvise implements the advice that changes memory contents
-// (MADV_DONTNEED and MADV_FREE drop private pages); other advice is a
-// hint Linux may ignore too.
-func (m *MemoryManager) Madvise(addr, length uintptr, advice int) error {
-	end := addr + pageRoundUp(length)
-	if addr%pageSize != 0 || end < addr || end > m.maxAddr {
-		return unix.EINVAL
-	}
-	switch advice {
-	case unix.MADV_DONTNEED, unix.MADV_FREE:
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		// Unmap first: no thread may reach a page once it is freed.
-		m.as.Unmap(addr, end-addr)
-		m.forPtes(addr, end, func(a uintptr, p pte) {
-			m.mf.DecRef(p.off, pageSize)
-			delete(m.ptes, a)
-		})
-	}
-	return nil
 }
 
 // Fork returns a copy-on-write copy of m in a new platform address space.
@@ -342,12 +394,24 @@ func (m *MemoryManager) Fork(p platform.Platform) (*MemoryManager, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	special := false // MADV_DONTFORK or MADV_WIPEONFORK somewhere
 	for _, v := range m.vmas {
+		special = special || v.dontFork || v.wipeOnFork
+		if v.dontFork {
+			continue
+		}
 		nv := *v
+		// fork(2): memory locks are not inherited.
+		nv.locked, nv.onFault = false, false
 		c.vmas = append(c.vmas, &nv)
 		c.track(&nv, 1)
 	}
 	for a, pg := range m.ptes {
+		if special {
+			if v := m.find(a); v != nil && (v.dontFork || v.wipeOnFork) {
+				continue // the child gets nothing, or zeroes
+			}
+		}
 		m.mf.IncRef(pg.off, pageSize)
 		c.ptes[a] = pte{off: pg.off}
 		if pg.mappedW {
@@ -364,6 +428,8 @@ func (m *MemoryManager) Fork(p platform.Platform) (*MemoryManager, error) {
 	c.brkStart, c.brk, c.mmapTop = m.brkStart, m.brk, m.mmapTop
 	c.Exe, c.ArgvStart, c.ArgvEnd, c.EnvStart, c.EnvEnd = m.Exe, m.ArgvStart, m.ArgvEnd, m.EnvStart, m.EnvEnd
 	c.Auxv = append([]uint64(nil), m.Auxv...)
+	c.StartCode, c.EndCode, c.StartData, c.EndData, c.StartStack = m.StartCode, m.EndCode, m.StartData, m.EndData, m.StartStack
+	c.peakVirtual, c.peakResident = m.virtualLocked(), uint64(len(m.ptes))*pageSize
 	return c, nil
 }
 
@@ -606,11 +672,16 @@ func (m *MemoryManager) overlaps(start, end uintptr) bool {
 
 // findFree finds a free range of length bytes, top-down from mmapTop.
 func (m *MemoryManager) findFree(length uintptr) (uintptr, bool) {
-	end := m.mmapTop
+	return m.findFreeIn(length, pageSize*16, m.mmapTop) // never hand out the low pages
+}
+
+// findFreeIn finds a free range of length bytes in [lo, hi), top-down.
+func (m *MemoryManager) findFreeIn(length, lo, hi uintptr) (uintptr, bool) {
+	end := hi
 	for i := len(m.vmas) - 1; i >= -1; i-- {
-		var gapStart uintptr = pageSize * 16 // never hand out the low pages
+		gapStart := lo
 		if i >= 0 {
-			gapStart = m.vmas[i].end
+			gapStart = max(m.vmas[i].end, lo)
 		}
 		if gapStart >= end {
 			if i >= 0 && m.vmas[i].start < end {
@@ -642,8 +713,57 @@ func (m *MemoryManager) insert(v *vma) {
 // appears, -1 when it goes).
 func (m *MemoryManager) track(v *vma, delta int) {
 	if c := cacheOf(v.mappable); c != nil {
-		c.addMapper(m, delta)
+		c.addMapper(m, delta, v.shared && v.maxProt&unix.PROT_WRITE != 0)
 	}
+	if mc, ok := v.mappable.(MappingCounter); ok {
+		mc.CountMappings(delta, m.OwnerPID.Load())
+	}
+}
+
+// MappingCounter is implemented by Mappables that count the mappings made
+// of them: a SysV shared memory segment's shm_nattch (shmctl(2)) counts
+// vmas, as Linux's does through vm_ops open/close, so fork, munmap, exit
+// and execve keep it right. pid is the address space's OwnerPID.
+// CountMappings is called with m's lock held.
+type MappingCounter interface {
+	CountMappings(delta int, pid int32)
+}
+
+// UnmapSegment is the address-space half of shmdt(2): it finds the
+// mapping starting at addr at offset 0 of a Mappable that isSeg accepts
+// (returning the segment's size), and unmaps every mapping of that same
+// Mappable in [addr, addr+size) that maps it at the matching offset, as
+// Linux's shmdt does. It returns the Mappable, or EINVAL when addr starts
+// no such mapping.
+func (m *MemoryManager) UnmapSegment(addr uintptr, isSeg func(Mappable) (int64, bool)) (Mappable, error) {
+	if addr%pageSize != 0 {
+		return nil, unix.EINVAL
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v := m.find(addr)
+	if v == nil || v.start != addr || v.off != 0 || v.mappable == nil {
+		return nil, unix.EINVAL
+	}
+	size, ok := isSeg(v.mappable)
+	if !ok {
+		return nil, unix.EINVAL
+	}
+	mp := v.mappable
+	end := addr + pageRoundUp(uintptr(size))
+	var ranges [][2]uintptr
+	for _, o := range m.vmas {
+		if o.start >= end {
+			break
+		}
+		if o.start >= addr && o.mappable == mp && o.off == int64(o.start-addr) {
+			ranges = append(ranges, [2]uintptr{o.start, min(o.end, end)})
+		}
+	}
+	for _, r := range ranges {
+		m.unmapLocked(r[0], r[1]-r[0])
+	}
+	return mp, nil
 }
 
 // invalidateCache drops the platform mappings of c's pages at file
@@ -687,7 +807,9 @@ func (m *MemoryManager) merge() {
 		if n := len(out); n > 0 {
 			p := out[n-1]
 			if p.end == v.start && p.prot == v.prot && p.maxProt == v.maxProt && p.shared == v.shared &&
-				p.mappable == v.mappable && p.name == v.name &&
+				p.mappable == v.mappable && p.name == v.name && p.stack == v.stack &&
+				p.locked == v.locked && p.onFault == v.onFault && p.dontFork == v.dontFork &&
+				p.wipeOnFork == v.wipeOnFork &&
 				(p.mappable == nil || p.off+int64(p.end-p.start) == v.off) {
 				p.end = v.end
 				m.track(v, -1)
@@ -712,9 +834,10 @@ func (m *MemoryManager) unmapLocked(addr, length uintptr) {
 	m.split(addr)
 	m.split(end)
 	out := m.vmas[:0]
+	var gone []*vma
 	for _, v := range m.vmas {
 		if v.start >= addr && v.end <= end {
-			m.track(v, -1)
+			gone = append(gone, v)
 			continue
 		}
 		out = append(out, v)
@@ -723,8 +846,13 @@ func (m *MemoryManager) unmapLocked(addr, length uintptr) {
 		m.vmas[i] = nil
 	}
 	m.vmas = out
-	// Unmap first: no thread may reach a page once it is freed.
+	m.noteHWMLocked()
+	// Unmap first: no thread may reach a page once it is freed (private
+	// pages below, or a Mappable's when its last mapping goes).
 	m.as.Unmap(addr, length)
+	for _, v := range gone {
+		m.track(v, -1)
+	}
 	m.forPtes(addr, end, func(a uintptr, p pte) {
 		m.mf.DecRef(p.off, pageSize)
 		delete(m.ptes, a)

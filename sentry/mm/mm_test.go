@@ -138,7 +138,7 @@ func TestBrkAndMremap(t *testing.T) {
 	m.CopyOut(addr, []byte("moved"))
 	// Block growth in place, forcing a move.
 	m.MMap(MMapOpts{Addr: addr + pageSize, Length: pageSize, Fixed: true, Prot: unix.PROT_READ})
-	n, err := m.Mremap(addr, pageSize, 4*pageSize, true, false, 0)
+	n, err := m.Mremap(addr, pageSize, 4*pageSize, MremapOpts{MayMove: true})
 	if err != nil || n == addr {
 		t.Fatalf("mremap = %#x, %v", n, err)
 	}

@@ -28,16 +28,17 @@ import (
 //
 // The zero VirtualDentry is returned if fd has no inode. The dentry is not
 // cached: it lives as long as something (a description opened through it)
-// refers to it.
+// refers to it. The caller owns a reference on the result (DecRef).
 func (v *VirtualFilesystem) AnonymousDentry(fd *FileDescription) VirtualDentry {
 	if fd.vd.Ok() {
+		fd.vd.IncRef()
 		return fd.vd
 	}
 	if fd.inode == nil {
 		return VirtualDentry{}
 	}
 	m := v.anonymousMount()
-	d := newDentry(m.root, fd.name, fd.inode, anonFileType(fd.inode))
+	d := v.newDentry(m.root, fd.name, fd.inode, anonFileType(fd.inode))
 	// It is in no directory: like an unlinked file, it cannot be linked
 	// back anywhere (linkat(AT_EMPTY_PATH) gives ENOENT).
 	d.dead.Store(true)
@@ -49,7 +50,7 @@ func (v *VirtualFilesystem) anonymousMount() *Mount {
 	v.anonOnce.Do(func() {
 		v.anonMount = &Mount{
 			id:   v.nextID.Add(1),
-			root: newDentry(nil, "/", NewSyntheticDir(), unix.S_IFDIR),
+			root: v.newDentry(nil, "/", NewSyntheticDir(), unix.S_IFDIR),
 			opts: MountOptions{FSType: "anon_inodefs", Source: "anon_inodefs"},
 			anon: true,
 		}

@@ -66,7 +66,7 @@ func TestAnonymousDentry(t *testing.T) {
 	defer r.DecRef()
 	ev := vfs.NewFileDescription(eventImpl{}, unix.O_RDWR, vfs.NewAnonInode(ctx, 0o600), "anon_inode:[eventfd]")
 	defer ev.DecRef()
-	memfd := tmpfs.NewMemfd(ctx, memFile(t), "m")
+	memfd := tmpfs.NewMemfd(ctx, memFile(t), "m", false, false)
 	defer memfd.DecRef()
 	memfd.Write(ctx, []byte("memfd data"))
 	noInode := vfs.NewFileDescription(eventImpl{}, unix.O_RDWR, nil, "anon_inode:[x]")

@@ -9,20 +9,24 @@ import (
 
 // Dentry is a name in the VFS's cache of the directory tree: one Inode
 // reached through one (parent, name) pair. The VFS creates dentries as paths
-// are walked and keeps them for the life of the sandbox (there is no
-// eviction: a filesystem's Inodes stay referenced while their dentry is
-// cached); unlinked or renamed-over dentries are dropped from their parent
-// and marked dead, but survive as long as open files or working directories
-// use them.
+// are walked. A dentry is reference counted (see dcache.go): open files,
+// working and root directories, mounts, children and path walks in progress
+// hold references; a dentry nothing refers to stays cached on an LRU list
+// and is evicted when the list grows past its bound (the filesystem's Inode,
+// and what it holds such as a gofer FID, is then let go). Unlinked or
+// renamed-over dentries are dropped from their parent and marked dead, but
+// survive as long as something refers to them.
 //
 // Inodes must be comparable with == (use pointer types): the VFS compares
 // them for DynamicDirectory revalidation, hard link checks and locks.
 type Dentry struct {
 	inode Inode
 	ftype uint32 // S_IFMT bits, cached at creation (a file's type never changes)
+	v     *VirtualFilesystem
 
 	// parent and name are protected by VirtualFilesystem.nameMu. The
-	// root of a filesystem has parent nil.
+	// root of a filesystem has parent nil. A dentry holds a reference on
+	// its parent for as long as it exists.
 	parent *Dentry
 	name   string
 
@@ -31,25 +35,56 @@ type Dentry struct {
 	dirMu    sync.Mutex
 	children map[string]*Dentry
 
-	dead      atomic.Bool  // unlinked, rmdir'ed or replaced by a rename
+	dead      atomic.Bool  // unlinked, rmdir'ed, replaced by a rename or evicted
+	uncached  atomic.Bool  // CacheTracker.Uncached was called
 	mounts    atomic.Int32 // number of mounts whose mount point this is
+	isRoot    bool         // the root of a filesystem (parent nil, forever)
 	synthetic bool         // a VFS-made mount point the filesystem doesn't know
+	tmpfile   bool         // an O_TMPFILE file that linkat may give a name
+	opens     atomic.Int32 // open file descriptions of this dentry (for IN_DELETE_SELF)
+
+	// lookupOp is the path operation whose lookup made the dentry (see
+	// LookupStater); set before the dentry is published.
+	lookupOp uint64
+
+	// refs counts the references (see dcache.go).
+	refs atomic.Int64
+	// The LRU links and state, protected by VirtualFilesystem.lruMu.
+	lruPrev, lruNext *Dentry
+	inLRU            bool
+	destroyed        bool
 }
 
 // CacheTracker is implemented by inodes that hold resources (such as a
 // gofer FID) only while the dentry cache names them: Cached is called for
 // each dentry made for the inode, Uncached when that dentry is dropped
-// (unlinked, renamed over, found stale). Open files keep their own hold.
+// (unlinked, renamed over, found stale, evicted). Open files keep their own
+// hold.
 type CacheTracker interface {
 	Cached()
 	Uncached()
 }
 
-func newDentry(parent *Dentry, name string, inode Inode, ftype uint32) *Dentry {
+// CachePinner is implemented by inodes that must stay in the dentry cache
+// even when no reference is left, while PinCache reports true: a gofer file
+// whose pages are mapped (a new Inode for it would have a new, incoherent
+// page cache).
+type CachePinner interface {
+	PinCache() bool
+}
+
+// newDentry returns a dentry with one reference, owned by the caller. It
+// takes a reference on parent (which the caller must hold one on).
+func (v *VirtualFilesystem) newDentry(parent *Dentry, name string, inode Inode, ftype uint32) *Dentry {
 	if ct, ok := inode.(CacheTracker); ok {
 		ct.Cached()
 	}
-	return &Dentry{inode: inode, ftype: ftype, parent: parent, name: name}
+	d := &Dentry{inode: inode, ftype: ftype, v: v, parent: parent, name: name, isRoot: parent == nil}
+	d.refs.Store(1)
+	if parent != nil {
+		parent.IncRef()
+	}
+	return d
 }
 
 // Inode returns the dentry's inode.
@@ -85,15 +120,32 @@ func isDynamic(dir Inode) bool {
 	return ok && dd.DynamicLookup()
 }
 
+// LookupStater is implemented by inodes that know their attributes from
+// the lookup that made them (a gofer walk returns them). When a path
+// operation's own lookup made the dentry it then stats, the VFS takes
+// them instead of asking again: they are as fresh as the operation.
+type LookupStater interface {
+	// TakeLookupStat returns the attributes of the lookup, once.
+	TakeLookupStat() (Stat, bool)
+}
+
 // lookupChildLocked returns the dentry of parent's child name, from the
-// cache or through Inode.Lookup. parent.dirMu must be held. name is a
-// normal component (not "", "." or "..").
+// cache or through Inode.Lookup, with a reference the caller owns.
+// parent.dirMu must be held. name is a normal component (not "", "." or
+// "..").
 func (v *VirtualFilesystem) lookupChildLocked(ctx Context, parent *Dentry, name string) (*Dentry, error) {
+	return v.lookupChildOp(ctx, parent, name, 0)
+}
+
+// lookupChildOp is lookupChildLocked for path operation op (0: none), which
+// a dentry made by Inode.Lookup records.
+func (v *VirtualFilesystem) lookupChildOp(ctx Context, parent *Dentry, name string, op uint64) (*Dentry, error) {
 	if parent.dead.Load() {
 		return nil, unix.ENOENT
 	}
 	c := parent.children[name]
 	if c != nil && (c.synthetic || !isDynamic(parent.inode)) {
+		c.IncRef()
 		return c, nil
 	}
 	inode, err := parent.inode.Lookup(ctx, name)
@@ -109,13 +161,15 @@ func (v *VirtualFilesystem) lookupChildLocked(ctx Context, parent *Dentry, name 
 			ct.Cached()
 			ct.Uncached()
 		}
+		c.IncRef()
 		return c, nil
 	}
 	ftype, err := fileType(ctx, inode)
 	if err != nil {
 		return nil, err
 	}
-	d := newDentry(parent, name, inode, ftype)
+	d := v.newDentry(parent, name, inode, ftype)
+	d.lookupOp = op
 	if c != nil {
 		v.dropChildLocked(parent, name, c)
 	}
@@ -123,11 +177,11 @@ func (v *VirtualFilesystem) lookupChildLocked(ctx Context, parent *Dentry, name 
 	return d, nil
 }
 
-// lookupChild is lookupChildLocked taking parent.dirMu.
-func (v *VirtualFilesystem) lookupChild(ctx Context, parent *Dentry, name string) (*Dentry, error) {
+// lookupChild is lookupChildOp taking parent.dirMu.
+func (v *VirtualFilesystem) lookupChild(ctx Context, parent *Dentry, name string, op uint64) (*Dentry, error) {
 	parent.dirMu.Lock()
 	defer parent.dirMu.Unlock()
-	return v.lookupChildLocked(ctx, parent, name)
+	return v.lookupChildOp(ctx, parent, name, op)
 }
 
 // addChildLocked caches d as parent's child name (parent.dirMu held).
@@ -138,25 +192,39 @@ func (v *VirtualFilesystem) addChildLocked(parent *Dentry, name string, d *Dentr
 	parent.children[name] = d
 }
 
-// dropChildLocked removes d from parent's cache and marks it dead.
+// dropChildLocked removes d from parent's cache and marks it dead
+// (parent.dirMu held). A dentry nothing refers to is destroyed by the
+// cache (dcache.go).
 func (v *VirtualFilesystem) dropChildLocked(parent *Dentry, name string, d *Dentry) {
 	if parent.children[name] == d {
 		delete(parent.children, name)
 	}
-	if !d.dead.Swap(true) {
+	d.dead.Store(true)
+	d.release()
+	if d.refs.Load() == 0 {
+		// Unused (on the LRU list or pinned off it): nothing will drop
+		// a reference to destroy it.
+		v.dentryUnused(d)
+	}
+}
+
+// release tells d's inode that d no longer names it (once).
+func (d *Dentry) release() {
+	if !d.uncached.Swap(true) {
 		if ct, ok := d.inode.(CacheTracker); ok {
 			ct.Uncached()
 		}
 	}
 }
 
-// newChildLocked caches a freshly created inode as parent's child name.
+// newChildLocked caches a freshly created inode as parent's child name; the
+// new dentry's reference is the caller's.
 func (v *VirtualFilesystem) newChildLocked(ctx Context, parent *Dentry, name string, inode Inode) (*Dentry, error) {
 	ftype, err := fileType(ctx, inode)
 	if err != nil {
 		return nil, err
 	}
-	d := newDentry(parent, name, inode, ftype)
+	d := v.newDentry(parent, name, inode, ftype)
 	if old := parent.children[name]; old != nil {
 		v.dropChildLocked(parent, name, old)
 	}
@@ -164,8 +232,9 @@ func (v *VirtualFilesystem) newChildLocked(ctx Context, parent *Dentry, name str
 	return d, nil
 }
 
-// childExistsLocked reports whether parent has a child name (parent.dirMu
-// held), consulting the filesystem on a cache miss.
+// childLocked reports parent's child name (parent.dirMu held), consulting
+// the filesystem on a cache miss: nil without error if there is none, else
+// with a reference the caller owns.
 func (v *VirtualFilesystem) childLocked(ctx Context, parent *Dentry, name string) (*Dentry, error) {
 	d, err := v.lookupChildLocked(ctx, parent, name)
 	if err == unix.ENOENT {

@@ -100,6 +100,8 @@ func (fd *FileDescription) Getdents(ctx Context, emit func(d Dirent, next int64)
 		}
 		fd.off++
 	}
+	// Linux's iterate_dir: IN_ACCESS for every getdents call.
+	fd.event(1, InAccess)
 	return nil
 }
 

@@ -29,8 +29,10 @@
 //
 // Per task:
 //
-//   - FSContext (root, cwd, umask): share the pointer for CLONE_FS, else
-//     (*FSContext).Fork(). No reference counting is needed.
+//   - FSContext (root, cwd, umask): share the pointer for CLONE_FS (with
+//     (*FSContext).IncRef), else (*FSContext).Fork(); DecRef at exit. It
+//     holds references on its root and working directory (see Dentry
+//     references below); SetCwd/SetRoot take their own.
 //   - FDTable: share with (*FDTable).IncRef() for CLONE_FILES, else
 //     (*FDTable).Fork(). At exit call (*FDTable).DecRef() (the last
 //     reference closes everything; CloseAll() closes everything now). At
@@ -40,6 +42,9 @@
 //     descriptor >= min, taking its own reference; Get/GetFile return a
 //     referenced *FileDescription the caller must DecRef; Remove closes.
 //     NewFDs installs several at once (pipe2, socketpair).
+//   - RLIMIT_FSIZE: a Context that implements FileSizeLimited (fsize.go)
+//     has its writes, truncates and fallocates of regular files limited
+//     as Linux does (short write, then EFBIG after FileSizeExceeded).
 //
 // Loading executables:
 //
@@ -86,6 +91,14 @@
 // implements the FIFO open blocking rules. Without a factory mknod of a FIFO
 // gives EPERM.
 //
+// Unix socket names: VirtualFilesystem.MknodSocket(ctx, pop, perm) makes
+// the S_IFSOCK node of bind(2) and returns its Inode, by which
+// sentry/socket/unix finds the bound socket on connect(2) (it resolves the
+// path with GetDentry and checks W_OK with AccessAt). Filesystems must
+// return from Mknod(S_IFSOCK) the Inode their later lookups return
+// (the dentry cache keeps it); the gofer filesystem makes a real socket
+// node on the host as the name.
+//
 // Character devices: RegisterCharDevice(major, minor, opener) makes a
 // device openable from any device inode (sentry/fs/dev registers mem
 // devices 1:3 null, 1:5 zero, 1:7 full, 1:8 random, 1:9 urandom, and 5:0
@@ -107,9 +120,25 @@
 // StatFSer reports statfs (f_type PROC_SUPER_MAGIC).
 //
 // Locks: FileDescription.SetPOSIXLock/TestPOSIXLock (owner = the caller's
-// *FDTable, as Linux's files_struct) and FileDescription.Flock; closing a
-// descriptor drops its table's POSIX locks on that file, and the last
-// reference to a description drops its flock.
+// *FDTable, as Linux's files_struct), SetOFDLock/TestOFDLock (owner = the
+// description) and FileDescription.Flock; closing a descriptor drops its
+// table's POSIX locks on that file, and the last reference to a
+// description drops its OFD locks and its flock.
+//
+// Extended attributes (xattr.go): Getxattr, Setxattr, Listxattr,
+// Removexattr on a resolved location or a FileDescription check names,
+// sizes and xattr(7) permissions (trusted.* needs CAP_SYS_ADMIN, writing
+// security.* CAP_SYS_ADMIN or CAP_SETFCAP for security.capability, user.*
+// only on regular files and directories) and call the inode's XattrInode;
+// XattrStore is an in-memory implementation (tmpfs).
+//
+// Change notification (notify.go): AddWatch/RemoveWatch register a Watch
+// on an inode; path operations, opens, closes and I/O through
+// FileDescriptions report inotify(7) events to it (sentry/fs/inotify).
+// NotifyModify/NotifyAccess are for I/O made around Read and Write.
+//
+// O_TMPFILE (tmpfile.go): directories implementing TmpfileCreator; LinkAt
+// gives such a file (or any location) a name.
 //
 // Inodes must be comparable with == (pointer types): the VFS compares them
 // and keys lock state by them.
@@ -131,6 +160,13 @@
 // PathNameFrom and PathFrom turn locations back into paths (getcwd,
 // /proc). CheckAccess and CheckPermission expose the permission check.
 //
+// Mount namespaces (mountns.go): MountRoot makes the initial one
+// (RootNamespace); CloneNamespace copies one and returns how to move a
+// task's root and cwd into the copy; MountIn, BindMount (MS_BIND, MS_REC),
+// Remount, Detach (umount2, MNT_DETACH), PivotRoot and Release (the
+// namespace's last task is gone) act on the namespace of the location
+// given. Every mount is private.
+//
 // Read-only mounts (MountOptions.ReadOnly) give EROFS for every mutation.
 // Permission checks use Context.FSUID/FSGID and, when the Context
 // implements Capable, its capabilities (capabilities(7)): CAP_DAC_OVERRIDE
@@ -140,12 +176,31 @@
 // bit, CAP_MKNOD allows device nodes. A Context without Capable is
 // privileged exactly when its FSUID is 0.
 //
+// # Dentry references
+//
+// Dentries are reference counted (dcache.go): GetDentry and GetDirectory
+// return a location with a reference the caller must drop with
+// VirtualDentry.DecRef; FileDescriptions, FSContexts, mounts, watches and
+// children hold their own. MagicLinker.FollowMagicLink and
+// AnonymousDentry return a reference too. PathOperation's Root and Start
+// are borrowed: whoever holds them (the task's FSContext, a dirfd's
+// description) keeps them referenced for the call. A dentry nothing
+// refers to stays cached on an LRU list of at most MaxUnusedDentries
+// (SetMaxUnusedDentries), beyond which the oldest are evicted, as Linux's
+// dcache shrinker does: the name is dropped from its parent and the inode
+// told (CacheTracker.Uncached, so a gofer inode clunks its FID). Mount
+// points, mount roots, synthetic directories and inodes that ask for it
+// (CachePinner: gofer files whose pages are mapped) stay.
+//
 // # Locking
 //
 // VirtualFilesystem.renameMu serializes renames; each directory dentry's
 // dirMu serializes cache misses and namespace changes in that directory
 // (held across the filesystem call); nameMu protects dentry names and
-// parents briefly; mountMu protects the mount table. Filesystem methods may
+// parents briefly; mountMu protects the mount table; lruMu (a leaf)
+// protects the unused dentry list. Eviction runs on a goroutine of its own
+// (dcache.go), so dropping a reference never takes a dirMu and may happen
+// with VFS locks held. Filesystem methods may
 // therefore be called concurrently for different directories and must do
 // their own locking. Filesystem code must not call back into path
 // resolution while the VFS calls it, except from Inode.Readlink,
@@ -154,7 +209,9 @@
 //
 // # Limits
 //
-// Dentries (and thus filesystem Inodes, e.g. gofer FIDs) are cached for the
-// life of the sandbox; there is no eviction. Dead (unlinked) dentries live
-// as long as something refers to them.
+// The dentry cache holds at most MaxUnusedDentries unused dentries, plus
+// those in use and their ancestors. Dead (unlinked) dentries live as long
+// as something refers to them. An overlay (sentry/fs/overlay) keeps its
+// own node per name, with the lower inodes (gofer FIDs) they hold, for the
+// life of the sandbox.
 package vfs

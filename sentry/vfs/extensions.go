@@ -148,7 +148,10 @@ type (
 	// chosen by the inode rather than by their text: procfs's
 	// /proc/<pid>/{exe,cwd,root,fd/N}. When following such a link the VFS
 	// uses the returned location and ignores Readlink (which still gives
-	// the text readlink(2) shows). Returning an error fails the walk.
+	// the text readlink(2) shows). Returning an error fails the walk. The
+	// returned location carries a reference that the VFS owns (take one
+	// with VirtualDentry.IncRef, FSContext.CwdRef, GetDentry or
+	// AnonymousDentry).
 	MagicLinker interface {
 		FollowMagicLink(ctx Context) (VirtualDentry, error)
 	}

@@ -59,9 +59,12 @@ func NewFileDescription(impl FileImpl, flags uint32, inode Inode, name string) *
 }
 
 // newFileDescription makes the description of a file opened by path.
+// It takes a reference on vd.
 func (v *VirtualFilesystem) newFileDescription(impl FileImpl, flags uint32, vd VirtualDentry) *FileDescription {
 	fd := &FileDescription{impl: impl, vd: vd, inode: vd.Dentry.inode, v: v}
 	fd.init(flags)
+	vd.IncRef()
+	vd.Dentry.opens.Add(1)
 	if vd.Dentry.ftype == unix.S_IFREG && fd.IsWritable() {
 		fd.countedWriter = true
 		addWriter(fd.inode, 1)
@@ -115,10 +118,17 @@ func (fd *FileDescription) DecRef() {
 			(*h)(fd)
 		}
 		releaseFlock(fd)
+		releaseOFDLocks(fd)
 		if fd.countedWriter {
 			addWriter(fd.inode, -1)
 		}
+		if fd.vd.Ok() && fd.v != nil {
+			fd.v.closed(fd)
+		}
 		fd.impl.Release()
+		if fd.vd.Ok() {
+			fd.vd.DecRef()
+		}
 	case n < 0:
 		panic("vfs: FileDescription over-released")
 	}
@@ -196,7 +206,9 @@ func (fd *FileDescription) Read(ctx Context, dst []byte) (int, error) {
 		return 0, unix.EBADF
 	}
 	if !fd.seekable {
-		return fd.impl.Read(ctx, dst, -1, fd.nonblock())
+		n, err := fd.impl.Read(ctx, dst, -1, fd.nonblock())
+		fd.event(n, InAccess)
+		return n, err
 	}
 	fd.offMu.Lock()
 	defer fd.offMu.Unlock()
@@ -204,7 +216,15 @@ func (fd *FileDescription) Read(ctx Context, dst []byte) (int, error) {
 	if n > 0 {
 		fd.off += int64(n)
 	}
+	fd.event(n, InAccess)
 	return n, err
+}
+
+// event reports an inotify event on the file after n bytes of I/O.
+func (fd *FileDescription) event(n int, mask uint32) {
+	if n > 0 && fd.v != nil && fd.vd.Ok() && fd.v.watching() {
+		fd.v.inodeEvent(fd.vd.Dentry, mask)
+	}
 }
 
 // PRead reads at off without using the position (pread64).
@@ -221,7 +241,9 @@ func (fd *FileDescription) PRead(ctx Context, dst []byte, off int64) (int, error
 	if off < 0 {
 		return 0, unix.EINVAL
 	}
-	return fd.impl.Read(ctx, dst, off, fd.nonblock())
+	n, err := fd.impl.Read(ctx, dst, off, fd.nonblock())
+	fd.event(n, InAccess)
+	return n, err
 }
 
 // Write writes at the file position (advancing it), at the end of file for
@@ -231,7 +253,9 @@ func (fd *FileDescription) Write(ctx Context, src []byte) (int, error) {
 		return 0, unix.EBADF
 	}
 	if !fd.seekable {
-		return fd.impl.Write(ctx, src, -1, fd.nonblock())
+		n, err := fd.impl.Write(ctx, src, -1, fd.nonblock())
+		fd.event(n, InModify)
+		return n, err
 	}
 	fd.offMu.Lock()
 	defer fd.offMu.Unlock()
@@ -240,16 +264,32 @@ func (fd *FileDescription) Write(ctx Context, src []byte) (int, error) {
 		if n > 0 || err == nil {
 			fd.off = end
 		}
+		fd.event(n, InModify)
 		return n, err
 	}
-	n, err := fd.impl.Write(ctx, src, fd.off, fd.nonblock())
+	lim, err := fd.limitWrite(ctx, fd.off, len(src)) // RLIMIT_FSIZE (fsize.go)
+	if err != nil {
+		return 0, err
+	}
+	n, err := fd.impl.Write(ctx, src[:lim], fd.off, fd.nonblock())
 	if n > 0 {
 		fd.off += int64(n)
 	}
+	fd.event(n, InModify)
 	return n, err
 }
 
 func (fd *FileDescription) appendWrite(ctx Context, src []byte) (int, int64, error) {
+	if _, ok := fileSizeLimit(ctx); ok {
+		// RLIMIT_FSIZE (fsize.go) at the current end of file.
+		if st, err := fd.inode.Stat(ctx); err == nil {
+			lim, err := fd.limitWrite(ctx, st.Size, len(src))
+			if err != nil {
+				return 0, st.Size, err
+			}
+			src = src[:lim]
+		}
+	}
 	if aw, ok := fd.impl.(AppendWriter); ok {
 		return aw.Append(ctx, src, fd.nonblock())
 	}
@@ -275,9 +315,16 @@ func (fd *FileDescription) PWrite(ctx Context, src []byte, off int64) (int, erro
 	}
 	if fd.flags.Load()&unix.O_APPEND != 0 {
 		n, _, err := fd.appendWrite(ctx, src)
+		fd.event(n, InModify)
 		return n, err
 	}
-	return fd.impl.Write(ctx, src, off, fd.nonblock())
+	lim, err := fd.limitWrite(ctx, off, len(src)) // RLIMIT_FSIZE (fsize.go)
+	if err != nil {
+		return 0, err
+	}
+	n, err := fd.impl.Write(ctx, src[:lim], off, fd.nonblock())
+	fd.event(n, InModify)
+	return n, err
 }
 
 // Seek implements lseek(2).
@@ -363,7 +410,13 @@ func (fd *FileDescription) SetStat(ctx Context, s SetStat) error {
 		return unix.EBADF
 	}
 	ro := fd.vd.Ok() && fd.vd.Mount.ReadOnly()
-	return setStat(ctx, fd.inode, ro, s)
+	if err := setStat(ctx, fd.inode, ro, s); err != nil {
+		return err
+	}
+	if fd.v != nil && fd.vd.Ok() {
+		fd.v.inodeEvent(fd.vd.Dentry, setStatEvents(s))
+	}
+	return nil
 }
 
 // Truncate implements ftruncate(2).
@@ -383,6 +436,17 @@ func (fd *FileDescription) Truncate(ctx Context, size int64) error {
 	if fd.vd.Ok() && fd.vd.Mount.ReadOnly() {
 		return unix.EROFS
 	}
+	if err := limitTruncate(ctx, fd.inode, size); err != nil { // RLIMIT_FSIZE
+		return err
+	}
+	if err := fd.truncate(ctx, size); err != nil {
+		return err
+	}
+	fd.event(1, InModify)
+	return nil
+}
+
+func (fd *FileDescription) truncate(ctx Context, size int64) error {
 	if t, ok := fd.impl.(Truncater); ok {
 		return t.Truncate(ctx, size)
 	}
@@ -417,7 +481,17 @@ func (fd *FileDescription) Allocate(ctx Context, mode uint32, off, length int64)
 		}
 		return unix.ESPIPE
 	}
-	return a.Allocate(ctx, mode, off, length)
+	const keepSize, punchHole = 1, 2 // FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE
+	if mode&(keepSize|punchHole) == 0 {
+		if err := limitTruncate(ctx, fd.inode, off+length); err != nil { // RLIMIT_FSIZE
+			return err
+		}
+	}
+	if err := a.Allocate(ctx, mode, off, length); err != nil {
+		return err
+	}
+	fd.event(1, InModify)
+	return nil
 }
 
 // Sync implements fsync(2) and fdatasync(2).

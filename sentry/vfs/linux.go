@@ -71,3 +71,13 @@ func DevMajor(dev uint64) uint32 { return uint32((dev>>8)&0xfff) | uint32((dev>>
 
 // DevMinor returns the minor number of dev.
 func DevMinor(dev uint64) uint32 { return uint32(dev&0xff) | uint32((dev>>12)&^0xff) }
+
+// File capability xattr layout (include/uapi/linux/capability.h), which
+// x/sys/unix lacks.
+const (
+	vfsCapRevisionMask = 0xff000000
+	vfsCapRevision2    = 0x02000000
+	vfsCapRevision3    = 0x03000000
+	xattrCapsSz2       = 20
+	xattrCapsSz3       = 24
+)

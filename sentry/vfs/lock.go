@@ -13,14 +13,24 @@ import (
 //     FDTable, like Linux's files_struct ownership: threads sharing a table
 //     share locks, a forked child does not inherit them, and closing any
 //     descriptor of a file drops the table's locks on that file.
+//   - open file description locks (fcntl F_OFD_SETLK, F_OFD_SETLKW,
+//     F_OFD_GETLK) are record locks owned by an open file description, as
+//     flock(2) locks are: they conflict with POSIX locks and with those of
+//     other descriptions, are inherited across fork (the description is
+//     shared) and go with the description's last reference. F_GETLK and
+//     F_OFD_GETLK report them with l_pid -1.
 //   - flock(2) locks are owned by an open file description and released
 //     with its last reference.
 //
-// Both are per Inode. There is no deadlock detection (F_SETLKW never gives
-// EDEADLK) and OFD locks (F_OFD_*) are not implemented.
+// All are per Inode. There is no deadlock detection (F_SETLKW never gives
+// EDEADLK).
+
+// lockOwner owns record locks: an *FDTable (POSIX locks) or a
+// *FileDescription (OFD locks).
+type lockOwner any
 
 type posixLock struct {
-	owner      *FDTable
+	owner      lockOwner
 	pid        int32
 	typ        int16 // F_RDLCK or F_WRLCK
 	start, end int64 // [start, end); end is math.MaxInt64 for "to EOF"
@@ -109,13 +119,25 @@ func (fd *FileDescription) lockRange(ctx Context, fl *Flock) (int64, int64, erro
 	return start, end, nil
 }
 
-func conflicts(a posixLock, owner *FDTable, typ int16, start, end int64) bool {
+func conflicts(a posixLock, owner lockOwner, typ int16, start, end int64) bool {
 	return a.owner != owner && a.start < end && start < a.end && (a.typ == unix.F_WRLCK || typ == unix.F_WRLCK)
 }
 
 // TestPOSIXLock implements F_GETLK: it returns the first lock that would
 // block fl for owner, or fl with Type F_UNLCK.
 func (fd *FileDescription) TestPOSIXLock(ctx Context, owner *FDTable, fl Flock) (Flock, error) {
+	return fd.testLock(ctx, owner, fl)
+}
+
+// TestOFDLock implements F_OFD_GETLK: fl.Pid must be 0 (EINVAL).
+func (fd *FileDescription) TestOFDLock(ctx Context, fl Flock) (Flock, error) {
+	if fl.Pid != 0 {
+		return Flock{}, unix.EINVAL
+	}
+	return fd.testLock(ctx, fd, fl)
+}
+
+func (fd *FileDescription) testLock(ctx Context, owner lockOwner, fl Flock) (Flock, error) {
 	if fd.IsPath() {
 		return Flock{}, unix.EBADF
 	}
@@ -148,6 +170,19 @@ func (fd *FileDescription) TestPOSIXLock(ctx Context, owner *FDTable, fl Flock) 
 // needs fd open for reading, a write lock for writing (EBADF). A conflict
 // gives EAGAIN, or waits (interruptibly) with block.
 func (fd *FileDescription) SetPOSIXLock(ctx Context, owner *FDTable, pid int32, fl Flock, block bool) error {
+	return fd.setLock(ctx, owner, pid, fl, block)
+}
+
+// SetOFDLock implements F_OFD_SETLK and F_OFD_SETLKW: a record lock owned
+// by fd itself. fl.Pid must be 0 (EINVAL).
+func (fd *FileDescription) SetOFDLock(ctx Context, fl Flock, block bool) error {
+	if fl.Pid != 0 {
+		return unix.EINVAL
+	}
+	return fd.setLock(ctx, fd, -1, fl, block)
+}
+
+func (fd *FileDescription) setLock(ctx Context, owner lockOwner, pid int32, fl Flock, block bool) error {
 	switch fl.Type {
 	case unix.F_RDLCK:
 		if !fd.IsReadable() {
@@ -203,7 +238,7 @@ func (fd *FileDescription) SetPOSIXLock(ctx Context, owner *FDTable, pid int32, 
 
 // carve removes owner's locks from [start, end), splitting those that
 // straddle it.
-func carve(locks []posixLock, owner *FDTable, start, end int64) []posixLock {
+func carve(locks []posixLock, owner lockOwner, start, end int64) []posixLock {
 	out := locks[:0:0]
 	for _, p := range locks {
 		if p.owner != owner || p.end <= start || end <= p.start {
@@ -224,8 +259,12 @@ func carve(locks []posixLock, owner *FDTable, start, end int64) []posixLock {
 	return out
 }
 
-// releasePOSIX drops owner's POSIX locks on inode (any close of the file).
-func releasePOSIX(owner *FDTable, inode Inode) {
+// releaseOFDLocks drops fd's OFD locks (its last reference).
+func releaseOFDLocks(fd *FileDescription) { releasePOSIX(fd, fd.inode) }
+
+// releasePOSIX drops owner's record locks on inode (for POSIX locks: any
+// close of the file).
+func releasePOSIX(owner lockOwner, inode Inode) {
 	if inode == nil {
 		return
 	}

@@ -17,6 +17,10 @@ type MountOptions struct {
 	// NoExec makes execute permission checks (OpenExecutable) fail with
 	// EACCES.
 	NoExec bool
+	// NoSuid and NoDev are shown in /proc/mounts only: the Sentry never
+	// honours set-user-ID bits and never opens host devices, on any
+	// mount.
+	NoSuid, NoDev bool
 	// FSType is the filesystem type shown in /proc/mounts ("tmpfs",
 	// "proc", "9p", ...). Source is the mount source ("none", "tmpfs").
 	FSType string
@@ -34,6 +38,12 @@ type Mount struct {
 	// anon marks the hidden mount of anonymous dentries (see
 	// AnonymousDentry): its dentries show their name as their path.
 	anon bool
+	// ns is the mount namespace the mount is in (mountns.go); nil for
+	// the hidden mount.
+	ns *MountNamespace
+	// ro and noexec are opts' ReadOnly and NoExec, which a remount
+	// changes.
+	ro, noexec atomic.Bool
 }
 
 // Root returns the root dentry of the mounted filesystem.
@@ -42,11 +52,15 @@ func (m *Mount) Root() *Dentry { return m.root }
 // ID returns the mount's unique id (for /proc/self/mountinfo).
 func (m *Mount) ID() uint64 { return m.id }
 
-// Options returns the options m was mounted with.
-func (m *Mount) Options() MountOptions { return m.opts }
+// Options returns the options m was mounted with (as remounted since).
+func (m *Mount) Options() MountOptions {
+	o := m.opts
+	o.ReadOnly, o.NoExec = m.ro.Load(), m.noexec.Load()
+	return o
+}
 
 // ReadOnly reports whether m is a read-only mount.
-func (m *Mount) ReadOnly() bool { return m.opts.ReadOnly }
+func (m *Mount) ReadOnly() bool { return m.ro.Load() }
 
 // VirtualDentry is a location in the VFS: a dentry as seen through a mount.
 // The zero value means "none".
@@ -88,13 +102,25 @@ type VirtualFilesystem struct {
 	// use; it is in neither mounts nor all.
 	anonOnce  sync.Once
 	anonMount *Mount
+
+	// lruMu protects the list of unused dentries (dcache.go) and the
+	// LRU fields of every Dentry. It is a leaf lock.
+	lruMu            sync.Mutex
+	lruHead, lruTail *Dentry
+	lruLen, lruMax   int
+	shrinking        bool // a backgroundShrink goroutine runs
+
+	// notify holds the inotify watches (notify.go).
+	notify notifier
+	// opSeq numbers path operations (LookupStater).
+	opSeq atomic.Uint64
 }
 
 // New returns a VFS with no root yet (see MountRoot). mf is the memory file
 // for in-memory filesystems (tmpfs, memfd); it may be nil in tests that
 // don't need one.
 func New(mf *memfile.File) *VirtualFilesystem {
-	return &VirtualFilesystem{mf: mf, mounts: make(map[mountKey][]*Mount)}
+	return &VirtualFilesystem{mf: mf, mounts: make(map[mountKey][]*Mount), lruMax: MaxUnusedDentries}
 }
 
 // MemoryFile returns the memory file given to New.
@@ -110,7 +136,10 @@ func (v *VirtualFilesystem) MountRoot(ctx Context, root Inode, opts MountOptions
 	if ftype != unix.S_IFDIR {
 		return unix.ENOTDIR
 	}
-	m := &Mount{id: v.nextID.Add(1), root: newDentry(nil, "/", root, ftype), opts: opts}
+	m := &Mount{id: v.nextID.Add(1), root: v.newDentry(nil, "/", root, ftype), opts: opts}
+	m.ro.Store(opts.ReadOnly)
+	m.noexec.Store(opts.NoExec)
+	m.ns = &MountNamespace{root: m}
 	v.mountMu.Lock()
 	defer v.mountMu.Unlock()
 	if v.root != nil {
@@ -147,9 +176,11 @@ func (v *VirtualFilesystem) MountAt(ctx Context, path string, root Inode, opts M
 	if err != nil {
 		return nil, err
 	}
+	defer parent.DecRef()
 	var target VirtualDentry
 	if name == "" {
 		target = parent
+		target.IncRef()
 	} else if name == "." || name == ".." {
 		target, err = r.lookup(parent, name)
 	} else {
@@ -157,12 +188,15 @@ func (v *VirtualFilesystem) MountAt(ctx Context, path string, root Inode, opts M
 		if err == unix.ENOENT {
 			target, err = v.syntheticDir(ctx, parent, name)
 		} else if err == nil && target.Dentry.IsSymlink() {
-			target, err = r.follow(parent, target)
+			link := target
+			target, err = r.follow(parent, link)
+			link.DecRef()
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
+	defer target.DecRef()
 	if !target.Dentry.IsDir() {
 		return nil, unix.ENOTDIR
 	}
@@ -175,6 +209,7 @@ func (v *VirtualFilesystem) Mount(ctx Context, pop PathOperation, root Inode, op
 	if err != nil {
 		return nil, err
 	}
+	defer target.DecRef()
 	if !target.Dentry.IsDir() {
 		return nil, unix.ENOTDIR
 	}
@@ -191,17 +226,17 @@ func (v *VirtualFilesystem) mountOn(ctx Context, target VirtualDentry, root Inod
 	}
 	m := &Mount{
 		id:     v.nextID.Add(1),
-		root:   newDentry(nil, "/", root, ftype),
+		root:   v.newDentry(nil, "/", root, ftype),
 		opts:   opts,
 		parent: target.Mount,
 		point:  target.Dentry,
+		ns:     target.Mount.ns,
 	}
+	m.ro.Store(opts.ReadOnly)
+	m.noexec.Store(opts.NoExec)
 	v.mountMu.Lock()
 	defer v.mountMu.Unlock()
-	k := mountKey{target.Mount, target.Dentry}
-	v.mounts[k] = append(v.mounts[k], m)
-	v.all = append(v.all, m)
-	target.Dentry.mounts.Add(1)
+	v.addLocked(m)
 	return m, nil
 }
 
@@ -210,24 +245,30 @@ func (v *VirtualFilesystem) mountOn(ctx Context, target VirtualDentry, root Inod
 func (v *VirtualFilesystem) syntheticParents(ctx Context, path string) error {
 	comps, _ := splitPath(path)
 	cur := v.Root()
+	cur.IncRef()
+	defer func() { cur.DecRef() }()
 	for _, name := range comps[:max(len(comps)-1, 0)] {
 		r := v.newResolver(ctx, PathOperation{Root: v.Root(), Start: cur})
 		next, err := r.lookup(cur, name)
 		if err == unix.ENOENT {
 			next, err = v.syntheticDir(ctx, cur, name)
 		} else if err == nil && next.Dentry.IsSymlink() {
-			next, err = r.follow(cur, next)
+			link := next
+			next, err = r.follow(cur, link)
+			link.DecRef()
 		}
 		if err != nil {
 			return err
 		}
-		cur = v.crossMounts(next)
+		cur.DecRef()
+		cur = v.crossMountsRef(next)
 	}
 	return nil
 }
 
 // syntheticDir makes a VFS-only empty directory parent/name as a mount
-// point.
+// point and returns it with a reference the caller owns. Synthetic
+// directories are never evicted.
 func (v *VirtualFilesystem) syntheticDir(ctx Context, parent VirtualDentry, name string) (VirtualDentry, error) {
 	if len(name) > NameMax {
 		return VirtualDentry{}, unix.ENAMETOOLONG
@@ -239,10 +280,12 @@ func (v *VirtualFilesystem) syntheticDir(ctx Context, parent VirtualDentry, name
 		return VirtualDentry{}, unix.ENOENT
 	}
 	if c := p.children[name]; c != nil {
+		c.IncRef()
 		return VirtualDentry{parent.Mount, c}, nil
 	}
-	d := newDentry(p, name, NewSyntheticDir(), unix.S_IFDIR)
+	d := v.newDentry(p, name, NewSyntheticDir(), unix.S_IFDIR)
 	d.synthetic = true
+	d.IncRef() // its own: never unused
 	v.addChildLocked(p, name, d)
 	return VirtualDentry{parent.Mount, d}, nil
 }
@@ -254,42 +297,37 @@ func (v *VirtualFilesystem) Unmount(ctx Context, pop PathOperation) error {
 	if err != nil {
 		return err
 	}
+	defer vd.DecRef()
 	m := vd.Mount
 	if vd.Dentry != m.root {
 		return unix.EINVAL
 	}
 	v.mountMu.Lock()
-	defer v.mountMu.Unlock()
 	if m.parent == nil {
+		v.mountMu.Unlock()
 		return unix.EBUSY
 	}
 	for _, o := range v.all {
 		if o.parent == m {
+			v.mountMu.Unlock()
 			return unix.EBUSY
 		}
 	}
-	k := mountKey{m.parent, m.point}
-	st := v.mounts[k]
-	for i, o := range st {
-		if o == m {
-			st = append(st[:i:i], st[i+1:]...)
-			break
-		}
-	}
-	if len(st) == 0 {
-		delete(v.mounts, k)
-	} else {
-		v.mounts[k] = st
-	}
-	for i, o := range v.all {
-		if o == m {
-			v.all = append(v.all[:i:i], v.all[i+1:]...)
-			break
-		}
-	}
-	m.point.mounts.Add(-1)
-	m.parent = nil
+	drop := v.unmountLocked(m, nil)
+	v.mountMu.Unlock()
+	releaseAll(drop)
 	return nil
+}
+
+// crossMountsRef is crossMounts for a vd the caller holds a reference on:
+// the reference is moved to the result.
+func (v *VirtualFilesystem) crossMountsRef(vd VirtualDentry) VirtualDentry {
+	out := v.crossMounts(vd)
+	if out != vd {
+		out.IncRef()
+		vd.DecRef()
+	}
+	return out
 }
 
 // crossMounts moves vd to the root of the topmost mount on it, repeatedly.
@@ -316,6 +354,9 @@ type MountInfo struct {
 	// Path is the mount point relative to the root given to Mounts.
 	Path string
 	Opts MountOptions
+	// Root is the root directory of the mounted filesystem (its st_dev
+	// is the mount's device number).
+	Root Inode
 }
 
 // Mounts lists the mounts visible from root (a task's root), in mount
@@ -335,7 +376,7 @@ func (v *VirtualFilesystem) Mounts(root VirtualDentry) []MountInfo {
 		if m.parent != nil {
 			pid = m.parent.id
 		}
-		out = append(out, MountInfo{ID: m.id, ParentID: pid, Path: path, Opts: m.opts})
+		out = append(out, MountInfo{ID: m.id, ParentID: pid, Path: path, Opts: m.Options(), Root: m.root.inode})
 	}
 	return out
 }

@@ -6,6 +6,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// oTmpfileBit is Linux's __O_TMPFILE, the bit O_TMPFILE adds to
+// O_DIRECTORY.
+const oTmpfileBit = unix.O_TMPFILE &^ unix.O_DIRECTORY
+
 // isSpecialName reports whether a last component is not a normal name.
 func isSpecialName(name string) bool { return name == "" || name == "." || name == ".." }
 
@@ -17,7 +21,11 @@ func isSpecialName(name string) bool { return name == "" || name == "." || name 
 // dangling symlink with O_CREAT. O_TMPFILE gives EOPNOTSUPP.
 func (v *VirtualFilesystem) Open(ctx Context, pop PathOperation, flags uint32, mode uint32) (*FileDescription, error) {
 	if flags&unix.O_TMPFILE == unix.O_TMPFILE {
-		return nil, unix.EOPNOTSUPP
+		return v.openTmpfile(ctx, pop, flags, mode)
+	}
+	if flags&oTmpfileBit != 0 {
+		// __O_TMPFILE without O_DIRECTORY (build_open_flags).
+		return nil, unix.EINVAL
 	}
 	if flags&unix.O_PATH != 0 {
 		flags &= unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
@@ -25,11 +33,17 @@ func (v *VirtualFilesystem) Open(ctx Context, pop PathOperation, flags uint32, m
 	r := v.newResolver(ctx, pop)
 	start, path := pop.Start, pop.Path
 	follow := flags&unix.O_NOFOLLOW == 0
+	// held is the directory a symlink's target is resolved from, held
+	// across the next iteration.
+	var held VirtualDentry
+	defer func() { held.DecRef() }()
 	for {
 		parent, last, trailing, err := r.walkParent(start, path)
 		if err != nil {
 			return nil, err
 		}
+		held.DecRef()
+		held = parent
 		var vd VirtualDentry
 		switch {
 		case isSpecialName(last):
@@ -38,6 +52,7 @@ func (v *VirtualFilesystem) Open(ctx Context, pop PathOperation, flags uint32, m
 			}
 			if last == "" {
 				vd = parent
+				vd.IncRef()
 			} else if vd, err = r.lookup(parent, last); err != nil {
 				return nil, err
 			}
@@ -46,11 +61,17 @@ func (v *VirtualFilesystem) Open(ctx Context, pop PathOperation, flags uint32, m
 				return nil, unix.EISDIR
 			}
 			fd, existing, err := v.openCreate(ctx, parent, last, flags, (mode&0o7777)&^pop.Umask)
-			if err != nil || fd != nil {
-				return fd, err
+			if err != nil {
+				return nil, err
+			}
+			if fd != nil {
+				v.opened(fd)
+				return fd, nil
 			}
 			vd = existing
 			if vd.Dentry.IsSymlink() {
+				link := vd
+				defer link.DecRef()
 				if !follow {
 					return nil, unix.ELOOP
 				}
@@ -79,12 +100,19 @@ func (v *VirtualFilesystem) Open(ctx Context, pop PathOperation, flags uint32, m
 				return nil, err
 			}
 		}
-		return v.openDentry(ctx, vd, flags)
+		defer vd.DecRef()
+		fd, err := v.openDentry(ctx, vd, flags)
+		if err != nil {
+			return nil, err
+		}
+		v.opened(fd)
+		return fd, nil
 	}
 }
 
 // openCreate handles the last component of an O_CREAT open: it creates the
-// file (returning its description), or returns the existing child.
+// file (returning its description), or returns the existing child (with a
+// reference the caller owns).
 func (v *VirtualFilesystem) openCreate(ctx Context, parent VirtualDentry, name string, flags, mode uint32) (*FileDescription, VirtualDentry, error) {
 	p := parent.Dentry
 	if err := mayAccessDentry(ctx, p, MayExec); err != nil {
@@ -103,9 +131,10 @@ func (v *VirtualFilesystem) openCreate(ctx Context, parent VirtualDentry, name s
 	if child != nil {
 		p.dirMu.Unlock()
 		if flags&unix.O_EXCL != 0 {
+			child.DecRef()
 			return nil, VirtualDentry{}, unix.EEXIST
 		}
-		return nil, v.crossMounts(VirtualDentry{parent.Mount, child}), nil
+		return nil, v.crossMountsRef(VirtualDentry{parent.Mount, child}), nil
 	}
 	defer p.dirMu.Unlock()
 	if parent.Mount.ReadOnly() {
@@ -123,7 +152,10 @@ func (v *VirtualFilesystem) openCreate(ctx Context, parent VirtualDentry, name s
 		impl.Release()
 		return nil, VirtualDentry{}, err
 	}
-	return v.newFileDescription(impl, flags, VirtualDentry{parent.Mount, d}), VirtualDentry{}, nil
+	fd := v.newFileDescription(impl, flags, VirtualDentry{parent.Mount, d})
+	d.DecRef()
+	v.dirEvent(p, name, InCreate, 0, false)
+	return fd, VirtualDentry{}, nil
 }
 
 // accessWanted returns the permission an open with flags needs.
@@ -177,7 +209,12 @@ func (v *VirtualFilesystem) openDentry(ctx Context, vd VirtualDentry, flags uint
 	if err != nil {
 		return nil, err
 	}
-	return v.newFileDescription(impl, flags, vd), nil
+	fd := v.newFileDescription(impl, flags, vd)
+	if flags&unix.O_TRUNC != 0 && want&MayWrite != 0 && d.ftype == unix.S_IFREG {
+		// Linux's handle_truncate: IN_MODIFY, before IN_OPEN.
+		v.inodeEvent(d, InModify)
+	}
+	return fd, nil
 }
 
 // OpenExecutable opens the file at pop for execve or the ELF interpreter:
@@ -192,16 +229,18 @@ func (v *VirtualFilesystem) OpenExecutable(ctx Context, pop PathOperation) (*Fil
 	if err != nil {
 		return nil, err
 	}
+	defer vd.DecRef()
 	return v.OpenExecutableDentry(ctx, vd)
 }
 
 // OpenExecutableDentry is OpenExecutable of an already resolved file
-// (fexecve(3): execveat of a descriptor with AT_EMPTY_PATH).
+// (fexecve(3): execveat of a descriptor with AT_EMPTY_PATH). The caller
+// keeps its reference on vd; the file takes its own.
 func (v *VirtualFilesystem) OpenExecutableDentry(ctx Context, vd VirtualDentry) (*FileDescription, error) {
 	if vd.Dentry.IsSymlink() {
 		return nil, unix.ELOOP
 	}
-	if vd.Dentry.ftype != unix.S_IFREG || vd.Mount.opts.NoExec {
+	if vd.Dentry.ftype != unix.S_IFREG || vd.Mount.NoExec() {
 		return nil, unix.EACCES
 	}
 	if err := mayAccess(ctx, vd.Dentry.inode, MayExec); err != nil {
@@ -227,6 +266,7 @@ func (v *VirtualFilesystem) create(ctx Context, pop PathOperation, wantDir bool,
 	if err != nil {
 		return err
 	}
+	defer parent.DecRef()
 	if isSpecialName(name) {
 		return unix.EEXIST
 	}
@@ -244,6 +284,7 @@ func (v *VirtualFilesystem) create(ctx Context, pop PathOperation, wantDir bool,
 		return err
 	}
 	if child != nil {
+		child.DecRef()
 		return unix.EEXIST
 	}
 	if trailing && !wantDir {
@@ -256,11 +297,21 @@ func (v *VirtualFilesystem) create(ctx Context, pop PathOperation, wantDir bool,
 		return err
 	}
 	inode, err := fn(parent, name)
-	if err != nil || inode == nil {
+	if err != nil {
 		return err
 	}
-	_, err = v.newChildLocked(ctx, p, name, inode)
-	return err
+	if inode == nil {
+		// Link: the new name is looked up when it is next walked.
+		v.dirEvent(p, name, InCreate, 0, false)
+		return nil
+	}
+	d, err := v.newChildLocked(ctx, p, name, inode)
+	if err != nil {
+		return err
+	}
+	v.dirEvent(p, name, InCreate, 0, d.IsDir())
+	d.DecRef()
+	return nil
 }
 
 // Mkdir implements mkdir(2); mode is masked with 07777 and pop.Umask.
@@ -294,6 +345,25 @@ func (v *VirtualFilesystem) Mknod(ctx Context, pop PathOperation, mode uint32, d
 	})
 }
 
+// MknodSocket creates the socket node of bind(2) on a unix socket
+// (unix_bind_bsd): an S_IFSOCK file with permissions perm less pop.Umask,
+// as Mknod would. It returns the new inode, by which the socket layer
+// finds the bound socket again (the node is only a name: no filesystem
+// carries the traffic). EEXIST if the name exists.
+func (v *VirtualFilesystem) MknodSocket(ctx Context, pop PathOperation, perm uint32) (Inode, error) {
+	mode := unix.S_IFSOCK | (perm&0o777)&^pop.Umask
+	var made Inode
+	err := v.create(ctx, pop, false, func(p VirtualDentry, name string) (Inode, error) {
+		inode, err := p.Dentry.inode.Mknod(ctx, name, mode, 0)
+		made = inode
+		return inode, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return made, nil
+}
+
 // Symlink implements symlink(2): creates pop's path as a link to target.
 func (v *VirtualFilesystem) Symlink(ctx Context, target string, pop PathOperation) error {
 	if target == "" {
@@ -312,6 +382,14 @@ func (v *VirtualFilesystem) Link(ctx Context, old, newPop PathOperation) error {
 	if err != nil {
 		return err
 	}
+	defer ovd.DecRef()
+	return v.LinkAt(ctx, ovd, newPop)
+}
+
+// LinkAt is Link of an already resolved file (linkat with AT_EMPTY_PATH, or
+// of /proc/self/fd/N): an O_TMPFILE file without O_EXCL gets its first
+// name; other unlinked files give ENOENT.
+func (v *VirtualFilesystem) LinkAt(ctx Context, ovd VirtualDentry, newPop PathOperation) error {
 	if ovd.Dentry.IsDir() {
 		return unix.EPERM
 	}
@@ -319,7 +397,15 @@ func (v *VirtualFilesystem) Link(ctx Context, old, newPop PathOperation) error {
 		if p.Mount != ovd.Mount {
 			return nil, unix.EXDEV
 		}
-		return nil, p.Dentry.inode.Link(ctx, name, ovd.Dentry.inode)
+		if ovd.Dentry.dead.Load() && !ovd.Dentry.tmpfile {
+			return nil, unix.ENOENT
+		}
+		if err := p.Dentry.inode.Link(ctx, name, ovd.Dentry.inode); err != nil {
+			return nil, err
+		}
+		// fsnotify_link: IN_ATTRIB (the link count), then IN_CREATE.
+		v.selfEvent(ovd.Dentry, InAttrib)
+		return nil, nil
 	})
 }
 
@@ -340,6 +426,7 @@ func (v *VirtualFilesystem) remove(ctx Context, pop PathOperation, dir bool) err
 	if err != nil {
 		return err
 	}
+	defer parent.DecRef()
 	if isSpecialName(name) {
 		switch {
 		case !dir:
@@ -362,6 +449,7 @@ func (v *VirtualFilesystem) remove(ctx Context, pop PathOperation, dir bool) err
 	if err != nil {
 		return err
 	}
+	defer child.DecRef()
 	if dir {
 		if !child.IsDir() {
 			return unix.ENOTDIR
@@ -374,7 +462,7 @@ func (v *VirtualFilesystem) remove(ctx Context, pop PathOperation, dir bool) err
 			return unix.ENOTDIR
 		}
 	}
-	if child.mounts.Load() > 0 || child.synthetic {
+	if v.mountedOn(parent.Mount, child) || child.synthetic {
 		return unix.EBUSY
 	}
 	if parent.Mount.ReadOnly() {
@@ -394,7 +482,11 @@ func (v *VirtualFilesystem) remove(ctx Context, pop PathOperation, dir bool) err
 		err = p.inode.Rmdir(ctx, name)
 		if err == nil {
 			child.dead.Store(true)
-			child.children = nil
+			// Entries still cached (the filesystem changed behind
+			// our back) go with it.
+			for n, c := range child.children {
+				v.dropChildLocked(child, n, c)
+			}
 		}
 		child.dirMu.Unlock()
 	} else {
@@ -404,6 +496,11 @@ func (v *VirtualFilesystem) remove(ctx Context, pop PathOperation, dir bool) err
 		return err
 	}
 	v.dropChildLocked(p, name, child)
+	if !dir {
+		v.selfEvent(child, InAttrib)
+	}
+	v.deleted(child)
+	v.dirEvent(p, name, InDelete, 0, dir)
 	return nil
 }
 
@@ -419,11 +516,13 @@ func (v *VirtualFilesystem) Rename(ctx Context, oldPop, newPop PathOperation, fl
 	if err != nil {
 		return err
 	}
+	defer oldParent.DecRef()
 	r2 := v.newResolver(ctx, newPop)
 	newParent, newName, newTrailing, err := r2.walkParent(newPop.Start, newPop.Path)
 	if err != nil {
 		return err
 	}
+	defer newParent.DecRef()
 	if isSpecialName(oldName) || isSpecialName(newName) {
 		return unix.EBUSY
 	}
@@ -437,6 +536,16 @@ func (v *VirtualFilesystem) Rename(ctx Context, oldPop, newPop PathOperation, fl
 	if err := mayAccessDentry(ctx, np, MayExec); err != nil {
 		return err
 	}
+	var oldChild, newChild *Dentry
+	defer func() {
+		// After every lock below is released.
+		if oldChild != nil {
+			oldChild.DecRef()
+		}
+		if newChild != nil {
+			newChild.DecRef()
+		}
+	}()
 	v.renameMu.Lock()
 	defer v.renameMu.Unlock()
 	// Lock the two directories ancestor first, the order rmdir uses
@@ -458,14 +567,14 @@ func (v *VirtualFilesystem) Rename(ctx Context, oldPop, newPop PathOperation, fl
 		second.dirMu.Lock()
 		defer second.dirMu.Unlock()
 	}
-	oldChild, err := v.lookupChildLocked(ctx, op, oldName)
+	oldChild, err = v.lookupChildLocked(ctx, op, oldName)
 	if err != nil {
 		return err
 	}
 	if np.dead.Load() {
 		return unix.ENOENT
 	}
-	newChild, err := v.childLocked(ctx, np, newName)
+	newChild, err = v.childLocked(ctx, np, newName)
 	if err != nil {
 		return err
 	}
@@ -517,17 +626,36 @@ func (v *VirtualFilesystem) Rename(ctx Context, oldPop, newPop PathOperation, fl
 	if err := op.inode.Rename(ctx, oldName, np.inode, newName); err != nil {
 		return err
 	}
+	if newChild != nil {
+		v.dropChildLocked(np, newName, newChild)
+	}
 	v.nameMu.Lock()
 	if op.children[oldName] == oldChild {
 		delete(op.children, oldName)
-	}
-	if newChild != nil {
-		newChild.dead.Store(true)
 	}
 	oldChild.parent = np
 	oldChild.name = newName
 	v.addChildLocked(np, newName, oldChild)
 	v.nameMu.Unlock()
+	if op != np {
+		// The child's reference on its parent moves with it; op is
+		// still held by this operation.
+		np.IncRef()
+		op.DecRef()
+	}
+	if v.watching() {
+		cookie := v.newCookie()
+		isDir := oldChild.IsDir()
+		v.dirEvent(op, oldName, InMovedFrom, cookie, isDir)
+		v.dirEvent(np, newName, InMovedTo, cookie, isDir)
+		if newChild != nil && !newChild.IsDir() {
+			v.selfEvent(newChild, InAttrib)
+		}
+		v.selfEvent(oldChild, InMoveSelf)
+		if newChild != nil {
+			v.deleted(newChild)
+		}
+	}
 	return nil
 }
 
@@ -539,6 +667,7 @@ func (v *VirtualFilesystem) Readlink(ctx Context, pop PathOperation) (string, er
 	if err != nil {
 		return "", err
 	}
+	defer vd.DecRef()
 	if !vd.Dentry.IsSymlink() {
 		return "", unix.EINVAL
 	}
@@ -547,11 +676,8 @@ func (v *VirtualFilesystem) Readlink(ctx Context, pop PathOperation) (string, er
 
 // Stat implements stat(2)/lstat(2) (pop.FollowFinal chooses).
 func (v *VirtualFilesystem) Stat(ctx Context, pop PathOperation) (Stat, error) {
-	vd, err := v.GetDentry(ctx, pop)
-	if err != nil {
-		return Stat{}, err
-	}
-	return vd.Dentry.inode.Stat(ctx)
+	st, _, err := v.StatMount(ctx, pop)
+	return st, err
 }
 
 // SetStat implements chmod, chown and utimes on a path (not size: see
@@ -569,7 +695,8 @@ func (v *VirtualFilesystem) SetStat(ctx Context, pop PathOperation, s SetStat) e
 	if err != nil {
 		return err
 	}
-	return setStat(ctx, vd.Dentry.inode, vd.Mount.ReadOnly(), s)
+	defer vd.DecRef()
+	return v.SetStatAt(ctx, vd, s)
 }
 
 func setStat(ctx Context, inode Inode, readOnly bool, s SetStat) error {
@@ -594,12 +721,12 @@ func setStat(ctx Context, inode Inode, readOnly bool, s SetStat) error {
 			return unix.EPERM
 		}
 		s.Mode &= 0o7777
-		if !inGroup(ctx, st.GID) && !hasCap(ctx, unix.CAP_FSETID) {
+		if !inGroup(ctx, st.GID) && !hasCapOver(ctx, unix.CAP_FSETID, &st) {
 			s.Mode &^= unix.S_ISGID
 		}
 	}
 	if s.Valid&(AttrUID|AttrGID) != 0 {
-		owner, mayChown := ctx.FSUID() == st.UID, hasCap(ctx, unix.CAP_CHOWN)
+		owner, mayChown := ctx.FSUID() == st.UID, hasCapOver(ctx, unix.CAP_CHOWN, &st)
 		if s.Valid&AttrUID != 0 && !(owner && s.UID == st.UID) && !mayChown {
 			return unix.EPERM
 		}
@@ -660,6 +787,7 @@ func (v *VirtualFilesystem) Truncate(ctx Context, pop PathOperation, size int64)
 	if err != nil {
 		return err
 	}
+	defer vd.DecRef()
 	if size < 0 {
 		return unix.EINVAL
 	}
@@ -676,7 +804,14 @@ func (v *VirtualFilesystem) Truncate(ctx Context, pop PathOperation, size int64)
 	if vd.Mount.ReadOnly() {
 		return unix.EROFS
 	}
-	return vd.Dentry.inode.SetStat(ctx, SetStat{Valid: AttrSize, Size: size})
+	if err := limitTruncate(ctx, vd.Dentry.inode, size); err != nil { // RLIMIT_FSIZE
+		return err
+	}
+	if err := vd.Dentry.inode.SetStat(ctx, SetStat{Valid: AttrSize, Size: size}); err != nil {
+		return err
+	}
+	v.inodeEvent(vd.Dentry, InModify)
+	return nil
 }
 
 // Access implements access(2)/faccessat(2): mode is F_OK (0) or a mask of
@@ -691,6 +826,7 @@ func (v *VirtualFilesystem) Access(ctx Context, pop PathOperation, mode uint32) 
 	if err != nil {
 		return err
 	}
+	defer vd.DecRef()
 	if mode == 0 {
 		return nil
 	}
@@ -710,6 +846,7 @@ func (v *VirtualFilesystem) StatFS(ctx Context, pop PathOperation) (StatFS, erro
 	if err != nil {
 		return StatFS{}, err
 	}
+	defer vd.DecRef()
 	return statFS(ctx, vd.Mount, vd.Dentry.inode)
 }
 
@@ -735,7 +872,7 @@ func statFS(ctx Context, m *Mount, inode Inode) (StatFS, error) {
 	if m != nil && m.ReadOnly() {
 		s.Flags |= unix.ST_RDONLY
 	}
-	if m != nil && m.opts.NoExec {
+	if m != nil && m.NoExec() {
 		s.Flags |= unix.ST_NOEXEC
 	}
 	return s, nil
@@ -749,7 +886,11 @@ func (v *VirtualFilesystem) SyncAll(ctx Context) error { return nil }
 // SetStatAt is SetStat on an already resolved location (AT_EMPTY_PATH
 // operations on a descriptor).
 func (v *VirtualFilesystem) SetStatAt(ctx Context, vd VirtualDentry, s SetStat) error {
-	return setStat(ctx, vd.Dentry.inode, vd.Mount.ReadOnly(), s)
+	if err := setStat(ctx, vd.Dentry.inode, vd.Mount.ReadOnly(), s); err != nil {
+		return err
+	}
+	v.inodeEvent(vd.Dentry, setStatEvents(s))
+	return nil
 }
 
 // AccessAt is Access on an already resolved location.

@@ -37,6 +37,33 @@ func hasCap(ctx Context, cp int) bool {
 	return ctx.FSUID() == 0
 }
 
+// InodeCapable is an optional Context extension for callers whose
+// capabilities count over a file only if their user namespace maps the
+// file's owner and group (Linux's capable_wrt_inode_uidgid): the kernel's
+// Task in a user namespace other than the initial one, for which
+// Namespaced is true.
+type InodeCapable interface {
+	Namespaced() bool
+	Maps(uid, gid uint32) bool
+}
+
+func namespaced(ctx Context) bool {
+	ic, ok := ctx.(InodeCapable)
+	return ok && ic.Namespaced()
+}
+
+// hasCapOver reports whether ctx has capability cp over a file with
+// attributes st (nil: unknown, which a namespaced caller never has).
+func hasCapOver(ctx Context, cp int, st *Stat) bool {
+	if !hasCap(ctx, cp) {
+		return false
+	}
+	if ic, ok := ctx.(InodeCapable); ok && ic.Namespaced() {
+		return st != nil && ic.Maps(st.UID, st.GID)
+	}
+	return true
+}
+
 // CheckPermission implements the Unix permission check of want
 // (MayRead|MayWrite|MayExec bits) against the attributes st, for the
 // caller's FSUID/FSGID, and then the capabilities that override it
@@ -58,7 +85,7 @@ func CheckPermission(ctx Context, st *Stat, want uint32) error {
 		return nil
 	}
 	isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
-	if capsOverride(ctx, isDir, want) || (!isDir && st.Mode&0o111 != 0 && hasCap(ctx, unix.CAP_DAC_OVERRIDE)) {
+	if capsOverride(ctx, isDir, want, st) || (!isDir && st.Mode&0o111 != 0 && hasCapOver(ctx, unix.CAP_DAC_OVERRIDE, st)) {
 		return nil
 	}
 	return unix.EACCES
@@ -67,15 +94,15 @@ func CheckPermission(ctx Context, st *Stat, want uint32) error {
 // capsOverride reports whether ctx's capabilities grant want on any
 // directory (isDir) or any non-directory, whatever its mode: only
 // executing a non-directory depends on the mode (it needs an x bit).
-func capsOverride(ctx Context, isDir bool, want uint32) bool {
+func capsOverride(ctx Context, isDir bool, want uint32, st *Stat) bool {
 	want &= MayRead | MayWrite | MayExec
 	if isDir {
-		return (want&MayWrite == 0 && hasCap(ctx, unix.CAP_DAC_READ_SEARCH)) || hasCap(ctx, unix.CAP_DAC_OVERRIDE)
+		return (want&MayWrite == 0 && hasCapOver(ctx, unix.CAP_DAC_READ_SEARCH, st)) || hasCapOver(ctx, unix.CAP_DAC_OVERRIDE, st)
 	}
 	if want&MayExec != 0 {
 		return false
 	}
-	return (want == MayRead && hasCap(ctx, unix.CAP_DAC_READ_SEARCH)) || hasCap(ctx, unix.CAP_DAC_OVERRIDE)
+	return (want == MayRead && hasCapOver(ctx, unix.CAP_DAC_READ_SEARCH, st)) || hasCapOver(ctx, unix.CAP_DAC_OVERRIDE, st)
 }
 
 // mayAccess checks want on inode.
@@ -90,7 +117,7 @@ func mayAccess(ctx Context, inode Inode, want uint32) error {
 // mayAccessDentry checks want on d, skipping the Stat when capabilities
 // decide (root searching a directory).
 func mayAccessDentry(ctx Context, d *Dentry, want uint32) error {
-	if capsOverride(ctx, d.IsDir(), want) {
+	if !namespaced(ctx) && capsOverride(ctx, d.IsDir(), want, nil) {
 		return nil
 	}
 	return mayAccess(ctx, d.inode, want)
@@ -99,7 +126,7 @@ func mayAccessDentry(ctx Context, d *Dentry, want uint32) error {
 // isOwnerOrCapable reports whether the caller may change st's mode and
 // times: its owner or CAP_FOWNER (Linux's inode_owner_or_capable).
 func isOwnerOrCapable(ctx Context, st *Stat) bool {
-	return ctx.FSUID() == st.UID || hasCap(ctx, unix.CAP_FOWNER)
+	return ctx.FSUID() == st.UID || hasCapOver(ctx, unix.CAP_FOWNER, st)
 }
 
 // mayDelete checks that the caller may remove or rename away child from
@@ -109,7 +136,7 @@ func mayDelete(ctx Context, dir, child *Dentry) error {
 	if err := mayAccessDentry(ctx, dir, MayWrite|MayExec); err != nil {
 		return err
 	}
-	if hasCap(ctx, unix.CAP_FOWNER) {
+	if !namespaced(ctx) && hasCap(ctx, unix.CAP_FOWNER) {
 		return nil
 	}
 	uid := ctx.FSUID()
@@ -124,7 +151,7 @@ func mayDelete(ctx Context, dir, child *Dentry) error {
 	if err != nil {
 		return err
 	}
-	if cst.UID != uid && dst.UID != uid {
+	if cst.UID != uid && dst.UID != uid && !hasCapOver(ctx, unix.CAP_FOWNER, &cst) {
 		return unix.EPERM
 	}
 	return nil

@@ -33,6 +33,7 @@ type resolver struct {
 	ctx   Context
 	root  VirtualDentry
 	links int
+	op    uint64 // this operation's number (Dentry.lookupOp)
 }
 
 func (v *VirtualFilesystem) newResolver(ctx Context, pop PathOperation) *resolver {
@@ -40,7 +41,7 @@ func (v *VirtualFilesystem) newResolver(ctx Context, pop PathOperation) *resolve
 	if !root.Ok() {
 		root = v.Root()
 	}
-	return &resolver{v: v, ctx: ctx, root: root}
+	return &resolver{v: v, ctx: ctx, root: root, op: v.opSeq.Add(1)}
 }
 
 // splitPath returns path's components (without empty ones) and whether it
@@ -57,8 +58,9 @@ func splitPath(path string) ([]string, bool) {
 }
 
 // walkParent resolves every component of path but the last, and returns
-// the directory reached, the last component and whether path ends with '/'.
-// The last component is "" when path has no components ("/", "//").
+// the directory reached (with a reference the caller owns), the last
+// component and whether path ends with '/'. The last component is "" when
+// path has no components ("/", "//"). start is only borrowed.
 func (r *resolver) walkParent(start VirtualDentry, path string) (VirtualDentry, string, bool, error) {
 	if path == "" {
 		return VirtualDentry{}, "", false, unix.ENOENT
@@ -70,12 +72,14 @@ func (r *resolver) walkParent(start VirtualDentry, path string) (VirtualDentry, 
 	if !cur.Ok() {
 		return VirtualDentry{}, "", false, unix.ENOENT
 	}
+	cur.IncRef()
 	comps, trailing := splitPath(path)
 	if len(comps) == 0 {
 		return cur, "", true, nil
 	}
 	for _, c := range comps[:len(comps)-1] {
 		next, err := r.walkDir(cur, c)
+		cur.DecRef()
 		if err != nil {
 			return VirtualDentry{}, "", false, err
 		}
@@ -83,30 +87,37 @@ func (r *resolver) walkParent(start VirtualDentry, path string) (VirtualDentry, 
 	}
 	last := comps[len(comps)-1]
 	if len(last) > NameMax {
+		cur.DecRef()
 		return VirtualDentry{}, "", false, unix.ENAMETOOLONG
 	}
 	return cur, last, trailing, nil
 }
 
 // walkDir steps from directory cur through name, following a symlink, and
-// requires the result to be a directory.
+// requires the result to be a directory. The result's reference is the
+// caller's.
 func (r *resolver) walkDir(cur VirtualDentry, name string) (VirtualDentry, error) {
 	next, err := r.lookup(cur, name)
 	if err != nil {
 		return VirtualDentry{}, err
 	}
 	if next.Dentry.IsSymlink() {
-		if next, err = r.follow(cur, next); err != nil {
+		link := next
+		next, err = r.follow(cur, link)
+		link.DecRef()
+		if err != nil {
 			return VirtualDentry{}, err
 		}
 	}
 	if !next.Dentry.IsDir() {
+		next.DecRef()
 		return VirtualDentry{}, unix.ENOTDIR
 	}
 	return next, nil
 }
 
-// resolve resolves path from start completely.
+// resolve resolves path from start completely; the result's reference is
+// the caller's.
 func (r *resolver) resolve(start VirtualDentry, path string, follow bool) (VirtualDentry, error) {
 	parent, last, trailing, err := r.walkParent(start, path)
 	if err != nil {
@@ -115,27 +126,35 @@ func (r *resolver) resolve(start VirtualDentry, path string, follow bool) (Virtu
 	if last == "" {
 		return parent, nil
 	}
-	return r.finish(parent, last, trailing, follow)
+	vd, err := r.finish(parent, last, trailing, follow)
+	parent.DecRef()
+	return vd, err
 }
 
-// finish resolves the last component name in parent.
+// finish resolves the last component name in parent; the result's
+// reference is the caller's.
 func (r *resolver) finish(parent VirtualDentry, last string, trailing, follow bool) (VirtualDentry, error) {
 	cur, err := r.lookup(parent, last)
 	if err != nil {
 		return VirtualDentry{}, err
 	}
 	if cur.Dentry.IsSymlink() && (follow || trailing) {
-		if cur, err = r.follow(parent, cur); err != nil {
+		link := cur
+		cur, err = r.follow(parent, link)
+		link.DecRef()
+		if err != nil {
 			return VirtualDentry{}, err
 		}
 	}
 	if trailing && !cur.Dentry.IsDir() {
+		cur.DecRef()
 		return VirtualDentry{}, unix.ENOTDIR
 	}
 	return cur, nil
 }
 
-// follow resolves the symlink link, found in directory dir.
+// follow resolves the symlink link, found in directory dir; the result's
+// reference is the caller's.
 func (r *resolver) follow(dir, link VirtualDentry) (VirtualDentry, error) {
 	r.links++
 	if r.links > MaxSymlinks {
@@ -155,7 +174,8 @@ func (r *resolver) follow(dir, link VirtualDentry) (VirtualDentry, error) {
 }
 
 // lookup steps from directory cur through one component, handling "." and
-// ".." and crossing mounts. It checks search permission on cur.
+// ".." and crossing mounts. It checks search permission on cur. The
+// result's reference is the caller's.
 func (r *resolver) lookup(cur VirtualDentry, name string) (VirtualDentry, error) {
 	if !cur.Dentry.IsDir() {
 		return VirtualDentry{}, unix.ENOTDIR
@@ -165,6 +185,7 @@ func (r *resolver) lookup(cur VirtualDentry, name string) (VirtualDentry, error)
 	}
 	switch name {
 	case ".":
+		cur.IncRef()
 		return cur, nil
 	case "..":
 		return r.dotdot(cur), nil
@@ -172,18 +193,19 @@ func (r *resolver) lookup(cur VirtualDentry, name string) (VirtualDentry, error)
 	if len(name) > NameMax {
 		return VirtualDentry{}, unix.ENAMETOOLONG
 	}
-	child, err := r.v.lookupChild(r.ctx, cur.Dentry, name)
+	child, err := r.v.lookupChild(r.ctx, cur.Dentry, name, r.op)
 	if err != nil {
 		return VirtualDentry{}, err
 	}
-	return r.v.crossMounts(VirtualDentry{cur.Mount, child}), nil
+	return r.v.crossMountsRef(VirtualDentry{cur.Mount, child}), nil
 }
 
 // dotdot returns the parent of cur, staying at the caller's root and
-// climbing out of mounts.
+// climbing out of mounts, with a reference the caller owns.
 func (r *resolver) dotdot(cur VirtualDentry) VirtualDentry {
 	for {
 		if cur == r.root {
+			cur.IncRef()
 			return cur
 		}
 		if cur.Dentry != cur.Mount.root {
@@ -193,36 +215,67 @@ func (r *resolver) dotdot(cur VirtualDentry) VirtualDentry {
 		pm, pt := cur.Mount.parent, cur.Mount.point
 		r.v.mountMu.RUnlock()
 		if pm == nil {
+			cur.IncRef()
 			return cur
 		}
+		// The mount holds a reference on its point.
 		cur = VirtualDentry{pm, pt}
 	}
 	r.v.nameMu.RLock()
 	p := cur.Dentry.parent
+	if p != nil {
+		// cur holds a reference on its parent.
+		p.IncRef()
+	}
 	r.v.nameMu.RUnlock()
 	if p == nil {
+		cur.IncRef()
 		return cur
 	}
-	return r.v.crossMounts(VirtualDentry{cur.Mount, p})
+	return r.v.crossMountsRef(VirtualDentry{cur.Mount, p})
 }
 
-// GetDentry resolves pop to a location.
+// GetDentry resolves pop to a location. The caller owns a reference on the
+// result and must call its DecRef when done with it.
 func (v *VirtualFilesystem) GetDentry(ctx Context, pop PathOperation) (VirtualDentry, error) {
 	r := v.newResolver(ctx, pop)
 	return r.resolve(pop.Start, pop.Path, pop.FollowFinal)
 }
 
+// StatMount implements stat(2), lstat(2), fstatat(2) and statx(2) on a
+// path (pop.FollowFinal chooses): the attributes and the mount's id.
+func (v *VirtualFilesystem) StatMount(ctx Context, pop PathOperation) (Stat, uint64, error) {
+	r := v.newResolver(ctx, pop)
+	vd, err := r.resolve(pop.Start, pop.Path, pop.FollowFinal)
+	if err != nil {
+		return Stat{}, 0, err
+	}
+	defer vd.DecRef()
+	if vd.Dentry.lookupOp == r.op {
+		if ls, ok := vd.Dentry.inode.(LookupStater); ok {
+			if st, ok := ls.TakeLookupStat(); ok {
+				return st, vd.Mount.ID(), nil
+			}
+		}
+	}
+	st, err := vd.Dentry.inode.Stat(ctx)
+	return st, vd.Mount.ID(), err
+}
+
 // GetDirectory resolves pop and requires a directory (ENOTDIR), e.g. for
-// chdir and chroot, which also need search permission (EACCES).
+// chdir and chroot, which also need search permission (EACCES). As with
+// GetDentry, the caller must DecRef the result.
 func (v *VirtualFilesystem) GetDirectory(ctx Context, pop PathOperation) (VirtualDentry, error) {
 	vd, err := v.GetDentry(ctx, pop)
 	if err != nil {
 		return VirtualDentry{}, err
 	}
 	if !vd.Dentry.IsDir() {
+		vd.DecRef()
 		return VirtualDentry{}, unix.ENOTDIR
 	}
 	if err := mayAccessDentry(ctx, vd.Dentry, MayExec); err != nil {
+		vd.DecRef()
 		return VirtualDentry{}, err
 	}
 	return vd, nil

@@ -12,8 +12,15 @@ import (
 
 // TestConcurrentNamespace hammers one tree from several goroutines (run
 // with -race): the point is no deadlock, no race and no panic.
-func TestConcurrentNamespace(t *testing.T) {
+func TestConcurrentNamespace(t *testing.T) { concurrentNamespace(t, vfs.MaxUnusedDentries) }
+
+// TestConcurrentNamespaceEvicting is TestConcurrentNamespace with a dentry
+// cache that evicts everything unused at once.
+func TestConcurrentNamespaceEvicting(t *testing.T) { concurrentNamespace(t, 0) }
+
+func concurrentNamespace(t *testing.T, maxUnused int) {
 	e := newEnv(t)
+	e.v.SetMaxUnusedDentries(maxUnused)
 	e.mkdir("/a")
 	e.mkdir("/a/b")
 	e.mkdir("/c")

@@ -747,7 +747,7 @@ func TestLocks(t *testing.T) {
 
 func TestMemfdAndMmapData(t *testing.T) {
 	e := newEnv(t)
-	f := tmpfs.NewMemfd(e.ctx, memFile(t), "buf")
+	f := tmpfs.NewMemfd(e.ctx, memFile(t), "buf", false, false)
 	defer f.DecRef()
 	if f.PathName() != "/memfd:buf (deleted)" {
 		t.Errorf("name %q", f.PathName())

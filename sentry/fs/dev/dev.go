@@ -1,8 +1,9 @@
 // Package dev is the Sentry's /dev: a tmpfs holding the memory character
-// devices (null, zero, full, random, urandom), tty and console (see
-// tty.go), the symlinks fd, stdin, stdout, stderr into /proc/self/fd, and
+// devices (null, zero, full, random, urandom), tty, console (see tty.go)
+// and ptmx, the symlinks fd, stdin, stdout, stderr into /proc/self/fd, and
 // the directories shm and pts for the file systems Mount mounts there: a
-// tmpfs, and the host terminals the sandbox was given.
+// tmpfs, and devpts (the sandbox's own pseudo-terminals, and the host
+// terminals it was given).
 //
 // The devices themselves are registered with vfs.RegisterCharDevice when
 // the package is linked in, so device nodes mknod'ed anywhere else work
@@ -14,6 +15,7 @@ import (
 	"math"
 	"sync/atomic"
 
+	"github.com/veil-sandbox/veil/sentry/fs/devpts"
 	"github.com/veil-sandbox/veil/sentry/fs/tmpfs"
 	"github.com/veil-sandbox/veil/sentry/memfile"
 	"github.com/veil-sandbox/veil/sentry/mm"
@@ -44,6 +46,7 @@ func New(ctx vfs.Context, mf *memfile.File) (vfs.Inode, error) {
 		{"full", vfs.FullMinor, vfs.MemMajor, 0o666}, {"random", vfs.RandomMinor, vfs.MemMajor, 0o666},
 		{"urandom", vfs.URandomMinor, vfs.MemMajor, 0o666},
 		{"tty", vfs.TTYMinor, vfs.TTYAuxMajor, 0o666}, {"console", vfs.ConsoleMinor, vfs.TTYAuxMajor, 0o600},
+		{"ptmx", devpts.PtmxMinor, devpts.PtmxMajor, 0o666},
 	} {
 		if _, err := root.Mknod(ctx, d.name, unix.S_IFCHR|d.mode, vfs.MakeDev(d.major, d.minor)); err != nil {
 			return nil, err
@@ -64,21 +67,35 @@ func New(ctx vfs.Context, mf *memfile.File) (vfs.Inode, error) {
 }
 
 // Mount mounts a new /dev at /dev (created in the VFS only if missing), a
-// new tmpfs (mode 01777) at /dev/shm and the host terminals at /dev/pts.
+// new tmpfs (mode 01777) at /dev/shm and a devpts with a Debian host's
+// options at /dev/pts.
 func Mount(ctx vfs.Context, v *vfs.VirtualFilesystem) error {
+	_, err := MountWith(ctx, v, devpts.HostDefaults)
+	return err
+}
+
+// MountWith is Mount with the given devpts options; it returns the devpts
+// instance, which /dev/ptmx opens.
+func MountWith(ctx vfs.Context, v *vfs.VirtualFilesystem, pts devpts.Options) (*devpts.Filesystem, error) {
 	root, err := New(ctx, v.MemoryFile())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := v.MountAt(ctx, "/dev", root, vfs.MountOptions{FSType: "tmpfs", Source: "dev"}); err != nil {
-		return err
+		return nil, err
 	}
 	shm := tmpfs.New(v.MemoryFile(), tmpfs.Options{Mode: 0o1777})
 	if _, err := v.MountAt(ctx, "/dev/shm", shm.Root(), vfs.MountOptions{FSType: "tmpfs", Source: "shm"}); err != nil {
-		return err
+		return nil, err
 	}
-	_, err = v.MountAt(ctx, "/dev/pts", newPtsDir(), vfs.MountOptions{FSType: "devpts", Source: "devpts", NoExec: true})
-	return err
+	fs := devpts.New(pts)
+	m, err := v.MountAt(ctx, "/dev/pts", fs.Root(), vfs.MountOptions{FSType: "devpts", Source: "devpts", NoExec: true})
+	if err != nil {
+		return nil, err
+	}
+	fs.SetMount(vfs.VirtualDentry{Mount: m, Dentry: m.Root()})
+	devpts.SetDefault(fs)
+	return fs, nil
 }
 
 // memDev is what every memory device shares: a position that lseek may

@@ -1,22 +1,16 @@
 package dev
 
 import (
-	"sort"
-	"strconv"
-
-	"github.com/veil-sandbox/veil/sentry/fs/host"
 	"github.com/veil-sandbox/veil/sentry/kernel"
 	"github.com/veil-sandbox/veil/sentry/vfs"
 	"golang.org/x/sys/unix"
 )
 
-// Terminals. The sandbox cannot allocate terminals (no /dev/ptmx); it has
-// those of the host it was given (sentry/fs/host), which these files reach:
+// Terminals are the sandbox's own pseudo-terminals (sentry/fs/devpts:
+// /dev/ptmx, /dev/pts/N) and those of the host it was given
+// (sentry/fs/host), which devpts also shows as /dev/pts/N under their host
+// numbers. Whatever the terminal:
 //
-//   - /dev/pts/N, for each host pseudo-terminal the sandbox has a
-//     descriptor of, under its host number: it stats like the
-//     descriptor (so ttyname(3) finds it from /proc/self/fd) and
-//     opening it reopens the descriptor;
 //   - /dev/tty opens the caller's controlling terminal (ENXIO without);
 //   - /dev/console opens the first process's terminal (ENODEV if it
 //     was started without one).
@@ -51,72 +45,4 @@ func reopen(ctx vfs.Context, tty *kernel.TTY, flags uint32, none error) (vfs.Fil
 		return nil, none
 	}
 	return tty.Device().Reopen(ctx, flags)
-}
-
-// ptsDir is the root of /dev/pts.
-type ptsDir struct {
-	vfs.ReadOnlyDirDefaults
-	dev  uint64
-	made unix.Timespec
-}
-
-var (
-	_ vfs.Inode            = (*ptsDir)(nil)
-	_ vfs.DynamicDirectory = (*ptsDir)(nil)
-	_ vfs.StatFSer         = (*ptsDir)(nil)
-)
-
-func newPtsDir() *ptsDir {
-	return &ptsDir{dev: vfs.NewAnonDev(), made: vfs.NowTimespec()}
-}
-
-// DynamicLookup implements vfs.DynamicDirectory: terminals come and go
-// with their descriptors.
-func (*ptsDir) DynamicLookup() bool { return true }
-
-// FileType implements vfs.TypeReporter.
-func (*ptsDir) FileType() uint32 { return unix.S_IFDIR }
-
-// Stat implements vfs.Inode.
-func (d *ptsDir) Stat(vfs.Context) (vfs.Stat, error) {
-	return vfs.Stat{Dev: d.dev, Ino: 1, Mode: unix.S_IFDIR | 0o755, Nlink: 2, Blksize: 1024,
-		Atime: d.made, Mtime: d.made, Ctime: d.made}, nil
-}
-
-// Lookup implements vfs.Inode. The entry is the host.Terminal itself, a
-// stable Inode for as long as the terminal is there.
-func (d *ptsDir) Lookup(_ vfs.Context, name string) (vfs.Inode, error) {
-	n, err := strconv.ParseInt(name, 10, 64)
-	if err != nil || n < 0 || strconv.FormatInt(n, 10) != name {
-		return nil, unix.ENOENT
-	}
-	if t := host.PseudoTerminals()[n]; t != nil {
-		return t, nil
-	}
-	return nil, unix.ENOENT
-}
-
-// Getdents implements vfs.Inode, in number order.
-func (d *ptsDir) Getdents(ctx vfs.Context) ([]vfs.Dirent, error) {
-	var ents []vfs.Dirent
-	var nums []int64
-	terms := host.PseudoTerminals()
-	for n := range terms {
-		nums = append(nums, n)
-	}
-	sort.Slice(nums, func(i, j int) bool { return nums[i] < nums[j] })
-	for _, n := range nums {
-		st, err := terms[n].Stat(ctx)
-		if err != nil {
-			continue // gone meanwhile
-		}
-		ents = append(ents, vfs.Dirent{Name: strconv.FormatInt(n, 10), Ino: st.Ino, Type: unix.DT_CHR})
-	}
-	return ents, nil
-}
-
-// StatFS implements vfs.StatFSer.
-func (d *ptsDir) StatFS(vfs.Context) (vfs.StatFS, error) {
-	return vfs.StatFS{Type: vfs.DevptsMagic, Bsize: 4096, Namelen: vfs.NameMax, Frsize: 4096,
-		Fsid: [2]int32{int32(d.dev), int32(d.dev >> 32)}}, nil
 }

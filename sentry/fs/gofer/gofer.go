@@ -5,11 +5,20 @@
 //
 // Semantics and limits:
 //
-//   - Lookups walk one component (gofer.Client.Walk); the VFS caches the
-//     resulting dentries for the sandbox's life, so FIDs are never clunked
-//     (a FID is an O_PATH descriptor in the gofer process).
+//   - Lookups walk one component (gofer.Client.Walk); a FID is an O_PATH
+//     descriptor in the gofer process. The inode is a vfs.CacheTracker: it
+//     clunks its FID (without waiting) once no dentry names it (unlinked,
+//     renamed over, or evicted from the VFS's bounded dentry cache) and no
+//     file is open on it, so a walk over any number of files holds a
+//     bounded number of gofer descriptors. A file whose pages are mapped
+//     stays cached (vfs.CachePinner), so its mappings share one page cache.
+//   - Extended attributes are the host file's, through the gofer
+//     (xattr.go).
 //   - Stat always asks the gofer (or fstat's the inode's own host
-//     descriptor when it has one), so attributes are never stale.
+//     descriptor when it has one), so attributes are never stale; the one
+//     exception is a stat(2) whose own path walk looked the file up: it
+//     takes the attributes the walk returned (vfs.LookupStater), which
+//     saves a round trip per file in du, find or ls -l.
 //   - mmap is served by a per-inode mm.PageCache filled with pread from a
 //     host descriptor the inode opens read-only on first mmap. write(2)
 //     updates cached pages (UpdateIfCached) and truncate drops them, so
@@ -18,8 +27,10 @@
 //     read(2) does not see them.
 //   - Device nodes found in the tree open the Sentry's own devices
 //     (vfs.OpenCharDevice); FIFOs get a Sentry pipe per inode
-//     (vfs.NewFIFO); sockets give ENXIO. mknod can only make regular files
-//     (others: EPERM), as the gofer protocol has no mknod.
+//     (vfs.NewFIFO); sockets give ENXIO. mknod can make regular files and
+//     socket nodes (the names of unix sockets the Sentry binds: the gofer
+//     makes a real socket node on the host as a marker, and the Sentry
+//     finds the bound socket by the inode); others give EPERM.
 //   - Host device numbers are remapped to Sentry anonymous devices so they
 //     never collide with tmpfs/proc st_dev values.
 //   - Options.ReadOnly makes every mutation EROFS (the gofer server
@@ -116,6 +127,10 @@ type inode struct {
 	fifo    vfs.FIFO
 	appendM sync.Mutex // serializes O_APPEND writes
 
+	// lookupStat is the attributes the walk that made the inode
+	// returned, until taken (vfs.LookupStater) or stale (any Stat).
+	lookupStat *gofer.Stat
+
 	// names counts the dentries naming the inode and opens its open
 	// regular files; when both are gone the FID is clunked, so the gofer
 	// does not keep a descriptor per file ever seen (vfs.CacheTracker).
@@ -138,17 +153,38 @@ func (i *inode) Uncached() {
 	i.maybeClunk()
 }
 
-// maybeClunk releases the FID once nothing can use it any more. The
-// mmap descriptor stays: live mappings may still fault pages in.
+// PinCache implements vfs.CachePinner: a file whose pages are mapped
+// stays cached, so that every mapping and later read shares one page
+// cache.
+func (i *inode) PinCache() bool {
+	i.mu.Lock()
+	c := i.cache
+	i.mu.Unlock()
+	return c != nil && c.Mapped()
+}
+
+// maybeClunk releases the FID once nothing can use it any more. The page
+// cache and its host descriptor go too unless something maps them (an
+// unlinked file's mappings may still fault pages in).
 func (i *inode) maybeClunk() {
 	i.mu.Lock()
 	done := i.names <= 0 && i.opens == 0 && !i.clunked && i.fid != gofer.RootFID
+	var cache *mm.PageCache
+	mapFD := -1
 	if done {
 		i.clunked = true
+		if i.cache != nil && !i.cache.Mapped() {
+			cache, mapFD = i.cache, i.mapFD
+			i.cache, i.mapFD = nil, -1
+		}
 	}
 	i.mu.Unlock()
 	if done {
-		i.fs.c.Clunk(i.fid)
+		i.fs.c.ClunkNoWait(i.fid)
+	}
+	if cache != nil {
+		cache.Release()
+		unix.Close(mapFD)
 	}
 }
 
@@ -174,10 +210,24 @@ func (i *inode) convert(st gofer.Stat) vfs.Stat {
 // FileType implements vfs.TypeReporter.
 func (i *inode) FileType() uint32 { return i.ftype }
 
+// TakeLookupStat implements vfs.LookupStater: the VFS asks for it when the
+// path operation that walked to the file stats it.
+func (i *inode) TakeLookupStat() (vfs.Stat, bool) {
+	i.mu.Lock()
+	st := i.lookupStat
+	i.lookupStat = nil
+	i.mu.Unlock()
+	if st == nil {
+		return vfs.Stat{}, false
+	}
+	return i.convert(*st), true
+}
+
 // Stat implements vfs.Inode.
 func (i *inode) Stat(vfs.Context) (vfs.Stat, error) {
 	i.mu.Lock()
 	fd := i.mapFD
+	i.lookupStat = nil
 	i.mu.Unlock()
 	if fd >= 0 {
 		var st unix.Stat_t
@@ -305,7 +355,9 @@ func (i *inode) Lookup(_ vfs.Context, name string) (vfs.Inode, error) {
 	if err != nil {
 		return nil, errno(err)
 	}
-	return i.fs.newInode(fid, st), nil
+	c := i.fs.newInode(fid, st)
+	c.lookupStat = &st
+	return c, nil
 }
 
 func (i *inode) checkMutation() error {
@@ -344,12 +396,21 @@ func (i *inode) Mkdir(ctx vfs.Context, name string, mode uint32) (vfs.Inode, err
 	return i.fs.newInode(fid, st), nil
 }
 
-// Mknod implements vfs.Inode: only regular files (EPERM otherwise).
+// Mknod implements vfs.Inode: regular files and socket nodes (EPERM
+// otherwise).
 func (i *inode) Mknod(ctx vfs.Context, name string, mode uint32, _ uint64) (vfs.Inode, error) {
 	if err := i.checkMutation(); err != nil {
 		return nil, err
 	}
-	if mode&unix.S_IFMT != unix.S_IFREG {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG:
+	case unix.S_IFSOCK:
+		fid, st, err := i.fs.c.MknodSocket(i.fid, name, mode&0o777, ctx.FSUID(), ctx.FSGID())
+		if err != nil {
+			return nil, errno(err)
+		}
+		return i.fs.newInode(fid, st), nil
+	default:
 		return nil, unix.EPERM
 	}
 	fid, st, fd, err := i.fs.c.Create(i.fid, name, unix.O_RDONLY|unix.O_EXCL, mode&0o7777, ctx.FSUID(), ctx.FSGID())

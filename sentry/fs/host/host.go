@@ -46,7 +46,7 @@
 // by the reopened descriptions.
 //
 // Terminals: each host terminal device given to the sandbox is a
-// Terminal, which sentry/fs/dev shows as /dev/pts/N for a pseudo-terminal
+// Terminal, which sentry/fs/devpts shows as /dev/pts/N for a pseudo-terminal
 // (N its host number), and which /dev/tty and /dev/console reopen
 // (kernel.TTYDevice). /proc/<pid>/fd/N of a host pseudo-terminal reads
 // /dev/pts/N, which stats like the descriptor, as ttyname(3) checks. A
@@ -171,8 +171,9 @@ const (
 // implements kernel.TTYDevice for /dev/tty and /dev/console.
 type Terminal struct {
 	vfs.InodeDefaults
-	jc  *kernel.TTY
-	pts int64 // pts number, -1 if not a pseudo-terminal
+	jc   *kernel.TTY
+	pts  int64  // pts number, -1 if not a pseudo-terminal
+	rdev uint64 // the host's device number (ps's TTY column)
 
 	mu sync.Mutex
 	// inodes are the live inodes of host descriptors of the terminal,
@@ -192,7 +193,7 @@ func terminalOf(dev, rdev uint64) *Terminal {
 	k := ttyKey{dev, rdev}
 	t := ttys.m[k]
 	if t == nil {
-		t = &Terminal{pts: -1}
+		t = &Terminal{pts: -1, rdev: rdev}
 		if major := vfs.DevMajor(rdev); major >= ptsMajor && major < ptsMajor+ptsMajorCount {
 			t.pts = int64(major-ptsMajor)<<20 | int64(vfs.DevMinor(rdev))
 		}
@@ -246,6 +247,10 @@ func PseudoTerminals() map[int64]*Terminal {
 	}
 	return out
 }
+
+// Rdev returns the terminal's device number, which /proc/PID/stat shows
+// as tty_nr.
+func (t *Terminal) Rdev() uint64 { return t.rdev }
 
 // Live reports whether the sandbox still has a descriptor of t (else it
 // cannot be reopened, and has no /dev/pts entry).

@@ -109,6 +109,7 @@ func (n *node) makeCopy(ctx vfs.Context, p *node, name string, lower vfs.Inode, 
 		attrs.Size = copied
 	}
 	if err == nil {
+		copyXattrs(ctx, lower, u)
 		err = u.SetStat(ctx, attrs)
 	}
 	if err != nil {

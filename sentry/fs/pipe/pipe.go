@@ -14,6 +14,7 @@ package pipe
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/veil-sandbox/veil/sentry/vfs"
 	"github.com/veil-sandbox/veil/sentry/waiter"
@@ -46,6 +47,15 @@ type Pipe struct {
 	// pipes never block in open.
 	named bool
 
+	// io serializes reads, writes, splices and tees (Linux's
+	// pipe->mutex), so that a splice can look at the data, hand it to
+	// another file and only then consume what that file took. It is a
+	// one-token channel, so waiting for it is interruptible; it is never
+	// held while waiting for data or space. id orders two pipes' io
+	// locks.
+	io chan struct{}
+	id uint64
+
 	mu       sync.Mutex
 	buf      []byte // ring buffer; grows on demand up to capacity
 	head     int    // index in buf of the first unread byte
@@ -68,8 +78,24 @@ type Pipe struct {
 // NewPipe returns a pipe with no reader or writer. named selects FIFO open
 // semantics.
 func NewPipe(named bool) *Pipe {
-	return &Pipe{named: named, capacity: DefaultSize}
+	p := &Pipe{named: named, capacity: DefaultSize, io: make(chan struct{}, 1), id: pipeIDs.Add(1)}
+	p.io <- struct{}{}
+	return p
 }
+
+var pipeIDs atomic.Uint64
+
+// lockIO takes p.io, waiting interruptibly.
+func (p *Pipe) lockIO(ctx vfs.Context) error {
+	select {
+	case <-p.io:
+		return nil
+	default:
+	}
+	return ctx.Block(p.io)
+}
+
+func (p *Pipe) unlockIO() { p.io <- struct{}{} }
 
 // NewAnonymous returns the two ends of a new anonymous pipe (pipe(2)): a
 // read-only file and a write-only file.
@@ -283,16 +309,21 @@ func (p *Pipe) read(ctx vfs.Context, dst []byte, nonblock bool) (int, error) {
 	}
 	var ch chan struct{}
 	for {
+		if err := p.lockIO(ctx); err != nil {
+			return 0, err
+		}
 		p.mu.Lock()
 		if p.size > 0 {
 			n := min(len(dst), p.size)
 			p.copyOutLocked(dst[:n], true)
 			p.mu.Unlock()
+			p.unlockIO()
 			p.queue.Notify(waiter.EventOut | waiter.EventWrNorm)
 			return n, nil
 		}
 		eof := p.writers == 0
 		p.mu.Unlock()
+		p.unlockIO()
 		if eof {
 			return 0, nil
 		}
@@ -325,9 +356,16 @@ func (p *Pipe) write(ctx vfs.Context, src []byte, nonblock bool) (int, error) {
 	done := 0
 	var ch chan struct{}
 	for {
+		if err := p.lockIO(ctx); err != nil {
+			if done > 0 {
+				return done, nil
+			}
+			return 0, err
+		}
 		p.mu.Lock()
 		if p.readers == 0 {
 			p.mu.Unlock()
+			p.unlockIO()
 			if done > 0 {
 				return done, nil
 			}
@@ -347,6 +385,7 @@ func (p *Pipe) write(ctx vfs.Context, src []byte, nonblock bool) (int, error) {
 			done += n
 		}
 		p.mu.Unlock()
+		p.unlockIO()
 		if n > 0 {
 			p.queue.Notify(waiter.EventIn | waiter.EventRdNorm)
 		}

@@ -3,6 +3,7 @@ package proc_test
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"github.com/veil-sandbox/veil/platform/platformtest"
 	"strings"
 	"testing"
@@ -246,6 +247,44 @@ func TestProcWithProcess(t *testing.T) {
 	}
 	if _, err := e.v.GetDentry(e.ctx, e.pop("/proc/2", true)); err != unix.ENOENT {
 		t.Errorf("/proc/2: %v", err)
+	}
+	smaps := e.read("/proc/1/smaps")
+	if !strings.HasPrefix(smaps, "00400000-00401000 r-xp 00000000 ") || !strings.Contains(smaps, "/bin/prog\nSize:                  4 kB\n") ||
+		!strings.Contains(smaps, "\nVmFlags: rd ex mr mw me sd \n") {
+		t.Errorf("smaps:\n%s", smaps)
+	}
+	if r := e.read("/proc/1/smaps_rollup"); !strings.Contains(r, "[rollup]\nRss:") {
+		t.Errorf("smaps_rollup:\n%s", r)
+	}
+	st, _ := e.v.Stat(e.ctx, e.pop("/bin/prog", true))
+	if maps := e.read("/proc/1/maps"); !strings.Contains(maps, fmt.Sprintf(" %02x:%02x %d ", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)) {
+		t.Errorf("maps does not show /bin/prog's device and inode (%d, %d):\n%s", st.Dev, st.Ino, maps)
+	}
+	for _, c := range []struct {
+		file, write string
+		err         error
+		adj, oomAdj string
+	}{
+		{"oom_score_adj", "500\n", nil, "500\n", "8\n"},
+		{"oom_score_adj", "-1000", nil, "-1000\n", "-17\n"},
+		{"oom_score_adj", "1001", unix.EINVAL, "-1000\n", "-17\n"},
+		{"oom_adj", "15", nil, "1000\n", "15\n"},
+		{"oom_adj", "-18", unix.EINVAL, "1000\n", "15\n"},
+	} {
+		f, err := e.v.Open(e.ctx, e.pop("/proc/1/"+c.file, true), unix.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write(e.ctx, []byte(c.write)); err != c.err {
+			t.Errorf("writing %q to %s: %v, want %v", c.write, c.file, err, c.err)
+		}
+		f.DecRef()
+		if adj, oomAdj := e.read("/proc/1/oom_score_adj"), e.read("/proc/1/task/1/oom_adj"); adj != c.adj || oomAdj != c.oomAdj {
+			t.Errorf("after writing %q to %s: oom_score_adj %q, oom_adj %q; want %q, %q", c.write, c.file, adj, oomAdj, c.adj, c.oomAdj)
+		}
+	}
+	if got := e.read("/proc/1/oom_score"); got != "1333\n" {
+		t.Errorf("oom_score at oom_score_adj 1000: %q", got)
 	}
 }
 

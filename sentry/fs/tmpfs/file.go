@@ -68,6 +68,13 @@ func (f *regFile) writeLocked(src []byte, off int64) (int, error) {
 	}
 	d := f.i.data
 	old := d.size.Load()
+	if f.i.seals != 0 {
+		n, err := f.i.sealedWriteLen(off, len(src), old)
+		if err != nil {
+			return 0, err
+		}
+		src, end = src[:n], off+int64(n)
+	}
 	if end > old {
 		d.size.Store(end)
 	}
@@ -123,6 +130,9 @@ func (f *regFile) Allocate(_ vfs.Context, mode uint32, off, length int64) error 
 	}
 	f.i.mu.Lock()
 	defer f.i.mu.Unlock()
+	if f.i.seals&unix.F_SEAL_GROW != 0 && end > f.i.data.size.Load() {
+		return unix.EPERM
+	}
 	if err := f.i.data.cache.Allocate(off, length); err != nil {
 		return noSpace(err)
 	}

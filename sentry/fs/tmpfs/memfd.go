@@ -33,8 +33,21 @@ func memfdFilesystem(mf *memfile.File) *Filesystem {
 // O_RDWR, owned by the caller with mode 0777, shown in /proc/self/fd as
 // "/memfd:NAME (deleted)". The caller installs it in the FD table (with
 // MFD_CLOEXEC as FD_CLOEXEC) and drops its reference.
-func NewMemfd(ctx vfs.Context, mf *memfile.File, name string) *vfs.FileDescription {
-	return NewUnlinkedFile(ctx, mf, unix.S_IFREG|0o777, "/memfd:"+name+" (deleted)")
+//
+// sealing allows F_ADD_SEALS (MFD_ALLOW_SEALING); noexec is
+// MFD_NOEXEC_SEAL: mode 0666 and F_SEAL_EXEC already set.
+func NewMemfd(ctx vfs.Context, mf *memfile.File, name string, sealing, noexec bool) *vfs.FileDescription {
+	mode := uint32(0o777)
+	if noexec {
+		mode = 0o666
+	}
+	fd := NewUnlinkedFile(ctx, mf, unix.S_IFREG|mode, "/memfd:"+name+" (deleted)")
+	i := fd.Inode().(*inode)
+	i.sealable = sealing || noexec
+	if noexec {
+		i.seals = unix.F_SEAL_EXEC
+	}
+	return fd
 }
 
 // NewUnlinkedFile returns an O_RDWR description of a new unlinked regular

@@ -12,6 +12,9 @@
 // Permission checks and umask are the VFS's job; tmpfs only stores modes
 // and ownership (new files are owned by ctx.FSUID and ctx.FSGID, or the
 // directory's group when it has S_ISGID).
+//
+// Also: extended attributes in memory (xattr.go), O_TMPFILE files
+// (Tmpfile), and memfd seals (seals.go).
 package tmpfs
 
 import (
@@ -142,6 +145,14 @@ type inode struct {
 	// does in Linux's tmpfs (counted in the filesystem's size).
 	targetPage bool
 	fifo       vfs.FIFO // FIFOs
+	xattrs     vfs.XattrStore
+	// seals are the memfd seals (seals.go); only a memfd made with
+	// MFD_ALLOW_SEALING is sealable, the rest reads as F_SEAL_SEAL.
+	seals    uint32
+	sealable bool
+	// linkable is an O_TMPFILE file (without O_EXCL) not linked yet:
+	// linkat may give it a name (Linux's I_LINKABLE).
+	linkable bool
 }
 
 // fileData is a regular file's contents. size is separately allocated so
@@ -248,6 +259,9 @@ func (i *inode) SetStat(ctx vfs.Context, s vfs.SetStat) error {
 	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
+	if s.Valid&vfs.AttrMode != 0 && i.seals&unix.F_SEAL_EXEC != 0 && (i.mode^s.Mode)&0o111 != 0 {
+		return unix.EPERM
+	}
 	st := vfs.Stat{Mode: i.mode, UID: i.uid, GID: i.gid, Atime: i.atime, Mtime: i.mtime}
 	vfs.ApplySetStat(&st, s)
 	i.mode, i.uid, i.gid, i.atime, i.mtime, i.ctime = st.Mode, st.UID, st.GID, st.Atime, st.Mtime, st.Ctime
@@ -265,6 +279,9 @@ func (i *inode) truncate(size int64) error {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	old := i.data.size.Load()
+	if err := i.checkResizeLocked(old, size); err != nil {
+		return err
+	}
 	if size < old {
 		i.data.size.Store(size)
 		i.data.cache.Truncate(size)
@@ -395,6 +412,27 @@ func (i *inode) Create(ctx vfs.Context, name string, flags uint32, mode uint32) 
 	return c, c.openReg(), nil
 }
 
+// Tmpfile implements vfs.TmpfileCreator (open(2) with O_TMPFILE): a
+// regular file in no directory, st_nlink 0, freed when closed unless
+// linkat gives it a name (only without O_EXCL).
+func (i *inode) Tmpfile(ctx vfs.Context, mode, flags uint32) (vfs.Inode, vfs.FileImpl, error) {
+	i.fs.mu.Lock()
+	defer i.fs.mu.Unlock()
+	if !i.isDir() {
+		return nil, nil, unix.ENOTDIR
+	}
+	if i.nlink == 0 {
+		return nil, nil, unix.ENOENT
+	}
+	c, err := i.newChild(ctx, unix.S_IFREG|mode&0o7777)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.nlink = 0
+	c.linkable = flags&unix.O_EXCL == 0
+	return c, c.openReg(), nil
+}
+
 // Mkdir implements vfs.Inode.
 func (i *inode) Mkdir(ctx vfs.Context, name string, mode uint32) (vfs.Inode, error) {
 	i.fs.mu.Lock()
@@ -492,15 +530,19 @@ func (i *inode) Link(_ vfs.Context, name string, target vfs.Inode) error {
 		return err
 	}
 	t.mu.Lock()
-	if t.nlink == 0 {
+	if t.nlink == 0 && !t.linkable {
 		t.mu.Unlock()
 		return unix.ENOENT
 	}
-	// Each link takes an inode slot (its dentry costs memory in Linux).
-	if err := i.fs.inodes.reserve(); err != nil {
-		t.mu.Unlock()
-		return err
+	// Each link takes an inode slot (its dentry costs memory in Linux),
+	// but an O_TMPFILE file's first name uses the slot it has.
+	if t.nlink > 0 {
+		if err := i.fs.inodes.reserve(); err != nil {
+			t.mu.Unlock()
+			return err
+		}
 	}
+	t.linkable = false
 	t.nlink++
 	t.ctime = vfs.NowTimespec()
 	t.mu.Unlock()
