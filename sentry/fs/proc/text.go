@@ -254,8 +254,10 @@ type taskInfo struct {
 	seccompMode               int // 0 disabled, 1 strict, 2 filter
 	seccompFilters            int
 	tracerPid                 int32 // the tracing task (ptrace), 0 for none
-	ncpu                      int
-	voluntarySwitches         uint64
+	// Scheduling attributes (task_prio, task_nice, rt_priority, policy).
+	priority, nice, policy, rtPriority int
+	ncpu                               int
+	voluntarySwitches                  uint64
 	// CPU time and faults of the thread, or of the whole process for
 	// /proc/<pid>/stat; cutime and cstime are the waited-for children's.
 	utime, stime, cutime, cstime time.Duration
@@ -273,7 +275,6 @@ var stateNames = map[byte]string{
 // taskStatText renders /proc/<pid>/stat (fs/proc/array.c do_task_stat):
 // 52 fields; of the times and faults only utime, stime, cutime, cstime,
 // minflt and majflt are kept.
-// TODO(processes): priority and nice from the scheduling accessors.
 func taskStatText(ti *taskInfo) string {
 	id := ti.pid
 	if ti.tid != 0 {
@@ -287,7 +288,7 @@ func taskStatText(ti *taskInfo) string {
 		uint32(0x400000),           // flags: PF_RANDOMIZE
 		ti.minflt, 0, ti.majflt, 0, // minflt cminflt majflt cmajflt
 		ticks(ti.utime), ticks(ti.stime), ticks(ti.cutime), ticks(ti.cstime),
-		20, 0, // priority nice
+		ti.priority, ti.nice,
 		ti.threads,
 		0, // itrealvalue
 		ti.startTicks,
@@ -298,8 +299,8 @@ func taskStatText(ti *taskInfo) string {
 		0, 0, // kstkesp kstkeip
 		ti.sigPnd & sigMask, ti.sigBlk & sigMask, ti.sigIgn & sigMask, ti.sigCgt & sigMask,
 		0, 0, 0, // wchan nswap cnswap
-		17,      // exit_signal
-		0, 0, 0, // processor rt_priority policy
+		17,                          // exit_signal
+		0, ti.rtPriority, ti.policy, // processor rt_priority policy
 		0, 0, 0, // delayacct_blkio_ticks guest_time cguest_time
 		uint64(m.startData), uint64(m.endData), uint64(m.startBrk),
 		uint64(m.argStart), uint64(m.argEnd), uint64(m.envStart), uint64(m.envEnd),

@@ -6,7 +6,9 @@
 #include "veiltest.h"
 
 #include <linux/membarrier.h>
+#include <fcntl.h>
 #include <linux/sched.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -182,6 +184,35 @@ static void test_clone3(void)
 	CHECK(waitpid(pid, &st, 0) == pid);
 	printf("procmisc: CLONE_CLEAR_SIGHAND: ignored kept %d, handler reset %d\n", WEXITSTATUS(st) >> 1,
 	       WEXITSTATUS(st) & 1);
+
+	/* CLONE_PIDFD: a close-on-exec pidfd of the child, readable once it
+	 * has exited and waitable with waitid(P_PIDFD); clone(2) stores it
+	 * where parent_tid points. */
+	for (int legacy = 0; legacy <= 1; legacy++) {
+		int pfd = -1;
+		a = (struct clone_args){.flags = CLONE_PIDFD, .pidfd = (uintptr_t)&pfd, .exit_signal = SIGCHLD};
+		fflush(stdout);
+		pid = legacy ? syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, 0, &pfd, 0, 0) : clone3(&a, sizeof a);
+		CHECK(pid >= 0);
+		if (pid == 0)
+			_exit(7);
+		struct pollfd p = {.fd = pfd, .events = POLLIN};
+		int n = poll(&p, 1, 10000);
+		siginfo_t si = {0};
+		int w = waitid((idtype_t)3 /* P_PIDFD */, pfd, &si, WEXITED);
+		printf("procmisc: %s CLONE_PIDFD: fd %d cloexec %d, poll %d POLLIN %d, waitid %d pid %d status %d\n",
+		       legacy ? "clone" : "clone3", pfd >= 0, fcntl(pfd, F_GETFD) == FD_CLOEXEC, n,
+		       (p.revents & POLLIN) != 0, w, si.si_pid == pid, si.si_status);
+		close(pfd);
+	}
+	int pfd = -1;
+	printf("procmisc: clone CLONE_PIDFD|CLONE_PARENT_SETTID: %s\n",
+	       ERRNO(syscall(SYS_clone, CLONE_PIDFD | CLONE_PARENT_SETTID | SIGCHLD, 0, &pfd, 0, 0)));
+	a = (struct clone_args){.flags = CLONE_PIDFD | CLONE_PARENT_SETTID, .pidfd = (uintptr_t)&pfd,
+	                        .parent_tid = (uintptr_t)&pfd, .exit_signal = SIGCHLD};
+	printf("procmisc: clone3 CLONE_PIDFD and parent_tid at one address: %s\n", ERRNO(clone3(&a, sizeof a)));
+	a = (struct clone_args){.flags = CLONE_PIDFD, .pidfd = 8, .exit_signal = SIGCHLD};
+	printf("procmisc: clone3 CLONE_PIDFD to a bad address: %s\n", ERRNO(clone3(&a, sizeof a)));
 }
 
 int main(void)
