@@ -100,6 +100,8 @@ const eflagsTF = 0x100
 // code, which must never be stepped.
 func (c *context) SetSingleStep(on bool) { c.singlestep = on }
 
+var _ platform.SingleStepper = (*context)(nil)
+
 var _ platform.Context = (*context)(nil)
 
 var (

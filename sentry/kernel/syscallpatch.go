@@ -52,3 +52,20 @@ func (t *Task) patchedSyscall(trap platform.Trap) bool {
 	t.regs.Rip += 2
 	return true
 }
+
+// unpatchForStep undoes the patches of t's address space, and stops any
+// more, before t is single-stepped: a stepped patched site would run the
+// trampoline and the platform's code one instruction at a time, in
+// front of the tracer. The original instructions run instead, each its
+// own step, as on Linux.
+func (t *Task) unpatchForStep() {
+	if !t.mm.SyscallPatching() {
+		return
+	}
+	p, ok := t.k.Platform.(platform.SyscallPatcher)
+	if !ok || t.mm.Users() == 1 || !t.mm.SyscallSitesPatched() {
+		t.mm.UnpatchSyscallSites()
+		return
+	}
+	p.Stopped(t.mm.AddressSpace(), t.mm.UnpatchSyscallSites)
+}

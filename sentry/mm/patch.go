@@ -138,6 +138,14 @@ func (m *MemoryManager) UnpatchSyscallSites() {
 	t.patches = nil
 }
 
+// SyscallPatching reports whether sites may still be patched here (not
+// after UnpatchSyscallSites).
+func (m *MemoryManager) SyscallPatching() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return !m.noPatch
+}
+
 // SyscallSitesPatched reports whether any site is patched here.
 func (m *MemoryManager) SyscallSitesPatched() bool {
 	m.mu.Lock()
