@@ -100,6 +100,21 @@ type Context interface {
 	Release()
 }
 
+// SingleStepper is implemented by contexts that can run exactly one
+// application instruction, for ptrace(2)'s PTRACE_SINGLESTEP inside the
+// sandbox: while SetSingleStep(true) is in effect, Switch returns after
+// at most one instruction, with ErrSignal and a SIGTRAP of si_code
+// TRAP_TRACE if it was not a system call.
+type SingleStepper interface {
+	SetSingleStep(on bool)
+}
+
+// CanSingleStep reports whether c implements SingleStepper.
+func CanSingleStep(c Context) bool {
+	_, ok := c.(SingleStepper)
+	return ok
+}
+
 // CPUClock is implemented by a Context that can tell how much host CPU
 // time its application thread has used, for the Sentry's CPU accounting
 // (getrusage(2), times(2), the CPU-time clocks and timers).

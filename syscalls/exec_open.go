@@ -36,11 +36,52 @@ func OpenExecutable(t *kernel.Task, path string) (kernel.Executable, error) {
 		return nil, unix.ENOENT
 	}
 	fs := t.FSContext()
-	pop := vfs.PathOperation{Root: fs.Root(), Start: fs.Cwd(), Path: path, FollowFinal: true}
+	return openExecutablePop(t, vfs.PathOperation{Root: fs.Root(), Start: fs.Cwd(), Path: path, FollowFinal: true})
+}
+
+// openExecutablePop opens the program pop names (execveat relative to a
+// descriptor, or with AT_SYMLINK_NOFOLLOW).
+func openExecutablePop(t *kernel.Task, pop vfs.PathOperation) (kernel.Executable, error) {
 	fd, err := t.Kernel().VFS().OpenExecutable(t, pop)
 	if err != nil {
 		return nil, err
 	}
+	return newExecFile(t, fd)
+}
+
+// openExecutableFD opens the program open as descriptor dirfd (fexecve(3),
+// also of an O_PATH descriptor) and says whether the descriptor is
+// close-on-exec.
+func openExecutableFD(t *kernel.Task, dirfd int32) (kernel.Executable, bool, error) {
+	f, cloexec, err := t.FDTable().Get(dirfd)
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.DecRef()
+	vd := f.VirtualDentry()
+	if !vd.Ok() {
+		// An anonymous file (memfd_create): run it as it is.
+		st, err := f.Stat(t)
+		if err != nil {
+			return nil, false, err
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Mode&0o111 == 0 || f.IsPath() {
+			return nil, false, unix.EACCES
+		}
+		f.IncRef()
+		e, err := newExecFile(t, f)
+		return e, cloexec, err
+	}
+	fd, err := t.Kernel().VFS().OpenExecutableDentry(t, vd)
+	if err != nil {
+		return nil, false, err
+	}
+	e, err := newExecFile(t, fd)
+	return e, cloexec, err
+}
+
+// newExecFile wraps an open file for the loader; it takes fd's reference.
+func newExecFile(t *kernel.Task, fd *vfs.FileDescription) (kernel.Executable, error) {
 	m, err := fd.Mappable()
 	if err != nil {
 		fd.DecRef()

@@ -50,10 +50,53 @@ func sysPidfdOpen(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 
 // installPidfd gives the caller a new pidfd of tg (always close-on-exec).
 func installPidfd(t *kernel.Task, tg *kernel.ThreadGroup, flags uint32) (uintptr, error) {
-	file := vfs.NewFileDescription(pidfd.New(tg), unix.O_RDWR|flags,
-		vfs.NewAnonInode(t, 0o600), "anon_inode:[pidfd]")
-	return anonInstall(t, file, true)
+	return anonInstall(t, newPidfdFile(t, tg, flags), true)
 }
+
+// newPidfdFile returns a new open pidfd of tg; the caller owns the
+// reference.
+func newPidfdFile(t *kernel.Task, tg *kernel.ThreadGroup, flags uint32) *vfs.FileDescription {
+	return vfs.NewFileDescription(pidfd.New(tg), unix.O_RDWR|flags,
+		vfs.NewAnonInode(t, 0o600), "anon_inode:[pidfd]")
+}
+
+// clonePidfd is clone's CLONE_PIDFD: a close-on-exec pidfd of the child,
+// whose number the parent finds in the int at addr. As copy_process does,
+// the descriptor is allocated and its number stored before the child
+// exists, so that EMFILE and EFAULT fail the clone; until the child
+// exists the descriptor holds a pidfd of the caller's own process.
+type clonePidfd struct {
+	t  *kernel.Task
+	fd int32
+}
+
+// reserveClonePidfd allocates the descriptor and stores its number at
+// addr.
+func reserveClonePidfd(t *kernel.Task, addr uintptr) (*clonePidfd, error) {
+	placeholder := newPidfdFile(t, t.ThreadGroup(), 0)
+	defer placeholder.DecRef()
+	fd, err := t.FDTable().NewFD(0, placeholder, true)
+	if err != nil {
+		return nil, err
+	}
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], uint32(fd))
+	if err := t.CopyOut(addr, b[:]); err != nil {
+		t.FDTable().Remove(fd)
+		return nil, err
+	}
+	return &clonePidfd{t: t, fd: fd}, nil
+}
+
+// install makes the descriptor a pidfd of the child (CloneArgs.NewProcess).
+func (c *clonePidfd) install(tg *kernel.ThreadGroup) {
+	f := newPidfdFile(c.t, tg, 0)
+	defer f.DecRef()
+	c.t.FDTable().SetFD(c.fd, f, true)
+}
+
+// cancel frees the descriptor of a clone that failed.
+func (c *clonePidfd) cancel() { c.t.FDTable().Remove(c.fd) }
 
 // pidfdOf returns the pidfd behind fd (EBADF if it is not one). The
 // caller drops the reference.

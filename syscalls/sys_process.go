@@ -5,6 +5,7 @@ package syscalls
 
 import (
 	"encoding/binary"
+	"strconv"
 
 	"github.com/veil-sandbox/veil/sentry/arch"
 	"github.com/veil-sandbox/veil/sentry/kernel"
@@ -12,11 +13,12 @@ import (
 )
 
 func init() {
-	register(unix.SYS_CLONE, "clone", sysClone, Hex, Hex, Hex, Hex, Hex).partial("CLONE_PIDFD, CLONE_INTO_CGROUP: EINVAL")
+	register(unix.SYS_CLONE, "clone", sysClone, Hex, Hex, Hex, Hex, Hex).partial("CLONE_PIDFD with CLONE_THREAD (thread pidfds): EINVAL")
+	register(unix.SYS_CLONE3, "clone3", sysClone3, Hex, Int).partial("CLONE_PIDFD with CLONE_THREAD (thread pidfds): EINVAL; CLONE_INTO_CGROUP (the cgroup2 view takes no processes): EBADF")
 	register(unix.SYS_FORK, "fork", sysFork)
 	register(unix.SYS_VFORK, "vfork", sysVfork)
 	register(unix.SYS_EXECVE, "execve", sysExecve, Path, Hex, Hex)
-	register(unix.SYS_EXECVEAT, "execveat", sysExecveat, FD, Path, Hex, Hex, Hex).partial("a dirfd other than AT_FDCWD: ENOSYS")
+	register(unix.SYS_EXECVEAT, "execveat", sysExecveat, FD, Path, Hex, Hex, Hex)
 	register(unix.SYS_EXIT, "exit", sysExit, Int)
 	register(unix.SYS_EXIT_GROUP, "exit_group", sysExitGroup, Int)
 	register(unix.SYS_WAIT4, "wait4", sysWait4, Int, Hex, Hex, Hex)
@@ -32,7 +34,9 @@ func init() {
 	register(unix.SYS_SET_TID_ADDRESS, "set_tid_address", sysSetTidAddress, Hex)
 }
 
-// clone(2): amd64 argument order is flags, stack, parent_tid, child_tid, tls.
+// clone(2): amd64 argument order is flags, stack, parent_tid, child_tid,
+// tls. With CLONE_PIDFD the pidfd goes where parent_tid points (so not
+// with CLONE_PARENT_SETTID: EINVAL).
 func sysClone(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	flags := a[0]
 	ca := kernel.CloneArgs{
@@ -43,11 +47,131 @@ func sysClone(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		ChildTID:   uintptr(a[3]),
 		TLS:        uintptr(a[4]),
 	}
+	if flags&unix.CLONE_PIDFD != 0 && flags&unix.CLONE_PARENT_SETTID != 0 {
+		return 0, unix.EINVAL
+	}
+	return cloneWithPidfd(t, "clone", ca, uintptr(a[2]))
+}
+
+// cloneWithPidfd runs the clone, with CLONE_PIDFD giving the parent a
+// pidfd of the child at pidfdAddr (kernel_clone, copy_process).
+func cloneWithPidfd(t *kernel.Task, name string, ca kernel.CloneArgs, pidfdAddr uintptr) (uintptr, error) {
+	var pfd *clonePidfd
+	if ca.Flags&unix.CLONE_PIDFD != 0 {
+		ca.Flags &^= unix.CLONE_PIDFD
+		switch {
+		case ca.Flags&unix.CLONE_DETACHED != 0:
+			return 0, unix.EINVAL
+		case ca.Flags&unix.CLONE_THREAD != 0:
+			// Linux 6.9 makes a thread pidfd (PIDFD_THREAD), which
+			// the Sentry's pidfds are not yet; older kernels refuse.
+			return 0, unsupported(t, name+"(CLONE_PIDFD|CLONE_THREAD)", unix.EINVAL)
+		}
+		var err error
+		if pfd, err = reserveClonePidfd(t, pidfdAddr); err != nil {
+			return 0, err
+		}
+		ca.NewProcess = pfd.install
+	}
 	tid, err := t.Clone(ca)
+	if err != nil && pfd != nil {
+		pfd.cancel()
+	}
 	if err == kernel.ErrUnsupportedClone {
-		return 0, unsupported(t, "clone(unsupported flags)", err)
+		return 0, unsupported(t, name+"(unsupported flags)", err)
 	}
 	return uintptr(tid), err
+}
+
+// struct clone_args sizes (CLONE_ARGS_SIZE_VER0..2) and clone3's flags
+// beyond clone's.
+const (
+	cloneArgsSizeVer0 = 64
+	cloneArgsSizeVer1 = 80
+	cloneArgsSizeVer2 = 88
+	cloneIntoCgroup   = 1 << 33
+	cloneNewTime      = 0x80
+	maxPidNSLevel     = 32
+)
+
+// clone3(2): struct clone_args is read as copy_struct_from_user does
+// (E2BIG past a page or for non-zero bytes beyond what the kernel knows,
+// EINVAL below VER0) and checked as clone3_args_valid does, then the
+// clone runs like clone(2)'s. The child's stack pointer is stack +
+// stack_size.
+func sysClone3(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
+	addr, size := uintptr(a[0]), a[1]
+	if size > 4096 {
+		return 0, unix.E2BIG
+	}
+	if size < cloneArgsSizeVer0 {
+		return 0, unix.EINVAL
+	}
+	b := make([]byte, size)
+	if err := t.CopyIn(addr, b); err != nil {
+		return 0, err
+	}
+	for _, c := range b[min(size, cloneArgsSizeVer2):] {
+		if c != 0 {
+			return 0, unix.E2BIG
+		}
+	}
+	b = append(b, make([]byte, cloneArgsSizeVer2)...)
+	le := binary.LittleEndian
+	flags, pidfd, childTID, parentTID := le.Uint64(b[0:]), le.Uint64(b[8:]), le.Uint64(b[16:]), le.Uint64(b[24:])
+	exitSignal, stack, stackSize, tls := le.Uint64(b[32:]), le.Uint64(b[40:]), le.Uint64(b[48:]), le.Uint64(b[56:])
+	setTID, setTIDSize, cgroup := le.Uint64(b[64:]), le.Uint64(b[72:]), le.Uint64(b[80:])
+	switch {
+	case setTIDSize > maxPidNSLevel, setTID == 0 && setTIDSize != 0, setTID != 0 && setTIDSize == 0:
+		return 0, unix.EINVAL
+	case exitSignal&^0xff != 0 || exitSignal > 64:
+		return 0, unix.EINVAL
+	case flags&cloneIntoCgroup != 0 && (cgroup > 0x7fffffff || size < cloneArgsSizeVer2):
+		return 0, unix.EINVAL
+	case flags&^(0xffffffff|kernel.CloneClearSighand|cloneIntoCgroup) != 0:
+		return 0, unix.EINVAL
+	case flags&(unix.CLONE_DETACHED|(0xff&^cloneNewTime)) != 0:
+		return 0, unix.EINVAL
+	case flags&unix.CLONE_SIGHAND != 0 && flags&kernel.CloneClearSighand != 0:
+		return 0, unix.EINVAL
+	case flags&(unix.CLONE_THREAD|unix.CLONE_PARENT) != 0 && exitSignal != 0:
+		return 0, unix.EINVAL
+	case stack == 0 && stackSize != 0, stack != 0 && stackSize == 0, stack+stackSize < stack:
+		return 0, unix.EINVAL
+	case flags&unix.CLONE_PIDFD != 0 && flags&unix.CLONE_PARENT_SETTID != 0 && pidfd == parentTID:
+		return 0, unix.EINVAL
+	}
+	ca := kernel.CloneArgs{
+		Flags:      flags,
+		ExitSignal: unix.Signal(exitSignal),
+		ParentTID:  uintptr(parentTID),
+		ChildTID:   uintptr(childTID),
+		TLS:        uintptr(tls),
+	}
+	if stack != 0 {
+		ca.Stack = uintptr(stack + stackSize)
+	}
+	if setTIDSize != 0 {
+		// The ids in the child's pid namespace and its ancestors, the
+		// innermost first; the kernel checks them against the
+		// namespaces (levels, inits, CAP_CHECKPOINT_RESTORE, ids in use).
+		tb := make([]byte, 4*setTIDSize)
+		if err := t.CopyIn(uintptr(setTID), tb); err != nil {
+			return 0, err
+		}
+		for i := range setTIDSize {
+			ca.SetTID = append(ca.SetTID, kernel.ThreadID(int32(le.Uint32(tb[4*i:]))))
+		}
+	}
+	if flags&cloneIntoCgroup != 0 {
+		// The sandbox's cgroup2 view (/sys/fs/cgroup) is read-only
+		// and takes no processes.
+		if f, err := fileOf(t, int32(cgroup)); err == nil {
+			f.DecRef()
+		}
+		return 0, unsupported(t, "clone3(CLONE_INTO_CGROUP)", unix.EBADF)
+	}
+	return cloneWithPidfd(t, "clone3", ca, uintptr(pidfd))
 }
 
 func sysFork(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
@@ -99,7 +223,18 @@ func sysExecveat(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 	return execve(t, int32(a[0]), uintptr(a[1]), uintptr(a[2]), uintptr(a[3]), int(a[4]))
 }
 
+// execveatFlags are the flags execveat(2) accepts.
+const execveatFlags = unix.AT_EMPTY_PATH | unix.AT_SYMLINK_NOFOLLOW
+
+// execve implements execve(2) and execveat(2): a relative path starts at
+// dirfd, AT_EMPTY_PATH with an empty path runs dirfd itself (fexecve(3)),
+// and AT_SYMLINK_NOFOLLOW refuses a final symlink (ELOOP). As Linux does,
+// the program's name (AT_EXECFN, a script's path for its interpreter,
+// comm) is then "/dev/fd/N" or "/dev/fd/N/path".
 func execve(t *kernel.Task, dirfd int32, pathAddr, argvAddr, envAddr uintptr, flags int) (uintptr, error) {
+	if flags&^execveatFlags != 0 {
+		return 0, unix.EINVAL
+	}
 	path, err := t.CopyInString(pathAddr, unix.PathMax)
 	if err != nil {
 		return 0, err
@@ -112,12 +247,35 @@ func execve(t *kernel.Task, dirfd int32, pathAddr, argvAddr, envAddr uintptr, fl
 	if err != nil {
 		return 0, err
 	}
-	if dirfd != unix.AT_FDCWD || flags != 0 {
-		if (path == "" && flags&unix.AT_EMPTY_PATH == 0) || len(path) > 0 && path[0] != '/' {
-			return 0, unsupported(t, "execveat(dirfd)", unix.ENOSYS)
+	ea := kernel.ExecArgs{Open: OpenExecutable, Filename: path, Argv: argv, Envv: envv}
+	follow := flags&unix.AT_SYMLINK_NOFOLLOW == 0
+	switch {
+	case path == "" && flags&unix.AT_EMPTY_PATH != 0:
+		if ea.File, ea.FilenameInaccessible, err = openExecutableFD(t, dirfd); err != nil {
+			return 0, err
+		}
+		ea.Filename = "/dev/fd/" + strconv.Itoa(int(dirfd))
+		ea.CommFromFile = true
+	case path == "":
+		return 0, unix.ENOENT
+	case path[0] == '/' && follow:
+	default:
+		pop, err := pathOpAt(t, dirfd, path, follow)
+		if err != nil {
+			return 0, err
+		}
+		if ea.File, err = openExecutablePop(t, pop); err != nil {
+			return 0, err
+		}
+		if path[0] != '/' && dirfd != unix.AT_FDCWD {
+			ea.Filename = "/dev/fd/" + strconv.Itoa(int(dirfd)) + "/" + path
+			if f, cloexec, err := t.FDTable().Get(dirfd); err == nil {
+				f.DecRef()
+				ea.FilenameInaccessible = cloexec
+			}
 		}
 	}
-	return 0, t.Execve(OpenExecutable, path, argv, envv)
+	return 0, t.ExecveArgs(ea)
 }
 
 func sysExit(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
@@ -239,10 +397,7 @@ func sysWaitid(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 // waitTarget is the kernel id of the child a wait for pid names in the
 // caller's pid namespace (one no child has if it names none).
 func waitTarget(t *kernel.Task, pid int32) kernel.ThreadID {
-	if tg, err := t.LookupProcess(kernel.ThreadID(pid)); err == nil && pid > 0 {
-		return tg.ID()
-	}
-	return -1
+	return t.WaitTargetID(kernel.ThreadID(pid))
 }
 
 // Process ids are those of the caller's pid namespace

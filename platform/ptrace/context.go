@@ -52,6 +52,12 @@ type context struct {
 	// bug.
 	resume int
 
+	// singlestep makes Switch resume with PTRACE_SYSEMU_SINGLESTEP:
+	// the host stops the thread after one instruction (SIGTRAP,
+	// TRAP_TRACE), and a system call instruction still only traps,
+	// never runs on the host.
+	singlestep bool
+
 	// fpPending, if non-nil, is an FP state (already normalised) to load
 	// into the stub thread before it next runs.
 	fpPending arch.FPState
@@ -121,6 +127,9 @@ func (c *context) Switch(asi platform.AddressSpace, regs *arch.Registers) (platf
 		c.cpu = want
 	}
 	req := unix.PTRACE_SYSEMU
+	if c.singlestep {
+		req = unix.PTRACE_SYSEMU_SINGLESTEP
+	}
 	if c.resume != 0 {
 		req = c.resume
 	}
@@ -323,6 +332,11 @@ func (c *context) forgetThread() {
 		as.threadGone(c, c.tracer)
 	}
 }
+
+// SetSingleStep implements platform.SingleStepper.
+func (c *context) SetSingleStep(on bool) { c.singlestep = on }
+
+var _ platform.SingleStepper = (*context)(nil)
 
 // Interrupt implements platform.Context.Interrupt.
 func (c *context) Interrupt() {

@@ -91,6 +91,12 @@ func (cs *controlServer) handle(c *control.Conn) {
 	case control.MethodStart:
 		err = cs.start()
 	case control.MethodSignal:
+		// The answer is owed even when the signal ends the sandbox
+		// (SIGKILL of the first process): finish waits for it, or
+		// `runsc kill` would see the socket close and report the
+		// container not running.
+		cs.waiters.Add(1)
+		defer cs.waiters.Done()
 		err = cs.signal(&req)
 	case control.MethodWait:
 		cs.waiters.Add(1)

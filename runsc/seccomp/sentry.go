@@ -31,6 +31,7 @@ var sentryPtraceRequests = []uint64{
 	unix.PTRACE_GETREGS,
 	unix.PTRACE_SETREGS,
 	unix.PTRACE_SYSEMU,
+	unix.PTRACE_SYSEMU_SINGLESTEP, // PTRACE_SINGLESTEP of tracers inside the sandbox
 	unix.PTRACE_SETOPTIONS,
 	unix.PTRACE_GETSIGINFO,
 	unix.PTRACE_GETREGSET,

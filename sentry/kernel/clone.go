@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"time"
 
+	"github.com/veil-sandbox/veil/sentry/arch"
 	"github.com/veil-sandbox/veil/sentry/mm"
 	"golang.org/x/sys/unix"
 )
@@ -16,13 +17,26 @@ type CloneArgs struct {
 	ParentTID  uintptr
 	ChildTID   uintptr
 	TLS        uintptr
+	// SetTID, if not empty, are the thread ids the child must get
+	// (clone3's set_tid): SetTID[0] in the child's pid namespace, each
+	// next one in the parent of the namespace before (checked as
+	// checkSetTIDLocked says).
+	SetTID []ThreadID
+	// NewProcess, if not nil, is called with a new process (not for
+	// CLONE_THREAD) after it exists and before it runs (clone's
+	// CLONE_PIDFD).
+	NewProcess func(*ThreadGroup)
 }
+
+// CloneClearSighand is clone3's CLONE_CLEAR_SIGHAND: the child's
+// handlers are reset to the default (ignored signals stay ignored).
+const CloneClearSighand = 1 << 32
 
 // Flags we implement; anything else is refused rather than ignored.
 const supportedCloneFlags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND |
 	unix.CLONE_THREAD | unix.CLONE_SYSVSEM | unix.CLONE_SETTLS | unix.CLONE_PARENT_SETTID |
 	unix.CLONE_CHILD_CLEARTID | unix.CLONE_CHILD_SETTID | unix.CLONE_VFORK | unix.CLONE_PARENT |
-	unix.CLONE_DETACHED | unix.CLONE_PTRACE | unix.CLONE_UNTRACED | unix.CLONE_IO |
+	unix.CLONE_DETACHED | unix.CLONE_PTRACE | unix.CLONE_UNTRACED | unix.CLONE_IO | CloneClearSighand |
 	supportedNamespaceFlags
 
 // ErrUnsupportedClone is returned for clone flags the Sentry does not
@@ -113,7 +127,20 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 		discardMountNamespace(k, nsp, move)
 		return 0, err
 	}
-	nt.tid = k.allocTID()
+	// clone3's set_tid: ids the child must have, from its own pid
+	// namespace outwards (the rest are allocated).
+	rootLevel := nsp.PIDForChildren.level
+	if err := t.checkSetTIDLocked(nsp.PIDForChildren, a.SetTID); err != nil {
+		k.mu.Unlock()
+		nt.release()
+		discardMountNamespace(k, nsp, move)
+		return 0, err
+	}
+	if len(a.SetTID) > rootLevel {
+		nt.tid = a.SetTID[rootLevel]
+	} else {
+		nt.tid = k.allocTID()
+	}
 	nt.sigMask = t.sigMask
 	// Under k.mu, so a TSYNC from another thread reaches the child too.
 	nt.seccomp.Store(t.seccomp.Load())
@@ -126,6 +153,13 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 		handlers := t.tg.handlers
 		if f&unix.CLONE_SIGHAND == 0 {
 			handlers = handlers.clone()
+		}
+		if f&CloneClearSighand != 0 {
+			for i := range handlers.acts {
+				if handlers.acts[i].Handler != sigIGN {
+					handlers.acts[i] = arch.SignalAct{}
+				}
+			}
 		}
 		parent := t.tg
 		if f&unix.CLONE_PARENT != 0 && t.tg.parent != nil {
@@ -145,7 +179,7 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 			pidns:    nsp.PIDForChildren,
 		}
 	}
-	if err := nt.tg.pidns.addTaskLocked(nt, f&unix.CLONE_THREAD == 0); err != nil {
+	if err := nt.tg.pidns.addTaskLocked(nt, f&unix.CLONE_THREAD == 0, a.SetTID); err != nil {
 		k.mu.Unlock()
 		nt.release()
 		discardMountNamespace(k, nsp, move)
@@ -153,6 +187,9 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 	}
 	if f&unix.CLONE_THREAD == 0 {
 		nt.tg.parent.children[nt.tg] = struct{}{}
+		nt.tg.creator = t
+		nt.tg.thpDisable = t.tg.thpDisable
+		nt.tg.personality = t.tg.personality
 		k.tgs[nt.tid] = nt.tg
 	}
 	if f&unix.CLONE_SYSVSEM != 0 {
@@ -169,6 +206,15 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 	if f&unix.CLONE_VFORK != 0 {
 		vfork = make(chan struct{})
 		nt.vforkDone = vfork
+	}
+	ptraceEv := t.ptraceCloneLocked(nt, f, a.ExitSignal)
+	// The child's id in the tracer's pid namespace, for the event
+	// messages.
+	ptraceMsg := uint64(t.ptraceViewLocked(nt))
+	nt.sched = t.sched.forkCopy()
+	nt.timerSlack = t.timerSlack
+	if f&unix.CLONE_THREAD == 0 {
+		nt.tg.hasSubreaper = t.tg.subreaper || t.tg.hasSubreaper
 	}
 	k.mu.Unlock()
 
@@ -188,8 +234,14 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 	}
 	if f&unix.CLONE_THREAD == 0 {
 		nt.tg.applyLimits() // inherited RLIMIT_CPU (rlimit.go)
+		if a.NewProcess != nil {
+			a.NewProcess(nt.tg)
+		}
 	}
 	nt.start()
+	if ptraceEv != 0 {
+		t.ptraceEvent(^uint64(0), ptraceEv, ptraceMsg)
+	}
 	if vfork != nil {
 		// The parent sleeps until the child releases the shared memory
 		// (execve or exit). Like Linux's vfork wait it is killable but
@@ -205,6 +257,7 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 				}
 			}
 		}
+		t.ptraceEvent(unix.PTRACE_O_TRACEVFORKDONE, unix.PTRACE_EVENT_VFORK_DONE, ptraceMsg)
 	}
 	return vid, nil
 }

@@ -98,9 +98,10 @@ func (c *Credentials) HasCapability(cp int) bool {
 
 // initOnlyCaps are the capabilities Linux checks with capable(), in the
 // initial user namespace only; and CAP_SYS_PTRACE and CAP_SYS_NICE, which
-// Linux checks in the target process's namespace: until the Sentry's
-// checks of them name the target, a child namespace's root must not use
-// them on the processes outside it.
+// Linux checks in the target process's namespace where a target is
+// involved (ptrace access, another thread's nice value or affinity: those
+// checks use HasCapabilityIn with the target's namespace) and with
+// capable() elsewhere (real-time policies, raising one's own priority).
 var initOnlyCaps = CapSetOf(unix.CAP_SYS_MODULE, unix.CAP_SYS_RAWIO, unix.CAP_SYS_PACCT,
 	unix.CAP_SYS_BOOT, unix.CAP_SYS_TIME, unix.CAP_SYS_TTY_CONFIG, unix.CAP_MKNOD,
 	unix.CAP_LINUX_IMMUTABLE, unix.CAP_AUDIT_CONTROL, unix.CAP_AUDIT_WRITE, unix.CAP_AUDIT_READ,

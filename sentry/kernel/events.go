@@ -1,7 +1,5 @@
 package kernel
 
-import "golang.org/x/sys/unix"
-
 // What pidfd_open(2) files need of the kernel.
 
 // Reaped reports whether the process has exited and been waited for (its
@@ -13,9 +11,8 @@ func (tg *ThreadGroup) Reaped() bool {
 }
 
 // MayAttach reports whether t may act on tg as ptrace(2) attach would
-// allow (PTRACE_MODE_ATTACH_REALCREDS, as pidfd_getfd(2) requires): its
-// own process, a process whose real, effective and saved uids and gids
-// all equal t's real ones, or CAP_SYS_PTRACE.
+// allow (ptrace_may_access with PTRACE_MODE_ATTACH_REALCREDS, as
+// pidfd_getfd(2) requires): PtraceMayAccess and Yama's ptrace_scope.
 func (t *Task) MayAttach(tg *ThreadGroup) bool {
 	if tg == t.tg {
 		return true
@@ -26,12 +23,7 @@ func (t *Task) MayAttach(tg *ThreadGroup) bool {
 	if target == nil {
 		return false
 	}
-	c, tc := t.Credentials(), target.Credentials()
-	if c.UID == tc.UID && c.UID == tc.EUID && c.UID == tc.SUID &&
-		c.GID == tc.GID && c.GID == tc.EGID && c.GID == tc.SGID {
-		return true
-	}
-	return c.HasCapability(unix.CAP_SYS_PTRACE)
+	return t.PtraceMayAttach(target) == nil
 }
 
 // LiveTask returns the process's leader or another live thread (nil once

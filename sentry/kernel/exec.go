@@ -29,22 +29,68 @@ type Executable interface {
 // OpenExecutable opens path for execution on behalf of t.
 type OpenExecutable func(t *Task, path string) (Executable, error)
 
+// ExecArgs are what execve(2) and execveat(2) run.
+type ExecArgs struct {
+	// Open opens programs by path: Filename (unless File is set) and the
+	// interpreters of scripts and ELF programs.
+	Open OpenExecutable
+	// File, if not nil, is the program, already opened (execveat with a
+	// descriptor); Execve releases it.
+	File Executable
+	// Filename is the program's name: the path given to execve, or
+	// "/dev/fd/N[/path]" for execveat relative to descriptor N. It is
+	// AT_EXECFN, the script path an interpreter gets, and comm.
+	Filename string
+	Argv     []string
+	Envv     []string
+	// FilenameInaccessible says that Filename will not exist after the
+	// exec (execveat of a close-on-exec descriptor): a script cannot be
+	// run then, its interpreter could not open it (ENOENT).
+	FilenameInaccessible bool
+	// CommFromFile names the process after the file that runs (the
+	// interpreter, for a script) rather than Filename: execveat with
+	// AT_EMPTY_PATH, as Linux 6.13 and later do.
+	CommFromFile bool
+}
+
 // Execve replaces t's program. open resolves and opens the program and its
 // interpreter. On success it returns ErrNoReturn; the registers are those
 // of the new program.
 func (t *Task) Execve(open OpenExecutable, path string, argv, envv []string) error {
+	return t.ExecveArgs(ExecArgs{Open: open, Filename: path, Argv: argv, Envv: envv})
+}
+
+// ExecveArgs is Execve with all of execveat's choices.
+func (t *Task) ExecveArgs(a ExecArgs) error {
+	if len(a.Argv) == 0 {
+		// Linux 5.18 and later: an empty argv gets argv[0] = "" so
+		// programs can rely on argc >= 1.
+		a.Argv = []string{""}
+	}
 	size := 0
-	for _, s := range append(argv, envv...) {
+	for _, s := range a.Argv {
+		size += len(s) + 1 + 8
+	}
+	for _, s := range a.Envv {
 		size += len(s) + 1 + 8
 	}
 	if size > maxArgBytes {
+		if a.File != nil {
+			a.File.Release()
+		}
 		return unix.E2BIG
 	}
 	creds, secure := t.Credentials().ExecCredentials()
-	newMM, exePath, res, err := t.k.loadProgram(t, open, path, argv, envv, creds, secure)
+	newMM, exePath, res, err := t.k.loadProgram(t, a, creds, secure)
 	if err != nil {
 		return err
 	}
+	path := a.Filename
+	// PTRACE_EVENT_EXEC's message: the thread id the tracer knows t by
+	// before the exec (exec_binprm's old_vpid).
+	t.k.mu.Lock()
+	oldTID := t.ptraceViewLocked(t)
+	t.k.mu.Unlock()
 
 	// Point of no return: other threads die, the old memory goes.
 	if err := t.killOtherThreads(); err != nil {
@@ -78,8 +124,14 @@ func (t *Task) Execve(open OpenExecutable, path string, argv, envv []string) err
 	tg.handlers = h
 	t.altStack = arch.SignalStack{Flags: arch.SS_DISABLE}
 	tg.execPath = exePath
+	// execve(2): the process is dumpable again (no set-user-ID
+	// programs change credentials here).
+	tg.notDumpable = false
 	k.mu.Unlock()
 	t.name = baseName(path)
+	if a.CommFromFile {
+		t.name = baseName(exePath)
+	}
 	t.clearTID = 0
 	t.robustList = 0
 	t.regs = arch.InitialRegisters(uint64(res.Entry), uint64(res.Stack))
@@ -87,17 +139,28 @@ func (t *Task) Execve(open OpenExecutable, path string, argv, envv []string) err
 	if err := t.ctx.SetFPState(k.initFP); err != nil {
 		return err
 	}
+	t.ptraceExec(oldTID)
 	return ErrNoReturn
 }
 
-// loadProgram opens path and loads it into a new address space.
-// It returns the path the program was opened by, for /proc/self/exe.
-// creds are the credentials the program will run with; secure is
-// AT_SECURE.
-func (k *Kernel) loadProgram(t *Task, open OpenExecutable, path string, argv, envv []string, creds *Credentials, secure bool) (*mm.MemoryManager, string, loader.Result, error) {
-	exe, err := open(t, path)
-	if err != nil {
-		return nil, "", loader.Result{}, err
+// maxScriptDepth is how many "#!" interpreter scripts may be nested
+// before execve fails with ELOOP (Linux's exec_binprm allows the program
+// and up to 4 levels of rewrites: "if (depth > 5) return -ELOOP").
+const maxScriptDepth = 5
+
+// loadProgram opens the program a says and loads it into a new address
+// space, following "#!" interpreter scripts (execve(2) "Interpreter
+// scripts"): the script's interpreter runs with argv
+// [interpreter, optional-arg, script path, argv[1:]...]. It returns the
+// path the final program was opened by, for /proc/self/exe. creds are the
+// credentials the program will run with; secure is AT_SECURE.
+func (k *Kernel) loadProgram(t *Task, a ExecArgs, creds *Credentials, secure bool) (*mm.MemoryManager, string, loader.Result, error) {
+	exe := a.File
+	if exe == nil {
+		var err error
+		if exe, err = a.Open(t, a.Filename); err != nil {
+			return nil, "", loader.Result{}, err
+		}
 	}
 	opened := []Executable{exe}
 	defer func() {
@@ -105,6 +168,48 @@ func (k *Kernel) loadProgram(t *Task, open OpenExecutable, path string, argv, en
 			f.Release()
 		}
 	}()
+	argv := a.Argv
+	// interpName is what the next script's interpreter gets as the
+	// script path (Linux's bprm->interp).
+	interpName := a.Filename
+	for depth := 0; ; depth++ {
+		var head [loader.BinprmBufSize]byte
+		n, _ := exe.ReadAt(head[:], 0)
+		if !loader.IsScript(head[:n]) {
+			break
+		}
+		if depth >= maxScriptDepth {
+			return nil, "", loader.Result{}, unix.ELOOP
+		}
+		name, arg, hasArg, err := loader.ParseInterpreterLine(head[:n])
+		if err != nil {
+			return nil, "", loader.Result{}, unix.ENOEXEC
+		}
+		if a.FilenameInaccessible {
+			return nil, "", loader.Result{}, unix.ENOENT
+		}
+		nargv := []string{name}
+		if hasArg {
+			nargv = append(nargv, arg)
+		}
+		nargv = append(nargv, interpName)
+		argv = append(nargv, argv[1:]...)
+		interpName = name
+		if exe, err = a.Open(t, name); err != nil {
+			return nil, "", loader.Result{}, err
+		}
+		opened = append(opened, exe)
+	}
+	size := 0
+	for _, s := range argv {
+		size += len(s) + 1 + 8
+	}
+	for _, s := range a.Envv {
+		size += len(s) + 1 + 8
+	}
+	if size > maxArgBytes {
+		return nil, "", loader.Result{}, unix.E2BIG
+	}
 	newMM, err := k.NewMemoryManager()
 	if err != nil {
 		return nil, "", loader.Result{}, err
@@ -113,10 +218,10 @@ func (k *Kernel) loadProgram(t *Task, open OpenExecutable, path string, argv, en
 	rand.Read(random[:])
 	stack, _ := t.tg.limits.Get(unix.RLIMIT_STACK)
 	res, err := loader.Load(newMM, exe, loader.Args{
-		Argv: argv, Envv: envv, Filename: path, Random: random,
+		Argv: argv, Envv: a.Envv, Filename: a.Filename, Random: random,
 		UID: creds.UID, EUID: creds.EUID, GID: creds.GID, EGID: creds.EGID, Secure: secure,
 		OpenInterp: func(p string) (loader.File, error) {
-			f, err := open(t, p)
+			f, err := a.Open(t, p)
 			if err != nil {
 				return nil, err
 			}
@@ -135,7 +240,7 @@ func (k *Kernel) loadProgram(t *Task, open OpenExecutable, path string, argv, en
 		case errors.As(err, &errno):
 			return nil, "", res, errno
 		}
-		return nil, "", res, fmt.Errorf("execve %s: %w", path, err)
+		return nil, "", res, fmt.Errorf("execve %s: %w", a.Filename, err)
 	}
 	newMM.Exe = exe.Path()
 	return newMM, newMM.Exe, res, nil
@@ -188,6 +293,9 @@ func (t *Task) killOtherThreads() error {
 		k.tasks[t.tid] = t
 		tg.pidns.takeLeaderIDsLocked(t, tg.leader)
 		tg.leader = t
+		// The old leader's exit was not the process's: its tracer
+		// hears of the process through this thread now.
+		tg.leaderTracer = nil
 	}
 	return nil
 }

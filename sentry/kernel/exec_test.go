@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/veil-sandbox/veil/sentry/arch"
+	"github.com/veil-sandbox/veil/sentry/mm"
 	"golang.org/x/sys/unix"
 )
 
@@ -179,5 +180,52 @@ func TestCloneParentFromInit(t *testing.T) {
 	}
 	if !isErrno(err, unix.EINVAL) {
 		t.Fatalf("clone(CLONE_PARENT) by init: %v, want EINVAL", err)
+	}
+}
+
+// argvOf reads the argument strings of t's program from its stack.
+func argvOf(t *testing.T, m *mm.MemoryManager) []string {
+	t.Helper()
+	b := make([]byte, m.ArgvEnd-m.ArgvStart)
+	if _, err := m.CopyIn(m.ArgvStart, b); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+}
+
+func TestExecveScripts(t *testing.T) {
+	h := newHarness(t)
+	it := h.startInit()
+	c := h.fork(it)
+	var err error
+	// execve(2) "Interpreter scripts": interpreter, its one optional
+	// argument (spaces and all), the script's path, then argv[1:].
+	h.do(c, func(t *Task) { err = t.Execve(h.open, "/bin/script", []string{"script", "a", "b"}, nil) })
+	if err != ErrNoReturn {
+		t.Fatalf("exec of a script: %v", err)
+	}
+	if got := argvOf(t, c.MemoryManager()); fmt.Sprint(got) != fmt.Sprint([]string{"/bin/prog", "-x y", "/bin/script", "a", "b"}) {
+		t.Fatalf("argv %q", got)
+	}
+	if c.MemoryManager().Exe != "/bin/prog" || c.Name() != "script" {
+		t.Fatalf("exe %q comm %q, want the interpreter and the script's name", c.MemoryManager().Exe, c.Name())
+	}
+	// A script as interpreter: each level adds its own.
+	h.do(c, func(t *Task) { err = t.Execve(h.open, "/bin/nested", []string{"n"}, nil) })
+	if got := argvOf(t, c.MemoryManager()); err != ErrNoReturn || fmt.Sprint(got) != fmt.Sprint([]string{"/bin/prog", "-x y", "/bin/script", "/bin/nested"}) {
+		t.Fatalf("nested: %v %q", err, got)
+	}
+	h.do(c, func(t *Task) { err = t.Execve(h.open, "/bin/loop", []string{"l"}, nil) })
+	if !isErrno(err, unix.ELOOP) {
+		t.Fatalf("self-interpreting script: %v, want ELOOP", err)
+	}
+	h.do(c, func(t *Task) { err = t.Execve(h.open, "/bin/broken", []string{"b"}, nil) })
+	if !isErrno(err, unix.ENOENT) {
+		t.Fatalf("missing interpreter: %v, want ENOENT", err)
+	}
+	// An empty argv gets "" as argv[0] (Linux 5.18).
+	h.do(c, func(t *Task) { err = t.Execve(h.open, "/bin/prog", nil, nil) })
+	if got := argvOf(t, c.MemoryManager()); err != ErrNoReturn || len(got) != 1 || got[0] != "" {
+		t.Fatalf("empty argv: %v %q", err, got)
 	}
 }

@@ -11,6 +11,8 @@ import (
 func (t *Task) Exit(code int) error {
 	t.k.mu.Lock()
 	t.exiting = true
+	t.exitCode = WaitStatusExited(code)
+	t.ptrace.exitStop = true
 	if len(t.tg.tasks) == 1 && !t.tg.exiting {
 		t.tg.exitStatus = WaitStatusExited(code)
 	}
@@ -20,6 +22,9 @@ func (t *Task) Exit(code int) error {
 
 // ExitGroup ends every thread of the process (exit_group(2)).
 func (t *Task) ExitGroup(code int) error {
+	t.k.mu.Lock()
+	t.ptrace.exitStop = true
+	t.k.mu.Unlock()
 	t.tg.groupExit(WaitStatusExited(code))
 	return ErrNoReturn
 }
@@ -81,6 +86,17 @@ func (t *Task) exitNow(st WaitStatus) {
 	defer k.mu.Unlock()
 	gone = k.useNamespacesLocked(t.nsproxy.Load(), -1)
 	tg := t.tg
+	t.ptraceTracerExitLocked()
+	t.parentThreadExitLocked()
+	// What the tracer sees: the process's status, or the thread's own
+	// exit(2) status while the rest of the process lives on.
+	own := t.exitCode
+	if tg.exiting {
+		own = tg.exitStatus
+	} else if len(tg.tasks) == 1 {
+		own = st
+	}
+	t.ptraceTraceeExitLocked(own, len(tg.tasks) == 1)
 	delete(tg.tasks, t)
 	delete(k.tasks, t.tid)
 	tg.pidns.removeTaskLocked(t)
@@ -102,6 +118,7 @@ func (t *Task) exitNow(st WaitStatus) {
 	}
 	tg.releaseTimersLocked()
 	tg.releaseTTYLocked()
+	tg.ptraceGroupExitedLocked()
 	tg.becomeZombieLocked()
 	if ns := tg.pidns; ns.parent != nil && ns.init == tg {
 		// A pid namespace ends with its init: everyone in it is killed
@@ -128,17 +145,14 @@ func (t *Task) exitNow(st WaitStatus) {
 	}
 }
 
-// becomeZombieLocked reparents tg's children to the init of its pid
-// namespace and tells the parent; a parent that ignores SIGCHLD reaps
-// automatically.
+// becomeZombieLocked reparents tg's children to the nearest subreaper or
+// the init of its pid namespace (reaperLocked) and tells the parent; a
+// parent that ignores SIGCHLD reaps automatically.
 func (tg *ThreadGroup) becomeZombieLocked() {
 	k := tg.k
 	tg.zombie = true
 	close(tg.exited)
-	reaper := k.init
-	if tg.pidns.parent != nil {
-		reaper = tg.pidns.init
-	}
+	reaper := tg.reaperLocked()
 	for c := range tg.children {
 		delete(tg.children, c)
 		if reaper != nil && reaper != tg && !reaper.zombie {

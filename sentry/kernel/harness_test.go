@@ -186,9 +186,13 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, k: k, p: p, mf: mf, files: map[string][]byte{
-		"/sbin/init": tinyProgram(),
-		"/bin/prog":  tinyProgram(),
-		"/bin/sh":    []byte("#!/bin/busybox sh\n"),
+		"/sbin/init":  tinyProgram(),
+		"/bin/prog":   tinyProgram(),
+		"/bin/sh":     []byte("echo neither ELF nor a script\n"),
+		"/bin/script": []byte("#!/bin/prog -x y\n"),
+		"/bin/nested": []byte("#! /bin/script\n"),
+		"/bin/loop":   []byte("#!/bin/loop\n"),
+		"/bin/broken": []byte("#!/bin/missing\n"),
 	}}
 	t.Cleanup(h.shutdown)
 	return h

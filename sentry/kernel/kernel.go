@@ -13,6 +13,7 @@ import (
 	"io"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/veil-sandbox/veil/platform"
@@ -77,6 +78,15 @@ type Kernel struct {
 	cttys map[ThreadID]*TTY
 	// console is the first process's terminal (/dev/console).
 	console *TTY
+
+	// PtraceScope is Yama's kernel.yama.ptrace_scope (ptrace.go): 0 by
+	// default. Set before the first process starts.
+	PtraceScope int
+	// ptraceCount is how many tasks are traced, so the syscall path of
+	// a sandbox without tracers never takes k.mu for ptrace.
+	ptraceCount atomic.Int32
+	// ptraceSeq numbers ptrace-stops (k.mu).
+	ptraceSeq uint64
 
 	unimplMu sync.Mutex
 	unimpl   map[string]int

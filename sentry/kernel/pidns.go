@@ -190,16 +190,23 @@ func (p *PIDNamespace) allocLocked() ThreadID {
 }
 
 // addTaskLocked gives t (and, for a new process, its thread group) ids in
-// p and its ancestors below the initial namespace. A namespace whose init
-// is gone takes no one (ENOMEM).
-func (p *PIDNamespace) addTaskLocked(t *Task, newProcess bool) error {
+// p and its ancestors below the initial namespace: want[i], if given, in
+// the i-th namespace from p outwards (clone3's set_tid), else the next
+// free one. A namespace whose init is gone takes no one (ENOMEM).
+func (p *PIDNamespace) addTaskLocked(t *Task, newProcess bool, want []ThreadID) error {
 	for n := p; n.parent != nil; n = n.parent {
 		if n.initGone {
 			return unix.ENOMEM
 		}
 	}
-	for n := p; n.parent != nil; n = n.parent {
-		id := n.allocLocked()
+	i := 0
+	for n := p; n.parent != nil; n, i = n.parent, i+1 {
+		var id ThreadID
+		if i < len(want) {
+			id = want[i] // checked by checkSetTIDLocked
+		} else {
+			id = n.allocLocked()
+		}
 		n.tasks[id], n.tids[t] = t, id
 		if newProcess {
 			n.tgs[id], n.tgids[t.tg] = t.tg, id
@@ -207,6 +214,37 @@ func (p *PIDNamespace) addTaskLocked(t *Task, newProcess bool) error {
 				n.init = t.tg
 			}
 		}
+	}
+	return nil
+}
+
+// checkSetTIDLocked checks clone3's set_tid for a child whose pid
+// namespace is p, as alloc_pid does: no more ids than p has levels
+// (EINVAL); ids below 1<<22, and other than 1 only in a namespace that
+// has its init (EINVAL); CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN over
+// each namespace an id is chosen in (EPERM); no id in use (EEXIST).
+// ids[0] is the id in p, ids[1] in its parent, and so on.
+func (t *Task) checkSetTIDLocked(p *PIDNamespace, ids []ThreadID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if len(ids) > p.level+1 {
+		return unix.EINVAL
+	}
+	c := t.Credentials()
+	n := p
+	for _, id := range ids {
+		hasInit := n.parent == nil || n.init != nil
+		if id < 1 || id >= 1<<22 || (id != 1 && !hasInit) {
+			return unix.EINVAL
+		}
+		if !c.HasCapabilityIn(unix.CAP_CHECKPOINT_RESTORE, n.owner) && !c.HasCapabilityIn(unix.CAP_SYS_ADMIN, n.owner) {
+			return unix.EPERM
+		}
+		if n.taskLocked(id) != nil || n.tgLocked(id) != nil {
+			return unix.EEXIST
+		}
+		n = n.parent
 	}
 	return nil
 }

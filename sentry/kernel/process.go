@@ -84,7 +84,7 @@ func (k *Kernel) NewProcess(a CreateProcessArgs) (*ThreadGroup, error) {
 	}
 	t.tg = tg
 
-	m, exePath, res, err := k.loadProgram(t, a.Open, a.Path, a.Argv, a.Envv, creds, secure)
+	m, exePath, res, err := k.loadProgram(t, ExecArgs{Open: a.Open, Filename: a.Path, Argv: a.Argv, Envv: a.Envv}, creds, secure)
 	if err != nil {
 		return nil, err
 	}

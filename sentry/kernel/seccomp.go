@@ -136,7 +136,7 @@ func (t *Task) AddSeccompFilter(f *seccomp.Filter, tsync bool) (failed ThreadID,
 	}
 	if tsync {
 		if o := t.unsyncableThreadLocked(old); o != nil {
-			return o.tid, nil
+			return t.tg.pidns.taskIDLocked(o), nil // in the caller's namespace
 		}
 		// As seccomp_sync_threads does, the threads also get the
 		// caller's no_new_privs.
@@ -209,9 +209,23 @@ func (t *Task) seccompAllows(s *seccompState, int80 bool) bool {
 		arch.SetReturn(&t.regs, uint64(-int64(min(data, 4095))))
 	case seccomp.ActionTrap:
 		t.seccompTrap(&d, data)
-	case seccomp.ActionTrace, seccomp.ActionUserNotif:
-		// No tracer and no listener can exist in the sandbox: the call
-		// fails with ENOSYS, as it does on Linux without them.
+	case seccomp.ActionTrace:
+		// A tracer with PTRACE_O_TRACESECCOMP gets a
+		// PTRACE_EVENT_SECCOMP stop and the call then runs as the
+		// tracer left it (orig_rax -1 skips it); without one it fails
+		// with ENOSYS, as on Linux.
+		if t.ptraceSeccompTrace(data) {
+			if int64(t.regs.Orig_rax) == -1 {
+				t.syscallReturn = true
+				return false
+			}
+			return true
+		}
+		t.syscallReturn = true
+		arch.SetReturn(&t.regs, negErrno(unix.ENOSYS))
+	case seccomp.ActionUserNotif:
+		// No listener can exist in the sandbox: the call fails with
+		// ENOSYS, as it does on Linux without one.
 		t.syscallReturn = true
 		arch.SetReturn(&t.regs, negErrno(unix.ENOSYS))
 	case seccomp.ActionKillThread:

@@ -150,6 +150,7 @@ func (k *Kernel) sendFromLocked(tg *ThreadGroup, t *Task, info *arch.SignalInfo,
 				q.discard(s)
 			}
 		}
+		tg.ptraceGroupContinuedLocked()
 		if tg.stopped {
 			tg.stopped = false
 			tg.reportContinue = true
@@ -162,17 +163,17 @@ func (k *Kernel) sendFromLocked(tg *ThreadGroup, t *Task, info *arch.SignalInfo,
 			q.discard(unix.SIGCONT)
 		}
 	}
-	// RLIMIT_SIGPENDING (rlimit.go), for a signal that will be queued.
-	if !tg.isIgnoredLocked(sig) || sig == unix.SIGKILL || tg.blockedLocked(sig) {
-		var err error
-		if info, err = k.queueLimitLocked(tg, t, info); info == nil {
-			return err
-		}
-	}
 	// Ignored signals are dropped at generation unless blocked
 	// somewhere (they might be unignored before being unblocked).
-	if tg.isIgnoredLocked(sig) && sig != unix.SIGKILL && !tg.blockedLocked(sig) {
+	// A traced process gets them anyway: its tracer sees every signal
+	// (sig_ignored).
+	if tg.isIgnoredLocked(sig) && sig != unix.SIGKILL && !tg.blockedLocked(sig) && !tg.tracedLocked() {
 		return nil
+	}
+	// RLIMIT_SIGPENDING (rlimit.go), for a signal that will be queued.
+	var err error
+	if info, err = k.queueLimitLocked(tg, t, info); info == nil {
+		return err
 	}
 	tg.signalfds.queued()
 	if t != nil {
@@ -258,7 +259,7 @@ func (tg *ThreadGroup) wakeStopped() {
 // now: a deliverable signal, a stop or an exit.
 func (t *Task) needsAttentionLocked() bool {
 	tg := t.tg
-	return t.exiting || tg.exiting || tg.stopped ||
+	return t.exiting || tg.exiting || t.groupStopDueLocked() || t.ptrace.trapStop || t.ptrace.stopped ||
 		(t.pending.set|tg.pending.set)&^(t.sigMask&^unblockable) != 0
 }
 
@@ -428,6 +429,20 @@ func (t *Task) prepareToRun() bool {
 		tg := t.tg
 		if t.exiting || tg.exiting {
 			st := tg.exitStatus
+			if t.ptrace.tracer != nil && t.ptrace.opts&unix.PTRACE_O_TRACEEXIT != 0 && t.ptrace.exitStop {
+				// PTRACE_EVENT_EXIT: stopped before exiting, with
+				// the exit status as the message. Not for a task
+				// another thread or SIGKILL ends (Linux does not
+				// stop with a fatal signal pending).
+				t.ptrace.exitStop = false
+				msg := st
+				if !tg.exiting {
+					msg = t.exitCode
+				}
+				k.mu.Unlock()
+				t.ptraceEvent(unix.PTRACE_O_TRACEEXIT, unix.PTRACE_EVENT_EXIT, uint64(msg))
+				continue
+			}
 			k.mu.Unlock()
 			t.exitNow(st)
 			return true
@@ -443,16 +458,46 @@ func (t *Task) prepareToRun() bool {
 			}
 			continue
 		}
-		if tg.stopped {
+		if t.ptrace.stopped {
+			// Put in a ptrace-stop for it: PTRACE_SEIZE of a stopped
+			// task, or the first stop of a traced clone, which may be
+			// a SIGSTOP's delivery: the tracer's signal is delivered
+			// then.
+			kind := t.ptrace.kind
+			k.mu.Unlock()
+			if sig, ok := t.ptraceWaitResume(); ok && sig != 0 && kind == stopSignal {
+				k.mu.Lock()
+				t.pending.enqueue(&arch.SignalInfo{Signo: int32(sig), Code: siCodeUser})
+				k.mu.Unlock()
+			}
+			continue
+		}
+		if t.ptrace.tracer != nil && (t.ptrace.trapStop || t.groupStopDueLocked()) {
+			t.ptraceTrapStopLocked()
+			k.mu.Unlock()
+			continue
+		}
+		if t.groupStopDueLocked() {
 			if tg.stopWake == nil {
 				tg.stopWake = make(chan struct{})
 			}
 			ch := tg.stopWake
 			k.mu.Unlock()
-			<-ch
+			select {
+			case <-ch:
+			case <-t.interruptCh: // PTRACE_SEIZE, SIGKILL
+			}
 			continue
 		}
 		info := t.dequeueLocked(^t.sigMask | unblockable)
+		if info != nil && t.ptrace.tracer != nil && info.Signo != int32(unix.SIGKILL) {
+			// signal-delivery-stop: the tracer decides which signal,
+			// if any, is delivered.
+			if info = t.ptraceSignalStopLocked(info); info == nil {
+				k.mu.Unlock()
+				continue
+			}
+		}
 		if info == nil {
 			// No signal: a syscall interrupted by a signal that needed
 			// no handler (or none at all) restarts.
@@ -494,6 +539,7 @@ func (t *Task) prepareToRun() bool {
 			case actStop:
 				// Orphaned-process-group rules for TSTP/TTIN/TTOU are not
 				// modelled: those stop like SIGSTOP.
+				tg.ptraceGroupStopLocked()
 				tg.stopped = true
 				tg.stopSignal = sig
 				tg.reportStop = true
@@ -507,6 +553,9 @@ func (t *Task) prepareToRun() bool {
 			default:
 				// Core-dumping signals terminate without a core file
 				// (RLIMIT_CORE is 0), so no WCOREDUMP flag either.
+				if sig != unix.SIGKILL {
+					t.ptrace.exitStop = true
+				}
 				tg.groupExitLocked(WaitStatusSignaled(sig))
 				k.mu.Unlock()
 				continue

@@ -60,6 +60,9 @@ type Task struct {
 	// cleared without the lock: a sender that still sees it only causes
 	// one spurious ErrInterrupted.
 	inApp atomic.Bool
+	// appExits counts returns from the application (membarrier(2)
+	// waits for them).
+	appExits atomic.Uint64
 
 	// syscallReturn is set between a syscall's return and the next
 	// switch, so restart codes in rax are recognised as such.
@@ -82,6 +85,22 @@ type Task struct {
 	// the task itself loads it on that path; changes (seccomp(2),
 	// TSYNC from another thread) store a new state under k.mu.
 	seccomp atomic.Pointer[seccompState]
+
+	// ptrace is the task's tracing state, as tracer and as tracee
+	// (ptrace.go); protected by k.mu.
+	ptrace ptraceTask
+	// exitCode is the status of the task's own exit(2), which its
+	// tracer sees when the rest of the process lives on.
+	exitCode WaitStatus
+
+	// sched is the task's scheduling state (sched.go); protected by
+	// k.mu.
+	sched schedState
+	// pdeathSig is prctl(PR_SET_PDEATHSIG)'s signal, 0 for none;
+	// protected by k.mu.
+	pdeathSig unix.Signal
+	// timerSlack is prctl(PR_SET_TIMERSLACK)'s value in ns.
+	timerSlack uint64
 
 	// nsproxy is the task's namespaces but the user namespace (which is
 	// in its credentials); only the task itself replaces it
@@ -272,8 +291,12 @@ func (t *Task) run() {
 		if done := t.prepareToRun(); done {
 			return
 		}
+		if ss, ok := ctx.(platform.SingleStepper); ok {
+			ss.SetSingleStep(t.ptraceSingleStep())
+		}
 		trap, err := ctx.Switch(t.mm.AddressSpace(), &t.regs)
 		t.inApp.Store(false)
+		t.appExits.Add(1)
 		if err != platform.ErrFault {
 			t.lastFault = faultSite{}
 		}
@@ -308,10 +331,36 @@ var debugFaults = os.Getenv("VEIL_DEBUG_FAULTS") != ""
 var ErrNoReturn = fmt.Errorf("kernel: no syscall return value")
 
 func (t *Task) doSyscall() {
-	nr := arch.SyscallNo(&t.regs)
+	// ptrace(2) syscall-entry-stop, before seccomp as since Linux 4.8;
+	// the tracer may change the call (orig_rax -1 skips it) or, with
+	// PTRACE_SYSEMU, take it over.
+	traced := t.ptraceTracedFast()
+	if traced {
+		t.regs.Rax = negErrno(unix.ENOSYS)
+		if stopped, emu := t.ptraceSyscallStop(stopSyscallEntry); stopped {
+			if emu {
+				t.syscallReturn = true
+				return
+			}
+			if int64(t.regs.Orig_rax) == -1 {
+				t.syscallReturn = true
+				t.ptraceSyscallExit()
+				return
+			}
+		}
+	}
 	int80 := t.isInt80()
 	if s := t.seccomp.Load(); s != nil && !t.seccompAllows(s, int80) {
+		if traced {
+			t.ptraceSyscallExit()
+		}
 		return
+	}
+	// Read after seccomp: a tracer at PTRACE_EVENT_SECCOMP may have
+	// changed the call.
+	nr := arch.SyscallNo(&t.regs)
+	if traced {
+		defer t.ptraceSyscallExit()
 	}
 	if int80 {
 		// A 32-bit "int $0x80" syscall: its numbers and arguments follow
@@ -338,6 +387,30 @@ func (t *Task) doSyscall() {
 		return
 	}
 	arch.SetReturn(&t.regs, uint64(rv))
+}
+
+// ptraceTracedFast reports whether t is traced at all, so that untraced
+// syscalls pay one lock for it only when some task is traced.
+func (t *Task) ptraceTracedFast() bool {
+	if t.k.ptraceCount.Load() == 0 {
+		return false
+	}
+	t.k.mu.Lock()
+	defer t.k.mu.Unlock()
+	return t.ptrace.tracer != nil
+}
+
+// ptraceSyscallExit makes the syscall-exit-stop of a traced task that did
+// not exit, and reports a single step over a system call (Linux's
+// user_single_step_report: SIGTRAP, TRAP_BRKPT).
+func (t *Task) ptraceSyscallExit() {
+	if t.mustExit() {
+		return
+	}
+	t.ptraceSyscallStop(stopSyscallExit)
+	if t.ptraceSingleStep() {
+		t.forceSignal(int(unix.SIGTRAP), trapBrkpt, 0)
+	}
 }
 
 // isInt80 reports whether the trapping instruction was "int $0x80" (cd 80)

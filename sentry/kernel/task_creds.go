@@ -21,12 +21,28 @@ func (t *Task) setCredentials(c *Credentials) { t.creds.Store(c) }
 
 // update replaces t's credentials by f's result unless f fails.
 func (t *Task) update(f func(c *Credentials) (*Credentials, error)) error {
-	n, err := f(t.Credentials())
+	o := t.Credentials()
+	n, err := f(o)
 	if err != nil {
 		return err
 	}
 	t.setCredentials(n)
+	t.identityChanged(o, n)
 	return nil
+}
+
+// identityChanged applies what Linux's commit_creds does when the
+// effective or filesystem ids change: the process is no longer dumpable
+// (fs.suid_dumpable is 0, so another user's ptrace and its /proc files
+// are denied) and the parent-death signal is cleared (prctl(2)).
+func (t *Task) identityChanged(o, n *Credentials) {
+	if o.EUID == n.EUID && o.EGID == n.EGID && o.FSUID == n.FSUID && o.FSGID == n.FSGID {
+		return
+	}
+	t.k.mu.Lock()
+	t.tg.notDumpable = true
+	t.pdeathSig = 0
+	t.k.mu.Unlock()
 }
 
 // SetUID implements setuid(2) for t; see Credentials.SetUID.
@@ -46,8 +62,10 @@ func (t *Task) SetRESUID(r, e, s uint32) error {
 
 // SetFSUID implements setfsuid(2) and returns the old fsuid.
 func (t *Task) SetFSUID(uid uint32) uint32 {
-	n, old := t.Credentials().SetFSUID(uid)
+	o := t.Credentials()
+	n, old := o.SetFSUID(uid)
 	t.setCredentials(n)
+	t.identityChanged(o, n)
 	return old
 }
 
@@ -68,8 +86,10 @@ func (t *Task) SetRESGID(r, e, s uint32) error {
 
 // SetFSGID implements setfsgid(2) and returns the old fsgid.
 func (t *Task) SetFSGID(gid uint32) uint32 {
-	n, old := t.Credentials().SetFSGID(gid)
+	o := t.Credentials()
+	n, old := o.SetFSGID(gid)
 	t.setCredentials(n)
+	t.identityChanged(o, n)
 	return old
 }
 

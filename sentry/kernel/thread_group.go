@@ -95,9 +95,50 @@ type ThreadGroup struct {
 	// exited is closed when the process has exited (it is a zombie).
 	exited chan struct{}
 
+	// ptraceExits are exits of tasks this process traced that are not
+	// its children, until its wait collects them (ptrace.go);
+	// leaderTracer is the tracer of a leader that exited before the
+	// rest of its process, told when the process is gone.
+	ptraceExits  []ptraceExit
+	leaderTracer *Task
+
+	// notDumpable is prctl(PR_SET_DUMPABLE, 0) (ptrace and /proc
+	// ownership; cleared by execve).
+	notDumpable bool
+	// subreaper is prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants
+	// are reparented here rather than to init.
+	subreaper bool
+	// hasSubreaper: an ancestor is a subreaper (Linux's
+	// has_child_subreaper), inherited by fork.
+	hasSubreaper bool
+	// creator is the thread that made this process (fork/clone): its
+	// exit sends the parent-death signals (prctl.go).
+	creator *Task
+	// thpDisable is prctl(PR_SET_THP_DISABLE).
+	thpDisable bool
+	// membarrierReg are the MEMBARRIER_CMD_REGISTER_* commands this
+	// process made (membarrier.go).
+	membarrierReg int
+	// personality is personality(2)'s persona.
+	personality uint32
+
 	// pidns is the process's pid namespace (pidns.go), where it has its
 	// own id.
 	pidns *PIDNamespace
+}
+
+// Dumpable reports prctl(PR_GET_DUMPABLE): 1 unless set to 0.
+func (tg *ThreadGroup) Dumpable() bool {
+	tg.k.mu.Lock()
+	defer tg.k.mu.Unlock()
+	return !tg.notDumpable
+}
+
+// SetDumpable implements PR_SET_DUMPABLE (0 or 1).
+func (tg *ThreadGroup) SetDumpable(d bool) {
+	tg.k.mu.Lock()
+	tg.notDumpable = !d
+	tg.k.mu.Unlock()
 }
 
 // ID returns the thread group id (the pid).

@@ -66,6 +66,12 @@ func (t *Task) waitOnce(o WaitOptions) (*WaitResult, bool, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	any := false
+	if r, found := t.waitTraceesLocked(o); r != nil || found {
+		if r != nil {
+			return r, true, nil
+		}
+		any = true
+	}
 	// Threads of a group may wait for each other's children (Linux's
 	// __WNOTHREAD is not modelled: all threads share the children).
 	for c := range t.tg.children {
@@ -94,6 +100,8 @@ func (t *Task) waitOnce(o WaitOptions) (*WaitResult, bool, error) {
 				t.tg.acct.children.Add(r.Usage)
 			}
 			return r, true, nil
+		case c.leader != nil && c.leader.ptrace.tracer != nil:
+			// A traced child's stops are its tracer's to report.
 		case c.stopped && c.reportStop && o.Stopped:
 			if !o.NoReap {
 				c.reportStop = false
@@ -109,4 +117,89 @@ func (t *Task) waitOnce(o WaitOptions) (*WaitResult, bool, error) {
 		}
 	}
 	return nil, any, nil
+}
+
+// waitTraceesLocked looks for a ptrace-stop or exit of the tasks t's
+// process traces (ptrace(2): the tracer waits for its tracees like for
+// children, whatever __WALL says, and sees their stops without
+// WUNTRACED). found says whether any tracee matches o.
+func (t *Task) waitTraceesLocked(o WaitOptions) (*WaitResult, bool) {
+	match := func(tid, pgid ThreadID) bool {
+		switch {
+		case o.PID > 0:
+			return tid == o.PID
+		case o.PGID > 0:
+			return pgid == o.PGID
+		}
+		return o.Any
+	}
+	found := false
+	var oldest *Task
+	for tr := range t.tg.tasks {
+		for te := range tr.ptrace.tracees {
+			if !match(te.tid, te.tg.pgid) {
+				continue
+			}
+			found = true
+			p := &te.ptrace
+			if p.stopped && !p.reported && !p.listening && (oldest == nil || p.seq < oldest.ptrace.seq) {
+				oldest = te
+			}
+		}
+	}
+	if te := oldest; te != nil {
+		p := &te.ptrace
+		if !o.NoReap {
+			p.reported = true
+		}
+		sig := int32(p.status>>8) & 0xff
+		return &WaitResult{PID: t.tg.pidns.taskIDLocked(te), Status: p.status, Code: CLD_TRAPPED, SigStatus: sig,
+			UID: t.UserNamespace().ViewUID(te.Credentials().UID)}, true
+	}
+	exits := t.tg.ptraceExits
+	for i, e := range exits {
+		if !match(e.tid, e.pgid) {
+			continue
+		}
+		found = true
+		if !o.Exited {
+			continue
+		}
+		r := &WaitResult{PID: e.vid, Status: e.status}
+		if e.status&0x7f == 0 {
+			r.Code, r.SigStatus = CLD_EXITED, int32(e.status.ExitCode())
+		} else {
+			r.Code, r.SigStatus = CLD_KILLED, int32(e.status&0x7f)
+		}
+		if !o.NoReap {
+			t.tg.ptraceExits = append(exits[:i:i], exits[i+1:]...)
+		}
+		return r, true
+	}
+	return nil, found
+}
+
+// WaitTargetID returns the kernel id of what a wait for pid (in t's pid
+// namespace) names: a process, a thread (a tracee), or a tracee thread
+// whose exit t's process has not collected yet; -1 for none.
+func (t *Task) WaitTargetID(pid ThreadID) ThreadID {
+	if pid <= 0 {
+		return -1
+	}
+	k := t.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	ns := t.tg.pidns
+	if tg := ns.tgLocked(pid); tg != nil {
+		return tg.tgid
+	}
+	if o := ns.taskLocked(pid); o != nil {
+		return o.tid
+	}
+	for _, e := range t.tg.ptraceExits {
+		if e.vid == pid {
+			return e.tid
+		}
+	}
+	return -1
 }

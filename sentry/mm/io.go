@@ -31,6 +31,11 @@ func (m *MemoryManager) ZeroOut(addr uintptr, n int) (int, error) {
 // io walks [addr, addr+n) page by page, calling fn with the Sentry's view
 // of each piece and how many bytes were done before it.
 func (m *MemoryManager) io(addr uintptr, n int, write bool, fn func(mem []byte, done int)) (int, error) {
+	return m.ioAccess(addr, n, write, false, fn)
+}
+
+// ioAccess is io; force is a debugger's access (see CopyInForce).
+func (m *MemoryManager) ioAccess(addr uintptr, n int, write, force bool, fn func(mem []byte, done int)) (int, error) {
 	done := 0
 	var v *vma
 	for done < n {
@@ -46,7 +51,7 @@ func (m *MemoryManager) io(addr uintptr, n int, write bool, fn func(mem []byte, 
 			if write {
 				need = unix.PROT_WRITE
 			}
-			if v.prot&need == 0 {
+			if v.prot&need == 0 && !(force && forceAllowed(v, write)) {
 				return done, unix.EFAULT
 			}
 		}

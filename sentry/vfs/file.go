@@ -40,6 +40,10 @@ type FileDescription struct {
 
 	offMu sync.Mutex
 	off   int64
+
+	// countedWriter: a writable open of a regular file by path, counted
+	// for execve's ETXTBSY (textbusy.go) until released.
+	countedWriter bool
 }
 
 // NewFileDescription returns a new open file description (one reference)
@@ -61,6 +65,10 @@ func (v *VirtualFilesystem) newFileDescription(impl FileImpl, flags uint32, vd V
 	fd.init(flags)
 	vd.IncRef()
 	vd.Dentry.opens.Add(1)
+	if vd.Dentry.ftype == unix.S_IFREG && fd.IsWritable() {
+		fd.countedWriter = true
+		addWriter(fd.inode, 1)
+	}
 	return fd
 }
 
@@ -111,6 +119,9 @@ func (fd *FileDescription) DecRef() {
 		}
 		releaseFlock(fd)
 		releaseOFDLocks(fd)
+		if fd.countedWriter {
+			addWriter(fd.inode, -1)
+		}
 		if fd.vd.Ok() && fd.v != nil {
 			fd.v.closed(fd)
 		}

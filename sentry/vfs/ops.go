@@ -217,22 +217,36 @@ func (v *VirtualFilesystem) openDentry(ctx Context, vd VirtualDentry, flags uint
 	return fd, nil
 }
 
-// OpenExecutable opens the file at pop (following symlinks) for execve or
-// the ELF interpreter: it must be a regular file with execute permission
-// (EACCES otherwise, also on a noexec mount). The result is open O_RDONLY:
+// OpenExecutable opens the file at pop for execve or the ELF interpreter:
+// it must be a regular file with execute permission (EACCES otherwise,
+// also on a noexec mount) that nobody has open for writing (ETXTBSY). A
+// final symlink is followed unless pop.FollowFinal is false (execveat's
+// AT_SYMLINK_NOFOLLOW): then it is ELOOP. The result is open O_RDONLY:
 // use PRead to read headers, Mappable to map segments and PathName for
 // /proc/self/exe.
 func (v *VirtualFilesystem) OpenExecutable(ctx Context, pop PathOperation) (*FileDescription, error) {
-	pop.FollowFinal = true
 	vd, err := v.GetDentry(ctx, pop)
 	if err != nil {
 		return nil, err
 	}
 	defer vd.DecRef()
+	return v.OpenExecutableDentry(ctx, vd)
+}
+
+// OpenExecutableDentry is OpenExecutable of an already resolved file
+// (fexecve(3): execveat of a descriptor with AT_EMPTY_PATH). The caller
+// keeps its reference on vd; the file takes its own.
+func (v *VirtualFilesystem) OpenExecutableDentry(ctx Context, vd VirtualDentry) (*FileDescription, error) {
+	if vd.Dentry.IsSymlink() {
+		return nil, unix.ELOOP
+	}
 	if vd.Dentry.ftype != unix.S_IFREG || vd.Mount.NoExec() {
 		return nil, unix.EACCES
 	}
 	if err := mayAccess(ctx, vd.Dentry.inode, MayExec); err != nil {
+		return nil, err
+	}
+	if err := checkNotWritten(vd.Dentry.inode); err != nil {
 		return nil, err
 	}
 	impl, err := vd.Dentry.inode.Open(ctx, unix.O_RDONLY)

@@ -521,6 +521,12 @@ func (d *taskDir) info(ctx vfs.Context) (*taskInfo, error) {
 		ti.fdSize = max(ti.fdSize, 64)
 	}
 	ti.seccompMode, ti.seccompFilters = t.SeccompMode(), t.SeccompFilterCount()
+	ti.priority, ti.nice = t.StatPriority(), t.Nice()
+	ti.policy, ti.rtPriority = t.SchedPolicy()
+	ti.tracerPid = int32(t.TracerPID(ns))
+	if t.PtraceStopped() {
+		ti.state = 't'
+	}
 	u := t.Usage()
 	if d.tid == 0 {
 		u = tg.Usage()

@@ -253,8 +253,11 @@ type taskInfo struct {
 	fdSize                    int
 	seccompMode               int // 0 disabled, 1 strict, 2 filter
 	seccompFilters            int
-	ncpu                      int
-	voluntarySwitches         uint64
+	tracerPid                 int32 // the tracing task (ptrace), 0 for none
+	// Scheduling attributes (task_prio, task_nice, rt_priority, policy).
+	priority, nice, policy, rtPriority int
+	ncpu                               int
+	voluntarySwitches                  uint64
 	// CPU time and faults of the thread, or of the whole process for
 	// /proc/<pid>/stat; cutime and cstime are the waited-for children's.
 	utime, stime, cutime, cstime time.Duration
@@ -265,13 +268,13 @@ var stateNames = map[byte]string{
 	'R': "R (running)",
 	'S': "S (sleeping)",
 	'T': "T (stopped)",
+	't': "t (tracing stop)",
 	'Z': "Z (zombie)",
 }
 
 // taskStatText renders /proc/<pid>/stat (fs/proc/array.c do_task_stat):
 // 52 fields; of the times and faults only utime, stime, cutime, cstime,
 // minflt and majflt are kept.
-// TODO(processes): priority and nice from the scheduling accessors.
 func taskStatText(ti *taskInfo) string {
 	id := ti.pid
 	if ti.tid != 0 {
@@ -285,7 +288,7 @@ func taskStatText(ti *taskInfo) string {
 		uint32(0x400000),           // flags: PF_RANDOMIZE
 		ti.minflt, 0, ti.majflt, 0, // minflt cminflt majflt cmajflt
 		ticks(ti.utime), ticks(ti.stime), ticks(ti.cutime), ticks(ti.cstime),
-		20, 0, // priority nice
+		ti.priority, ti.nice,
 		ti.threads,
 		0, // itrealvalue
 		ti.startTicks,
@@ -296,8 +299,8 @@ func taskStatText(ti *taskInfo) string {
 		0, 0, // kstkesp kstkeip
 		ti.sigPnd & sigMask, ti.sigBlk & sigMask, ti.sigIgn & sigMask, ti.sigCgt & sigMask,
 		0, 0, 0, // wchan nswap cnswap
-		17,      // exit_signal
-		0, 0, 0, // processor rt_priority policy
+		17,                          // exit_signal
+		0, ti.rtPriority, ti.policy, // processor rt_priority policy
 		0, 0, 0, // delayacct_blkio_ticks guest_time cguest_time
 		uint64(m.startData), uint64(m.endData), uint64(m.startBrk),
 		uint64(m.argStart), uint64(m.argEnd), uint64(m.envStart), uint64(m.envEnd),
@@ -339,8 +342,7 @@ func taskStatusText(ti *taskInfo) string {
 		state = string(ti.state)
 	}
 	fmt.Fprintf(&b, "State:\t%s\n", state)
-	// TODO(processes): TracerPid from the ptrace state.
-	fmt.Fprintf(&b, "Tgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t0\n", ti.pid, id, ti.ppid)
+	fmt.Fprintf(&b, "Tgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t%d\n", ti.pid, id, ti.ppid, ti.tracerPid)
 	fmt.Fprintf(&b, "Uid:\t%d\t%d\t%d\t%d\n", ti.uid[0], ti.uid[1], ti.uid[2], ti.uid[3])
 	fmt.Fprintf(&b, "Gid:\t%d\t%d\t%d\t%d\n", ti.gid[0], ti.gid[1], ti.gid[2], ti.gid[3])
 	fmt.Fprintf(&b, "FDSize:\t%d\n", ti.fdSize)

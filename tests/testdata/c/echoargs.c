@@ -6,6 +6,7 @@
 #include "veiltest.h"
 
 #include <fcntl.h>
+#include <sys/prctl.h>
 
 int main(int argc, char **argv, char **envp)
 {
@@ -18,6 +19,16 @@ int main(int argc, char **argv, char **envp)
 		if (strncmp(*e, "VEIL_PID=", 9) == 0)
 			continue;
 		printf("echoargs: env \"%s\"\n", *e);
+	}
+	if (getenv("VEIL_SHOW_EXE")) {
+		/* For script.c: the program that runs (the interpreter of a
+		 * script) and the name the kernel gave the process. */
+		char exe[512], comm[17] = {0};
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+		CHECK(n > 0);
+		exe[n] = 0;
+		CHECK(prctl(PR_GET_NAME, comm) == 0);
+		printf("echoargs: exe=\"%s\" comm=\"%s\"\n", exe, comm);
 	}
 	const char *want_pid = getenv("VEIL_PID");
 	if (want_pid) {
