@@ -615,6 +615,52 @@ func (s *server) chown(fd int, uid, gid uint32) unix.Errno {
 	return 0
 }
 
+// writableDir returns the node of the directory a request creates name in,
+// after checking the name and that the tree may be written.
+func (s *server) writableDir(dir FID, name string) (*node, unix.Errno) {
+	n, errno := s.get(dir)
+	if errno != 0 {
+		return nil, errno
+	}
+	if !validName(name) {
+		n.put()
+		return nil, unix.EINVAL
+	}
+	if s.opts.ReadOnly {
+		n.put()
+		return nil, unix.EROFS
+	}
+	return n, 0
+}
+
+// adopt takes a node the gofer has just made (fd, its O_PATH descriptor,
+// and st, its attributes), gives it the owner and the permission bits perm
+// the Sentry asked for (perm < 0: leave them), installs it as a new fid and
+// answers with the fid and the node's attributes. It consumes fd.
+func (s *server) adopt(fd int, st *unix.Stat_t, uid, gid uint32, perm int64, e *encoder) (int, unix.Errno) {
+	if errno := s.chown(fd, uid, gid); errno != 0 {
+		unix.Close(fd)
+		return -1, errno
+	}
+	// Undo the gofer's umask: the Sentry has applied the application's.
+	if perm >= 0 && int64(st.Mode&0o7777) != perm {
+		if err := unix.Fchmodat(s.procFD, procName(fd), uint32(perm), 0); err != nil {
+			unix.Close(fd)
+			return -1, errnoOf(err)
+		}
+	}
+	now, err := fstat(fd)
+	if err != nil {
+		unix.Close(fd)
+		return -1, errnoOf(err)
+	}
+	fid := s.add(fd, now.Mode)
+	e.u32(uint32(fid))
+	ss := statFromUnix(&now)
+	e.stat(&ss)
+	return -1, 0
+}
+
 func (s *server) create(d *decoder, e *encoder) (int, unix.Errno) {
 	dir := FID(d.u32())
 	name := d.str()
@@ -625,17 +671,11 @@ func (s *server) create(d *decoder, e *encoder) (int, unix.Errno) {
 	if !d.ok() {
 		return -1, unix.EINVAL
 	}
-	n, errno := s.get(dir)
+	n, errno := s.writableDir(dir, name)
 	if errno != 0 {
 		return -1, errno
 	}
 	defer n.put()
-	if !validName(name) {
-		return -1, unix.EINVAL
-	}
-	if s.opts.ReadOnly {
-		return -1, unix.EROFS
-	}
 	if errno := checkOpenFlags(flags, false); errno != 0 {
 		return -1, errno
 	}
@@ -716,17 +756,11 @@ func (s *server) mkdir(d *decoder, e *encoder) (int, unix.Errno) {
 	if !d.ok() {
 		return -1, unix.EINVAL
 	}
-	n, errno := s.get(dir)
+	n, errno := s.writableDir(dir, name)
 	if errno != 0 {
 		return -1, errno
 	}
 	defer n.put()
-	if !validName(name) {
-		return -1, unix.EINVAL
-	}
-	if s.opts.ReadOnly {
-		return -1, unix.EROFS
-	}
 	if err := unix.Mkdirat(n.fd, name, mode); err != nil {
 		return -1, errnoOf(err)
 	}
@@ -734,27 +768,8 @@ func (s *server) mkdir(d *decoder, e *encoder) (int, unix.Errno) {
 	if err != nil {
 		return -1, errnoOf(err)
 	}
-	if errno := s.chown(fd, uid, gid); errno != 0 {
-		unix.Close(fd)
-		return -1, errno
-	}
-	// Undo the gofer's umask; keep a setgid bit inherited from the parent.
-	want := mode | st.Mode&unix.S_ISGID
-	if st.Mode&0o7777 != want {
-		if err := unix.Fchmodat(s.procFD, procName(fd), want, 0); err != nil {
-			unix.Close(fd)
-			return -1, errnoOf(err)
-		}
-	}
-	if st, err = fstat(fd); err != nil {
-		unix.Close(fd)
-		return -1, errnoOf(err)
-	}
-	fid := s.add(fd, st.Mode)
-	e.u32(uint32(fid))
-	ss := statFromUnix(&st)
-	e.stat(&ss)
-	return -1, 0
+	// Keep a setgid bit inherited from the parent.
+	return s.adopt(fd, &st, uid, gid, int64(mode|st.Mode&unix.S_ISGID), e)
 }
 
 // mknodSocket makes a socket node with mknodat(2) (the only node type the
@@ -770,17 +785,11 @@ func (s *server) mknodSocket(d *decoder, e *encoder) (int, unix.Errno) {
 	if !d.ok() {
 		return -1, unix.EINVAL
 	}
-	n, errno := s.get(dir)
+	n, errno := s.writableDir(dir, name)
 	if errno != 0 {
 		return -1, errno
 	}
 	defer n.put()
-	if !validName(name) {
-		return -1, unix.EINVAL
-	}
-	if s.opts.ReadOnly {
-		return -1, unix.EROFS
-	}
 	if err := unix.Mknodat(n.fd, name, unix.S_IFSOCK|mode, 0); err != nil {
 		return -1, errnoOf(err)
 	}
@@ -793,26 +802,7 @@ func (s *server) mknodSocket(d *decoder, e *encoder) (int, unix.Errno) {
 		unix.Close(fd)
 		return -1, unix.EEXIST
 	}
-	if errno := s.chown(fd, uid, gid); errno != 0 {
-		unix.Close(fd)
-		return -1, errno
-	}
-	// Undo the gofer's umask.
-	if st.Mode&0o7777 != mode {
-		if err := unix.Fchmodat(s.procFD, procName(fd), mode, 0); err != nil {
-			unix.Close(fd)
-			return -1, errnoOf(err)
-		}
-	}
-	if st, err = fstat(fd); err != nil {
-		unix.Close(fd)
-		return -1, errnoOf(err)
-	}
-	fid := s.add(fd, st.Mode)
-	e.u32(uint32(fid))
-	ss := statFromUnix(&st)
-	e.stat(&ss)
-	return -1, 0
+	return s.adopt(fd, &st, uid, gid, int64(mode), e)
 }
 
 func (s *server) symlink(d *decoder, e *encoder) (int, unix.Errno) {
@@ -824,17 +814,11 @@ func (s *server) symlink(d *decoder, e *encoder) (int, unix.Errno) {
 	if !d.ok() {
 		return -1, unix.EINVAL
 	}
-	n, errno := s.get(dir)
+	n, errno := s.writableDir(dir, name)
 	if errno != 0 {
 		return -1, errno
 	}
 	defer n.put()
-	if !validName(name) {
-		return -1, unix.EINVAL
-	}
-	if s.opts.ReadOnly {
-		return -1, unix.EROFS
-	}
 	if err := unix.Symlinkat(target, n.fd, name); err != nil {
 		return -1, errnoOf(err)
 	}
@@ -842,19 +826,7 @@ func (s *server) symlink(d *decoder, e *encoder) (int, unix.Errno) {
 	if err != nil {
 		return -1, errnoOf(err)
 	}
-	if errno := s.chown(fd, uid, gid); errno != 0 {
-		unix.Close(fd)
-		return -1, errno
-	}
-	if st, err = fstat(fd); err != nil {
-		unix.Close(fd)
-		return -1, errnoOf(err)
-	}
-	fid := s.add(fd, st.Mode)
-	e.u32(uint32(fid))
-	ss := statFromUnix(&st)
-	e.stat(&ss)
-	return -1, 0
+	return s.adopt(fd, &st, uid, gid, -1, e) // a symlink has no mode
 }
 
 func (s *server) link(d *decoder, e *encoder) (int, unix.Errno) {

@@ -42,18 +42,32 @@ func (s *server) xattrFD(n *node) (int, unix.Errno) {
 	return fd, 0
 }
 
+// xattrOpen opens the node fid names for f*xattr. A change (write) is
+// EROFS in a read-only tree and EPERM on the types xattrFD does not open.
+// The caller closes the descriptor.
+func (s *server) xattrOpen(fid FID, write bool) (int, unix.Errno) {
+	n, errno := s.get(fid)
+	if errno != 0 {
+		return -1, errno
+	}
+	defer n.put()
+	if write && s.opts.ReadOnly {
+		return -1, unix.EROFS
+	}
+	fd, errno := s.xattrFD(n)
+	if write && errno == unix.ENODATA {
+		return -1, unix.EPERM
+	}
+	return fd, errno
+}
+
 func (s *server) getxattr(d *decoder, e *encoder) (int, unix.Errno) {
 	fid := FID(d.u32())
 	name := d.str()
 	if !d.ok() {
 		return -1, unix.EINVAL
 	}
-	n, errno := s.get(fid)
-	if errno != 0 {
-		return -1, errno
-	}
-	defer n.put()
-	fd, errno := s.xattrFD(n)
+	fd, errno := s.xattrOpen(fid, false)
 	if errno != 0 {
 		return -1, errno
 	}
@@ -75,18 +89,7 @@ func (s *server) setxattr(d *decoder, e *encoder) (int, unix.Errno) {
 	if !d.ok() {
 		return -1, unix.EINVAL
 	}
-	n, errno := s.get(fid)
-	if errno != 0 {
-		return -1, errno
-	}
-	defer n.put()
-	if s.opts.ReadOnly {
-		return -1, unix.EROFS
-	}
-	fd, errno := s.xattrFD(n)
-	if errno == unix.ENODATA {
-		return -1, unix.EPERM
-	}
+	fd, errno := s.xattrOpen(fid, true)
 	if errno != 0 {
 		return -1, errno
 	}
@@ -99,12 +102,7 @@ func (s *server) listxattr(d *decoder, e *encoder) (int, unix.Errno) {
 	if !d.ok() {
 		return -1, unix.EINVAL
 	}
-	n, errno := s.get(fid)
-	if errno != 0 {
-		return -1, errno
-	}
-	defer n.put()
-	fd, errno := s.xattrFD(n)
+	fd, errno := s.xattrOpen(fid, false)
 	if errno == unix.ENODATA {
 		e.u32(0)
 		return -1, 0
@@ -135,18 +133,7 @@ func (s *server) removexattr(d *decoder, e *encoder) (int, unix.Errno) {
 	if !d.ok() {
 		return -1, unix.EINVAL
 	}
-	n, errno := s.get(fid)
-	if errno != 0 {
-		return -1, errno
-	}
-	defer n.put()
-	if s.opts.ReadOnly {
-		return -1, unix.EROFS
-	}
-	fd, errno := s.xattrFD(n)
-	if errno == unix.ENODATA {
-		return -1, unix.EPERM
-	}
+	fd, errno := s.xattrOpen(fid, true)
 	if errno != 0 {
 		return -1, errno
 	}

@@ -34,6 +34,10 @@ func init() {
 	register(unix.SYS_GETCPU, "getcpu", sysGetcpu, Hex, Hex, Hex).partial("reports the first CPU of the thread's affinity mask, node 0")
 	register(unix.SYS_GETPRIORITY, "getpriority", sysGetpriority, Int, Int)
 	register(unix.SYS_SETPRIORITY, "setpriority", sysSetpriority, Int, Int, Int).partial("nice values are remembered, not applied to the host's scheduling")
+	// Restartable sequences need a CPU number that no other thread holds
+	// while the sequence runs; the Sentry's CPU numbers are not exclusive.
+	// glibc registers rseq at every thread start and falls back to getcpu.
+	refuse(unix.SYS_RSEQ, "rseq", unix.ENOSYS, "ENOSYS, as a kernel without CONFIG_RSEQ: the Sentry cannot give a thread a CPU number of its own; glibc falls back to getcpu(2)", Hex, Int, Hex, Hex)
 }
 
 func sysSchedYield(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {

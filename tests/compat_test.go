@@ -59,10 +59,13 @@ var compatEnv = []string{stdPath, "LC_ALL=C.UTF-8", "LANG=C.UTF-8", "TZ=UTC"}
 // directory natively, under the sandbox's private /tmp inside) and print
 // only what does not depend on the machine, the time or pids.
 //
-// A failing subtest names the program it exercises, shows the first
-// difference and both runs' output, and reports what the Sentry counted
-// as unimplemented (a second sandboxed run with --debug).
+// The sandboxed run has --debug, which reports what the Sentry counted as
+// unimplemented: a failing subtest shows that with the first difference
+// and both runs' output, and the last subtest checks that each call the
+// programs used and the Sentry refused is justified in
+// docs/compatibility.md.
 func TestCompat(t *testing.T) {
+	refused := map[string][]string{} // unimplemented call -> scripts
 	for _, c := range compatCases {
 		t.Run(c.name, func(t *testing.T) {
 			for _, p := range c.needs {
@@ -84,7 +87,11 @@ mkdir -p "$D" && cd "$D" || exit 99; . "$1"`, "compat", script}
 				t.Fatalf("BUG IN THE TEST: the native run of %s failed%s", c.name, nat)
 			}
 			sbo := withEnv(o, "D=/tmp/compat-"+c.name)
-			sb := sandbox(t, sbo, argv...)
+			sb := runsc(t, sbo, append([]string{"--debug", "do"}, argv...)...)
+			report := unimplemented(sb.stderr)
+			for _, u := range unimplementedCalls(report) {
+				refused[u] = append(refused[u], c.name)
+			}
 			if sb.stdout == nat.stdout && sb.code == nat.code && !sb.timedOut && sb.startErr == nil {
 				return
 			}
@@ -95,11 +102,53 @@ mkdir -p "$D" && cd "$D" || exit 99; . "$1"`, "compat", script}
 			case sb.code != nat.code:
 				why = "exit code differs"
 			}
-			dbg := runsc(t, sbo, append([]string{"--debug", "do"}, argv...)...)
 			t.Errorf("%s under runsc do: %s (%s); %s\nunimplemented in the Sentry: %s\nsandboxed run:%s\nnative run:%s",
-				c.what, why, c.name, firstDiff(nat.stdout, sb.stdout), unimplemented(dbg.stderr), sb, nat)
+				c.what, why, c.name, firstDiff(nat.stdout, sb.stdout), report, sb, nat)
 		})
 	}
+	t.Run("refusals-documented", func(t *testing.T) {
+		doc, err := os.ReadFile(filepath.Join(testsDir, "..", "docs", "compatibility.md"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for call, scripts := range refused {
+			if why := documentedRefusal(string(doc), call); why != "" {
+				t.Errorf("%s, which the Sentry refused to %s, %s", call, strings.Join(scripts, ", "), why)
+			}
+		}
+	})
+}
+
+// reportItemRE is one item of a --debug report: a call, maybe the feature
+// of it in parentheses, and a count ("socket(AF_NETLINK, protocol 4): 1").
+var reportItemRE = regexp.MustCompile(`([a-z0-9_]+)(?:\([^)]*\))?: [0-9]+`)
+
+// unimplementedCalls returns the system calls of a --debug report.
+func unimplementedCalls(report string) []string {
+	var calls []string
+	for _, m := range reportItemRE.FindAllStringSubmatch(report, -1) {
+		calls = append(calls, m[1])
+	}
+	return calls
+}
+
+// documentedRefusal checks that call's row in the compatibility table says
+// it is partial or unsupported and why; it returns what is wrong, or "".
+func documentedRefusal(doc, call string) string {
+	for _, line := range strings.Split(doc, "\n") {
+		cells := strings.Split(line, " | ")
+		if len(cells) < 4 || cells[1] != "`"+call+"`" {
+			continue
+		}
+		switch support, note := cells[2], strings.TrimSuffix(strings.TrimSpace(cells[3]), "|"); {
+		case support == "full":
+			return "is listed as fully supported in docs/compatibility.md"
+		case strings.TrimSpace(note) == "" || strings.TrimSpace(note) == "ENOSYS":
+			return "has no note in docs/compatibility.md saying why (register it with refuse() or partial())"
+		}
+		return ""
+	}
+	return "has no row in docs/compatibility.md"
 }
 
 var unimplementedRE = regexp.MustCompile(`runsc: (unimplemented syscalls and features used: .*|no unimplemented syscalls were used)`)

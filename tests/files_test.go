@@ -53,10 +53,10 @@ except OSError as e:
 PY`},
 		{"inotifywait", "/usr/bin/inotifywait", `cd "$D"; mkdir w
 			inotifywait -e create w > out 2> err & pid=$!
-			until grep -q established err; do sleep 0.05; done
+			until grep -qs established err; do sleep 0.05; done
 			touch w/first; wait $pid; echo "exit $?"; sed "s|^w/|W/|" out
 			exec 3< <(exec inotifywait -m --format '%e %f' w 2> err2)
-			until grep -q established err2; do sleep 0.05; done
+			until grep -qs established err2; do sleep 0.05; done
 			echo x > w/a; mv w/a w/b; chmod 600 w/b; mkdir w/d; rmdir w/d; rm w/b; touch w/stop
 			while read -r -u 3 ev f; do echo "$ev $f"; [ "$f" = stop ] && break; done | grep -v "ACCESS\|OPEN\|CLOSE_NOWRITE"
 			kill %2 2>/dev/null; true`},
