@@ -119,6 +119,7 @@ func Contract(t *testing.T, p platform.Platform) {
 		{"ReleasedAddressSpace", testReleasedAddressSpace},
 		{"Stress", testStress},
 		{"Vsyscall", testVsyscall},
+		{"SingleStep", testSingleStep},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, p) })
 	}
