@@ -277,7 +277,9 @@ func (c *context) resume() {
 	s := c.pr.slot
 	now := time.Now()
 	iters := c.spin.stubIters(c.p, now)
-	c.bindApp(iters == 0 && c.spin.sleeping(c.p, now))
+	// Unless one side is going to spin, every hand-off is a futex
+	// wake-up, which is far cheaper on one CPU than across two.
+	c.bindApp(iters == 0 && !c.spin.sentryMaySpin(c.p, now))
 	f.setWord32(s, ctxSpin, iters)
 	old := atomic.SwapUint32(f.state(s), stateRun)
 	slept := old&flagStubSleeps != 0
@@ -324,7 +326,14 @@ func (c *context) bindApp(sleeping bool) {
 func (c *context) waitTrap() error {
 	st := c.p.slots.state(c.pr.slot)
 	found := false
-	if n := c.spin.sentryIters(c.p, time.Now()); n > 0 {
+	n := 0
+	if c.appCPU < 0 {
+		n = c.spin.sentryIters(c.p, time.Now())
+	} else {
+		// The thread runs on this CPU: spinning would only keep it off.
+		c.spin.spun = false
+	}
+	if n > 0 {
 		c.p.spinners.Add(1)
 		for i := 0; i < n; i++ {
 			v := atomic.LoadUint32(st)

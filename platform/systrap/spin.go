@@ -116,6 +116,13 @@ func (s *spinState) trapped(now time.Time, found bool) {
 	}
 }
 
+// sentryMaySpin says whether the Sentry would spin for the next trap,
+// as far as the context's own waits tell (sentryIters also looks at how
+// many others spin).
+func (s *spinState) sentryMaySpin(p *Platform, now time.Time) bool {
+	return !s.sleeping(p, now) && s.run <= sentrySpinMax
+}
+
 // sentryIters is how many PAUSE iterations the Sentry spins for the next
 // trap.
 func (s *spinState) sentryIters(p *Platform, now time.Time) int {
