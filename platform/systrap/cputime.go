@@ -27,9 +27,8 @@ import (
 //
 // Nothing is read on the syscall path: the figures are cumulative, so
 // they are read when someone asks and once more before the thread is told
-// to exit. An application thread may have served another context before
-// (spare pairs, see addrspace.go): its figures when the context took it
-// are the base that is subtracted.
+// to exit. An application thread serves one context only (a spare pair's
+// was made for whichever context takes it, and dropPair ends it).
 
 // cpuClock is the CPU accounting of one context.
 type cpuClock struct {
@@ -38,8 +37,8 @@ type cpuClock struct {
 	done platform.CPUUsage
 	// pid and tid are the current application thread (0 when there is
 	// none), sched and status its files once opened (-1 before), base
-	// its figures when the context took it and last its most recent
-	// reading (from base, not from 0).
+	// what to subtract from its figures (zero, see attach) and last its
+	// most recent reading (from base).
 	pid, tid      int
 	sched, status int
 	base, last    platform.CPUUsage
@@ -58,10 +57,10 @@ func (c *cpuClock) attach(pid, tid int) {
 	}
 	c.closeLocked()
 	c.pid, c.tid, c.sched, c.status = pid, tid, -1, -1
-	c.base, c.last, c.baseOK = platform.CPUUsage{}, platform.CPUUsage{}, false
-	if u, ok := c.readLocked(); ok {
-		c.base, c.baseOK = u, true
-	}
+	// Nothing is read here, on the way to the first Switch: a context's
+	// thread is fresh (a spare pair's has only run its bootstrap), so
+	// its whole CPU time is the context's.
+	c.base, c.last, c.baseOK = platform.CPUUsage{}, platform.CPUUsage{}, true
 }
 
 // retire takes a final reading of the current application thread, which
