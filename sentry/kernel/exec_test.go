@@ -139,6 +139,28 @@ func TestSessionsAndProcessGroups(t *testing.T) {
 	if err := ctg.SetProcessGroup(ctg, 4242); !isErrno(err, unix.EPERM) {
 		t.Fatalf("joining a missing group: %v, want EPERM", err)
 	}
+	// One whose only member is a zombie can, until it is reaped (a
+	// pipeline's later commands join the group of its first, which may
+	// be done already).
+	z := h.fork(it)
+	ztg := z.ThreadGroup()
+	if err := ztg.SetProcessGroup(ztg, 0); err != nil {
+		t.Fatal(err)
+	}
+	h.do(z, func(t *Task) { t.ExitGroup(0) })
+	h.eventually("zombie", func() bool { h.k.mu.Lock(); defer h.k.mu.Unlock(); return ztg.zombie })
+	if err := ctg.SetProcessGroup(ctg, z.ThreadID()); err != nil || ctg.ProcessGroup() != z.ThreadID() {
+		t.Fatalf("joining a zombie's group: %v (pgid %d)", err, ctg.ProcessGroup())
+	}
+	if err := ctg.SetProcessGroup(ctg, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.wait(it, WaitOptions{PID: z.ThreadID(), Exited: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ctg.SetProcessGroup(ctg, z.ThreadID()); !isErrno(err, unix.EPERM) {
+		t.Fatalf("joining a reaped zombie's group: %v, want EPERM", err)
+	}
 	// Not a child: ESRCH.
 	g := h.fork(c)
 	if err := g.ThreadGroup().SetProcessGroup(itg, 0); !isErrno(err, unix.ESRCH) {

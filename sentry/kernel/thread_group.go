@@ -201,8 +201,9 @@ func (tg *ThreadGroup) SetProcessGroup(caller *ThreadGroup, pgid ThreadID) error
 	}
 	if pgid != tg.tgid {
 		found := false
+		// Zombies count until they are reaped, as on Linux.
 		for _, o := range k.tgs {
-			if o.pgid == pgid && o.sid == tg.sid && !o.zombie {
+			if o.pgid == pgid && o.sid == tg.sid {
 				found = true
 				break
 			}

@@ -259,9 +259,12 @@ func (t *Task) SetForegroundProcessGroup(tty *TTY, pgid ThreadID) error {
 	if pgid < 0 {
 		return unix.EINVAL
 	}
+	// A zombie still belongs to its group until it is reaped, as on
+	// Linux (find_vpid): the shell makes a pipeline's group the
+	// foreground one from each child, and the first may be done already.
 	found := false
 	for _, o := range k.tgs {
-		if o.pgid == pgid && !o.zombie && len(o.tasks) > 0 {
+		if o.pgid == pgid {
 			if o.sid != t.tg.sid {
 				return unix.EPERM
 			}
