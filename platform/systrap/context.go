@@ -89,6 +89,9 @@ type context struct {
 	// forcedTF says the flag was set by Switch, not by the application,
 	// so that the registers read back do not show it.
 	singlestep, forcedTF bool
+
+	// faulted says the last trap was a page fault (see resume).
+	faulted bool
 }
 
 // eflagsTF is the trap flag.
@@ -235,6 +238,7 @@ func (c *context) Switch(asi platform.AddressSpace, regs *arch.Registers) (platf
 		// A SIGSEGV with SI_KERNEL is a general protection fault, not a
 		// page fault: mapping memory would not fix it.
 		if t.signo == int32(unix.SIGBUS) || (t.signo == int32(unix.SIGSEGV) && t.code != siKernel) {
+			c.faulted = true
 			return trap, platform.ErrFault
 		}
 		return trap, platform.ErrSignal
@@ -278,8 +282,15 @@ func (c *context) resume() {
 	now := time.Now()
 	iters := c.spin.stubIters(c.p, now)
 	// Unless one side is going to spin, every hand-off is a futex
-	// wake-up, which is far cheaper on one CPU than across two.
-	c.bindApp(iters == 0 && !c.spin.sentryMaySpin(c.p, now))
+	// wake-up, which is far cheaper on one CPU than across two: so in
+	// sleeping mode, and after a page fault (whose handling, an mmap
+	// injected on the mapper thread, is too long to spin on) when the
+	// thread also runs too long between traps for the Sentry to spin,
+	// as when it touches fresh memory page after page. (Doing it after
+	// any long trap also kept short-lived programs' system calls off
+	// the spinning path for milliseconds.)
+	c.bindApp(iters == 0 && (c.spin.sleeping(c.p, now) || c.faulted && !c.spin.sentryMaySpin(c.p, now)))
+	c.faulted = false
 	f.setWord32(s, ctxSpin, iters)
 	old := atomic.SwapUint32(f.state(s), stateRun)
 	slept := old&flagStubSleeps != 0
