@@ -15,7 +15,7 @@ import (
 //
 // A system call trapped by seccomp costs a kernel entry, a signal frame
 // with the whole xsave area, a return into the handler and rt_sigreturn:
-// about 3 µs here, most of the round trip. For the hottest call sites the
+// about 4-5 µs here, most of the round trip. For the hottest call sites the
 // Sentry rewrites the instructions instead (sentry/kernel/syscallpatch.go),
 // when they are one of the patterns a trampoline can run exactly:
 //
