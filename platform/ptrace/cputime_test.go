@@ -37,7 +37,7 @@ func TestCPUUsage(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	e := newEnv(t, 1)
-	e.code(spinCode...)
+	e.Code(spinCode...)
 	c := newContext(t, e.p)
 	cc, ok := c.(platform.CPUClock)
 	if !ok {
@@ -48,7 +48,7 @@ func TestCPUUsage(t *testing.T) {
 	}
 	regs := regsAt(codeAddr)
 	start := time.Now()
-	if _, err := c.Switch(e.as, &regs); err != nil {
+	if _, err := c.Switch(e.AS, &regs); err != nil {
 		t.Fatalf("Switch: %v", err)
 	}
 	wall := time.Since(start)
@@ -58,7 +58,7 @@ func TestCPUUsage(t *testing.T) {
 		t.Errorf("CPU time %v after a spin of %v wall time", u1.Time, wall)
 	}
 	// Once more, read from another goroutine while the thread is stopped.
-	if _, err := c.Switch(e.as, &regs); err != nil {
+	if _, err := c.Switch(e.AS, &regs); err != nil {
 		t.Fatalf("Switch: %v", err)
 	}
 	got := make(chan platform.CPUUsage)
@@ -79,11 +79,11 @@ func BenchmarkCPUUsage(b *testing.B) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	e := newEnv(b, 1)
-	e.code(0x0f, 0x05, 0xeb, 0xfc) // loop: syscall; jmp loop
+	e.Code(0x0f, 0x05, 0xeb, 0xfc) // loop: syscall; jmp loop
 	c := newContext(b, e.p)
 	defer c.Release()
 	regs := regsAt(codeAddr)
-	if _, err := c.Switch(e.as, &regs); err != nil {
+	if _, err := c.Switch(e.AS, &regs); err != nil {
 		b.Fatal(err)
 	}
 	cc := c.(platform.CPUClock)

@@ -53,62 +53,21 @@ func getPlatform(t testing.TB) *Platform {
 	return testPlatform
 }
 
-// env is an address space backed by one memfd the test also maps.
+// env is an address space of the test platform (platformtest.Env), with
+// the platform's concrete type for the tests that look inside it.
 type env struct {
-	t   testing.TB
-	p   *Platform
-	fd  int
-	mem []byte
-	as  platform.AddressSpace
+	*platformtest.Env
+	p *Platform
 }
 
 func newEnv(t testing.TB, pages int) *env {
 	t.Helper()
 	p := getPlatform(t)
-	fd, err := unix.MemfdCreate("veil-ptrace-test", unix.MFD_CLOEXEC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Ftruncate(fd, int64(pages*pageSize)); err != nil {
-		t.Fatal(err)
-	}
-	mem, err := unix.Mmap(fd, 0, pages*pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		t.Fatal(err)
-	}
-	as, err := p.NewAddressSpace()
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := platformtest.NewEnv(t, p, pages)
 	// Let the pool refill now rather than in the middle of a test that
 	// counts ptrace requests.
 	waitPool(t, p)
-	e := &env{t: t, p: p, fd: fd, mem: mem, as: as}
-	t.Cleanup(func() {
-		e.as.Release()
-		unix.Munmap(mem)
-		unix.Close(fd)
-	})
-	return e
-}
-
-// code writes machine code at the start of memfd page 0 and maps that page
-// R+X at codeAddr.
-func (e *env) code(b ...byte) {
-	e.t.Helper()
-	copy(e.mem, b)
-	e.mapPage(codeAddr, 0, platform.AccessType{Read: true, Execute: true})
-}
-
-func (e *env) mapPage(addr uintptr, page int, at platform.AccessType) {
-	e.t.Helper()
-	if err := e.as.MapFile(addr, e.fd, int64(page*pageSize), pageSize, at); err != nil {
-		e.t.Fatalf("MapFile(%#x): %v", addr, err)
-	}
-}
-
-func (e *env) word(page, off int) uint64 {
-	return binary.LittleEndian.Uint64(e.mem[page*pageSize+off:])
+	return &env{Env: e, p: p}
 }
 
 func newContext(t testing.TB, p *Platform) platform.Context {
@@ -142,7 +101,7 @@ func TestStubELF(t *testing.T) {
 // The stub process must hold nothing but its two pages and the socket.
 func TestStubIsEmpty(t *testing.T) {
 	e := newEnv(t, 1)
-	pid := e.as.(*addressSpace).pid
+	pid := e.AS.(*addressSpace).pid
 	maps, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/maps")
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +129,7 @@ func TestSyscallEmulation(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	e := newEnv(t, 1)
-	e.code(
+	e.Code(
 		0xb8, 0x27, 0x00, 0x00, 0x00, // mov eax, 39 (getpid)
 		0x0f, 0x05, // syscall
 		0x48, 0x89, 0xc7, // mov rdi, rax
@@ -181,7 +140,7 @@ func TestSyscallEmulation(t *testing.T) {
 	defer c.Release()
 
 	regs := regsAt(codeAddr)
-	if _, err := c.Switch(e.as, &regs); err != nil {
+	if _, err := c.Switch(e.AS, &regs); err != nil {
 		t.Fatalf("Switch: %v", err)
 	}
 	if regs.Orig_rax != unix.SYS_GETPID || regs.Rip != codeAddr+7 {
@@ -194,7 +153,7 @@ func TestSyscallEmulation(t *testing.T) {
 
 	before := e.p.Stats()
 	regs.Rax = 12345
-	if _, err := c.Switch(e.as, &regs); err != nil {
+	if _, err := c.Switch(e.AS, &regs); err != nil {
 		t.Fatalf("Switch: %v", err)
 	}
 	after := e.p.Stats()
@@ -211,7 +170,7 @@ func TestSyscallEmulation(t *testing.T) {
 	// exit was not executed either: the thread is still there.
 	regs.Rip = codeAddr + 15 // the second syscall again
 	regs.Rax = unix.SYS_EXIT
-	if _, err := c.Switch(e.as, &regs); err != nil || regs.Orig_rax != unix.SYS_EXIT {
+	if _, err := c.Switch(e.AS, &regs); err != nil || regs.Orig_rax != unix.SYS_EXIT {
 		t.Fatalf("Switch after emulated exit: %v, orig_rax %d", err, regs.Orig_rax)
 	}
 }
@@ -222,14 +181,14 @@ func TestExternalSignals(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	e := newEnv(t, 1)
-	e.code(0xeb, 0xfe, 0x0f, 0x05) // jmp .; syscall
+	e.Code(0xeb, 0xfe, 0x0f, 0x05) // jmp .; syscall
 	c := newContext(t, e.p)
 	defer c.Release()
-	pid := e.as.(*addressSpace).pid
+	pid := e.AS.(*addressSpace).pid
 
 	// Create the stub thread first.
 	regs := regsAt(codeAddr + 2)
-	if _, err := c.Switch(e.as, &regs); err != nil {
+	if _, err := c.Switch(e.AS, &regs); err != nil {
 		t.Fatal(err)
 	}
 	tid := int(uint32(c.(*context).ids.Load()))
@@ -242,18 +201,18 @@ func TestExternalSignals(t *testing.T) {
 		c.Interrupt()
 	}()
 	regs = regsAt(codeAddr)
-	if _, err := c.Switch(e.as, &regs); !errors.Is(err, platform.ErrInterrupted) {
+	if _, err := c.Switch(e.AS, &regs); !errors.Is(err, platform.ErrInterrupted) {
 		t.Fatalf("Switch: %v, want ErrInterrupted", err)
 	}
 	// Both the application thread and the control thread still work.
-	e.mapPage(dataAddr, 0, platform.Read)
+	e.MapPage(dataAddr, 0, platform.Read)
 	regs = regsAt(codeAddr + 2)
-	if _, err := c.Switch(e.as, &regs); err != nil {
+	if _, err := c.Switch(e.AS, &regs); err != nil {
 		t.Fatal(err)
 	}
 	// From another goroutine, so through the control thread.
 	errc := make(chan error)
-	go func() { errc <- e.as.MapFile(dataAddr, e.fd, 0, pageSize, platform.Read) }()
+	go func() { errc <- e.AS.MapFile(dataAddr, e.FD, 0, pageSize, platform.Read) }()
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +222,7 @@ func TestFPState(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	e := newEnv(t, 1)
-	e.code(
+	e.Code(
 		0x66, 0x48, 0x0f, 0x7e, 0xc0, // movq rax, xmm0
 		0x0f, 0x05, // syscall
 		0x66, 0x48, 0x0f, 0x6e, 0xcf, // movq xmm1, rdi
@@ -288,7 +247,7 @@ func TestFPState(t *testing.T) {
 
 	before := e.p.Stats()
 	regs := regsAt(codeAddr)
-	if _, err := c.Switch(e.as, &regs); err != nil {
+	if _, err := c.Switch(e.AS, &regs); err != nil {
 		t.Fatal(err)
 	}
 	// At a syscall trap the app's rax is the syscall number.
@@ -296,7 +255,7 @@ func TestFPState(t *testing.T) {
 		t.Fatalf("app read xmm0 = %#x, want %#x", regs.Orig_rax, uint64(v0))
 	}
 	regs.Rdi = v1
-	if _, err := c.Switch(e.as, &regs); err != nil {
+	if _, err := c.Switch(e.AS, &regs); err != nil {
 		t.Fatal(err)
 	}
 	// Normal switches do not touch the FP state: thread creation
@@ -318,9 +277,9 @@ func TestFPState(t *testing.T) {
 
 	// The FP state follows the context into another address space...
 	e2 := newEnv(t, 1)
-	e2.code(0x66, 0x48, 0x0f, 0x7e, 0xc0, 0x0f, 0x05) // movq rax, xmm0; syscall
+	e2.Code(0x66, 0x48, 0x0f, 0x7e, 0xc0, 0x0f, 0x05) // movq rax, xmm0; syscall
 	regs = regsAt(codeAddr)
-	if _, err := c.Switch(e2.as, &regs); err != nil {
+	if _, err := c.Switch(e2.AS, &regs); err != nil {
 		t.Fatal(err)
 	}
 	if regs.Orig_rax != v0 {
@@ -329,12 +288,12 @@ func TestFPState(t *testing.T) {
 
 	// ... unless the old one was released first (execve): then the new
 	// thread starts from the initial state.
-	e.as.Release()
+	e.AS.Release()
 	e3 := newEnv(t, 1)
-	e3.code(0x66, 0x48, 0x0f, 0x7e, 0xc0, 0x0f, 0x05)
-	e2.as.Release()
+	e3.Code(0x66, 0x48, 0x0f, 0x7e, 0xc0, 0x0f, 0x05)
+	e2.AS.Release()
 	regs = regsAt(codeAddr)
-	if _, err := c.Switch(e3.as, &regs); err != nil {
+	if _, err := c.Switch(e3.AS, &regs); err != nil {
 		t.Fatal(err)
 	}
 	if regs.Orig_rax != 0 {
@@ -395,12 +354,12 @@ func TestReleaseLeavesNothing(t *testing.T) {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		e := newEnv(t, 1)
-		e.code(0x0f, 0x05) // syscall
+		e.Code(0x0f, 0x05) // syscall
 		as2, err := p.NewAddressSpace()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := as2.MapFile(codeAddr, e.fd, 0, pageSize, platform.AccessType{Read: true, Execute: true}); err != nil {
+		if err := as2.MapFile(codeAddr, e.FD, 0, pageSize, platform.AccessType{Read: true, Execute: true}); err != nil {
 			t.Fatal(err)
 		}
 
@@ -413,7 +372,7 @@ func TestReleaseLeavesNothing(t *testing.T) {
 			defer runtime.UnlockOSThread()
 			c := newContext(t, p)
 			regs := regsAt(codeAddr)
-			if _, err := c.Switch(e.as, &regs); err != nil {
+			if _, err := c.Switch(e.AS, &regs); err != nil {
 				t.Error(err)
 			}
 			c.Release()
@@ -424,15 +383,15 @@ func TestReleaseLeavesNothing(t *testing.T) {
 		// then moves to another one, then is released after it.
 		c := newContext(t, p)
 		regs := regsAt(codeAddr)
-		if _, err := c.Switch(e.as, &regs); err != nil {
+		if _, err := c.Switch(e.AS, &regs); err != nil {
 			t.Fatal(err)
 		}
-		e.as.Release()
+		e.AS.Release()
 		regs = regsAt(codeAddr)
 		if _, err := c.Switch(as2, &regs); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Switch(e.as, &regs); err == nil {
+		if _, err := c.Switch(e.AS, &regs); err == nil {
 			t.Error("Switch into a released address space succeeded")
 		}
 		as2.Release()
@@ -464,23 +423,23 @@ func TestUnmapNothingMapped(t *testing.T) {
 	defer runtime.UnlockOSThread()
 	e := newEnv(t, 2)
 	before := e.p.Stats()
-	e.as.Unmap(0, maxUserAddress)
+	e.AS.Unmap(0, maxUserAddress)
 	if n := e.p.Stats().Injections - before.Injections; n != 0 {
 		t.Errorf("Unmap in an empty address space: %d injections", n)
 	}
-	e.code(0x0f, 0x05)                         // syscall
-	e.mapPage(dataAddr, 1, platform.ReadWrite) // the data page
-	e.as.Unmap(dataAddr, pageSize)
+	e.Code(0x0f, 0x05)                         // syscall
+	e.MapPage(dataAddr, 1, platform.ReadWrite) // the data page
+	e.AS.Unmap(dataAddr, pageSize)
 	c := newContext(t, e.p)
 	defer c.Release()
 	regs := regsAt(codeAddr)
-	if _, err := c.Switch(e.as, &regs); err != nil {
+	if _, err := c.Switch(e.AS, &regs); err != nil {
 		t.Fatal(err)
 	}
 	// mov al, [dataAddr]: faults, since the page is unmapped.
-	e.code(0x8a, 0x04, 0x25, 0x00, 0x00, 0x60, 0x00)
+	e.Code(0x8a, 0x04, 0x25, 0x00, 0x00, 0x60, 0x00)
 	regs = regsAt(codeAddr)
-	if _, err := c.Switch(e.as, &regs); !errors.Is(err, platform.ErrFault) {
+	if _, err := c.Switch(e.AS, &regs); !errors.Is(err, platform.ErrFault) {
 		t.Fatalf("read of an unmapped page: %v, want ErrFault", err)
 	}
 }
@@ -554,18 +513,18 @@ func BenchmarkSyscallRoundTrip(b *testing.B) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	e := newEnv(b, 1)
-	e.code(0x0f, 0x05, 0xeb, 0xfc) // loop: syscall; jmp loop
+	e.Code(0x0f, 0x05, 0xeb, 0xfc) // loop: syscall; jmp loop
 	c := newContext(b, e.p)
 	defer c.Release()
 	regs := regsAt(codeAddr)
-	if _, err := c.Switch(e.as, &regs); err != nil {
+	if _, err := c.Switch(e.AS, &regs); err != nil {
 		b.Fatal(err)
 	}
 	before := e.p.Stats()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		regs.Rax = 0
-		if _, err := c.Switch(e.as, &regs); err != nil {
+		if _, err := c.Switch(e.AS, &regs); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -577,7 +536,7 @@ func BenchmarkSyscallRoundTrip(b *testing.B) {
 func BenchmarkMapFile(b *testing.B) {
 	e := newEnv(b, 1)
 	for i := 0; i < b.N; i++ {
-		if err := e.as.MapFile(codeAddr, e.fd, 0, pageSize, platform.Read); err != nil {
+		if err := e.AS.MapFile(codeAddr, e.FD, 0, pageSize, platform.Read); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -589,16 +548,16 @@ func BenchmarkMapFileFromContext(b *testing.B) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	e := newEnv(b, 1)
-	e.code(0x0f, 0x05) // syscall
+	e.Code(0x0f, 0x05) // syscall
 	c := newContext(b, e.p)
 	defer c.Release()
 	regs := regsAt(codeAddr)
-	if _, err := c.Switch(e.as, &regs); err != nil {
+	if _, err := c.Switch(e.AS, &regs); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := e.as.MapFile(dataAddr, e.fd, 0, pageSize, platform.Read); err != nil {
+		if err := e.AS.MapFile(dataAddr, e.FD, 0, pageSize, platform.Read); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -610,7 +569,7 @@ func TestCPUBinding(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	e := newEnv(t, 1)
-	e.code(0xeb, 0xfe, 0x0f, 0x05) // jmp .; syscall
+	e.Code(0xeb, 0xfe, 0x0f, 0x05) // jmp .; syscall
 	c := newContext(t, e.p)
 	defer c.Release()
 	affinity := func() int {
@@ -626,7 +585,7 @@ func TestCPUBinding(t *testing.T) {
 	bindMaxRun = time.Hour // every run is short
 	for i := 0; i < 2; i++ {
 		regs := regsAt(codeAddr + 2)
-		if _, err := c.Switch(e.as, &regs); err != nil {
+		if _, err := c.Switch(e.AS, &regs); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -639,11 +598,11 @@ func TestCPUBinding(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 		c.Interrupt()
 	}()
-	if _, err := c.Switch(e.as, &regs); !errors.Is(err, platform.ErrInterrupted) {
+	if _, err := c.Switch(e.AS, &regs); !errors.Is(err, platform.ErrInterrupted) {
 		t.Fatal(err)
 	}
 	regs = regsAt(codeAddr + 2)
-	if _, err := c.Switch(e.as, &regs); err != nil {
+	if _, err := c.Switch(e.AS, &regs); err != nil {
 		t.Fatal(err)
 	}
 	if n, want := affinity(), e.p.cpus.Count(); n != want {
@@ -673,7 +632,7 @@ func TestStubSeccomp(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	e := newEnv(t, 2)
-	as := e.as.(*addressSpace)
+	as := e.AS.(*addressSpace)
 	self := procStatus(t, os.Getpid(), unix.Gettid())
 	ours, _ := strconv.Atoi(self["Seccomp_filters"])
 	check := func(what string, tid int) {
@@ -692,25 +651,25 @@ func TestStubSeccomp(t *testing.T) {
 
 	// mmap and recvmsg (a new fd) from the control thread, munmap, and
 	// clone + pause for the context's thread.
-	e.code(0x0f, 0x05) // syscall
-	e.mapPage(dataAddr, 1, platform.ReadWrite)
-	e.as.Unmap(dataAddr, pageSize)
+	e.Code(0x0f, 0x05) // syscall
+	e.MapPage(dataAddr, 1, platform.ReadWrite)
+	e.AS.Unmap(dataAddr, pageSize)
 	c := newContext(t, e.p)
 	regs := regsAt(codeAddr)
-	if _, err := c.Switch(e.as, &regs); err != nil {
+	if _, err := c.Switch(e.AS, &regs); err != nil {
 		t.Fatal(err)
 	}
 	check("context thread", c.(*context).tid)
 	// The same from the context's thread.
-	fd2, err := unix.Dup(e.fd)
+	fd2, err := unix.Dup(e.FD)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer unix.Close(fd2)
-	if err := e.as.MapFile(dataAddr, fd2, 0, pageSize, platform.Read); err != nil {
+	if err := e.AS.MapFile(dataAddr, fd2, 0, pageSize, platform.Read); err != nil {
 		t.Fatal(err)
 	}
-	e.as.Unmap(dataAddr, pageSize)
+	e.AS.Unmap(dataAddr, pageSize)
 	// close.
 	if err := as.run(func(in injector) error {
 		_, err := as.syscall(in, unix.SYS_CLOSE, 1000)
@@ -729,13 +688,13 @@ func TestStubSeccomp(t *testing.T) {
 		t.Error("injected getpid succeeded")
 	}
 	// The stub survived all of it.
-	if err := e.as.MapFile(dataAddr, e.fd, pageSize, pageSize, platform.Read); err != nil {
+	if err := e.AS.MapFile(dataAddr, e.FD, pageSize, pageSize, platform.Read); err != nil {
 		t.Fatal(err)
 	}
 	c = newContext(t, e.p)
 	defer c.Release()
 	regs = regsAt(codeAddr)
-	if _, err := c.Switch(e.as, &regs); err != nil {
+	if _, err := c.Switch(e.AS, &regs); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -788,22 +747,22 @@ func TestSeccompKillsStraySyscalls(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, 1)
-			e.code(0x0f, 0x05, 0xcd, 0x80) // syscall; int $0x80
-			as := e.as.(*addressSpace)
+			e.Code(0x0f, 0x05, 0xcd, 0x80) // syscall; int $0x80
+			as := e.AS.(*addressSpace)
 			c := newContext(t, e.p).(*context)
 			defer c.Release()
 
 			// Normal operation first.
 			regs := regsAt(codeAddr)
 			regs.Rax = unix.SYS_GETPID
-			if _, err := c.Switch(e.as, &regs); err != nil || regs.Orig_rax != unix.SYS_GETPID {
+			if _, err := c.Switch(e.AS, &regs); err != nil || regs.Orig_rax != unix.SYS_GETPID {
 				t.Fatalf("Switch: %v, orig_rax %d", err, regs.Orig_rax)
 			}
 
 			c.resume = unix.PTRACE_CONT // the bug
 			regs = regsAt(tc.rip)
 			regs.Rax, regs.Rdi, regs.Rsi, regs.Rdx = tc.rax, tc.rdi, tc.rsi, tc.rdx
-			_, err := c.Switch(e.as, &regs)
+			_, err := c.Switch(e.AS, &regs)
 			if !errors.Is(err, errStubSeccomp) {
 				t.Fatalf("Switch with PTRACE_CONT: %v (orig_rax %d rax %#x), want %v", err, int64(regs.Orig_rax), regs.Rax, errStubSeccomp)
 			}
@@ -812,7 +771,7 @@ func TestSeccompKillsStraySyscalls(t *testing.T) {
 			if ws := procExitCode(t, as.pid); !ws.Signaled() || ws.Signal() != unix.SIGSYS {
 				t.Errorf("stub exit status %#x, want killed by SIGSYS", uint32(ws))
 			}
-			if err := e.as.MapFile(codeAddr, e.fd, 0, pageSize, platform.Read); err == nil {
+			if err := e.AS.MapFile(codeAddr, e.FD, 0, pageSize, platform.Read); err == nil {
 				t.Error("MapFile in the killed stub succeeded")
 			}
 			// Nothing reached the Sentry's end of the stub socket: the
@@ -872,18 +831,18 @@ func BenchmarkSyscallRoundTripStats(b *testing.B) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	e := newEnv(b, 1)
-	e.code(0x0f, 0x05, 0xeb, 0xfc) // loop: syscall; jmp loop
+	e.Code(0x0f, 0x05, 0xeb, 0xfc) // loop: syscall; jmp loop
 	c := newContext(b, e.p)
 	defer c.Release()
 	regs := regsAt(codeAddr)
-	if _, err := c.Switch(e.as, &regs); err != nil {
+	if _, err := c.Switch(e.AS, &regs); err != nil {
 		b.Fatal(err)
 	}
 	before := e.p.Stats()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		regs.Rax = 0
-		if _, err := c.Switch(e.as, &regs); err != nil {
+		if _, err := c.Switch(e.AS, &regs); err != nil {
 			b.Fatal(err)
 		}
 	}
