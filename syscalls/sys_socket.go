@@ -173,7 +173,7 @@ func lookupFamily(t *kernel.Task, family int) (socket.Family, error) {
 	if family < 0 || family >= nproto {
 		return nil, unix.EAFNOSUPPORT
 	}
-	f := socket.LookupFamily(family)
+	f := stackOf(t).LookupFamily(family)
 	if f == nil {
 		return nil, unsupported(t, "socket("+familyName(family)+")", unix.EAFNOSUPPORT)
 	}

@@ -16,9 +16,10 @@ import (
 // (StackFor); each namespace made inside has its own (NewStack, held by
 // the kernel's NetNamespace; see NamespaceStack).
 type Stack struct {
-	mu    sync.Mutex
-	net   Network
-	state map[int]any
+	mu       sync.Mutex
+	net      Network
+	state    map[int]any
+	families map[int]Family
 }
 
 // NewStack returns a stack that sees only the loopback interface.
@@ -39,6 +40,31 @@ func (s *Stack) SetNetwork(n Network) {
 	s.mu.Lock()
 	s.net = n
 	s.mu.Unlock()
+}
+
+// SetFamily makes f serve socket(2) of family on this stack instead of
+// the family registered for every stack: how a network mode picks who
+// serves AF_INET and AF_INET6 (the Sentry's TCP/IP stack, or host
+// sockets with --network=host).
+func (s *Stack) SetFamily(family int, f Family) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.families == nil {
+		s.families = make(map[int]Family)
+	}
+	s.families[family] = f
+}
+
+// LookupFamily returns what serves family on this stack: the one set by
+// SetFamily, else the registered one, else nil (EAFNOSUPPORT).
+func (s *Stack) LookupFamily(family int) Family {
+	s.mu.Lock()
+	f, ok := s.families[family]
+	s.mu.Unlock()
+	if ok {
+		return f
+	}
+	return LookupFamily(family)
 }
 
 // FamilyState returns the state family keeps per stack (its bound names,
