@@ -63,3 +63,11 @@ func parseSignal(s string) (unix.Signal, error) {
 	}
 	return 0, fmt.Errorf("unknown signal %q", s)
 }
+
+// networkOr is the --network mode, or the command's default def.
+func (g *globalFlags) networkOr(def string) string {
+	if g.network == "" {
+		return def
+	}
+	return g.network
+}

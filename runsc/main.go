@@ -37,6 +37,7 @@ type globalFlags struct {
 	debug         bool
 	systemdCgroup bool
 	overlay       bool
+	network       string
 
 	// log is the --log file (nil without one); logger writes to it.
 	log    *os.File
@@ -72,6 +73,7 @@ func runMain(args []string) int {
 	fs.BoolVar(&g.debug, "debug", false, "debug log; report unimplemented system calls at exit")
 	fs.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "cgroupsPath is slice:prefix:name for systemd")
 	fs.BoolVar(&g.overlay, "overlay", false, "keep writes to the root filesystem in sandbox memory")
+	fs.StringVar(&g.network, "network", "", "network: sandbox (the Sentry's own TCP/IP stack on the container's network namespace; default), host (host sockets, weaker isolation) or none (loopback only; default for do)")
 	showVersion := fs.Bool("version", false, "print the version")
 	fs.BoolVar(showVersion, "v", false, "print the version")
 	help := fs.Bool("help", false, "show help")
@@ -112,6 +114,9 @@ func runMain(args []string) int {
 		return g.fail("unknown command %q (see runsc --help)", name)
 	}
 	if err := boot.CheckPlatform(g.platform); err != nil {
+		return g.fail("%v", err)
+	}
+	if err := boot.CheckNetwork(g.network); err != nil {
 		return g.fail("%v", err)
 	}
 	g.logger.Debugf("runsc %s", strings.Join(args, " "))

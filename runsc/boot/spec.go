@@ -42,6 +42,9 @@ type Spec struct {
 	HostSignalsActOnInit bool
 	// Overlay puts an in-memory overlay over the root filesystem.
 	Overlay bool
+	// Network is the network mode: NetworkSandbox, NetworkHost or
+	// NetworkNone (see network.go).
+	Network string
 	// Limits are the resource limits of the sandbox's host cgroup
 	// (those of its ancestors included), which /sys/fs/cgroup and
 	// /proc/meminfo show.

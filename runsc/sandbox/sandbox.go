@@ -80,6 +80,8 @@ type Options struct {
 	// (see boot.Spec).
 	Limits  sys.Limits
 	Overlay bool
+	// Network is the network mode (boot.NetworkSandbox, ...).
+	Network string
 	Strace  bool
 	Debug   bool
 }
@@ -250,7 +252,7 @@ func Start(o *Options) (sb *Sandbox, err error) {
 	}
 	bs := &boot.Spec{
 		OCI: o.Spec, BindMounts: binds, PreserveFDs: len(o.Stdio) - 3,
-		Terminal: o.Terminal, Overlay: o.Overlay, Strace: o.Strace, Debug: o.Debug,
+		Terminal: o.Terminal, Overlay: o.Overlay, Network: o.Network, Strace: o.Strace, Debug: o.Debug,
 		HostSignalsActOnInit: o.HostSignalsActOnInit, Limits: o.Limits,
 		RelayTerminal: o.RelayTerminal, RelayTermios: o.RelayTermios,
 	}
