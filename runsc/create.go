@@ -8,7 +8,7 @@ import (
 )
 
 func init() {
-	register(&command{name: "create", summary: "create a container from a bundle (its process waits for start)", run: cmdCreate})
+	register(&command{name: "create", summary: "create a container from a bundle (its process waits for start)", run: cmdCreate, startsSandbox: true})
 }
 
 // createFlags are the flags create and run share.

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/veil-sandbox/veil/runsc/boot"
@@ -12,7 +13,7 @@ import (
 )
 
 func init() {
-	register(&command{name: "do", summary: "run a command in a sandbox over the host's / (read-only, private /tmp)", run: cmdDo})
+	register(&command{name: "do", summary: "run a command in a sandbox over the host's / (read-only, private /tmp)", run: cmdDo, startsSandbox: true})
 }
 
 // cmdDo runs a command in a sandbox whose root is the host's /, read-only,
@@ -34,6 +35,11 @@ func cmdDo(g *globalFlags, args []string) int {
 	cwd, err := os.Getwd()
 	if err != nil {
 		cwd = "/"
+	}
+	// The sandbox's /tmp is a fresh tmpfs, so a directory below the
+	// host's /tmp does not exist there: say so rather than "no such file".
+	if strings.HasPrefix(cwd, "/tmp/") {
+		return g.fail("do: the working directory %s is below /tmp, which is empty in the sandbox (it gets a fresh tmpfs): run runsc do from another directory", cwd)
 	}
 	spec := &specs.Spec{
 		Version: specs.Version,

@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	register(&command{name: "features", summary: "print the OCI features this runtime supports (JSON)", run: cmdFeatures})
+	register(&command{name: "features", summary: "print the OCI features this runtime supports (JSON)", run: cmdFeatures, unprivileged: true})
 }
 
 func cmdFeatures(g *globalFlags, args []string) int {

@@ -16,6 +16,7 @@ import (
 	"github.com/veil-sandbox/veil/runsc/boot"
 	"github.com/veil-sandbox/veil/runsc/container"
 	"github.com/veil-sandbox/veil/runsc/logfile"
+	"github.com/veil-sandbox/veil/runsc/sandbox"
 )
 
 // version is runsc's version (set with -ldflags "-X main.version=...").
@@ -38,6 +39,8 @@ type globalFlags struct {
 	systemdCgroup bool
 	overlay       bool
 	network       string
+	showVersion   bool
+	help          bool
 
 	// log is the --log file (nil without one); logger writes to it.
 	log    *os.File
@@ -51,6 +54,12 @@ type command struct {
 	run     func(g *globalFlags, args []string) int
 	// internal commands are runsc's own children, not for users.
 	internal bool
+	// unprivileged commands work without root (they only read or
+	// write files the caller names).
+	unprivileged bool
+	// startsSandbox commands start a Sentry: the host's support for it
+	// is checked first, so that a missing feature is named.
+	startsSandbox bool
 }
 
 var commands = map[string]*command{}
@@ -63,32 +72,18 @@ func main() {
 
 func runMain(args []string) int {
 	g := &globalFlags{}
-	fs := flag.NewFlagSet("runsc", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&g.root, "root", "/run/runsc", "directory for the state of containers")
-	fs.StringVar(&g.platform, "platform", defaultPlatform, "platform that runs application code: systrap, ptrace, or auto (systrap where it works, else ptrace)")
-	fs.StringVar(&g.logPath, "log", "", "file to append runsc's log to (errors always go to stderr too)")
-	fs.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
-	fs.BoolVar(&g.strace, "strace", false, "log every system call of the application")
-	fs.BoolVar(&g.debug, "debug", false, "debug log; report unimplemented system calls at exit")
-	fs.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "cgroupsPath is slice:prefix:name for systemd")
-	fs.BoolVar(&g.overlay, "overlay", false, "keep writes to the root filesystem in sandbox memory")
-	fs.StringVar(&g.network, "network", "", "network: sandbox (the Sentry's own TCP/IP stack on the container's network namespace; default), host (host sockets, weaker isolation) or none (loopback only; default for do)")
-	showVersion := fs.Bool("version", false, "print the version")
-	fs.BoolVar(showVersion, "v", false, "print the version")
-	help := fs.Bool("help", false, "show help")
-	fs.BoolVar(help, "h", false, "show help")
+	fs := globalFlagSet(g)
 	if err := fs.Parse(args); err != nil {
 		fmt.Fprintf(os.Stderr, "runsc: %v (see runsc --help)\n", flagError(err))
 		return 2
 	}
-	if *showVersion {
+	if g.showVersion {
 		printVersion()
 		return 0
 	}
-	if *help || fs.NArg() == 0 {
+	if g.help || fs.NArg() == 0 {
 		usage(fs, os.Stdout)
-		if fs.NArg() == 0 && !*help {
+		if fs.NArg() == 0 && !g.help {
 			return 2
 		}
 		return 0
@@ -113,14 +108,61 @@ func runMain(args []string) int {
 	if !ok {
 		return g.fail("unknown command %q (see runsc --help)", name)
 	}
+	// Help needs nothing of the host.
+	if asksHelp(fs.Args()[1:]) {
+		return cmd.run(g, fs.Args()[1:])
+	}
+	if !cmd.unprivileged && !cmd.internal && os.Geteuid() != 0 {
+		return g.fail("%s needs root (it creates namespaces and traces the sandbox's processes): run it as root, e.g. sudo runsc %s", name, name)
+	}
 	if err := boot.CheckPlatform(g.platform); err != nil {
 		return g.fail("%v", err)
+	}
+	if cmd.startsSandbox {
+		if err := sandbox.CheckHost(); err != nil {
+			return g.fail("%v", err)
+		}
 	}
 	if err := boot.CheckNetwork(g.network); err != nil {
 		return g.fail("%v", err)
 	}
 	g.logger.Debugf("runsc %s", strings.Join(args, " "))
 	return cmd.run(g, fs.Args()[1:])
+}
+
+// asksHelp says whether a command's flags (those before its first
+// argument) ask for its help.
+func asksHelp(args []string) bool {
+	for _, a := range args {
+		if a == "--" || !strings.HasPrefix(a, "-") {
+			return false
+		}
+		switch a {
+		case "-h", "-help", "--help", "--h":
+			return true
+		}
+	}
+	return false
+}
+
+// globalFlagSet makes the flag set of the global flags, filling g.
+func globalFlagSet(g *globalFlags) *flag.FlagSet {
+	fs := flag.NewFlagSet("runsc", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&g.root, "root", "/run/runsc", "directory for the state of containers")
+	fs.StringVar(&g.platform, "platform", defaultPlatform, "platform that runs application code: systrap, ptrace, or auto (systrap where it works, else ptrace)")
+	fs.StringVar(&g.logPath, "log", "", "file to append runsc's log to (errors always go to stderr too)")
+	fs.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
+	fs.BoolVar(&g.strace, "strace", false, "log every system call of the application")
+	fs.BoolVar(&g.debug, "debug", false, "debug log; report unimplemented system calls at exit")
+	fs.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "cgroupsPath is slice:prefix:name for systemd")
+	fs.BoolVar(&g.overlay, "overlay", false, "keep writes to the root filesystem in sandbox memory")
+	fs.StringVar(&g.network, "network", "", "network: sandbox (the Sentry's own TCP/IP stack on the container's network namespace; default), host (host sockets, weaker isolation) or none (loopback only; default for do)")
+	fs.BoolVar(&g.showVersion, "version", false, "print the version")
+	fs.BoolVar(&g.showVersion, "v", false, "print the version")
+	fs.BoolVar(&g.help, "help", false, "show help")
+	fs.BoolVar(&g.help, "h", false, "show help")
+	return fs
 }
 
 // fail reports an error as one line on stderr and in the log, and returns

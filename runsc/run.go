@@ -11,7 +11,7 @@ import (
 )
 
 func init() {
-	register(&command{name: "run", summary: "create and start a container, and wait for it unless --detach", run: cmdRun})
+	register(&command{name: "run", summary: "create and start a container, and wait for it unless --detach", run: cmdRun, startsSandbox: true})
 }
 
 func cmdRun(g *globalFlags, args []string) int {

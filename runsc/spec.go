@@ -11,7 +11,7 @@ import (
 )
 
 func init() {
-	register(&command{name: "spec", summary: "write a default config.json for a bundle", run: cmdSpec})
+	register(&command{name: "spec", summary: "write a default config.json for a bundle", run: cmdSpec, unprivileged: true})
 }
 
 // defaultSpec is the configuration `runsc spec` writes: like runc's, a

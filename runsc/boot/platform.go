@@ -2,6 +2,7 @@ package boot
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/veil-sandbox/veil/platform"
 	"github.com/veil-sandbox/veil/platform/ptrace"
@@ -16,12 +17,20 @@ const (
 	PlatformKVM     = "kvm"
 )
 
+// kvmDevice is the device the kvm platform would run the sandbox with.
+const kvmDevice = "/dev/kvm"
+
 // CheckPlatform says whether runsc can run the sandbox on platform name.
 func CheckPlatform(name string) error {
 	switch name {
 	case PlatformAuto, PlatformSystrap, PlatformPtrace:
 		return nil
 	case PlatformKVM:
+		// Say first what the host lacks: a user moving to a host
+		// with KVM should know it needs /dev/kvm there too.
+		if _, err := os.Stat(kvmDevice); err != nil {
+			return fmt.Errorf("platform kvm needs %s, which is missing here (a kernel with KVM, the kvm module loaded); it is not implemented yet either: use systrap or ptrace", kvmDevice)
+		}
 		return fmt.Errorf("platform %q is not implemented (use systrap or ptrace)", name)
 	}
 	return fmt.Errorf("unknown platform %q (want auto, systrap or ptrace)", name)
