@@ -533,7 +533,7 @@ func startDockerd(t *testing.T, runtimes map[string]string) *dockerd {
 	seq := dockerdSeq
 	dockerdMu.Unlock()
 	return l.get(t, "starting dockerd", func() (*dockerd, error) {
-		d, err := newDockerd(filepath.Join(workDir, fmt.Sprintf("docker%d", seq)), runtimes)
+		d, err := newDockerd(filepath.Join(workDir, fmt.Sprintf("docker%d", seq)), runtimes, nil)
 		if d != nil {
 			atExit(d.stop)
 		}
@@ -547,7 +547,9 @@ func startDockerd(t *testing.T, runtimes map[string]string) *dockerd {
 	})
 }
 
-func newDockerd(dir string, runtimes map[string]string) (*dockerd, error) {
+// newDockerd starts a dockerd on private state in dir; configure, if not
+// nil, may change its daemon.json before it starts.
+func newDockerd(dir string, runtimes map[string]string, configure func(confPath string) error) (*dockerd, error) {
 	for _, b := range []string{dockerdBin, dockerBin} {
 		if _, err := os.Stat(b); err != nil {
 			return nil, fmt.Errorf("%s not found: apt-get install docker.io (.ci/run does)", b)
@@ -592,6 +594,11 @@ func newDockerd(dir string, runtimes map[string]string) (*dockerd, error) {
 	}
 	if err := os.WriteFile(confPath, b, 0o644); err != nil {
 		return nil, err
+	}
+	if configure != nil {
+		if err := configure(confPath); err != nil {
+			return nil, err
+		}
 	}
 	dm, err := startDaemon("dockerd", filepath.Join(dir, "dockerd.log"), dockerdBin, "--config-file", confPath)
 	if err != nil {
