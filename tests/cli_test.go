@@ -129,11 +129,11 @@ func TestHostRequirements(t *testing.T) {
 	})
 }
 
-// TestREADMEDoClaims checks what the README says of `runsc do`: the
+// TestDoDocClaims checks what the user guide says of `runsc do`: the
 // working directory is the caller's (a directory below /tmp, which the
 // sandbox replaces, is a one-line error), and the exit codes. ^C is
 // TestInterruptOnTerminal and TestInterruptFromShell.
-func TestREADMEDoClaims(t *testing.T) {
+func TestDoDocClaims(t *testing.T) {
 	t.Run("cwd", func(t *testing.T) {
 		expect(t, sandbox(t, opts{dir: binDir}, busybox, "pwd"), 0, binDir+"\n")
 		expect(t, sandbox(t, opts{dir: "/tmp"}, busybox, "sh", "-c", "pwd; ls -A | wc -l"), 0, "/tmp\n0\n")
