@@ -160,3 +160,32 @@ func TestDocBlocksParse(t *testing.T) {
 		}
 	}
 }
+
+// TestDocLinks: every relative link of the README and docs/ names a file
+// of the repository (the README once linked to a design file outside it).
+func TestDocLinks(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(repoRoot, "docs", "*.md"))
+	files = append(files, filepath.Join(repoRoot, "README.md"))
+	link := regexp.MustCompile(`\]\(([^)#\s]+)(#[^)]*)?\)`)
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range link.FindAllStringSubmatch(string(data), -1) {
+			target := m[1]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			path := filepath.Join(filepath.Dir(f), target)
+			rel, err := filepath.Rel(repoRoot, path)
+			if err != nil || strings.HasPrefix(rel, "..") {
+				t.Errorf("%s links outside the repository: %s", f, target)
+				continue
+			}
+			if _, err := os.Stat(path); err != nil {
+				t.Errorf("%s links to a missing file: %s", f, target)
+			}
+		}
+	}
+}
