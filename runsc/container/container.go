@@ -66,6 +66,9 @@ type CreateOptions struct {
 	RelayTerminal []int
 	RelayTermios  *unix.Termios
 	PIDFile       string
+	// Binary is the runsc executable that runs the sandbox ("": this
+	// process's own; see sandbox.Options).
+	Binary string
 	// Detach leaves the sandbox running on its own when the caller exits
 	// (runsc create); otherwise it dies with the caller.
 	Detach bool
@@ -176,7 +179,7 @@ func Create(root, id string, o *CreateOptions) (c *Container, err error) {
 	defer exit.Close()
 
 	sb, err = sandbox.Start(&sandbox.Options{
-		Spec: o.Spec, Rootfs: o.Rootfs, Control: ctl, Exit: exit, Log: o.Log, LogArgs: o.LogArgs,
+		Binary: o.Binary, Spec: o.Spec, Rootfs: o.Rootfs, Control: ctl, Exit: exit, Log: o.Log, LogArgs: o.LogArgs,
 		Stdio: stdio, Terminal: terminal, HoldTerminal: hold, Detach: o.Detach,
 		RelayTerminal: o.RelayTerminal, RelayTermios: o.RelayTermios,
 		Overlay: o.Overlay, Network: o.Network, Strace: o.Strace, Debug: o.Debug, HostSignalsActOnInit: o.HostSignalsActOnInit,

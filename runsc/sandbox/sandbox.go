@@ -67,6 +67,10 @@ type Options struct {
 	// RelayTerminal and RelayTermios: see boot.Spec.
 	RelayTerminal []int
 	RelayTermios  *unix.Termios
+	// Binary is the runsc executable started as the gofer and the Sentry
+	// (runsc gofer, runsc boot); "" is the caller's own executable, which
+	// is runsc except for the shim.
+	Binary string
 	// Detach makes the sandbox independent of the caller (runsc create):
 	// its own session, not killed when the caller dies.
 	Detach bool
@@ -132,9 +136,11 @@ func (e *StartError) Error() string { return e.Msg }
 // created the container's first process (not running yet) or failed.
 // On failure nothing is left running.
 func Start(o *Options) (sb *Sandbox, err error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("cannot find own executable: %w", err)
+	self := o.Binary
+	if self == "" {
+		if self, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("cannot find own executable: %w", err)
+		}
 	}
 	binds, goferCfg, err := planMounts(o.Spec, o.Rootfs, o.Overlay)
 	if err != nil {
