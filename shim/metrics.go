@@ -43,7 +43,7 @@ func metricsV1(s *cgroup.Stats) *v1.Metrics {
 			TotalInactiveAnon: raw["total_inactive_anon"], TotalActiveAnon: raw["total_active_anon"],
 			TotalInactiveFile: raw["total_inactive_file"], TotalActiveFile: raw["total_active_file"],
 			TotalUnevictable: raw["total_unevictable"],
-			Usage: entry(s.Memory.Usage), Swap: entry(s.Memory.Swap), Kernel: entry(s.Memory.Kernel), KernelTCP: entry(s.Memory.KernelTCP),
+			Usage:            entry(s.Memory.Usage), Swap: entry(s.Memory.Swap), Kernel: entry(s.Memory.Kernel), KernelTCP: entry(s.Memory.KernelTCP),
 		},
 	}
 }

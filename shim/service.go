@@ -688,4 +688,3 @@ func sandboxLog() *os.File {
 	unix.SetNonblock(fd, false)
 	return os.NewFile(uintptr(fd), "shim-log")
 }
-
