@@ -288,11 +288,8 @@ func (s *service) Start(ctx context.Context, r *taskapi.StartRequest) (*taskapi.
 	if err != nil {
 		return nil, err
 	}
-	files := io.files
-	if p.terminal {
-		files = files[:1]
-	}
-	proc, err := t.c.Exec(p.spec, files)
+	// With a terminal, the slave three times, as runsc exec passes it.
+	proc, err := t.c.Exec(p.spec, io.files)
 	io.closeProcessEnds()
 	if err != nil {
 		io.Close()

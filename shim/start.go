@@ -182,5 +182,10 @@ func deleteContainer(ctx context.Context, id string) (shim.StopStatus, error) {
 		log.G(ctx).WithError(err).Warn("unmounting the rootfs")
 	}
 	os.Remove(filepath.Join(bundle, bundleConfigFile))
+	// The socket of the dead shim, unless a live one (the pod's) serves
+	// on it.
+	if address, err := shim.ReadAddress(filepath.Join(bundle, "address")); err == nil && !shim.CanConnect(address) {
+		shim.RemoveSocket(address)
+	}
 	return st, nil
 }
