@@ -181,9 +181,10 @@ func TestShimContainerd(t *testing.T) {
 		wantRun(t, r, 0, "from-exec\n")
 		r = e.ctr(t, opts{}, "tasks", "exec", "--fifo-dir", fifo, "--exec-id", "exec2", id, "sh", "-c", "exit 4")
 		wantRun(t, r, 4, "")
-		// exec --tty: the process's stdin is a terminal of the size ctr's is.
+		// exec --tty: the process's stdin is a terminal, which gets the
+		// size of ctr's (ctr sets it once the process runs: wait for it).
 		argv := []string{ctrBin, "-a", e.sock, "-n", e.ns, "tasks", "exec", "-t", "--fifo-dir", fifo, "--exec-id", "exec3", id,
-			"sh", "-c", `test -t 0 && echo "tty yes $(stty size)"`}
+			"sh", "-c", `for i in $(seq 100); do s=$(stty size 2>/dev/null) && [ "$s" != "0 0" ] && break; sleep 0.1; done; test -t 0 && echo "tty yes $s"`}
 		p := startPty(t, 30, 100, argv...)
 		p.expect(regexp.MustCompile(`tty yes 30 100`), ptyTimeout)
 		if code := p.wait(ptyTimeout); code != 0 {
