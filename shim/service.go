@@ -225,6 +225,13 @@ func (s *service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 	s.mu.Lock()
 	s.containers[r.ID] = t
 	s.mu.Unlock()
+	if c.Cgroup != "" {
+		if err := watchOOM(c.Cgroup, func() {
+			s.publish(runtime.TaskOOMEventTopic, &eventstypes.TaskOOM{ContainerID: t.id})
+		}); err != nil {
+			log.G(ctx).WithError(err).Warnf("container %s: OOM kills will not be reported", t.id)
+		}
+	}
 	go s.waitInit(t)
 	s.publish(runtime.TaskCreateEventTopic, &eventstypes.TaskCreate{
 		ContainerID: r.ID, Bundle: r.Bundle, Rootfs: r.Rootfs, Pid: p.pid, Checkpoint: r.Checkpoint,

@@ -7,12 +7,15 @@ package tests
 // it as the runtime options' ConfigPath).
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -277,6 +280,30 @@ func TestShimContainerd(t *testing.T) {
 		deleteTask(t, id, 137)
 	})
 
+	test("events", func(t *testing.T, id string) {
+		ev := e.watchEvents(t)
+		runDetached(t, id, sleeper...)
+		r := e.ctr(t, opts{}, "tasks", "exec", "--fifo-dir", fifo, "--exec-id", "exec1", id, "true")
+		wantRun(t, r, 0, "")
+		wantOK(t, e.ctr(t, opts{}, "tasks", "kill", id), "ctr tasks kill")
+		e.waitStatus(t, id, "STOPPED")
+		deleteTask(t, id, 7)
+		// In the order the shim publishes them.
+		ev.want(t, id, "/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started",
+			`/tasks/exit .*"id":"exec1"`, `/tasks/exit .*"exit_status":7`, "/tasks/delete")
+	})
+
+	test("oom", func(t *testing.T, id string) {
+		ev := e.watchEvents(t)
+		// tail keeps the whole newline-free input: far more than 64 MiB.
+		r := e.ctr(t, opts{}, append(e.runFlags(id, "--rm", "--memory-limit", strconv.Itoa(64<<20)), imageRef, id,
+			"sh", "-c", "head -c 400m /dev/zero | tail | wc -c")...)
+		if r.code == 0 {
+			t.Fatalf("a container that needs 400 MiB ran under a 64 MiB limit:%s", r)
+		}
+		ev.want(t, id, "/tasks/oom", `/tasks/exit .*"exit_status":137`)
+	})
+
 	test("loop", func(t *testing.T, id string) {
 		for i := 0; i < 20; i++ {
 			n := fmt.Sprintf("%s-%d", id, i)
@@ -294,4 +321,67 @@ func procOf(pid int) procInfo {
 		}
 	}
 	return procInfo{pid: pid}
+}
+
+// eventLog is the output of a `ctr events` running during a test.
+type eventLog struct {
+	cmd *exec.Cmd
+	out *bytes.Buffer
+	mu  *sync.Mutex
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// watchEvents runs `ctr events` until the test ends.
+func (e *shimEngine) watchEvents(t *testing.T) *eventLog {
+	t.Helper()
+	ev := &eventLog{out: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	ev.cmd = exec.Command(ctrBin, "-a", e.sock, "-n", e.ns, "events")
+	ev.cmd.Stdout = lockedWriter{ev.mu, ev.out}
+	ev.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := ev.cmd.Start(); err != nil {
+		t.Fatalf("ctr events: %v", err)
+	}
+	t.Cleanup(func() { ev.cmd.Process.Kill(); ev.cmd.Wait() })
+	time.Sleep(300 * time.Millisecond) // subscribed before anything happens
+	return ev
+}
+
+// want waits until the events of container id match the patterns, in
+// order.
+func (ev *eventLog) want(t *testing.T, id string, patterns ...string) {
+	t.Helper()
+	var lines []string
+	for deadline := time.Now().Add(engineTimeout); ; time.Sleep(100 * time.Millisecond) {
+		ev.mu.Lock()
+		all := ev.out.String()
+		ev.mu.Unlock()
+		lines = nil
+		for _, l := range strings.Split(all, "\n") {
+			if strings.Contains(l, id) {
+				lines = append(lines, l)
+			}
+		}
+		i := 0
+		for _, l := range lines {
+			if i < len(patterns) && regexp.MustCompile(patterns[i]).MatchString(l) {
+				i++
+			}
+		}
+		if i == len(patterns) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ctr events did not show %q (in this order); got:\n%s", patterns, strings.Join(lines, "\n"))
+		}
+	}
 }
