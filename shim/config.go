@@ -140,8 +140,10 @@ func (c *Config) check() error {
 			}
 		}
 	}
-	if err := boot.CheckPlatform(c.platform()); err != nil {
-		return fmt.Errorf("runsc_config: %w", err)
+	if p := c.platform(); p != "" {
+		if err := boot.CheckPlatform(p); err != nil {
+			return fmt.Errorf("runsc_config: %w", err)
+		}
 	}
 	if err := boot.CheckNetwork(c.Runsc["network"]); err != nil {
 		return fmt.Errorf("runsc_config: %w", err)
