@@ -170,6 +170,31 @@ func (v *VirtualFilesystem) MountAt(ctx Context, path string, root Inode, opts M
 // MountAtFrom is MountAt with path resolved from rootVD (the root of
 // another mount namespace: a container of a pod builds its own tree so).
 func (v *VirtualFilesystem) MountAtFrom(ctx Context, rootVD VirtualDentry, path string, root Inode, opts MountOptions) (*Mount, error) {
+	target, err := v.mountPoint(ctx, rootVD, path)
+	if err != nil {
+		return nil, err
+	}
+	defer target.DecRef()
+	return v.mountOn(ctx, target, root, opts)
+}
+
+// BindMountAt bind-mounts source (a mount's location, possibly in
+// another namespace) at path resolved from rootVD as MountAt resolves
+// it: one filesystem tree, one dentry cache, seen in two places (a
+// volume shared by the containers of a pod).
+func (v *VirtualFilesystem) BindMountAt(ctx Context, rootVD VirtualDentry, path string, source VirtualDentry) (*Mount, error) {
+	target, err := v.mountPoint(ctx, rootVD, path)
+	if err != nil {
+		return nil, err
+	}
+	defer target.DecRef()
+	return v.BindMount(source, target, false)
+}
+
+// mountPoint resolves the directory path from rootVD for MountAt,
+// making synthetic directories for what is missing; the caller owns
+// the reference returned.
+func (v *VirtualFilesystem) mountPoint(ctx Context, rootVD VirtualDentry, path string) (VirtualDentry, error) {
 	pop := PathOperation{Root: rootVD, Start: rootVD, Path: path, FollowFinal: true}
 	r := v.newResolver(ctx, pop)
 	parent, name, _, err := r.walkParent(pop.Start, pop.Path)
@@ -179,7 +204,7 @@ func (v *VirtualFilesystem) MountAtFrom(ctx Context, rootVD VirtualDentry, path 
 		}
 	}
 	if err != nil {
-		return nil, err
+		return VirtualDentry{}, err
 	}
 	defer parent.DecRef()
 	var target VirtualDentry
@@ -199,13 +224,13 @@ func (v *VirtualFilesystem) MountAtFrom(ctx Context, rootVD VirtualDentry, path 
 		}
 	}
 	if err != nil {
-		return nil, err
+		return VirtualDentry{}, err
 	}
-	defer target.DecRef()
 	if !target.Dentry.IsDir() {
-		return nil, unix.ENOTDIR
+		target.DecRef()
+		return VirtualDentry{}, unix.ENOTDIR
 	}
-	return v.mountOn(ctx, target, root, opts)
+	return target, nil
 }
 
 // Mount mounts root at the location pop resolves to, like MountAt.
