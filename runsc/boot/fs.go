@@ -479,7 +479,7 @@ func (s *sandbox) mount(t *mountTarget, m specs.Mount) error {
 	v := s.k.VFS()
 	mf := v.MemoryFile()
 	dst := path.Clean(m.Destination)
-	if IsBind(m) && t.podVolumes[m.Source] {
+	if IsBind(m) && t.podVolumes[path.Clean(m.Source)] {
 		vol, err := s.volumes.get(v, m.Source)
 		if err != nil {
 			return err
