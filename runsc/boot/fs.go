@@ -159,7 +159,7 @@ func build(spec *Spec, goferConns []*os.File, p platform.Platform, host *hostinf
 		vfs.MountOptions{FSType: "proc", Source: "proc", NoSuid: true, NoDev: true, NoExec: true}); err != nil {
 		return nil, fmt.Errorf("mounting /proc: %w", err)
 	}
-	if err := s.mountAll(spec, &mountTarget{root: v.Root(), clients: s.clients}); err != nil {
+	if err := s.mountAll(spec, &mountTarget{root: v.Root(), clients: s.clients, revalidate: spec.Pod}); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -53,6 +53,9 @@ type Spec struct {
 	// one tmpfs shared by every container of the pod (an emptyDir; see
 	// PodVolumeSources), in Sentry memory rather than served by a gofer.
 	PodVolumes []string `json:",omitempty"`
+	// Pod says the sandbox runs a pod: other containers may come, whose
+	// gofers change the host directories this one's binds show too.
+	Pod bool `json:",omitempty"`
 	// SharePID (a further container of a pod) puts the container's
 	// processes in the pod's pid namespace instead of one of its own.
 	SharePID bool `json:",omitempty"`

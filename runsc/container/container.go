@@ -166,7 +166,7 @@ func Create(root, id string, o *CreateOptions) (c *Container, err error) {
 		Stdio: stdio, Terminal: terminal, HoldTerminal: hold, Detach: o.Detach,
 		RelayTerminal: o.RelayTerminal, RelayTermios: o.RelayTermios,
 		Overlay: o.Overlay, Network: o.Network, Strace: o.Strace, Debug: o.Debug, HostSignalsActOnInit: o.HostSignalsActOnInit,
-		Limits: sandboxLimits(cg), PodVolumes: boot.PodVolumeSources(o.Spec.Annotations),
+		Limits: sandboxLimits(cg), PodVolumes: boot.PodVolumeSources(o.Spec.Annotations), Pod: isPodSandbox(o.Spec),
 		BeforeRun: func(goferPID, sentryPID int) error {
 			c.Gofer, c.Sandbox = processOf(goferPID), processOf(sentryPID)
 			if cg != nil {

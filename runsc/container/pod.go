@@ -60,6 +60,11 @@ func PodRole(spec *specs.Spec) (role, sandboxID string) {
 	return role, sandboxID
 }
 
+func isPodSandbox(spec *specs.Spec) bool {
+	role, _ := PodRole(spec)
+	return role == PodSandbox
+}
+
 // isPodMember reports whether c runs in another container's sandbox.
 func (c *Container) isPodMember() bool { return c.SandboxID != "" }
 

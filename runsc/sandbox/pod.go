@@ -165,7 +165,6 @@ func (pc *PodContainer) Kill() {
 	}
 }
 
-
 // DestroyContainer has the sandbox kill container Container's processes
 // and release its mounts.
 func (c Control) DestroyContainer() error {

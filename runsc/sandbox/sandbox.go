@@ -83,8 +83,9 @@ type Options struct {
 	Overlay bool
 	// Network is the network mode (boot.NetworkSandbox, ...).
 	Network string
-	// PodVolumes: see boot.Spec.
+	// PodVolumes and Pod: see boot.Spec.
 	PodVolumes []string
+	Pod        bool
 	Strace     bool
 	Debug      bool
 }
@@ -257,7 +258,7 @@ func Start(o *Options) (sb *Sandbox, err error) {
 		OCI: o.Spec, BindMounts: binds, PreserveFDs: len(o.Stdio) - 3,
 		Terminal: o.Terminal, Overlay: o.Overlay, Network: o.Network, Strace: o.Strace, Debug: o.Debug,
 		HostSignalsActOnInit: o.HostSignalsActOnInit, Limits: o.Limits,
-		RelayTerminal: o.RelayTerminal, RelayTermios: o.RelayTermios, PodVolumes: o.PodVolumes,
+		RelayTerminal: o.RelayTerminal, RelayTermios: o.RelayTermios, PodVolumes: o.PodVolumes, Pod: o.Pod,
 	}
 	if err := json.NewEncoder(specW).Encode(bs); err != nil {
 		return nil, fmt.Errorf("sending the spec to the sandbox: %w", err)
