@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -86,8 +87,11 @@ type Options struct {
 	Overlay bool
 	// Network is the network mode (boot.NetworkSandbox, ...).
 	Network string
-	Strace  bool
-	Debug   bool
+	// PodVolumes and Pod: see boot.Spec.
+	PodVolumes []string
+	Pod        bool
+	Strace     bool
+	Debug      bool
 }
 
 // Sandbox is a started sandbox.
@@ -142,7 +146,7 @@ func Start(o *Options) (sb *Sandbox, err error) {
 			return nil, fmt.Errorf("cannot find own executable: %w", err)
 		}
 	}
-	binds, goferCfg, err := planMounts(o.Spec, o.Rootfs, o.Overlay)
+	binds, goferCfg, err := planMounts(o.Spec, o.Rootfs, o.Overlay, o.PodVolumes)
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +264,7 @@ func Start(o *Options) (sb *Sandbox, err error) {
 		OCI: o.Spec, BindMounts: binds, PreserveFDs: len(o.Stdio) - 3,
 		Terminal: o.Terminal, Overlay: o.Overlay, Network: o.Network, Strace: o.Strace, Debug: o.Debug,
 		HostSignalsActOnInit: o.HostSignalsActOnInit, Limits: o.Limits,
-		RelayTerminal: o.RelayTerminal, RelayTermios: o.RelayTermios,
+		RelayTerminal: o.RelayTerminal, RelayTermios: o.RelayTermios, PodVolumes: o.PodVolumes, Pod: o.Pod,
 	}
 	if err := json.NewEncoder(specW).Encode(bs); err != nil {
 		return nil, fmt.Errorf("sending the spec to the sandbox: %w", err)
@@ -366,12 +370,15 @@ func startGofer(sb *Sandbox, o *Options, self string, cfg *GoferConfig, conns []
 // own connection (so the Sentry mounts it with its own flags), files are
 // seen through the root's. It returns the destinations of the directory
 // binds in connection order.
-func planMounts(spec *specs.Spec, rootfs string, overlay bool) ([]string, *GoferConfig, error) {
+func planMounts(spec *specs.Spec, rootfs string, overlay bool, podVolumes []string) ([]string, *GoferConfig, error) {
 	// Under an overlay the root is never written on the host.
 	cfg := &GoferConfig{Root: rootfs, ReadOnly: overlay || spec.Root != nil && spec.Root.Readonly}
 	cfg.Conns = append(cfg.Conns, GoferConn{Root: "/", ReadOnly: cfg.ReadOnly})
 	var binds []string
 	for _, m := range spec.Mounts {
+		if boot.IsBind(m) && slices.Contains(podVolumes, path.Clean(m.Source)) {
+			continue // the pod's tmpfs, in Sentry memory
+		}
 		if !boot.IsBind(m) {
 			if _, err := boot.ClassifyMount(m, false); err != nil {
 				return nil, nil, fmt.Errorf("mount %s: %w", m.Destination, err)
