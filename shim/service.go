@@ -243,8 +243,18 @@ func (s *service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 // waitInit reports the end of the container's sandbox: its first
 // process's exit status, or 128+N when the Sentry itself was killed.
 func (s *service) waitInit(t *task1) {
-	code, err := t.c.WaitChild()
-	if err != nil {
+	var code int
+	var err error
+	if t.c.SandboxID != "" {
+		// A further container of a pod: its first process runs in the
+		// pod's Sentry, which the Sentry reports on.
+		var ws uint32
+		if ws, err = t.c.Wait(); err == nil {
+			code = control.ExitCode(ws)
+		} else {
+			code = 128 + int(unix.SIGKILL) // the pod's sandbox is gone
+		}
+	} else if code, err = t.c.WaitChild(); err != nil {
 		log.G(s.ctx).WithError(err).Errorf("waiting for the sandbox of %s", t.id)
 		code = 255
 	}

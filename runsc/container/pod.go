@@ -153,7 +153,7 @@ func createInPod(root, id, sandboxID string, o *CreateOptions) (c *Container, er
 	}
 	pc, err = sandbox.StartContainer(&sandbox.ContainerOptions{
 		ID: id, Sandbox: sc.control(), Spec: o.Spec, Rootfs: o.Rootfs, Stdio: stdio, Terminal: o.Spec.Process.Terminal,
-		Log: o.Log, LogArgs: o.LogArgs, Overlay: o.Overlay, Detach: o.Detach, Exit: exit,
+		Log: o.Log, LogArgs: o.LogArgs, Overlay: o.Overlay, Detach: o.Detach, Binary: o.Binary, Exit: exit,
 		PodVolumes: boot.PodVolumeSources(sc.Spec.Annotations, o.Spec.Annotations), SharePID: sharesPodPID(o.Spec),
 		BeforeCreate: func(goferPID int) error {
 			c.Gofer = processOf(goferPID)

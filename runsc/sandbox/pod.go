@@ -29,6 +29,8 @@ type ContainerOptions struct {
 	LogArgs  []string
 	Overlay  bool
 	Detach   bool
+	// Binary: as in Options.
+	Binary string
 	// Exit receives the container's exit status (a boot.ExitMessage)
 	// when its first process exits.
 	Exit *os.File
@@ -55,9 +57,11 @@ type PodContainer struct {
 // has the sandbox build the container and its first process (not
 // running yet). On failure nothing is left running.
 func StartContainer(o *ContainerOptions) (pc *PodContainer, err error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("cannot find own executable: %w", err)
+	self := o.Binary
+	if self == "" {
+		if self, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("cannot find own executable: %w", err)
+		}
 	}
 	binds, goferCfg, err := planMounts(o.Spec, o.Rootfs, o.Overlay, o.PodVolumes)
 	if err != nil {
