@@ -304,6 +304,50 @@ func TestShimContainerd(t *testing.T) {
 		ev.want(t, id, "/tasks/oom", `/tasks/exit .*"exit_status":137`)
 	})
 
+	// Two containers with the annotations of containerd's CRI plugin
+	// (set here with ctr): one shim serves the pod, both run in the pod
+	// sandbox's Sentry, and the member goes without taking the pod.
+	test("pod", func(t *testing.T, pod string) {
+		member := pod + "-c"
+		t.Cleanup(func() {
+			for _, args := range [][]string{{"tasks", "kill", "-s", "SIGKILL", member}, {"tasks", "delete", "-f", member}, {"containers", "delete", member}} {
+				run(opts{timeout: engineTimeout}, append([]string{ctrBin, "-a", e.sock, "-n", e.ns}, args...)...)
+			}
+		})
+		ann := func(role string) []string {
+			return []string{"--annotation", "io.kubernetes.cri.container-type=" + role, "--annotation", "io.kubernetes.cri.sandbox-id=" + pod}
+		}
+		wantOK(t, e.ctr(t, opts{}, append(append(e.runFlags(pod, "-d"), ann("sandbox")...), imageRef, pod, "sleep", "1000")...), "ctr run -d (pod sandbox)")
+		e.waitStatus(t, pod, "RUNNING")
+		wantOK(t, e.ctr(t, opts{}, append(append(append(e.runFlags(member, "-d"), ann("container")...), imageRef, member), sleeper...)...), "ctr run -d (pod member)")
+		e.waitStatus(t, member, "RUNNING")
+		podPid, _ := e.taskStatus(pod)
+		memberPid, _ := e.taskStatus(member)
+		if podPid != memberPid || !procOf(podPid).isRunsc() {
+			t.Errorf("the pod's containers run in sandboxes %d and %d, want one Sentry", podPid, memberPid)
+		}
+		var shims []procInfo
+		for _, p := range listProcs() {
+			if filepath.Base(p.exe) == "containerd-shim-runsc-v1" && p.refersTo(e.dir) {
+				shims = append(shims, p)
+			}
+		}
+		if len(shims) != 1 {
+			t.Errorf("%d shims serve the pod, want 1: %v", len(shims), shims)
+		}
+		r := e.ctr(t, opts{}, "tasks", "exec", "--fifo-dir", fifo, "--exec-id", "exec1", member, "sh", "-c", "echo in-member")
+		wantRun(t, r, 0, "in-member\n")
+		wantOK(t, e.ctr(t, opts{}, "tasks", "kill", member), "ctr tasks kill (member)")
+		e.waitStatus(t, member, "STOPPED")
+		deleteTask(t, member, 7)
+		if _, st := e.taskStatus(pod); st != "RUNNING" {
+			t.Errorf("the pod sandbox is %q after its member was deleted, want RUNNING", st)
+		}
+		wantOK(t, e.ctr(t, opts{}, "tasks", "kill", "-s", "SIGKILL", pod), "ctr tasks kill (pod)")
+		e.waitStatus(t, pod, "STOPPED")
+		deleteTask(t, pod, 137)
+	})
+
 	test("loop", func(t *testing.T, id string) {
 		for i := 0; i < 20; i++ {
 			n := fmt.Sprintf("%s-%d", id, i)
