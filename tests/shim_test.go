@@ -187,9 +187,10 @@ func TestShimContainerd(t *testing.T) {
 		// exec --tty: the process's stdin is a terminal, which gets the
 		// size of ctr's (ctr sets it once the process runs: wait for it).
 		argv := []string{ctrBin, "-a", e.sock, "-n", e.ns, "tasks", "exec", "-t", "--fifo-dir", fifo, "--exec-id", "exec3", id,
-			"sh", "-c", `for i in $(seq 100); do s=$(stty size 2>/dev/null) && [ "$s" != "0 0" ] && break; sleep 0.1; done; test -t 0 && echo "tty yes $s"`}
+			"sh", "-c", `test -t 0 && echo tty-yes; for i in $(seq 30); do stty size; sleep 0.1; done`}
 		p := startPty(t, 30, 100, argv...)
-		p.expect(regexp.MustCompile(`tty yes 30 100`), ptyTimeout)
+		p.expect(regexp.MustCompile(`tty-yes`), ptyTimeout)
+		p.expect(regexp.MustCompile(`\n30 100\r*\n`), ptyTimeout)
 		if code := p.wait(ptyTimeout); code != 0 {
 			t.Errorf("ctr tasks exec -t exited %d%s", code, p.transcript())
 		}
