@@ -352,6 +352,29 @@ func TestShimContainerd(t *testing.T) {
 
 	// 20 runs leave nothing behind (engineTest checks). The times, beside
 	// runc's through containerd's own runc shim, are logged, not judged.
+	test("bad-input", func(t *testing.T, id string) {
+		bad := filepath.Join(t.TempDir(), "bad.toml")
+		if err := os.WriteFile(bad, []byte(fmt.Sprintf("binary_name = %q\n[runsc_config]\nplatform = \"nonesuch\"\n", runscPath)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		flags := e.runFlags(id, "--rm")
+		for i, f := range flags {
+			if f == e.config {
+				flags[i] = bad
+			}
+		}
+		r := e.ctr(t, opts{}, append(flags, imageRef, id, "true")...)
+		if r.code == 0 || !strings.Contains(r.stderr, `unknown platform "nonesuch"`) {
+			t.Errorf("ctr run with platform = \"nonesuch\": want a failure naming it:%s", r)
+		}
+		run(opts{timeout: engineTimeout}, ctrBin, "-a", e.sock, "-n", e.ns, "containers", "delete", id)
+		// A program that is not there: the task fails to start, no sandbox stays.
+		r = e.ctr(t, opts{}, append(e.runFlags(id, "--rm"), imageRef, id, "/no/such/program")...)
+		if r.code == 0 || !strings.Contains(r.stderr, "/no/such/program") {
+			t.Errorf("ctr run of a missing program: want a failure naming it:%s", r)
+		}
+	})
+
 	test("loop", func(t *testing.T, id string) {
 		var times []time.Duration
 		for i := 0; i < 20; i++ {
