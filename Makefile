@@ -23,6 +23,7 @@ all: build
 # credentials of all its threads at once (see runsc/caps.go).
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/runsc ./runsc
+	CGO_ENABLED=0 $(GO) build -o bin/containerd-shim-runsc-v1 ./shim/cmd/containerd-shim-runsc-v1
 
 # Every end-to-end test runs on both platforms: all packages with the
 # e2e tests (./tests) on systrap, then ./tests again on ptrace. The platform

@@ -210,6 +210,12 @@ type daemon struct {
 // startDaemon starts argv with its output appended to logPath, in its own
 // process group, and SIGKILLed if the test binary dies.
 func startDaemon(name, logPath string, argv ...string) (*daemon, error) {
+	return startDaemonPath(name, logPath, "", argv...)
+}
+
+// startDaemonPath is startDaemon with dir first in the daemon's PATH ("":
+// daemonPath alone), where containerd finds a shim under test.
+func startDaemonPath(name, logPath, dir string, argv ...string) (*daemon, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -219,6 +225,9 @@ func startDaemon(name, logPath string, argv ...string) (*daemon, error) {
 	d.cmd = exec.Command(argv[0], argv[1:]...)
 	d.cmd.Dir = workDir
 	d.cmd.Env = append(os.Environ(), daemonPath)
+	if dir != "" {
+		d.cmd.Env = append(d.cmd.Env, "PATH="+dir+":"+strings.TrimPrefix(daemonPath, "PATH="))
+	}
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	started := make(chan error)
@@ -349,6 +358,12 @@ func startContainerd(t *testing.T) *containerd {
 }
 
 func newContainerd(dir string) (*containerd, error) {
+	return newContainerdPath(dir, "")
+}
+
+// newContainerdPath starts a containerd whose PATH begins with shimDir
+// (see startDaemonPath).
+func newContainerdPath(dir, shimDir string) (*containerd, error) {
 	if _, err := os.Stat(containerdBin); err != nil {
 		return nil, fmt.Errorf("%s not found: apt-get install containerd (.ci/run does)", containerdBin)
 	}
@@ -384,7 +399,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 	if err := os.WriteFile(confPath, []byte(config), 0o644); err != nil {
 		return nil, err
 	}
-	d, err := startDaemon("containerd", filepath.Join(dir, "containerd.log"), containerdBin, "--config", confPath)
+	d, err := startDaemonPath("containerd", filepath.Join(dir, "containerd.log"), shimDir, containerdBin, "--config", confPath)
 	if err != nil {
 		return nil, err
 	}

@@ -133,6 +133,7 @@ func Run(spec *Spec, f Files) int {
 		return fail(code, err.Error())
 	}
 	cs := newControlServer(s.k, init, tty, filters)
+	cs.pod = s
 	if f.Control != nil {
 		go cs.serve(int(f.Control.Fd()))
 	}

@@ -34,13 +34,19 @@ type controlServer struct {
 	// waiters counts requests that still owe an answer when the sandbox
 	// ends (waits, and signals that may end it): finish gives them time.
 	waiters sync.WaitGroup
+
+	// pod is the sandbox, which further containers of the pod are built
+	// in; containers are those, by id (under mu).
+	pod        *sandbox
+	containers map[string]*podContainer
 }
 
 func newControlServer(k *kernel.Kernel, init *kernel.ThreadGroup, tty *kernel.TTY, filters []*seccomp.Filter) *controlServer {
 	return &controlServer{
 		k: k, init: init, initTTY: tty, filters: filters,
-		ttys: make(map[kernel.ThreadID]*kernel.TTY),
-		done: make(chan struct{}),
+		ttys:       make(map[kernel.ThreadID]*kernel.TTY),
+		done:       make(chan struct{}),
+		containers: make(map[string]*podContainer),
 	}
 }
 
@@ -83,11 +89,23 @@ func (cs *controlServer) handle(c *control.Conn) {
 		cs.exec(c, &req, fds) // owns c and fds
 		return
 	}
+	if req.Method == control.MethodCreateContainer {
+		cs.createContainer(c, &req, fds) // owns c and fds
+		return
+	}
 	for _, fd := range fds {
 		unix.Close(fd)
 	}
 	defer c.Close()
 	var resp control.Response
+	if req.Container != "" {
+		resp, err = cs.containerRequest(&req)
+		if err != nil {
+			resp = control.Response{Error: err.Error()}
+		}
+		c.Send(&resp)
+		return
+	}
 	switch req.Method {
 	case control.MethodStart:
 		err = cs.start()
@@ -141,7 +159,9 @@ func (cs *controlServer) signal(req *control.Request) error {
 		return nil
 	}
 	if req.All {
-		return cs.k.SignalAll(info)
+		// The sandbox's own processes: the pod's other containers are
+		// signalled by id.
+		return cs.k.SignalContainer("", info)
 	}
 	if req.Foreground {
 		tty := cs.ttyOf(kernel.ThreadID(req.PID))
@@ -215,7 +235,7 @@ func (cs *controlServer) wait(pid kernel.ThreadID) (control.Response, error) {
 
 func (cs *controlServer) processes() []control.ProcessEntry {
 	var out []control.ProcessEntry
-	for _, p := range cs.k.Processes() {
+	for _, p := range cs.k.ProcessesOf("", cs.k.RootPIDNamespace()) {
 		out = append(out, control.ProcessEntry{
 			PID: int32(p.PID), PPID: int32(p.PPID), UID: p.UID, Threads: p.Threads,
 			Comm: p.Comm, Start: p.Start.Unix(), Stopped: p.Stopped,
@@ -231,6 +251,21 @@ func (cs *controlServer) processes() []control.ProcessEntry {
 func (cs *controlServer) exec(c *control.Conn, req *control.Request, fds []int) {
 	cs.mu.Lock()
 	started := cs.started
+	env, filters, pidns := procEnv{}, cs.filters, cs.k.RootPIDNamespace()
+	if req.Container != "" {
+		pc := cs.containers[req.Container]
+		if pc == nil {
+			cs.mu.Unlock()
+			closeFDs(fds)
+			c.Send(&control.Response{Error: fmt.Sprintf("no container %q in the sandbox", req.Container)})
+			c.Close()
+			return
+		}
+		pc.mu.Lock()
+		started = pc.started
+		pc.mu.Unlock()
+		env, filters, pidns = pc.env, pc.filters, pc.pidns
+	}
 	cs.mu.Unlock()
 	if !started {
 		closeFDs(fds)
@@ -244,7 +279,7 @@ func (cs *controlServer) exec(c *control.Conn, req *control.Request, fds []int) 
 		c.Close()
 		return
 	}
-	tg, tty, err := newProcess(cs.k, req.Process, cs.filters, fds, req.Process.Terminal, false, nil)
+	tg, tty, err := newProcessIn(cs.k, env, req.Process, filters, fds, req.Process.Terminal, false, nil)
 	if err != nil {
 		c.Send(&control.Response{Error: err.Error()})
 		c.Close()
@@ -264,7 +299,7 @@ func (cs *controlServer) exec(c *control.Conn, req *control.Request, fds []int) 
 	// returned (the shutdown below wakes it), so its recvmsg never runs
 	// on a descriptor number reused meanwhile.
 	gone := make(chan struct{})
-	reader := c.Send(&control.Response{PID: int32(pid)}) == nil
+	reader := c.Send(&control.Response{PID: int32(tg.IDIn(pidns))}) == nil
 	if reader {
 		go func() {
 			var r control.Request

@@ -41,6 +41,29 @@ type sandbox struct {
 	// shm is the Sentry's default /dev/shm, replaced by one config.json
 	// mounts there.
 	shm *vfs.Mount
+	// procOpts are the options of the sandbox's /proc, which the other
+	// containers of a pod get too (with their own pid namespace).
+	procOpts proc.Options
+	// volumes holds the pod's shared tmpfs volumes (pod.go).
+	volumes podVolumes
+}
+
+// mountTarget is the tree a container's mounts go into.
+type mountTarget struct {
+	// root is the container's root (the VFS root for the sandbox's own
+	// container).
+	root vfs.VirtualDentry
+	// clients are the container's gofer connections and binds the
+	// connection index of each directory bind's destination.
+	clients []*gofer.Client
+	binds   map[string]int
+	// sub: a further container of a pod, which shares the pod's /dev/shm.
+	sub bool
+	// podVolumes are the sources of the binds that are the pod's shared
+	// tmpfs volumes (Spec.PodVolumes).
+	podVolumes map[string]bool
+	// revalidate: directory binds are seen by other containers too.
+	revalidate bool
 }
 
 // build creates the kernel with its filesystems: the gofer root, the
@@ -131,25 +154,38 @@ func build(spec *Spec, goferConns []*os.File, p platform.Platform, host *hostinf
 	}
 	// mount -t proc inside makes instances with the same options.
 	syscalls.ProcOptions = procOpts
+	s.procOpts = procOpts
 	if _, err := v.MountAt(ctx, "/proc", proc.New(k, procOpts),
 		vfs.MountOptions{FSType: "proc", Source: "proc", NoSuid: true, NoDev: true, NoExec: true}); err != nil {
 		return nil, fmt.Errorf("mounting /proc: %w", err)
 	}
-	binds := map[string]int{}
+	if err := s.mountAll(spec, &mountTarget{root: v.Root(), clients: s.clients, revalidate: spec.Pod}); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// mountAll mounts the mounts of spec into t and masks its paths.
+func (s *sandbox) mountAll(spec *Spec, t *mountTarget) error {
+	t.binds = map[string]int{}
 	for i, dst := range spec.BindMounts {
-		binds[dst] = i + 1
+		t.binds[dst] = i + 1
+	}
+	t.podVolumes = map[string]bool{}
+	for _, src := range spec.PodVolumes {
+		t.podVolumes[src] = true
 	}
 	for _, m := range spec.OCI.Mounts {
-		if err := s.mount(mf, v, m, binds); err != nil {
-			return nil, fmt.Errorf("mount %s (%s): %w", m.Destination, m.Type, err)
+		if err := s.mount(t, m); err != nil {
+			return fmt.Errorf("mount %s (%s): %w", m.Destination, m.Type, err)
 		}
 	}
 	if spec.OCI.Linux != nil {
-		if err := maskPaths(v, spec.OCI.Linux.MaskedPaths, spec.OCI.Linux.ReadonlyPaths); err != nil {
-			return nil, err
+		if err := maskPaths(s.k.VFS(), t.root, spec.OCI.Linux.MaskedPaths, spec.OCI.Linux.ReadonlyPaths); err != nil {
+			return err
 		}
 	}
-	return s, nil
+	return nil
 }
 
 // MountKind is how the Sentry serves one mount of config.json.
@@ -438,10 +474,23 @@ func digitValue(c byte) int {
 	return 99
 }
 
-func (s *sandbox) mount(mf *memfile.File, v *vfs.VirtualFilesystem, m specs.Mount, binds map[string]int) error {
+func (s *sandbox) mount(t *mountTarget, m specs.Mount) error {
 	ctx := bootContext{}
+	v := s.k.VFS()
+	mf := v.MemoryFile()
 	dst := path.Clean(m.Destination)
-	conn, isDirBind := binds[dst]
+	if IsBind(m) && t.podVolumes[path.Clean(m.Source)] {
+		vol, err := s.volumes.get(v, m.Source)
+		if err != nil {
+			return err
+		}
+		bm, err := v.BindMountAt(ctx, t.root, dst, vol)
+		if err == nil && mountFlags(m).ReadOnly {
+			err = v.Remount(vfs.VirtualDentry{Mount: bm, Dentry: bm.Root()}, true, false)
+		}
+		return err
+	}
+	conn, isDirBind := t.binds[dst]
 	kind, err := ClassifyMount(m, isDirBind)
 	if err != nil {
 		return err
@@ -459,6 +508,11 @@ func (s *sandbox) mount(mf *memfile.File, v *vfs.VirtualFilesystem, m specs.Moun
 			}
 		}
 		opts.FSType, opts.Source = "tmpfs", "tmpfs"
+		if dst == "/dev/shm" && t.sub {
+			// The pod's /dev/shm is already there: POSIX shared memory
+			// is shared by the pod, as its IPC namespace is.
+			return nil
+		}
 		if dst == "/dev/shm" {
 			// It replaces the Sentry's own, rather than showing twice
 			// in /proc/mounts.
@@ -467,37 +521,37 @@ func (s *sandbox) mount(mf *memfile.File, v *vfs.VirtualFilesystem, m specs.Moun
 			}
 			opts.Source = "shm"
 		}
-		_, err = v.MountAt(ctx, dst, tmpfs.New(mf, to).Root(), opts)
+		_, err = v.MountAtFrom(ctx, t.root, dst, tmpfs.New(mf, to).Root(), opts)
 		return err
 	case MountSysfs:
 		opts.ReadOnly = true
 		opts.FSType, opts.Source = "sysfs", "sysfs"
-		_, err = v.MountAt(ctx, dst, sys.New(s.sysOpts), opts)
+		_, err = v.MountAtFrom(ctx, t.root, dst, sys.New(s.sysOpts), opts)
 		return err
 	case MountCgroup:
 		opts.ReadOnly = true
 		opts.FSType, opts.Source = "cgroup2", "cgroup2"
-		_, err = v.MountAt(ctx, dst, sys.NewCgroup(s.sysOpts), opts)
+		_, err = v.MountAtFrom(ctx, t.root, dst, sys.NewCgroup(s.sysOpts), opts)
 		return err
 	case MountEmpty:
 		opts.ReadOnly = true
 		opts.FSType, opts.Source = m.Type, m.Type
-		_, err = v.MountAt(ctx, dst, tmpfs.New(mf, tmpfs.Options{Mode: 0o555}).Root(), opts)
+		_, err = v.MountAtFrom(ctx, t.root, dst, tmpfs.New(mf, tmpfs.Options{Mode: 0o555}).Root(), opts)
 		return err
 	case MountMqueue:
 		opts.FSType, opts.Source = "mqueue", m.Source
 		if opts.Source == "" {
 			opts.Source = "mqueue"
 		}
-		_, err = v.MountAt(ctx, dst, mqueue.Of(s.k, s.k.RootNamespaces().IPC).Root(), opts)
+		_, err = v.MountAtFrom(ctx, t.root, dst, mqueue.Of(s.k, s.k.RootNamespaces().IPC).Root(), opts)
 		return err
 	case MountBindDir:
-		fs, err := goferfs.New(s.clients[conn], mf, goferfs.Options{ReadOnly: opts.ReadOnly})
+		fs, err := goferfs.New(t.clients[conn], mf, goferfs.Options{ReadOnly: opts.ReadOnly, Revalidate: t.revalidate})
 		if err != nil {
 			return err
 		}
 		opts.FSType, opts.Source = "9p", m.Source
-		_, err = v.MountAt(ctx, dst, fs.Root(), opts)
+		_, err = v.MountAtFrom(ctx, t.root, dst, fs.Root(), opts)
 		return err
 	}
 	return fmt.Errorf("unknown mount kind %d", kind)
@@ -536,9 +590,8 @@ func (s *sandbox) unmountDefaultShm(v *vfs.VirtualFilesystem) error {
 // maskPaths hides linux.maskedPaths under empty read-only directories and
 // makes linux.readonlyPaths read-only, where they exist in the sandbox
 // (the Sentry's /proc and /sys have few of the files engines mask).
-func maskPaths(v *vfs.VirtualFilesystem, masked, readonly []string) error {
+func maskPaths(v *vfs.VirtualFilesystem, root vfs.VirtualDentry, masked, readonly []string) error {
 	ctx := bootContext{}
-	root := v.Root()
 	for _, p := range masked {
 		st, err := v.Stat(ctx, vfs.PathOperation{Root: root, Start: root, Path: p, FollowFinal: true})
 		if err != nil {
@@ -548,7 +601,7 @@ func maskPaths(v *vfs.VirtualFilesystem, masked, readonly []string) error {
 			return fmt.Errorf("linux.maskedPaths: masking the file %s is not supported", p)
 		}
 		empty := tmpfs.New(v.MemoryFile(), tmpfs.Options{Mode: 0o555})
-		if _, err := v.MountAt(ctx, p, empty.Root(), vfs.MountOptions{ReadOnly: true, FSType: "tmpfs", Source: "tmpfs"}); err != nil {
+		if _, err := v.MountAtFrom(ctx, root, p, empty.Root(), vfs.MountOptions{ReadOnly: true, FSType: "tmpfs", Source: "tmpfs"}); err != nil {
 			return fmt.Errorf("linux.maskedPaths: %s: %w", p, err)
 		}
 	}
@@ -563,7 +616,7 @@ func maskPaths(v *vfs.VirtualFilesystem, masked, readonly []string) error {
 			// unless Linux lets root write them.
 			continue
 		}
-		if _, err := v.MountAt(ctx, p, vd.Inode(), vfs.MountOptions{ReadOnly: true, FSType: "proc", Source: "proc"}); err != nil {
+		if _, err := v.MountAtFrom(ctx, root, p, vd.Inode(), vfs.MountOptions{ReadOnly: true, FSType: "proc", Source: "proc"}); err != nil {
 			return fmt.Errorf("linux.readonlyPaths: %s: %w", p, err)
 		}
 	}

@@ -39,6 +39,19 @@ func (e *startError) Error() string { return e.msg }
 // is the controlling terminal. filters are the container's seccomp
 // filters (runc applies them to exec'd processes too).
 func newProcess(k *kernel.Kernel, p *specs.Process, filters []*seccomp.Filter, stdio []int, tty bool, init bool, con *console) (*kernel.ThreadGroup, *kernel.TTY, error) {
+	return newProcessIn(k, procEnv{}, p, filters, stdio, tty, init, con)
+}
+
+// procEnv is the container a new process belongs to: its root, its
+// namespaces and its label (the zero value: the sandbox's own).
+type procEnv struct {
+	root vfs.VirtualDentry
+	ns   *kernel.Namespaces
+	id   string
+}
+
+// newProcessIn is newProcess in the container env.
+func newProcessIn(k *kernel.Kernel, env procEnv, p *specs.Process, filters []*seccomp.Filter, stdio []int, tty bool, init bool, con *console) (*kernel.ThreadGroup, *kernel.TTY, error) {
 	if p == nil || len(p.Args) == 0 {
 		return nil, nil, &startError{1, "process has no args"}
 	}
@@ -83,6 +96,9 @@ func newProcess(k *kernel.Kernel, p *specs.Process, filters []*seccomp.Filter, s
 	}
 	v := k.VFS()
 	root := v.Root()
+	if env.root.Ok() {
+		root = env.root
+	}
 	fsc := vfs.NewFSContext(root, root, umask)
 	cwd := p.Cwd
 	if cwd == "" {
@@ -103,6 +119,7 @@ func newProcess(k *kernel.Kernel, p *specs.Process, filters []*seccomp.Filter, s
 	tg, err := k.NewProcess(kernel.CreateProcessArgs{
 		Path: argv0, Argv: p.Args, Envv: p.Env, Open: syscalls.OpenExecutable,
 		Creds: creds, FDTable: fdt, FS: fsc, Limits: limits, Init: init, TTY: ctty, Seccomp: filters,
+		Namespaces: env.ns, Container: env.id,
 	})
 	if err != nil {
 		fdt.DecRef()

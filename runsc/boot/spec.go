@@ -49,6 +49,16 @@ type Spec struct {
 	// (those of its ancestors included), which /sys/fs/cgroup and
 	// /proc/meminfo show.
 	Limits sys.Limits
-	Strace bool
-	Debug  bool
+	// PodVolumes are the sources of OCI.Mounts binds that are instead
+	// one tmpfs shared by every container of the pod (an emptyDir; see
+	// PodVolumeSources), in Sentry memory rather than served by a gofer.
+	PodVolumes []string `json:",omitempty"`
+	// Pod says the sandbox runs a pod: other containers may come, whose
+	// gofers change the host directories this one's binds show too.
+	Pod bool `json:",omitempty"`
+	// SharePID (a further container of a pod) puts the container's
+	// processes in the pod's pid namespace instead of one of its own.
+	SharePID bool `json:",omitempty"`
+	Strace   bool
+	Debug    bool
 }

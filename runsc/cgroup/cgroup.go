@@ -385,3 +385,12 @@ func checkSavedDir(p string) error {
 	}
 	return nil
 }
+
+// MemoryDir is the cgroup's directory in the memory hierarchy (on v2 its
+// only one) and whether that is cgroup v2, for watching OOM kills.
+func (c *Cgroup) MemoryDir() (dir string, v2 bool) {
+	if c.v2 {
+		return c.paths[""], true
+	}
+	return c.paths["memory"], false
+}

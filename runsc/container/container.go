@@ -66,6 +66,9 @@ type CreateOptions struct {
 	RelayTerminal []int
 	RelayTermios  *unix.Termios
 	PIDFile       string
+	// Binary is the runsc executable that runs the sandbox ("": this
+	// process's own; see sandbox.Options).
+	Binary string
 	// Detach leaves the sandbox running on its own when the caller exits
 	// (runsc create); otherwise it dies with the caller.
 	Detach bool
@@ -94,6 +97,9 @@ type CreateOptions struct {
 func Create(root, id string, o *CreateOptions) (c *Container, err error) {
 	if err := checkID(id); err != nil {
 		return nil, err
+	}
+	if role, sandboxID := PodRole(o.Spec); role == PodContainer && sandboxID != id {
+		return createInPod(root, id, sandboxID, o)
 	}
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, fmt.Errorf("state directory %s: %w", root, err)
@@ -140,30 +146,13 @@ func Create(root, id string, o *CreateOptions) (c *Container, err error) {
 	if err := writeState(dir, &c.State); err != nil {
 		return nil, err
 	}
-	if cg != nil {
-	}
 
-	stdio := o.Stdio
 	terminal, hold := o.Spec.Process.Terminal, o.Spec.Process.Terminal
-	if terminal {
-		tty := o.Console
-		if tty == nil {
-			if o.ConsoleSocket == "" {
-				return nil, errors.New("process.terminal is set but no --console-socket was given")
-			}
-			master, slave, err := openPTY(o.Spec.Process.ConsoleSize)
-			if err != nil {
-				return nil, err
-			}
-			defer master.Close()
-			defer slave.Close()
-			if err := sendConsole(o.ConsoleSocket, master); err != nil {
-				return nil, err
-			}
-			tty = slave
-		}
-		stdio = append([]*os.File{tty, tty, tty}, stdio[min(3, len(stdio)):]...)
+	stdio, closeStdio, err := o.stdio()
+	if err != nil {
+		return nil, err
 	}
+	defer closeStdio()
 	ctl, err := control.Listen(filepath.Join(dir, controlSocket))
 	if err != nil {
 		return nil, err
@@ -176,11 +165,11 @@ func Create(root, id string, o *CreateOptions) (c *Container, err error) {
 	defer exit.Close()
 
 	sb, err = sandbox.Start(&sandbox.Options{
-		Spec: o.Spec, Rootfs: o.Rootfs, Control: ctl, Exit: exit, Log: o.Log, LogArgs: o.LogArgs,
+		Binary: o.Binary, Spec: o.Spec, Rootfs: o.Rootfs, Control: ctl, Exit: exit, Log: o.Log, LogArgs: o.LogArgs,
 		Stdio: stdio, Terminal: terminal, HoldTerminal: hold, Detach: o.Detach,
 		RelayTerminal: o.RelayTerminal, RelayTermios: o.RelayTermios,
 		Overlay: o.Overlay, Network: o.Network, Strace: o.Strace, Debug: o.Debug, HostSignalsActOnInit: o.HostSignalsActOnInit,
-		Limits: sandboxLimits(cg),
+		Limits: sandboxLimits(cg), PodVolumes: boot.PodVolumeSources(o.Spec.Annotations), Pod: isPodSandbox(o.Spec),
 		BeforeRun: func(goferPID, sentryPID int) error {
 			c.Gofer, c.Sandbox = processOf(goferPID), processOf(sentryPID)
 			if cg != nil {
@@ -237,6 +226,36 @@ func Create(root, id string, o *CreateOptions) (c *Container, err error) {
 		}
 	}
 	return c, nil
+}
+
+// stdio returns the first process's descriptors: o.Stdio, or with a
+// terminal the console (o.Console, or a new pseudo-terminal whose master
+// goes to o.ConsoleSocket) in place of 0-2. done closes what it opened.
+func (o *CreateOptions) stdio() (stdio []*os.File, done func(), err error) {
+	stdio, done = o.Stdio, func() {}
+	if !o.Spec.Process.Terminal {
+		return stdio, done, nil
+	}
+	tty := o.Console
+	if tty == nil {
+		if o.ConsoleSocket == "" {
+			return nil, nil, errors.New("process.terminal is set but no --console-socket was given")
+		}
+		master, slave, err := openPTY(o.Spec.Process.ConsoleSize)
+		if err != nil {
+			return nil, nil, err
+		}
+		done = func() {
+			master.Close()
+			slave.Close()
+		}
+		if err := sendConsole(o.ConsoleSocket, master); err != nil {
+			done()
+			return nil, nil, err
+		}
+		tty = slave
+	}
+	return append([]*os.File{tty, tty, tty}, stdio[min(3, len(stdio)):]...), done, nil
 }
 
 // WaitChild waits for the sandbox this process created (with Detach
@@ -378,6 +397,9 @@ func (c *Container) Status() Status {
 	if !c.Sandbox.Alive() {
 		return Stopped
 	}
+	if c.isPodMember() && c.exited() {
+		return Stopped
+	}
 	return c.State.Status
 }
 
@@ -422,6 +444,10 @@ func (c *Container) ociState(s Status) specs.State {
 }
 
 func (c *Container) control() sandbox.Control {
+	if c.isPodMember() {
+		// The pod's Sentry serves it, through its sandbox's socket.
+		return sandbox.Control{Path: filepath.Join(c.root(), c.SandboxID, controlSocket), Container: c.ID}
+	}
 	return sandbox.Control{Path: filepath.Join(c.dir, controlSocket)}
 }
 
@@ -573,8 +599,9 @@ func (c *Container) Wait() (uint32, error) {
 		}
 	}
 	// Gone already: the Sentry left the status behind. Give a Sentry that
-	// is just exiting a moment to finish.
-	for i := 0; i < 50 && c.Sandbox.Alive(); i++ {
+	// is just exiting a moment to finish (a container of a pod has its
+	// status written when its process exits, the Sentry running on).
+	for i := 0; i < 50 && c.Sandbox.Alive() && !(c.isPodMember() && c.exited()); i++ {
 		time.Sleep(20 * time.Millisecond)
 	}
 	b, err := os.ReadFile(filepath.Join(c.dir, exitFile))
@@ -604,7 +631,13 @@ func (c *Container) Exec(p *specs.Process, stdio []*os.File) (*sandbox.ExecProce
 }
 
 // Stats reads the container's resource usage from its cgroup.
+//
+// The containers of a pod run in one Sentry, whose host cgroup is the
+// pod sandbox's: their stats are the pod's.
 func (c *Container) Stats() (*cgroup.Stats, error) {
+	if c.isPodMember() {
+		return c.podStats()
+	}
 	if c.Cgroup == "" {
 		return nil, fmt.Errorf("container %q has no cgroup (config.json sets no linux.cgroupsPath or resources)", c.ID)
 	}
@@ -650,9 +683,17 @@ func (c *Container) Delete(force bool) error {
 // destroy kills whatever of the container still runs and removes its
 // cgroup.
 func (c *Container) destroy() error {
+	if c.isPodMember() {
+		return c.destroyInPod()
+	}
 	for _, p := range []Process{c.Sandbox, c.Gofer} {
 		if err := killProcess(p); err != nil {
 			return fmt.Errorf("container %q: %w", c.ID, err)
+		}
+	}
+	if role, _ := PodRole(c.Spec); role == PodSandbox {
+		if err := c.destroyPodMembers(); err != nil {
+			return err
 		}
 	}
 	if c.Cgroup != "" {

@@ -89,6 +89,10 @@ type State struct {
 	Gofer   Process `json:"gofer"`
 	// Cgroup is the saved cgroup (cgroup.Load's argument), if any.
 	Cgroup string `json:"cgroup,omitempty"`
+	// SandboxID is, for a further container of a pod, the id of the
+	// pod's sandbox container (in the same root), whose Sentry runs it:
+	// Sandbox is then that Sentry and Gofer this container's own gofer.
+	SandboxID string `json:"sandboxId,omitempty"`
 	// Spec is the container's configuration as created (for hooks,
 	// annotations and exec defaults).
 	Spec *specs.Spec `json:"spec"`

@@ -43,6 +43,19 @@ const (
 	// MethodPause and MethodResume freeze and thaw the sandbox.
 	MethodPause  Method = "pause"
 	MethodResume Method = "resume"
+	// MethodCreateContainer creates container Container of the pod in
+	// the sandbox from Spec (a boot.Spec), not started. The attached
+	// descriptors are its stdio (3 + Spec.PreserveFDs of them), its exit
+	// status file, then its gofer connections (root first). The first
+	// response says it exists; the client then sends MethodCommit (Start:
+	// run it now) once it has recorded it, and gets a second response.
+	// A connection closed before the commit destroys the container, so
+	// a runsc killed midway leaves nothing running.
+	MethodCreateContainer Method = "create-container"
+	MethodCommit          Method = "commit"
+	// MethodDestroyContainer kills every process of container Container
+	// and releases its mounts and gofer connections.
+	MethodDestroyContainer Method = "destroy-container"
 )
 
 // Request is what a client sends.
@@ -53,6 +66,11 @@ type Request struct {
 	All        bool           `json:"all,omitempty"`
 	Foreground bool           `json:"foreground,omitempty"`
 	Process    *specs.Process `json:"process,omitempty"`
+	// Container is the container of the pod the request is for; "" is
+	// the sandbox's own (the first one).
+	Container string          `json:"container,omitempty"`
+	Spec      json.RawMessage `json:"spec,omitempty"`
+	Start     bool            `json:"start,omitempty"`
 }
 
 // Response is what the Sentry answers.

@@ -12,6 +12,9 @@ import (
 type Control struct {
 	// Path is the control socket.
 	Path string
+	// Container is the container of the pod the requests are for; ""
+	// is the sandbox's own.
+	Container string
 }
 
 func (c Control) call(req *control.Request) (*control.Response, error) {
@@ -20,6 +23,7 @@ func (c Control) call(req *control.Request) (*control.Response, error) {
 		return nil, err
 	}
 	defer conn.Close()
+	req.Container = c.Container
 	return conn.Call(req)
 }
 
@@ -81,7 +85,7 @@ func (c Control) Exec(p *specs.Process, stdio []int) (*ExecProcess, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := conn.Call(&control.Request{Method: control.MethodExec, Process: p}, stdio...)
+	resp, err := conn.Call(&control.Request{Method: control.MethodExec, Process: p, Container: c.Container}, stdio...)
 	if err != nil {
 		conn.Close()
 		return nil, err

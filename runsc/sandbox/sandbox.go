@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -67,6 +68,10 @@ type Options struct {
 	// RelayTerminal and RelayTermios: see boot.Spec.
 	RelayTerminal []int
 	RelayTermios  *unix.Termios
+	// Binary is the runsc executable started as the gofer and the Sentry
+	// (runsc gofer, runsc boot); "" is the caller's own executable, which
+	// is runsc except for the shim.
+	Binary string
 	// Detach makes the sandbox independent of the caller (runsc create):
 	// its own session, not killed when the caller dies.
 	Detach bool
@@ -82,8 +87,11 @@ type Options struct {
 	Overlay bool
 	// Network is the network mode (boot.NetworkSandbox, ...).
 	Network string
-	Strace  bool
-	Debug   bool
+	// PodVolumes and Pod: see boot.Spec.
+	PodVolumes []string
+	Pod        bool
+	Strace     bool
+	Debug      bool
 }
 
 // Sandbox is a started sandbox.
@@ -132,11 +140,13 @@ func (e *StartError) Error() string { return e.Msg }
 // created the container's first process (not running yet) or failed.
 // On failure nothing is left running.
 func Start(o *Options) (sb *Sandbox, err error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("cannot find own executable: %w", err)
+	self := o.Binary
+	if self == "" {
+		if self, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("cannot find own executable: %w", err)
+		}
 	}
-	binds, goferCfg, err := planMounts(o.Spec, o.Rootfs, o.Overlay)
+	binds, goferCfg, err := planMounts(o.Spec, o.Rootfs, o.Overlay, o.PodVolumes)
 	if err != nil {
 		return nil, err
 	}
@@ -254,7 +264,7 @@ func Start(o *Options) (sb *Sandbox, err error) {
 		OCI: o.Spec, BindMounts: binds, PreserveFDs: len(o.Stdio) - 3,
 		Terminal: o.Terminal, Overlay: o.Overlay, Network: o.Network, Strace: o.Strace, Debug: o.Debug,
 		HostSignalsActOnInit: o.HostSignalsActOnInit, Limits: o.Limits,
-		RelayTerminal: o.RelayTerminal, RelayTermios: o.RelayTermios,
+		RelayTerminal: o.RelayTerminal, RelayTermios: o.RelayTermios, PodVolumes: o.PodVolumes, Pod: o.Pod,
 	}
 	if err := json.NewEncoder(specW).Encode(bs); err != nil {
 		return nil, fmt.Errorf("sending the spec to the sandbox: %w", err)
@@ -360,12 +370,15 @@ func startGofer(sb *Sandbox, o *Options, self string, cfg *GoferConfig, conns []
 // own connection (so the Sentry mounts it with its own flags), files are
 // seen through the root's. It returns the destinations of the directory
 // binds in connection order.
-func planMounts(spec *specs.Spec, rootfs string, overlay bool) ([]string, *GoferConfig, error) {
+func planMounts(spec *specs.Spec, rootfs string, overlay bool, podVolumes []string) ([]string, *GoferConfig, error) {
 	// Under an overlay the root is never written on the host.
 	cfg := &GoferConfig{Root: rootfs, ReadOnly: overlay || spec.Root != nil && spec.Root.Readonly}
 	cfg.Conns = append(cfg.Conns, GoferConn{Root: "/", ReadOnly: cfg.ReadOnly})
 	var binds []string
 	for _, m := range spec.Mounts {
+		if boot.IsBind(m) && slices.Contains(podVolumes, path.Clean(m.Source)) {
+			continue // the pod's tmpfs, in Sentry memory
+		}
 		if !boot.IsBind(m) {
 			if _, err := boot.ClassifyMount(m, false); err != nil {
 				return nil, nil, fmt.Errorf("mount %s: %w", m.Destination, err)

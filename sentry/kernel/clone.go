@@ -166,7 +166,7 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 			parent = t.tg.parent
 		}
 		nt.tg = &ThreadGroup{
-			k: k, tgid: nt.tid, leader: nt, parent: parent,
+			k: k, tgid: nt.tid, leader: nt, parent: parent, container: t.tg.container,
 			children:   make(map[*ThreadGroup]struct{}),
 			tasks:      make(map[*Task]struct{}),
 			exitSignal: a.ExitSignal,

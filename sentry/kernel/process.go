@@ -42,6 +42,13 @@ type CreateProcessArgs struct {
 	// session (it is always a session leader), with the process's group
 	// in the foreground; the first process's is also the console.
 	TTY *TTY
+	// Namespaces are the process's namespaces, its pid namespace being
+	// their PIDForChildren (a container of a pod: NewContainerNamespaces);
+	// nil means the sandbox's initial ones.
+	Namespaces *Namespaces
+	// Container labels the process and its descendants as one
+	// container's (ProcessesOf, SignalContainer); "" is the sandbox's.
+	Container string
 }
 
 // CreateProcess starts the sandbox's first process (pid 1). It fails
@@ -66,7 +73,11 @@ func (k *Kernel) NewProcess(a CreateProcessArgs) (*ThreadGroup, error) {
 	creds, secure := a.Creds.ExecCredentials()
 	t := &Task{k: k, fdTable: a.FDTable, fs: a.FS, interruptCh: make(chan struct{}, 1)}
 	t.setCredentials(creds)
-	t.nsproxy.Store(k.rootNS)
+	nsp := k.rootNS
+	if a.Namespaces != nil {
+		nsp = a.Namespaces
+	}
+	t.nsproxy.Store(nsp)
 	limits := a.Limits
 	if limits == nil {
 		limits = defaultLimits()
@@ -80,7 +91,8 @@ func (k *Kernel) NewProcess(a CreateProcessArgs) (*ThreadGroup, error) {
 		limits:     limits,
 		start:      time.Now(),
 		exited:     make(chan struct{}),
-		pidns:      k.pidNS,
+		pidns:      nsp.PIDForChildren,
+		container:  a.Container,
 	}
 	t.tg = tg
 
@@ -102,6 +114,11 @@ func (k *Kernel) NewProcess(a CreateProcessArgs) (*ThreadGroup, error) {
 		return nil, unix.EEXIST
 	}
 	t.tid = k.allocTID()
+	if err := tg.pidns.addTaskLocked(t, true, nil); err != nil {
+		m.DecUsers()
+		return nil, err
+	}
+	k.useNamespacesLocked(nsp, 1)
 	tg.tgid, tg.pgid, tg.sid = t.tid, t.tid, t.tid
 	m.OwnerPID.Store(int32(t.tid))
 	k.tasks[t.tid] = t

@@ -44,8 +44,11 @@ type ThreadGroup struct {
 	leader *Task
 	tasks  map[*Task]struct{}
 
-	parent     *ThreadGroup
-	children   map[*ThreadGroup]struct{}
+	parent   *ThreadGroup
+	children map[*ThreadGroup]struct{}
+	// container is the id of the pod's container the process belongs
+	// to ("" for the sandbox's own), inherited by its children.
+	container  string
 	exitSignal unix.Signal // sent to the parent on exit (usually SIGCHLD)
 	pgid, sid  ThreadID
 

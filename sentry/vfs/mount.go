@@ -164,17 +164,47 @@ func (v *VirtualFilesystem) Root() VirtualDentry {
 // read-only, is not touched; the names do not appear in getdents of their
 // parents). Mounting on top of an existing mount stacks.
 func (v *VirtualFilesystem) MountAt(ctx Context, path string, root Inode, opts MountOptions) (*Mount, error) {
-	rootVD := v.Root()
+	return v.MountAtFrom(ctx, v.Root(), path, root, opts)
+}
+
+// MountAtFrom is MountAt with path resolved from rootVD (the root of
+// another mount namespace: a container of a pod builds its own tree so).
+func (v *VirtualFilesystem) MountAtFrom(ctx Context, rootVD VirtualDentry, path string, root Inode, opts MountOptions) (*Mount, error) {
+	target, err := v.mountPoint(ctx, rootVD, path)
+	if err != nil {
+		return nil, err
+	}
+	defer target.DecRef()
+	return v.mountOn(ctx, target, root, opts)
+}
+
+// BindMountAt bind-mounts source (a mount's location, possibly in
+// another namespace) at path resolved from rootVD as MountAt resolves
+// it: one filesystem tree, one dentry cache, seen in two places (a
+// volume shared by the containers of a pod).
+func (v *VirtualFilesystem) BindMountAt(ctx Context, rootVD VirtualDentry, path string, source VirtualDentry) (*Mount, error) {
+	target, err := v.mountPoint(ctx, rootVD, path)
+	if err != nil {
+		return nil, err
+	}
+	defer target.DecRef()
+	return v.BindMount(source, target, false)
+}
+
+// mountPoint resolves the directory path from rootVD for MountAt,
+// making synthetic directories for what is missing; the caller owns
+// the reference returned.
+func (v *VirtualFilesystem) mountPoint(ctx Context, rootVD VirtualDentry, path string) (VirtualDentry, error) {
 	pop := PathOperation{Root: rootVD, Start: rootVD, Path: path, FollowFinal: true}
 	r := v.newResolver(ctx, pop)
 	parent, name, _, err := r.walkParent(pop.Start, pop.Path)
 	if err == unix.ENOENT {
-		if err = v.syntheticParents(ctx, path); err == nil {
+		if err = v.syntheticParents(ctx, rootVD, path); err == nil {
 			parent, name, _, err = r.walkParent(pop.Start, pop.Path)
 		}
 	}
 	if err != nil {
-		return nil, err
+		return VirtualDentry{}, err
 	}
 	defer parent.DecRef()
 	var target VirtualDentry
@@ -194,13 +224,13 @@ func (v *VirtualFilesystem) MountAt(ctx Context, path string, root Inode, opts M
 		}
 	}
 	if err != nil {
-		return nil, err
+		return VirtualDentry{}, err
 	}
-	defer target.DecRef()
 	if !target.Dentry.IsDir() {
-		return nil, unix.ENOTDIR
+		target.DecRef()
+		return VirtualDentry{}, unix.ENOTDIR
 	}
-	return v.mountOn(ctx, target, root, opts)
+	return target, nil
 }
 
 // Mount mounts root at the location pop resolves to, like MountAt.
@@ -242,13 +272,13 @@ func (v *VirtualFilesystem) mountOn(ctx Context, target VirtualDentry, root Inod
 
 // syntheticParents makes the missing directories above path's final
 // component synthetic, like syntheticDir.
-func (v *VirtualFilesystem) syntheticParents(ctx Context, path string) error {
+func (v *VirtualFilesystem) syntheticParents(ctx Context, rootVD VirtualDentry, path string) error {
 	comps, _ := splitPath(path)
-	cur := v.Root()
+	cur := rootVD
 	cur.IncRef()
 	defer func() { cur.DecRef() }()
 	for _, name := range comps[:max(len(comps)-1, 0)] {
-		r := v.newResolver(ctx, PathOperation{Root: v.Root(), Start: cur})
+		r := v.newResolver(ctx, PathOperation{Root: rootVD, Start: cur})
 		next, err := r.lookup(cur, name)
 		if err == unix.ENOENT {
 			next, err = v.syntheticDir(ctx, cur, name)

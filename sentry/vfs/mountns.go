@@ -46,6 +46,28 @@ func (v *VirtualFilesystem) RootNamespace() *MountNamespace {
 	return v.root.ns
 }
 
+// NewNamespace makes a mount namespace of its own whose root mount is
+// root (a directory inode), sharing nothing with the others: the root
+// of another container of the same sandbox (a pod). Release ends it.
+func (v *VirtualFilesystem) NewNamespace(ctx Context, root Inode, opts MountOptions, owner any, ino uint64) (*MountNamespace, error) {
+	ftype, err := fileType(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	if ftype != unix.S_IFDIR {
+		return nil, unix.ENOTDIR
+	}
+	m := &Mount{id: v.nextID.Add(1), root: v.newDentry(nil, "/", root, ftype), opts: opts}
+	m.ro.Store(opts.ReadOnly)
+	m.noexec.Store(opts.NoExec)
+	ns := &MountNamespace{Owner: owner, Ino: ino, root: m}
+	m.ns = ns
+	v.mountMu.Lock()
+	v.all = append(v.all, m)
+	v.mountMu.Unlock()
+	return ns, nil
+}
+
 // Namespace returns the mount namespace m belongs to (nil for hidden
 // mounts).
 func (m *Mount) Namespace() *MountNamespace { return m.ns }

@@ -145,3 +145,41 @@ func TestPivotRoot(t *testing.T) {
 		t.Fatal("the old root is still reachable after umount -l")
 	}
 }
+
+// TestNewNamespaceBindMountAt: a namespace of its own sees none of the
+// others' mounts, and a bind from another namespace shows one tree in
+// both (a pod's shared volume).
+func TestNewNamespaceBindMountAt(t *testing.T) {
+	e := newEnv(t)
+	e.mkdir("/vol")
+	vol := tmpfs.New(memFile(t), tmpfs.Options{Mode: 0o777})
+	m, err := e.v.MountAt(e.ctx, "/vol", vol.Root(), vfs.MountOptions{FSType: "tmpfs"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := e.v.NewNamespace(e.ctx, tmpfs.New(memFile(t), tmpfs.Options{Mode: 0o755}).Root(), vfs.MountOptions{FSType: "tmpfs"}, nil, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := ns.Root(e.v)
+	inside := vfs.NewFSContext(root, root, 0o022)
+	if exists(e, inside, "/vol") {
+		t.Fatal("a new namespace sees the root namespace's /vol")
+	}
+	if _, err := e.v.BindMountAt(e.ctx, root, "/data/shared", vfs.VirtualDentry{Mount: m, Dentry: m.Root()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.v.Mkdir(e.ctx, inside.PathOp(vfs.VirtualDentry{}, "/data/shared/x", false), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if !exists(e, e.fs, "/vol/x") {
+		t.Fatal("what the new namespace made in the bind is not in the source")
+	}
+	if n := len(e.v.Mounts(root)); n != 2 {
+		t.Fatalf("the new namespace lists %d mounts, want 2 (root and the bind)", n)
+	}
+	e.v.Release(ns)
+	if !ns.Released(e.v) || !exists(e, e.fs, "/vol/x") {
+		t.Fatal("releasing the namespace should end it and leave the source")
+	}
+}

@@ -53,6 +53,12 @@ import (
 type Options struct {
 	// ReadOnly refuses every mutation with EROFS.
 	ReadOnly bool
+	// Revalidate makes every walk ask the gofer again instead of
+	// trusting the dentry cache (vfs.DynamicDirectory): for a host
+	// directory that others change behind the Sentry's back, such as a
+	// volume another container of the pod writes through its own gofer.
+	// It costs a round trip per component walked.
+	Revalidate bool
 }
 
 // Filesystem is a gofer-backed filesystem.
@@ -111,6 +117,9 @@ func (fs *Filesystem) dev(host uint64) uint64 {
 	}
 	return d
 }
+
+// DynamicLookup implements vfs.DynamicDirectory (Options.Revalidate).
+func (i *inode) DynamicLookup() bool { return i.fs.opts.Revalidate && i.ftype == unix.S_IFDIR }
 
 type inode struct {
 	fs    *Filesystem
