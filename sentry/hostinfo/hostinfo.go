@@ -19,6 +19,7 @@ import (
 	"os"
 	"path"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,6 +73,19 @@ func (c *CPU) Value(name string) string {
 		}
 	}
 	return ""
+}
+
+// HasFlag says whether every CPU lists flag among its cpuinfo flags.
+func (i *Info) HasFlag(flag string) bool {
+	if len(i.CPUs) == 0 {
+		return false
+	}
+	for c := range i.CPUs {
+		if !slices.Contains(strings.Fields(i.CPUs[c].Value("flags")), flag) {
+			return false
+		}
+	}
+	return true
 }
 
 // Info is what the sandbox knows of its processors.

@@ -217,7 +217,7 @@ func (d *taskDir) smaps(vfs.Context) ([]byte, error) {
 	if m == nil {
 		return nil, err
 	}
-	return []byte(smapsText(m.Mappings())), nil
+	return []byte(smapsText(m.Mappings(), d.fs.cpus().HasFlag("ospke"))), nil
 }
 
 func (d *taskDir) smapsRollup(vfs.Context) ([]byte, error) {

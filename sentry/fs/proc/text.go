@@ -459,8 +459,10 @@ func vmFlags(mp *mm.Mapping) string {
 	return strings.Join(fl, " ") + " "
 }
 
-// smapsText renders /proc/<pid>/smaps.
-func smapsText(maps []mm.Mapping) string {
+// smapsText renders /proc/<pid>/smaps. pkeys says the CPUs have memory
+// protection keys enabled (cpuinfo's ospke), for which Linux adds each
+// mapping's key; the Sentry gives every mapping key 0, the default.
+func smapsText(maps []mm.Mapping, pkeys bool) string {
 	var b strings.Builder
 	for i := range maps {
 		mp := &maps[i]
@@ -470,6 +472,9 @@ func smapsText(maps []mm.Mapping) string {
 		fmt.Fprintf(&b, "%-16s%8d kB\n%-16s%8d kB\n", "KernelPageSize:", 4, "MMUPageSize:", 4)
 		smapsFields(&b, &mp.Usage, false)
 		fmt.Fprintf(&b, "%-16s%8d\n", "THPeligible:", 0)
+		if pkeys {
+			fmt.Fprintf(&b, "%-16s%8d\n", "ProtectionKey:", 0)
+		}
 		fmt.Fprintf(&b, "VmFlags: %s\n", vmFlags(mp))
 	}
 	return b.String()

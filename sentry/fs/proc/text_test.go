@@ -125,7 +125,7 @@ func TestSmapsText(t *testing.T) {
 		{Start: 0x7ff000, End: 0x800000, Prot: unix.PROT_READ | unix.PROT_WRITE, MaxProt: 7, Name: "[stack]", Stack: true,
 			Usage: mm.Usage{Rss: 4096, Pss: 4096, PrivateDirty: 4096, Anonymous: 4096, PssAnon: 4096, PssDirty: 4096}},
 	}
-	s := smapsText(maps)
+	s := smapsText(maps, false)
 	for _, want := range []string{
 		"00400000-00402000 r-xp 00000000 00:1e 5", "/bin/x\nSize:                  8 kB\nKernelPageSize:        4 kB\nMMUPageSize:           4 kB\nRss:                   8 kB\nPss:                   4 kB\n",
 		"Shared_Clean:          8 kB\n", "THPeligible:           0\nVmFlags: rd ex mr mw me sd \n",
