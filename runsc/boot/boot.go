@@ -20,6 +20,8 @@ type Files struct {
 	// Gofers are the gofer connections: the root filesystem's first,
 	// then one per Spec.BindMounts entry.
 	Gofers []*os.File
+	// Net are the packet sockets of Spec.Interfaces, in that order.
+	Net []*os.File
 	// Control is the listening control socket.
 	Control *os.File
 	// Ready receives one ReadyMessage once the container is created (or

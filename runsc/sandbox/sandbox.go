@@ -20,6 +20,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/veil-sandbox/veil/gofer"
 	"github.com/veil-sandbox/veil/runsc/boot"
+	"github.com/veil-sandbox/veil/runsc/network"
 	"github.com/veil-sandbox/veil/sentry/fs/sys"
 	"golang.org/x/sys/unix"
 )
@@ -202,6 +203,29 @@ func Start(o *Options) (sb *Sandbox, err error) {
 		goferFDs = append(goferFDs, fdArg(c))
 	}
 	args = append(args, "--gofer-fds", strings.Join(goferFDs, ","))
+	netns, err := networkNamespace(o.Spec)
+	if err != nil {
+		return nil, err
+	}
+	// --network=sandbox in a namespace the caller made: the Sentry's
+	// stack takes over its interfaces (in a fresh one it has only
+	// loopback, its own).
+	var netIfs []boot.NetInterface
+	if o.Network == boot.NetworkSandbox && netns != "" {
+		var netFiles []*os.File
+		netIfs, netFiles, err = network.Take(netns)
+		if err != nil {
+			return nil, err
+		}
+		toClose = append(toClose, netFiles...)
+		var netFDs []string
+		for _, f := range netFiles {
+			netFDs = append(netFDs, fdArg(f))
+		}
+		if len(netFDs) > 0 {
+			args = append(args, "--net-fds", strings.Join(netFDs, ","))
+		}
+	}
 	if o.Exit != nil {
 		args = append(args, "--exit-fd", fdArg(o.Exit))
 	}
@@ -217,10 +241,6 @@ func Start(o *Options) (sb *Sandbox, err error) {
 	// when it (their pid namespace's init) exits.
 	attr := &syscall.SysProcAttr{
 		Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS,
-	}
-	netns, err := networkNamespace(o.Spec)
-	if err != nil {
-		return nil, err
 	}
 	if netns == "" {
 		attr.Cloneflags |= unix.CLONE_NEWNET
@@ -252,7 +272,7 @@ func Start(o *Options) (sb *Sandbox, err error) {
 	}
 	bs := &boot.Spec{
 		OCI: o.Spec, BindMounts: binds, PreserveFDs: len(o.Stdio) - 3,
-		Terminal: o.Terminal, Overlay: o.Overlay, Network: o.Network, Strace: o.Strace, Debug: o.Debug,
+		Terminal: o.Terminal, Overlay: o.Overlay, Network: o.Network, Interfaces: netIfs, Strace: o.Strace, Debug: o.Debug,
 		HostSignalsActOnInit: o.HostSignalsActOnInit, Limits: o.Limits,
 		RelayTerminal: o.RelayTerminal, RelayTermios: o.RelayTermios,
 	}
