@@ -25,6 +25,7 @@ import (
 	"sync"
 
 	"github.com/veil-sandbox/veil/sentry/socket"
+	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/link/loopback"
@@ -36,7 +37,6 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/raw"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
-	"golang.org/x/sys/unix"
 )
 
 // LoopbackNIC is the NIC id (and interface index) of "lo".
