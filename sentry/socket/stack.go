@@ -18,6 +18,7 @@ import (
 type Stack struct {
 	mu       sync.Mutex
 	net      Network
+	engine   any
 	state    map[int]any
 	families map[int]Family
 }
@@ -40,6 +41,22 @@ func (s *Stack) SetNetwork(n Network) {
 	s.mu.Lock()
 	s.net = n
 	s.mu.Unlock()
+}
+
+// SetEngine gives the stack the protocol engine its IP families use
+// (the Sentry's TCP/IP stack, sentry/netstack). It is held as any so
+// that this package stays free of the engine's types.
+func (s *Stack) SetEngine(e any) {
+	s.mu.Lock()
+	s.engine = e
+	s.mu.Unlock()
+}
+
+// Engine returns what SetEngine gave, or nil.
+func (s *Stack) Engine() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.engine
 }
 
 // SetFamily makes f serve socket(2) of family on this stack instead of
