@@ -80,7 +80,7 @@ func cmdBoot(g *globalFlags, args []string) int {
 	}
 	// From here on only the system calls the Sentry needs at run time,
 	// on every thread, and in the ptrace platform's stub processes.
-	if err := seccomp.InstallSentry(); err != nil {
+	if err := seccomp.InstallSentryFor(seccomp.SentryOptions{PacketIO: len(files.Net) > 0}); err != nil {
 		return fatalf("boot: %v", err)
 	}
 	var spec boot.Spec

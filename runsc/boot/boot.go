@@ -13,6 +13,8 @@ import (
 	"github.com/veil-sandbox/veil/runsc/control"
 	"github.com/veil-sandbox/veil/sentry/hostinfo"
 	"github.com/veil-sandbox/veil/sentry/kernel"
+	"github.com/veil-sandbox/veil/sentry/netstack"
+	"github.com/veil-sandbox/veil/sentry/socket"
 )
 
 // Files are the host descriptors runsc hands the Sentry besides stdio.
@@ -107,6 +109,11 @@ func Run(spec *Spec, f Files) int {
 	}
 	if spec.Strace {
 		s.k.Strace = logw
+	}
+	if spec.Network == NetworkSandbox {
+		if err := attachInterfaces(netstack.Of(socket.StackFor(s.k)), spec.Interfaces, f.Net); err != nil {
+			return fail(1, err.Error())
+		}
 	}
 	stdio, err := dupStdio(3 + spec.PreserveFDs)
 	if err != nil {

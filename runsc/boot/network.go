@@ -1,6 +1,13 @@
 package boot
 
-import "fmt"
+import (
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/veil-sandbox/veil/sentry/netstack"
+	"gvisor.dev/gvisor/pkg/tcpip"
+)
 
 // Network modes, as --network takes them (gVisor's names).
 const (
@@ -23,4 +30,36 @@ func CheckNetwork(name string) error {
 		return nil
 	}
 	return fmt.Errorf("invalid --network %q (want sandbox, host or none)", name)
+}
+
+// attachInterfaces makes each interface runsc handed over (NetworkSandbox)
+// a NIC of the sandbox's initial network namespace, served through its
+// packet socket.
+func attachInterfaces(ns *netstack.Netstack, ifs []NetInterface, files []*os.File) error {
+	if len(ifs) == 0 {
+		return nil
+	}
+	if len(files) != len(ifs) {
+		return fmt.Errorf("network: %d packet sockets for %d interfaces", len(files), len(ifs))
+	}
+	if ns == nil {
+		return fmt.Errorf("network: the sandbox has no TCP/IP stack")
+	}
+	for i, ifc := range ifs {
+		mac, err := net.ParseMAC(ifc.MAC)
+		if err != nil {
+			return fmt.Errorf("network: interface %s: %w", ifc.Name, err)
+		}
+		l := netstack.HostLink{
+			FD: int(files[i].Fd()), Packet: true, Name: ifc.Name,
+			MAC: tcpip.LinkAddress(mac), MTU: ifc.MTU, Addrs: ifc.Addrs,
+		}
+		for _, r := range ifc.Routes {
+			l.Routes = append(l.Routes, netstack.HostRoute{Dst: r.Dst, Gateway: r.Gateway})
+		}
+		if _, err := ns.AttachHostLink(l); err != nil {
+			return fmt.Errorf("network: %w", err)
+		}
+	}
+	return nil
 }
