@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"syscall"
 
 	"github.com/veil-sandbox/veil/runsc/boot"
@@ -24,37 +23,22 @@ import (
 // Sentry has its own), and so are interfaces that are not Ethernet (the
 // Sentry's stack speaks Ethernet only): they are not handed over. On
 // failure before any address was removed the namespace is unchanged.
-func Take(netns string) ([]boot.NetInterface, []*os.File, error) {
-	type result struct {
-		ifs   []boot.NetInterface
-		files []*os.File
-		err   error
-	}
-	done := make(chan result, 1)
-	go func() {
-		// Never unlocked: the thread joins netns and must not run
-		// other goroutines afterwards; it exits with this one.
-		runtime.LockOSThread()
-		ifs, files, err := takeHere(netns)
-		done <- result{ifs, files, err}
-	}()
-	r := <-done
-	return r.ifs, r.files, r.err
-}
-
-// takeHere is Take on a locked thread.
-func takeHere(netns string) (ifs []boot.NetInterface, files []*os.File, err error) {
-	ns, err := os.Open(netns)
-	if err != nil {
-		return nil, nil, fmt.Errorf("network namespace: %w", err)
-	}
-	defer ns.Close()
-	if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-		return nil, nil, fmt.Errorf("joining network namespace %s: %w", netns, err)
-	}
-	ifs, err = readInterfaces()
+func Take(netns string) (ifs []boot.NetInterface, files []*os.File, err error) {
+	err = InNamespace(netns, func() error {
+		ifs, files, err = takeHere()
+		return err
+	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("network namespace %s: %w", netns, err)
+	}
+	return ifs, files, nil
+}
+
+// takeHere is Take in the thread's namespace.
+func takeHere() (ifs []boot.NetInterface, files []*os.File, err error) {
+	ifs, err = readInterfaces()
+	if err != nil {
+		return nil, nil, err
 	}
 	defer func() {
 		if err != nil {
@@ -67,13 +51,13 @@ func takeHere(netns string) (ifs []boot.NetInterface, files []*os.File, err erro
 	for _, ifc := range ifs {
 		f, err := openPacketSocket(ifc.Index, ifc.Name)
 		if err != nil {
-			return nil, files, fmt.Errorf("network namespace %s: %w", netns, err)
+			return nil, files, err
 		}
 		files = append(files, f)
 	}
 	for _, ifc := range ifs {
 		if err := removeAddresses(ifc); err != nil {
-			return nil, files, fmt.Errorf("network namespace %s: %w", netns, err)
+			return nil, files, err
 		}
 	}
 	return ifs, files, nil

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -447,29 +446,12 @@ func networkNamespace(spec *specs.Spec) (string, error) {
 }
 
 // startIn starts cmd in the network namespace at netns ("": the
-// caller's): the child is forked from an OS thread that joined it, which
-// then dies with its goroutine rather than serve others in the wrong
-// namespace.
+// caller's).
 func startIn(cmd *exec.Cmd, netns string) error {
 	if netns == "" {
 		return cmd.Start()
 	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread exits with us
-		f, err := os.Open(netns)
-		if err != nil {
-			errc <- fmt.Errorf("network namespace: %w", err)
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("joining network namespace %s: %w", netns, err)
-			return
-		}
-		errc <- cmd.Start()
-	}()
-	return <-errc
+	return network.InNamespace(netns, cmd.Start)
 }
 
 // Kill kills the sandbox's processes (the Sentry's death takes its stubs
