@@ -141,7 +141,13 @@ func hostTCPSockets(t *testing.T, p *netPair) []string {
 	if r.code != 0 {
 		t.Fatalf("ss in %s failed%s", p.S, r)
 	}
-	return strings.Fields(strings.TrimSpace(r.stdout))
+	var socks []string
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if strings.TrimSpace(l) != "" {
+			socks = append(socks, l)
+		}
+	}
+	return socks
 }
 
 // hostPacketSockets returns the lines of /proc/net/packet in netns
@@ -258,5 +264,136 @@ func TestNetnsSandboxEtcFiles(t *testing.T) {
 	want := p.PeerIP + " " + p.PeerIP
 	if got := strings.TrimSpace(b.readOut("resolved")); got != want {
 		t.Errorf("python's resolver gave %q for veil-peer from /etc/hosts, want %q", got, want)
+	}
+}
+
+// nginxConf is an nginx configuration that runs in the foreground as
+// root with everything under prefix (nginx -p), serving prefix/html on
+// port.
+func nginxConf(port int) string {
+	return fmt.Sprintf(`daemon off;
+master_process off;
+user root;
+worker_processes 1;
+error_log error.log info;
+pid nginx.pid;
+events { worker_connections 64; }
+http {
+	access_log access.log;
+	client_body_temp_path tmp/body;
+	proxy_temp_path tmp/proxy;
+	fastcgi_temp_path tmp/fastcgi;
+	uwsgi_temp_path tmp/uwsgi;
+	scgi_temp_path tmp/scgi;
+	server {
+		listen %d;
+		root html;
+	}
+}
+`, port)
+}
+
+// Servers in the sandbox are reached from the peer namespace, and the
+// sandbox reaches a server there; the host kernel of the sandbox's
+// namespace holds no TCP socket for any of it, only the packet socket.
+func TestNetnsSandboxServers(t *testing.T) {
+	for _, bin := range []string{"/usr/sbin/nginx", "/usr/bin/redis-server", "/usr/bin/redis-cli", "/usr/bin/curl", "/usr/bin/python3", "/usr/bin/ss"} {
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatalf("%s is missing (.ci/run installs it): %v", bin, err)
+		}
+	}
+	p := newNetPair(t)
+	rt := newOCIRuntime(t, "runsc")
+
+	// The peer's server, for the sandbox to fetch from.
+	peerDir := t.TempDir()
+	peerBody := "from the peer " + nonce(t) + "\n"
+	if err := os.WriteFile(filepath.Join(peerDir, "peer.txt"), []byte(peerBody), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.startInC(t, "python3", "-m", "http.server", "8081", "--bind", p.PeerIP, "--directory", peerDir)
+
+	b := netBundle(t, rt, p.path(), nil, `
+		cd /out
+		mkdir -p tmp html; echo "$BODY" > html/index.html
+		nginx -p /out/ -c /out/nginx.conf -e /out/error.log &
+		redis-server --port 6379 --bind 0.0.0.0 --protected-mode no --save '' --appendonly no --dir /out --logfile /out/redis.log &
+		i=0; until [ -s nginx.pid ] && redis-cli ping >/dev/null 2>&1; do
+			i=$((i+1)); [ $i -gt 600 ] && { echo "servers did not start" > ready; exit 1; }; sleep 0.1
+		done
+		i=0; until wget -q -O peer.tmp http://`+p.PeerIP+`:8081/peer.txt; do
+			i=$((i+1)); [ $i -gt 100 ] && break; sleep 0.2
+		done
+		mv peer.tmp peer 2>/dev/null
+		echo ok > ready
+		exec sleep 300`)
+	b.spec.Process.Env = append(b.spec.Process.Env, "BODY=served by nginx in the sandbox")
+	writeJSON(t, filepath.Join(b.dir, "config.json"), b.spec)
+	if err := os.WriteFile(filepath.Join(b.out, "nginx.conf"), []byte(nginxConf(8080)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := rt.newContainer(t, b, "srv")
+	rt.must(t, c.launch(t, ociOpts{}, "run", "-d", "--bundle", b.dir, c.id), "run -d")
+	if ready := strings.TrimSpace(waitOut(t, c, "ready")); ready != "ok" {
+		t.Fatalf("the sandbox's servers: %s\n--- nginx ---\n%s\n--- redis ---\n%s", ready, b.readOut("error.log"), b.readOut("redis.log"))
+	}
+
+	if got := b.readOut("peer"); got != peerBody {
+		t.Errorf("the sandbox fetched %q from the peer's http.server, want %q", got, peerBody)
+	}
+	r := p.inC(t, 30*time.Second, "curl", "-sS", "--max-time", "20", "http://"+p.SandboxIP+":8080/index.html")
+	if r.code != 0 || r.stdout != "served by nginx in the sandbox\n" {
+		t.Errorf("curl of nginx in the sandbox from the peer namespace%s\n--- nginx error.log ---\n%s", r, b.readOut("error.log"))
+	}
+	redis := func(args ...string) string {
+		t.Helper()
+		r := p.inC(t, 30*time.Second, append([]string{"redis-cli", "-h", p.SandboxIP, "-p", "6379"}, args...)...)
+		if r.code != 0 {
+			t.Errorf("redis-cli %s from the peer namespace%s", strings.Join(args, " "), r)
+		}
+		return strings.TrimSpace(r.stdout)
+	}
+	if got := redis("set", "k", "v1"); got != "OK" {
+		t.Errorf("redis set: %q, want OK", got)
+	}
+	if got := redis("get", "k"); got != "v1" {
+		t.Errorf("redis get: %q, want v1", got)
+	}
+
+	// A connection held open from the peer while the host's side is
+	// looked at: the host kernel in the sandbox's namespace has neither
+	// it nor the listeners, only the packet endpoint.
+	hold := exec.Command("ip", "netns", "exec", p.C, "python3", "-c", `
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], 6379), timeout=20)
+s.sendall(b"PING\r\n")
+print(s.recv(64).decode().strip(), flush=True)
+time.sleep(30)
+`, p.SandboxIP)
+	out, err := hold.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hold.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hold.Process.Kill(); hold.Wait() })
+	line := make([]byte, 16)
+	n, _ := out.Read(line)
+	if got := strings.TrimSpace(string(line[:n])); got != "+PONG" {
+		t.Fatalf("a held redis connection from the peer got %q, want +PONG", got)
+	}
+	peerSide := p.inC(t, 10*time.Second, "ss", "-Htan", "dst", p.SandboxIP+":6379")
+	if !strings.Contains(peerSide.stdout, "ESTAB") {
+		t.Errorf("the peer's kernel shows no established connection to the sandbox's redis:%s", peerSide)
+	}
+	if socks := hostTCPSockets(t, p); len(socks) != 0 {
+		t.Errorf("the host kernel in the sandbox's namespace has TCP sockets (it must only move frames): %v", socks)
+	}
+	if tcp := p.inS(t, "cat", "/proc/net/tcp", "/proc/net/tcp6"); strings.Count(tcp.stdout, "\n") != 2 {
+		t.Errorf("/proc/net/tcp and tcp6 of the sandbox's namespace are not empty:\n%s", tcp.stdout)
+	}
+	if pk := hostPacketSockets(t, p); len(pk) == 0 {
+		t.Errorf("no packet socket in the sandbox's namespace")
 	}
 }
