@@ -18,6 +18,7 @@ import (
 	"github.com/veil-sandbox/veil/sentry/arch"
 	"github.com/veil-sandbox/veil/sentry/kernel"
 	"github.com/veil-sandbox/veil/sentry/socket"
+	_ "github.com/veil-sandbox/veil/sentry/socket/inet"    // AF_INET, AF_INET6
 	_ "github.com/veil-sandbox/veil/sentry/socket/netlink" // AF_NETLINK
 	_ "github.com/veil-sandbox/veil/sentry/socket/unix"    // AF_UNIX
 	"github.com/veil-sandbox/veil/sentry/vfs"
@@ -25,7 +26,7 @@ import (
 )
 
 func init() {
-	register(unix.SYS_SOCKET, "socket", sysSocket, Int, Hex, Int).partial("AF_UNIX and AF_NETLINK (NETLINK_ROUTE) only; AF_INET, AF_INET6 and other families give EAFNOSUPPORT, other netlink protocols (sock_diag, audit, ...) EPROTONOSUPPORT")
+	register(unix.SYS_SOCKET, "socket", sysSocket, Int, Hex, Int).partial("AF_UNIX, AF_NETLINK (NETLINK_ROUTE) and AF_INET/AF_INET6 (TCP, UDP, ICMP ping; SOCK_RAW only with runsc --net-raw, else EPERM); other families give EAFNOSUPPORT, other netlink protocols (sock_diag, audit, ...) EPROTONOSUPPORT")
 	register(unix.SYS_SOCKETPAIR, "socketpair", sysSocketpair, Int, Hex, Int, Hex)
 	register(unix.SYS_BIND, "bind", sysBind, FD, Hex, Int)
 	register(unix.SYS_LISTEN, "listen", sysListen, FD, Int)
@@ -67,6 +68,11 @@ func init() {
 		UnlinkPath: func(ctx vfs.Context, path string) error {
 			t := ctx.(*kernel.Task)
 			return vfsOf(t).Unlink(t, t.FSContext().PathOp(vfs.VirtualDentry{}, path, false))
+		},
+		Unsupported: func(ctx vfs.Context, what string) {
+			if t, ok := ctx.(*kernel.Task); ok {
+				t.Kernel().CountUnimplemented(what)
+			}
 		},
 		ConnectPath: func(ctx vfs.Context, path string) (vfs.Inode, error) {
 			// unix_find_bsd: follow the path, need write permission,

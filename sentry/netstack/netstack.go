@@ -51,6 +51,9 @@ const loopbackMTU = 65536
 // Netstack is the TCP/IP stack of one network namespace.
 type Netstack struct {
 	Stack *stack.Stack
+	// AllowRawSockets lets applications with CAP_NET_RAW make SOCK_RAW
+	// sockets (runsc --net-raw); without it they get EPERM.
+	AllowRawSockets bool
 
 	mu     sync.Mutex
 	info   map[tcpip.NICID]InterfaceInfo

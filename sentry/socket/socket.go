@@ -30,6 +30,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/veil-sandbox/veil/sentry/vfs"
 	"github.com/veil-sandbox/veil/sentry/waiter"
 )
@@ -206,6 +208,20 @@ type Endpoint interface {
 // (a bigger send buffer may make a blocked writer's socket writable).
 type BufferSizeObserver interface {
 	BufferSizeChanged()
+}
+
+// OptionObserver endpoints act on SOL_SOCKET options Common stores
+// (an IP socket hands SO_KEEPALIVE, SO_REUSEADDR, SO_LINGER, ... to its
+// protocol engine): OptionChanged is called after a successful set.
+type OptionObserver interface {
+	OptionChanged(name int)
+}
+
+// ErrorReporter endpoints keep errors of their own besides Common's
+// (an IP socket's failed non-blocking connect): SO_ERROR takes it when
+// Common has none.
+type ErrorReporter interface {
+	TakeSocketError() unix.Errno
 }
 
 var families struct {

@@ -144,6 +144,16 @@ type Hooks struct {
 	// if it is not a socket file: how connect(2) and sendto(2) find a
 	// socket bound to a filesystem name.
 	ConnectPath func(ctx vfs.Context, path string) (vfs.Inode, error)
+	// Unsupported counts a feature Linux has that the Sentry refuses
+	// (shown by --debug), e.g. "setsockopt(SOL_IP, IP_TRANSPARENT)".
+	Unsupported func(ctx vfs.Context, what string)
+}
+
+// CountUnsupported counts what through Hooks.Unsupported.
+func CountUnsupported(ctx vfs.Context, what string) {
+	if h := hooks.Load(); h != nil && h.Unsupported != nil {
+		h.Unsupported(ctx, what)
+	}
 }
 
 // CurrentHooks returns the installed hooks (zero if none).
