@@ -329,6 +329,9 @@ func TestNetnsSandboxServers(t *testing.T) {
 		exec sleep 300`)
 	b.spec.Process.Env = append(b.spec.Process.Env, "BODY=served by nginx in the sandbox")
 	writeJSON(t, filepath.Join(b.dir, "config.json"), b.spec)
+	if err := os.WriteFile(filepath.Join(b.rootfs, "etc", "group"), []byte("root:x:0:\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(b.out, "nginx.conf"), []byte(nginxConf(8080)), 0o644); err != nil {
 		t.Fatal(err)
 	}
