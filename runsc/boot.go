@@ -25,6 +25,7 @@ func cmdBoot(g *globalFlags, args []string) int {
 	exitFD := fs.Int("exit-fd", -1, "descriptor of the exit status file")
 	logFD := fs.Int("log-fd", -1, "descriptor of the log")
 	netFDs := fs.String("net-fds", "", "packet sockets of the network interfaces, comma-separated")
+	packetIO := fs.Bool("packet-io", false, "allow packet I/O for interfaces handed over later")
 	commitFD := fs.Int("commit-fd", -1, "descriptor runsc writes to once the container is recorded")
 	if err := fs.Parse(args); err != nil {
 		return fatalf("boot: %v", flagError(err))
@@ -80,7 +81,7 @@ func cmdBoot(g *globalFlags, args []string) int {
 	}
 	// From here on only the system calls the Sentry needs at run time,
 	// on every thread, and in the ptrace platform's stub processes.
-	if err := seccomp.InstallSentryFor(seccomp.SentryOptions{PacketIO: len(files.Net) > 0}); err != nil {
+	if err := seccomp.InstallSentryFor(seccomp.SentryOptions{PacketIO: *packetIO || len(files.Net) > 0}); err != nil {
 		return fatalf("boot: %v", err)
 	}
 	var spec boot.Spec

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 
 	"github.com/veil-sandbox/veil/sentry/netstack"
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -60,6 +61,17 @@ func attachInterfaces(ns *netstack.Netstack, ifs []NetInterface, files []*os.Fil
 		if _, err := ns.AttachHostLink(l); err != nil {
 			return fmt.Errorf("network: %w", err)
 		}
+		linkFiles.Lock()
+		linkFiles.held = append(linkFiles.held, files[i])
+		linkFiles.Unlock()
 	}
 	return nil
+}
+
+// linkFiles holds the packet sockets of attached NICs for the life of
+// the Sentry: an unreachable *os.File would close its descriptor under
+// the link endpoint when collected.
+var linkFiles struct {
+	sync.Mutex
+	held []*os.File
 }

@@ -1,29 +1,10 @@
 package boot
 
-import "net/netip"
+import "github.com/veil-sandbox/veil/runsc/control"
 
-// NetInterface is one interface of the container's network namespace
-// that runsc handed the Sentry in --network=sandbox mode: the Sentry's
-// stack takes over its identity (MAC, MTU, addresses, routes), and the
-// packet socket runsc bound to it (the same index in Files.Net) moves
-// its frames. The host's interface keeps none of its addresses.
-type NetInterface struct {
-	// Name and Index are the interface's in the namespace.
-	Name  string
-	Index int
-	// MAC is the hardware address (the Sentry answers ARP and NDP for
-	// it); MTU the interface's.
-	MAC string
-	MTU uint32
-	// Addrs are the interface's addresses with their prefixes.
-	Addrs []netip.Prefix
-	// Routes are the main table's routes through the interface.
-	Routes []NetRoute
-}
-
-// NetRoute is one route through a NetInterface.
-type NetRoute struct {
-	Dst netip.Prefix
-	// Gateway is the next hop, invalid for a route on the link.
-	Gateway netip.Addr `json:",omitzero"`
-}
+// NetInterface and NetRoute describe an interface runsc hands the Sentry
+// (Spec.Interfaces at boot, control.MethodNetwork later).
+type (
+	NetInterface = control.NetInterface
+	NetRoute     = control.NetRoute
+)

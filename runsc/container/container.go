@@ -210,6 +210,9 @@ func Create(root, id string, o *CreateOptions) (c *Container, err error) {
 			return nil, err
 		}
 	}
+	if err := sb.HandOverNetwork(c.control()); err != nil {
+		return nil, err
+	}
 	// With Start, the container starts as it is committed, sparing a
 	// control round trip (runsc run and do); startContainer hooks need
 	// the separate Start.

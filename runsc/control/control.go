@@ -53,6 +53,8 @@ type Request struct {
 	All        bool           `json:"all,omitempty"`
 	Foreground bool           `json:"foreground,omitempty"`
 	Process    *specs.Process `json:"process,omitempty"`
+	// Interfaces: see MethodNetwork.
+	Interfaces []NetInterface `json:"interfaces,omitempty"`
 }
 
 // Response is what the Sentry answers.

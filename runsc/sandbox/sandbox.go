@@ -96,6 +96,34 @@ type Sandbox struct {
 	Gofer  *exec.Cmd
 	// commit is the write end of the Sentry's commit pipe.
 	commit *os.File
+	// lateNetwork: the Sentry serves --network=sandbox in a network
+	// namespace of its own, which hooks may configure after it started
+	// (see HandOverNetwork).
+	lateNetwork bool
+}
+
+// HandOverNetwork gives the Sentry the interfaces that the container's
+// createRuntime hooks put into its network namespace (docker's bridge
+// network configures a namespace the runtime made), as runsc did at
+// boot for a namespace named in config.json. Without such hooks the
+// namespace holds only lo and nothing is done.
+func (sb *Sandbox) HandOverNetwork(c Control) error {
+	if !sb.lateNetwork {
+		return nil
+	}
+	ifs, files, err := network.Take(fmt.Sprintf("/proc/%d/ns/net", sb.SentryPID))
+	if err != nil {
+		return fmt.Errorf("sandbox network: %w", err)
+	}
+	if len(ifs) == 0 {
+		return nil
+	}
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	return c.Network(ifs, files)
 }
 
 // Commit tells a ready sandbox that its creation is complete (recorded),
@@ -210,6 +238,12 @@ func Start(o *Options) (sb *Sandbox, err error) {
 	// stack takes over its interfaces (in a fresh one it has only
 	// loopback, its own).
 	var netIfs []boot.NetInterface
+	if o.Network == boot.NetworkSandbox && netns == "" {
+		sb.lateNetwork = true
+		// The Sentry's filter must allow packet I/O for interfaces it
+		// may be handed later.
+		args = append(args, "--packet-io")
+	}
 	if o.Network == boot.NetworkSandbox && netns != "" {
 		var netFiles []*os.File
 		netIfs, netFiles, err = network.Take(netns)
