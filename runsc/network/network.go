@@ -25,11 +25,13 @@ import (
 // failure before any address was removed the namespace is unchanged.
 func Take(netns string) (ifs []boot.NetInterface, files []*os.File, err error) {
 	err = InNamespace(netns, func() error {
-		ifs, files, err = takeHere()
-		return err
+		if ifs, files, err = takeHere(); err != nil {
+			return fmt.Errorf("network namespace %s: %w", netns, err)
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("network namespace %s: %w", netns, err)
+		return nil, nil, err
 	}
 	return ifs, files, nil
 }
