@@ -226,6 +226,9 @@ const (
 	skfAdPktType = 4
 )
 
+// packetBuffer is the receive and send buffer of a packet socket.
+const packetBuffer = 4 << 20
+
 // openPacketSocket returns an AF_PACKET socket that receives every
 // frame arriving on interface index and sends frames out of it.
 func openPacketSocket(index int, name string) (*os.File, error) {
@@ -245,6 +248,12 @@ func openPacketSocket(index int, name string) (*os.File, error) {
 	// (a veth has none worth keeping); not every kernel allows it, and
 	// it only saves time.
 	_ = unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1)
+	// Room for the bursts a TCP sender puts on the wire while the
+	// Sentry is busy: with the default (net.core.rmem_default, about
+	// 200 KiB) iperf3 into the sandbox lost frames and retransmitted
+	// heavily. FORCE: runsc is privileged here, the Sentry will not be.
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, packetBuffer)
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, packetBuffer)
 	sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: index}
 	if err := unix.Bind(fd, sa); err != nil {
 		f.Close()
