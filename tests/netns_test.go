@@ -6,6 +6,7 @@ package tests
 // address and route lives in the two namespaces, deleted afterwards.
 
 import (
+	"crypto/rand"
 	"fmt"
 	"os"
 	"os/exec"
@@ -311,6 +312,14 @@ func TestNetnsSandboxServers(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(peerDir, "peer.txt"), []byte(peerBody), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Bulk data both ways (segmentation offload, many windows).
+	big := make([]byte, 8<<20)
+	if _, err := rand.Read(big); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(peerDir, "big"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	p.startInC(t, "python3", "-m", "http.server", "8081", "--bind", p.PeerIP, "--directory", peerDir)
 
 	b := netBundle(t, rt, p.path(), nil, `
@@ -325,6 +334,7 @@ func TestNetnsSandboxServers(t *testing.T) {
 			i=$((i+1)); [ $i -gt 100 ] && break; sleep 0.2
 		done
 		mv peer.tmp peer 2>/dev/null
+		wget -q -O peerbig http://`+p.PeerIP+`:8081/big
 		echo ok > ready
 		exec sleep 300`)
 	b.spec.Process.Env = append(b.spec.Process.Env, "BODY=served by nginx in the sandbox")
@@ -333,6 +343,12 @@ func TestNetnsSandboxServers(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(b.out, "nginx.conf"), []byte(nginxConf(8080)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(b.out, "html"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(b.out, "html", "big"), big, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	c := rt.newContainer(t, b, "srv")
@@ -347,6 +363,13 @@ func TestNetnsSandboxServers(t *testing.T) {
 	r := p.inC(t, 30*time.Second, "curl", "-sS", "--max-time", "20", "http://"+p.SandboxIP+":8080/index.html")
 	if r.code != 0 || r.stdout != "served by nginx in the sandbox\n" {
 		t.Errorf("curl of nginx in the sandbox from the peer namespace%s\n--- nginx error.log ---\n%s", r, b.readOut("error.log"))
+	}
+	if got := b.readOut("peerbig"); got != string(big) {
+		t.Errorf("the sandbox fetched %d bytes of the peer's 8 MiB file, not all equal", len(got))
+	}
+	r = p.inC(t, 60*time.Second, "curl", "-sS", "--max-time", "50", "http://"+p.SandboxIP+":8080/big")
+	if r.code != 0 || r.stdout != string(big) {
+		t.Errorf("curl of an 8 MiB file from nginx in the sandbox: exit %d, %d bytes, equal %v", r.code, len(r.stdout), r.stdout == string(big))
 	}
 	redis := func(args ...string) string {
 		t.Helper()

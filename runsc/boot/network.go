@@ -52,7 +52,7 @@ func attachInterfaces(ns *netstack.Netstack, ifs []NetInterface, files []*os.Fil
 			return fmt.Errorf("network: interface %s: %w", ifc.Name, err)
 		}
 		l := netstack.HostLink{
-			FD: int(files[i].Fd()), Packet: true, Name: ifc.Name,
+			FD: int(files[i].Fd()), Packet: true, Name: ifc.Name, GSO: ifc.GSO,
 			MAC: tcpip.LinkAddress(mac), MTU: ifc.MTU, Addrs: ifc.Addrs,
 		}
 		for _, r := range ifc.Routes {

@@ -21,6 +21,10 @@ type NetInterface struct {
 	// it); MTU the interface's.
 	MAC string
 	MTU uint32
+	// GSO says the packet socket carries a virtio-net header
+	// (PACKET_VNET_HDR): the Sentry may send TCP segments of up to 64
+	// KiB for the host kernel to cut, and receives coalesced ones.
+	GSO bool `json:",omitempty"`
 	// Addrs are the interface's addresses with their prefixes.
 	Addrs []netip.Prefix
 	// Routes are the main table's routes through the interface.

@@ -23,11 +23,18 @@ type HostLink struct {
 	FD     int
 	Packet bool
 	Name   string
+	// GSO: the socket carries virtio-net headers (PACKET_VNET_HDR), and
+	// the host kernel segments what the stack sends.
+	GSO    bool
 	MAC    tcpip.LinkAddress
 	MTU    uint32
 	Addrs  []netip.Prefix
 	Routes []HostRoute
 }
+
+// hostGSOMaxSize is the largest segment handed to the host kernel to cut
+// (a virtio-net GSO packet's limit).
+const hostGSOMaxSize = 65536
 
 // HostRoute is a route through a HostLink; Gateway is invalid for a
 // route on the link itself.
@@ -39,7 +46,12 @@ type HostRoute struct {
 // AttachHostLink adds l as a NIC of the stack and returns its id (the
 // interface's index inside).
 func (ns *Netstack) AttachHostLink(l HostLink) (tcpip.NICID, error) {
+	gsoMax := uint32(0)
+	if l.GSO {
+		gsoMax = hostGSOMaxSize
+	}
 	ep, err := fdbased.New(&fdbased.Options{
+		GSOMaxSize:     gsoMax,
 		FDs:            []int{l.FD},
 		MTU:            l.MTU,
 		EthernetHeader: true,
