@@ -9,6 +9,8 @@ import (
 	"github.com/veil-sandbox/veil/sentry/waiter"
 	linux "golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	gwaiter "gvisor.dev/gvisor/pkg/waiter"
 )
 
@@ -50,6 +52,10 @@ var (
 func (e *endpoint) init() {
 	e.entry.Init(e, allEvents)
 	e.wq.EventRegister(&e.entry)
+	if e.stream() {
+		// Nagle's algorithm is on by default on Linux (TCP_NODELAY 0).
+		e.ep.SocketOptions().SetDelayOption(true)
+	}
 	socketsOf(e.st).add(e)
 }
 
@@ -146,6 +152,10 @@ func (e *endpoint) Connect(ctx vfs.Context, b []byte, w socket.Wait) error {
 	if err != nil {
 		return err
 	}
+	if e.Family == linux.AF_INET6 && header.IsV4MappedAddress(a.Addr) && e.ep.SocketOptions().GetV6Only() {
+		// tcp_v6_connect, ip6_datagram_connect.
+		return linux.ENETUNREACH
+	}
 	bl := socket.NewBlocker(ctx, w)
 	defer bl.Close()
 	if e.stream() {
@@ -195,6 +205,14 @@ func (e *endpoint) SockName() []byte {
 
 // PeerName implements socket.Endpoint.
 func (e *endpoint) PeerName() ([]byte, error) {
+	if e.stream() {
+		// Linux's socket is TCP_CLOSE once the connection ended (its
+		// TIME_WAIT lives on without it): no peer any more.
+		switch tcp.EndpointState(e.ep.State()) {
+		case tcp.StateTimeWait, tcp.StateClose, tcp.StateError:
+			return nil, linux.ENOTCONN
+		}
+	}
 	a, err := e.ep.GetRemoteAddress()
 	if err != nil {
 		return nil, errno(err)
@@ -223,6 +241,10 @@ func (e *endpoint) TakeSocketError() linux.Errno {
 	err := e.ep.LastError()
 	if err == nil {
 		return 0
+	}
+	// The engine may keep the same failure twice (as the connection's
+	// hard error and as the last error); Linux has one sk_err.
+	for i := 0; i < 2 && e.ep.LastError() != nil; i++ {
 	}
 	if en, ok := errno(err).(linux.Errno); ok {
 		return en
