@@ -25,7 +25,13 @@ func inetScript(name string) string { return filepath.Join(testsDir, "testdata",
 func compareInet(t *testing.T, timeout time.Duration, argv ...string) *result {
 	t.Helper()
 	o := opts{timeout: timeout}
-	d := t.TempDir()
+	// Not t.TempDir: its parent is private, and nginx's workers (nobody)
+	// must reach the files.
+	d, err := os.MkdirTemp(workDir, "inet-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
 	if err := os.Chmod(d, 0o755); err != nil {
 		t.Fatal(err)
 	}
