@@ -132,7 +132,9 @@ func (e *endpoint) accepted(nep tcpip.Endpoint, nwq *gwaiter.Queue) *endpoint {
 		st:     e.st, ns: e.ns, netProto: e.netProto, transProto: e.transProto,
 		ep: nep, wq: nwq, uid: e.uid,
 	}
-	n.Common.Inherit(e.Common)
+	// The engine's accepted endpoint has its listener's options; the
+	// Common that reports them gets the same.
+	n.Common.Clone(e.Common)
 	n.entry.Init(n, allEvents)
 	n.wq.EventRegister(&n.entry)
 	socketsOf(n.st).add(n)

@@ -87,3 +87,17 @@ v = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 v.sendto(b"hi", u.getsockname())
 data, anc, flags, addr = u.recvmsg(10, 256)
 print("pktinfo", data, [(l, t, socket.inet_ntoa(d[8:12])) for l, t, d in anc])
+
+# An accepted socket has its listener's options.
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+l.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 3, 0))
+l.bind(("127.0.0.1", 0))
+l.listen(1)
+c = socket.create_connection(l.getsockname())
+a, _ = l.accept()
+print("accepted keepalive", a.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+      struct.unpack("ll", a.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16)))
+print("buffers", socket.socket().getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF),
+      socket.socket().getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF),
+      socket.socket(type=socket.SOCK_DGRAM).getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
