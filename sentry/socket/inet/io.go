@@ -286,8 +286,58 @@ func (e *endpoint) Ioctl(ctx vfs.Context, mem vfs.UserMemory, cmd uint32, arg ui
 			return 0, errno(err)
 		}
 		v = n
+	case linux.SIOCGIFADDR, linux.SIOCGIFNETMASK, linux.SIOCGIFBRDADDR, linux.SIOCGIFDSTADDR:
+		return 0, e.ifaddrIoctl(mem, cmd, uintptr(arg))
 	default:
 		return 0, linux.ENOTTY
 	}
 	return 0, mem.CopyOut(uintptr(arg), intBytes(int32(v)))
+}
+
+// sizeofIfreq is sizeof(struct ifreq).
+const sizeofIfreq = 40
+
+// ifaddrIoctl answers the IPv4 address queries of netdevice(7) that
+// Linux's devinet_ioctl serves (for IP sockets only): the interface's
+// first IPv4 address, its netmask or broadcast address; ENODEV for no
+// such interface, EADDRNOTAVAIL for one without an IPv4 address.
+func (e *endpoint) ifaddrIoctl(mem vfs.UserMemory, cmd uint32, addr uintptr) error {
+	var req [sizeofIfreq]byte
+	if err := mem.CopyIn(addr, req[:]); err != nil {
+		return linux.EFAULT
+	}
+	name := cString(req[:linux.IFNAMSIZ])
+	for _, ifc := range e.st.Network().Interfaces() {
+		if ifc.Name != name {
+			continue
+		}
+		for _, a := range ifc.Addrs {
+			if a.Family != linux.AF_INET {
+				continue
+			}
+			v := a.Addr
+			switch cmd {
+			case linux.SIOCGIFNETMASK:
+				m := ^uint32(0) << (32 - uint32(a.PrefixLen))
+				if a.PrefixLen == 0 {
+					m = 0
+				}
+				v = binary.BigEndian.AppendUint32(nil, m)
+			case linux.SIOCGIFBRDADDR:
+				v = a.Broadcast
+				if v == nil {
+					v = make([]byte, 4)
+				}
+			case linux.SIOCGIFDSTADDR:
+				v = make([]byte, 4)
+			}
+			u := req[16:]
+			clear(u)
+			binary.LittleEndian.PutUint16(u, linux.AF_INET)
+			copy(u[4:8], v)
+			return mem.CopyOut(addr, req[:])
+		}
+		return linux.EADDRNOTAVAIL
+	}
+	return linux.ENODEV
 }

@@ -101,3 +101,18 @@ print("accepted keepalive", a.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
 print("buffers", socket.socket().getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF),
       socket.socket().getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF),
       socket.socket(type=socket.SOCK_DGRAM).getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+
+# The IPv4 address queries of netdevice(7), and SIOCGIFCONF.
+def ifreq(cmd, name):
+    r = fcntl.ioctl(socket.socket(), cmd, struct.pack("16s24x", name))
+    return socket.inet_ntoa(r[20:24])
+print("SIOCGIFADDR", ifreq(0x8915, b"lo"), "SIOCGIFNETMASK", ifreq(0x891b, b"lo"))
+for name in [b"nope"]:
+    try:
+        ifreq(0x8915, name)
+    except OSError as e:
+        print("SIOCGIFADDR", name, e.errno)
+buf = array.array("B", b"\0" * 400)
+hdr = struct.pack("iL", 400, buf.buffer_info()[0])
+n = struct.unpack("iL", fcntl.ioctl(socket.socket(), 0x8912, hdr))[0]
+print("SIOCGIFCONF", n, buf.tobytes()[:2], socket.inet_ntoa(buf.tobytes()[20:24]))
