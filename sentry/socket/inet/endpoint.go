@@ -102,9 +102,7 @@ func (e *endpoint) Accept(ctx vfs.Context, w socket.Wait) (socket.Endpoint, erro
 	if !e.stream() {
 		return nil, linux.EOPNOTSUPP
 	}
-	b := socket.NewBlocker(ctx, w)
-	defer b.Close()
-	registered := false
+	var b *socket.Blocker
 	for {
 		nep, nwq, err := e.ep.Accept(nil)
 		if err == nil {
@@ -113,11 +111,15 @@ func (e *endpoint) Accept(ctx vfs.Context, w socket.Wait) (socket.Endpoint, erro
 		if _, ok := err.(*tcpip.ErrWouldBlock); !ok {
 			return nil, errno(err)
 		}
-		if !registered {
+		if w.Nonblock {
+			return nil, linux.EAGAIN
+		}
+		if b == nil {
 			// Register, then try again: a connection that came in
 			// between is not missed.
+			b = socket.NewBlocker(ctx, w)
+			defer b.Close()
 			b.Register(&e.queue, waiter.EventIn)
-			registered = true
 			continue
 		}
 		if err := b.Wait(); err != nil {

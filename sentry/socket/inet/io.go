@@ -87,9 +87,9 @@ func (e *endpoint) SendMsg(ctx vfs.Context, m *socket.SendMsg, w socket.Wait) (i
 	}
 	r := &reader{data: m.Data}
 	total := m.Data.Len()
-	b := socket.NewBlocker(ctx, w)
-	defer b.Close()
-	registered := false
+	// The Blocker is made only when the call has to wait: most sends
+	// and receives never do.
+	var b *socket.Blocker
 	for {
 		n, err := e.ep.Write(r, opts)
 		if r.err != nil && r.off == 0 {
@@ -122,9 +122,18 @@ func (e *endpoint) SendMsg(ctx vfs.Context, m *socket.SendMsg, w socket.Wait) (i
 		if r.err != nil {
 			return r.off, nil
 		}
-		if !registered {
+		if w.Nonblock {
+			if r.off > 0 {
+				return r.off, nil
+			}
+			return 0, linux.EAGAIN
+		}
+		if b == nil {
+			// Register, then try again: space freed in between is
+			// not missed.
+			b = socket.NewBlocker(ctx, w)
+			defer b.Close()
 			b.Register(&e.queue, waiter.EventOut|waiter.EventErr|waiter.EventHUp)
-			registered = true
 			continue
 		}
 		if err := b.Wait(); err != nil {
@@ -151,9 +160,7 @@ func (e *endpoint) RecvMsg(ctx vfs.Context, m *socket.RecvMsg, w socket.Wait) (i
 	peek := m.Flags&linux.MSG_PEEK != 0
 	waitAll := m.Flags&linux.MSG_WAITALL != 0 && e.stream() && !peek
 	wr := &writer{data: m.Data}
-	b := socket.NewBlocker(ctx, w)
-	defer b.Close()
-	registered := false
+	var b *socket.Blocker
 	for {
 		res, err := e.ep.Read(wr, tcpip.ReadOptions{Peek: peek, NeedRemoteAddr: !e.stream()})
 		switch err.(type) {
@@ -194,9 +201,13 @@ func (e *endpoint) RecvMsg(ctx vfs.Context, m *socket.RecvMsg, w socket.Wait) (i
 		if se := e.TakeError(); se != nil {
 			return 0, se
 		}
-		if !registered {
+		if w.Nonblock {
+			return 0, linux.EAGAIN
+		}
+		if b == nil {
+			b = socket.NewBlocker(ctx, w)
+			defer b.Close()
 			b.Register(&e.queue, waiter.EventIn|waiter.EventHUp|waiter.EventErr)
-			registered = true
 			continue
 		}
 		if err := b.Wait(); err != nil {
