@@ -37,12 +37,12 @@ func init() {
 	register(unix.SYS_GETPEERNAME, "getpeername", sysGetpeername, FD, Hex, Hex)
 	register(unix.SYS_SENDTO, "sendto", sysSendto, FD, Buf, Int, Hex, Hex, Int)
 	register(unix.SYS_RECVFROM, "recvfrom", sysRecvfrom, FD, Hex, Int, Hex, Hex, Hex)
-	register(unix.SYS_SENDMSG, "sendmsg", sysSendmsg, FD, Hex, Hex).partial("MSG_OOB: EOPNOTSUPP; control messages other than SCM_RIGHTS and SCM_CREDENTIALS: EINVAL")
-	register(unix.SYS_RECVMSG, "recvmsg", sysRecvmsg, FD, Hex, Hex).partial("MSG_OOB: EOPNOTSUPP; no SCM_TIMESTAMP*, SCM_SECURITY or SCM_PIDFD")
+	register(unix.SYS_SENDMSG, "sendmsg", sysSendmsg, FD, Hex, Hex).partial("MSG_OOB: EOPNOTSUPP; SOL_SOCKET control messages other than SCM_RIGHTS and SCM_CREDENTIALS: EINVAL; IP-level ones (IP_TTL, IP_PKTINFO, IPV6_HOPLIMIT, ...) are not applied")
+	register(unix.SYS_RECVMSG, "recvmsg", sysRecvmsg, FD, Hex, Hex).partial("MSG_OOB: EOPNOTSUPP; no SCM_TIMESTAMP*, SCM_SECURITY or SCM_PIDFD; IP sockets give IP_PKTINFO, IP_TTL, IP_TOS, IPV6_PKTINFO, IPV6_HOPLIMIT, IPV6_TCLASS; MSG_ERRQUEUE: EAGAIN (no error queue)")
 	register(unix.SYS_SENDMMSG, "sendmmsg", sysSendmmsg, FD, Hex, Int, Hex)
 	register(unix.SYS_RECVMMSG, "recvmmsg", sysRecvmmsg, FD, Hex, Int, Hex, Hex)
 	register(unix.SYS_SHUTDOWN, "shutdown", sysShutdown, FD, Int)
-	register(unix.SYS_GETSOCKOPT, "getsockopt", sysGetsockopt, FD, Int, Int, Hex, Hex).partial("SOL_SOCKET options of sockets(7) that only IP sockets act on are stored and read back; SO_TIMESTAMP*, SO_BINDTODEVICE, SO_ATTACH_FILTER, SO_PEEK_OFF and similar: ENOPROTOOPT")
+	register(unix.SYS_GETSOCKOPT, "getsockopt", sysGetsockopt, FD, Int, Int, Hex, Hex).partial("SOL_SOCKET options of sockets(7) (IP sockets act on SO_REUSEADDR/REUSEPORT, SO_KEEPALIVE, SO_LINGER, SO_RCVBUF/SNDBUF, SO_BROADCAST); SO_TIMESTAMP*, SO_BINDTODEVICE, SO_ATTACH_FILTER, SO_PEEK_OFF and similar: ENOPROTOOPT. SOL_TCP: NODELAY, CORK, QUICKACK, KEEPIDLE/INTVL/CNT, USER_TIMEOUT, MAXSEG, SYNCNT, WINDOW_CLAMP, DEFER_ACCEPT, LINGER2, CONGESTION, INFO; SOL_IP: TTL, TOS, MULTICAST_TTL/LOOP/IF, ADD/DROP_MEMBERSHIP, PKTINFO, RECVTTL, RECVTOS, RECVERR, MTU_DISCOVER, HDRINCL; SOL_IPV6: V6ONLY, UNICAST_HOPS, MULTICAST_HOPS/LOOP/IF, JOIN/LEAVE_GROUP, RECVPKTINFO, RECVHOPLIMIT, RECVTCLASS, TCLASS, RECVERR; other IP options: ENOPROTOOPT")
 	register(unix.SYS_SETSOCKOPT, "setsockopt", sysSetsockopt, FD, Int, Int, Hex, Int).partial("as getsockopt")
 
 	socket.SetHooks(socket.Hooks{

@@ -96,14 +96,18 @@ func build(spec *Spec, goferConns []*os.File, p platform.Platform, host *hostinf
 	// its own (sentry/netstack): the sandbox's initial one, and each one
 	// made inside (its abstract unix names, netlink ports, a loopback
 	// interface).
-	if _, err := netstack.Attach(socket.StackFor(k)); err != nil {
+	ns, err := netstack.Attach(socket.StackFor(k))
+	if err != nil {
 		return nil, err
 	}
+	ns.AllowRawSockets = spec.NetRaw
 	k.NewNetworkStack = func(*kernel.NetNamespace) (any, error) {
 		st := socket.NewStack()
-		if _, err := netstack.Attach(st); err != nil {
+		ns, err := netstack.Attach(st)
+		if err != nil {
 			return nil, err
 		}
+		ns.AllowRawSockets = spec.NetRaw
 		return st, nil
 	}
 	k.HostSignalsActOnInit = spec.HostSignalsActOnInit

@@ -82,8 +82,10 @@ type Options struct {
 	Overlay bool
 	// Network is the network mode (boot.NetworkSandbox, ...).
 	Network string
-	Strace  bool
-	Debug   bool
+	// NetRaw allows raw IP sockets (runsc --net-raw).
+	NetRaw bool
+	Strace bool
+	Debug  bool
 }
 
 // Sandbox is a started sandbox.
@@ -305,7 +307,7 @@ func Start(o *Options) (sb *Sandbox, err error) {
 	}
 	bs := &boot.Spec{
 		OCI: o.Spec, BindMounts: binds, PreserveFDs: len(o.Stdio) - 3,
-		Terminal: o.Terminal, Overlay: o.Overlay, Network: o.Network, Interfaces: netIfs, Strace: o.Strace, Debug: o.Debug,
+		Terminal: o.Terminal, Overlay: o.Overlay, Network: o.Network, Interfaces: netIfs, NetRaw: o.NetRaw, Strace: o.Strace, Debug: o.Debug,
 		HostSignalsActOnInit: o.HostSignalsActOnInit, Limits: o.Limits,
 		RelayTerminal: o.RelayTerminal, RelayTermios: o.RelayTermios,
 	}

@@ -45,6 +45,14 @@ const LoopbackNIC tcpip.NICID = 1
 // DefaultTTL is net.ipv4.ip_default_ttl and net.ipv6.conf.all.hop_limit.
 const DefaultTTL = 64
 
+// TCPDefaultSndBuf and TCPDefaultRcvBuf are the middle values of
+// Linux's tcp_wmem and tcp_rmem: a TCP socket's initial SO_SNDBUF and
+// SO_RCVBUF.
+const (
+	TCPDefaultSndBuf = 16384
+	TCPDefaultRcvBuf = 131072
+)
+
 // loopbackMTU is Linux's MTU for lo.
 const loopbackMTU = 65536
 
@@ -100,11 +108,11 @@ func (ns *Netstack) configure() error {
 	}
 	// Linux's tcp_rmem and tcp_wmem (min, default, max), so that
 	// SO_RCVBUF/SO_SNDBUF and autotuning have the room they have there.
-	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4096, Default: 131072, Max: 6291456}
+	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4096, Default: TCPDefaultRcvBuf, Max: 6291456}
 	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &rcv); err != nil {
 		return fmt.Errorf("netstack: TCP receive buffer range: %s", err)
 	}
-	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4096, Default: 16384, Max: 4194304}
+	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4096, Default: TCPDefaultSndBuf, Max: 4194304}
 	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &snd); err != nil {
 		return fmt.Errorf("netstack: TCP send buffer range: %s", err)
 	}

@@ -81,6 +81,33 @@ func (c *Common) Linger() (bool, int32) {
 	return c.linger, c.lingerS
 }
 
+// Clone copies every SOL_SOCKET option of from to c: an accepted IP
+// socket is a copy of its listener (sk_clone_lock), pending error and
+// peer credentials aside.
+func (c *Common) Clone(from *Common) {
+	from.mu.Lock()
+	sndBuf, rcvBuf, rcvTimeo, sndTimeo := from.sndBuf, from.rcvBuf, from.rcvTimeo, from.sndTimeo
+	linger, lingerS, rcvLowat, priority := from.linger, from.lingerS, from.rcvLowat, from.priority
+	flags := make(map[int]bool, len(from.flags))
+	for k, v := range from.flags {
+		flags[k] = v
+	}
+	from.mu.Unlock()
+	c.mu.Lock()
+	c.sndBuf, c.rcvBuf, c.rcvTimeo, c.sndTimeo = sndBuf, rcvBuf, rcvTimeo, sndTimeo
+	c.linger, c.lingerS, c.rcvLowat, c.priority = linger, lingerS, rcvLowat, priority
+	c.flags = flags
+	c.mu.Unlock()
+}
+
+// SetDefaultBufSizes sets SO_SNDBUF and SO_RCVBUF of a new socket whose
+// protocol has defaults of its own (TCP's tcp_wmem and tcp_rmem).
+func (c *Common) SetDefaultBufSizes(snd, rcv int) {
+	c.mu.Lock()
+	c.sndBuf, c.rcvBuf = snd, rcv
+	c.mu.Unlock()
+}
+
 // SndBuf returns SO_SNDBUF.
 func (c *Common) SndBuf() int {
 	c.mu.Lock()

@@ -3,9 +3,10 @@
 // SOL_SOCKET options, pending error, peer credentials) and the small
 // interfaces a protocol family implements to plug in (Family, Endpoint).
 // The families live in sub-packages: sentry/socket/unix (AF_UNIX) and
-// sentry/socket/netlink (AF_NETLINK, NETLINK_ROUTE); each registers itself
-// with RegisterFamily from init. A family that is not registered (AF_INET
-// and AF_INET6 until the sandbox has a network stack, AF_PACKET, ...)
+// sentry/socket/netlink (AF_NETLINK, NETLINK_ROUTE) and sentry/socket/inet
+// (AF_INET, AF_INET6, over the stack's engine, see Stack.SetEngine); each
+// registers itself with RegisterFamily from init. A family that is not
+// registered (AF_PACKET, ...)
 // makes socket(2) fail with EAFNOSUPPORT, as a Linux kernel built without
 // it does.
 //

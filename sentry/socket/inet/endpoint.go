@@ -9,6 +9,8 @@ import (
 	"github.com/veil-sandbox/veil/sentry/waiter"
 	linux "golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	gwaiter "gvisor.dev/gvisor/pkg/waiter"
 )
 
@@ -50,6 +52,10 @@ var (
 func (e *endpoint) init() {
 	e.entry.Init(e, allEvents)
 	e.wq.EventRegister(&e.entry)
+	if e.stream() {
+		// Nagle's algorithm is on by default on Linux (TCP_NODELAY 0).
+		e.ep.SocketOptions().SetDelayOption(true)
+	}
 	socketsOf(e.st).add(e)
 }
 
@@ -96,9 +102,7 @@ func (e *endpoint) Accept(ctx vfs.Context, w socket.Wait) (socket.Endpoint, erro
 	if !e.stream() {
 		return nil, linux.EOPNOTSUPP
 	}
-	b := socket.NewBlocker(ctx, w)
-	defer b.Close()
-	registered := false
+	var b *socket.Blocker
 	for {
 		nep, nwq, err := e.ep.Accept(nil)
 		if err == nil {
@@ -107,11 +111,15 @@ func (e *endpoint) Accept(ctx vfs.Context, w socket.Wait) (socket.Endpoint, erro
 		if _, ok := err.(*tcpip.ErrWouldBlock); !ok {
 			return nil, errno(err)
 		}
-		if !registered {
+		if w.Nonblock {
+			return nil, linux.EAGAIN
+		}
+		if b == nil {
 			// Register, then try again: a connection that came in
 			// between is not missed.
+			b = socket.NewBlocker(ctx, w)
+			defer b.Close()
 			b.Register(&e.queue, waiter.EventIn)
-			registered = true
 			continue
 		}
 		if err := b.Wait(); err != nil {
@@ -126,7 +134,9 @@ func (e *endpoint) accepted(nep tcpip.Endpoint, nwq *gwaiter.Queue) *endpoint {
 		st:     e.st, ns: e.ns, netProto: e.netProto, transProto: e.transProto,
 		ep: nep, wq: nwq, uid: e.uid,
 	}
-	n.Common.Inherit(e.Common)
+	// The engine's accepted endpoint has its listener's options; the
+	// Common that reports them gets the same.
+	n.Common.Clone(e.Common)
 	n.entry.Init(n, allEvents)
 	n.wq.EventRegister(&n.entry)
 	socketsOf(n.st).add(n)
@@ -145,6 +155,10 @@ func (e *endpoint) Connect(ctx vfs.Context, b []byte, w socket.Wait) error {
 	a, err := parseAddr(e.Family, b)
 	if err != nil {
 		return err
+	}
+	if e.Family == linux.AF_INET6 && header.IsV4MappedAddress(a.Addr) && e.ep.SocketOptions().GetV6Only() {
+		// tcp_v6_connect, ip6_datagram_connect.
+		return linux.ENETUNREACH
 	}
 	bl := socket.NewBlocker(ctx, w)
 	defer bl.Close()
@@ -195,6 +209,14 @@ func (e *endpoint) SockName() []byte {
 
 // PeerName implements socket.Endpoint.
 func (e *endpoint) PeerName() ([]byte, error) {
+	if e.stream() {
+		// Linux's socket is TCP_CLOSE once the connection ended (its
+		// TIME_WAIT lives on without it): no peer any more.
+		switch tcp.EndpointState(e.ep.State()) {
+		case tcp.StateTimeWait, tcp.StateClose, tcp.StateError:
+			return nil, linux.ENOTCONN
+		}
+	}
 	a, err := e.ep.GetRemoteAddress()
 	if err != nil {
 		return nil, errno(err)
@@ -223,6 +245,10 @@ func (e *endpoint) TakeSocketError() linux.Errno {
 	err := e.ep.LastError()
 	if err == nil {
 		return 0
+	}
+	// The engine may keep the same failure twice (as the connection's
+	// hard error and as the last error); Linux has one sk_err.
+	for i := 0; i < 2 && e.ep.LastError() != nil; i++ {
 	}
 	if en, ok := errno(err).(linux.Errno); ok {
 		return en

@@ -154,6 +154,9 @@ func (f Family) Socket(ctx vfs.Context, st *socket.Stack, typ, protocol int) (so
 		st:     st, ns: ns, netProto: netProto, transProto: trans,
 		wq: new(gwaiter.Queue), uid: ctx.FSUID(),
 	}
+	if e.stream() {
+		e.Common.SetDefaultBufSizes(netstack.TCPDefaultSndBuf, netstack.TCPDefaultRcvBuf)
+	}
 	var err tcpip.Error
 	if raw {
 		e.ep, err = ns.Stack.NewRawEndpoint(trans, netProto, e.wq, true)

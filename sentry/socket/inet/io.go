@@ -87,9 +87,9 @@ func (e *endpoint) SendMsg(ctx vfs.Context, m *socket.SendMsg, w socket.Wait) (i
 	}
 	r := &reader{data: m.Data}
 	total := m.Data.Len()
-	b := socket.NewBlocker(ctx, w)
-	defer b.Close()
-	registered := false
+	// The Blocker is made only when the call has to wait: most sends
+	// and receives never do.
+	var b *socket.Blocker
 	for {
 		n, err := e.ep.Write(r, opts)
 		if r.err != nil && r.off == 0 {
@@ -122,9 +122,18 @@ func (e *endpoint) SendMsg(ctx vfs.Context, m *socket.SendMsg, w socket.Wait) (i
 		if r.err != nil {
 			return r.off, nil
 		}
-		if !registered {
+		if w.Nonblock {
+			if r.off > 0 {
+				return r.off, nil
+			}
+			return 0, linux.EAGAIN
+		}
+		if b == nil {
+			// Register, then try again: space freed in between is
+			// not missed.
+			b = socket.NewBlocker(ctx, w)
+			defer b.Close()
 			b.Register(&e.queue, waiter.EventOut|waiter.EventErr|waiter.EventHUp)
-			registered = true
 			continue
 		}
 		if err := b.Wait(); err != nil {
@@ -151,9 +160,7 @@ func (e *endpoint) RecvMsg(ctx vfs.Context, m *socket.RecvMsg, w socket.Wait) (i
 	peek := m.Flags&linux.MSG_PEEK != 0
 	waitAll := m.Flags&linux.MSG_WAITALL != 0 && e.stream() && !peek
 	wr := &writer{data: m.Data}
-	b := socket.NewBlocker(ctx, w)
-	defer b.Close()
-	registered := false
+	var b *socket.Blocker
 	for {
 		res, err := e.ep.Read(wr, tcpip.ReadOptions{Peek: peek, NeedRemoteAddr: !e.stream()})
 		switch err.(type) {
@@ -194,9 +201,13 @@ func (e *endpoint) RecvMsg(ctx vfs.Context, m *socket.RecvMsg, w socket.Wait) (i
 		if se := e.TakeError(); se != nil {
 			return 0, se
 		}
-		if !registered {
+		if w.Nonblock {
+			return 0, linux.EAGAIN
+		}
+		if b == nil {
+			b = socket.NewBlocker(ctx, w)
+			defer b.Close()
 			b.Register(&e.queue, waiter.EventIn|waiter.EventHUp|waiter.EventErr)
-			registered = true
 			continue
 		}
 		if err := b.Wait(); err != nil {
@@ -286,8 +297,58 @@ func (e *endpoint) Ioctl(ctx vfs.Context, mem vfs.UserMemory, cmd uint32, arg ui
 			return 0, errno(err)
 		}
 		v = n
+	case linux.SIOCGIFADDR, linux.SIOCGIFNETMASK, linux.SIOCGIFBRDADDR, linux.SIOCGIFDSTADDR:
+		return 0, e.ifaddrIoctl(mem, cmd, uintptr(arg))
 	default:
 		return 0, linux.ENOTTY
 	}
 	return 0, mem.CopyOut(uintptr(arg), intBytes(int32(v)))
+}
+
+// sizeofIfreq is sizeof(struct ifreq).
+const sizeofIfreq = 40
+
+// ifaddrIoctl answers the IPv4 address queries of netdevice(7) that
+// Linux's devinet_ioctl serves (for IP sockets only): the interface's
+// first IPv4 address, its netmask or broadcast address; ENODEV for no
+// such interface, EADDRNOTAVAIL for one without an IPv4 address.
+func (e *endpoint) ifaddrIoctl(mem vfs.UserMemory, cmd uint32, addr uintptr) error {
+	var req [sizeofIfreq]byte
+	if err := mem.CopyIn(addr, req[:]); err != nil {
+		return linux.EFAULT
+	}
+	name := cString(req[:linux.IFNAMSIZ])
+	for _, ifc := range e.st.Network().Interfaces() {
+		if ifc.Name != name {
+			continue
+		}
+		for _, a := range ifc.Addrs {
+			if a.Family != linux.AF_INET {
+				continue
+			}
+			v := a.Addr
+			switch cmd {
+			case linux.SIOCGIFNETMASK:
+				m := ^uint32(0) << (32 - uint32(a.PrefixLen))
+				if a.PrefixLen == 0 {
+					m = 0
+				}
+				v = binary.BigEndian.AppendUint32(nil, m)
+			case linux.SIOCGIFBRDADDR:
+				v = a.Broadcast
+				if v == nil {
+					v = make([]byte, 4)
+				}
+			case linux.SIOCGIFDSTADDR:
+				v = make([]byte, 4)
+			}
+			u := req[16:]
+			clear(u)
+			binary.LittleEndian.PutUint16(u, linux.AF_INET)
+			copy(u[4:8], v)
+			return mem.CopyOut(addr, req[:])
+		}
+		return linux.EADDRNOTAVAIL
+	}
+	return linux.ENODEV
 }

@@ -356,7 +356,8 @@ func (e *endpoint) GetSockOpt(ctx vfs.Context, level, name, size int) ([]byte, e
 		return e.getIP(ctx, name)
 	case linux.SOL_IPV6:
 		if e.Family != linux.AF_INET6 {
-			return nil, linux.ENOPROTOOPT
+			// ip_getsockopt: another level is EOPNOTSUPP.
+			return nil, linux.EOPNOTSUPP
 		}
 		return e.getIPv6(ctx, name)
 	}
