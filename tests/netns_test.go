@@ -423,3 +423,33 @@ time.sleep(30)
 		t.Errorf("no packet socket in the sandbox's namespace")
 	}
 }
+
+// A sandbox that cannot start its program (127) gives the namespace's
+// interface its address and routes back.
+func TestNetnsSandboxFailedStartGivesBack(t *testing.T) {
+	p := newNetPair(t)
+	rt := newOCIRuntime(t, "runsc")
+	b := rt.newBundle(t, bundleOpts{edit: func(s *specs.Spec) {
+		for i, ns := range s.Linux.Namespaces {
+			if ns.Type == specs.NetworkNamespace {
+				s.Linux.Namespaces[i].Path = p.path()
+			}
+		}
+	}}, "/no/such/program")
+	c := rt.newContainer(t, b, "nostart")
+	r := c.launch(t, ociOpts{}, "run", "--bundle", b.dir, c.id)
+	if r.code != 127 {
+		t.Errorf("run of a missing program: exit %d, want 127%s", r.code, r)
+	}
+	addr := p.inS(t, "ip", "-o", "-4", "addr", "show", "dev", "eth0")
+	if !strings.Contains(addr.stdout, "inet "+p.SandboxIP+"/24") {
+		t.Errorf("eth0 did not get %s/24 back:%s", p.SandboxIP, addr)
+	}
+	route := p.inS(t, "ip", "-4", "route", "show")
+	if !strings.Contains(route.stdout, "default via "+p.PeerIP+" dev eth0") {
+		t.Errorf("the default route did not come back:%s", route)
+	}
+	if r := p.inC(t, 30*time.Second, busybox, "ping", "-c", "1", "-W", "5", p.SandboxIP); r.code != 0 {
+		t.Errorf("the host kernel does not answer for %s again%s", p.SandboxIP, r)
+	}
+}

@@ -88,3 +88,14 @@ func request(fd int, seq uint32, msg []byte) error {
 		}
 	}
 }
+
+func putNativeUint32(b []byte, v uint32) { binary.NativeEndian.PutUint32(b, v) }
+
+func rtMsgBytes(m unix.RtMsg) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(&m)), unix.SizeofRtMsg)
+}
+
+// setFlags adds flags to a request's header.
+func setFlags(msg []byte, flags uint16) {
+	(*unix.NlMsghdr)(ptr(msg)).Flags |= flags
+}

@@ -109,3 +109,29 @@ func TestTakeMissingNamespace(t *testing.T) {
 		t.Fatalf("Take of a missing namespace: %v", err)
 	}
 }
+
+func TestGiveBackRestoresAddressesAndRoutes(t *testing.T) {
+	path, name := netns(t)
+	ifs, files, err := Take(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		f.Close()
+	}
+	if err := GiveBack(path, ifs); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := exec.Command("ip", "-n", name, "addr", "show", "dev", "eth0").CombinedOutput()
+	for _, want := range []string{"inet 10.213.250.2/24", "inet6 fd00:213::2/64"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("eth0 after GiveBack lacks %s:\n%s", want, out)
+		}
+	}
+	out, _ = exec.Command("ip", "-n", name, "-4", "route", "show").CombinedOutput()
+	for _, want := range []string{"default via 10.213.250.1 dev eth0", "192.168.213.0/24 via 10.213.250.3 dev eth0", "10.213.250.0/24 dev eth0"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("routes after GiveBack lack %q:\n%s", want, out)
+		}
+	}
+}

@@ -252,6 +252,15 @@ func Start(o *Options) (sb *Sandbox, err error) {
 		if err != nil {
 			return nil, err
 		}
+		defer func() {
+			if err != nil {
+				// A sandbox that did not start leaves the namespace
+				// as it was given.
+				if gerr := network.GiveBack(netns, netIfs); gerr != nil {
+					err = fmt.Errorf("%w; %v", err, gerr)
+				}
+			}
+		}()
 		toClose = append(toClose, netFiles...)
 		var netFDs []string
 		for _, f := range netFiles {
