@@ -24,6 +24,8 @@ import (
 type netPair struct {
 	S, C              string // namespace names (under /run/netns)
 	SandboxIP, PeerIP string
+	// SandboxIP6 and PeerIP6 are the two ends' IPv6 addresses (/64).
+	SandboxIP6, PeerIP6 string
 }
 
 func (p *netPair) path() string { return "/run/netns/" + p.S }
@@ -44,7 +46,8 @@ func newNetPair(t *testing.T) *netPair {
 	var octet int
 	fmt.Sscanf(n[:2], "%x", &octet)
 	p := &netPair{S: "veil-test-" + n + "-s", C: "veil-test-" + n + "-c",
-		SandboxIP: fmt.Sprintf("10.213.%d.2", octet), PeerIP: fmt.Sprintf("10.213.%d.1", octet)}
+		SandboxIP: fmt.Sprintf("10.213.%d.2", octet), PeerIP: fmt.Sprintf("10.213.%d.1", octet),
+		SandboxIP6: fmt.Sprintf("fd00:213:%x::2", octet), PeerIP6: fmt.Sprintf("fd00:213:%x::1", octet)}
 	ip := func(args ...string) {
 		t.Helper()
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
@@ -58,10 +61,12 @@ func newNetPair(t *testing.T) *netPair {
 	ip("link", "add", "vs"+n, "netns", p.S, "type", "veth", "peer", "name", "vc"+n, "netns", p.C)
 	ip("-n", p.S, "link", "set", "vs"+n, "name", "eth0")
 	ip("-n", p.S, "addr", "add", p.SandboxIP+"/24", "dev", "eth0")
+	ip("-n", p.S, "addr", "add", p.SandboxIP6+"/64", "dev", "eth0", "nodad")
 	ip("-n", p.S, "link", "set", "eth0", "up")
 	ip("-n", p.S, "link", "set", "lo", "up")
 	ip("-n", p.S, "route", "add", "default", "via", p.PeerIP)
 	ip("-n", p.C, "addr", "add", p.PeerIP+"/24", "dev", "vc"+n)
+	ip("-n", p.C, "addr", "add", p.PeerIP6+"/64", "dev", "vc"+n, "nodad")
 	ip("-n", p.C, "link", "set", "vc"+n, "up")
 	ip("-n", p.C, "link", "set", "lo", "up")
 	return p
@@ -181,6 +186,9 @@ func TestNetnsSandboxLink(t *testing.T) {
 		!strings.Contains(addr, "mtu 1500") {
 		t.Errorf("ip addr inside lacks eth0 with %s/24, MAC %s, mtu 1500:\n%s", p.SandboxIP, mac, addr)
 	}
+	if !strings.Contains(addr, "inet6 "+p.SandboxIP6+"/64") {
+		t.Errorf("ip addr inside lacks eth0's %s/64:\n%s", p.SandboxIP6, addr)
+	}
 	if !strings.Contains(addr, "inet 127.0.0.1/8") {
 		t.Errorf("ip addr inside lacks lo's 127.0.0.1/8:\n%s", addr)
 	}
@@ -199,6 +207,10 @@ func TestNetnsSandboxLink(t *testing.T) {
 	r := p.inC(t, 30*time.Second, busybox, "ping", "-c", "3", "-W", "5", p.SandboxIP)
 	if r.code != 0 || !strings.Contains(r.stdout, "3 packets received") {
 		t.Fatalf("ping of the sandbox's address from the peer namespace%s", r)
+	}
+	r = p.inC(t, 30*time.Second, busybox, "ping", "-6", "-c", "3", "-W", "5", p.SandboxIP6)
+	if r.code != 0 || !strings.Contains(r.stdout, "3 packets received") {
+		t.Errorf("ping of the sandbox's IPv6 address from the peer namespace (NDP and ICMPv6 by the Sentry)%s", r)
 	}
 	// Nobody but the Sentry had the address: the host's neighbour entry
 	// for it on the peer side is the sandbox's MAC.
