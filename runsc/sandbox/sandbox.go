@@ -104,6 +104,15 @@ type Sandbox struct {
 	lateNetwork bool
 }
 
+// hasCreateHooks says whether spec has hooks that run while the
+// container is created, the only ones that can configure its network
+// namespace before it starts.
+func hasCreateHooks(spec *specs.Spec) bool {
+	h := spec.Hooks
+	//nolint:staticcheck // prestart is deprecated but engines still send it.
+	return h != nil && len(h.Prestart)+len(h.CreateRuntime) > 0
+}
+
 // HandOverNetwork gives the Sentry the interfaces that the container's
 // createRuntime hooks put into its network namespace (docker's bridge
 // network configures a namespace the runtime made), as runsc did at
@@ -240,7 +249,7 @@ func Start(o *Options) (sb *Sandbox, err error) {
 	// stack takes over its interfaces (in a fresh one it has only
 	// loopback, its own).
 	var netIfs []boot.NetInterface
-	if o.Network == boot.NetworkSandbox && netns == "" {
+	if o.Network == boot.NetworkSandbox && netns == "" && hasCreateHooks(o.Spec) {
 		sb.lateNetwork = true
 		// The Sentry's filter must allow packet I/O for interfaces it
 		// may be handed later.
