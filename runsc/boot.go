@@ -24,6 +24,8 @@ func cmdBoot(g *globalFlags, args []string) int {
 	goferFDs := fs.String("gofer-fds", "", "descriptors of the gofer connections, comma-separated")
 	exitFD := fs.Int("exit-fd", -1, "descriptor of the exit status file")
 	logFD := fs.Int("log-fd", -1, "descriptor of the log")
+	netFDs := fs.String("net-fds", "", "packet sockets of the network interfaces, comma-separated")
+	packetIO := fs.Bool("packet-io", false, "allow packet I/O for interfaces handed over later")
 	commitFD := fs.Int("commit-fd", -1, "descriptor runsc writes to once the container is recorded")
 	if err := fs.Parse(args); err != nil {
 		return fatalf("boot: %v", flagError(err))
@@ -38,6 +40,15 @@ func cmdBoot(g *globalFlags, args []string) int {
 			return fatalf("boot: bad --gofer-fds %q", *goferFDs)
 		}
 		files.Gofers = append(files.Gofers, os.NewFile(uintptr(fd), "gofer"))
+	}
+	if *netFDs != "" {
+		for _, s := range strings.Split(*netFDs, ",") {
+			fd, err := strconv.Atoi(s)
+			if err != nil {
+				return fatalf("boot: bad --net-fds %q", *netFDs)
+			}
+			files.Net = append(files.Net, os.NewFile(uintptr(fd), "packet"))
+		}
 	}
 	if *controlFD >= 0 {
 		files.Control = os.NewFile(uintptr(*controlFD), "control")
@@ -70,7 +81,7 @@ func cmdBoot(g *globalFlags, args []string) int {
 	}
 	// From here on only the system calls the Sentry needs at run time,
 	// on every thread, and in the ptrace platform's stub processes.
-	if err := seccomp.InstallSentry(); err != nil {
+	if err := seccomp.InstallSentryFor(seccomp.SentryOptions{PacketIO: *packetIO || len(files.Net) > 0}); err != nil {
 		return fatalf("boot: %v", err)
 	}
 	var spec boot.Spec

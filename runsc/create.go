@@ -54,7 +54,7 @@ func (g *globalFlags) createOptions(f *createFlags, detach bool) (*container.Cre
 	o := &container.CreateOptions{
 		Bundle: bundle, Spec: spec, Rootfs: rootfs, Stdio: stdio,
 		ConsoleSocket: f.consoleSocket, PIDFile: f.pidFile, Detach: detach,
-		Systemd: g.systemdCgroup, Overlay: g.overlay, Network: g.networkOr(boot.NetworkSandbox), Strace: g.strace, Debug: g.debug,
+		Systemd: g.systemdCgroup, Overlay: g.overlay, Network: g.networkOr(boot.NetworkSandbox), NetRaw: g.netRaw, Strace: g.strace, Debug: g.debug,
 		Logger: g.logger,
 	}
 	o.Log, o.LogArgs = g.sandboxLog()

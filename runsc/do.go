@@ -60,7 +60,7 @@ func cmdDo(g *globalFlags, args []string) int {
 		// As with gVisor's runsc do, ^C and kill stop the command even
 		// without a handler.
 		HostSignalsActOnInit: true,
-		Overlay:              g.overlay, Network: g.networkOr(boot.NetworkNone), Strace: g.strace, Debug: g.debug, Logger: g.logger,
+		Overlay:              g.overlay, Network: g.networkOr(boot.NetworkNone), NetRaw: g.netRaw, Strace: g.strace, Debug: g.debug, Logger: g.logger,
 	}
 	o.Log, o.LogArgs = g.sandboxLog()
 	if fds := terminalFDs(); fds != nil {

@@ -41,6 +41,7 @@ type globalFlags struct {
 	network       string
 	showVersion   bool
 	help          bool
+	netRaw        bool
 
 	// log is the --log file (nil without one); logger writes to it.
 	log    *os.File
@@ -158,6 +159,7 @@ func globalFlagSet(g *globalFlags) *flag.FlagSet {
 	fs.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "cgroupsPath is slice:prefix:name for systemd")
 	fs.BoolVar(&g.overlay, "overlay", false, "keep writes to the root filesystem in sandbox memory")
 	fs.StringVar(&g.network, "network", "", "network: sandbox (the Sentry's own TCP/IP stack on the container's network namespace; default), host (host sockets, weaker isolation) or none (loopback only; default for do)")
+	fs.BoolVar(&g.netRaw, "net-raw", false, "let applications with CAP_NET_RAW make raw IP sockets (SOCK_RAW); without it they get EPERM")
 	fs.BoolVar(&g.showVersion, "version", false, "print the version")
 	fs.BoolVar(&g.showVersion, "v", false, "print the version")
 	fs.BoolVar(&g.help, "help", false, "show help")

@@ -18,6 +18,7 @@ import (
 	"github.com/veil-sandbox/veil/sentry/arch"
 	"github.com/veil-sandbox/veil/sentry/kernel"
 	"github.com/veil-sandbox/veil/sentry/socket"
+	_ "github.com/veil-sandbox/veil/sentry/socket/inet"    // AF_INET, AF_INET6
 	_ "github.com/veil-sandbox/veil/sentry/socket/netlink" // AF_NETLINK
 	_ "github.com/veil-sandbox/veil/sentry/socket/unix"    // AF_UNIX
 	"github.com/veil-sandbox/veil/sentry/vfs"
@@ -25,7 +26,7 @@ import (
 )
 
 func init() {
-	register(unix.SYS_SOCKET, "socket", sysSocket, Int, Hex, Int).partial("AF_UNIX and AF_NETLINK (NETLINK_ROUTE) only; AF_INET, AF_INET6 and other families give EAFNOSUPPORT, other netlink protocols (sock_diag, audit, ...) EPROTONOSUPPORT")
+	register(unix.SYS_SOCKET, "socket", sysSocket, Int, Hex, Int).partial("AF_UNIX, AF_NETLINK (NETLINK_ROUTE) and AF_INET/AF_INET6 (TCP, UDP, ICMP ping; SOCK_RAW only with runsc --net-raw, else EPERM); other families give EAFNOSUPPORT, other netlink protocols (sock_diag, audit, ...) EPROTONOSUPPORT")
 	register(unix.SYS_SOCKETPAIR, "socketpair", sysSocketpair, Int, Hex, Int, Hex)
 	register(unix.SYS_BIND, "bind", sysBind, FD, Hex, Int)
 	register(unix.SYS_LISTEN, "listen", sysListen, FD, Int)
@@ -36,12 +37,12 @@ func init() {
 	register(unix.SYS_GETPEERNAME, "getpeername", sysGetpeername, FD, Hex, Hex)
 	register(unix.SYS_SENDTO, "sendto", sysSendto, FD, Buf, Int, Hex, Hex, Int)
 	register(unix.SYS_RECVFROM, "recvfrom", sysRecvfrom, FD, Hex, Int, Hex, Hex, Hex)
-	register(unix.SYS_SENDMSG, "sendmsg", sysSendmsg, FD, Hex, Hex).partial("MSG_OOB: EOPNOTSUPP; control messages other than SCM_RIGHTS and SCM_CREDENTIALS: EINVAL")
-	register(unix.SYS_RECVMSG, "recvmsg", sysRecvmsg, FD, Hex, Hex).partial("MSG_OOB: EOPNOTSUPP; no SCM_TIMESTAMP*, SCM_SECURITY or SCM_PIDFD")
+	register(unix.SYS_SENDMSG, "sendmsg", sysSendmsg, FD, Hex, Hex).partial("MSG_OOB: EOPNOTSUPP; SOL_SOCKET control messages other than SCM_RIGHTS and SCM_CREDENTIALS: EINVAL; IP-level ones (IP_TTL, IP_PKTINFO, IPV6_HOPLIMIT, ...) are not applied")
+	register(unix.SYS_RECVMSG, "recvmsg", sysRecvmsg, FD, Hex, Hex).partial("MSG_OOB: EOPNOTSUPP; no SCM_TIMESTAMP*, SCM_SECURITY or SCM_PIDFD; IP sockets give IP_PKTINFO, IP_TTL, IP_TOS, IPV6_PKTINFO, IPV6_HOPLIMIT, IPV6_TCLASS; MSG_ERRQUEUE: EAGAIN (no error queue)")
 	register(unix.SYS_SENDMMSG, "sendmmsg", sysSendmmsg, FD, Hex, Int, Hex)
 	register(unix.SYS_RECVMMSG, "recvmmsg", sysRecvmmsg, FD, Hex, Int, Hex, Hex)
 	register(unix.SYS_SHUTDOWN, "shutdown", sysShutdown, FD, Int)
-	register(unix.SYS_GETSOCKOPT, "getsockopt", sysGetsockopt, FD, Int, Int, Hex, Hex).partial("SOL_SOCKET options of sockets(7) that only IP sockets act on are stored and read back; SO_TIMESTAMP*, SO_BINDTODEVICE, SO_ATTACH_FILTER, SO_PEEK_OFF and similar: ENOPROTOOPT")
+	register(unix.SYS_GETSOCKOPT, "getsockopt", sysGetsockopt, FD, Int, Int, Hex, Hex).partial("SOL_SOCKET options of sockets(7) (IP sockets act on SO_REUSEADDR/REUSEPORT, SO_KEEPALIVE, SO_LINGER, SO_RCVBUF/SNDBUF, SO_BROADCAST); SO_TIMESTAMP*, SO_BINDTODEVICE, SO_ATTACH_FILTER, SO_PEEK_OFF and similar: ENOPROTOOPT. SOL_TCP: NODELAY, CORK, QUICKACK, KEEPIDLE/INTVL/CNT, USER_TIMEOUT, MAXSEG, SYNCNT, WINDOW_CLAMP, DEFER_ACCEPT, LINGER2, CONGESTION, INFO; SOL_IP: TTL, TOS, MULTICAST_TTL/LOOP/IF, ADD/DROP_MEMBERSHIP, PKTINFO, RECVTTL, RECVTOS, RECVERR, MTU_DISCOVER, HDRINCL; SOL_IPV6: V6ONLY, UNICAST_HOPS, MULTICAST_HOPS/LOOP/IF, JOIN/LEAVE_GROUP, RECVPKTINFO, RECVHOPLIMIT, RECVTCLASS, TCLASS, RECVERR; other IP options: ENOPROTOOPT")
 	register(unix.SYS_SETSOCKOPT, "setsockopt", sysSetsockopt, FD, Int, Int, Hex, Int).partial("as getsockopt")
 
 	socket.SetHooks(socket.Hooks{
@@ -67,6 +68,11 @@ func init() {
 		UnlinkPath: func(ctx vfs.Context, path string) error {
 			t := ctx.(*kernel.Task)
 			return vfsOf(t).Unlink(t, t.FSContext().PathOp(vfs.VirtualDentry{}, path, false))
+		},
+		Unsupported: func(ctx vfs.Context, what string) {
+			if t, ok := ctx.(*kernel.Task); ok {
+				t.Kernel().CountUnimplemented(what)
+			}
 		},
 		ConnectPath: func(ctx vfs.Context, path string) (vfs.Inode, error) {
 			// unix_find_bsd: follow the path, need write permission,

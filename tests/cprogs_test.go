@@ -55,6 +55,7 @@ var cprogs = []cprog{
 	{name: "seals"},
 	{name: "ofdlock"},
 	{name: "aio"},
+	{name: "inet"},
 }
 
 func TestCPrograms(t *testing.T) {

@@ -565,6 +565,14 @@ func startDockerd(t *testing.T, runtimes map[string]string) *dockerd {
 // newDockerd starts a dockerd on private state in dir; configure, if not
 // nil, may change its daemon.json before it starts.
 func newDockerd(dir string, runtimes map[string]string, configure func(confPath string) error) (*dockerd, error) {
+	return newDockerdIn(dir, runtimes, "", configure)
+}
+
+// newDockerdIn starts a dockerd in the network namespace at netns ("":
+// the host's, with no networking at all). In a namespace of its own it
+// keeps its default bridge, so docker0 and the containers' veths live
+// there and never on the host.
+func newDockerdIn(dir string, runtimes map[string]string, netns string, configure func(confPath string) error) (*dockerd, error) {
 	for _, b := range []string{dockerdBin, dockerBin} {
 		if _, err := os.Stat(b); err != nil {
 			return nil, fmt.Errorf("%s not found: apt-get install docker.io (.ci/run does)", b)
@@ -602,6 +610,9 @@ func newDockerd(dir string, runtimes map[string]string, configure func(confPath 
 		"shutdown-timeout": 5,
 		"runtimes":         rts,
 	}
+	if netns != "" {
+		delete(conf, "bridge")
+	}
 	confPath := filepath.Join(dir, "daemon.json")
 	b, err := jsonIndent(conf)
 	if err != nil {
@@ -615,7 +626,13 @@ func newDockerd(dir string, runtimes map[string]string, configure func(confPath 
 			return nil, err
 		}
 	}
-	dm, err := startDaemon("dockerd", filepath.Join(dir, "dockerd.log"), dockerdBin, "--config-file", confPath)
+	argv := []string{dockerdBin, "--config-file", confPath}
+	if netns != "" {
+		// nsenter changes only the network namespace (ip netns exec
+		// would also give it a mount namespace of its own).
+		argv = append([]string{"nsenter", "--net=" + netns}, argv...)
+	}
+	dm, err := startDaemon("dockerd", filepath.Join(dir, "dockerd.log"), argv...)
 	if err != nil {
 		return nil, err
 	}

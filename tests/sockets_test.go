@@ -179,8 +179,7 @@ PY`},
 func TestSocketFamiliesRefused(t *testing.T) {
 	script := `
 import socket
-for fam, typ, name in [(socket.AF_INET, socket.SOCK_STREAM, "AF_INET"), (socket.AF_INET6, socket.SOCK_DGRAM, "AF_INET6"),
-                       (socket.AF_PACKET, socket.SOCK_RAW, "AF_PACKET"), (40, socket.SOCK_STREAM, "AF_VSOCK")]:
+for fam, typ, name in [(socket.AF_PACKET, socket.SOCK_RAW, "AF_PACKET"), (40, socket.SOCK_STREAM, "AF_VSOCK")]:
     try:
         socket.socket(fam, typ)
     except OSError as e:
@@ -189,14 +188,10 @@ try:
     socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 9)
 except OSError as e:
     print("NETLINK_AUDIT", e.errno)
-try:
-    socket.create_connection(("127.0.0.1", 80))
-except OSError as e:
-    print("create_connection", e.errno)
 `
 	r := runsc(t, opts{timeout: 60 * time.Second}, "--debug", "do", "/usr/bin/python3", "-c", script)
-	expect(t, r, 0, "AF_INET 97\nAF_INET6 97\nAF_PACKET 97\nAF_VSOCK 97\nNETLINK_AUDIT 93\ncreate_connection 97\n")
-	for _, want := range []string{"socket(AF_INET): 2", "socket(AF_INET6): 1", "socket(AF_PACKET): 1", "socket(AF_NETLINK, protocol 9): 1"} {
+	expect(t, r, 0, "AF_PACKET 97\nAF_VSOCK 97\nNETLINK_AUDIT 93\n")
+	for _, want := range []string{"socket(AF_PACKET): 1", "socket(AF_NETLINK, protocol 9): 1"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("--debug does not report %q%s", want, r)
 		}

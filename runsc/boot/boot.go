@@ -13,6 +13,8 @@ import (
 	"github.com/veil-sandbox/veil/runsc/control"
 	"github.com/veil-sandbox/veil/sentry/hostinfo"
 	"github.com/veil-sandbox/veil/sentry/kernel"
+	"github.com/veil-sandbox/veil/sentry/netstack"
+	"github.com/veil-sandbox/veil/sentry/socket"
 )
 
 // Files are the host descriptors runsc hands the Sentry besides stdio.
@@ -20,6 +22,8 @@ type Files struct {
 	// Gofers are the gofer connections: the root filesystem's first,
 	// then one per Spec.BindMounts entry.
 	Gofers []*os.File
+	// Net are the packet sockets of Spec.Interfaces, in that order.
+	Net []*os.File
 	// Control is the listening control socket.
 	Control *os.File
 	// Ready receives one ReadyMessage once the container is created (or
@@ -105,6 +109,11 @@ func Run(spec *Spec, f Files) int {
 	}
 	if spec.Strace {
 		s.k.Strace = logw
+	}
+	if spec.Network == NetworkSandbox {
+		if err := attachInterfaces(netstack.Of(socket.StackFor(s.k)), spec.Interfaces, f.Net); err != nil {
+			return fail(1, err.Error())
+		}
 	}
 	stdio, err := dupStdio(3 + spec.PreserveFDs)
 	if err != nil {

@@ -2,13 +2,16 @@ package boot
 
 import (
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/veil-sandbox/veil/runsc/control"
 	"github.com/veil-sandbox/veil/sentry/arch"
 	"github.com/veil-sandbox/veil/sentry/kernel"
+	"github.com/veil-sandbox/veil/sentry/netstack"
 	"github.com/veil-sandbox/veil/sentry/seccomp"
+	"github.com/veil-sandbox/veil/sentry/socket"
 	"golang.org/x/sys/unix"
 )
 
@@ -93,6 +96,10 @@ func (cs *controlServer) handle(c *control.Conn) {
 		cs.createContainer(c, &req, fds) // owns c and fds
 		return
 	}
+	if req.Method == control.MethodNetwork {
+		cs.network(c, &req, fds) // owns c and fds
+		return
+	}
 	for _, fd := range fds {
 		unix.Close(fd)
 	}
@@ -132,6 +139,24 @@ func (cs *controlServer) handle(c *control.Conn) {
 	}
 	if err != nil {
 		resp = control.Response{Error: err.Error()}
+	}
+	c.Send(&resp)
+}
+
+// network attaches the interfaces of a MethodNetwork request, served by
+// the packet sockets fds, which the stack keeps open from then on.
+func (cs *controlServer) network(c *control.Conn, req *control.Request, fds []int) {
+	defer c.Close()
+	files := make([]*os.File, len(fds))
+	for i, fd := range fds {
+		files[i] = os.NewFile(uintptr(fd), "packet")
+	}
+	var resp control.Response
+	if err := attachInterfaces(netstack.Of(socket.StackFor(cs.k)), req.Interfaces, files); err != nil {
+		for _, f := range files {
+			f.Close()
+		}
+		resp.Error = err.Error()
 	}
 	c.Send(&resp)
 }

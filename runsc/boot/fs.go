@@ -24,6 +24,7 @@ import (
 	"github.com/veil-sandbox/veil/sentry/hostinfo"
 	"github.com/veil-sandbox/veil/sentry/kernel"
 	"github.com/veil-sandbox/veil/sentry/memfile"
+	"github.com/veil-sandbox/veil/sentry/netstack"
 	"github.com/veil-sandbox/veil/sentry/socket"
 	"github.com/veil-sandbox/veil/sentry/vdso"
 	"github.com/veil-sandbox/veil/sentry/vfs"
@@ -114,9 +115,24 @@ func build(spec *Spec, goferConns []*os.File, p platform.Platform, host *hostinf
 		return nil, err
 	}
 	s.k = k
-	// A network namespace made inside gets a socket stack of its own:
-	// its abstract unix names, netlink ports and a loopback interface.
-	k.NewNetworkStack = func(*kernel.NetNamespace) (any, error) { return socket.NewStack(), nil }
+	// Every network namespace has a socket stack with a TCP/IP stack of
+	// its own (sentry/netstack): the sandbox's initial one, and each one
+	// made inside (its abstract unix names, netlink ports, a loopback
+	// interface).
+	ns, err := netstack.Attach(socket.StackFor(k))
+	if err != nil {
+		return nil, err
+	}
+	ns.AllowRawSockets = spec.NetRaw
+	k.NewNetworkStack = func(*kernel.NetNamespace) (any, error) {
+		st := socket.NewStack()
+		ns, err := netstack.Attach(st)
+		if err != nil {
+			return nil, err
+		}
+		ns.AllowRawSockets = spec.NetRaw
+		return st, nil
+	}
 	k.HostSignalsActOnInit = spec.HostSignalsActOnInit
 	k.VDSO = vd // veil: vdso
 	k.SetHostname(spec.OCI.Hostname)

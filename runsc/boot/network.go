@@ -1,6 +1,14 @@
 package boot
 
-import "fmt"
+import (
+	"fmt"
+	"net"
+	"os"
+	"sync"
+
+	"github.com/veil-sandbox/veil/sentry/netstack"
+	"gvisor.dev/gvisor/pkg/tcpip"
+)
 
 // Network modes, as --network takes them (gVisor's names).
 const (
@@ -23,4 +31,47 @@ func CheckNetwork(name string) error {
 		return nil
 	}
 	return fmt.Errorf("invalid --network %q (want sandbox, host or none)", name)
+}
+
+// attachInterfaces makes each interface runsc handed over (NetworkSandbox)
+// a NIC of the sandbox's initial network namespace, served through its
+// packet socket.
+func attachInterfaces(ns *netstack.Netstack, ifs []NetInterface, files []*os.File) error {
+	if len(ifs) == 0 {
+		return nil
+	}
+	if len(files) != len(ifs) {
+		return fmt.Errorf("network: %d packet sockets for %d interfaces", len(files), len(ifs))
+	}
+	if ns == nil {
+		return fmt.Errorf("network: the sandbox has no TCP/IP stack")
+	}
+	for i, ifc := range ifs {
+		mac, err := net.ParseMAC(ifc.MAC)
+		if err != nil {
+			return fmt.Errorf("network: interface %s: %w", ifc.Name, err)
+		}
+		l := netstack.HostLink{
+			FD: int(files[i].Fd()), Packet: true, Name: ifc.Name, GSO: ifc.GSO,
+			MAC: tcpip.LinkAddress(mac), MTU: ifc.MTU, Addrs: ifc.Addrs,
+		}
+		for _, r := range ifc.Routes {
+			l.Routes = append(l.Routes, netstack.HostRoute{Dst: r.Dst, Gateway: r.Gateway})
+		}
+		if _, err := ns.AttachHostLink(l); err != nil {
+			return fmt.Errorf("network: %w", err)
+		}
+		linkFiles.Lock()
+		linkFiles.held = append(linkFiles.held, files[i])
+		linkFiles.Unlock()
+	}
+	return nil
+}
+
+// linkFiles holds the packet sockets of attached NICs for the life of
+// the Sentry: an unreachable *os.File would close its descriptor under
+// the link endpoint when collected.
+var linkFiles struct {
+	sync.Mutex
+	held []*os.File
 }

@@ -45,6 +45,13 @@ type Spec struct {
 	// Network is the network mode: NetworkSandbox, NetworkHost or
 	// NetworkNone (see network.go).
 	Network string
+	// Interfaces are the interfaces of the container's network
+	// namespace the Sentry's stack serves (NetworkSandbox), each with
+	// its packet socket in Files.Net.
+	Interfaces []NetInterface `json:",omitempty"`
+	// NetRaw lets applications with CAP_NET_RAW make SOCK_RAW sockets
+	// (runsc --net-raw), as Linux does; without it they get EPERM.
+	NetRaw bool
 	// Limits are the resource limits of the sandbox's host cgroup
 	// (those of its ancestors included), which /sys/fs/cgroup and
 	// /proc/meminfo show.

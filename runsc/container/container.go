@@ -87,8 +87,10 @@ type CreateOptions struct {
 	Overlay              bool
 	// Network is the network mode (boot.NetworkSandbox, ...).
 	Network string
-	Strace  bool
-	Debug   bool
+	// NetRaw allows raw IP sockets (runsc --net-raw).
+	NetRaw bool
+	Strace bool
+	Debug  bool
 }
 
 // Create creates container id in root: its sandbox runs, its first
@@ -168,7 +170,7 @@ func Create(root, id string, o *CreateOptions) (c *Container, err error) {
 		Binary: o.Binary, Spec: o.Spec, Rootfs: o.Rootfs, Control: ctl, Exit: exit, Log: o.Log, LogArgs: o.LogArgs,
 		Stdio: stdio, Terminal: terminal, HoldTerminal: hold, Detach: o.Detach,
 		RelayTerminal: o.RelayTerminal, RelayTermios: o.RelayTermios,
-		Overlay: o.Overlay, Network: o.Network, Strace: o.Strace, Debug: o.Debug, HostSignalsActOnInit: o.HostSignalsActOnInit,
+		Overlay: o.Overlay, Network: o.Network, NetRaw: o.NetRaw, Strace: o.Strace, Debug: o.Debug, HostSignalsActOnInit: o.HostSignalsActOnInit,
 		Limits: sandboxLimits(cg), PodVolumes: boot.PodVolumeSources(o.Spec.Annotations), Pod: isPodSandbox(o.Spec),
 		BeforeRun: func(goferPID, sentryPID int) error {
 			c.Gofer, c.Sandbox = processOf(goferPID), processOf(sentryPID)
@@ -198,6 +200,9 @@ func Create(root, id string, o *CreateOptions) (c *Container, err error) {
 		if err := runHooks("createRuntime", hooks, c.ociState(Creating)); err != nil {
 			return nil, err
 		}
+	}
+	if err := sb.HandOverNetwork(c.control()); err != nil {
+		return nil, err
 	}
 	// With Start, the container starts as it is committed, sparing a
 	// control round trip (runsc run and do); startContainer hooks need

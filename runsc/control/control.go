@@ -71,6 +71,8 @@ type Request struct {
 	Container string          `json:"container,omitempty"`
 	Spec      json.RawMessage `json:"spec,omitempty"`
 	Start     bool            `json:"start,omitempty"`
+	// Interfaces: see MethodNetwork.
+	Interfaces []NetInterface `json:"interfaces,omitempty"`
 }
 
 // Response is what the Sentry answers.

@@ -1,7 +1,9 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
+	"os"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/veil-sandbox/veil/runsc/control"
@@ -25,6 +27,25 @@ func (c Control) call(req *control.Request) (*control.Response, error) {
 	defer conn.Close()
 	req.Container = c.Container
 	return conn.Call(req)
+}
+
+// Network hands the Sentry interfaces of its network namespace, each
+// served by the packet socket in files (see control.MethodNetwork).
+func (c Control) Network(ifs []control.NetInterface, files []*os.File) error {
+	conn, err := control.Dial(c.Path)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	fds := make([]int, len(files))
+	for i, f := range files {
+		fds[i] = int(f.Fd())
+	}
+	resp, err := conn.Call(&control.Request{Method: control.MethodNetwork, Interfaces: ifs}, fds...)
+	if err == nil && resp.Error != "" {
+		err = errors.New(resp.Error)
+	}
+	return err
 }
 
 // Start runs the container's first process.

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/veil-sandbox/veil/gofer"
 	"github.com/veil-sandbox/veil/runsc/boot"
+	"github.com/veil-sandbox/veil/runsc/network"
 	"github.com/veil-sandbox/veil/sentry/fs/sys"
 	"golang.org/x/sys/unix"
 )
@@ -90,8 +90,10 @@ type Options struct {
 	// PodVolumes and Pod: see boot.Spec.
 	PodVolumes []string
 	Pod        bool
-	Strace     bool
-	Debug      bool
+	// NetRaw allows raw IP sockets (runsc --net-raw).
+	NetRaw bool
+	Strace bool
+	Debug  bool
 }
 
 // Sandbox is a started sandbox.
@@ -104,6 +106,43 @@ type Sandbox struct {
 	Gofer  *exec.Cmd
 	// commit is the write end of the Sentry's commit pipe.
 	commit *os.File
+	// lateNetwork: the Sentry serves --network=sandbox in a network
+	// namespace of its own, which hooks may configure after it started
+	// (see HandOverNetwork).
+	lateNetwork bool
+}
+
+// hasCreateHooks says whether spec has hooks that run while the
+// container is created, the only ones that can configure its network
+// namespace before it starts.
+func hasCreateHooks(spec *specs.Spec) bool {
+	h := spec.Hooks
+	//nolint:staticcheck // prestart is deprecated but engines still send it.
+	return h != nil && len(h.Prestart)+len(h.CreateRuntime) > 0
+}
+
+// HandOverNetwork gives the Sentry the interfaces that the container's
+// createRuntime hooks put into its network namespace (docker's bridge
+// network configures a namespace the runtime made), as runsc did at
+// boot for a namespace named in config.json. Without such hooks the
+// namespace holds only lo and nothing is done.
+func (sb *Sandbox) HandOverNetwork(c Control) error {
+	if !sb.lateNetwork {
+		return nil
+	}
+	ifs, files, err := network.Take(fmt.Sprintf("/proc/%d/ns/net", sb.SentryPID))
+	if err != nil {
+		return fmt.Errorf("sandbox network: %w", err)
+	}
+	if len(ifs) == 0 {
+		return nil
+	}
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	return c.Network(ifs, files)
 }
 
 // Commit tells a ready sandbox that its creation is complete (recorded),
@@ -212,6 +251,44 @@ func Start(o *Options) (sb *Sandbox, err error) {
 		goferFDs = append(goferFDs, fdArg(c))
 	}
 	args = append(args, "--gofer-fds", strings.Join(goferFDs, ","))
+	netns, err := networkNamespace(o.Spec)
+	if err != nil {
+		return nil, err
+	}
+	// --network=sandbox in a namespace the caller made: the Sentry's
+	// stack takes over its interfaces (in a fresh one it has only
+	// loopback, its own).
+	var netIfs []boot.NetInterface
+	if o.Network == boot.NetworkSandbox && netns == "" && hasCreateHooks(o.Spec) {
+		sb.lateNetwork = true
+		// The Sentry's filter must allow packet I/O for interfaces it
+		// may be handed later.
+		args = append(args, "--packet-io")
+	}
+	if o.Network == boot.NetworkSandbox && netns != "" {
+		var netFiles []*os.File
+		netIfs, netFiles, err = network.Take(netns)
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				// A sandbox that did not start leaves the namespace
+				// as it was given.
+				if gerr := network.GiveBack(netns, netIfs); gerr != nil {
+					err = fmt.Errorf("%w; %v", err, gerr)
+				}
+			}
+		}()
+		toClose = append(toClose, netFiles...)
+		var netFDs []string
+		for _, f := range netFiles {
+			netFDs = append(netFDs, fdArg(f))
+		}
+		if len(netFDs) > 0 {
+			args = append(args, "--net-fds", strings.Join(netFDs, ","))
+		}
+	}
 	if o.Exit != nil {
 		args = append(args, "--exit-fd", fdArg(o.Exit))
 	}
@@ -227,10 +304,6 @@ func Start(o *Options) (sb *Sandbox, err error) {
 	// when it (their pid namespace's init) exits.
 	attr := &syscall.SysProcAttr{
 		Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS,
-	}
-	netns, err := networkNamespace(o.Spec)
-	if err != nil {
-		return nil, err
 	}
 	if netns == "" {
 		attr.Cloneflags |= unix.CLONE_NEWNET
@@ -262,7 +335,7 @@ func Start(o *Options) (sb *Sandbox, err error) {
 	}
 	bs := &boot.Spec{
 		OCI: o.Spec, BindMounts: binds, PreserveFDs: len(o.Stdio) - 3,
-		Terminal: o.Terminal, Overlay: o.Overlay, Network: o.Network, Strace: o.Strace, Debug: o.Debug,
+		Terminal: o.Terminal, Overlay: o.Overlay, Network: o.Network, Interfaces: netIfs, NetRaw: o.NetRaw, Strace: o.Strace, Debug: o.Debug,
 		HostSignalsActOnInit: o.HostSignalsActOnInit, Limits: o.Limits,
 		RelayTerminal: o.RelayTerminal, RelayTermios: o.RelayTermios, PodVolumes: o.PodVolumes, Pod: o.Pod,
 	}
@@ -440,29 +513,12 @@ func networkNamespace(spec *specs.Spec) (string, error) {
 }
 
 // startIn starts cmd in the network namespace at netns ("": the
-// caller's): the child is forked from an OS thread that joined it, which
-// then dies with its goroutine rather than serve others in the wrong
-// namespace.
+// caller's).
 func startIn(cmd *exec.Cmd, netns string) error {
 	if netns == "" {
 		return cmd.Start()
 	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread exits with us
-		f, err := os.Open(netns)
-		if err != nil {
-			errc <- fmt.Errorf("network namespace: %w", err)
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("joining network namespace %s: %w", netns, err)
-			return
-		}
-		errc <- cmd.Start()
-	}()
-	return <-errc
+	return network.InNamespace(netns, cmd.Start)
 }
 
 // Kill kills the sandbox's processes (the Sentry's death takes its stubs

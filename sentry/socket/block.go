@@ -42,7 +42,8 @@ type registration struct {
 // NewBlocker returns a Blocker for one operation; its timeout, if any,
 // runs from now (Linux's timeo counts down across the waits of one call).
 func NewBlocker(ctx vfs.Context, w Wait) *Blocker {
-	b := &Blocker{ctx: ctx, w: w, ch: make(chan struct{}, 1)}
+	// The channel is made on first Register: most calls never block.
+	b := &Blocker{ctx: ctx, w: w}
 	if w.Timeout > 0 {
 		b.deadline = time.Now().Add(w.Timeout)
 	}
@@ -59,6 +60,9 @@ func (b *Blocker) Register(q *waiter.Queue, mask waiter.EventMask) {
 		if r.q == q {
 			return
 		}
+	}
+	if b.ch == nil {
+		b.ch = make(chan struct{}, 1)
 	}
 	ch := b.ch
 	e := &waiter.Entry{Mask: mask, Notify: func(waiter.EventMask) {
@@ -79,6 +83,9 @@ func (b *Blocker) Register(q *waiter.Queue, mask waiter.EventMask) {
 func (b *Blocker) Wait() error {
 	if b.w.Nonblock {
 		return unix.EAGAIN
+	}
+	if b.ch == nil {
+		b.ch = make(chan struct{}, 1)
 	}
 	if b.w.Timeout <= 0 {
 		return b.ctx.Block(b.ch)

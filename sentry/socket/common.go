@@ -74,6 +74,40 @@ func (c *Common) Inherit(from *Common) {
 	c.mu.Unlock()
 }
 
+// Linger returns SO_LINGER: whether it is on and its time in seconds.
+func (c *Common) Linger() (bool, int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.linger, c.lingerS
+}
+
+// Clone copies every SOL_SOCKET option of from to c: an accepted IP
+// socket is a copy of its listener (sk_clone_lock), pending error and
+// peer credentials aside.
+func (c *Common) Clone(from *Common) {
+	from.mu.Lock()
+	sndBuf, rcvBuf, rcvTimeo, sndTimeo := from.sndBuf, from.rcvBuf, from.rcvTimeo, from.sndTimeo
+	linger, lingerS, rcvLowat, priority := from.linger, from.lingerS, from.rcvLowat, from.priority
+	flags := make(map[int]bool, len(from.flags))
+	for k, v := range from.flags {
+		flags[k] = v
+	}
+	from.mu.Unlock()
+	c.mu.Lock()
+	c.sndBuf, c.rcvBuf, c.rcvTimeo, c.sndTimeo = sndBuf, rcvBuf, rcvTimeo, sndTimeo
+	c.linger, c.lingerS, c.rcvLowat, c.priority = linger, lingerS, rcvLowat, priority
+	c.flags = flags
+	c.mu.Unlock()
+}
+
+// SetDefaultBufSizes sets SO_SNDBUF and SO_RCVBUF of a new socket whose
+// protocol has defaults of its own (TCP's tcp_wmem and tcp_rmem).
+func (c *Common) SetDefaultBufSizes(snd, rcv int) {
+	c.mu.Lock()
+	c.sndBuf, c.rcvBuf = snd, rcv
+	c.mu.Unlock()
+}
+
 // SndBuf returns SO_SNDBUF.
 func (c *Common) SndBuf() int {
 	c.mu.Lock()
@@ -272,6 +306,14 @@ func getTimeout(j int64) []byte {
 // unsupported is called for options Linux has that the Sentry does not
 // implement (they fail with ENOPROTOOPT).
 func (c *Common) SetSockOpt(ctx vfs.Context, ep Endpoint, name int, val []byte, unsupported func(what string)) error {
+	err := c.setSockOpt(ctx, ep, name, val, unsupported)
+	if o, ok := ep.(OptionObserver); ok && err == nil {
+		o.OptionChanged(name)
+	}
+	return err
+}
+
+func (c *Common) setSockOpt(ctx vfs.Context, ep Endpoint, name int, val []byte, unsupported func(what string)) error {
 	switch name {
 	case unix.SO_RCVTIMEO, unix.SO_RCVTIMEO_NEW, unix.SO_SNDTIMEO, unix.SO_SNDTIMEO_NEW:
 		j, err := setTimeout(val)
@@ -392,6 +434,11 @@ func (c *Common) GetSockOpt(ep Endpoint, name int, size int, unsupported func(wh
 	case unix.SO_ERROR:
 		e := c.err
 		c.err = 0
+		if r, ok := ep.(ErrorReporter); ok && e == 0 {
+			c.mu.Unlock()
+			e = r.TakeSocketError()
+			c.mu.Lock()
+		}
 		return putInt(int32(e)), nil
 	case unix.SO_ACCEPTCONN:
 		c.mu.Unlock()

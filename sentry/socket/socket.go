@@ -3,9 +3,10 @@
 // SOL_SOCKET options, pending error, peer credentials) and the small
 // interfaces a protocol family implements to plug in (Family, Endpoint).
 // The families live in sub-packages: sentry/socket/unix (AF_UNIX) and
-// sentry/socket/netlink (AF_NETLINK, NETLINK_ROUTE); each registers itself
-// with RegisterFamily from init. A family that is not registered (AF_INET
-// and AF_INET6 until the sandbox has a network stack, AF_PACKET, ...)
+// sentry/socket/netlink (AF_NETLINK, NETLINK_ROUTE) and sentry/socket/inet
+// (AF_INET, AF_INET6, over the stack's engine, see Stack.SetEngine); each
+// registers itself with RegisterFamily from init. A family that is not
+// registered (AF_PACKET, ...)
 // makes socket(2) fail with EAFNOSUPPORT, as a Linux kernel built without
 // it does.
 //
@@ -29,6 +30,8 @@ package socket
 import (
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/veil-sandbox/veil/sentry/vfs"
 	"github.com/veil-sandbox/veil/sentry/waiter"
@@ -206,6 +209,20 @@ type Endpoint interface {
 // (a bigger send buffer may make a blocked writer's socket writable).
 type BufferSizeObserver interface {
 	BufferSizeChanged()
+}
+
+// OptionObserver endpoints act on SOL_SOCKET options Common stores
+// (an IP socket hands SO_KEEPALIVE, SO_REUSEADDR, SO_LINGER, ... to its
+// protocol engine): OptionChanged is called after a successful set.
+type OptionObserver interface {
+	OptionChanged(name int)
+}
+
+// ErrorReporter endpoints keep errors of their own besides Common's
+// (an IP socket's failed non-blocking connect): SO_ERROR takes it when
+// Common has none.
+type ErrorReporter interface {
+	TakeSocketError() unix.Errno
 }
 
 var families struct {

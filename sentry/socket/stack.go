@@ -18,6 +18,7 @@ import (
 type Stack struct {
 	mu       sync.Mutex
 	net      Network
+	engine   any
 	state    map[int]any
 	families map[int]Family
 }
@@ -40,6 +41,22 @@ func (s *Stack) SetNetwork(n Network) {
 	s.mu.Lock()
 	s.net = n
 	s.mu.Unlock()
+}
+
+// SetEngine gives the stack the protocol engine its IP families use
+// (the Sentry's TCP/IP stack, sentry/netstack). It is held as any so
+// that this package stays free of the engine's types.
+func (s *Stack) SetEngine(e any) {
+	s.mu.Lock()
+	s.engine = e
+	s.mu.Unlock()
+}
+
+// Engine returns what SetEngine gave, or nil.
+func (s *Stack) Engine() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.engine
 }
 
 // SetFamily makes f serve socket(2) of family on this stack instead of
@@ -127,6 +144,16 @@ type Hooks struct {
 	// if it is not a socket file: how connect(2) and sendto(2) find a
 	// socket bound to a filesystem name.
 	ConnectPath func(ctx vfs.Context, path string) (vfs.Inode, error)
+	// Unsupported counts a feature Linux has that the Sentry refuses
+	// (shown by --debug), e.g. "setsockopt(SOL_IP, IP_TRANSPARENT)".
+	Unsupported func(ctx vfs.Context, what string)
+}
+
+// CountUnsupported counts what through Hooks.Unsupported.
+func CountUnsupported(ctx vfs.Context, what string) {
+	if h := hooks.Load(); h != nil && h.Unsupported != nil {
+		h.Unsupported(ctx, what)
+	}
 }
 
 // CurrentHooks returns the installed hooks (zero if none).
