@@ -66,7 +66,22 @@ func (p *pod) annotations(kind string) map[string]string {
 func (p *pod) container(t *testing.T, name string, args ...string) *ociContainer {
 	t.Helper()
 	c := p.rt.newContainer(t, nil, name)
-	c.b = p.rt.newBundle(t, bundleOpts{edit: func(s *specs.Spec) {
+	// The files the CRI plugin binds into every container.
+	files := filepath.Join(p.rt.dir, "files-"+name)
+	if err := os.MkdirAll(files, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for f, data := range map[string]string{"hosts": "127.0.0.1 localhost\n10.1.2.3 " + name + "\n", "resolv.conf": "nameserver 10.96.0.10\n", "termination-log": ""} {
+		if err := os.WriteFile(filepath.Join(files, f), []byte(data), 0o666); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Writable roots, as CRI makes them unless readonly_rootfs.
+	c.b = p.rt.newBundle(t, bundleOpts{writable: true, edit: func(s *specs.Spec) {
+		s.Mounts = append(s.Mounts,
+			specs.Mount{Destination: "/etc/hosts", Type: "bind", Source: filepath.Join(files, "hosts"), Options: []string{"rbind", "rprivate", "ro"}},
+			specs.Mount{Destination: "/etc/resolv.conf", Type: "bind", Source: filepath.Join(files, "resolv.conf"), Options: []string{"rbind", "rprivate", "ro"}},
+			specs.Mount{Destination: "/dev/termination-log", Type: "bind", Source: filepath.Join(files, "termination-log"), Options: []string{"rbind", "rprivate", "rw"}})
 		s.Annotations = p.annotations("container")
 		s.Annotations["io.kubernetes.cri.container-name"] = name
 		s.Mounts = append(s.Mounts,
@@ -188,6 +203,15 @@ func TestPodContainers(t *testing.T) {
 	}
 	if got := execOut(t, b, "cat", "/proc/1/cmdline"); !strings.Contains(got, "1000002") {
 		t.Errorf("container b's /proc/1 is %q, want its own init (sleep 1000002)", got)
+	}
+	// The files CRI binds: /etc/hosts, /etc/resolv.conf, and the
+	// termination log the container writes for the kubelet.
+	if got := execOut(t, b, "cat", "/etc/hosts", "/etc/resolv.conf"); got != "127.0.0.1 localhost\n10.1.2.3 b\nnameserver 10.96.0.10\n" {
+		t.Errorf("container b reads /etc/hosts and /etc/resolv.conf as %q, want the files CRI bound", got)
+	}
+	execOut(t, b, "sh", "-c", "echo finished > /dev/termination-log")
+	if got, _ := os.ReadFile(filepath.Join(p.rt.dir, "files-b", "termination-log")); string(got) != "finished\n" {
+		t.Errorf("the host's termination log of b holds %q, want \"finished\"", got)
 	}
 	if pids := b.psPids(t); len(pids) == 0 || pids[0] != 1 {
 		t.Errorf("runsc ps b lists pids %v, want its own processes starting with its pid 1", pids)

@@ -223,7 +223,7 @@ func (s *sandbox) createContainer(id string, spec *Spec, conns []*os.File, stdio
 	}
 	// Its binds may be the pod's volumes that other containers write
 	// through their own gofers: never trust cached names there.
-	t := &mountTarget{root: root, clients: c.clients, sub: true, revalidate: true}
+	t := &mountTarget{root: root, clients: c.clients, sub: true, revalidate: true, goferRoot: rootFS.Root()}
 	if err := s.mountAll(spec, t); err != nil {
 		return nil, err
 	}
