@@ -142,6 +142,17 @@ func parentPID(pid int) int {
 	return n
 }
 
+// withPIDPath gives the pid namespace of nss the path p.
+func withPIDPath(nss []specs.LinuxNamespace, p string) []specs.LinuxNamespace {
+	out := []specs.LinuxNamespace{{Type: specs.PIDNamespace, Path: p}}
+	for _, ns := range nss {
+		if ns.Type != specs.PIDNamespace {
+			out = append(out, ns)
+		}
+	}
+	return out
+}
+
 func newKeys(after, before map[int]bool) []int {
 	var out []int
 	for p := range after {
@@ -249,6 +260,32 @@ func TestPodContainers(t *testing.T) {
 		t.Errorf("container b reads %q from the shared memory segment a made, want \"shm-from-a\"", got)
 	}
 
+	// An exec'd process's exit code comes back.
+	if r := b.exec(t, ociOpts{}, nil, "sh", "-c", "exit 5"); r.code != 5 {
+		t.Errorf("exec of `exit 5` in b exited %d, want 5%s", r.code, r)
+	}
+
+	// A container given the pod's pid namespace by path (CRI's shared
+	// process namespace) is not pid 1 and sees the pod's processes.
+	d := p.container(t, "d", "sh", "-c", "echo $$ > /out/pid; exec sleep 1000004")
+	d.b.spec.Linux.Namespaces = withPIDPath(d.b.spec.Linux.Namespaces, "/proc/"+strconv.Itoa(podPID)+"/ns/pid")
+	writeJSON(t, filepath.Join(d.b.dir, "config.json"), d.b.spec)
+	d.createStart(t)
+	d.waitFile(t, "pid", "the init's pid", func(s string) bool { return s != "" })
+	if got := d.b.readOut("pid"); got == "1\n" {
+		t.Errorf("container d shares the pod's pid namespace but its init is pid 1")
+	}
+	if got := execOut(t, d, "cat", "/proc/1/cmdline"); !strings.Contains(got, "1000000") {
+		t.Errorf("container d's /proc/1 is %q, want the pod's first process (sleep 1000000)", got)
+	}
+	if pids := d.psPids(t); len(pids) != 1 {
+		t.Errorf("runsc ps d lists %v, want only its own process", pids)
+	}
+	rt.ok(t, "delete", "--force", d.id)
+	if st := b.state(t); st.Status != "running" {
+		t.Errorf("container b is %q after d was deleted, want running", st.Status)
+	}
+
 	// A container whose process exits 3 is stopped with 3.
 	c := p.container(t, "c", "sh", "-c", "exit 3")
 	c.create(t)
@@ -261,7 +298,8 @@ func TestPodContainers(t *testing.T) {
 
 	// Killing and deleting a leaves b running, and takes a's gofer.
 	gofers := goferPIDs()
-	rt.ok(t, "kill", a.id, "KILL")
+	// --all: every process of a, none of b's or the pod's.
+	rt.ok(t, "kill", "--all", a.id, "KILL")
 	a.waitStatus(t, "stopped")
 	rt.ok(t, "delete", a.id)
 	a.gone(t)
