@@ -362,3 +362,51 @@ func TestPodSentryKilled(t *testing.T) {
 	p.sandbox.gone(t)
 	p.sandbox.cgroupsGone(t)
 }
+
+// TestPodCreateKilledMidway kills `runsc create` of a container of a pod
+// after the Sentry built the container but before runsc committed it
+// (in its createRuntime hook): the container then reads as stopped, the
+// Sentry has let go of it, delete removes its gofer and state, and the
+// pod runs on.
+func TestPodCreateKilledMidway(t *testing.T) {
+	rt := newOCIRuntime(t, "runsc")
+	p := newPod(t, rt)
+	e := p.container(t, "e", "sleep", "1000000")
+	marker := filepath.Join(rt.dir, "in-hook")
+	e.b.spec.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{
+		Path: "/bin/sh", Args: []string{"sh", "-c", "touch " + marker + "; exec sleep 100"},
+	}}}
+	writeJSON(t, filepath.Join(e.b.dir, "config.json"), e.b.spec)
+	gofersBefore := goferPIDs()
+	g := rt.startCLI(t, ociOpts{}, "create", "--bundle", e.b.dir, e.id)
+	for deadline := time.Now().Add(ociStopTimeout); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(marker); err == nil {
+			break
+		}
+		if time.Now().After(deadline) || !g.running() {
+			t.Fatalf("runsc create never reached its createRuntime hook%s\n%s", g.wait(t, time.Second), rt.logTail())
+		}
+	}
+	gofer := newKeys(goferPIDs(), gofersBefore)
+	if len(gofer) != 1 {
+		t.Fatalf("while creating e: %d new gofer processes, want 1", len(gofer))
+	}
+	syscall.Kill(-g.r.pid, syscall.SIGKILL)
+	g.wait(t, 5*time.Second)
+
+	e.waitStatus(t, "stopped")
+	rt.ok(t, "delete", e.id)
+	e.gone(t)
+	if id, ok := newProcID(gofer[0]); ok && !waitGone([]procID{id}, 5*time.Second) {
+		t.Errorf("the gofer of the half-created container outlived its delete")
+	}
+	// The Sentry forgot it: the id can be created again.
+	e.b.spec.Hooks = nil
+	writeJSON(t, filepath.Join(e.b.dir, "config.json"), e.b.spec)
+	e.createStart(t)
+	if st := p.sandbox.state(t); st.Status != "running" {
+		t.Errorf("the pod sandbox is %q, want running", st.Status)
+	}
+	rt.ok(t, "delete", "--force", p.sandbox.id)
+	e.gone(t)
+}
