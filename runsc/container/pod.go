@@ -105,6 +105,11 @@ func createInPod(root, id, sandboxID string, o *CreateOptions) (c *Container, er
 	default:
 		return nil, fmt.Errorf("pod sandbox %q is %s", sandboxID, st)
 	}
+	if l := o.Spec.Linux; l != nil && l.Resources != nil && o.Logger != nil {
+		// Said rather than silently dropped: one cgroup, the sandbox's,
+		// holds the pod's Sentry and gofers.
+		o.Logger.Warnf("linux.resources of container %q are not applied on their own: the pod's cgroup (its sandbox's) bounds every container of the pod", id)
+	}
 	dir := filepath.Join(root, id)
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		if errors.Is(err, os.ErrExist) {
