@@ -410,3 +410,47 @@ func TestPodCreateKilledMidway(t *testing.T) {
 	rt.ok(t, "delete", "--force", p.sandbox.id)
 	e.gone(t)
 }
+
+// TestPodBadContainer: a container of a pod that cannot be built fails
+// its create with one line and no trace, the pod untouched; so does one
+// naming a pod sandbox that does not exist.
+func TestPodBadContainer(t *testing.T) {
+	rt := newOCIRuntime(t, "runsc")
+	p := newPod(t, rt)
+	gofersBefore := goferPIDs()
+	for _, bad := range []struct {
+		name string
+		edit func(s *specs.Spec)
+		want string
+	}{
+		{"missing", func(s *specs.Spec) { s.Process.Args = []string{"/no/such/program"} }, "no such file"},
+		{"mount", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Type: "ext4", Source: "/dev/sda"})
+		}, "ext4"},
+		{"nopod", func(s *specs.Spec) { s.Annotations["io.kubernetes.cri.sandbox-id"] = "no-such-pod" }, "no-such-pod"},
+	} {
+		c := p.container(t, bad.name, "true")
+		bad.edit(c.b.spec)
+		writeJSON(t, filepath.Join(c.b.dir, "config.json"), c.b.spec)
+		r := rt.cli(t, ociOpts{}, "create", "--bundle", c.b.dir, c.id)
+		if line := checkCLIError(t, rt, r, "create of a bad pod container ("+bad.name+")"); !strings.Contains(line, bad.want) {
+			sentryOut, _ := os.ReadFile(p.sandbox.stderr)
+			t.Errorf("create (%s) said %q, want it to name %q; the pod's stderr:\n%s", bad.name, line, bad.want, indent(string(sentryOut)))
+		}
+		c.gone(t)
+		if st := p.sandbox.state(t); st.Status != "running" {
+			t.Fatalf("the pod is %q after a failed create (%s), want running", st.Status, bad.name)
+		}
+	}
+	if left := newKeys(goferPIDs(), gofersBefore); len(left) != 0 {
+		time.Sleep(time.Second)
+		if left = newKeys(goferPIDs(), gofersBefore); len(left) != 0 {
+			t.Errorf("failed creates left gofer processes: %v", left)
+		}
+	}
+	ok := p.container(t, "missing", "sleep", "1000000")
+	ok.createStart(t)
+	if got := execOut(t, ok, "cat", "/whoami"); got != "missing\n" {
+		t.Errorf("a good container after the failed ones reads /whoami %q", got)
+	}
+}
