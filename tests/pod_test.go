@@ -41,6 +41,7 @@ func newPod(t *testing.T, rt *ociRuntime) *pod {
 	p.sandbox = rt.newContainer(t, nil, "pod")
 	p.sandbox.b = rt.newBundle(t, bundleOpts{noOut: true, edit: func(s *specs.Spec) {
 		s.Annotations = p.annotations("sandbox")
+		s.Hostname = "web-pod"
 		s.Annotations["dev.gvisor.spec.mount.cache.source"] = p.volume
 		s.Annotations["dev.gvisor.spec.mount.cache.type"] = "tmpfs"
 		s.Annotations["dev.gvisor.spec.mount.cache.share"] = "pod"
@@ -184,6 +185,13 @@ func TestPodContainers(t *testing.T) {
 	p := newPod(t, rt)
 	a := p.container(t, "a", "sh", "-c", "echo $$ > /out/pid; exec sleep 1000001")
 	b := p.container(t, "b", "sh", "-c", "echo $$ > /out/pid; exec sleep 1000002")
+	// a may set the pod's hostname.
+	if c := a.b.spec.Process.Capabilities; c != nil {
+		c.Bounding = append(c.Bounding, "CAP_SYS_ADMIN")
+		c.Effective = append(c.Effective, "CAP_SYS_ADMIN")
+		c.Permitted = append(c.Permitted, "CAP_SYS_ADMIN")
+	}
+	writeJSON(t, filepath.Join(a.b.dir, "config.json"), a.b.spec)
 	a.createStart(t)
 	b.createStart(t)
 
@@ -252,6 +260,16 @@ func TestPodContainers(t *testing.T) {
 	}
 	if h, _ := os.ReadFile(filepath.Join(p.hostPath, "f")); string(h) != "two\n" {
 		t.Errorf("the host sees %q in the hostPath volume, want \"two\"", h)
+	}
+
+	// UTS is the pod's: its hostname, and a change made in one container
+	// shows in the other.
+	if got := execOut(t, b, "hostname"); got != "web-pod\n" {
+		t.Errorf("container b's hostname is %q, want the pod's \"web-pod\"", got)
+	}
+	execOut(t, a, "hostname", "renamed-pod")
+	if got := execOut(t, b, "hostname"); got != "renamed-pod\n" {
+		t.Errorf("container b's hostname is %q after a set it to \"renamed-pod\"", got)
 	}
 
 	// System V IPC is the pod's.
