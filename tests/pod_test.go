@@ -41,6 +41,7 @@ func newPod(t *testing.T, rt *ociRuntime) *pod {
 	p.sandbox = rt.newContainer(t, nil, "pod")
 	p.sandbox.b = rt.newBundle(t, bundleOpts{noOut: true, edit: func(s *specs.Spec) {
 		s.Annotations = p.annotations("sandbox")
+		s.Hostname = "web-pod"
 		s.Annotations["dev.gvisor.spec.mount.cache.source"] = p.volume
 		s.Annotations["dev.gvisor.spec.mount.cache.type"] = "tmpfs"
 		s.Annotations["dev.gvisor.spec.mount.cache.share"] = "pod"
@@ -66,7 +67,22 @@ func (p *pod) annotations(kind string) map[string]string {
 func (p *pod) container(t *testing.T, name string, args ...string) *ociContainer {
 	t.Helper()
 	c := p.rt.newContainer(t, nil, name)
-	c.b = p.rt.newBundle(t, bundleOpts{edit: func(s *specs.Spec) {
+	// The files the CRI plugin binds into every container.
+	files := filepath.Join(p.rt.dir, "files-"+name)
+	if err := os.MkdirAll(files, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for f, data := range map[string]string{"hosts": "127.0.0.1 localhost\n10.1.2.3 " + name + "\n", "resolv.conf": "nameserver 10.96.0.10\n", "termination-log": ""} {
+		if err := os.WriteFile(filepath.Join(files, f), []byte(data), 0o666); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Writable roots, as CRI makes them unless readonly_rootfs.
+	c.b = p.rt.newBundle(t, bundleOpts{writable: true, edit: func(s *specs.Spec) {
+		s.Mounts = append(s.Mounts,
+			specs.Mount{Destination: "/etc/hosts", Type: "bind", Source: filepath.Join(files, "hosts"), Options: []string{"rbind", "rprivate", "ro"}},
+			specs.Mount{Destination: "/etc/resolv.conf", Type: "bind", Source: filepath.Join(files, "resolv.conf"), Options: []string{"rbind", "rprivate", "ro"}},
+			specs.Mount{Destination: "/dev/termination-log", Type: "bind", Source: filepath.Join(files, "termination-log"), Options: []string{"rbind", "rprivate", "rw"}})
 		s.Annotations = p.annotations("container")
 		s.Annotations["io.kubernetes.cri.container-name"] = name
 		s.Mounts = append(s.Mounts,
@@ -127,6 +143,17 @@ func parentPID(pid int) int {
 	return n
 }
 
+// withPIDPath gives the pid namespace of nss the path p.
+func withPIDPath(nss []specs.LinuxNamespace, p string) []specs.LinuxNamespace {
+	out := []specs.LinuxNamespace{{Type: specs.PIDNamespace, Path: p}}
+	for _, ns := range nss {
+		if ns.Type != specs.PIDNamespace {
+			out = append(out, ns)
+		}
+	}
+	return out
+}
+
 func newKeys(after, before map[int]bool) []int {
 	var out []int
 	for p := range after {
@@ -158,6 +185,13 @@ func TestPodContainers(t *testing.T) {
 	p := newPod(t, rt)
 	a := p.container(t, "a", "sh", "-c", "echo $$ > /out/pid; exec sleep 1000001")
 	b := p.container(t, "b", "sh", "-c", "echo $$ > /out/pid; exec sleep 1000002")
+	// a may set the pod's hostname.
+	if c := a.b.spec.Process.Capabilities; c != nil {
+		c.Bounding = append(c.Bounding, "CAP_SYS_ADMIN")
+		c.Effective = append(c.Effective, "CAP_SYS_ADMIN")
+		c.Permitted = append(c.Permitted, "CAP_SYS_ADMIN")
+	}
+	writeJSON(t, filepath.Join(a.b.dir, "config.json"), a.b.spec)
 	a.createStart(t)
 	b.createStart(t)
 
@@ -189,6 +223,15 @@ func TestPodContainers(t *testing.T) {
 	if got := execOut(t, b, "cat", "/proc/1/cmdline"); !strings.Contains(got, "1000002") {
 		t.Errorf("container b's /proc/1 is %q, want its own init (sleep 1000002)", got)
 	}
+	// The files CRI binds: /etc/hosts, /etc/resolv.conf, and the
+	// termination log the container writes for the kubelet.
+	if got := execOut(t, b, "cat", "/etc/hosts", "/etc/resolv.conf"); got != "127.0.0.1 localhost\n10.1.2.3 b\nnameserver 10.96.0.10\n" {
+		t.Errorf("container b reads /etc/hosts and /etc/resolv.conf as %q, want the files CRI bound", got)
+	}
+	execOut(t, b, "sh", "-c", "echo finished > /dev/termination-log")
+	if got, _ := os.ReadFile(filepath.Join(p.rt.dir, "files-b", "termination-log")); string(got) != "finished\n" {
+		t.Errorf("the host's termination log of b holds %q, want \"finished\"", got)
+	}
 	if pids := b.psPids(t); len(pids) == 0 || pids[0] != 1 {
 		t.Errorf("runsc ps b lists pids %v, want its own processes starting with its pid 1", pids)
 	}
@@ -219,10 +262,46 @@ func TestPodContainers(t *testing.T) {
 		t.Errorf("the host sees %q in the hostPath volume, want \"two\"", h)
 	}
 
+	// UTS is the pod's: its hostname, and a change made in one container
+	// shows in the other.
+	if got := execOut(t, b, "hostname"); got != "web-pod\n" {
+		t.Errorf("container b's hostname is %q, want the pod's \"web-pod\"", got)
+	}
+	execOut(t, a, "hostname", "renamed-pod")
+	if got := execOut(t, b, "hostname"); got != "renamed-pod\n" {
+		t.Errorf("container b's hostname is %q after a set it to \"renamed-pod\"", got)
+	}
+
 	// System V IPC is the pod's.
 	execOut(t, a, "podshm", "put", "0x5eed", "shm-from-a")
 	if got := execOut(t, b, "podshm", "get", "0x5eed"); got != "shm-from-a\n" {
 		t.Errorf("container b reads %q from the shared memory segment a made, want \"shm-from-a\"", got)
+	}
+
+	// An exec'd process's exit code comes back.
+	if r := b.exec(t, ociOpts{}, nil, "sh", "-c", "exit 5"); r.code != 5 {
+		t.Errorf("exec of `exit 5` in b exited %d, want 5%s", r.code, r)
+	}
+
+	// A container given the pod's pid namespace by path (CRI's shared
+	// process namespace) is not pid 1 and sees the pod's processes.
+	d := p.container(t, "d", "sh", "-c", "echo $$ > /out/pid; exec sleep 1000004")
+	d.b.spec.Linux.Namespaces = withPIDPath(d.b.spec.Linux.Namespaces, "/proc/"+strconv.Itoa(podPID)+"/ns/pid")
+	writeJSON(t, filepath.Join(d.b.dir, "config.json"), d.b.spec)
+	d.createStart(t)
+	d.waitFile(t, "pid", "the init's pid", func(s string) bool { return s != "" })
+	if got := d.b.readOut("pid"); got == "1\n" {
+		t.Errorf("container d shares the pod's pid namespace but its init is pid 1")
+	}
+	if got := execOut(t, d, "cat", "/proc/1/cmdline"); !strings.Contains(got, "1000000") {
+		t.Errorf("container d's /proc/1 is %q, want the pod's first process (sleep 1000000)", got)
+	}
+	if pids := d.psPids(t); len(pids) != 1 {
+		t.Errorf("runsc ps d lists %v, want only its own process", pids)
+	}
+	rt.ok(t, "delete", "--force", d.id)
+	if st := b.state(t); st.Status != "running" {
+		t.Errorf("container b is %q after d was deleted, want running", st.Status)
 	}
 
 	// A container whose process exits 3 is stopped with 3.
@@ -237,7 +316,8 @@ func TestPodContainers(t *testing.T) {
 
 	// Killing and deleting a leaves b running, and takes a's gofer.
 	gofers := goferPIDs()
-	rt.ok(t, "kill", a.id, "KILL")
+	// --all: every process of a, none of b's or the pod's.
+	rt.ok(t, "kill", "--all", a.id, "KILL")
 	a.waitStatus(t, "stopped")
 	rt.ok(t, "delete", a.id)
 	a.gone(t)
@@ -299,4 +379,96 @@ func TestPodSentryKilled(t *testing.T) {
 	a.gone(t)
 	p.sandbox.gone(t)
 	p.sandbox.cgroupsGone(t)
+}
+
+// TestPodCreateKilledMidway kills `runsc create` of a container of a pod
+// after the Sentry built the container but before runsc committed it
+// (in its createRuntime hook): the container then reads as stopped, the
+// Sentry has let go of it, delete removes its gofer and state, and the
+// pod runs on.
+func TestPodCreateKilledMidway(t *testing.T) {
+	rt := newOCIRuntime(t, "runsc")
+	p := newPod(t, rt)
+	e := p.container(t, "e", "sleep", "1000000")
+	marker := filepath.Join(rt.dir, "in-hook")
+	e.b.spec.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{
+		Path: "/bin/sh", Args: []string{"sh", "-c", "touch " + marker + "; exec sleep 100"},
+	}}}
+	writeJSON(t, filepath.Join(e.b.dir, "config.json"), e.b.spec)
+	gofersBefore := goferPIDs()
+	g := rt.startCLI(t, ociOpts{}, "create", "--bundle", e.b.dir, e.id)
+	for deadline := time.Now().Add(ociStopTimeout); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(marker); err == nil {
+			break
+		}
+		if time.Now().After(deadline) || !g.running() {
+			t.Fatalf("runsc create never reached its createRuntime hook%s\n%s", g.wait(t, time.Second), rt.logTail())
+		}
+	}
+	gofer := newKeys(goferPIDs(), gofersBefore)
+	if len(gofer) != 1 {
+		t.Fatalf("while creating e: %d new gofer processes, want 1", len(gofer))
+	}
+	syscall.Kill(-g.r.pid, syscall.SIGKILL)
+	g.wait(t, 5*time.Second)
+
+	e.waitStatus(t, "stopped")
+	rt.ok(t, "delete", e.id)
+	e.gone(t)
+	if id, ok := newProcID(gofer[0]); ok && !waitGone([]procID{id}, 5*time.Second) {
+		t.Errorf("the gofer of the half-created container outlived its delete")
+	}
+	// The Sentry forgot it: the id can be created again.
+	e.b.spec.Hooks = nil
+	writeJSON(t, filepath.Join(e.b.dir, "config.json"), e.b.spec)
+	e.createStart(t)
+	if st := p.sandbox.state(t); st.Status != "running" {
+		t.Errorf("the pod sandbox is %q, want running", st.Status)
+	}
+	rt.ok(t, "delete", "--force", p.sandbox.id)
+	e.gone(t)
+}
+
+// TestPodBadContainer: a container of a pod that cannot be built fails
+// its create with one line and no trace, the pod untouched; so does one
+// naming a pod sandbox that does not exist.
+func TestPodBadContainer(t *testing.T) {
+	rt := newOCIRuntime(t, "runsc")
+	p := newPod(t, rt)
+	gofersBefore := goferPIDs()
+	for _, bad := range []struct {
+		name string
+		edit func(s *specs.Spec)
+		want string
+	}{
+		{"missing", func(s *specs.Spec) { s.Process.Args = []string{"/no/such/program"} }, "no such file"},
+		{"mount", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Type: "ext4", Source: "/dev/sda"})
+		}, "ext4"},
+		{"nopod", func(s *specs.Spec) { s.Annotations["io.kubernetes.cri.sandbox-id"] = "no-such-pod" }, "no-such-pod"},
+	} {
+		c := p.container(t, bad.name, "true")
+		bad.edit(c.b.spec)
+		writeJSON(t, filepath.Join(c.b.dir, "config.json"), c.b.spec)
+		r := rt.cli(t, ociOpts{}, "create", "--bundle", c.b.dir, c.id)
+		if line := checkCLIError(t, rt, r, "create of a bad pod container ("+bad.name+")"); !strings.Contains(line, bad.want) {
+			sentryOut, _ := os.ReadFile(p.sandbox.stderr)
+			t.Errorf("create (%s) said %q, want it to name %q; the pod's stderr:\n%s", bad.name, line, bad.want, indent(string(sentryOut)))
+		}
+		c.gone(t)
+		if st := p.sandbox.state(t); st.Status != "running" {
+			t.Fatalf("the pod is %q after a failed create (%s), want running", st.Status, bad.name)
+		}
+	}
+	if left := newKeys(goferPIDs(), gofersBefore); len(left) != 0 {
+		time.Sleep(time.Second)
+		if left = newKeys(goferPIDs(), gofersBefore); len(left) != 0 {
+			t.Errorf("failed creates left gofer processes: %v", left)
+		}
+	}
+	ok := p.container(t, "missing", "sleep", "1000000")
+	ok.createStart(t)
+	if got := execOut(t, ok, "cat", "/whoami"); got != "missing\n" {
+		t.Errorf("a good container after the failed ones reads /whoami %q", got)
+	}
 }

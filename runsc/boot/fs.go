@@ -65,6 +65,9 @@ type mountTarget struct {
 	podVolumes map[string]bool
 	// revalidate: directory binds are seen by other containers too.
 	revalidate bool
+	// goferRoot is the root of the container's gofer filesystem, where
+	// the gofer shows its file binds.
+	goferRoot vfs.Inode
 }
 
 // build creates the kernel with its filesystems: the gofer root, the
@@ -175,7 +178,7 @@ func build(spec *Spec, goferConns []*os.File, p platform.Platform, host *hostinf
 		vfs.MountOptions{FSType: "proc", Source: "proc", NoSuid: true, NoDev: true, NoExec: true}); err != nil {
 		return nil, fmt.Errorf("mounting /proc: %w", err)
 	}
-	if err := s.mountAll(spec, &mountTarget{root: v.Root(), clients: s.clients, revalidate: spec.Pod}); err != nil {
+	if err := s.mountAll(spec, &mountTarget{root: v.Root(), clients: s.clients, revalidate: spec.Pod, goferRoot: rootFS.Root()}); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -513,8 +516,10 @@ func (s *sandbox) mount(t *mountTarget, m specs.Mount) error {
 	}
 	opts := mountFlags(m)
 	switch kind {
-	case MountSentryDefault, MountBindFile:
+	case MountSentryDefault:
 		return nil
+	case MountBindFile:
+		return s.mountFileBind(t, m, dst, opts)
 	case MountTmpfs:
 		// A bind of /dev/shm carries bind options, not tmpfs ones.
 		to := tmpfs.Options{Mode: 0o1777}
@@ -571,6 +576,34 @@ func (s *sandbox) mount(t *mountTarget, m specs.Mount) error {
 		return err
 	}
 	return fmt.Errorf("unknown mount kind %d", kind)
+}
+
+// mountFileBind shows the file bind m at dst. The gofer bound the host
+// file at dst in its view of the root, so it is seen through the root
+// filesystem, unless dst's directory is a filesystem of the Sentry (the
+// kubelet's /dev/termination-log in the Sentry's /dev): then the gofer's
+// file is mounted over dst.
+func (s *sandbox) mountFileBind(t *mountTarget, m specs.Mount, dst string, opts vfs.MountOptions) error {
+	ctx := bootContext{}
+	v := s.k.VFS()
+	dir, err := v.GetDentry(ctx, vfs.PathOperation{Root: t.root, Start: t.root, Path: path.Dir(dst), FollowFinal: true})
+	if err != nil {
+		return err
+	}
+	inRoot := dir.Mount == t.root.Mount
+	dir.DecRef()
+	if inRoot || t.goferRoot == nil {
+		return nil
+	}
+	file := t.goferRoot
+	for _, name := range strings.Split(strings.TrimPrefix(dst, "/"), "/") {
+		if file, err = file.Lookup(ctx, name); err != nil {
+			return fmt.Errorf("the gofer's %s: %w", dst, err)
+		}
+	}
+	opts.FSType, opts.Source = "9p", m.Source
+	_, err = v.MountFileAt(ctx, t.root, dst, file, opts)
+	return err
 }
 
 // mountAt returns the mount whose root is at path.

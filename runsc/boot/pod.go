@@ -136,7 +136,7 @@ type podContainer struct {
 
 // createContainer builds container id from spec with the gofer
 // connections conns and makes its init with stdio, not started.
-func (s *sandbox) createContainer(id string, spec *Spec, conns []*os.File, stdio []int) (c *podContainer, err error) {
+func (s *sandbox) createContainer(id string, spec *Spec, conns []*os.File, stdio []int) (_ *podContainer, err error) {
 	if spec.OCI == nil || spec.OCI.Process == nil || len(conns) != 1+len(spec.BindMounts) {
 		for _, f := range conns {
 			f.Close()
@@ -147,7 +147,9 @@ func (s *sandbox) createContainer(id string, spec *Spec, conns []*os.File, stdio
 	ctx := bootContext{}
 	v := s.k.VFS()
 	mf := v.MemoryFile()
-	c = &podContainer{id: id, gone: make(chan struct{})}
+	// c is not the named result: the deferred cleanup needs it after a
+	// failed return has set that to nil.
+	c := &podContainer{id: id, gone: make(chan struct{})}
 	var mntns *vfs.MountNamespace
 	stdioTaken := false
 	defer func() {
@@ -223,7 +225,7 @@ func (s *sandbox) createContainer(id string, spec *Spec, conns []*os.File, stdio
 	}
 	// Its binds may be the pod's volumes that other containers write
 	// through their own gofers: never trust cached names there.
-	t := &mountTarget{root: root, clients: c.clients, sub: true, revalidate: true}
+	t := &mountTarget{root: root, clients: c.clients, sub: true, revalidate: true, goferRoot: rootFS.Root()}
 	if err := s.mountAll(spec, t); err != nil {
 		return nil, err
 	}

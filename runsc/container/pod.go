@@ -105,6 +105,11 @@ func createInPod(root, id, sandboxID string, o *CreateOptions) (c *Container, er
 	default:
 		return nil, fmt.Errorf("pod sandbox %q is %s", sandboxID, st)
 	}
+	if l := o.Spec.Linux; l != nil && hasLimits(l.Resources) && o.Logger != nil {
+		// Said rather than silently dropped: one cgroup, the sandbox's,
+		// holds the pod's Sentry and gofers.
+		o.Logger.Warnf("linux.resources of container %q are not applied on their own: the pod's cgroup (its sandbox's) bounds every container of the pod", id)
+	}
 	dir := filepath.Join(root, id)
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		if errors.Is(err, os.ErrExist) {
@@ -201,6 +206,13 @@ func createInPod(root, id, sandboxID string, o *CreateOptions) (c *Container, er
 		}
 	}
 	return c, nil
+}
+
+// hasLimits reports whether r limits anything (the device rules every
+// spec carries do not: the Sentry has only its own devices).
+func hasLimits(r *specs.LinuxResources) bool {
+	return r != nil && (r.Memory != nil || r.CPU != nil || r.Pids != nil || r.BlockIO != nil ||
+		len(r.HugepageLimits) > 0 || len(r.Unified) > 0 || r.Network != nil || len(r.Rdma) > 0)
 }
 
 // exited reports whether a container of a pod has seen its first

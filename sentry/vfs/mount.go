@@ -254,6 +254,40 @@ func (v *VirtualFilesystem) mountOn(ctx Context, target VirtualDentry, root Inod
 	if ftype != unix.S_IFDIR {
 		return nil, unix.ENOTDIR
 	}
+	return v.addMount(target, root, ftype, opts), nil
+}
+
+// MountFileAt mounts the non-directory inode over the file at path,
+// resolved from rootVD, which is made (an empty regular file) if
+// missing: a host file bound where the Sentry serves the directory
+// itself (/dev/termination-log in the Sentry's /dev).
+func (v *VirtualFilesystem) MountFileAt(ctx Context, rootVD VirtualDentry, path string, file Inode, opts MountOptions) (*Mount, error) {
+	ftype, err := fileType(ctx, file)
+	if err != nil {
+		return nil, err
+	}
+	if ftype == unix.S_IFDIR {
+		return nil, unix.EISDIR
+	}
+	pop := PathOperation{Root: rootVD, Start: rootVD, Path: path, FollowFinal: true}
+	target, err := v.GetDentry(ctx, pop)
+	if err == unix.ENOENT {
+		if err = v.Mknod(ctx, pop, unix.S_IFREG|0o644, 0); err == nil || err == unix.EEXIST {
+			target, err = v.GetDentry(ctx, pop)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer target.DecRef()
+	if target.Dentry.IsDir() {
+		return nil, unix.EISDIR
+	}
+	return v.addMount(target, file, ftype, opts), nil
+}
+
+// addMount mounts root (of type ftype) on target.
+func (v *VirtualFilesystem) addMount(target VirtualDentry, root Inode, ftype uint32, opts MountOptions) *Mount {
 	m := &Mount{
 		id:     v.nextID.Add(1),
 		root:   v.newDentry(nil, "/", root, ftype),
@@ -267,7 +301,7 @@ func (v *VirtualFilesystem) mountOn(ctx Context, target VirtualDentry, root Inod
 	v.mountMu.Lock()
 	defer v.mountMu.Unlock()
 	v.addLocked(m)
-	return m, nil
+	return m
 }
 
 // syntheticParents makes the missing directories above path's final

@@ -183,3 +183,39 @@ func TestNewNamespaceBindMountAt(t *testing.T) {
 		t.Fatal("releasing the namespace should end it and leave the source")
 	}
 }
+
+// TestMountFileAt: a file mounted over a missing name in another
+// filesystem shows the mounted file's contents there.
+func TestMountFileAt(t *testing.T) {
+	e := newEnv(t)
+	e.mkdir("/src")
+	e.mkdir("/dev")
+	fd, err := e.v.Open(e.ctx, e.pop("/src/log", false), unix.O_CREAT|unix.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd.DecRef()
+	src, err := e.v.GetDentry(e.ctx, e.pop("/src/log", true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.DecRef()
+	devfs := tmpfs.New(memFile(t), tmpfs.Options{Mode: 0o755})
+	if _, err := e.v.MountAt(e.ctx, "/dev", devfs.Root(), vfs.MountOptions{FSType: "tmpfs"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.v.MountFileAt(e.ctx, e.v.Root(), "/dev/termination-log", src.Inode(), vfs.MountOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.v.GetDentry(e.ctx, e.pop("/dev/termination-log", true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.DecRef()
+	if got.Inode() != src.Inode() {
+		t.Fatal("/dev/termination-log is not the mounted file")
+	}
+	if _, err := e.v.MountFileAt(e.ctx, e.v.Root(), "/dev/x", devfs.Root(), vfs.MountOptions{}); err != unix.EISDIR {
+		t.Fatalf("mounting a directory as a file: %v, want EISDIR", err)
+	}
+}
