@@ -37,7 +37,7 @@ func init() {
 	register(unix.SYS_GETPEERNAME, "getpeername", sysGetpeername, FD, Hex, Hex)
 	register(unix.SYS_SENDTO, "sendto", sysSendto, FD, Buf, Int, Hex, Hex, Int)
 	register(unix.SYS_RECVFROM, "recvfrom", sysRecvfrom, FD, Hex, Int, Hex, Hex, Hex)
-	register(unix.SYS_SENDMSG, "sendmsg", sysSendmsg, FD, Hex, Hex).partial("MSG_OOB: EOPNOTSUPP; SOL_SOCKET control messages other than SCM_RIGHTS and SCM_CREDENTIALS: EINVAL; IP-level ones (IP_TTL, IP_PKTINFO, IPV6_HOPLIMIT, ...) are not applied")
+	register(unix.SYS_SENDMSG, "sendmsg", sysSendmsg, FD, Hex, Hex).partial("MSG_OOB: EOPNOTSUPP; SOL_SOCKET control messages other than SCM_RIGHTS and SCM_CREDENTIALS: EINVAL; IP sockets take IP_TTL, IPV6_HOPLIMIT and IPV6_PKTINFO; IP_PKTINFO, IP_TOS, IPV6_TCLASS and other IP-level ones: EINVAL")
 	register(unix.SYS_RECVMSG, "recvmsg", sysRecvmsg, FD, Hex, Hex).partial("MSG_OOB: EOPNOTSUPP; no SCM_TIMESTAMP*, SCM_SECURITY or SCM_PIDFD; IP sockets give IP_PKTINFO, IP_TTL, IP_TOS, IPV6_PKTINFO, IPV6_HOPLIMIT, IPV6_TCLASS; MSG_ERRQUEUE: EAGAIN (no error queue)")
 	register(unix.SYS_SENDMMSG, "sendmmsg", sysSendmmsg, FD, Hex, Int, Hex)
 	register(unix.SYS_RECVMMSG, "recvmmsg", sysRecvmmsg, FD, Hex, Int, Hex, Hex)
@@ -522,7 +522,7 @@ func sendmsg(t *kernel.Task, f *vfs.FileDescription, s *socket.File, h msghdr, f
 		if err := t.CopyIn(h.control, ctl); err != nil {
 			return 0, unix.EFAULT
 		}
-		rights, creds, err := parseControl(t, s, ctl)
+		rights, creds, other, err := parseControl(t, s, ctl)
 		defer func() {
 			for _, r := range rights {
 				r.DecRef()
@@ -531,7 +531,7 @@ func sendmsg(t *kernel.Task, f *vfs.FileDescription, s *socket.File, h msghdr, f
 		if err != nil {
 			return 0, err
 		}
-		m.Rights, m.Creds = rights, creds
+		m.Rights, m.Creds, m.Control = rights, creds, other
 	}
 	ep := s.Endpoint()
 	return ep.SendMsg(t, m, ep.Sock().SendWait(nonblocking(f) || flags&unix.MSG_DONTWAIT != 0))
@@ -541,54 +541,57 @@ func sendmsg(t *kernel.Task, f *vfs.FileDescription, s *socket.File, h msghdr, f
 // SCM_RIGHTS (AF_UNIX only, at most SCM_MAX_FD, EBADF for a bad
 // descriptor, O_PATH ones allowed), SCM_CREDENTIALS checked against the
 // sender's identity; other SOL_SOCKET types are EINVAL and other levels
-// are skipped. The caller releases the returned files.
-func parseControl(t *kernel.Task, s *socket.File, ctl []byte) ([]*vfs.FileDescription, *socket.Creds, error) {
+// are returned for the family (IP_TTL, ...). The caller releases the
+// returned files.
+func parseControl(t *kernel.Task, s *socket.File, ctl []byte) ([]*vfs.FileDescription, *socket.Creds, []socket.Cmsg, error) {
 	var rights []*vfs.FileDescription
 	var creds *socket.Creds
+	var other []socket.Cmsg
 	le := binary.LittleEndian
 	for off := 0; len(ctl)-off >= sizeofCmsghdr; {
 		clen := le.Uint64(ctl[off:])
 		level := int32(le.Uint32(ctl[off+8:]))
 		typ := int32(le.Uint32(ctl[off+12:]))
 		if clen < sizeofCmsghdr || clen > uint64(len(ctl)-off) {
-			return rights, nil, unix.EINVAL
+			return rights, nil, nil, unix.EINVAL
 		}
 		data := ctl[off+sizeofCmsghdr : off+int(clen)]
 		off += cmsgAlign(int(clen))
 		if level != unix.SOL_SOCKET {
+			other = append(other, socket.Cmsg{Level: level, Type: typ, Data: data})
 			continue
 		}
 		switch typ {
 		case unix.SCM_RIGHTS:
 			if s.Endpoint().Sock().Family != unix.AF_UNIX {
-				return rights, nil, unix.EINVAL
+				return rights, nil, nil, unix.EINVAL
 			}
 			n := len(data) / 4
 			if len(rights)+n > socket.SCMMaxFD {
-				return rights, nil, unix.EINVAL
+				return rights, nil, nil, unix.EINVAL
 			}
 			for i := 0; i < n; i++ {
 				fd := int32(le.Uint32(data[4*i:]))
 				file, _, err := t.FDTable().Get(fd)
 				if err != nil || file == nil {
-					return rights, nil, unix.EBADF
+					return rights, nil, nil, unix.EBADF
 				}
 				rights = append(rights, file)
 			}
 		case unix.SCM_CREDENTIALS:
 			if clen != sizeofCmsghdr+socket.SizeofUcred {
-				return rights, nil, unix.EINVAL
+				return rights, nil, nil, unix.EINVAL
 			}
 			c, err := checkCreds(t, socket.Creds{PID: int32(le.Uint32(data)), UID: le.Uint32(data[4:]), GID: le.Uint32(data[8:])})
 			if err != nil {
-				return rights, nil, err
+				return rights, nil, nil, err
 			}
 			creds = &c
 		default:
-			return rights, nil, unix.EINVAL
+			return rights, nil, nil, unix.EINVAL
 		}
 	}
-	return rights, creds, nil
+	return rights, creds, other, nil
 }
 
 func cmsgAlign(n int) int { return (n + 7) &^ 7 }

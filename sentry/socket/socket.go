@@ -132,6 +132,10 @@ type SendMsg struct {
 	// Creds are credentials given with SCM_CREDENTIALS (already checked
 	// against the sender's identity), nil if none.
 	Creds *Creds
+	// Control are the control messages at levels other than SOL_SOCKET
+	// (IP_TTL, IPV6_HOPLIMIT, ...); families without such messages
+	// ignore them, as Linux's unix sockets do.
+	Control []Cmsg
 }
 
 // RecvMsg is one recvmsg(2) (or recv, recvfrom, read): Data and Flags in,

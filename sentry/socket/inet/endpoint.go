@@ -166,11 +166,20 @@ func (e *endpoint) Connect(ctx vfs.Context, b []byte, w socket.Wait) error {
 		bl.Register(&e.queue, waiter.EventOut|waiter.EventErr|waiter.EventHUp)
 	}
 	terr := e.ep.Connect(a)
-	if _, ok := terr.(*tcpip.ErrConnectStarted); !ok {
+	switch terr.(type) {
+	case *tcpip.ErrConnectStarted:
+		if w.Nonblock {
+			return linux.EINPROGRESS
+		}
+	case *tcpip.ErrAlreadyConnecting:
+		// A blocking connect restarted after a signal, or one made
+		// while a non-blocking one is under way, waits for the
+		// handshake as inet_stream_connect does.
+		if w.Nonblock {
+			return linux.EALREADY
+		}
+	default:
 		return errno(terr)
-	}
-	if w.Nonblock {
-		return linux.EINPROGRESS
 	}
 	for e.ep.Readiness(gwaiter.EventOut|gwaiter.EventErr|gwaiter.EventHUp) == 0 {
 		if err := bl.Wait(); err != nil {

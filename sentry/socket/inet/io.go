@@ -3,6 +3,7 @@ package inet
 import (
 	"encoding/binary"
 	"io"
+	"strconv"
 
 	"github.com/veil-sandbox/veil/sentry/socket"
 	"github.com/veil-sandbox/veil/sentry/vfs"
@@ -84,6 +85,13 @@ func (e *endpoint) SendMsg(ctx vfs.Context, m *socket.SendMsg, w socket.Wait) (i
 			return 0, err
 		}
 		opts.To = &to
+	}
+	if len(m.Control) > 0 {
+		cm, err := sendControl(ctx, m.Control)
+		if err != nil {
+			return 0, err
+		}
+		opts.ControlMessages = cm
 	}
 	r := &reader{data: m.Data}
 	total := m.Data.Len()
@@ -217,6 +225,48 @@ func (e *endpoint) RecvMsg(ctx vfs.Context, m *socket.RecvMsg, w socket.Wait) (i
 			return 0, err
 		}
 	}
+}
+
+// sendControl applies sendmsg's IP-level control messages
+// (ip_cmsg_send, ip6_datagram_send_ctl): IP_TTL, IPV6_HOPLIMIT and
+// IPV6_PKTINFO. IP_PKTINFO, IP_TOS and IPV6_TCLASS are not implemented
+// (EINVAL, counted); messages of other levels are ignored as Linux does.
+func sendControl(ctx vfs.Context, cms []socket.Cmsg) (tcpip.SendableControlMessages, error) {
+	var out tcpip.SendableControlMessages
+	for _, c := range cms {
+		switch {
+		case c.Level == linux.SOL_IP && c.Type == linux.IP_TTL:
+			v, err := getInt(c.Data)
+			if err != nil || v < 1 || v > 255 {
+				return out, linux.EINVAL
+			}
+			out.HasTTL, out.TTL = true, uint8(v)
+		case c.Level == linux.SOL_IPV6 && c.Type == linux.IPV6_HOPLIMIT:
+			v, err := getInt(c.Data)
+			if err != nil || v < -1 || v > 255 {
+				return out, linux.EINVAL
+			}
+			if v >= 0 {
+				out.HasHopLimit, out.HopLimit = true, uint8(v)
+			}
+		case c.Level == linux.SOL_IPV6 && c.Type == linux.IPV6_PKTINFO:
+			if len(c.Data) < 20 {
+				return out, linux.EINVAL
+			}
+			out.HasIPv6PacketInfo = true
+			out.IPv6PacketInfo = tcpip.IPv6PacketInfo{
+				Addr: tcpip.AddrFrom16Slice(c.Data[:16]),
+				NIC:  tcpip.NICID(binary.LittleEndian.Uint32(c.Data[16:])),
+			}
+			if out.IPv6PacketInfo.Addr == (tcpip.AddrFrom16([16]byte{})) {
+				out.IPv6PacketInfo.Addr = tcpip.Address{}
+			}
+		case c.Level == linux.SOL_IP || c.Level == linux.SOL_IPV6:
+			socket.CountUnsupported(ctx, "sendmsg control message (level "+strconv.Itoa(int(c.Level))+", type "+strconv.Itoa(int(c.Type))+")")
+			return out, linux.EINVAL
+		}
+	}
+	return out, nil
 }
 
 // finishDatagram fills in the sender and control messages of a received

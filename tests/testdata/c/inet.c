@@ -114,6 +114,11 @@ static void readiness(void)
 	socklen_t n = sizeof(e);
 	SYS(getsockopt(c, SOL_SOCKET, SO_ERROR, &e, &n));
 	printf("client SO_ERROR %d\n", e);
+	/* connect again once the handshake is done: 0 the first time, then EISCONN. */
+	rc = connect(c, (struct sockaddr *)&a, sizeof(a));
+	printf("connect again %d %s\n", rc, rc ? strerror(errno) : "");
+	rc = connect(c, (struct sockaddr *)&a, sizeof(a));
+	printf("connect again %d %s\n", rc, rc ? strerror(errno) : "");
 
 	SYS(write(c, "ping", 4));
 	for (int i = 0; i < 100; i++) {

@@ -116,3 +116,18 @@ buf = array.array("B", b"\0" * 400)
 hdr = struct.pack("iL", 400, buf.buffer_info()[0])
 n = struct.unpack("iL", fcntl.ioctl(socket.socket(), 0x8912, hdr))[0]
 print("SIOCGIFCONF", n, buf.tobytes()[:2], socket.inet_ntoa(buf.tobytes()[20:24]))
+
+# IP_TTL given to sendmsg reaches the receiver's IP_RECVTTL (12).
+r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+r.bind(("127.0.0.1", 0))
+r.setsockopt(socket.IPPROTO_IP, 12, 1)
+w = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+w.sendmsg([b"ttl"], [(socket.IPPROTO_IP, socket.IP_TTL, struct.pack("i", 5))], 0, r.getsockname())
+w.sendto(b"default", r.getsockname())
+for _ in range(2):
+    data, anc, _, _ = r.recvmsg(10, 64)
+    print("recvttl", data, [(l, t, struct.unpack("i", d)[0]) for l, t, d in anc])
+try:
+    w.sendmsg([b"x"], [(socket.IPPROTO_IP, socket.IP_TTL, struct.pack("i", 0))], 0, r.getsockname())
+except OSError as e:
+    print("IP_TTL 0", e.errno)
