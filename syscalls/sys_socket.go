@@ -45,6 +45,11 @@ func init() {
 	register(unix.SYS_SETSOCKOPT, "setsockopt", sysSetsockopt, FD, Int, Int, Hex, Int).partial("as getsockopt")
 
 	socket.SetHooks(socket.Hooks{
+		Unsupported: func(ctx vfs.Context, what string) {
+			if t, ok := ctx.(*kernel.Task); ok {
+				t.Kernel().CountUnimplemented(what)
+			}
+		},
 		Creds: func(ctx vfs.Context) (scm, peer socket.Creds) {
 			t, ok := ctx.(*kernel.Task)
 			if !ok {
