@@ -25,6 +25,7 @@ import (
 	"github.com/veil-sandbox/veil/sentry/kernel"
 	"github.com/veil-sandbox/veil/sentry/memfile"
 	"github.com/veil-sandbox/veil/sentry/socket"
+	"github.com/veil-sandbox/veil/sentry/socket/hostinet"
 	"github.com/veil-sandbox/veil/sentry/vdso"
 	"github.com/veil-sandbox/veil/sentry/vfs"
 	"github.com/veil-sandbox/veil/syscalls"
@@ -47,7 +48,7 @@ type sandbox struct {
 // Sentry's own /dev and /proc, and the mounts of the OCI spec. It runs on
 // platform p, or on a new ptrace platform if p is nil. host is what the
 // Sentry read of the host's processors (nil: made up from CPUID).
-func build(spec *Spec, goferConns []*os.File, p platform.Platform, host *hostinfo.Info) (*sandbox, error) {
+func build(spec *Spec, goferConns []*os.File, p platform.Platform, host *hostinfo.Info, hostNet *hostinet.Host) (*sandbox, error) {
 	mf, err := memfile.New()
 	if err != nil {
 		return nil, err
@@ -94,6 +95,10 @@ func build(spec *Spec, goferConns []*os.File, p platform.Platform, host *hostinf
 	// A network namespace made inside gets a socket stack of its own:
 	// its abstract unix names, netlink ports and a loopback interface.
 	k.NewNetworkStack = func(*kernel.NetNamespace) (any, error) { return socket.NewStack(), nil }
+	// Before /proc is mounted: its /proc/net lists the stack's files.
+	if err := setupNetwork(socket.StackFor(k), spec.Network, hostNet); err != nil {
+		return nil, err
+	}
 	k.HostSignalsActOnInit = spec.HostSignalsActOnInit
 	k.VDSO = vd // veil: vdso
 	k.SetHostname(spec.OCI.Hostname)

@@ -1,6 +1,11 @@
 package boot
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/veil-sandbox/veil/sentry/socket"
+	"github.com/veil-sandbox/veil/sentry/socket/hostinet"
+)
 
 // Network modes, as --network takes them (gVisor's names).
 const (
@@ -23,4 +28,18 @@ func CheckNetwork(name string) error {
 		return nil
 	}
 	return fmt.Errorf("invalid --network %q (want sandbox, host or none)", name)
+}
+
+// setupNetwork gives the sandbox's initial socket stack what its network
+// mode serves: under NetworkHost, host sockets for AF_INET and AF_INET6
+// and the host network hostNet the Sentry read at start.
+func setupNetwork(st *socket.Stack, mode string, hostNet *hostinet.Host) error {
+	switch mode {
+	case NetworkHost:
+		if hostNet == nil {
+			return fmt.Errorf("--network=host: the host's network was not read at start")
+		}
+		hostinet.Install(st, hostNet)
+	}
+	return nil
 }

@@ -222,7 +222,9 @@ func Start(o *Options) (sb *Sandbox, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if netns == "" {
+	// With --network=host the Sentry's host sockets live in the caller's
+	// network namespace (or the one config.json names).
+	if netns == "" && o.Network != boot.NetworkHost {
 		attr.Cloneflags |= unix.CLONE_NEWNET
 	}
 	// Its own session: signals from the caller's terminal reach only

@@ -47,8 +47,12 @@ const DefaultAction = unix.SECCOMP_RET_KILL_PROCESS
 
 // InstallSentry confines the calling Sentry process, all of its threads,
 // and every thread and process it creates from now on. The process must
-// have no_new_privs set (or CAP_SYS_ADMIN).
-func InstallSentry() error {
+// have no_new_privs set (or CAP_SYS_ADMIN). hostNetwork selects the
+// filter of --network=host (HostNetworkSentryFilter).
+func InstallSentry(hostNetwork bool) error {
+	if hostNetwork {
+		return install(HostNetworkSentryFilter())
+	}
 	return install(SentryFilter())
 }
 
