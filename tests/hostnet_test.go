@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -109,7 +110,8 @@ http {
 
 // hostNetClient talks to the host's servers given on the command line:
 // TCP, UDP both ways, a non-blocking connect to a closed port, and finds
-// the TCP server's listening socket in /proc/net/tcp.
+// the TCP server's listening socket in /proc/net/tcp; a blocking accept
+// is interrupted by a signal.
 const hostNetClient = `
 import socket, select, sys
 tcp, udp, closed = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
@@ -133,6 +135,18 @@ try:
     socket.create_connection(("127.0.0.1", closed))
 except OSError as e:
     print("blocking connect:", e.errno)
+import signal
+class Alarm(Exception): pass
+def alarm(*a): raise Alarm()
+signal.signal(signal.SIGALRM, alarm)
+l = socket.socket()
+l.bind(("127.0.0.1", 0))
+l.listen()
+signal.setitimer(signal.ITIMER_REAL, 0.2)
+try:
+    l.accept()
+except Alarm:
+    print("accept interrupted by a signal")
 hexport = ":%04X" % tcp
 print("listening in /proc/net/tcp:", any(l.split()[1].endswith(hexport) and l.split()[3] == "0A" for l in open("/proc/net/tcp").readlines()[1:]))
 `
@@ -178,7 +192,7 @@ func TestHostNetworkClient(t *testing.T) {
 	}()
 	args := []string{"/usr/bin/python3", "-c", hostNetClient,
 		strconv.Itoa(tl.Addr().(*net.TCPAddr).Port), strconv.Itoa(ul.LocalAddr().(*net.UDPAddr).Port), strconv.Itoa(freePort(t))}
-	want := "tcp: host got \"ping over tcp\"\nudp: host got ping over udp True\nclosed port: 111\nblocking connect: 111\nlistening in /proc/net/tcp: True\n"
+	want := "tcp: host got \"ping over tcp\"\nudp: host got ping over udp True\nclosed port: 111\nblocking connect: 111\naccept interrupted by a signal\nlistening in /proc/net/tcp: True\n"
 	nat := native(t, opts{timeout: 60 * time.Second}, args...)
 	if nat.code != 0 || nat.stdout != want {
 		t.Fatalf("BUG IN THE TEST: native run%s", nat)
@@ -272,4 +286,22 @@ for fam, typ, proto, name in [(socket.AF_PACKET, socket.SOCK_RAW, 0, "AF_PACKET"
 	if strings.Count(r.stdout, "\n") != 1 || !strings.Contains(r.stdout, ": lo:") {
 		t.Errorf("--network=none shows more than lo%s", r)
 	}
+}
+
+// TestHostNetworkBundle: `runsc run --network=host` on a bundle: busybox
+// wget in the container fetches a page from an HTTP server the test runs
+// on the host's loopback.
+func TestHostNetworkBundle(t *testing.T) {
+	needRunsc(t)
+	body := "hello from the host " + nonce(t)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) })}
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Close()
+	dir := makeBundle(t, newSpec("/", "/bin/busybox", "wget", "-q", "-O", "-", "http://"+l.Addr().String()+"/"))
+	r := runsc(t, opts{timeout: 60 * time.Second}, "--network=host", "--root", stateDir, "run", "--bundle", dir, "veil-e2e-"+nonce(t))
+	expect(t, r, 0, body)
 }
