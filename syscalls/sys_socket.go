@@ -25,7 +25,7 @@ import (
 )
 
 func init() {
-	register(unix.SYS_SOCKET, "socket", sysSocket, Int, Hex, Int).partial("AF_UNIX and AF_NETLINK (NETLINK_ROUTE) only; AF_INET, AF_INET6 and other families give EAFNOSUPPORT, other netlink protocols (sock_diag, audit, ...) EPROTONOSUPPORT")
+	register(unix.SYS_SOCKET, "socket", sysSocket, Int, Hex, Int).partial("AF_UNIX and AF_NETLINK (NETLINK_ROUTE); AF_INET and AF_INET6 only with --network=host (host TCP, UDP and ICMP ping sockets; SOCK_RAW EPERM), else EAFNOSUPPORT; other families EAFNOSUPPORT, other netlink protocols (sock_diag, audit, ...) EPROTONOSUPPORT")
 	register(unix.SYS_SOCKETPAIR, "socketpair", sysSocketpair, Int, Hex, Int, Hex)
 	register(unix.SYS_BIND, "bind", sysBind, FD, Hex, Int)
 	register(unix.SYS_LISTEN, "listen", sysListen, FD, Int)
