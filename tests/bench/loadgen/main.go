@@ -1,0 +1,125 @@
+// Command loadgen is the HTTP load generator of the network benchmarks
+// (tests/bench): -c connections make GET requests of -url for -d and it
+// prints the completed requests per second. With -new every request opens
+// a new connection; otherwise each connection is kept alive. With -wait
+// it only waits (up to -d) until a TCP connection to -addr succeeds.
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() {
+	target := flag.String("url", "", "URL to GET")
+	conns := flag.Int("c", 8, "concurrent connections")
+	dur := flag.Duration("d", 3*time.Second, "duration")
+	fresh := flag.Bool("new", false, "a new connection for every request")
+	wait := flag.String("wait", "", "only wait until this host:port accepts connections")
+	flag.Parse()
+	if *wait != "" {
+		for deadline := time.Now().Add(*dur); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if c, err := net.DialTimeout("tcp", *wait, time.Second); err == nil {
+				c.Close()
+				return
+			}
+		}
+		fmt.Fprintf(os.Stderr, "loadgen: %s does not accept connections\n", *wait)
+		os.Exit(1)
+	}
+	u, err := url.Parse(*target)
+	if err != nil || u.Host == "" {
+		fmt.Fprintf(os.Stderr, "loadgen: bad -url %q\n", *target)
+		os.Exit(2)
+	}
+	req := "GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\n"
+	if *fresh {
+		req += "Connection: close\r\n"
+	}
+	req += "\r\n"
+	var done atomic.Int64
+	var failed atomic.Value
+	stop := time.Now().Add(*dur)
+	var wg sync.WaitGroup
+	for range *conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var c net.Conn
+			var r *bufio.Reader
+			for time.Now().Before(stop) {
+				if c == nil {
+					if c, err = net.Dial("tcp", u.Host); err != nil {
+						failed.Store(err)
+						return
+					}
+					r = bufio.NewReader(c)
+				}
+				if err := roundTrip(c, r, req); err != nil {
+					failed.Store(err)
+					c.Close()
+					return
+				}
+				done.Add(1)
+				if *fresh {
+					c.Close()
+					c = nil
+				}
+			}
+			if c != nil {
+				c.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	if err, ok := failed.Load().(error); ok && done.Load() == 0 {
+		fmt.Fprintf(os.Stderr, "loadgen: %v\n", err)
+		os.Exit(1)
+	}
+	fmt.Printf("%.0f\n", float64(done.Load())/dur.Seconds())
+}
+
+// roundTrip sends one request and reads a 200 response with a
+// Content-Length body.
+func roundTrip(c net.Conn, r *bufio.Reader, req string) error {
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, req); err != nil {
+		return err
+	}
+	status, err := r.ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(status, " 200 ") {
+		return fmt.Errorf("response %q", strings.TrimSpace(status))
+	}
+	n := -1
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return err
+		}
+		line = strings.TrimSpace(line)
+		if line == "" {
+			break
+		}
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(k, "Content-Length") {
+			n, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	if n < 0 {
+		return fmt.Errorf("no Content-Length")
+	}
+	_, err = io.CopyN(io.Discard, r, int64(n))
+	return err
+}
