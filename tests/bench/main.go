@@ -145,6 +145,10 @@ func main() {
 
 	loadBefore := loadAverage()
 	runsc, runscErr := buildRunsc(root, work, log)
+	if *netOnly {
+		fmt.Print(runNetworkBench(root, work, runsc, runscErr, log))
+		return
+	}
 	envs := []*env{nativeEnv(), runcEnv(work, binDir, log)}
 	for _, platform := range []string{"ptrace", "systrap"} {
 		envs = append(envs, veilEnv(work, binDir, runsc, runscErr, platform, log))

@@ -30,6 +30,7 @@ import (
 var (
 	netSeconds = flag.Int("net-seconds", 5, "seconds of each TCP throughput run")
 	netBenchOn = flag.Bool("net", true, "run the network benchmarks")
+	netOnly    = flag.Bool("net-only", false, "run only the network benchmarks")
 )
 
 const (
@@ -138,10 +139,11 @@ func nativeNetEnv(ns *netNamespaces) *netEnv {
 }
 
 // ociNetEnv runs commands as containers of a bundle whose root is the
-// host's / (read-only, tmpfs /tmp): runc, or `runsc run` (Veil's veth
+// host's / (read-only, tmpfs /tmp; for runc, !hostRoot, its /usr and
+// /etc bound into a root of their own): runc, or `runsc run` (Veil's veth
 // placement, where the Sentry's stack takes the namespace's interfaces).
 // The loopback placement for runc is the bench's lo-only namespace.
-func ociNetEnv(name, runtime string, flags []string, work string, ns *netNamespaces) *netEnv {
+func ociNetEnv(name, runtime string, flags []string, hostRoot bool, work string, ns *netNamespaces) *netEnv {
 	dir := filepath.Join(work, name+"-net-bundle")
 	state := filepath.Join(dir, "state")
 	seq := 0
@@ -151,6 +153,29 @@ func ociNetEnv(name, runtime string, flags []string, work string, ns *netNamespa
 		}
 		spec := runcSpec(argv)
 		spec["root"] = map[string]any{"path": "/", "readonly": true}
+		if !hostRoot {
+			// runc cannot pivot_root into the host's /: a root of
+			// the host's /usr, /etc and the bench's files.
+			root := filepath.Join(dir, "rootfs")
+			for _, d := range []string{"usr", "etc", "proc", "dev", "tmp", strings.TrimPrefix(work, "/")} {
+				if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+					return "", err
+				}
+			}
+			for _, l := range []string{"bin", "sbin", "lib", "lib64"} {
+				if _, err := os.Lstat(filepath.Join(root, l)); err != nil {
+					if err := os.Symlink("usr/"+l, filepath.Join(root, l)); err != nil {
+						return "", err
+					}
+				}
+			}
+			spec["root"] = map[string]any{"path": root, "readonly": true}
+			mounts := spec["mounts"].([]map[string]any)
+			for _, src := range []string{"/usr", "/etc", work} {
+				mounts = append(mounts, map[string]any{"destination": src, "type": "bind", "source": src, "options": []string{"rbind", "ro"}})
+			}
+			spec["mounts"] = mounts
+		}
 		spec["process"].(map[string]any)["env"] = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 		nss := []map[string]any{{"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}}
 		switch p {
@@ -207,7 +232,7 @@ func veilNetEnv(platform, runsc string, runscErr error, work string, ns *netName
 		return &netEnv{name: name, reason: "build"}
 	}
 	pf := "--platform=" + platform
-	oci := ociNetEnv(name, runsc, []string{pf, "--network=sandbox"}, work, ns)
+	oci := ociNetEnv(name, runsc, []string{pf, "--network=sandbox"}, true, work, ns)
 	do := func(p placement, argv []string) []string {
 		mode := "--network=none"
 		if p == placeHost {
@@ -260,7 +285,7 @@ func (nb *netBench) serverAddr(p placement) string {
 // It returns the client's stdout.
 func (nb *netBench) measure(e *netEnv, p placement, server, client []string, port int) (string, error) {
 	if p == placeLoopback {
-		script := fmt.Sprintf(`%s >/dev/null 2>&1 & pid=$!; %s -wait 127.0.0.1:%d -d 30s && %s; rc=$?; kill $pid; exit $rc`,
+		script := fmt.Sprintf(`%s >/dev/null 2>&1 & pid=$!; %s -listening %d -d 10s && %s; rc=$?; kill $pid; exit $rc`,
 			shellJoin(server), nb.loadgen, port, shellJoin(client))
 		return e.run(p, []string{"/bin/sh", "-c", script})
 	}
@@ -268,9 +293,22 @@ func (nb *netBench) measure(e *netEnv, p placement, server, client []string, por
 	if err != nil {
 		return "", err
 	}
-	defer stop()
-	addr := fmt.Sprintf("%s:%d", nb.serverAddr(p), port)
-	w := nb.clientArgv(p, []string{nb.loadgen, "-wait", addr, "-d", "30s"})
+	// The probes look at the server's namespace.
+	probe := func(more ...string) []string {
+		a := append([]string{nb.loadgen, "-listening", strconv.Itoa(port), "-d", "10s"}, more...)
+		if p == placeVeth {
+			return inNetns(nb.ns.server, a)
+		}
+		return a
+	}
+	defer func() {
+		stop()
+		// The Sentry or container may outlive its runtime's process
+		// for a moment: the next server needs the port.
+		g := probe("-gone")
+		runAndCapture("/", g[0], g[1:]...)
+	}()
+	w := probe()
 	if _, err := runAndCapture("/", w[0], w[1:]...); err != nil {
 		return "", fmt.Errorf("server did not come up: %v", err)
 	}
@@ -406,7 +444,7 @@ func runNetworkBench(root, work, runsc string, runscErr error, log func(string, 
 	}
 	envs := []*netEnv{nativeNetEnv(ns)}
 	if runc, err := exec.LookPath("runc"); err == nil {
-		envs = append(envs, ociNetEnv("runc", runc, nil, work, ns))
+		envs = append(envs, ociNetEnv("runc", runc, nil, false, work, ns))
 	} else {
 		envs = append(envs, &netEnv{name: "runc", reason: "missing"})
 	}

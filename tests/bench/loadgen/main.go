@@ -1,8 +1,11 @@
 // Command loadgen is the HTTP load generator of the network benchmarks
 // (tests/bench): -c connections make GET requests of -url for -d and it
 // prints the completed requests per second. With -new every request opens
-// a new connection; otherwise each connection is kept alive. With -wait
-// it only waits (up to -d) until a TCP connection to -addr succeeds.
+// a new connection; otherwise each connection is kept alive. With
+// -listening PORT it only waits (up to -d) until a TCP socket of its
+// network namespace listens on PORT (or, with -gone, until none does),
+// reading /proc/net/tcp and tcp6: a test connection would disturb
+// servers like iperf3, which take the first connection as a client's.
 package main
 
 import (
@@ -25,16 +28,16 @@ func main() {
 	conns := flag.Int("c", 8, "concurrent connections")
 	dur := flag.Duration("d", 3*time.Second, "duration")
 	fresh := flag.Bool("new", false, "a new connection for every request")
-	wait := flag.String("wait", "", "only wait until this host:port accepts connections")
+	listening := flag.Int("listening", 0, "only wait until a socket listens on this TCP port")
+	gone := flag.Bool("gone", false, "with -listening: wait until no socket listens on it")
 	flag.Parse()
-	if *wait != "" {
+	if *listening != 0 {
 		for deadline := time.Now().Add(*dur); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-			if c, err := net.DialTimeout("tcp", *wait, time.Second); err == nil {
-				c.Close()
+			if isListening(*listening) != *gone {
 				return
 			}
 		}
-		fmt.Fprintf(os.Stderr, "loadgen: %s does not accept connections\n", *wait)
+		fmt.Fprintf(os.Stderr, "loadgen: port %d: listening is still %v after %v\n", *listening, *gone, *dur)
 		os.Exit(1)
 	}
 	u, err := url.Parse(*target)
@@ -122,4 +125,23 @@ func roundTrip(c net.Conn, r *bufio.Reader, req string) error {
 	}
 	_, err = io.CopyN(io.Discard, r, int64(n))
 	return err
+}
+
+// isListening reports whether /proc/net/tcp or tcp6 has a socket in
+// state LISTEN (0A) on port.
+func isListening(port int) bool {
+	suffix := fmt.Sprintf(":%04X", port)
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			fs := strings.Fields(line)
+			if len(fs) > 3 && strings.HasSuffix(fs[1], suffix) && fs[3] == "0A" {
+				return true
+			}
+		}
+	}
+	return false
 }
