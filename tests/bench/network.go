@@ -385,8 +385,11 @@ func writeNginx(work string) (string, error) {
 		return "", err
 	}
 	cfg := filepath.Join(work, "nginx.conf")
+	// user root: no chown of the temp paths to nobody, which a root
+	// without CAP_CHOWN (runc's default) may not do.
 	conf := fmt.Sprintf(`daemon off;
 master_process off;
+user root;
 pid /tmp/veil-bench-nginx/pid;
 error_log stderr error;
 events { worker_connections 1024; }
