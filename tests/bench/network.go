@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -437,6 +438,16 @@ func runNetworkBench(root, work, runsc string, runscErr error, log func(string, 
 		return "Network benchmarks not run: " + err.Error() + "\n"
 	}
 	defer cleanup()
+	// An interrupted bench still removes its namespaces.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		if _, ok := <-sigs; ok {
+			cleanup()
+			os.Exit(130)
+		}
+	}()
 	nb := &netBench{ns: ns, loadgen: filepath.Join(work, "loadgen")}
 	log("building the load generator")
 	if out, err := runCmd(root, "go", "build", "-o", nb.loadgen, "./tests/bench/loadgen"); err != nil {

@@ -29,6 +29,30 @@ const (
 	recvFlags = unix.MSG_OOB | unix.MSG_PEEK | unix.MSG_TRUNC
 )
 
+// Buffers between the application and host calls are reused: a stream
+// moves up to maxChunk per call, and making that afresh each time would
+// keep the garbage collector busy.
+var (
+	smallBufs = sync.Pool{New: func() any { b := make([]byte, maxDatagram); return &b }}
+	largeBufs = sync.Pool{New: func() any { b := make([]byte, maxChunk); return &b }}
+)
+
+// getBuf returns a buffer of size bytes and the function that gives it
+// back.
+func getBuf(size int) ([]byte, func()) {
+	pool := &smallBufs
+	switch {
+	case size <= 4096:
+		return make([]byte, size), func() {}
+	case size > maxChunk:
+		return make([]byte, size), func() {}
+	case size > maxDatagram:
+		pool = &largeBufs
+	}
+	p := pool.Get().(*[]byte)
+	return (*p)[:size], func() { pool.Put(p) }
+}
+
 // endpoint is one host socket.
 type endpoint struct {
 	*socket.Common
@@ -226,7 +250,8 @@ func (e *endpoint) SendMsg(ctx vfs.Context, m *socket.SendMsg, w socket.Wait) (i
 	if e.stream() {
 		size = min(total, maxChunk)
 	}
-	buf := make([]byte, size)
+	buf, put := getBuf(size)
+	defer put()
 	b := socket.NewBlocker(ctx, w)
 	defer b.Close()
 	sent := 0
@@ -282,7 +307,8 @@ func (e *endpoint) RecvMsg(ctx vfs.Context, m *socket.RecvMsg, w socket.Wait) (i
 		size = min(total, maxChunk)
 		waitAll = m.Flags&unix.MSG_WAITALL != 0 && m.Flags&unix.MSG_PEEK == 0
 	}
-	buf := make([]byte, size)
+	buf, put := getBuf(size)
+	defer put()
 	var name []byte
 	if !e.stream() {
 		name = make([]byte, socket.SizeofSockaddrStorage)
