@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -92,27 +93,51 @@ func setupNetNamespaces() (*netNamespaces, func(), error) {
 type netEnv struct {
 	name   string
 	reason string // why the whole column is n/a
-	// start starts argv in the background; stop ends it.
-	start func(p placement, argv []string) (stop func(), err error)
+	// start starts argv in the background; stop ends it; stderr
+	// returns what it wrote to stderr so far.
+	start func(p placement, argv []string) (stop func(), stderr func() string, err error)
 	// run runs argv to completion and returns its stdout.
 	run func(p placement, argv []string) (string, error)
 }
 
 // bgStart starts a command in its own process group.
-func bgStart(dir string, argv []string) (func(), error) {
+func bgStart(dir string, argv []string) (func(), func() string, error) {
 	if *verbose {
 		fmt.Fprintf(os.Stderr, "bench: + (background) %s\n", strings.Join(argv, " "))
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
+	errOut := &lockedBuffer{}
+	cmd.Stderr = errOut
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	return func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		cmd.Wait()
-	}, nil
+	}, errOut.String, nil
+}
+
+// lockedBuffer collects a background command's stderr.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.b.Len() < 4096 {
+		l.b.Write(p)
+	}
+	return len(p), nil
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func inNetns(ns string, argv []string) []string {
@@ -131,7 +156,7 @@ func nativeNetEnv(ns *netNamespaces) *netEnv {
 	}
 	return &netEnv{
 		name:  "native",
-		start: func(p placement, argv []string) (func(), error) { return bgStart("/", wrap(p, argv)) },
+		start: func(p placement, argv []string) (func(), func() string, error) { return bgStart("/", wrap(p, argv)) },
 		run: func(p placement, argv []string) (string, error) {
 			a := wrap(p, argv)
 			return runAndCapture("/", a[0], a[1:]...)
@@ -198,20 +223,20 @@ func ociNetEnv(name, runtime string, flags []string, hostRoot bool, work string,
 	}
 	global := append(append([]string{}, flags...), "--root", state)
 	e := &netEnv{name: name}
-	e.start = func(p placement, argv []string) (func(), error) {
+	e.start = func(p placement, argv []string) (func(), func() string, error) {
 		id, err := prepare(p, argv)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		stop, err := bgStart(dir, append(append([]string{runtime}, global...), "run", "--bundle", dir, id))
+		stop, stderr, err := bgStart(dir, append(append([]string{runtime}, global...), "run", "--bundle", dir, id))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		return func() {
 			runCmd(dir, runtime, append(global, "kill", id, "KILL")...)
 			stop()
 			runCmd(dir, runtime, append(global, "delete", "-f", id)...)
-		}, nil
+		}, stderr, nil
 	}
 	e.run = func(p placement, argv []string) (string, error) {
 		id, err := prepare(p, argv)
@@ -243,7 +268,7 @@ func veilNetEnv(platform, runsc string, runscErr error, work string, ns *netName
 	}
 	return &netEnv{
 		name: name,
-		start: func(p placement, argv []string) (func(), error) {
+		start: func(p placement, argv []string) (func(), func() string, error) {
 			if p == placeVeth {
 				return oci.start(p, argv)
 			}
@@ -286,11 +311,11 @@ func (nb *netBench) serverAddr(p placement) string {
 // It returns the client's stdout.
 func (nb *netBench) measure(e *netEnv, p placement, server, client []string, port int) (string, error) {
 	if p == placeLoopback {
-		script := fmt.Sprintf(`%s >/dev/null 2>&1 & pid=$!; %s -listening %d -d 10s && %s; rc=$?; kill $pid; exit $rc`,
+		script := fmt.Sprintf(`%s >/dev/null & pid=$!; %s -listening %d -d 10s && %s; rc=$?; kill $pid; exit $rc`,
 			shellJoin(server), nb.loadgen, port, shellJoin(client))
 		return e.run(p, []string{"/bin/sh", "-c", script})
 	}
-	stop, err := e.start(p, server)
+	stop, serverErr, err := e.start(p, server)
 	if err != nil {
 		return "", err
 	}
@@ -311,7 +336,7 @@ func (nb *netBench) measure(e *netEnv, p placement, server, client []string, por
 	}()
 	w := probe()
 	if _, err := runAndCapture("/", w[0], w[1:]...); err != nil {
-		return "", fmt.Errorf("server did not come up: %v", err)
+		return "", fmt.Errorf("server did not come up: %v; its stderr: %s", err, firstLines(serverErr(), 3))
 	}
 	c := nb.clientArgv(p, client)
 	return runAndCapture("/", c[0], c[1:]...)
@@ -493,13 +518,18 @@ func runNetworkBench(root, work, runsc string, runscErr error, log func(string, 
 				}
 				if err != nil {
 					log("network: %s: %v", k, err)
-					results[k] = cell{reason: "failed"}
+					reason := "failed"
+					if strings.Contains(err.Error(), "Address family not supported") {
+						// The network mode has no IP sockets yet.
+						reason = "unsupported"
+					}
+					results[k] = cell{reason: reason}
 					// The same server in the same placement will fail
 					// the same way for the other rows.
 					for _, m2 := range netMetrics {
 						k2 := e.name + "/" + m2.key + "/" + string(p)
 						if _, done := results[k2]; !done {
-							results[k2] = cell{reason: "failed"}
+							results[k2] = cell{reason: reason}
 						}
 					}
 					break
