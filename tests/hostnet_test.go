@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -304,4 +305,46 @@ func TestHostNetworkBundle(t *testing.T) {
 	dir := makeBundle(t, newSpec("/", "/bin/busybox", "wget", "-q", "-O", "-", "http://"+l.Addr().String()+"/"))
 	r := runsc(t, opts{timeout: 60 * time.Second}, "--network=host", "--root", stateDir, "run", "--bundle", dir, "veil-e2e-"+nonce(t))
 	expect(t, r, 0, body)
+}
+
+// TestHostNetworkInGivenNamespace: with a network namespace path in
+// config.json (as engines give), --network=host sockets live in that
+// namespace, and `ip addr` and /proc/net inside show its interfaces, not
+// the host's. The test makes the namespace, with a veth pair in it, and
+// removes it afterwards.
+func TestHostNetworkInGivenNamespace(t *testing.T) {
+	needRunsc(t)
+	ns := "veil-test-" + nonce(t)
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	for _, s := range [][]string{
+		{"link", "add", "vtest0", "type", "veth", "peer", "name", "vtest1"},
+		{"addr", "add", "10.214.1.1/24", "dev", "vtest0"},
+		{"link", "set", "vtest0", "up"}, {"link", "set", "vtest1", "up"}, {"link", "set", "lo", "up"},
+	} {
+		if out, err := exec.Command("ip", append([]string{"-n", ns}, s...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", s, err, out)
+		}
+	}
+	spec := newSpec("/", "/bin/busybox", "sh", "-c",
+		"busybox ip -o -4 addr show | busybox awk '{print $2, $4}'; busybox grep -c vtest /proc/net/dev")
+	dir := makeBundle(t, spec)
+	// The namespaces, which the tests' spec type leaves out.
+	var cfg map[string]any
+	b, err := os.ReadFile(dir + "/config.json")
+	if err == nil {
+		err = json.Unmarshal(b, &cfg)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg["linux"] = map[string]any{"namespaces": []map[string]any{
+		{"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"},
+		{"type": "network", "path": "/var/run/netns/" + ns},
+	}}
+	writeJSON(t, dir+"/config.json", cfg)
+	r := runsc(t, opts{timeout: 60 * time.Second}, "--network=host", "--root", stateDir, "run", "--bundle", dir, "veil-e2e-"+nonce(t))
+	expect(t, r, 0, "lo 127.0.0.1/8\nvtest0 10.214.1.1/24\n2\n")
 }

@@ -429,27 +429,44 @@ func networkNamespace(spec *specs.Spec) (string, error) {
 }
 
 // startIn starts cmd in the network namespace at netns ("": the
-// caller's): the child is forked from an OS thread that joined it, which
-// then dies with its goroutine rather than serve others in the wrong
-// namespace.
+// caller's): the child is forked from an OS thread that joined it. The
+// thread must outlive the fork, since a child's Pdeathsig fires when the
+// thread that forked it ends: it goes back to the caller's namespace and
+// serves on; if it cannot, it stays locked and dies with its goroutine
+// rather than serve others in the wrong namespace (and the child, with
+// Pdeathsig, dies too: an error either way).
 func startIn(cmd *exec.Cmd, netns string) error {
 	if netns == "" {
 		return cmd.Start()
 	}
 	errc := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread exits with us
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			errc <- fmt.Errorf("network namespace: %w", err)
+			return
+		}
+		defer orig.Close()
 		f, err := os.Open(netns)
 		if err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("network namespace: %w", err)
 			return
 		}
 		defer f.Close()
 		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("joining network namespace %s: %w", netns, err)
 			return
 		}
-		errc <- cmd.Start()
+		err = cmd.Start()
+		if rerr := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); rerr == nil {
+			runtime.UnlockOSThread()
+		} else if err == nil && cmd.SysProcAttr != nil && cmd.SysProcAttr.Pdeathsig != 0 {
+			err = fmt.Errorf("leaving network namespace %s: %w", netns, rerr)
+		}
+		errc <- err
 	}()
 	return <-errc
 }
