@@ -9,6 +9,7 @@ import (
 	"github.com/veil-sandbox/veil/runsc/boot"
 	"github.com/veil-sandbox/veil/runsc/seccomp"
 	"github.com/veil-sandbox/veil/sentry/hostinfo"
+	"github.com/veil-sandbox/veil/sentry/socket/hostinet"
 )
 
 func init() {
@@ -62,6 +63,23 @@ func cmdBoot(g *globalFlags, args []string) int {
 	if *commitFD >= 0 {
 		files.Commit = os.NewFile(uintptr(*commitFD), "commit")
 	}
+	// The spec first: the network mode decides what the Sentry reads of
+	// the host and which seccomp filter it runs under.
+	var spec boot.Spec
+	f := os.NewFile(uintptr(*specFD), "spec")
+	if err := json.NewDecoder(f).Decode(&spec); err != nil {
+		return fatalf("boot: reading spec: %v", err)
+	}
+	f.Close()
+	hostNetwork := spec.Network == boot.NetworkHost
+	if hostNetwork {
+		// The network namespace's interfaces and routes, and its
+		// /proc/net files, while rtnetlink and /proc are still there.
+		var err error
+		if files.HostNetwork, err = hostinet.ReadHost(); err != nil {
+			return fatalf("boot: %v", err)
+		}
+	}
 	// The host's processors, for the sandbox's /proc/cpuinfo and
 	// /sys/devices/system/cpu: read while the host's /sys is still there.
 	files.Host = hostinfo.Read()
@@ -80,15 +98,10 @@ func cmdBoot(g *globalFlags, args []string) int {
 		return fatalf("boot: %v", err)
 	}
 	// From here on only the system calls the Sentry needs at run time,
-	// on every thread, and in the ptrace platform's stub processes.
-	if err := seccomp.InstallSentryFor(seccomp.SentryOptions{PacketIO: *packetIO || len(files.Net) > 0}); err != nil {
+	// on every thread, and in the ptrace platform's stub processes
+	// (with --network=host, also those of its host sockets).
+	if err := seccomp.InstallSentry(seccomp.SentryOptions{PacketIO: *packetIO || len(files.Net) > 0, HostNetwork: hostNetwork}); err != nil {
 		return fatalf("boot: %v", err)
 	}
-	var spec boot.Spec
-	f := os.NewFile(uintptr(*specFD), "spec")
-	if err := json.NewDecoder(f).Decode(&spec); err != nil {
-		return fatalf("boot: reading spec: %v", err)
-	}
-	f.Close()
 	return boot.Run(&spec, files)
 }

@@ -26,7 +26,7 @@ import (
 )
 
 func init() {
-	register(unix.SYS_SOCKET, "socket", sysSocket, Int, Hex, Int).partial("AF_UNIX, AF_NETLINK (NETLINK_ROUTE) and AF_INET/AF_INET6 (TCP, UDP, ICMP ping; SOCK_RAW only with runsc --net-raw, else EPERM); other families give EAFNOSUPPORT, other netlink protocols (sock_diag, audit, ...) EPROTONOSUPPORT")
+	register(unix.SYS_SOCKET, "socket", sysSocket, Int, Hex, Int).partial("AF_UNIX, AF_NETLINK (NETLINK_ROUTE) and AF_INET/AF_INET6 (TCP, UDP, ICMP ping; served by the Sentry's TCP/IP stack, or by host sockets with --network=host; SOCK_RAW only with runsc --net-raw on the Sentry's stack, else EPERM); other families give EAFNOSUPPORT, other netlink protocols (sock_diag, audit, ...) EPROTONOSUPPORT")
 	register(unix.SYS_SOCKETPAIR, "socketpair", sysSocketpair, Int, Hex, Int, Hex)
 	register(unix.SYS_BIND, "bind", sysBind, FD, Hex, Int)
 	register(unix.SYS_LISTEN, "listen", sysListen, FD, Int)
@@ -46,6 +46,11 @@ func init() {
 	register(unix.SYS_SETSOCKOPT, "setsockopt", sysSetsockopt, FD, Int, Int, Hex, Int).partial("as getsockopt")
 
 	socket.SetHooks(socket.Hooks{
+		Unsupported: func(ctx vfs.Context, what string) {
+			if t, ok := ctx.(*kernel.Task); ok {
+				t.Kernel().CountUnimplemented(what)
+			}
+		},
 		Creds: func(ctx vfs.Context) (scm, peer socket.Creds) {
 			t, ok := ctx.(*kernel.Task)
 			if !ok {
@@ -68,11 +73,6 @@ func init() {
 		UnlinkPath: func(ctx vfs.Context, path string) error {
 			t := ctx.(*kernel.Task)
 			return vfsOf(t).Unlink(t, t.FSContext().PathOp(vfs.VirtualDentry{}, path, false))
-		},
-		Unsupported: func(ctx vfs.Context, what string) {
-			if t, ok := ctx.(*kernel.Task); ok {
-				t.Kernel().CountUnimplemented(what)
-			}
 		},
 		ConnectPath: func(ctx vfs.Context, path string) (vfs.Inode, error) {
 			// unix_find_bsd: follow the path, need write permission,

@@ -83,6 +83,17 @@ func TestContainerIDInUse(t *testing.T) {
 }
 
 // TestUnavailablePlatform: asking for a platform that is not there says so.
+// TestUnknownNetworkMode: --network takes sandbox, host or none only.
+func TestUnknownNetworkMode(t *testing.T) {
+	for _, cmd := range [][]string{{"do", busybox, "true"}, {"--root", stateDir, "run", "--bundle", "/nonexistent", "x"}} {
+		r := runsc(t, opts{}, append([]string{"--network=bridge"}, cmd...)...)
+		checkOneLineError(t, r)
+		if !strings.Contains(r.stderr, "bridge") {
+			t.Errorf("stderr does not name the bad value%s", r)
+		}
+	}
+}
+
 func TestUnavailablePlatform(t *testing.T) {
 	r := runsc(t, opts{}, "--platform=kvm", "do", busybox, "true")
 	checkOneLineError(t, r)

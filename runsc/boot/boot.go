@@ -15,6 +15,7 @@ import (
 	"github.com/veil-sandbox/veil/sentry/kernel"
 	"github.com/veil-sandbox/veil/sentry/netstack"
 	"github.com/veil-sandbox/veil/sentry/socket"
+	"github.com/veil-sandbox/veil/sentry/socket/hostinet"
 )
 
 // Files are the host descriptors runsc hands the Sentry besides stdio.
@@ -49,6 +50,9 @@ type Files struct {
 	// Host describes the host's processors, read by the Sentry before it
 	// confined itself (nil: described from CPUID alone).
 	Host *hostinfo.Info
+	// HostNetwork is the network the Sentry read before it confined
+	// itself, for --network=host (nil otherwise).
+	HostNetwork *hostinet.Host
 }
 
 // What runsc writes on the commit pipe (Files.Commit).
@@ -103,7 +107,7 @@ func Run(spec *Spec, f Files) int {
 	if spec.Debug && f.PlatformNote != "" {
 		fmt.Fprintf(logw, "runsc: %s\n", f.PlatformNote)
 	}
-	s, err := build(spec, f.Gofers, f.Platform, f.Host)
+	s, err := build(spec, f.Gofers, f.Platform, f.Host, f.HostNetwork)
 	if err != nil {
 		return fail(1, err.Error())
 	}

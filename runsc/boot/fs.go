@@ -26,6 +26,7 @@ import (
 	"github.com/veil-sandbox/veil/sentry/memfile"
 	"github.com/veil-sandbox/veil/sentry/netstack"
 	"github.com/veil-sandbox/veil/sentry/socket"
+	"github.com/veil-sandbox/veil/sentry/socket/hostinet"
 	"github.com/veil-sandbox/veil/sentry/vdso"
 	"github.com/veil-sandbox/veil/sentry/vfs"
 	"github.com/veil-sandbox/veil/syscalls"
@@ -74,7 +75,7 @@ type mountTarget struct {
 // Sentry's own /dev and /proc, and the mounts of the OCI spec. It runs on
 // platform p, or on a new ptrace platform if p is nil. host is what the
 // Sentry read of the host's processors (nil: made up from CPUID).
-func build(spec *Spec, goferConns []*os.File, p platform.Platform, host *hostinfo.Info) (*sandbox, error) {
+func build(spec *Spec, goferConns []*os.File, p platform.Platform, host *hostinfo.Info, hostNet *hostinet.Host) (*sandbox, error) {
 	mf, err := memfile.New()
 	if err != nil {
 		return nil, err
@@ -119,14 +120,16 @@ func build(spec *Spec, goferConns []*os.File, p platform.Platform, host *hostinf
 	}
 	s.k = k
 	// Every network namespace has a socket stack with a TCP/IP stack of
-	// its own (sentry/netstack): the sandbox's initial one, and each one
-	// made inside (its abstract unix names, netlink ports, a loopback
-	// interface).
-	ns, err := netstack.Attach(socket.StackFor(k))
-	if err != nil {
-		return nil, err
+	// its own (sentry/netstack): the sandbox's initial one, unless host
+	// sockets serve it (--network=host), and each one made inside (its
+	// abstract unix names, netlink ports, a loopback interface).
+	if spec.Network != NetworkHost {
+		ns, err := netstack.Attach(socket.StackFor(k))
+		if err != nil {
+			return nil, err
+		}
+		ns.AllowRawSockets = spec.NetRaw
 	}
-	ns.AllowRawSockets = spec.NetRaw
 	k.NewNetworkStack = func(*kernel.NetNamespace) (any, error) {
 		st := socket.NewStack()
 		ns, err := netstack.Attach(st)
@@ -135,6 +138,10 @@ func build(spec *Spec, goferConns []*os.File, p platform.Platform, host *hostinf
 		}
 		ns.AllowRawSockets = spec.NetRaw
 		return st, nil
+	}
+	// Before /proc is mounted: its /proc/net lists the stack's files.
+	if err := setupNetwork(socket.StackFor(k), spec.Network, hostNet); err != nil {
+		return nil, err
 	}
 	k.HostSignalsActOnInit = spec.HostSignalsActOnInit
 	k.VDSO = vd // veil: vdso

@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/veil-sandbox/veil/sentry/netstack"
+	"github.com/veil-sandbox/veil/sentry/socket"
+	"github.com/veil-sandbox/veil/sentry/socket/hostinet"
 	"gvisor.dev/gvisor/pkg/tcpip"
 )
 
@@ -74,4 +76,18 @@ func attachInterfaces(ns *netstack.Netstack, ifs []NetInterface, files []*os.Fil
 var linkFiles struct {
 	sync.Mutex
 	held []*os.File
+}
+
+// setupNetwork gives the sandbox's initial socket stack what its network
+// mode serves: under NetworkHost, host sockets for AF_INET and AF_INET6
+// and the host network hostNet the Sentry read at start.
+func setupNetwork(st *socket.Stack, mode string, hostNet *hostinet.Host) error {
+	switch mode {
+	case NetworkHost:
+		if hostNet == nil {
+			return fmt.Errorf("--network=host: the host's network was not read at start")
+		}
+		hostinet.Install(st, hostNet)
+	}
+	return nil
 }

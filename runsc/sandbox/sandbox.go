@@ -305,7 +305,9 @@ func Start(o *Options) (sb *Sandbox, err error) {
 	attr := &syscall.SysProcAttr{
 		Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS,
 	}
-	if netns == "" {
+	// With --network=host the Sentry's host sockets live in the caller's
+	// network namespace (or the one config.json names).
+	if netns == "" && o.Network != boot.NetworkHost {
 		attr.Cloneflags |= unix.CLONE_NEWNET
 	}
 	// Its own session: signals from the caller's terminal reach only

@@ -7,16 +7,17 @@ type SentryOptions struct {
 	// PacketIO: the Sentry moves frames on packet sockets runsc opened
 	// for it (--network=sandbox with interfaces to serve).
 	PacketIO bool
+	// HostNetwork: the Sentry serves the application's IP sockets with
+	// host sockets (--network=host, HostNetworkSentryFilter).
+	HostNetwork bool
 }
 
-// InstallSentryFor is InstallSentry with the rules o asks for.
-func InstallSentryFor(o SentryOptions) error {
-	return install(SentryFilterFor(o))
-}
-
-// SentryFilterFor is SentryFilter widened as o says.
+// SentryFilterFor is the Sentry's filter, widened as o says.
 func SentryFilterFor(o SentryOptions) Filter {
 	f := SentryFilter()
+	if o.HostNetwork {
+		f = HostNetworkSentryFilter()
+	}
 	if o.PacketIO {
 		f.Rules = append(f.Rules, packetIORules()...)
 	}

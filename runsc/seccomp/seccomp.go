@@ -46,10 +46,11 @@ import (
 const DefaultAction = unix.SECCOMP_RET_KILL_PROCESS
 
 // InstallSentry confines the calling Sentry process, all of its threads,
-// and every thread and process it creates from now on. The process must
-// have no_new_privs set (or CAP_SYS_ADMIN).
-func InstallSentry() error {
-	return install(SentryFilter())
+// and every thread and process it creates from now on, with the filter o
+// selects (SentryFilterFor). The process must have no_new_privs set (or
+// CAP_SYS_ADMIN).
+func InstallSentry(o SentryOptions) error {
+	return install(SentryFilterFor(o))
 }
 
 // InstallGofer confines the calling gofer process and all of its threads.

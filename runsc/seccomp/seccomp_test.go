@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -19,7 +20,7 @@ import (
 )
 
 func filters() []Filter {
-	return []Filter{SentryFilter(), GoferFilter(os.Getpid())}
+	return []Filter{SentryFilter(), HostNetworkSentryFilter(), GoferFilter(os.Getpid())}
 }
 
 func TestDefaultActionKillsProcess(t *testing.T) {
@@ -412,10 +413,64 @@ var (
 	}
 )
 
+// The --network=host filter: the Sentry's host sockets work; sockets
+// the application did not ask for through hostinet's rules do not.
+var (
+	hostNetOK = map[string]childCase{
+		"socket-tcp": func() error { return closeSocket(unix.AF_INET, unix.SOCK_STREAM|hostSocketType, 0) },
+		"socket-udp6": func() error {
+			return closeSocket(unix.AF_INET6, unix.SOCK_DGRAM|hostSocketType, unix.IPPROTO_UDP)
+		},
+		"bind-listen": func() error {
+			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|hostSocketType, 0)
+			if err != nil {
+				return err
+			}
+			defer unix.Close(fd)
+			if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+				return err
+			}
+			if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+				return err
+			}
+			return unix.Listen(fd, 1)
+		},
+	}
+	hostNetKilled = map[string]childCase{
+		"socket-packet": func() error { return closeSocket(unix.AF_PACKET, unix.SOCK_RAW|hostSocketType, 0) },
+		"socket-raw":    func() error { return closeSocket(unix.AF_INET, unix.SOCK_RAW|hostSocketType, unix.IPPROTO_ICMP) },
+		"socket-netlink": func() error {
+			return closeSocket(unix.AF_NETLINK, unix.SOCK_RAW|hostSocketType, unix.NETLINK_ROUTE)
+		},
+		"socket-sctp": func() error {
+			return closeSocket(unix.AF_INET, unix.SOCK_STREAM|hostSocketType, unix.IPPROTO_SCTP)
+		},
+		"socket-blocking": func() error { return closeSocket(unix.AF_INET, unix.SOCK_STREAM, 0) },
+		"setsockopt-sol-raw": func() error {
+			return sys(unix.SYS_SETSOCKOPT, badFD, unix.SOL_RAW, 1, 0, 0)
+		},
+	}
+)
+
+func closeSocket(domain, typ, proto int) error {
+	fd, err := unix.Socket(domain, typ, proto)
+	if err == nil {
+		unix.Close(fd)
+	}
+	return err
+}
+
 func childCases(filter string) (ok, killed map[string]childCase, f Filter) {
 	switch filter {
 	case "sentry":
 		return sentryOK, sentryKilled, SentryFilter()
+	case "sentry-hostnet":
+		// Everything the plain filter allows or kills, plus the host
+		// sockets.
+		ok, killed := maps.Clone(sentryOK), maps.Clone(sentryKilled)
+		maps.Copy(ok, hostNetOK)
+		maps.Copy(killed, hostNetKilled)
+		return ok, killed, HostNetworkSentryFilter()
 	case "gofer":
 		return goferOK, goferKilled, GoferFilter(os.Getpid())
 	}
@@ -484,7 +539,7 @@ func TestFiltersInProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a process per case")
 	}
-	for _, filter := range []string{"sentry", "gofer"} {
+	for _, filter := range []string{"sentry", "sentry-hostnet", "gofer"} {
 		ok, killed, _ := childCases(filter)
 		for name := range ok {
 			t.Run(filter+"/allowed/"+name, func(t *testing.T) {

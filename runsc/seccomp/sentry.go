@@ -62,7 +62,8 @@ var sentryIoctls = []uint32{
 // platform/systrap).
 //
 // Not allowed, among others: socket, connect, bind and every other network
-// call (the Sentry has no network; only socketpair for the stubs), mount,
+// call (the Sentry has no network; only socketpair for the stubs; see
+// HostNetworkSentryFilter for --network=host), mount,
 // open for writing, and any ioctl outside sentryIoctls.
 func SentryFilter() Filter {
 	rules := goRuntimeRules()

@@ -302,10 +302,23 @@ func getTimeout(j int64) []byte {
 	return b
 }
 
+// SocketLevelOptions endpoints act on some SOL_SOCKET options themselves
+// (a host socket, whose options the host kernel acts on): Common asks
+// them first, and handled false leaves the option to Common.
+type SocketLevelOptions interface {
+	SetSocketOption(ctx vfs.Context, name int, val []byte) (handled bool, err error)
+	GetSocketOption(name int, size int) (val []byte, handled bool, err error)
+}
+
 // SetSockOpt implements setsockopt(2) at level SOL_SOCKET (socket(7)).
 // unsupported is called for options Linux has that the Sentry does not
 // implement (they fail with ENOPROTOOPT).
 func (c *Common) SetSockOpt(ctx vfs.Context, ep Endpoint, name int, val []byte, unsupported func(what string)) error {
+	if so, ok := ep.(SocketLevelOptions); ok {
+		if handled, err := so.SetSocketOption(ctx, name, val); handled {
+			return err
+		}
+	}
 	err := c.setSockOpt(ctx, ep, name, val, unsupported)
 	if o, ok := ep.(OptionObserver); ok && err == nil {
 		o.OptionChanged(name)
@@ -406,6 +419,11 @@ func (c *Common) setSockOpt(ctx vfs.Context, ep Endpoint, name int, val []byte, 
 // whole value (the caller truncates it to the user's optlen, as Linux
 // does). size is the user's optlen.
 func (c *Common) GetSockOpt(ep Endpoint, name int, size int, unsupported func(what string)) ([]byte, error) {
+	if so, ok := ep.(SocketLevelOptions); ok {
+		if val, handled, err := so.GetSocketOption(name, size); handled {
+			return val, err
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if boolOpts[name] {

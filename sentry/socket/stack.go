@@ -21,6 +21,9 @@ type Stack struct {
 	engine   any
 	state    map[int]any
 	families map[int]Family
+	// procNet are files this stack's /proc/net shows in place of the
+	// registered ones (SetProcNet).
+	procNet map[string]func() string
 }
 
 // NewStack returns a stack that sees only the loopback interface.
@@ -82,6 +85,48 @@ func (s *Stack) LookupFamily(family int) Family {
 		return f
 	}
 	return LookupFamily(family)
+}
+
+// SetProcNet makes this stack's /proc/net/name read gen instead of what a
+// family registered for it (--network=host shows the host's own files);
+// the name is listed even if no family registered it.
+func (s *Stack) SetProcNet(name string, gen func() string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.procNet == nil {
+		s.procNet = make(map[string]func() string)
+	}
+	s.procNet[name] = gen
+}
+
+// ProcNetNames returns the names SetProcNet gave this stack, sorted.
+func (s *Stack) ProcNetNames() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var names []string
+	for n := range s.procNet {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ProcNet generates /proc/net/name for this stack: what SetProcNet gave
+// it, else the registered file's generator, else nothing.
+func (s *Stack) ProcNet(name string) string {
+	s.mu.Lock()
+	gen := s.procNet[name]
+	s.mu.Unlock()
+	if gen != nil {
+		return gen()
+	}
+	procNet.mu.Lock()
+	f, ok := procNet.files[name]
+	procNet.mu.Unlock()
+	if ok {
+		return f.Generate(s)
+	}
+	return ""
 }
 
 // FamilyState returns the state family keeps per stack (its bound names,

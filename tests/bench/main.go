@@ -23,6 +23,13 @@
 // platform. The load average before and after goes to the end of the
 // output: numbers from a busy machine are not comparable.
 //
+// A second table (network.go; -net=false skips it) has TCP throughput
+// (iperf3) and HTTP request rates against nginx (a Go load generator,
+// tests/bench/loadgen, keep-alive and a new connection per request) with
+// the server across a veth pair between two network namespaces the bench
+// creates and removes, on the host's network, and on the env's own
+// loopback.
+//
 // The per-operation numbers are measured inside the sandbox by the
 // programs themselves (CLOCK_MONOTONIC), so they exclude start-up costs.
 // A column that cannot be measured (runc missing or failing, runsc not
@@ -138,6 +145,10 @@ func main() {
 
 	loadBefore := loadAverage()
 	runsc, runscErr := buildRunsc(root, work, log)
+	if *netOnly {
+		fmt.Print(runNetworkBench(root, work, runsc, runscErr, log))
+		return
+	}
 	envs := []*env{nativeEnv(), runcEnv(work, binDir, log)}
 	for _, platform := range []string{"ptrace", "systrap"} {
 		envs = append(envs, veilEnv(work, binDir, runsc, runscErr, platform, log))
@@ -260,6 +271,9 @@ func main() {
 	}
 	fmt.Fprintf(&b, "\nLoad average (1 min) %s before, %s after; %d CPUs.\n", loadBefore, loadAverage(), runtime.NumCPU())
 	fmt.Print(b.String())
+	if *netBenchOn {
+		fmt.Print(runNetworkBench(root, work, runsc, runscErr, log))
+	}
 
 	if *plotFile != "" {
 		names := make([]string, len(envs))

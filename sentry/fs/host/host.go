@@ -60,6 +60,7 @@ package host
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/veil-sandbox/veil/sentry/fdnotify"
 	"sync"
 
 	"github.com/veil-sandbox/veil/sentry/kernel"
@@ -135,7 +136,7 @@ func NewFile(ctx vfs.Context, fd int, own bool) (*vfs.FileDescription, error) {
 // caller has counted it in ino.refs).
 func newFile(fd int, closeFD bool, ino *inode) *File {
 	f := &File{fd: fd, closeFD: closeFD, ino: ino, tty: ino.tty, ftype: ino.ftype}
-	f.pollable = notifier.add(fd, f) == nil
+	f.pollable = fdnotify.Add(fd, &f.q) == nil
 	return f
 }
 
@@ -589,7 +590,7 @@ func decodeTermios(b []byte) *unix.Termios {
 func (f *File) Release() {
 	f.release.Do(func() {
 		if f.pollable {
-			notifier.remove(f.fd)
+			fdnotify.Remove(f.fd)
 		}
 		if f.closeFD {
 			unix.Close(f.fd)
