@@ -193,20 +193,35 @@ func Create(root, id string, o *CreateOptions) (c *Container, err error) {
 		return nil, err
 	}
 	c.child = sb
-	if h := o.Spec.Hooks; h != nil {
-		//nolint:staticcheck // prestart is deprecated but engines still send it.
-		hooks := append(append([]specs.Hook{}, h.Prestart...), h.CreateRuntime...)
-		hooks = append(hooks, h.CreateContainer...)
-		if err := runHooks("createRuntime", hooks, c.ociState(Creating)); err != nil {
-			return nil, err
-		}
+	if err := c.runCreateHooks(o.Spec); err != nil {
+		return nil, err
 	}
 	if err := sb.HandOverNetwork(c.control()); err != nil {
 		return nil, err
 	}
-	// With Start, the container starts as it is committed, sparing a
-	// control round trip (runsc run and do); startContainer hooks need
-	// the separate Start.
+	return c.commitCreated(dir, o, sb.Commit)
+}
+
+// runCreateHooks runs the hooks of a container being created, on the
+// host: prestart, createRuntime and createContainer (the container's
+// namespaces exist only inside the Sentry, so all run in runsc's).
+func (c *Container) runCreateHooks(spec *specs.Spec) error {
+	h := spec.Hooks
+	if h == nil {
+		return nil
+	}
+	//nolint:staticcheck // prestart is deprecated but engines still send it.
+	hooks := append(append([]specs.Hook{}, h.Prestart...), h.CreateRuntime...)
+	hooks = append(hooks, h.CreateContainer...)
+	return runHooks("createRuntime", hooks, c.ociState(Creating))
+}
+
+// commitCreated records a created container, writes its pid file and
+// commits it in the Sentry (commit), then runs the poststart hooks if
+// it started. With o.Start, the container starts as it is committed,
+// sparing a control round trip (runsc run and do); startContainer hooks
+// need the separate Start.
+func (c *Container) commitCreated(dir string, o *CreateOptions, commit func(start bool) error) (*Container, error) {
 	start := o.Start && (o.Spec.Hooks == nil || len(o.Spec.Hooks.StartContainer) == 0)
 	c.State.Status = Created
 	if start {
@@ -220,7 +235,7 @@ func Create(root, id string, o *CreateOptions) (c *Container, err error) {
 			return nil, err
 		}
 	}
-	if err := sb.Commit(start); err != nil {
+	if err := commit(start); err != nil {
 		return nil, err
 	}
 	if start {

@@ -174,38 +174,10 @@ func createInPod(root, id, sandboxID string, o *CreateOptions) (c *Container, er
 	if err != nil {
 		return nil, err
 	}
-	if h := o.Spec.Hooks; h != nil {
-		//nolint:staticcheck // prestart is deprecated but engines still send it.
-		hooks := append(append([]specs.Hook{}, h.Prestart...), h.CreateRuntime...)
-		hooks = append(hooks, h.CreateContainer...)
-		if err := runHooks("createRuntime", hooks, c.ociState(Creating)); err != nil {
-			return nil, err
-		}
-	}
-	start := o.Start && (o.Spec.Hooks == nil || len(o.Spec.Hooks.StartContainer) == 0)
-	c.State.Status = Created
-	if start {
-		c.State.Status = Running
-	}
-	if err := writeState(dir, &c.State); err != nil {
+	if err := c.runCreateHooks(o.Spec); err != nil {
 		return nil, err
 	}
-	if o.PIDFile != "" {
-		if err := writePIDFile(o.PIDFile, c.Sandbox.PID); err != nil {
-			return nil, err
-		}
-	}
-	if err := pc.Commit(start); err != nil {
-		return nil, err
-	}
-	if start {
-		if h := o.Spec.Hooks; h != nil {
-			if err := runHooks("poststart", h.Poststart, c.ociState(Running)); err != nil {
-				return c, warning{err}
-			}
-		}
-	}
-	return c, nil
+	return c.commitCreated(dir, o, pc.Commit)
 }
 
 // hasLimits reports whether r limits anything (the device rules every

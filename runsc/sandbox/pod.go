@@ -9,7 +9,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/veil-sandbox/veil/runsc/boot"
 	"github.com/veil-sandbox/veil/runsc/control"
-	"golang.org/x/sys/unix"
 )
 
 // ContainerOptions describe a further container of a pod, to run in the
@@ -57,11 +56,9 @@ type PodContainer struct {
 // has the sandbox build the container and its first process (not
 // running yet). On failure nothing is left running.
 func StartContainer(o *ContainerOptions) (pc *PodContainer, err error) {
-	self := o.Binary
-	if self == "" {
-		if self, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("cannot find own executable: %w", err)
-		}
+	self, err := runscBinary(o.Binary)
+	if err != nil {
+		return nil, err
 	}
 	binds, goferCfg, err := planMounts(o.Spec, o.Rootfs, o.Overlay, o.PodVolumes)
 	if err != nil {
@@ -79,16 +76,10 @@ func StartContainer(o *ContainerOptions) (pc *PodContainer, err error) {
 			sb.Kill()
 		}
 	}()
-	var sentryConns, goferConns []*os.File
-	for range 1 + len(binds) {
-		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return nil, fmt.Errorf("gofer socketpair: %w", err)
-		}
-		g, s := os.NewFile(uintptr(fds[0]), "gofer-io"), os.NewFile(uintptr(fds[1]), "sentry-io")
-		goferConns = append(goferConns, g)
-		sentryConns = append(sentryConns, s)
-		toClose = append(toClose, g, s)
+	sentryConns, goferConns, err := goferSocketpairs(1 + len(binds))
+	toClose = append(append(toClose, sentryConns...), goferConns...)
+	if err != nil {
+		return nil, err
 	}
 	goferReady, err := startGofer(sb, &Options{Log: o.Log, LogArgs: o.LogArgs, Detach: o.Detach}, self, goferCfg, goferConns)
 	if err != nil {

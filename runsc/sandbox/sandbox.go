@@ -179,11 +179,9 @@ func (e *StartError) Error() string { return e.Msg }
 // created the container's first process (not running yet) or failed.
 // On failure nothing is left running.
 func Start(o *Options) (sb *Sandbox, err error) {
-	self := o.Binary
-	if self == "" {
-		if self, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("cannot find own executable: %w", err)
-		}
+	self, err := runscBinary(o.Binary)
+	if err != nil {
+		return nil, err
 	}
 	binds, goferCfg, err := planMounts(o.Spec, o.Rootfs, o.Overlay, o.PodVolumes)
 	if err != nil {
@@ -201,16 +199,10 @@ func Start(o *Options) (sb *Sandbox, err error) {
 	}()
 
 	// One socketpair per served tree.
-	var sentryConns, goferConns []*os.File
-	for range 1 + len(binds) {
-		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return nil, fmt.Errorf("gofer socketpair: %w", err)
-		}
-		g, s := os.NewFile(uintptr(fds[0]), "gofer-io"), os.NewFile(uintptr(fds[1]), "sentry-io")
-		goferConns = append(goferConns, g)
-		sentryConns = append(sentryConns, s)
-		toClose = append(toClose, g, s)
+	sentryConns, goferConns, err := goferSocketpairs(1 + len(binds))
+	toClose = append(append(toClose, sentryConns...), goferConns...)
+	if err != nil {
+		return nil, err
 	}
 	// The gofer sets itself up while the Sentry starts.
 	goferReady, err := startGofer(sb, o, self, goferCfg, goferConns)
@@ -540,4 +532,32 @@ func (sb *Sandbox) Kill() {
 		}
 	}
 	sb.Sentry, sb.Gofer = nil, nil
+}
+
+// runscBinary is the runsc executable that becomes the gofer and the
+// Sentry: bin, or this process's own (the shim names runsc's).
+func runscBinary(bin string) (string, error) {
+	if bin != "" {
+		return bin, nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("cannot find own executable: %w", err)
+	}
+	return self, nil
+}
+
+// goferSocketpairs makes n connections between the Sentry and a gofer,
+// one per served tree: the Sentry's ends and the gofer's. On failure
+// the pairs made so far are returned for the caller to close.
+func goferSocketpairs(n int) (sentry, gofer []*os.File, err error) {
+	for range n {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return sentry, gofer, fmt.Errorf("gofer socketpair: %w", err)
+		}
+		gofer = append(gofer, os.NewFile(uintptr(fds[0]), "gofer-io"))
+		sentry = append(sentry, os.NewFile(uintptr(fds[1]), "sentry-io"))
+	}
+	return sentry, gofer, nil
 }
