@@ -42,7 +42,7 @@ type Config struct {
 // runscFlags are the runsc global flags [runsc_config] may set.
 var runscFlags = map[string]bool{
 	"platform": false, "network": false, "debug": true, "strace": true,
-	"overlay": true, "systemd-cgroup": true,
+	"overlay": true, "systemd-cgroup": true, "net-raw": true,
 }
 
 // Type URLs of the runtime options containerd may pass.

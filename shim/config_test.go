@@ -43,6 +43,7 @@ log_level = "debug"
   debug = true
   overlay = "false"
   network = "none"
+  net-raw = "true"  # as runsc install --containerd -- --net-raw prints it
 `
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -55,7 +56,7 @@ log_level = "debug"
 		t.Errorf("got binary %q root %q log_level %q", cfg.Binary, cfg.Root, cfg.LogLevel)
 	}
 	o := cfg.createOptions(nil, "/b", "/b/rootfs")
-	if !o.Debug || o.Overlay || o.Network != "none" || o.Binary != bin || !o.Detach {
+	if !o.Debug || o.Overlay || o.Network != "none" || !o.NetRaw || o.Binary != bin || !o.Detach {
 		t.Errorf("create options %+v", o)
 	}
 	if got := strings.Join(o.LogArgs, " "); got != "--log-format text --platform ptrace --debug" {

@@ -686,7 +686,7 @@ func (c *Config) createOptions(spec *specs.Spec, bundle, rootfs string) *contain
 	return &container.CreateOptions{
 		Bundle: bundle, Spec: spec, Rootfs: rootfs, Binary: c.Binary, Detach: true,
 		Systemd: c.flag("systemd-cgroup"), Overlay: c.flag("overlay"), Network: network,
-		Strace: c.flag("strace"), Debug: c.flag("debug"), LogArgs: args,
+		NetRaw: c.flag("net-raw"), Strace: c.flag("strace"), Debug: c.flag("debug"), LogArgs: args,
 	}
 }
 
