@@ -76,6 +76,7 @@ func cmdDo(g *globalFlags, args []string) int {
 			o.RelayTerminal, o.RelayTermios = fds, saved
 		}
 	}
+	container.SweepAbandoned(g.root, "do-")
 	b := make([]byte, 8)
 	rand.Read(b)
 	return g.runForeground("do", "do-"+hex.EncodeToString(b), o)

@@ -1,10 +1,13 @@
 package tests
 
 import (
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -68,5 +71,47 @@ func TestSandboxEndsWithPid1(t *testing.T) {
 				proc.Kill()
 			}
 		}
+	}
+}
+
+// TestDoKilledLeavesNoState: a `runsc do` killed with SIGKILL cannot
+// delete its container; its sandbox dies with it, and the next `runsc do`
+// removes the abandoned state directory, so killed runs do not pile up
+// in --root.
+func TestDoKilledLeavesNoState(t *testing.T) {
+	root := t.TempDir()
+	cmd := exec.Command(runscPath, "--root", root, "do", busybox, "sh", "-c", "echo ready; sleep 60")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	line := make([]byte, 6)
+	if _, err := io.ReadFull(out, line); err != nil || string(line) != "ready\n" {
+		t.Fatalf("sandbox did not start: %q %v", line, err)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	ents, _ := os.ReadDir(root)
+	if len(ents) != 1 {
+		t.Fatalf("after the kill, --root holds %d entries, want the killed run's 1", len(ents))
+	}
+	// The sandbox dies with its runsc (parent-death signal); wait for it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := runsc(t, opts{}, "--root", root, "do", busybox, "true")
+		if r.code != 0 {
+			t.Fatalf("runsc do true: %s", r)
+		}
+		if ents, _ = os.ReadDir(root); len(ents) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("--root still holds %v after the next runs", ents[0].Name())
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -400,6 +401,20 @@ func List(root string) ([]*Container, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
+}
+
+// SweepAbandoned deletes the containers in root whose ids start with
+// prefix and that nobody will delete: stopped, and the runsc that
+// created them gone. runsc do deletes its container when the command
+// ends; one that was killed (SIGKILL, a test's timeout) cannot, and its
+// next run cleans up after it.
+func SweepAbandoned(root, prefix string) {
+	cs, _ := List(root)
+	for _, c := range cs {
+		if strings.HasPrefix(c.ID, prefix) && c.Status() == Stopped && !c.Creator.Alive() {
+			c.Delete(true)
+		}
+	}
 }
 
 // Status is the container's status now: what was recorded, unless the
