@@ -129,6 +129,9 @@ func build(spec *Spec, goferConns []*os.File, p platform.Platform, host *hostinf
 			return nil, err
 		}
 		ns.AllowRawSockets = spec.NetRaw
+		if err := applyNetSysctls(ns, sysctls(spec.OCI)); err != nil {
+			return nil, err
+		}
 	}
 	k.NewNetworkStack = func(*kernel.NetNamespace) (any, error) {
 		st := socket.NewStack()

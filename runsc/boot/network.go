@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/veil-sandbox/veil/sentry/netstack"
@@ -88,6 +90,36 @@ func setupNetwork(st *socket.Stack, mode string, hostNet *hostinet.Host) error {
 			return fmt.Errorf("--network=host: the host's network was not read at start")
 		}
 		hostinet.Install(st, hostNet)
+	}
+	return nil
+}
+
+// applyNetSysctls gives the initial namespace's stack the values of the
+// per-namespace network sysctls config.json sets (runsc checked their
+// syntax): docker sets ip_unprivileged_port_start to 0, so that a
+// non-root server may listen on port 80.
+func applyNetSysctls(ns *netstack.Netstack, sysctls map[string]string) error {
+	if v, ok := sysctls["net.ipv4.ip_unprivileged_port_start"]; ok {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("linux.sysctl: net.ipv4.ip_unprivileged_port_start=%q: %w", v, err)
+		}
+		ns.UnprivilegedPortStart = n
+	}
+	if v, ok := sysctls["net.ipv4.ping_group_range"]; ok {
+		f := strings.Fields(v)
+		var r [2]uint32
+		for i := range r {
+			if len(f) != 2 {
+				return fmt.Errorf("linux.sysctl: net.ipv4.ping_group_range=%q: want two group ids", v)
+			}
+			n, err := strconv.ParseUint(f[i], 10, 32)
+			if err != nil {
+				return fmt.Errorf("linux.sysctl: net.ipv4.ping_group_range=%q: %w", v, err)
+			}
+			r[i] = uint32(n)
+		}
+		ns.PingGroups = r
 	}
 	return nil
 }

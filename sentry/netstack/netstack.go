@@ -53,6 +53,14 @@ const (
 	TCPDefaultRcvBuf = 131072
 )
 
+// The per-namespace sysctls' defaults: Linux's port limit, and ping
+// sockets open to every group (Linux's default "1 0" opens them to none;
+// systemd, and so Debian, sets this range).
+var (
+	DefaultUnprivilegedPortStart = 1024
+	DefaultPingGroups            = [2]uint32{0, 2147483647}
+)
+
 // loopbackMTU is Linux's MTU for lo.
 const loopbackMTU = 65536
 
@@ -62,6 +70,12 @@ type Netstack struct {
 	// AllowRawSockets lets applications with CAP_NET_RAW make SOCK_RAW
 	// sockets (runsc --net-raw); without it they get EPERM.
 	AllowRawSockets bool
+	// UnprivilegedPortStart is net.ipv4.ip_unprivileged_port_start:
+	// binding a port below it needs CAP_NET_BIND_SERVICE.
+	UnprivilegedPortStart int
+	// PingGroups is net.ipv4.ping_group_range: the groups whose members
+	// may make ICMP ping sockets (SOCK_DGRAM, IPPROTO_ICMP).
+	PingGroups [2]uint32
 
 	mu     sync.Mutex
 	info   map[tcpip.NICID]InterfaceInfo
@@ -88,7 +102,7 @@ func New() (*Netstack, error) {
 		// without a trip through a link (Linux's local table).
 		HandleLocal: true,
 	})
-	ns := &Netstack{Stack: s, info: make(map[tcpip.NICID]InterfaceInfo), nextID: LoopbackNIC + 1}
+	ns := &Netstack{Stack: s, UnprivilegedPortStart: DefaultUnprivilegedPortStart, PingGroups: DefaultPingGroups, info: make(map[tcpip.NICID]InterfaceInfo), nextID: LoopbackNIC + 1}
 	if err := ns.configure(); err != nil {
 		s.Close()
 		return nil, err

@@ -55,11 +55,12 @@ type Options struct {
 }
 
 // Sysctls are the /proc/sys entries a container's configuration may set,
-// with their Linux defaults. (The network ones take effect with the
-// sandbox's network stack.)
+// with their defaults: Linux's, except ping_group_range, which is
+// systemd's (sentry/netstack's). The network ones are the initial
+// network namespace's, whose stack applies them (runsc/boot).
 var Sysctls = map[string]string{
 	"net.ipv4.ip_unprivileged_port_start": "1024",
-	"net.ipv4.ping_group_range":           "1\t0",
+	"net.ipv4.ping_group_range":           "0\t2147483647",
 }
 
 // filesystem is one procfs instance.

@@ -77,13 +77,14 @@ func (e *endpoint) SetInode(_ vfs.Inode, number uint64) { e.ino.Store(number) }
 func (e *endpoint) Listening() bool { return e.ep.SocketOptions().GetAcceptConn() }
 
 // Bind implements socket.Endpoint (inet_bind, inet6_bind): ports below
-// 1024 need CAP_NET_BIND_SERVICE (EACCES).
+// the namespace's ip_unprivileged_port_start need CAP_NET_BIND_SERVICE
+// (EACCES).
 func (e *endpoint) Bind(ctx vfs.Context, b []byte) error {
 	a, err := parseAddr(e.Family, b)
 	if err != nil {
 		return err
 	}
-	if a.Port != 0 && a.Port < protPrivSock && e.transProto != 0 && !socket.HasCapability(ctx, linux.CAP_NET_BIND_SERVICE) {
+	if a.Port != 0 && int(a.Port) < e.ns.UnprivilegedPortStart && e.transProto != 0 && !socket.HasCapability(ctx, linux.CAP_NET_BIND_SERVICE) {
 		return linux.EACCES
 	}
 	return errno(e.ep.Bind(a))

@@ -46,9 +46,6 @@ const (
 	// sin6LenRFC2133 is SIN6_LEN_RFC2133: the shortest sockaddr_in6
 	// Linux takes (without sin6_scope_id).
 	sin6LenRFC2133 = 24
-	// protPrivSock is PROT_SOCK (net.ipv4.ip_unprivileged_port_start):
-	// binding below it needs CAP_NET_BIND_SERVICE.
-	protPrivSock = 1024
 )
 
 // Family is the socket.Family of AF_INET or AF_INET6 (Domain) over a
@@ -108,8 +105,8 @@ func (s *sockets) list() []*endpoint {
 // protocol must match the type (EPROTONOSUPPORT); types other than
 // stream, datagram and raw are ESOCKTNOSUPPORT; raw sockets need runsc's
 // --net-raw and CAP_NET_RAW (EPERM otherwise, as Linux without the
-// capability). Ping sockets are open to every group (ping_group_range
-// "0 2147483647", what systemd sets).
+// capability). Ping sockets need the caller's effective group in the
+// namespace's ping_group_range (EACCES, as ping_init_sock).
 func (f Family) Socket(ctx vfs.Context, st *socket.Stack, typ, protocol int) (socket.Endpoint, error) {
 	ns := netstack.Of(st)
 	if ns == nil {
@@ -132,8 +129,14 @@ func (f Family) Socket(ctx vfs.Context, st *socket.Stack, typ, protocol int) (so
 		case protocol == 0 || protocol == linux.IPPROTO_UDP:
 			trans, protocol = udp.ProtocolNumber, linux.IPPROTO_UDP
 		case protocol == linux.IPPROTO_ICMP && f.Domain == linux.AF_INET:
+			if !mayPing(ctx, ns) {
+				return nil, linux.EACCES
+			}
 			trans = icmp.ProtocolNumber4
 		case protocol == linux.IPPROTO_ICMPV6 && f.Domain == linux.AF_INET6:
+			if !mayPing(ctx, ns) {
+				return nil, linux.EACCES
+			}
 			trans = icmp.ProtocolNumber6
 		default:
 			return nil, linux.EPROTONOSUPPORT
@@ -330,4 +333,11 @@ func errno(err tcpip.Error) error {
 		return linux.EBUSY
 	}
 	return linux.EINVAL
+}
+
+// mayPing says whether the caller's effective group is in the
+// namespace's ping_group_range.
+func mayPing(ctx vfs.Context, ns *netstack.Netstack) bool {
+	_, peer := socket.CallerCreds(ctx)
+	return peer.GID >= ns.PingGroups[0] && peer.GID <= ns.PingGroups[1]
 }
