@@ -29,8 +29,31 @@ func main() {
 	dur := flag.Duration("d", 3*time.Second, "duration")
 	fresh := flag.Bool("new", false, "a new connection for every request")
 	listening := flag.Int("listening", 0, "only wait until a socket listens on this TCP port")
-	gone := flag.Bool("gone", false, "with -listening: wait until no socket listens on it")
+	connect := flag.String("connect", "", "only wait until a TCP connection to this HOST:PORT succeeds")
+	gone := flag.Bool("gone", false, "with -listening or -connect: wait until it no longer does")
 	flag.Parse()
+	if *connect != "" {
+		// From outside the server's namespace: a server in a sandbox
+		// (--network=sandbox) leaves no socket in the host kernel's
+		// tables for -listening to find.
+		for deadline := time.Now().Add(*dur); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			c, err := net.DialTimeout("tcp", *connect, time.Second)
+			if err == nil {
+				c.Close()
+			}
+			if (err == nil) != *gone {
+				if !*gone {
+					// A server may take the probe for a client and
+					// reset itself (iperf3 -s re-listens after a
+					// client that sent nothing): let it.
+					time.Sleep(500 * time.Millisecond)
+				}
+				return
+			}
+		}
+		fmt.Fprintf(os.Stderr, "loadgen: %s: connecting still %v after %v\n", *connect, map[bool]string{false: "fails", true: "works"}[*gone], *dur)
+		os.Exit(1)
+	}
 	if *listening != 0 {
 		for deadline := time.Now().Add(*dur); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 			if isListening(*listening) != *gone {
