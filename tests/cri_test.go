@@ -311,7 +311,14 @@ func (e *criEngine) runPod(t *testing.T, handler string) *criPod {
 			"security_context": map[string]any{"namespace_options": map[string]any{"network": 2}},
 		},
 	})
-	t.Cleanup(func() { os.RemoveAll(logDir) })
+	t.Cleanup(func() {
+		os.RemoveAll(logDir)
+		// The pod's cgroup parent is the kubelet's to remove; what a
+		// runtime left below it stays and fails the leak check.
+		for _, mp := range cgroupMountPoints() {
+			os.Remove(filepath.Join(mp, e.cgroupParent(), name))
+		}
+	})
 	p.id = e.ok(t, "runp", "--runtime", handler, p.config)
 	t.Cleanup(func() {
 		run(opts{timeout: engineTimeout}, e.crictl, "--config", e.config, "stopp", p.id)
@@ -384,16 +391,55 @@ func (e *criEngine) waitLog(t *testing.T, id string, re *regexp.Regexp) string {
 	}
 }
 
-// sentries lists the runsc boot processes (Sentries) whose command line
-// names the container.
-func sentries(id string) []procInfo {
+// podSentries lists the Sentries (runsc boot processes) below the shim
+// that serves pod.
+func podSentries(t *testing.T, pod string) []procInfo {
+	t.Helper()
+	ps := listProcs()
+	var shims []procInfo
+	for _, p := range ps {
+		if filepath.Base(p.exe) == "containerd-shim-runsc-v1" && contains(p.cmdline, pod) {
+			shims = append(shims, p)
+		}
+	}
+	if len(shims) != 1 {
+		t.Fatalf("%d shims serve pod %s, want 1: %v", len(shims), pod, shims)
+	}
+	byPid := map[int]procInfo{}
+	for _, p := range ps {
+		byPid[p.pid] = p
+	}
+	below := func(p procInfo) bool {
+		for q := p; q.pid > 1; q = byPid[q.ppid] {
+			if q.ppid == shims[0].pid {
+				return true
+			}
+		}
+		return false
+	}
 	var s []procInfo
-	for _, p := range listProcs() {
-		if p.isRunsc() && contains(p.cmdline, "boot") && p.refersTo(id) {
+	for _, p := range ps {
+		if p.isRunsc() && contains(p.cmdline, "boot") && below(p) {
 			s = append(s, p)
 		}
 	}
 	return s
+}
+
+// taskPid is the host pid CRI reports for a container (inspect) or a
+// pod (inspectp): under runsc, its sandbox's Sentry.
+func (e *criEngine) taskPid(t *testing.T, cmd, id string) int {
+	t.Helper()
+	var v struct {
+		Info struct {
+			Pid int `json:"pid"`
+		} `json:"info"`
+	}
+	out := e.ok(t, cmd, "-o", "json", id)
+	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Info.Pid <= 0 {
+		t.Fatalf("crictl %s %s: no pid (%v):\n%s", cmd, id, err, out)
+	}
+	return v.Info.Pid
 }
 
 // The pod of the acceptance: a web server and a client sharing localhost
@@ -422,14 +468,20 @@ func TestCRI(t *testing.T) {
 			e.waitState(t, client, "CONTAINER_RUNNING")
 
 			if handler == "runsc" {
-				// One Sentry serves the pod: its command line names the
-				// pod sandbox, none names the containers.
-				if s := sentries(p.id); len(s) != 1 {
+				// One Sentry serves the pod: one runsc boot process below
+				// the pod's one shim, and it is what CRI reports as the
+				// pod's and both containers' process.
+				s := podSentries(t, p.id)
+				if len(s) != 1 {
 					t.Errorf("%d Sentry processes for pod %s, want 1: %v", len(s), p.id, s)
-				}
-				for _, id := range []string{web, client} {
-					if s := sentries(id); len(s) != 0 {
-						t.Errorf("container %s has a Sentry of its own: %v", id, s)
+				} else {
+					if pid := e.taskPid(t, "inspectp", p.id); pid != s[0].pid {
+						t.Errorf("crictl inspectp: pid %d, want the Sentry %d", pid, s[0].pid)
+					}
+					for _, id := range []string{web, client} {
+						if pid := e.taskPid(t, "inspect", id); pid != s[0].pid {
+							t.Errorf("crictl inspect %s: pid %d, want the pod's Sentry %d", id, pid, s[0].pid)
+						}
 					}
 				}
 				// The emptyDir is a tmpfs in the Sentry: nothing on the host.
@@ -448,9 +500,11 @@ func TestCRI(t *testing.T) {
 			pt.expect(regexp.MustCompile(`\n42\r*\n`), ptyTimeout)
 			pt.send("test -t 0 && echo is-a-tty\r")
 			pt.expect(regexp.MustCompile(`\nis-a-tty\r*\n`), ptyTimeout)
+			// crictl reports the shell's status and exits 1.
 			pt.send("exit 5\r")
-			if code := pt.wait(ptyTimeout); code != 5 {
-				t.Errorf("crictl exec -it: exit %d, want 5%s", code, pt.transcript())
+			pt.expect(regexp.MustCompile(`command terminated with exit code 5`), ptyTimeout)
+			if code := pt.wait(ptyTimeout); code != 1 {
+				t.Errorf("crictl exec -it: exit %d, want 1%s", code, pt.transcript())
 			}
 
 			// stats: memory of the container (the pod's, under runsc).
@@ -479,7 +533,7 @@ func TestCRI(t *testing.T) {
 			e.ok(t, "rm", three)
 
 			// stop + rm of the client leaves the web server running.
-			e.ok(t, "stop", client)
+			e.ok(t, "stop", "--timeout", "20", client)
 			if v := e.inspect(t, client); v.Status.State != "CONTAINER_EXITED" || v.Status.ExitCode != 0 {
 				t.Errorf("the client after crictl stop: %+v, want exited 0", v.Status)
 			}
@@ -498,7 +552,7 @@ func TestCRI(t *testing.T) {
 		web := p.start(t, "web", webArgv...)
 		client := p.start(t, "client", clientArgv...)
 		e.waitLog(t, client, regexp.MustCompile(`client-done`))
-		s := sentries(p.id)
+		s := podSentries(t, p.id)
 		if len(s) != 1 {
 			t.Fatalf("%d Sentry processes for pod %s, want 1: %v", len(s), p.id, s)
 		}
