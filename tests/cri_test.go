@@ -135,7 +135,7 @@ state = %[2]q
   Root = %[9]q
 %[5]s.containerd.runtimes.runsc]
   runtime_type = "io.containerd.runsc.v1"
-  pod_annotations = ["dev.gvisor.spec.mount.*"]
+  pod_annotations = ["dev.gvisor.*"]
 %[5]s.containerd.runtimes.runsc.options]
   TypeUrl = "io.containerd.runsc.v1.options"
   ConfigPath = %[10]q
