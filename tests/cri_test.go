@@ -478,6 +478,12 @@ func TestCRI(t *testing.T) {
 					if pid := e.taskPid(t, "inspectp", p.id); pid != s[0].pid {
 						t.Errorf("crictl inspectp: pid %d, want the Sentry %d", pid, s[0].pid)
 					}
+					// A host-network pod still gets a network namespace
+					// of its own: the Sentry opens no host sockets.
+					hostNS, _ := os.Readlink("/proc/self/ns/net")
+					if ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", s[0].pid)); err != nil || ns == hostNS {
+						t.Errorf("the Sentry's network namespace is %q (%v), the host's is %q: want one of its own", ns, err, hostNS)
+					}
 					for _, id := range []string{web, client} {
 						if pid := e.taskPid(t, "inspect", id); pid != s[0].pid {
 							t.Errorf("crictl inspect %s: pid %d, want the pod's Sentry %d", id, pid, s[0].pid)
