@@ -651,6 +651,28 @@ func TestCRI(t *testing.T) {
 		})
 	}
 
+	// The pod's shim dies: containerd runs the shim's delete, which
+	// takes the sandbox down, and reports the containers exited.
+	test("runsc", "shim-killed", func(t *testing.T) {
+		p := e.runPod(t, "runsc")
+		web := p.start(t, "web", webArgv...)
+		e.waitLog(t, web, regexp.MustCompile(`web-up`))
+		s := podSentries(t, p.id)
+		if len(s) != 1 {
+			t.Fatalf("%d Sentry processes for pod %s, want 1: %v", len(s), p.id, s)
+		}
+		procs := podProcesses(t, p.id)
+		syscall.Kill(procs[0].pid, syscall.SIGKILL)
+		e.waitState(t, web, "CONTAINER_EXITED")
+		for deadline := time.Now().Add(engineTimeout); alive(s[0].pid); time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the Sentry %d still runs %v after its shim was killed", s[0].pid, engineTimeout)
+			}
+		}
+		e.ok(t, "stopp", p.id)
+		e.ok(t, "rmp", p.id)
+	})
+
 	test("runsc", "sentry-killed", func(t *testing.T) {
 		p := e.runPod(t, "runsc")
 		web := p.start(t, "web", webArgv...)
