@@ -72,6 +72,8 @@ func containerdSnippet(name string, runtimeArgs []string) string {
 # Debian package put it next to runsc).
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.%[1]s]
   runtime_type = "io.containerd.runsc.v1"
+  # The pod's dev.gvisor.* annotations (shared tmpfs volumes) reach its containers.
+  pod_annotations = ["dev.gvisor.*"]
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.%[1]s.options]
   TypeUrl = "io.containerd.runsc.v1.options"
   ConfigPath = "/etc/containerd/%[1]s.toml"

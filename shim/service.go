@@ -469,7 +469,12 @@ func (s *service) Delete(ctx context.Context, r *taskapi.DeleteRequest) (*taskap
 		}
 		return &taskapi.DeleteResponse{Pid: pid, ExitStatus: code, ExitedAt: timestamppb.New(at)}, nil
 	}
-	if err := t.c.Delete(true); err != nil && !container.IsWarning(err) {
+	if err := t.c.Delete(true); errors.Is(err, container.ErrNotExist) {
+		// A member of a pod whose sandbox was deleted first (containerd
+		// handles the exits of a dead Sentry's containers in any order):
+		// the sandbox's delete removed it.
+		log.G(ctx).Infof("container %s was deleted with its pod", t.id)
+	} else if err != nil && !container.IsWarning(err) {
 		return nil, errgrpc.ToGRPCf(errdefs.ErrUnknown, "%v", err)
 	}
 	select {

@@ -170,16 +170,23 @@ func deleteContainer(ctx context.Context, id string) (shim.StopStatus, error) {
 		}
 		cfg = &Config{Root: defaultRoot(ns)}
 	}
+	// The rootfs mount goes whatever happens to the state.
+	defer func() {
+		if err := mount.UnmountAll(filepath.Join(bundle, "rootfs"), 0); err != nil {
+			log.G(ctx).WithError(err).Warn("unmounting the rootfs")
+		}
+	}()
 	if c, err := container.Load(cfg.Root, id); err == nil {
 		st.Pid = c.Sandbox.PID
-		if err := c.Delete(true); err != nil && !container.IsWarning(err) {
+		// containerd cleans up a dead pod shim's containers at once: the
+		// sandbox's delete may remove a member's state under it.
+		if err := c.Delete(true); errors.Is(err, container.ErrNotExist) {
+			log.G(ctx).Infof("container %s was deleted with its pod", id)
+		} else if err != nil && !container.IsWarning(err) {
 			return st, fmt.Errorf("deleting container %s: %w", id, err)
 		}
 	} else {
 		log.G(ctx).WithError(err).Warnf("container %s has no state left", id)
-	}
-	if err := mount.UnmountAll(filepath.Join(bundle, "rootfs"), 0); err != nil {
-		log.G(ctx).WithError(err).Warn("unmounting the rootfs")
 	}
 	os.Remove(filepath.Join(bundle, bundleConfigFile))
 	// The socket of the dead shim, unless a live one (the pod's) serves

@@ -31,6 +31,10 @@ type stdio struct {
 	// output is done when every output copy has ended.
 	output  sync.WaitGroup
 	closers []io.Closer
+	// outputs are the output fifos, closed when the process's output
+	// ends: their reader (containerd's CRI plugin waits for it before it
+	// reports an exec's exit) then reads EOF.
+	outputs []io.Closer
 	cancel  context.CancelFunc
 }
 
@@ -58,6 +62,7 @@ func newStdio(stdinPath, stdoutPath, stderrPath string, terminal bool, size *spe
 				return nil, fmt.Errorf("stdout fifo: %w", err)
 			}
 			s.closers = append(s.closers, out)
+			s.outputs = append(s.outputs, out)
 			s.copyOut(out, master)
 		}
 		if stdinPath != "" {
@@ -119,6 +124,7 @@ func newStdio(stdinPath, stdoutPath, stderrPath string, terminal bool, size *spe
 			return nil, fmt.Errorf("output fifo %s: %w", p, err)
 		}
 		s.closers = append(s.closers, out)
+		s.outputs = append(s.outputs, out)
 		s.copyOut(out, r)
 	}
 	return s, nil
@@ -126,7 +132,7 @@ func newStdio(stdinPath, stdoutPath, stderrPath string, terminal bool, size *spe
 
 // copyOut copies the process's output until it closes its end (for a
 // terminal: until the master reads EIO, every slave being closed).
-func (s *stdio) copyOut(dst io.Writer, src *os.File) {
+func (s *stdio) copyOut(dst io.WriteCloser, src *os.File) {
 	s.output.Add(1)
 	go func() {
 		defer s.output.Done()
@@ -134,6 +140,7 @@ func (s *stdio) copyOut(dst io.Writer, src *os.File) {
 		if src != s.console {
 			src.Close()
 		}
+		dst.Close()
 	}()
 }
 
@@ -171,14 +178,19 @@ func (s *stdio) Resize(width, height uint32) error {
 }
 
 // WaitOutput waits until the process's output has been copied, at most
-// for timeout: a terminal whose slave the Sentry still holds never reads
-// EOF.
+// for timeout (a terminal whose slave the Sentry still holds never reads
+// EOF), then closes the output fifos so that their reader sees the end.
 func (s *stdio) WaitOutput(timeout time.Duration) {
 	done := make(chan struct{})
 	go func() { s.output.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(timeout):
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.outputs {
+		c.Close()
 	}
 }
 

@@ -138,6 +138,11 @@ func digestOf(b []byte) string {
 // ociLayout packs the rootfs as a one-layer OCI image layout archive whose
 // index names the manifest imageRef.
 func ociLayout(rootfs []byte) ([]byte, error) {
+	return ociLayoutOf(rootfs, imageRef, []string{"sh"})
+}
+
+// ociLayoutOf is ociLayout for image ref with command cmd.
+func ociLayoutOf(rootfs []byte, ref string, cmd []string) ([]byte, error) {
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
 	if _, err := zw.Write(rootfs); err != nil {
@@ -152,7 +157,7 @@ func ociLayout(rootfs []byte) ([]byte, error) {
 		"created":      epoch.UTC().Format(time.RFC3339),
 		"architecture": "amd64",
 		"os":           "linux",
-		"config":       map[string]any{"Env": []string{imagePath}, "Cmd": []string{"sh"}},
+		"config":       map[string]any{"Env": []string{imagePath}, "Cmd": cmd},
 		"rootfs":       map[string]any{"type": "layers", "diff_ids": []string{digestOf(rootfs)}},
 		"history":      []map[string]any{{"created": epoch.UTC().Format(time.RFC3339), "created_by": "veil tests: busybox-static"}},
 	})
@@ -175,7 +180,7 @@ func ociLayout(rootfs []byte) ([]byte, error) {
 			MediaType:   "application/vnd.oci.image.manifest.v1+json",
 			Digest:      digestOf(manifest),
 			Size:        len(manifest),
-			Annotations: map[string]string{"org.opencontainers.image.ref.name": imageRef},
+			Annotations: map[string]string{"org.opencontainers.image.ref.name": ref},
 		}},
 	})
 	if err != nil {

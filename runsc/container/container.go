@@ -492,7 +492,7 @@ func (c *Container) lock() (*dirLock, error) {
 	l, err := lockDir(c.dir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("container %q does not exist", c.ID)
+			return nil, notExistError{c.ID}
 		}
 		return nil, err
 	}
@@ -503,7 +503,7 @@ func (c *Container) lock() (*dirLock, error) {
 		}
 		l.unlock()
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("container %q does not exist", c.ID)
+			return nil, notExistError{c.ID}
 		}
 		return nil, err
 	}

@@ -119,6 +119,13 @@ func checkID(id string) error {
 // ErrNotExist reports a container id without a container.
 var ErrNotExist = errors.New("container does not exist")
 
+// notExistError is ErrNotExist for a container whose state went while a
+// caller held it (a pod's members go with their sandbox's delete).
+type notExistError struct{ id string }
+
+func (e notExistError) Error() string        { return fmt.Sprintf("container %q does not exist", e.id) }
+func (e notExistError) Is(target error) bool { return target == ErrNotExist }
+
 // readState reads the state file in dir.
 func readState(dir string) (*State, error) {
 	b, err := os.ReadFile(filepath.Join(dir, stateFile))

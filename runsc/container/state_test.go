@@ -1,6 +1,7 @@
 package container
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,5 +71,15 @@ func TestCheckID(t *testing.T) {
 func TestLoadMissing(t *testing.T) {
 	if _, err := Load(t.TempDir(), "nope"); err == nil || err.Error() != `container "nope" does not exist` {
 		t.Errorf("Load: %v", err)
+	}
+}
+
+// A container whose state went (its pod's sandbox was deleted) is
+// ErrNotExist, with the message runsc prints.
+func TestLockOfRemovedContainerIsNotExist(t *testing.T) {
+	c := &Container{State: State{ID: "gone"}, dir: filepath.Join(t.TempDir(), "gone")}
+	_, err := c.lock()
+	if !errors.Is(err, ErrNotExist) || err.Error() != `container "gone" does not exist` {
+		t.Errorf("lock of a removed container: %v, want ErrNotExist", err)
 	}
 }
