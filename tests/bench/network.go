@@ -31,7 +31,7 @@ import (
 // A cell that cannot be measured shows "n/a (reason)"; the details go to
 // stderr.
 var (
-	netSeconds = flag.Int("net-seconds", 5, "seconds of each TCP throughput run")
+	netSeconds = flag.Int("net-seconds", 10, "seconds of each TCP throughput run")
 	netBenchOn = flag.Bool("net", true, "run the network benchmarks")
 	netOnly    = flag.Bool("net-only", false, "run only the network benchmarks")
 )
