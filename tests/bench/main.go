@@ -30,6 +30,11 @@
 // creates and removes, on the host's network, and on the env's own
 // loopback.
 //
+// A third table (pod.go; -pods=false skips it, -pods-only runs only it)
+// has pod start (crictl runp + create + start of one container) and the
+// PSS of the pod's host processes, on a private containerd with its CRI
+// plugin, for the handlers runc and runsc on each platform.
+//
 // The per-operation numbers are measured inside the sandbox by the
 // programs themselves (CLOCK_MONOTONIC), so they exclude start-up costs.
 // A column that cannot be measured (runc missing or failing, runsc not
@@ -147,6 +152,10 @@ func main() {
 	runsc, runscErr := buildRunsc(root, work, log)
 	if *netOnly {
 		fmt.Print(runNetworkBench(root, work, runsc, runscErr, log))
+		return
+	}
+	if *podsOnly {
+		fmt.Print(runPodBench(root, work, runsc, runscErr, log))
 		return
 	}
 	envs := []*env{nativeEnv(), runcEnv(work, binDir, log)}
@@ -273,6 +282,9 @@ func main() {
 	fmt.Print(b.String())
 	if *netBenchOn {
 		fmt.Print(runNetworkBench(root, work, runsc, runscErr, log))
+	}
+	if *podsOn {
+		fmt.Print(runPodBench(root, work, runsc, runscErr, log))
 	}
 
 	if *plotFile != "" {
