@@ -158,8 +158,9 @@ func median(vs []float64) float64 {
 	return (vs[n/2-1] + vs[n/2]) / 2
 }
 
-// findCrictl returns crictl from $VEIL_CRICTL, the e2e tests' cache
-// (they build it) or $PATH; the bench does not build it (a minute).
+// findCrictl returns crictl from $VEIL_CRICTL, the e2e tests' cache,
+// or $PATH; failing those it builds it into that cache from the module
+// proxy, as the e2e tests do (about a minute, once per machine).
 func findCrictl() (string, error) {
 	if p := os.Getenv("VEIL_CRICTL"); p != "" {
 		if _, err := os.Stat(p); err != nil {
@@ -176,7 +177,18 @@ func findCrictl() (string, error) {
 	if p, err := exec.LookPath("crictl"); err == nil {
 		return p, nil
 	}
-	return "", fmt.Errorf("crictl missing (go install sigs.k8s.io/cri-tools/cmd/crictl@%s, or set VEIL_CRICTL)", crictlVersion)
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("crictl missing, and no cache dir to build it in: %v", err)
+	}
+	dir := filepath.Join(cache, "veil-e2e", "crictl-"+crictlVersion)
+	fmt.Fprintf(os.Stderr, "bench: pods: building crictl %s into %s\n", crictlVersion, dir)
+	cmd := exec.Command("go", "install", "sigs.k8s.io/cri-tools/cmd/crictl@"+crictlVersion)
+	cmd.Env = append(os.Environ(), "GOBIN="+dir, "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("crictl missing, and go install of %s failed: %v: %s", crictlVersion, err, firstLines(string(out), 2))
+	}
+	return filepath.Join(dir, "crictl"), nil
 }
 
 // startCRIDaemon builds the shim, writes the configs, starts containerd
