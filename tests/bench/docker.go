@@ -156,30 +156,7 @@ func (d *benchDockerd) stop() {
 	if out, _ := d.docker("ps", "-aq"); strings.TrimSpace(out) != "" {
 		d.docker(append([]string{"rm", "-f"}, strings.Fields(out)...)...)
 	}
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.exited:
-	case <-time.After(30 * time.Second):
-		syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
-		<-d.exited
-	}
-	// Anything still naming the dir (a shim of a stuck container).
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(d.dir)) {
-			var pid int
-			fmt.Sscanf(p, "/proc/%d/cmdline", &pid)
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
-	}
-	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
-		lines := strings.Split(string(b), "\n")
-		for i := len(lines) - 1; i >= 0; i-- {
-			if f := strings.Fields(lines[i]); len(f) > 4 && strings.HasPrefix(f[4], d.dir) {
-				syscall.Unmount(f[4], syscall.MNT_DETACH)
-			}
-		}
-	}
+	stopDaemon(d.cmd, d.exited, d.dir)
 	hier, _ := filepath.Glob("/sys/fs/cgroup/*")
 	for _, h := range hier {
 		for _, cg := range []string{d.cgroup + "/docker", d.cgroup} {
@@ -197,4 +174,34 @@ func lastLines(s string, n int) string {
 		l = l[len(l)-n:]
 	}
 	return strings.Join(l, "\n")
+}
+
+// stopDaemon stops a daemon the bench started (cmd; exited is closed
+// when it has been waited for): SIGTERM, SIGKILL to its group after 30 s,
+// then anything still naming its private dir (a shim of a stuck
+// container) is killed and the mounts below dir are detached.
+func stopDaemon(cmd *exec.Cmd, exited <-chan struct{}, dir string) {
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(dir)) {
+			var pid int
+			fmt.Sscanf(p, "/proc/%d/cmdline", &pid)
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+		lines := strings.Split(string(b), "\n")
+		for i := len(lines) - 1; i >= 0; i-- {
+			if f := strings.Fields(lines[i]); len(f) > 4 && strings.HasPrefix(f[4], dir) {
+				syscall.Unmount(f[4], syscall.MNT_DETACH)
+			}
+		}
+	}
 }

@@ -257,16 +257,12 @@ func main() {
 	}
 
 	// The table.
-	var b strings.Builder
-	b.WriteString("| benchmark |")
+	var names []string
 	for _, e := range envs {
-		b.WriteString(" " + e.name + " |")
+		names = append(names, e.name)
 	}
-	b.WriteString("\n|---|")
-	for range envs {
-		b.WriteString("---:|")
-	}
-	b.WriteString("\n")
+	var b strings.Builder
+	tableHeader(&b, "benchmark", names)
 	for _, m := range metrics {
 		fmt.Fprintf(&b, "| %s (%s) |", m.title, m.unit)
 		for _, e := range envs {
@@ -640,4 +636,18 @@ func svgChart(envs []string, results map[string]map[string]float64) string {
 func esc(s string) string {
 	r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;")
 	return r.Replace(s)
+}
+
+// tableHeader writes the head of a markdown table whose first column is
+// title and whose number columns are names.
+func tableHeader(b *strings.Builder, title string, names []string) {
+	b.WriteString("| " + title + " |")
+	for _, n := range names {
+		b.WriteString(" " + n + " |")
+	}
+	b.WriteString("\n|---|")
+	for range names {
+		b.WriteString("---:|")
+	}
+	b.WriteString("\n")
 }

@@ -544,16 +544,13 @@ func runNetworkBench(root, work, runsc string, runscErr error, log func(string, 
 	for _, m := range netMetrics {
 		results["native/"+m.key+"/"+string(placeHost)] = results["native/"+m.key+"/"+string(placeLoopback)]
 	}
-	var b strings.Builder
-	b.WriteString("\n| network (server placement) |")
+	var names []string
 	for _, e := range envs {
-		b.WriteString(" " + e.name + " |")
+		names = append(names, e.name)
 	}
-	b.WriteString("\n|---|")
-	for range envs {
-		b.WriteString("---:|")
-	}
+	var b strings.Builder
 	b.WriteString("\n")
+	tableHeader(&b, "network (server placement)", names)
 	for _, m := range netMetrics {
 		for _, p := range placements {
 			fmt.Fprintf(&b, "| %s, %s (%s) |", m.title, p, m.unit)

@@ -103,16 +103,13 @@ func runPodBench(root, work, runsc string, runscErr error, log func(string, ...a
 		}
 	}
 
-	var b strings.Builder
-	b.WriteString("\n| pods |")
+	var names []string
 	for _, c := range cols {
-		b.WriteString(" " + c.name + " |")
+		names = append(names, c.name)
 	}
-	b.WriteString("\n|---|")
-	for range cols {
-		b.WriteString("---:|")
-	}
+	var b strings.Builder
 	b.WriteString("\n")
+	tableHeader(&b, "pods", names)
 	rows := []struct {
 		title string
 		v     func(*podCol) float64
@@ -532,29 +529,7 @@ func (d *criDaemon) stop() {
 			d.run("rmp", "-f", id)
 		}
 	}
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.exited:
-	case <-time.After(30 * time.Second):
-		syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
-		<-d.exited
-	}
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(d.dir)) {
-			var pid int
-			fmt.Sscanf(p, "/proc/%d/cmdline", &pid)
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
-	}
-	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
-		lines := strings.Split(string(b), "\n")
-		for i := len(lines) - 1; i >= 0; i-- {
-			if f := strings.Fields(lines[i]); len(f) > 4 && strings.HasPrefix(f[4], d.dir) {
-				syscall.Unmount(f[4], syscall.MNT_DETACH)
-			}
-		}
-	}
+	stopDaemon(d.cmd, d.exited, d.dir)
 	for _, p := range d.newHostDirs {
 		os.Remove(p)
 	}
