@@ -107,16 +107,8 @@ func Create(root, id string, o *CreateOptions) (c *Container, err error) {
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, fmt.Errorf("state directory %s: %w", root, err)
 	}
-	dir := filepath.Join(root, id)
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("container %q already exists", id)
-		}
-		return nil, fmt.Errorf("state directory %s: %w", dir, err)
-	}
-	lock, err := lockDir(dir)
+	dir, lock, err := newStateDir(root, id)
 	if err != nil {
-		os.RemoveAll(dir)
 		return nil, err
 	}
 	defer lock.unlock()
@@ -774,4 +766,22 @@ func killProcess(p Process) error {
 		unix.Poll(fds, 100)
 	}
 	return nil
+}
+
+// newStateDir makes the state directory of a new container id in root
+// and returns it locked (it must not exist yet).
+func newStateDir(root, id string) (string, *dirLock, error) {
+	dir := filepath.Join(root, id)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return "", nil, fmt.Errorf("container %q already exists", id)
+		}
+		return "", nil, fmt.Errorf("state directory %s: %w", dir, err)
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return dir, lock, nil
 }

@@ -1,7 +1,6 @@
 package container
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -110,16 +109,8 @@ func createInPod(root, id, sandboxID string, o *CreateOptions) (c *Container, er
 		// holds the pod's Sentry and gofers.
 		o.Logger.Warnf("linux.resources of container %q are not applied on their own: the pod's cgroup (its sandbox's) bounds every container of the pod", id)
 	}
-	dir := filepath.Join(root, id)
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("container %q already exists", id)
-		}
-		return nil, fmt.Errorf("state directory %s: %w", dir, err)
-	}
-	lock, err := lockDir(dir)
+	dir, lock, err := newStateDir(root, id)
 	if err != nil {
-		os.RemoveAll(dir)
 		return nil, err
 	}
 	defer lock.unlock()

@@ -52,13 +52,7 @@ func (k *Kernel) ProcessesOf(id string, ns *PIDNamespace) []ProcessInfo {
 		if tg.parent != nil {
 			p.PPID = ns.tgIDLocked(tg.parent)
 		}
-		t := tg.leader
-		if t == nil {
-			for tt := range tg.tasks {
-				t = tt
-				break
-			}
-		}
+		t := tg.anyTask()
 		p.UID = t.Credentials().UID
 		p.Comm = t.name
 		out = append(out, p)

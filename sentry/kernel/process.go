@@ -259,17 +259,24 @@ func (k *Kernel) Processes() []ProcessInfo {
 		if tg.parent != nil {
 			p.PPID = tg.parent.tgid
 		}
-		t := tg.leader
-		if t == nil {
-			for tt := range tg.tasks {
-				t = tt
-				break
-			}
-		}
+		t := tg.anyTask()
 		p.UID = t.Credentials().UID
 		p.Comm = t.name
 		out = append(out, p)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].PID < out[j].PID })
 	return out
+}
+
+// anyTask is the thread group's leader, or another of its tasks once the
+// leader is gone (what ps shows the process by). The kernel's lock is
+// held.
+func (tg *ThreadGroup) anyTask() *Task {
+	if tg.leader != nil {
+		return tg.leader
+	}
+	for t := range tg.tasks {
+		return t
+	}
+	return nil
 }
