@@ -53,7 +53,11 @@ type addressSpace struct {
 	// spare, if not nil, is a thread pair made at start-up and not yet
 	// handed to a context: the first Switch into the address space takes
 	// it without a hand-off to the control goroutine.
-	spare   *pair
+	spare *pair
+	// parked are mapper threads that contexts gave back, untraced in the
+	// pause loop (see parkThread): the next context to move in seizes
+	// one instead of cloning a new one.
+	parked  []int
 	threads int // mapper threads traced by contexts and not yet reaped
 	// [mappedLo, mappedHi) covers every range MapFile was ever asked to
 	// map (empty if mappedLo >= mappedHi): Unmap has nothing to do
@@ -132,10 +136,10 @@ func (as *addressSpace) control(ready chan<- error) {
 	}
 	close(as.stop)
 	// Release sent SIGKILL. The leader becomes reapable only after the
-	// contexts have reaped their mapper threads; Release and threadGone
-	// arrange to wait for done only when that has happened.
+	// contexts have reaped their mapper threads.
 	as.reap()
 	as.p.slots.release(as.slots)
+	as.p.reaping.Done()
 }
 
 // reap waits for the stub process to be gone.
@@ -417,10 +421,15 @@ func (as *addressSpace) Unmap(addr, length uintptr) {
 	})
 }
 
-// Release implements platform.AddressSpace.Release: it kills the stub. If
-// contexts still have threads in it (e.g. a task that exec'd and has not
-// switched to its new address space yet), reaping completes when the last
-// of them drops its mapper thread.
+// Release implements platform.AddressSpace.Release: it kills the stub.
+// The control goroutine reaps it in the background (the host's teardown of
+// a stub takes 100 µs and more here, which an exec or exit need not wait
+// for); if contexts still have threads in it (e.g. a task that exec'd and
+// has not switched to its new address space yet), reaping completes when
+// the last of them drops its mapper thread. No application code runs in
+// the stub once it is released: every context of it has dropped or is
+// about to drop its threads, whose application threads wait in the
+// handler until they exit. Platform.waitReaped waits for the reaping.
 func (as *addressSpace) Release() {
 	as.mu.Lock()
 	if as.released {
@@ -428,16 +437,13 @@ func (as *addressSpace) Release() {
 		return
 	}
 	as.released = true
-	wait := as.threads == 0
 	as.mu.Unlock()
 
+	as.p.reaping.Add(1)
 	unix.Kill(as.pid, unix.SIGKILL)
 	select {
 	case as.reqs <- nil:
 	case <-as.stop:
-	}
-	if wait {
-		<-as.done
 	}
 }
 
@@ -455,6 +461,26 @@ func (as *addressSpace) takeSpare() *pair {
 	sp := as.spare
 	as.spare = nil
 	return sp
+}
+
+// parkMapper records mapper thread tid as parked.
+func (as *addressSpace) parkMapper(tid int) {
+	as.mu.Lock()
+	as.parked = append(as.parked, tid)
+	as.mu.Unlock()
+}
+
+// takeParked returns a parked mapper thread, or 0 if there is none.
+func (as *addressSpace) takeParked() int {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	n := len(as.parked)
+	if n == 0 {
+		return 0
+	}
+	tid := as.parked[n-1]
+	as.parked = as.parked[:n-1]
+	return tid
 }
 
 // retire records that the application thread of slot was told to exit.
@@ -479,9 +505,7 @@ func (as *addressSpace) threadAdded(c *context, tracer int) {
 }
 
 // threadGone records that context c, traced from OS thread tracer, reaped
-// its mapper thread. The last one after Release waits for the stub to be
-// reaped, so that once every Release has returned no child process is
-// left.
+// or parked its mapper thread.
 func (as *addressSpace) threadGone(c *context, tracer int) {
 	as.mu.Lock()
 	as.threads--
@@ -489,11 +513,7 @@ func (as *addressSpace) threadGone(c *context, tracer int) {
 	if as.tracers[tracer] == c {
 		delete(as.tracers, tracer)
 	}
-	last := as.released && as.threads == 0
 	as.mu.Unlock()
-	if last {
-		<-as.done
-	}
 }
 
 // Stopped implements platform.SyscallPatcher.Stopped: it interrupts every

@@ -266,7 +266,7 @@ func (c *context) lost(err error) error {
 			// be trusted to be the Sentry's either.
 			unix.Kill(c.as.pid, unix.SIGKILL)
 		}
-		if ws := c.dropPair(false); errors.Is(err, errStubDied) && ws.Signaled() && ws.Signal() == unix.SIGSYS {
+		if ws := c.dropPair(false, false); errors.Is(err, errStubDied) && ws.Signaled() && ws.Signal() == unix.SIGSYS {
 			// The mapper died with the whole stub: a seccomp filter
 			// killed it.
 			err = errStubSeccomp
@@ -586,13 +586,16 @@ func (c *context) readFP() arch.FPState {
 // usual reason for releasing it under a live context) requires.
 func (c *context) moveTo(as *addressSpace) error {
 	if c.as != nil {
-		c.dropPair(true)
+		c.dropPair(true, true)
 	}
 	pr := as.takeSpare()
 	if pr == nil {
-		m, err := as.newMapper()
-		if err != nil {
-			return err
+		m := as.takeParked()
+		if m == 0 {
+			var err error
+			if m, err = as.newMapper(); err != nil {
+				return err
+			}
 		}
 		pr = &pair{mapper: m, slot: -1}
 	}
@@ -611,13 +614,13 @@ func (c *context) moveTo(as *addressSpace) error {
 		c.appCPU = cpuUnknown
 		slot, err := as.mapSlot(c.mapperInjector())
 		if err != nil {
-			c.dropPair(false)
+			c.dropPair(false, false)
 			return err
 		}
 		c.pr.slot = slot
 		a, err := as.cloneApp(c.mapperInjector(), slot)
 		if err != nil {
-			c.dropPair(false)
+			c.dropPair(false, false)
 			return err
 		}
 		c.pr.app = a
@@ -625,7 +628,7 @@ func (c *context) moveTo(as *addressSpace) error {
 	c.ids.Store(uint64(as.pid)<<32 | uint64(uint32(c.pr.app)))
 	c.clock.attach(as.pid, c.pr.app)
 	if err := c.waitReady(); err != nil {
-		c.dropPair(false)
+		c.dropPair(false, false)
 		return err
 	}
 	return nil
@@ -650,12 +653,13 @@ func (c *context) waitReady() error {
 }
 
 // dropPair disposes of the context's stub threads: the application thread
-// is told to exit (it waits in the handler), the mapper thread is made to
-// exit and reaped. If saveFP, the FP state is kept as pending for the next
-// thread (unless one is pending already), so it survives a change of
-// address space.
-// It returns the mapper's exit status.
-func (c *context) dropPair(saveFP bool) unix.WaitStatus {
+// is told to exit (it waits in the handler); the mapper thread, if park
+// and the stub lives on, is parked for the next context that moves into
+// the address space, else made to exit and reaped. If saveFP, the FP state
+// is kept as pending for the next thread (unless one is pending already),
+// so it survives a change of address space.
+// It returns the mapper's exit status (0 if it was parked).
+func (c *context) dropPair(saveFP, park bool) unix.WaitStatus {
 	as := c.as
 	if saveFP && c.fast && c.fpPending == nil && !as.isReleased() {
 		c.toFrame() // on failure the state is lost with the thread anyway
@@ -673,6 +677,11 @@ func (c *context) dropPair(saveFP bool) unix.WaitStatus {
 		c.clock.retire() // while the thread is still there to read
 		c.exitApp(as)
 		as.retire(c.pr.slot)
+	}
+	if park && !as.isReleased() && c.p.parkThread(c.mapperInjector()) {
+		as.parkMapper(c.pr.mapper)
+		c.forgetPair()
+		return 0
 	}
 	ws := c.p.exitThread(c.mapperInjector())
 	c.forgetPair()
@@ -816,7 +825,7 @@ func (c *context) Release() {
 	}
 	c.released = true
 	if c.as != nil {
-		c.dropPair(false)
+		c.dropPair(false, true)
 	}
 	c.fpPending = nil
 }

@@ -169,6 +169,23 @@ func (p *Platform) exitThread(in injector) unix.WaitStatus {
 	}
 }
 
+// parkThread lets traced thread in go, untraced, into the pause loop: the
+// state of a freshly cloned mapper thread, which a later context can seize
+// again. It reports false if the thread is not parked (it is dying with its
+// stub, or the detach failed): the caller then still traces it and must
+// reap it. Two system calls and no wait, against an injected exit and the
+// wait for the thread's death.
+func (p *Platform) parkThread(in injector) bool {
+	r := in.regs
+	*r = *in.base
+	r.Rip = uint64(p.stub.pause)
+	r.Orig_rax = ^uint64(0)
+	if p.setRegs(in.tid, r) != nil {
+		return false
+	}
+	return p.ptraceData(unix.PTRACE_DETACH, in.tid, 0, 0) == nil
+}
+
 // recvFD passes host fd hostFD to the stub of thread in, which receives it
 // on its fd 0, and returns the stub's fd number. The socket is shared by
 // the zygote and every stub (they inherit it), so passing is serialised

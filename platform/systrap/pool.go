@@ -43,8 +43,13 @@ func (p *Platform) take() *addressSpace {
 // Close releases the platform's ready stubs and stops starting new ones.
 // Address spaces already handed out are not affected, and NewAddressSpace
 // keeps working (it then starts each stub on demand). Once Close and the
-// Release of every address space have returned, no stub process is left.
+// Release of every address space have returned, and the contexts that had
+// threads in them were released or moved, waitReaped returns when no stub
+// process is left.
 func (p *Platform) Close() { p.pool.Close() }
+
+// waitReaped waits until every released address space's stub is reaped.
+func (p *Platform) waitReaped() { p.reaping.Wait() }
 
 // poolIdle reports whether the pool is full and its refill goroutine
 // idle, and returns the pids of the pooled stubs. For tests.

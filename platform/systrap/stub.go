@@ -91,6 +91,7 @@ type stubSites struct {
 	syscallOK uintptr
 	fork      uintptr // fork a stub (zygote only)
 	forkOK    uintptr
+	pause     uintptr // the pause loop, where untraced stub threads idle
 	cloneM    uintptr // clone a mapper thread
 	cloneMOK  uintptr
 	cloneA    uintptr // clone an application thread (r12 = its slot)
@@ -294,6 +295,7 @@ func (s *stub) buildCode(stubFprog, appFprog uintptr) []byte {
 	// New threads (and forked stubs) idle here until the Sentry seizes
 	// them.
 	a.label("pause")
+	st.pause = a.pc()
 	a.movImm32(rax, unix.SYS_PAUSE)
 	st.retPause = a.syscallAt()
 	a.jmp("pause")

@@ -29,7 +29,9 @@
 // context's page faults need, without a hand-off to another thread.
 // Memory mappings are thus always made with arguments the Sentry put in
 // registers, never with anything read from memory the application can
-// write.
+// write. A context that leaves a stub that lives on parks its mapper
+// thread there, untraced in the pause loop where it runs no code the
+// application can influence, for the next context to seize.
 //
 // Each application thread has a 64 KiB slot (layout.go) of a memfd the
 // Sentry also maps: a context page and the thread's alternate signal
@@ -54,7 +56,7 @@
 // As for the ptrace platform: the Sentry must never wait for "any child",
 // /proc must stay reachable (the zygote is exec'd from /proc/self/fd/N,
 // and fd passing is checked through /proc/<stub>/fd), and the Sentry's own
-// seccomp filter must allow what this package does: ptrace (SEIZE,
+// seccomp filter must allow what this package does: ptrace (SEIZE, DETACH,
 // INTERRUPT, CONT, GETREGS, SETREGS), wait4, tgkill, kill, shared (not
 // private) FUTEX_WAIT and FUTEX_WAKE on the slot memfd, fallocate on it,
 // sendmsg on the fd passing socket, getcpu and sched_setaffinity.
@@ -115,6 +117,9 @@ type Platform struct {
 
 	pool stubPool
 	hot  atomic.Pointer[hotFile]
+	// reaping counts released address spaces whose stub is not reaped
+	// yet (see addressSpace.Release).
+	reaping sync.WaitGroup
 
 	// workers are idle locked goroutines for address spaces' control
 	// goroutines (see runLocked).

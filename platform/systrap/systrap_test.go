@@ -900,6 +900,7 @@ func TestReleaseLeavesNothing(t *testing.T) {
 		c.Release()
 	}()
 
+	p.waitReaped()
 	if pids := childPids(t, p); len(pids) != 0 {
 		t.Errorf("children left: %v", pids)
 	}
@@ -987,6 +988,8 @@ func TestPoolClose(t *testing.T) {
 	if idle, pids := p.poolIdle(); !idle || len(pids) != 0 {
 		t.Errorf("closed pool: idle %v, stubs %v", idle, pids)
 	}
+	p.waitReaped()
+	shared.waitReaped()
 	pids := childPids(t, shared)
 	for _, pid := range pids {
 		if pid != strconv.Itoa(p.zygote.pid) {
@@ -1039,5 +1042,51 @@ func BenchmarkFirstSwitch(b *testing.B) {
 		}
 		c.Release()
 		as.Release()
+	}
+}
+
+// TestMapperParkedForReuse checks that a released context's mapper thread
+// is parked in its address space, untraced, and that the next context
+// moving in seizes it instead of cloning a new one, and runs.
+func TestMapperParkedForReuse(t *testing.T) {
+	p := getPlatform(t)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	e := newEnv(t, 1)
+	e.Code(0x0f, 0x05) // syscall
+	as := e.AS.(*addressSpace)
+	c := newContext(t, p)
+	regs := regsAt(codeAddr)
+	if _, err := c.Switch(e.AS, &regs); err != nil {
+		t.Fatal(err)
+	}
+	mapper := c.pr.mapper
+	c.Release()
+	as.mu.Lock()
+	parked := append([]int(nil), as.parked...)
+	as.mu.Unlock()
+	if len(parked) != 1 || parked[0] != mapper {
+		t.Fatalf("parked mappers %v, want [%d]", parked, mapper)
+	}
+	// Untraced: no tracer in its status.
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/status", as.pid, mapper))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "\nTracerPid:\t0\n") {
+		t.Errorf("parked mapper still traced:\n%s", b)
+	}
+
+	c2 := newContext(t, p)
+	defer c2.Release()
+	regs = regsAt(codeAddr)
+	if _, err := c2.Switch(e.AS, &regs); err != nil {
+		t.Fatal(err)
+	}
+	if regs.Rip != codeAddr+2 {
+		t.Fatalf("rip %#x after syscall", regs.Rip)
+	}
+	if c2.pr.mapper != mapper {
+		t.Errorf("second context's mapper %d, want the parked %d", c2.pr.mapper, mapper)
 	}
 }

@@ -27,8 +27,9 @@ const (
 		unix.O_DIRECTORY | unix.O_NOFOLLOW
 )
 
-// sentryPtraceRequests are the ptrace requests of the ptrace platform
-// (platform/ptrace: sys.go, context.go, addrspace.go) and PTRACE_TRACEME,
+// sentryPtraceRequests are the ptrace requests of the platforms
+// (platform/ptrace: sys.go, context.go, addrspace.go; platform/systrap:
+// inject.go) and PTRACE_TRACEME,
 // made by a stub's fork child (syscall.SysProcAttr.Ptrace).
 var sentryPtraceRequests = []uint64{
 	unix.PTRACE_TRACEME,
@@ -43,6 +44,7 @@ var sentryPtraceRequests = []uint64{
 	unix.PTRACE_SETREGSET,
 	unix.PTRACE_SEIZE,
 	unix.PTRACE_INTERRUPT,
+	unix.PTRACE_DETACH, // systrap parks a mapper thread for reuse
 }
 
 // sentryIoctls are the only ioctls the Sentry makes: the host terminal
