@@ -38,7 +38,6 @@ type addressSpace struct {
 
 	reqs chan func()   // work for the control goroutine; nil means stop
 	stop chan struct{} // closed when the control goroutine stops serving
-	done chan struct{} // closed once the stub is reaped and its slots freed
 
 	// Owned by the control goroutine: scratch registers and CPU binding.
 	regs arch.Registers
@@ -98,7 +97,6 @@ func (p *Platform) newAddressSpace() (*addressSpace, error) {
 		cpu:      cpuUnknown,
 		reqs:     make(chan func()),
 		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
 		tracers:  make(map[int]*context),
 		siteHits: make(map[uintptr]int),
 		contexts: make(map[*context]struct{}),
@@ -116,7 +114,6 @@ func (p *Platform) newAddressSpace() (*addressSpace, error) {
 // requests until Release, then reaps the stub. It runs on a worker locked
 // to its OS thread (see runLocked), the stub's tracer.
 func (as *addressSpace) control(ready chan<- error) {
-	defer close(as.done)
 	if err := as.start(); err != nil {
 		if as.pid > 0 {
 			unix.Kill(as.pid, unix.SIGKILL)

@@ -43,9 +43,8 @@ func (p *Platform) take() *addressSpace {
 // Close releases the platform's ready stubs and stops starting new ones.
 // Address spaces already handed out are not affected, and NewAddressSpace
 // keeps working (it then starts each stub on demand). Once Close and the
-// Release of every address space have returned, and the contexts that had
-// threads in them were released or moved, waitReaped returns when no stub
-// process is left.
+// Release of every address space and context have returned, no stub
+// process is left after waitReaped.
 func (p *Platform) Close() { p.pool.Close() }
 
 // waitReaped waits until every released address space's stub is reaped.
