@@ -39,15 +39,37 @@ const (
 	iovMax = 1024
 )
 
-var chunkPool = sync.Pool{New: func() any { b := make([]byte, rwChunk); return &b }}
+// Sentry buffers for read and write steps come from two pools, so that
+// neither a small transfer nor a large one allocates. (A fresh buffer per
+// 4 KiB pread kept the garbage collector busy on the CPU where the
+// application thread spins for the Sentry's answer, and a fifth of the
+// answers then found it asleep.) A pooled buffer holds an earlier call's
+// bytes: callers pass on only what they read or gathered into it.
+const smallIOBuf = 64 << 10
 
-// ioBuf returns a buffer of min(n, rwChunk) bytes and its release func.
-func ioBuf(n int) ([]byte, func()) {
-	if n >= 64<<10 {
-		p := chunkPool.Get().(*[]byte)
-		return (*p)[:min(n, rwChunk)], func() { chunkPool.Put(p) }
+var (
+	smallIOBufs = sync.Pool{New: func() any { b := make([]byte, smallIOBuf); return &b }}
+	chunkIOBufs = sync.Pool{New: func() any { b := make([]byte, rwChunk); return &b }}
+)
+
+// ioBuf returns a buffer of min(n, rwChunk) bytes and the pooled slice
+// to give back with putIOBuf.
+func ioBuf(n int) ([]byte, *[]byte) {
+	pool := &chunkIOBufs
+	if n <= smallIOBuf {
+		pool = &smallIOBufs
 	}
-	return make([]byte, n), func() {}
+	p := pool.Get().(*[]byte)
+	return (*p)[:min(n, len(*p))], p
+}
+
+// putIOBuf returns a buffer from ioBuf to its pool.
+func putIOBuf(p *[]byte) {
+	if len(*p) == smallIOBuf {
+		smallIOBufs.Put(p)
+	} else {
+		chunkIOBufs.Put(p)
+	}
 }
 
 // seg is one application buffer (an iovec).
@@ -74,8 +96,8 @@ func readInto(t *kernel.Task, segs []seg, stream bool, read func(b []byte, done 
 		_, err := read(nil, 0)
 		return 0, err
 	}
-	buf, release := ioBuf(total)
-	defer release()
+	buf, pooled := ioBuf(total)
+	defer putIOBuf(pooled)
 	done := 0
 	si, so := 0, 0 // current segment and offset in it
 	for done < total {
@@ -117,8 +139,8 @@ func writeFrom(t *kernel.Task, segs []seg, write func(b []byte, done int64) (int
 		_, err := write(nil, 0)
 		return 0, err
 	}
-	buf, release := ioBuf(total)
-	defer release()
+	buf, pooled := ioBuf(total)
+	defer putIOBuf(pooled)
 	done := 0
 	si, so := 0, 0
 	for done < total {
@@ -370,8 +392,8 @@ func sysLseek(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 // buffer, stopping at end of input or a short write. It returns the bytes
 // written.
 func copyLoop(count int64, read func(b []byte) (int, error), write func(b []byte) (int, error)) (int64, error) {
-	buf, release := ioBuf(int(min(count, rwChunk)))
-	defer release()
+	buf, pooled := ioBuf(int(min(count, rwChunk)))
+	defer putIOBuf(pooled)
 	var done int64
 	for done < count {
 		chunk := buf[:min(int64(len(buf)), count-done)]

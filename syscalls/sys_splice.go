@@ -147,8 +147,8 @@ func sysSplice(t *kernel.Task, a arch.SyscallArgs) (uintptr, error) {
 		n, err = op.SpliceTo(t, count, nb, read)
 	default:
 		// A host pipe on one side: one read, then write it all.
-		buf, release := ioBuf(count)
-		defer release()
+		buf, pooled := ioBuf(count)
+		defer putIOBuf(pooled)
 		m, rerr := read(buf)
 		if m == 0 {
 			n, err = 0, rerr
