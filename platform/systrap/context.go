@@ -90,8 +90,9 @@ type context struct {
 	// so that the registers read back do not show it.
 	singlestep, forcedTF bool
 
-	// faulted says the last trap was a page fault (see resume).
-	faulted bool
+	// spinning says both sides spin for the current round trip (see
+	// spinRound).
+	spinning bool
 }
 
 // eflagsTF is the trap flag.
@@ -238,7 +239,6 @@ func (c *context) Switch(asi platform.AddressSpace, regs *arch.Registers) (platf
 		// A SIGSEGV with SI_KERNEL is a general protection fault, not a
 		// page fault: mapping memory would not fix it.
 		if t.signo == int32(unix.SIGBUS) || (t.signo == int32(unix.SIGSEGV) && t.code != siKernel) {
-			c.faulted = true
 			return trap, platform.ErrFault
 		}
 		return trap, platform.ErrSignal
@@ -280,17 +280,12 @@ func (c *context) resume() {
 	f := c.p.slots
 	s := c.pr.slot
 	now := time.Now()
-	iters := c.spin.stubIters(c.p, now)
-	// Unless one side is going to spin, every hand-off is a futex
-	// wake-up, which is far cheaper on one CPU than across two: so in
-	// sleeping mode, and after a page fault (whose handling, an mmap
-	// injected on the mapper thread, is too long to spin on) when the
-	// thread also runs too long between traps for the Sentry to spin,
-	// as when it touches fresh memory page after page. (Doing it after
-	// any long trap also kept short-lived programs' system calls off
-	// the spinning path for milliseconds.)
-	c.bindApp(iters == 0 && (c.spin.sleeping(c.p, now) || c.faulted && !c.spin.sentryMaySpin(c.p, now)))
-	c.faulted = false
+	c.spinning = c.spin.spinRound(c.p, now)
+	var iters uint32
+	if c.spinning {
+		iters = c.spin.stubIters(c.p)
+	}
+	c.bindApp(!c.spinning)
 	f.setWord32(s, ctxSpin, iters)
 	old := atomic.SwapUint32(f.state(s), stateRun)
 	slept := old&flagStubSleeps != 0
@@ -338,11 +333,10 @@ func (c *context) waitTrap() error {
 	st := c.p.slots.state(c.pr.slot)
 	found := false
 	n := 0
-	if c.appCPU < 0 {
-		n = c.spin.sentryIters(c.p, time.Now())
-	} else {
-		// The thread runs on this CPU: spinning would only keep it off.
-		c.spin.spun = false
+	c.spin.spun = false
+	if c.spinning && c.appCPU < 0 {
+		// (Bound to this CPU, the thread would only be kept off it.)
+		n = c.spin.sentryIters(c.p)
 	}
 	if n > 0 {
 		c.p.spinners.Add(1)

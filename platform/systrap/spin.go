@@ -103,7 +103,14 @@ func (s *spinState) resumed(now time.Time, stubSpun, stubSlept bool) {
 }
 
 // trapped records a trap; found says whether the Sentry's spin saw it.
+// A report before any resume is a new thread's bootstrap: it says
+// nothing about how long the application runs (counted from the zero
+// time, it made the average years long, and neither side spun for the
+// next few hundred traps of every new process), so it is not counted.
 func (s *spinState) trapped(now time.Time, found bool) {
+	if s.resumeAt.IsZero() {
+		return
+	}
 	s.run += (now.Sub(s.resumeAt) - s.run) / 8
 	s.trapAt = now
 	s.started = true
@@ -116,18 +123,25 @@ func (s *spinState) trapped(now time.Time, found bool) {
 	}
 }
 
-// sentryMaySpin says whether the Sentry would spin for the next trap,
-// as far as the context's own waits tell (sentryIters also looks at how
-// many others spin).
-func (s *spinState) sentryMaySpin(p *Platform, now time.Time) bool {
-	return !s.sleeping(p, now) && s.run <= sentrySpinMax
+// spinRound says whether both sides spin in the next round trip: the
+// Sentry for the trap, the handler for the answer. It is both or neither.
+// A side that sleeps while the other runs on another CPU needs a
+// cross-CPU wake-up, the dearest hand-off there is; when neither spins,
+// the application thread is bound to the Sentry thread's CPU and both
+// hand-offs are same-CPU wake-ups. (Letting the handler spin alone, when
+// the application ran too long between traps for the Sentry to, made
+// every trap of a new process a cross-CPU wake-up of ~40 µs here; and
+// that latency, counted as running time, kept the Sentry from spinning
+// for the rest of the process's short life.)
+func (s *spinState) spinRound(p *Platform, now time.Time) bool {
+	return !s.sleeping(p, now) && s.run <= sentrySpinMax && s.handle <= stubSpinMax &&
+		p.spinners.Load() < int32(p.ncpu-1)
 }
 
-// sentryIters is how many PAUSE iterations the Sentry spins for the next
-// trap.
-func (s *spinState) sentryIters(p *Platform, now time.Time) int {
-	s.spun = false
-	if s.sleeping(p, now) || s.run > sentrySpinMax || p.spinners.Load() >= int32(p.ncpu-1) {
+// sentryIters is how many PAUSE iterations the Sentry spins for the trap
+// of a spinning round.
+func (s *spinState) sentryIters(p *Platform) int {
+	if p.spinners.Load() >= int32(p.ncpu-1) {
 		return 0
 	}
 	s.spun = true
@@ -135,11 +149,8 @@ func (s *spinState) sentryIters(p *Platform, now time.Time) int {
 }
 
 // stubIters is how many iterations the handler spins for the Sentry's
-// answer to the next trap.
-func (s *spinState) stubIters(p *Platform, now time.Time) uint32 {
-	if s.sleeping(p, now) || s.handle > stubSpinMax {
-		return 0
-	}
+// answer in a spinning round.
+func (s *spinState) stubIters(p *Platform) uint32 {
 	return uint32(min(p.iters(min(2*s.handle+spinSlack, stubSpinMax)), maxStubSpin))
 }
 

@@ -1,0 +1,60 @@
+package systrap
+
+import (
+	"testing"
+	"time"
+)
+
+// spinPlatform is a Platform with just what the spin heuristics read.
+func spinPlatform(ncpu int) *Platform {
+	p := &Platform{ncpu: ncpu, itersPerMs: 1000}
+	p.active.Store(1)
+	return p
+}
+
+// A new thread's bootstrap report comes before any resume; it must not
+// count as a (years-long) run, which kept every new process's Sentry
+// from spinning.
+func TestSpinBootstrapReportNotCounted(t *testing.T) {
+	p := spinPlatform(2)
+	var s spinState
+	now := time.Now()
+	s.trapped(now, false)
+	if s.run != 0 || s.started {
+		t.Fatalf("bootstrap report counted: run %v, started %v", s.run, s.started)
+	}
+	if !s.spinRound(p, now) {
+		t.Fatal("a fresh context does not spin")
+	}
+	s.resumed(now, false, false)
+	s.trapped(now.Add(2*time.Microsecond), true)
+	if s.run <= 0 || s.run > time.Microsecond {
+		t.Fatalf("run after one 2 µs wait = %v, want 250 ns (1/8 of it)", s.run)
+	}
+}
+
+// Both sides spin or neither: a long wait on either side, another spinner
+// taking the spare CPU, or a single CPU makes the round a same-CPU one.
+func TestSpinRoundBothOrNeither(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		name      string
+		ncpu      int
+		spinners  int32
+		run, hand time.Duration
+		want      bool
+	}{
+		{"short waits", 2, 0, 2 * time.Microsecond, 2 * time.Microsecond, true},
+		{"long run", 2, 0, 2 * sentrySpinMax, 2 * time.Microsecond, false},
+		{"long handling", 2, 0, 2 * time.Microsecond, 2 * stubSpinMax, false},
+		{"another spinner", 2, 1, 2 * time.Microsecond, 2 * time.Microsecond, false},
+		{"one CPU", 1, 0, 2 * time.Microsecond, 2 * time.Microsecond, false},
+	} {
+		p := spinPlatform(tc.ncpu)
+		p.spinners.Store(tc.spinners)
+		s := spinState{run: tc.run, handle: tc.hand}
+		if got := s.spinRound(p, now); got != tc.want {
+			t.Errorf("%s: spinRound = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
