@@ -27,8 +27,9 @@ import (
 //
 // A context spins only when there is a CPU to spare (more than one CPU,
 // no more contexts inside Switch than CPUs, fewer Sentry threads spinning
-// than CPUs - 1) and its recent waits were short; each side spins for a
-// few times its recent wait. When spins keep missing (the other side was
+// than CPUs - 1), once it has shown a streak of short round trips, and
+// while its recent waits were short; each side spins for a few times its
+// recent wait. When spins keep missing (the other side was
 // not running), the context sleeps for a while (sleepFor) and then tries
 // spinning again.
 
@@ -44,6 +45,9 @@ const (
 	maxMisses = 8
 	// sleepFor is how long a context stays sleeping before trying again.
 	sleepFor = 5 * time.Millisecond
+	// spinStreak round trips in a row with short waits on both sides
+	// earn a new context the right to spin (see spinRound).
+	spinStreak = 16
 )
 
 // spinState is a context's recent wait lengths (exponentially weighted
@@ -52,6 +56,8 @@ type spinState struct {
 	run, handle      time.Duration
 	resumeAt, trapAt time.Time
 	started          bool
+	streak           int  // round trips in a row with short waits...
+	proven           bool // ... reached spinStreak once
 
 	misses     int       // spins in a row that ended asleep
 	asleep     bool      // in sleeping mode...
@@ -90,7 +96,11 @@ func (s *spinState) miss(now time.Time) {
 // whether the handler had gone to sleep waiting for it.
 func (s *spinState) resumed(now time.Time, stubSpun, stubSlept bool) {
 	if s.started {
-		s.handle += (now.Sub(s.trapAt) - s.handle) / 8
+		h := now.Sub(s.trapAt)
+		s.handle += (h - s.handle) / 8
+		if h > stubSpinMax {
+			s.streak = 0
+		}
 	}
 	if stubSpun {
 		if stubSlept {
@@ -111,7 +121,13 @@ func (s *spinState) trapped(now time.Time, found bool) {
 	if s.resumeAt.IsZero() {
 		return
 	}
-	s.run += (now.Sub(s.resumeAt) - s.run) / 8
+	r := now.Sub(s.resumeAt)
+	s.run += (r - s.run) / 8
+	if r > sentrySpinMax {
+		s.streak = 0
+	} else if s.streak++; s.streak >= spinStreak {
+		s.proven = true
+	}
 	s.trapAt = now
 	s.started = true
 	if s.spun {
@@ -124,7 +140,11 @@ func (s *spinState) trapped(now time.Time, found bool) {
 }
 
 // spinRound says whether both sides spin in the next round trip: the
-// Sentry for the trap, the handler for the answer. It is both or neither.
+// Sentry for the trap, the handler for the answer. A new context first
+// has to show spinStreak short round trips in a row: spinning takes a
+// second CPU, which a short-lived process (a fork+exec, mostly page
+// faults too long to spin on) needs more for the Sentry's other threads.
+// Then it is both sides or neither.
 // A side that sleeps while the other runs on another CPU needs a
 // cross-CPU wake-up, the dearest hand-off there is; when neither spins,
 // the application thread is bound to the Sentry thread's CPU and both
@@ -134,7 +154,7 @@ func (s *spinState) trapped(now time.Time, found bool) {
 // that latency, counted as running time, kept the Sentry from spinning
 // for the rest of the process's short life.)
 func (s *spinState) spinRound(p *Platform, now time.Time) bool {
-	return !s.sleeping(p, now) && s.run <= sentrySpinMax && s.handle <= stubSpinMax &&
+	return !s.sleeping(p, now) && s.proven && s.run <= sentrySpinMax && s.handle <= stubSpinMax &&
 		p.spinners.Load() < int32(p.ncpu-1)
 }
 

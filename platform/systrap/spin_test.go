@@ -23,8 +23,8 @@ func TestSpinBootstrapReportNotCounted(t *testing.T) {
 	if s.run != 0 || s.started {
 		t.Fatalf("bootstrap report counted: run %v, started %v", s.run, s.started)
 	}
-	if !s.spinRound(p, now) {
-		t.Fatal("a fresh context does not spin")
+	if s.spinRound(p, now) {
+		t.Fatal("a fresh context spins before any short round trip")
 	}
 	s.resumed(now, false, false)
 	s.trapped(now.Add(2*time.Microsecond), true)
@@ -52,9 +52,37 @@ func TestSpinRoundBothOrNeither(t *testing.T) {
 	} {
 		p := spinPlatform(tc.ncpu)
 		p.spinners.Store(tc.spinners)
-		s := spinState{run: tc.run, handle: tc.hand}
+		s := spinState{run: tc.run, handle: tc.hand, proven: true}
 		if got := s.spinRound(p, now); got != tc.want {
 			t.Errorf("%s: spinRound = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// A new context spins only after spinStreak short round trips in a row;
+// a long wait starts the count again.
+func TestSpinEarnedByStreak(t *testing.T) {
+	p := spinPlatform(2)
+	var s spinState
+	now := time.Now()
+	round := func(run, handle time.Duration) {
+		s.resumed(now, false, false)
+		now = now.Add(run)
+		s.trapped(now, false)
+		now = now.Add(handle)
+	}
+	for i := 0; i < spinStreak-1; i++ {
+		round(time.Microsecond, time.Microsecond)
+	}
+	round(2*sentrySpinMax, time.Microsecond)
+	for i := 0; i < spinStreak-1; i++ {
+		round(time.Microsecond, time.Microsecond)
+		if s.spinRound(p, now) {
+			t.Fatalf("spins after %d short round trips", i+1)
+		}
+	}
+	round(time.Microsecond, time.Microsecond)
+	if !s.spinRound(p, now) {
+		t.Fatalf("no spinning after %d short round trips", spinStreak)
 	}
 }
