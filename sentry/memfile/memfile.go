@@ -10,6 +10,7 @@ package memfile
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 
@@ -141,6 +142,22 @@ func (f *File) DecRef(off, length int64) {
 		}
 	}
 	flush(off + length)
+}
+
+// DecRefPages drops one reference on each page at the offsets pages
+// (sorted here, in place). Consecutive pages are dropped as one run, so
+// that an address space going away returns its freed memory to the host
+// with one hole punched per run rather than one system call per page.
+func (f *File) DecRefPages(pages []int64) {
+	slices.Sort(pages)
+	for i := 0; i < len(pages); {
+		j := i + 1
+		for j < len(pages) && pages[j] == pages[j-1]+PageSize {
+			j++
+		}
+		f.DecRef(pages[i], int64(j-i)*PageSize)
+		i = j
+	}
 }
 
 // release returns s to the free list, which is kept sorted by offset with

@@ -276,3 +276,25 @@ func TestFreedNeighboursCoalesce(t *testing.T) {
 			"and the free list holds %d one-page spans", run/PageSize, f.next/PageSize, len(f.free))
 	}
 }
+
+// DecRefPages frees runs of consecutive pages together, in any order,
+// and keeps pages that still have references.
+func TestDecRefPages(t *testing.T) {
+	f, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	off, err := f.Allocate(6 * PageSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.IncRef(off+2*PageSize, PageSize) // page 2 is shared
+	copy(f.Slice(off+2*PageSize, 4), "keep")
+	f.DecRefPages([]int64{off + 5*PageSize, off, off + 2*PageSize, off + PageSize, off + 4*PageSize, off + 3*PageSize})
+	if got := f.InUse(); got != PageSize {
+		t.Fatalf("%d bytes in use, want one page", got)
+	}
+	if f.RefCount(off+2*PageSize) != 1 || string(f.Slice(off+2*PageSize, 4)) != "keep" {
+		t.Fatal("the shared page lost its reference or contents")
+	}
+}

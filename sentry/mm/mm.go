@@ -137,10 +137,12 @@ func (m *MemoryManager) DecUsers() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.noteHWMLocked()
-	for a, p := range m.ptes {
-		m.mf.DecRef(p.off, pageSize)
-		delete(m.ptes, a)
+	pages := make([]int64, 0, len(m.ptes))
+	for _, p := range m.ptes {
+		pages = append(pages, p.off)
 	}
+	clear(m.ptes)
+	m.mf.DecRefPages(pages)
 	// The platform mappings go first: a Mappable that frees its pages
 	// when its last mapping goes (a removed SysV shm segment) must not
 	// free pages a thread could still reach.
