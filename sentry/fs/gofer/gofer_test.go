@@ -30,6 +30,7 @@ type env struct {
 	ctx *vfstest.Context
 	v   *vfs.VirtualFilesystem
 	fsc *vfs.FSContext
+	c   *gofer.Client
 }
 
 func newEnv(t *testing.T, ro bool) *env {
@@ -59,7 +60,7 @@ func newEnv(t *testing.T, ro bool) *env {
 	if err := v.MountRoot(ctx, fs.Root(), vfs.MountOptions{ReadOnly: ro, FSType: "9p"}); err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, dir: dir, ctx: ctx, v: v, fsc: vfs.NewFSContext(v.Root(), v.Root(), 0o022)}
+	return &env{t: t, dir: dir, ctx: ctx, v: v, fsc: vfs.NewFSContext(v.Root(), v.Root(), 0o022), c: c}
 }
 
 func (e *env) pop(p string, follow bool) vfs.PathOperation {
@@ -224,5 +225,38 @@ func TestGoferReadOnly(t *testing.T) {
 	}
 	if err := f.SetStat(e.ctx, vfs.SetStat{Valid: vfs.AttrMode, Mode: 0o777}); err != unix.EROFS {
 		t.Errorf("fchmod: %v", err)
+	}
+}
+
+// A plain read-only open of a file whose page cache is set up (a program
+// execve'd before) needs no gofer round trip: it dups the cache's
+// descriptor. Other opens still go to the gofer.
+func TestReadOnlyOpenUsesCacheDescriptor(t *testing.T) {
+	e := newEnv(t, false)
+	os.WriteFile(filepath.Join(e.dir, "prog"), []byte("program text"), 0o755)
+	f := e.open("/prog", unix.O_RDONLY)
+	m, err := f.Mappable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.TranslatePage(0); err != nil {
+		t.Fatal(err)
+	}
+	f.DecRef()
+	e.c.Close() // from now on every round trip fails
+	g := e.open("/prog", unix.O_RDONLY)
+	buf := make([]byte, 32)
+	if n, err := g.PRead(e.ctx, buf, 8); err != nil || string(buf[:n]) != "text" {
+		t.Fatalf("read through the dup: %q, %v", buf[:n], err)
+	}
+	g.DecRef()
+	if _, err := e.v.Open(e.ctx, e.pop("/prog", true), unix.O_RDWR, 0); err == nil {
+		t.Fatal("a read-write open succeeded without the gofer")
+	}
+	// Closing the dup left the cache's own descriptor open.
+	h := e.open("/prog", unix.O_RDONLY)
+	defer h.DecRef()
+	if n, err := h.PRead(e.ctx, buf, 0); err != nil || string(buf[:n]) != "program text" {
+		t.Fatalf("read after the dup's close: %q, %v", buf[:n], err)
 	}
 }
