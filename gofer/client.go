@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -52,6 +53,25 @@ type Client struct {
 	nextTag uint32
 	err     error         // set once the connection is lost
 	dead    chan struct{} // closed when err is set
+
+	// Direct lanes (server.lane): idle ones wait in idle; all are in
+	// lanes, so that fail can shut them down. asked counts lanes
+	// requested, at most clientLanes.
+	idle   chan *lane
+	laneMu sync.Mutex
+	lanes  []*lane
+	asked  int
+}
+
+// clientLanes is how many direct lanes a client opens, one at a time as
+// calls find none idle: enough for the few tasks of a sandbox that touch
+// files at once; the others share the main connection.
+const clientLanes = 4
+
+// lane is one direct lane to the server, used by one call at a time.
+type lane struct {
+	fd       int
+	buf, oob []byte
 }
 
 type response struct {
@@ -74,6 +94,7 @@ func NewClient(conn *os.File) (*Client, error) {
 		conn:    uc,
 		pending: make(map[uint32]chan response),
 		dead:    make(chan struct{}),
+		idle:    make(chan *lane, clientLanes),
 	}
 	go c.readLoop()
 
@@ -127,6 +148,20 @@ func (c *Client) fail(cause error) {
 	}
 	c.mu.Unlock()
 	c.conn.Close()
+	// Wake calls blocked on a lane; the last user of each closes it.
+	c.laneMu.Lock()
+	for _, l := range c.lanes {
+		unix.Shutdown(l.fd, unix.SHUT_RDWR)
+	}
+	c.laneMu.Unlock()
+	for drained := false; !drained; {
+		select {
+		case l := <-c.idle:
+			c.dropLane(l)
+		default:
+			drained = true
+		}
+	}
 }
 
 func (c *Client) readLoop() {
@@ -210,6 +245,13 @@ func (c *Client) rpc(e *encoder, wantFDs int) (*decoder, []int, error) {
 		return nil, nil, unix.ENAMETOOLONG
 	}
 	typ := e.b[4]
+	if l := c.takeLane(); l != nil {
+		r, err := c.callLane(l, e)
+		if err != nil {
+			return nil, nil, err
+		}
+		return check(r, typ, wantFDs)
+	}
 	ch := make(chan response, 1)
 	c.mu.Lock()
 	if c.err != nil {
@@ -252,6 +294,12 @@ func (c *Client) rpc(e *encoder, wantFDs int) (*decoder, []int, error) {
 			return nil, nil, err
 		}
 	}
+	return check(r, typ, wantFDs)
+}
+
+// check turns the reply r to a request of type typ into the call's
+// result.
+func check(r response, typ uint8, wantFDs int) (*decoder, []int, error) {
 	if r.err != nil {
 		return nil, nil, r.err
 	}
@@ -273,6 +321,114 @@ func (c *Client) rpc(e *encoder, wantFDs int) (*decoder, []int, error) {
 	}
 	return &decoder{b: r.body}, r.fds, nil
 }
+
+// takeLane returns an idle direct lane, or nil; a call that finds none
+// has one more opened in the background, up to clientLanes.
+func (c *Client) takeLane() *lane {
+	if c.Err() != nil {
+		return nil
+	}
+	select {
+	case l := <-c.idle:
+		return l
+	default:
+	}
+	c.laneMu.Lock()
+	more := c.asked < clientLanes
+	if more {
+		c.asked++
+	}
+	c.laneMu.Unlock()
+	if more {
+		go c.openLane()
+	}
+	return nil
+}
+
+// openLane asks the server for a direct lane and makes it idle.
+func (c *Client) openLane() {
+	_, fds, err := c.rpc(newMessage(0, tLane), 1)
+	if err != nil {
+		return // the main connection carries on alone
+	}
+	l := &lane{fd: fds[0], buf: make([]byte, MaxMessageSize), oob: make([]byte, unix.CmsgSpace(4*4))}
+	c.laneMu.Lock()
+	c.lanes = append(c.lanes, l)
+	c.laneMu.Unlock()
+	c.putLane(l)
+}
+
+// putLane makes l idle again, or closes it if the connection is lost.
+func (c *Client) putLane(l *lane) {
+	if c.Err() != nil {
+		c.dropLane(l)
+		return
+	}
+	c.idle <- l // never blocks: at most clientLanes exist
+	if c.Err() != nil {
+		// fail may have drained idle before l went in.
+		select {
+		case l := <-c.idle:
+			c.dropLane(l)
+		default:
+		}
+	}
+}
+
+// dropLane closes l for good.
+func (c *Client) dropLane(l *lane) {
+	c.laneMu.Lock()
+	c.lanes = slices.DeleteFunc(c.lanes, func(o *lane) bool { return o == l })
+	c.laneMu.Unlock()
+	unix.Close(l.fd)
+}
+
+// callLane sends the request e on lane l and reads its reply there: the
+// calling thread blocks in recvmsg, and the server's thread that answers
+// wakes it directly. A lane that fails is dropped and the call fails as
+// a lost connection would (the request may have been carried out).
+func (c *Client) callLane(l *lane, e *encoder) (response, error) {
+	binary.LittleEndian.PutUint32(e.b, laneTag)
+	err := unix.Sendmsg(l.fd, e.b, nil, nil, 0)
+	var n, oobn, flags int
+	for err == nil {
+		n, oobn, flags, _, err = unix.Recvmsg(l.fd, l.buf, l.oob, unix.MSG_CMSG_CLOEXEC)
+		if err != unix.EINTR {
+			break
+		}
+		err = nil
+	}
+	var fds []int
+	if oobn > 0 {
+		fds = controlFDs(l.oob[:oobn])
+	}
+	switch {
+	case err == nil && n == 0:
+		err = errors.New("gofer closed a lane")
+	case err == nil && (n < headerSize || binary.LittleEndian.Uint32(l.buf) != laneTag):
+		err = &protocolError{"bad reply on a lane"}
+	}
+	if err != nil {
+		closeFDs(fds)
+		c.dropLane(l)
+		if lost := c.Err(); lost != nil {
+			return response{}, lost
+		}
+		return response{}, &connError{fmt.Errorf("lane: %w", err)}
+	}
+	r := response{typ: l.buf[4], body: append([]byte(nil), l.buf[headerSize:n]...), fds: fds}
+	if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
+		closeFDs(r.fds)
+		r.fds = nil
+		r.err = &protocolError{"truncated reply"}
+	}
+	c.putLane(l)
+	return r, nil
+}
+
+// laneTag is the tag of every request on a lane, which carries one at a
+// time.
+const laneTag = 1
 
 // wrap adds context to transport errors; server errnos are returned bare.
 func wrap(err error, format string, args ...any) error {

@@ -70,6 +70,11 @@
 //	          mode u32, uid u32, gid u32
 //	          (type 40: a socket node, the name of a unix socket the
 //	          Sentry bound; the host never carries its traffic)
+//	Tlane     (empty)                        Rlane     (empty; 1 fd in SCM_RIGHTS)
+//	          (type 41: a direct lane, a new SEQPACKET connection whose
+//	          requests the server answers one at a time, on it, from a
+//	          thread blocked in recvmsg: no poller or goroutine hand-off
+//	          on either side; a client opens a few, at most 8)
 //	Tgetxattr fid u32, name str              Rgetxattr value str
 //	Tsetxattr fid u32, name str, value str,  Rsetxattr (empty)
 //	          flags u32 (XATTR_CREATE/REPLACE)

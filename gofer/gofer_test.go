@@ -852,6 +852,33 @@ func TestReadOnly(t *testing.T) {
 	}
 }
 
+// warmLanes makes calls until the client has opened all its direct
+// lanes (they open in the background as calls find none idle).
+func warmLanes(t testing.TB, c *Client) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		var wg sync.WaitGroup
+		for range clientLanes + 1 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.Stat(RootFID)
+			}()
+		}
+		wg.Wait()
+		c.laneMu.Lock()
+		n := len(c.lanes)
+		c.laneMu.Unlock()
+		if n == clientLanes {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d direct lanes open, want %d", n, clientLanes)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func countFDs(t testing.TB) int {
 	t.Helper()
 	ents, err := os.ReadDir("/proc/self/fd")
@@ -867,6 +894,7 @@ func TestConcurrent(t *testing.T) {
 	// Warm up (lazily created runtime descriptors) before counting.
 	f, _ := mustWalk(t, c, RootFID, "hello.txt")
 	c.Clunk(f)
+	warmLanes(t, c.Client)
 	baseline := countFDs(t)
 
 	const workers, iters = 16, 100
@@ -990,9 +1018,16 @@ func TestServerDeath(t *testing.T) {
 	root := makeTree(t)
 	c := startServer(t, root, ServerOptions{})
 	fid, _ := mustWalk(t, c, RootFID, "hello.txt")
-	// Kill the server's end of the connection (as if the process died).
+	warmLanes(t, c.Client)
+	// Kill the server's end of the connection (as if the process died):
+	// the server then shuts its lanes down too.
 	if err := unix.Shutdown(c.srvDup, unix.SHUT_RDWR); err != nil {
 		t.Fatal(err)
+	}
+	select {
+	case <-c.Lost():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the client did not notice the server's death")
 	}
 	allOpsFail(t, c.Client, fid)
 	_, _, err := c.Walk(RootFID, "hello.txt")
@@ -1080,7 +1115,20 @@ func TestClientClose(t *testing.T) {
 	root := makeTree(t)
 	c := startServer(t, root, ServerOptions{})
 	fid, _ := mustWalk(t, c, RootFID, "hello.txt")
+	warmLanes(t, c.Client)
 	c.Close()
+	// An idle lane closes at once, one in use when its call returns.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		c.laneMu.Lock()
+		open := len(c.lanes)
+		c.laneMu.Unlock()
+		if open == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d direct lanes still open after Close", open)
+		}
+	}
 	_, err := c.Stat(fid)
 	if !errors.Is(err, ErrClientClosed) || !errors.Is(err, unix.EIO) {
 		t.Errorf("stat after close: %v", err)
@@ -1150,4 +1198,40 @@ func BenchmarkWalkStatParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// A call blocked on a direct lane wakes when the client closes.
+func TestLaneCallWakesOnClose(t *testing.T) {
+	root := makeTree(t)
+	c := startServer(t, root, ServerOptions{})
+	// A lane nobody serves: the call's recvmsg blocks.
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[1])
+	l := &lane{fd: fds[0], buf: make([]byte, MaxMessageSize), oob: make([]byte, unix.CmsgSpace(4*4))}
+	c.laneMu.Lock()
+	c.lanes = append(c.lanes, l)
+	c.laneMu.Unlock()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.callLane(l, newMessage(0, tStat))
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("the call returned before Close: %v", err)
+	default:
+	}
+	c.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, unix.EIO) {
+			t.Errorf("blocked lane call: %v, want EIO-like", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a call on a lane hung after Close")
+	}
 }

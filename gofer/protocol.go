@@ -50,6 +50,8 @@ const (
 	// Numbered apart from the others so that messages other work adds
 	// in sequence do not collide with it.
 	tMknodSocket uint8 = 40
+	// tLane opens a direct lane (Client.rpc, server.lane).
+	tLane uint8 = 41
 
 	replyBit uint8 = 0x80
 	rError   uint8 = 0xff

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -52,6 +53,12 @@ type server struct {
 
 	sem chan struct{}
 	wg  sync.WaitGroup
+
+	// lanes are the server ends of the client's direct lanes (see
+	// lane), shut down when the main connection ends.
+	laneMu sync.Mutex
+	lanes  []int
+	closed bool
 }
 
 // Serve serves the directory tree at root on conn, which must be one end of
@@ -94,6 +101,7 @@ func Serve(conn *os.File, root string, opts ServerOptions) error {
 		sem:    make(chan struct{}, maxInflight),
 	}
 	err = s.loop()
+	s.closeLanes()
 	s.wg.Wait()
 	s.mu.Lock()
 	for fid, n := range s.fids {
@@ -232,9 +240,14 @@ func closeControlFDs(oob []byte) {
 }
 
 func (s *server) sendError(tag uint32, errno unix.Errno) {
+	s.conn.WriteMsgUnix(errorReply(tag, errno), nil, nil)
+}
+
+// errorReply is the Rerror message for errno.
+func errorReply(tag uint32, errno unix.Errno) []byte {
 	e := newMessage(tag, rError)
 	e.u32(uint32(errno))
-	s.conn.WriteMsgUnix(e.b, nil, nil)
+	return e.b
 }
 
 type handler func(s *server, d *decoder, e *encoder) (fd int, errno unix.Errno)
@@ -263,10 +276,20 @@ var handlers = map[uint8]handler{
 }
 
 func (s *server) handle(tag uint32, typ uint8, body []byte) {
+	msg, fd := s.answer(tag, typ, body)
+	// A send error means the peer is gone; the read loop will notice.
+	s.conn.WriteMsgUnix(msg, rights(fd), nil)
+	if fd >= 0 {
+		unix.Close(fd)
+	}
+}
+
+// answer carries out a request and returns its reply and the descriptor
+// the reply carries (-1: none), which the caller closes once it is sent.
+func (s *server) answer(tag uint32, typ uint8, body []byte) ([]byte, int) {
 	h, ok := handlers[typ]
 	if !ok {
-		s.sendError(tag, unix.ENOSYS)
-		return
+		return errorReply(tag, unix.ENOSYS), -1
 	}
 	e := newMessage(tag, typ|replyBit)
 	fd, errno := h(s, &decoder{b: body}, e)
@@ -274,17 +297,104 @@ func (s *server) handle(tag uint32, typ uint8, body []byte) {
 		if fd >= 0 {
 			unix.Close(fd)
 		}
-		s.sendError(tag, errno)
-		return
+		return errorReply(tag, errno), -1
 	}
-	var oob []byte
-	if fd >= 0 {
-		oob = unix.UnixRights(fd)
+	return e.b, fd
+}
+
+// rights is the control message passing fd, or none for -1.
+func rights(fd int) []byte {
+	if fd < 0 {
+		return nil
 	}
-	// A send error means the peer is gone; the read loop will notice.
-	s.conn.WriteMsgUnix(e.b, oob, nil)
-	if fd >= 0 {
+	return unix.UnixRights(fd)
+}
+
+// lane's handler is added at run time: lanes answer requests through
+// handlers, which would otherwise be an initialization cycle.
+func init() { handlers[tLane] = (*server).lane }
+
+// maxLanes bounds the direct lanes a client may open.
+const maxLanes = 8
+
+// lane opens a direct lane: a new SOCK_SEQPACKET connection whose
+// requests this server carries out one at a time on a thread of its own,
+// blocked in recvmsg, and answers on the same connection. A round trip on
+// the main connection wakes the server's network poller, then a goroutine
+// per request, and on the client the reader goroutine, then the caller:
+// in a VM each wake-up across CPUs costs tens of microseconds. On a lane
+// the kernel wakes the two threads that wait, and nothing else.
+func (s *server) lane(d *decoder, e *encoder) (int, unix.Errno) {
+	if !d.ok() {
+		return -1, unix.EINVAL
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, errnoOf(err)
+	}
+	s.laneMu.Lock()
+	if s.closed || len(s.lanes) >= maxLanes {
+		s.laneMu.Unlock()
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+		return -1, unix.EAGAIN
+	}
+	s.lanes = append(s.lanes, fds[0])
+	s.wg.Add(1)
+	s.laneMu.Unlock()
+	go s.serveLane(fds[0])
+	return fds[1], 0
+}
+
+// serveLane answers the requests of one lane until the client closes it
+// or the main connection ends.
+func (s *server) serveLane(fd int) {
+	defer s.wg.Done()
+	defer func() {
+		s.laneMu.Lock()
+		s.lanes = slices.DeleteFunc(s.lanes, func(l int) bool { return l == fd })
+		s.laneMu.Unlock()
 		unix.Close(fd)
+	}()
+	buf := make([]byte, MaxMessageSize)
+	oob := make([]byte, unix.CmsgSpace(16*4))
+	for {
+		n, oobn, flags, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if err == unix.EINTR {
+			continue
+		}
+		if oobn > 0 {
+			closeControlFDs(oob[:oobn]) // clients never send descriptors
+		}
+		if err != nil || n == 0 {
+			return
+		}
+		if n < headerSize {
+			continue
+		}
+		d := decoder{b: buf[:headerSize]}
+		tag, typ := d.u32(), d.u8()
+		msg, rfd := errorReply(tag, unix.EMSGSIZE), -1
+		if flags&unix.MSG_TRUNC == 0 {
+			msg, rfd = s.answer(tag, typ, buf[headerSize:n])
+		}
+		err = unix.Sendmsg(fd, msg, rights(rfd), nil, 0)
+		if rfd >= 0 {
+			unix.Close(rfd)
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// closeLanes shuts every lane down, which ends its serveLane.
+func (s *server) closeLanes() {
+	s.laneMu.Lock()
+	defer s.laneMu.Unlock()
+	s.closed = true
+	for _, fd := range s.lanes {
+		unix.Shutdown(fd, unix.SHUT_RDWR)
 	}
 }
 

@@ -30,6 +30,10 @@ func GoferFilter(pid int) Filter {
 		{Nr: unix.SYS_GETSOCKOPT},
 		{Nr: unix.SYS_GETSOCKNAME},
 		{Nr: unix.SYS_GETPEERNAME},
+		// Serve: direct lanes (gofer/server.go lane), unix sockets only;
+		// shut down when the main connection ends.
+		{Nr: unix.SYS_SOCKETPAIR, If: []Cond{{Eq32(0, unix.AF_UNIX), Eq32(1, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC)}}},
+		{Nr: unix.SYS_SHUTDOWN},
 
 		// Serve: the file operations of the protocol (gofer/server.go).
 		{Nr: unix.SYS_OPENAT},     // Walk (O_PATH), Open and reopen via /proc/self/fd, Create

@@ -348,6 +348,15 @@ var (
 	}
 	goferOK = map[string]childCase{
 		"open-readonly": openRO,
+		"socketpair-lane": func() error { // gofer/server.go lane
+			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			unix.Shutdown(fds[0], unix.SHUT_RDWR)
+			unix.Close(fds[0])
+			return unix.Close(fds[1])
+		},
 		"fgetxattr": func() error {
 			fd, err := unix.Open("/proc/self/exe", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 			if err != nil {
@@ -389,9 +398,12 @@ var (
 			name := []byte("x\x00")
 			return sys(unix.SYS_MKNODAT, badFD, uintptr(unsafe.Pointer(&name[0])), unix.S_IFSOCK|0o600, 0x0103)
 		},
-		"socket-unix": func() error { return sys(unix.SYS_SOCKET, unix.AF_UNIX, unix.SOCK_STREAM, 0) },
-		"socketpair":  func() error { return sys(unix.SYS_SOCKETPAIR, unix.AF_UNIX, unix.SOCK_STREAM, 0, 0) },
-		"kill-other":  func() error { return unix.Kill(1, 0) },
+		"socket-unix":     func() error { return sys(unix.SYS_SOCKET, unix.AF_UNIX, unix.SOCK_STREAM, 0) },
+		"socketpair-inet": func() error { return sys(unix.SYS_SOCKETPAIR, unix.AF_INET, unix.SOCK_STREAM, 0, 0) },
+		"socketpair-unix-stream": func() error {
+			return sys(unix.SYS_SOCKETPAIR, unix.AF_UNIX, unix.SOCK_STREAM, 0, 0)
+		},
+		"kill-other": func() error { return unix.Kill(1, 0) },
 		"tgkill-other": func() error {
 			return unix.Tgkill(1, 1, 0)
 		},
