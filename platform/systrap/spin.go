@@ -176,13 +176,13 @@ func (s *spinState) stubIters(p *Platform) uint32 {
 
 // iters converts a duration into PAUSE loop iterations.
 func (p *Platform) iters(d time.Duration) int {
-	return max(1, int(int64(d)*int64(p.itersPerMs)/int64(time.Millisecond)))
+	return max(1, int(int64(d)*p.itersPerMs.Load()/int64(time.Millisecond)))
 }
 
 // spinOK says whether spinning can pay at all: there must be another CPU
 // for the other side, and not more contexts running than CPUs.
 func (p *Platform) spinOK() bool {
-	return p.ncpu > 1 && !p.noSpin && int(p.active.Load()) <= p.ncpu
+	return p.ncpu > 1 && !p.noSpin && int(p.active.Load()) <= p.ncpu && p.itersPerMs.Load() > 0
 }
 
 // calibrateSpin measures how many PAUSE loop iterations make a

@@ -7,7 +7,8 @@ import (
 
 // spinPlatform is a Platform with just what the spin heuristics read.
 func spinPlatform(ncpu int) *Platform {
-	p := &Platform{ncpu: ncpu, itersPerMs: 1000}
+	p := &Platform{ncpu: ncpu}
+	p.itersPerMs.Store(1000)
 	p.active.Store(1)
 	return p
 }
@@ -56,6 +57,13 @@ func TestSpinRoundBothOrNeither(t *testing.T) {
 		if got := s.spinRound(p, now); got != tc.want {
 			t.Errorf("%s: spinRound = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+	// Before the spin calibration is done, nobody spins.
+	p := spinPlatform(2)
+	p.itersPerMs.Store(0)
+	s := spinState{run: time.Microsecond, handle: time.Microsecond, proven: true}
+	if s.spinRound(p, now) {
+		t.Error("spinRound before calibration = true, want false")
 	}
 }
 
