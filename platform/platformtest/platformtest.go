@@ -34,10 +34,12 @@ func (p *Platform) MaxUserAddress() uintptr { return MaxUserAddress }
 
 const pageSize = 4096
 
-// AddressSpace records which pages are mapped, with what access.
+// AddressSpace records which pages are mapped, with what access, and how
+// many Unmap calls it got.
 type AddressSpace struct {
-	mu   sync.Mutex
-	maps map[uintptr]platform.AccessType
+	mu     sync.Mutex
+	maps   map[uintptr]platform.AccessType
+	unmaps int
 }
 
 // MapFile implements platform.AddressSpace.
@@ -57,6 +59,7 @@ func (a *AddressSpace) MapFile(addr uintptr, fd int, off int64, length uintptr, 
 func (a *AddressSpace) Unmap(addr, length uintptr) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.unmaps++
 	for p := range a.maps {
 		if p >= addr && p < addr+length {
 			delete(a.maps, p)
@@ -73,6 +76,13 @@ func (a *AddressSpace) Mapped(page uintptr) (platform.AccessType, bool) {
 	defer a.mu.Unlock()
 	at, ok := a.maps[page]
 	return at, ok
+}
+
+// Unmaps returns how many Unmap calls were made.
+func (a *AddressSpace) Unmaps() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.unmaps
 }
 
 // Context is a thread that never runs: Switch waits until Interrupt.

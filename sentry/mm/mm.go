@@ -430,11 +430,24 @@ func (m *MemoryManager) Fork(p platform.Platform) (*MemoryManager, error) {
 		}
 	}
 	// Write-protect the parent: drop its mappings of private writable
-	// memory so the next write faults and copies.
+	// memory so the next write faults and copies. Neighbouring vmas go
+	// in one platform call (a program's .data, .bss and heap are one
+	// run): each call is an injection into the stub.
+	var runStart, runEnd uintptr
 	for _, v := range m.vmas {
-		if !v.shared && v.prot&unix.PROT_WRITE != 0 {
-			m.as.Unmap(v.start, v.end-v.start)
+		if v.shared || v.prot&unix.PROT_WRITE == 0 {
+			continue
 		}
+		if v.start != runEnd {
+			if runEnd > runStart {
+				m.as.Unmap(runStart, runEnd-runStart)
+			}
+			runStart = v.start
+		}
+		runEnd = v.end
+	}
+	if runEnd > runStart {
+		m.as.Unmap(runStart, runEnd-runStart)
 	}
 	c.brkStart, c.brk, c.mmapTop = m.brkStart, m.brk, m.mmapTop
 	c.patchTab, c.noPatch = m.patchTab.fork(), m.noPatch

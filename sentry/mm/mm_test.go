@@ -204,3 +204,38 @@ func TestStaleAccessFaultIsRetried(t *testing.T) {
 		t.Fatalf("repeated write to read-only page gave %+v, want SIGSEGV/SEGV_ACCERR", fr)
 	}
 }
+
+// Fork write-protects neighbouring private writable vmas with one
+// platform call, and leaves read-only ones mapped.
+func TestForkUnmapsNeighboursTogether(t *testing.T) {
+	m, _ := newTestMM(t)
+	addr, _ := m.MMap(MMapOpts{Length: 4 * pageSize, Prot: unix.PROT_READ | unix.PROT_WRITE})
+	m.Mprotect(addr+pageSize, pageSize, unix.PROT_READ|unix.PROT_WRITE|unix.PROT_EXEC)
+	m.Mprotect(addr+3*pageSize, pageSize, unix.PROT_READ)
+	if len(m.vmas) != 4 {
+		t.Fatalf("%d vmas, want 4", len(m.vmas))
+	}
+	for i := uintptr(0); i < 4; i++ {
+		if fr := m.HandleFault(addr+i*pageSize, false, false); fr != nil {
+			t.Fatal(fr)
+		}
+	}
+	as := m.as.(*platformtest.AddressSpace)
+	before := as.Unmaps()
+	c, err := m.Fork(&platformtest.Platform{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.DecUsers()
+	if n := as.Unmaps() - before; n != 1 {
+		t.Errorf("fork made %d Unmap calls, want 1", n)
+	}
+	for i := uintptr(0); i < 3; i++ {
+		if _, ok := mapped(m, addr+i*pageSize); ok {
+			t.Errorf("writable page %d still mapped in the parent", i)
+		}
+	}
+	if _, ok := mapped(m, addr+3*pageSize); !ok {
+		t.Error("read-only page unmapped by fork")
+	}
+}
