@@ -35,8 +35,10 @@ func (e *protocolError) Error() string { return "gofer protocol error: " + e.msg
 func (e *protocolError) Unwrap() error { return unix.EIO }
 
 // Client is a connection to a gofer. It is safe for concurrent use by many
-// goroutines: calls are multiplexed on the connection by tag, and a single
-// reader goroutine dispatches replies, so a slow call does not hold up the
+// goroutines: a call takes an idle direct lane if there is one (its thread
+// blocks in recvmsg there, see callLane); otherwise it goes on the main
+// connection, where calls are multiplexed by tag and a single reader
+// goroutine dispatches replies, so a slow call does not hold up the
 // others (as long as the server handles requests concurrently).
 //
 // Errors reported by the server are returned as a bare unix.Errno (compare
@@ -100,7 +102,7 @@ func NewClient(conn *os.File) (*Client, error) {
 
 	e := newMessage(0, tAttach)
 	e.u32(Version)
-	d, _, err := c.rpc(e, 0)
+	d, _, err := c.rpcMain(e, 0)
 	if err != nil {
 		c.Close()
 		return nil, wrap(err, "attach")
@@ -244,14 +246,22 @@ func (c *Client) rpc(e *encoder, wantFDs int) (*decoder, []int, error) {
 	if len(e.b) > MaxMessageSize {
 		return nil, nil, unix.ENAMETOOLONG
 	}
-	typ := e.b[4]
 	if l := c.takeLane(); l != nil {
 		r, err := c.callLane(l, e)
 		if err != nil {
 			return nil, nil, err
 		}
-		return check(r, typ, wantFDs)
+		return check(r, e.b[4], wantFDs)
 	}
+	return c.rpcMain(e, wantFDs)
+}
+
+// rpcMain is rpc on the main connection.
+func (c *Client) rpcMain(e *encoder, wantFDs int) (*decoder, []int, error) {
+	if len(e.b) > MaxMessageSize {
+		return nil, nil, unix.ENAMETOOLONG
+	}
+	typ := e.b[4]
 	ch := make(chan response, 1)
 	c.mu.Lock()
 	if c.err != nil {
@@ -285,14 +295,17 @@ func (c *Client) rpc(e *encoder, wantFDs int) (*decoder, []int, error) {
 	select {
 	case r = <-ch:
 	case <-c.dead:
-		select {
-		case r = <-ch: // the reply made it before the connection died
-		default:
-			c.mu.Lock()
-			err := c.err
-			c.mu.Unlock()
+		c.mu.Lock()
+		_, waiting := c.pending[tag]
+		delete(c.pending, tag)
+		err := c.err
+		c.mu.Unlock()
+		if waiting {
+			// A reply still to come finds nobody waiting, and the
+			// read loop closes the descriptors it carries.
 			return nil, nil, err
 		}
+		r = <-ch // the read loop took the tag: its reply is on the way
 	}
 	return check(r, typ, wantFDs)
 }
@@ -347,9 +360,9 @@ func (c *Client) takeLane() *lane {
 
 // openLane asks the server for a direct lane and makes it idle.
 func (c *Client) openLane() {
-	_, fds, err := c.rpc(newMessage(0, tLane), 1)
+	_, fds, err := c.rpcMain(newMessage(0, tLane), 1)
 	if err != nil {
-		return // the main connection carries on alone
+		return // the main connection carries on alone (asked stays up)
 	}
 	l := &lane{fd: fds[0], buf: make([]byte, MaxMessageSize), oob: make([]byte, unix.CmsgSpace(4*4))}
 	c.laneMu.Lock()
@@ -375,10 +388,15 @@ func (c *Client) putLane(l *lane) {
 	}
 }
 
-// dropLane closes l for good.
+// dropLane closes l for good; while the connection lives, a later call
+// may open another.
 func (c *Client) dropLane(l *lane) {
+	lost := c.Err() != nil
 	c.laneMu.Lock()
 	c.lanes = slices.DeleteFunc(c.lanes, func(o *lane) bool { return o == l })
+	if !lost {
+		c.asked--
+	}
 	c.laneMu.Unlock()
 	unix.Close(l.fd)
 }
@@ -389,7 +407,10 @@ func (c *Client) dropLane(l *lane) {
 // a lost connection would (the request may have been carried out).
 func (c *Client) callLane(l *lane, e *encoder) (response, error) {
 	binary.LittleEndian.PutUint32(e.b, laneTag)
-	err := unix.Sendmsg(l.fd, e.b, nil, nil, 0)
+	err := error(unix.EINTR)
+	for err == unix.EINTR {
+		err = unix.Sendmsg(l.fd, e.b, nil, nil, unix.MSG_NOSIGNAL)
+	}
 	var n, oobn, flags int
 	for err == nil {
 		n, oobn, flags, _, err = unix.Recvmsg(l.fd, l.buf, l.oob, unix.MSG_CMSG_CLOEXEC)

@@ -1235,3 +1235,70 @@ func TestLaneCallWakesOnClose(t *testing.T) {
 		t.Fatal("a call on a lane hung after Close")
 	}
 }
+
+// Sequential calls share one direct lane; more open only for calls that
+// find every lane busy.
+func TestLanesOpenOnDemand(t *testing.T) {
+	root := makeTree(t)
+	c := startServer(t, root, ServerOptions{})
+	lanes := func() int {
+		c.laneMu.Lock()
+		defer c.laneMu.Unlock()
+		return len(c.lanes)
+	}
+	if n := lanes(); n != 0 {
+		t.Fatalf("%d direct lanes before any call", n)
+	}
+	c.Stat(RootFID) // goes on the main connection and opens a lane
+	for deadline := time.Now().Add(5 * time.Second); len(c.idle) == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no direct lane opened")
+		}
+	}
+	for range 50 {
+		if _, err := c.Stat(RootFID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := lanes(); n != 1 {
+		t.Errorf("%d direct lanes after sequential calls, want 1", n)
+	}
+}
+
+// Closing a client while replies carrying descriptors (lanes being
+// opened) are in flight leaks none of them.
+func TestCloseWithRepliesInFlight(t *testing.T) {
+	root := makeTree(t)
+	round := func() {
+		srv, cli := socketpair(t)
+		done := make(chan error, 1)
+		go func() { done <- Serve(srv, root, ServerOptions{}) }()
+		c, err := NewClient(cli)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for range clientLanes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.Stat(RootFID)
+			}()
+		}
+		wg.Wait() // each asked for a lane, whose reply brings a descriptor
+		c.Close()
+		<-done
+	}
+	round()
+	baseline := countFDs(t)
+	for range 200 {
+		round()
+	}
+	n := countFDs(t)
+	for deadline := time.Now().Add(5 * time.Second); n > baseline && time.Now().Before(deadline); n = countFDs(t) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n > baseline {
+		t.Errorf("descriptor leak: %d open, %d before", n, baseline)
+	}
+}

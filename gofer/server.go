@@ -378,7 +378,10 @@ func (s *server) serveLane(fd int) {
 		if flags&unix.MSG_TRUNC == 0 {
 			msg, rfd = s.answer(tag, typ, buf[headerSize:n])
 		}
-		err = unix.Sendmsg(fd, msg, rights(rfd), nil, 0)
+		err = error(unix.EINTR)
+		for err == unix.EINTR {
+			err = unix.Sendmsg(fd, msg, rights(rfd), nil, unix.MSG_NOSIGNAL)
+		}
 		if rfd >= 0 {
 			unix.Close(rfd)
 		}

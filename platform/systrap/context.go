@@ -280,12 +280,20 @@ func (c *context) resume() {
 	f := c.p.slots
 	s := c.pr.slot
 	now := time.Now()
-	c.spinning = c.spin.spinRound(c.p, now)
+	// The Sentry's spin is reserved now, not when waitTrap starts it:
+	// the handler is told to spin only if the Sentry will too.
+	c.spinning = c.spin.spinRound(c.p, now) && c.p.reserveSpinner()
+	c.bindApp(!c.spinning)
+	if c.spinning && c.appCPU >= 0 {
+		// Still bound to a CPU (the binding could not be changed):
+		// spinning would only keep the thread off it.
+		c.p.spinners.Add(-1)
+		c.spinning = false
+	}
 	var iters uint32
 	if c.spinning {
 		iters = c.spin.stubIters(c.p)
 	}
-	c.bindApp(!c.spinning)
 	f.setWord32(s, ctxSpin, iters)
 	old := atomic.SwapUint32(f.state(s), stateRun)
 	slept := old&flagStubSleeps != 0
@@ -332,14 +340,11 @@ func (c *context) bindApp(sleeping bool) {
 func (c *context) waitTrap() error {
 	st := c.p.slots.state(c.pr.slot)
 	found := false
-	n := 0
 	c.spin.spun = false
-	if c.spinning && c.appCPU < 0 {
-		// (Bound to this CPU, the thread would only be kept off it.)
-		n = c.spin.sentryIters(c.p)
-	}
-	if n > 0 {
-		c.p.spinners.Add(1)
+	if c.spinning {
+		// This round's spin, reserved by resume; only the first wait
+		// after a resume spins.
+		n := c.spin.sentryIters(c.p)
 		for i := 0; i < n; i++ {
 			v := atomic.LoadUint32(st)
 			if m := v & stateMask; m == stateTrapped || m == stateFastTrapped || m == stateFastInterrupted || v == stateDead {
@@ -349,6 +354,7 @@ func (c *context) waitTrap() error {
 			cpuRelax()
 		}
 		c.p.spinners.Add(-1)
+		c.spinning = false
 	}
 	for {
 		v := atomic.LoadUint32(st)
@@ -602,7 +608,7 @@ func (c *context) moveTo(as *addressSpace) error {
 	as.threadAdded(c, c.tracer)
 	c.as, c.pr = as, *pr
 	c.cpu, c.appCPU = cpuUnknown, cpuUnknown
-	c.spin, c.stubIters = spinState{}, 0
+	c.spin, c.stubIters, c.spinning = spinState{}, 0, false
 	if c.pr.app == 0 {
 		// A thread cloned from the mapper inherits its binding.
 		c.appCPU = cpuUnknown

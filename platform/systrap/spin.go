@@ -154,16 +154,27 @@ func (s *spinState) trapped(now time.Time, found bool) {
 // that latency, counted as running time, kept the Sentry from spinning
 // for the rest of the process's short life.)
 func (s *spinState) spinRound(p *Platform, now time.Time) bool {
-	return !s.sleeping(p, now) && s.proven && s.run <= sentrySpinMax && s.handle <= stubSpinMax &&
-		p.spinners.Load() < int32(p.ncpu-1)
+	return !s.sleeping(p, now) && s.proven && s.run <= sentrySpinMax && s.handle <= stubSpinMax
+}
+
+// reserveSpinner takes one of the ncpu-1 places of Sentry threads that
+// may spin at once (a CPU stays for the application threads), or says
+// there is none; waitTrap gives it back.
+func (p *Platform) reserveSpinner() bool {
+	for {
+		n := p.spinners.Load()
+		if n >= int32(p.ncpu-1) {
+			return false
+		}
+		if p.spinners.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
 }
 
 // sentryIters is how many PAUSE iterations the Sentry spins for the trap
 // of a spinning round.
 func (s *spinState) sentryIters(p *Platform) int {
-	if p.spinners.Load() >= int32(p.ncpu-1) {
-		return 0
-	}
 	s.spun = true
 	return p.iters(min(2*s.run+spinSlack, sentrySpinMax))
 }

@@ -41,22 +41,31 @@ func TestSpinRoundBothOrNeither(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		ncpu      int
-		spinners  int32
 		run, hand time.Duration
 		want      bool
 	}{
-		{"short waits", 2, 0, 2 * time.Microsecond, 2 * time.Microsecond, true},
-		{"long run", 2, 0, 2 * sentrySpinMax, 2 * time.Microsecond, false},
-		{"long handling", 2, 0, 2 * time.Microsecond, 2 * stubSpinMax, false},
-		{"another spinner", 2, 1, 2 * time.Microsecond, 2 * time.Microsecond, false},
-		{"one CPU", 1, 0, 2 * time.Microsecond, 2 * time.Microsecond, false},
+		{"short waits", 2, 2 * time.Microsecond, 2 * time.Microsecond, true},
+		{"long run", 2, 2 * sentrySpinMax, 2 * time.Microsecond, false},
+		{"long handling", 2, 2 * time.Microsecond, 2 * stubSpinMax, false},
+		{"one CPU", 1, 2 * time.Microsecond, 2 * time.Microsecond, false},
 	} {
 		p := spinPlatform(tc.ncpu)
-		p.spinners.Store(tc.spinners)
 		s := spinState{run: tc.run, handle: tc.hand, proven: true}
 		if got := s.spinRound(p, now); got != tc.want {
 			t.Errorf("%s: spinRound = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+	// Only ncpu-1 Sentry threads spin at once.
+	p2 := spinPlatform(2)
+	if !p2.reserveSpinner() || p2.reserveSpinner() {
+		t.Error("2 CPUs: want exactly one spinner place")
+	}
+	p2.spinners.Add(-1)
+	if !p2.reserveSpinner() {
+		t.Error("a place given back cannot be taken again")
+	}
+	if spinPlatform(1).reserveSpinner() {
+		t.Error("1 CPU: a spinner place was given")
 	}
 	// Before the spin calibration is done, nobody spins.
 	p := spinPlatform(2)

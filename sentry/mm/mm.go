@@ -137,16 +137,17 @@ func (m *MemoryManager) DecUsers() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.noteHWMLocked()
+	// The platform mappings go first: no page may be freed, and so
+	// reused by another address space, while a stub could still reach
+	// it (this one's private pages, or those of a Mappable that frees
+	// its pages when its last mapping goes, a removed SysV shm segment).
+	m.as.Release()
 	pages := make([]int64, 0, len(m.ptes))
 	for _, p := range m.ptes {
 		pages = append(pages, p.off)
 	}
 	clear(m.ptes)
 	m.mf.DecRefPages(pages)
-	// The platform mappings go first: a Mappable that frees its pages
-	// when its last mapping goes (a removed SysV shm segment) must not
-	// free pages a thread could still reach.
-	m.as.Release()
 	for _, v := range m.vmas {
 		m.track(v, -1)
 	}

@@ -130,11 +130,14 @@ type inode struct {
 	// size is the last known size of a regular file, for the page cache.
 	size atomic.Int64
 
-	mu      sync.Mutex
-	cache   *mm.PageCache // created on first mmap
-	mapFD   int           // host descriptor filling cache (-1: none)
-	fifo    vfs.FIFO
-	appendM sync.Mutex // serializes O_APPEND writes
+	mu    sync.Mutex
+	cache *mm.PageCache // created on first mmap
+	mapFD int           // host descriptor filling cache (-1: none)
+	// mapFDPlain says mapFD is the gofer's plain read-only open, so a
+	// read-only open may dup it (openHost).
+	mapFDPlain bool
+	fifo       vfs.FIFO
+	appendM    sync.Mutex // serializes O_APPEND writes
 
 	// lookupStat is the attributes the walk that made the inode
 	// returned, until taken (vfs.LookupStater) or stale (any Stat).
@@ -184,7 +187,7 @@ func (i *inode) maybeClunk() {
 		i.clunked = true
 		if i.cache != nil && !i.cache.Mapped() {
 			cache, mapFD = i.cache, i.mapFD
-			i.cache, i.mapFD = nil, -1
+			i.cache, i.mapFD, i.mapFDPlain = nil, -1, false
 		}
 	}
 	i.mu.Unlock()
@@ -234,21 +237,24 @@ func (i *inode) TakeLookupStat() (vfs.Stat, bool) {
 
 // Stat implements vfs.Inode.
 func (i *inode) Stat(vfs.Context) (vfs.Stat, error) {
+	var hs unix.Stat_t
 	i.mu.Lock()
-	fd := i.mapFD
+	// Under the lock: maybeClunk closes mapFD, and the number could be
+	// reused by another file.
+	fstatErr := error(unix.EBADF)
+	if i.mapFD >= 0 {
+		fstatErr = unix.Fstat(i.mapFD, &hs)
+	}
 	i.lookupStat = nil
 	i.mu.Unlock()
-	if fd >= 0 {
-		var st unix.Stat_t
-		if err := unix.Fstat(fd, &st); err == nil {
-			return i.convert(gofer.Stat{
-				Dev: st.Dev, Ino: st.Ino, Mode: st.Mode, Nlink: st.Nlink, UID: st.Uid, GID: st.Gid,
-				Rdev: st.Rdev, Size: st.Size, Blksize: st.Blksize, Blocks: st.Blocks,
-				Atime: gofer.Timespec{Sec: st.Atim.Sec, Nsec: st.Atim.Nsec},
-				Mtime: gofer.Timespec{Sec: st.Mtim.Sec, Nsec: st.Mtim.Nsec},
-				Ctime: gofer.Timespec{Sec: st.Ctim.Sec, Nsec: st.Ctim.Nsec},
-			}), nil
-		}
+	if fstatErr == nil {
+		return i.convert(gofer.Stat{
+			Dev: hs.Dev, Ino: hs.Ino, Mode: hs.Mode, Nlink: hs.Nlink, UID: hs.Uid, GID: hs.Gid,
+			Rdev: hs.Rdev, Size: hs.Size, Blksize: hs.Blksize, Blocks: hs.Blocks,
+			Atime: gofer.Timespec{Sec: hs.Atim.Sec, Nsec: hs.Atim.Nsec},
+			Mtime: gofer.Timespec{Sec: hs.Mtim.Sec, Nsec: hs.Mtim.Nsec},
+			Ctime: gofer.Timespec{Sec: hs.Ctim.Sec, Nsec: hs.Ctim.Nsec},
+		}), nil
 	}
 	st, err := i.fs.c.Stat(i.fid)
 	if err != nil {
@@ -363,7 +369,7 @@ func (i *inode) openHost(flags int) (int, error) {
 	if flags == unix.O_RDONLY {
 		i.mu.Lock()
 		fd, err := -1, error(unix.EBADF)
-		if i.mapFD >= 0 {
+		if i.mapFD >= 0 && i.mapFDPlain {
 			fd, err = unix.FcntlInt(uintptr(i.mapFD), unix.F_DUPFD_CLOEXEC, 0)
 		}
 		i.mu.Unlock()
@@ -551,10 +557,13 @@ func (i *inode) mappable(fallback int) (mm.Mappable, error) {
 		return i.cache, nil
 	}
 	fd, err := i.fs.c.Open(i.fid, unix.O_RDONLY)
+	plain := err == nil
 	if err != nil {
 		if fallback < 0 {
 			return nil, errno(err)
 		}
+		// The mapping file's own descriptor: maybe writable, maybe with
+		// O_SYNC, so never handed to another open.
 		if fd, err = unix.FcntlInt(uintptr(fallback), unix.F_DUPFD_CLOEXEC, 0); err != nil {
 			return nil, errno(err)
 		}
@@ -563,7 +572,7 @@ func (i *inode) mappable(fallback int) (mm.Mappable, error) {
 	if err := unix.Fstat(fd, &st); err == nil {
 		i.size.Store(st.Size)
 	}
-	i.mapFD = fd
+	i.mapFD, i.mapFDPlain = fd, plain
 	i.cache = &mm.PageCache{
 		MF:   i.fs.mf,
 		Size: i.size.Load,
