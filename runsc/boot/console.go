@@ -89,6 +89,11 @@ func (c *console) start() {
 		for {
 			n, err := hostIO(c.in, buf, unix.POLLIN, unix.Read)
 			if n > 0 {
+				// A size the host terminal took before these keys
+				// were typed reaches the terminal before them, as on
+				// the host's own pty; the SIGWINCH that also says so
+				// may come later (resize does nothing if unchanged).
+				c.resize()
 				if _, err := c.m.Write(bootContext{}, buf[:n], -1, false); err != nil {
 					return
 				}
