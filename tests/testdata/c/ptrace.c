@@ -342,9 +342,13 @@ static void fork_body(void)
 		_exit(7);
 	int st;
 	waitpid(c, &st, 0);
-	printf("ptrace: events: grandchild status %d\n", WEXITSTATUS(st));
-	fflush(stdout);
-	char *argv[] = {"echoargs", "exec'd", NULL};
+	/* Said by the exec'd program, which runs only once the tracer has
+	 * seen the exec event: printed here, the line would race with the
+	 * tracer's about the same exit (which Linux reports to the tracer
+	 * first, and to this parent once the tracer has reaped it). */
+	char status[64];
+	snprintf(status, sizeof status, "grandchild status %d", WEXITSTATUS(st));
+	char *argv[] = {"echoargs", "exec'd", status, NULL};
 	char *envp[] = {NULL};
 	execve(echoargs, argv, envp);
 	_exit(127);
