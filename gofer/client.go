@@ -256,11 +256,9 @@ func (c *Client) rpc(e *encoder, wantFDs int) (*decoder, []int, error) {
 	return c.rpcMain(e, wantFDs)
 }
 
-// rpcMain is rpc on the main connection.
+// rpcMain is rpc on the main connection (e is small enough: rpc checked,
+// or it is one of the client's own fixed-size requests).
 func (c *Client) rpcMain(e *encoder, wantFDs int) (*decoder, []int, error) {
-	if len(e.b) > MaxMessageSize {
-		return nil, nil, unix.ENAMETOOLONG
-	}
 	typ := e.b[4]
 	ch := make(chan response, 1)
 	c.mu.Lock()
@@ -407,17 +405,10 @@ func (c *Client) dropLane(l *lane) {
 // a lost connection would (the request may have been carried out).
 func (c *Client) callLane(l *lane, e *encoder) (response, error) {
 	binary.LittleEndian.PutUint32(e.b, laneTag)
-	err := error(unix.EINTR)
-	for err == unix.EINTR {
-		err = unix.Sendmsg(l.fd, e.b, nil, nil, unix.MSG_NOSIGNAL)
-	}
 	var n, oobn, flags int
-	for err == nil {
-		n, oobn, flags, _, err = unix.Recvmsg(l.fd, l.buf, l.oob, unix.MSG_CMSG_CLOEXEC)
-		if err != unix.EINTR {
-			break
-		}
-		err = nil
+	err := sendPacket(l.fd, e.b, nil)
+	if err == nil {
+		n, oobn, flags, err = recvPacket(l.fd, l.buf, l.oob)
 	}
 	var fds []int
 	if oobn > 0 {

@@ -270,3 +270,26 @@ func (d *decoder) stat() Stat {
 
 // ok reports whether every field was present and nothing is left over.
 func (d *decoder) ok() bool { return !d.bad && len(d.b) == 0 }
+
+// sendPacket sends one message (and the descriptors in oob) on a
+// blocking SEQPACKET socket, as lanes use them: EINTR is retried, and a
+// peer that is gone gives EPIPE, never SIGPIPE.
+func sendPacket(fd int, msg, oob []byte) error {
+	for {
+		err := unix.Sendmsg(fd, msg, oob, nil, unix.MSG_NOSIGNAL)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// recvPacket receives one message on a blocking SEQPACKET socket,
+// retrying EINTR; received descriptors are close-on-exec.
+func recvPacket(fd int, buf, oob []byte) (n, oobn, flags int, err error) {
+	for {
+		n, oobn, flags, _, err = unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if err != unix.EINTR {
+			return n, oobn, flags, err
+		}
+	}
+}

@@ -359,10 +359,7 @@ func (s *server) serveLane(fd int) {
 	buf := make([]byte, MaxMessageSize)
 	oob := make([]byte, unix.CmsgSpace(16*4))
 	for {
-		n, oobn, flags, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
-		if err == unix.EINTR {
-			continue
-		}
+		n, oobn, flags, err := recvPacket(fd, buf, oob)
 		if oobn > 0 {
 			closeControlFDs(oob[:oobn]) // clients never send descriptors
 		}
@@ -378,10 +375,7 @@ func (s *server) serveLane(fd int) {
 		if flags&unix.MSG_TRUNC == 0 {
 			msg, rfd = s.answer(tag, typ, buf[headerSize:n])
 		}
-		err = error(unix.EINTR)
-		for err == unix.EINTR {
-			err = unix.Sendmsg(fd, msg, rights(rfd), nil, unix.MSG_NOSIGNAL)
-		}
+		err = sendPacket(fd, msg, rights(rfd))
 		if rfd >= 0 {
 			unix.Close(rfd)
 		}

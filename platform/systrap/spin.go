@@ -54,10 +54,9 @@ const (
 // moving averages, weight 1/8) and mode.
 type spinState struct {
 	run, handle      time.Duration
-	resumeAt, trapAt time.Time
-	started          bool
-	streak           int  // round trips in a row with short waits...
-	proven           bool // ... reached spinStreak once
+	resumeAt, trapAt time.Time // zero until the first resume, trap
+	streak           int       // round trips in a row with short waits...
+	proven           bool      // ... reached spinStreak once
 
 	misses     int       // spins in a row that ended asleep
 	asleep     bool      // in sleeping mode...
@@ -95,7 +94,7 @@ func (s *spinState) miss(now time.Time) {
 // resumed records that the application thread was let go; stubSlept says
 // whether the handler had gone to sleep waiting for it.
 func (s *spinState) resumed(now time.Time, stubSpun, stubSlept bool) {
-	if s.started {
+	if !s.trapAt.IsZero() {
 		h := now.Sub(s.trapAt)
 		s.handle += (h - s.handle) / 8
 		if h > stubSpinMax {
@@ -129,7 +128,6 @@ func (s *spinState) trapped(now time.Time, found bool) {
 		s.proven = true
 	}
 	s.trapAt = now
-	s.started = true
 	if s.spun {
 		if found {
 			s.misses = 0

@@ -21,8 +21,8 @@ func TestSpinBootstrapReportNotCounted(t *testing.T) {
 	var s spinState
 	now := time.Now()
 	s.trapped(now, false)
-	if s.run != 0 || s.started {
-		t.Fatalf("bootstrap report counted: run %v, started %v", s.run, s.started)
+	if s.run != 0 || !s.trapAt.IsZero() {
+		t.Fatalf("bootstrap report counted: run %v, trap at %v", s.run, s.trapAt)
 	}
 	if s.spinRound(p, now) {
 		t.Fatal("a fresh context spins before any short round trip")

@@ -241,13 +241,10 @@ func (i *inode) Stat(vfs.Context) (vfs.Stat, error) {
 	i.mu.Lock()
 	// Under the lock: maybeClunk closes mapFD, and the number could be
 	// reused by another file.
-	fstatErr := error(unix.EBADF)
-	if i.mapFD >= 0 {
-		fstatErr = unix.Fstat(i.mapFD, &hs)
-	}
+	local := i.mapFD >= 0 && unix.Fstat(i.mapFD, &hs) == nil
 	i.lookupStat = nil
 	i.mu.Unlock()
-	if fstatErr == nil {
+	if local {
 		return i.convert(gofer.Stat{
 			Dev: hs.Dev, Ino: hs.Ino, Mode: hs.Mode, Nlink: hs.Nlink, UID: hs.Uid, GID: hs.Gid,
 			Rdev: hs.Rdev, Size: hs.Size, Blksize: hs.Blksize, Blocks: hs.Blocks,
