@@ -24,7 +24,10 @@ func confineCapabilities(keep ...uintptr) error {
 		kept[c] = true
 	}
 	for c := uintptr(0); c <= lastCap; c++ {
-		if kept[c] {
+		// Each drop stops every thread, so only capabilities still in the
+		// set: runsc starts its helpers with it cut down already (see
+		// sandbox's spawner). Threads share the set until here.
+		if kept[c] || !inBoundingSet(c) {
 			continue
 		}
 		if _, _, errno := syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, c, 0); errno != 0 && errno != unix.EINVAL {
@@ -47,4 +50,11 @@ func confineCapabilities(keep ...uintptr) error {
 		return fmt.Errorf("no_new_privs: %w", errno)
 	}
 	return nil
+}
+
+// inBoundingSet says whether the calling thread's bounding set holds c
+// (false also for a capability this kernel does not know).
+func inBoundingSet(c uintptr) bool {
+	r, _, errno := unix.RawSyscall(unix.SYS_PRCTL, unix.PR_CAPBSET_READ, c, 0)
+	return errno == 0 && r == 1
 }

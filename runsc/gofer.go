@@ -10,7 +10,6 @@ import (
 	"github.com/veil-sandbox/veil/gofer"
 	"github.com/veil-sandbox/veil/runsc/sandbox"
 	"github.com/veil-sandbox/veil/runsc/seccomp"
-	"golang.org/x/sys/unix"
 )
 
 func init() {
@@ -80,8 +79,7 @@ func setUpGofer(cfg *sandbox.GoferConfig) error {
 		return err
 	}
 	// Serving files as their owners needs only the file capabilities.
-	if err := confineCapabilities(unix.CAP_CHOWN, unix.CAP_DAC_OVERRIDE, unix.CAP_DAC_READ_SEARCH,
-		unix.CAP_FOWNER, unix.CAP_FSETID); err != nil {
+	if err := confineCapabilities(sandbox.GoferFileCaps...); err != nil {
 		return err
 	}
 	// From here on only the system calls of serving files.

@@ -312,7 +312,7 @@ func Start(o *Options) (sb *Sandbox, err error) {
 		attr.Pdeathsig = unix.SIGKILL
 	}
 	sentry.SysProcAttr = attr
-	if err := startIn(sentry, netns); err != nil {
+	if err := sentrySpawner.start(sentry, netns); err != nil {
 		return nil, fmt.Errorf("starting the sandbox: %w", err)
 	}
 	sb.Sentry, sb.SentryPID = sentry, sentry.Process.Pid
@@ -406,7 +406,7 @@ func startGofer(sb *Sandbox, o *Options, self string, cfg *GoferConfig, conns []
 	if !o.Detach {
 		g.SysProcAttr.Pdeathsig = unix.SIGKILL
 	}
-	if err := g.Start(); err != nil {
+	if err := goferSpawner.start(g, ""); err != nil {
 		readyR.Close()
 		return nil, fmt.Errorf("starting the gofer: %w", err)
 	}
@@ -504,15 +504,6 @@ func networkNamespace(spec *specs.Spec) (string, error) {
 		}
 	}
 	return netns, nil
-}
-
-// startIn starts cmd in the network namespace at netns ("": the
-// caller's).
-func startIn(cmd *exec.Cmd, netns string) error {
-	if netns == "" {
-		return cmd.Start()
-	}
-	return network.InNamespace(netns, cmd.Start)
 }
 
 // Kill kills the sandbox's processes (the Sentry's death takes its stubs
