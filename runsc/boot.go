@@ -10,6 +10,7 @@ import (
 	"github.com/veil-sandbox/veil/runsc/seccomp"
 	"github.com/veil-sandbox/veil/sentry/hostinfo"
 	"github.com/veil-sandbox/veil/sentry/socket/hostinet"
+	"github.com/veil-sandbox/veil/sentry/vdso"
 )
 
 func init() {
@@ -34,7 +35,10 @@ func cmdBoot(g *globalFlags, args []string) int {
 	if *specFD < 0 || *readyFD < 0 || *goferFDs == "" {
 		return fatalf("boot: --spec-fd, --ready-fd and --gofer-fds are required")
 	}
-	files := boot.Files{Ready: os.NewFile(uintptr(*readyFD), "ready")}
+	// The vDSO's TSC calibration takes a few milliseconds: from now,
+	// while the Sentry sets up, rather than once its first process
+	// waits to map the vDSO.
+	files := boot.Files{Ready: os.NewFile(uintptr(*readyFD), "ready"), Calibration: vdso.StartCalibration()}
 	for _, s := range strings.Split(*goferFDs, ",") {
 		fd, err := strconv.Atoi(s)
 		if err != nil {

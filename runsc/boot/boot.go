@@ -16,6 +16,7 @@ import (
 	"github.com/veil-sandbox/veil/sentry/netstack"
 	"github.com/veil-sandbox/veil/sentry/socket"
 	"github.com/veil-sandbox/veil/sentry/socket/hostinet"
+	"github.com/veil-sandbox/veil/sentry/vdso"
 )
 
 // Files are the host descriptors runsc hands the Sentry besides stdio.
@@ -53,6 +54,9 @@ type Files struct {
 	// HostNetwork is the network the Sentry read before it confined
 	// itself, for --network=host (nil otherwise).
 	HostNetwork *hostinet.Host
+	// Calibration is the vDSO's TSC calibration, begun when the Sentry
+	// started (nil: begun by Run).
+	Calibration *vdso.Calibration
 }
 
 // What runsc writes on the commit pipe (Files.Commit).
@@ -107,7 +111,7 @@ func Run(spec *Spec, f Files) int {
 	if spec.Debug && f.PlatformNote != "" {
 		fmt.Fprintf(logw, "runsc: %s\n", f.PlatformNote)
 	}
-	s, err := build(spec, f.Gofers, f.Platform, f.Host, f.HostNetwork)
+	s, err := build(spec, f)
 	if err != nil {
 		return fail(1, err.Error())
 	}

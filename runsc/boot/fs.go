@@ -13,7 +13,6 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/veil-sandbox/veil/gofer"
-	"github.com/veil-sandbox/veil/platform"
 	"github.com/veil-sandbox/veil/sentry/fs/dev"
 	"github.com/veil-sandbox/veil/sentry/fs/devpts"
 	goferfs "github.com/veil-sandbox/veil/sentry/fs/gofer"
@@ -26,7 +25,6 @@ import (
 	"github.com/veil-sandbox/veil/sentry/memfile"
 	"github.com/veil-sandbox/veil/sentry/netstack"
 	"github.com/veil-sandbox/veil/sentry/socket"
-	"github.com/veil-sandbox/veil/sentry/socket/hostinet"
 	"github.com/veil-sandbox/veil/sentry/vdso"
 	"github.com/veil-sandbox/veil/sentry/vfs"
 	"github.com/veil-sandbox/veil/syscalls"
@@ -72,17 +70,18 @@ type mountTarget struct {
 }
 
 // build creates the kernel with its filesystems: the gofer root, the
-// Sentry's own /dev and /proc, and the mounts of the OCI spec. It runs on
-// platform p, or on a new ptrace platform if p is nil. host is what the
-// Sentry read of the host's processors (nil: made up from CPUID).
-func build(spec *Spec, goferConns []*os.File, p platform.Platform, host *hostinfo.Info, hostNet *hostinet.Host) (*sandbox, error) {
+// Sentry's own /dev and /proc, and the mounts of the OCI spec, from the
+// gofer connections in f. It runs on f.Platform, or on a new ptrace
+// platform if that is nil.
+func build(spec *Spec, f Files) (*sandbox, error) {
+	goferConns, p, host, hostNet := f.Gofers, f.Platform, f.Host, f.HostNetwork
 	mf, err := memfile.New()
 	if err != nil {
 		return nil, err
 	}
-	// veil: vdso. Created first: its TSC calibration (a few ms) runs
-	// while the rest of the sandbox is set up.
-	vd, err := vdso.New(mf, vdso.Options{})
+	// veil: vdso. Created first: its TSC calibration (a few ms, from
+	// f.Calibration on) runs while the rest of the sandbox is set up.
+	vd, err := vdso.New(mf, vdso.Options{Calibration: f.Calibration})
 	if err != nil {
 		return nil, err
 	}

@@ -292,6 +292,29 @@ func TestExecLive(t *testing.T) {
 	checkClocks(t, l, 0, true)
 }
 
+// TestExecEarlyCalibration makes the vDSO from a calibration begun well
+// before it, as the Sentry does: its clocks agree with the host's.
+func TestExecEarlyCalibration(t *testing.T) {
+	if ok, why := tscReliable(); !ok {
+		t.Skipf("host TSC not used: %s", why)
+	}
+	cal := StartCalibration()
+	time.Sleep(4 * calibration) // the Sentry setting up
+	mf, err := memfile.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := New(mf, Options{Calibration: cal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if ok, why := v.UsesTSC(); !ok {
+		t.Fatalf("TSC not used: %s", why)
+	}
+	checkClocks(t, loadFromMemfile(t, mf, v), int64(20*time.Microsecond), false)
+}
+
 func atomicSeq(v *VDSO) uint32 { return atomic.LoadUint32(v.page.u32(offSeq)) }
 
 func BenchmarkExecClockGettime(b *testing.B) {

@@ -54,6 +54,27 @@ const (
 // Options configure New.
 type Options struct {
 	TSC TSCMode
+	// Calibration, if not nil, is the calibration's start, taken
+	// earlier (StartCalibration).
+	Calibration *Calibration
+}
+
+// A Calibration is the first sample of the TSC calibration. The Sentry
+// takes it as soon as it starts, so that the milliseconds the calibration
+// needs pass while it sets the sandbox up rather than before the first
+// process can map the vDSO.
+type Calibration struct {
+	clock *hostClock
+	s0    sample
+	at    time.Time
+}
+
+// StartCalibration takes the first sample (~10 µs).
+func StartCalibration() *Calibration {
+	c := &Calibration{clock: newHostClock()}
+	c.s0 = c.clock.sample()
+	c.at = time.Now()
+	return c
 }
 
 // VDSO is one sandbox's vDSO: the image and data page in the memory file,
@@ -75,8 +96,9 @@ type VDSO struct {
 	closed  bool
 }
 
-// New allocates the vDSO in mf and, if it uses the TSC, starts calibrating
-// it; Map waits for that (a few milliseconds after New).
+// New allocates the vDSO in mf and, if it uses the TSC, calibrates it;
+// Map waits for that (a few milliseconds after New, or after
+// o.Calibration began).
 func New(mf *memfile.File, o Options) (*VDSO, error) {
 	return newVDSO(mf, o, updateIntervals)
 }
@@ -117,8 +139,12 @@ func newVDSO(mf *memfile.File, o Options, intervals []time.Duration) (*VDSO, err
 		close(v.done)
 		return v, nil
 	}
-	v.clock = newHostClock()
-	go v.run()
+	cal := o.Calibration
+	if cal == nil {
+		cal = StartCalibration()
+	}
+	v.clock = cal.clock
+	go v.run(cal)
 	return v, nil
 }
 
@@ -168,12 +194,11 @@ func (v *VDSO) Map(m *mm.MemoryManager, top uintptr) (uintptr, error) {
 
 // run calibrates the TSC, publishes the first parameters and then keeps
 // them current.
-func (v *VDSO) run() {
+func (v *VDSO) run(cal *Calibration) {
 	defer close(v.done)
-	s0 := v.clock.sample()
-	time.Sleep(calibration)
+	time.Sleep(calibration - time.Since(cal.at))
 	s1 := v.clock.sample()
-	p, interval, ok := v.tk.start(s0, s1)
+	p, interval, ok := v.tk.start(cal.s0, s1)
 	if !ok {
 		v.useTSC, v.tscWhy = false, "TSC calibration failed"
 		close(v.ready)
