@@ -345,7 +345,7 @@ func Load(root, id string) (*Container, error) {
 	}
 	dir := filepath.Join(root, id)
 	s, err := readState(dir)
-	if errors.Is(err, os.ErrNotExist) {
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, errTornState) {
 		return loadStale(dir, id)
 	}
 	if err != nil {
@@ -354,10 +354,10 @@ func Load(root, id string) (*Container, error) {
 	return &Container{State: *s, dir: dir}, nil
 }
 
-// loadStale handles a state directory without a state file: one being
-// created (its creator holds the lock), or left by a creator killed
-// before it wrote any state, which reads as stopped so that delete
-// removes it.
+// loadStale handles a state directory without a (readable) state file:
+// one being created (its creator holds the lock), or left by a creator
+// killed before it wrote any state or by a host crash, which reads as
+// stopped so that delete removes it.
 func loadStale(dir, id string) (*Container, error) {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -490,7 +490,7 @@ func (c *Container) lock() (*dirLock, error) {
 	}
 	s, err := readState(c.dir)
 	if err != nil {
-		if c.stale && errors.Is(err, os.ErrNotExist) {
+		if c.stale && (errors.Is(err, os.ErrNotExist) || errors.Is(err, errTornState)) {
 			return l, nil
 		}
 		l.unlock()

@@ -83,3 +83,31 @@ func TestLockOfRemovedContainerIsNotExist(t *testing.T) {
 		t.Errorf("lock of a removed container: %v, want ErrNotExist", err)
 	}
 }
+
+// A state file a host crash emptied or tore reads as a stopped container
+// that delete removes.
+func TestTornStateIsStopped(t *testing.T) {
+	for _, content := range []string{"", `{"id":"torn","status":"run`} {
+		root := t.TempDir()
+		dir := filepath.Join(root, "torn")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, stateFile), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Load(root, "torn")
+		if err != nil {
+			t.Fatalf("state %q: Load: %v", content, err)
+		}
+		if st := c.Status(); st != Stopped {
+			t.Errorf("state %q: status %s, want stopped", content, st)
+		}
+		if err := c.Delete(false); err != nil {
+			t.Errorf("state %q: Delete: %v", content, err)
+		}
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("state %q: directory left after Delete (%v)", content, err)
+		}
+	}
+}
