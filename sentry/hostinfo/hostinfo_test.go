@@ -1,6 +1,7 @@
 package hostinfo
 
 import (
+	"os"
 	"reflect"
 	"testing"
 	"testing/fstest"
@@ -88,5 +89,24 @@ func TestLists(t *testing.T) {
 		if got := FormatMask(tc.ids, tc.n); got != tc.want {
 			t.Errorf("FormatMask(%v, %d) = %q, want %q", tc.ids, tc.n, got, tc.want)
 		}
+	}
+}
+
+// Read's raw sysfs reader gives what os.DirFS gives, on this host.
+func TestReadMatchesDirFS(t *testing.T) {
+	text, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		t.Skipf("no /proc/cpuinfo: %v", err)
+	}
+	got := Read()
+	want := Parse(string(text), os.DirFS("/sys/devices/system/cpu"), Affinity())
+	if len(want.CPUs) == 0 || len(want.CPUs[0].Caches) == 0 {
+		t.Skip("the host's sysfs describes no caches")
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Read:\n%+v\nParse with os.DirFS:\n%+v", got, want)
+	}
+	if _, err := (sysFS{os.DirFS("/"), "/"}).ReadFile("../etc"); err == nil {
+		t.Error("sysFS read a path outside its root")
 	}
 }
