@@ -98,7 +98,7 @@ func cmdBoot(g *globalFlags, args []string) int {
 	// The platform, if it must exist before the filter (systrap: see
 	// boot.NewPlatform).
 	var err error
-	if files.Platform, files.PlatformNote, err = boot.NewPlatform(g.platform); err != nil {
+	if files.Platform, err = boot.NewPlatform(g.platform); err != nil {
 		return fatalf("boot: %v", err)
 	}
 	// From here on only the system calls the Sentry needs at run time,

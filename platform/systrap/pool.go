@@ -45,7 +45,11 @@ func (p *Platform) take() *addressSpace {
 // keeps working (it then starts each stub on demand). Once Close and the
 // Release of every address space and context have returned, no stub
 // process is left after waitReaped.
-func (p *Platform) Close() { p.pool.Close() }
+func (p *Platform) Close() {
+	if p.Ready() == nil {
+		p.pool.Close()
+	}
+}
 
 // waitReaped waits until every released address space's stub is reaped.
 func (p *Platform) waitReaped() { p.reaping.Wait() }

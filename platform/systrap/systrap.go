@@ -87,6 +87,10 @@ type Platform struct {
 	stubPath string
 	slots    *slotFile
 	zygote   *zygote
+	// started is closed when the start-up is over, startErr set if it
+	// failed (Ready).
+	started  chan struct{}
+	startErr error
 
 	// cpus is the CPU set unbound stub threads may use: the affinity of
 	// the thread that called New.
@@ -144,12 +148,26 @@ func stubFor(fsgsbase bool) *stub {
 	return stubCache[i]
 }
 
-// New returns a systrap platform. It must be called before the process
-// installs a seccomp filter of its own (see the package comment). It
-// starts the zygote and one stub, whose first application thread checks
-// that traps work here and shows the signal frame's layout; that stub
-// becomes the first of the pool of ready stubs.
+// New returns a systrap platform once it works (Start, then Ready).
 func New() (*Platform, error) {
+	p, err := Start()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Ready(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Start begins a systrap platform's start-up and returns once what must
+// come before the process installs a seccomp filter of its own is done:
+// the exec of the zygote (see the package comment). The rest goes on in
+// the background: the zygote's set-up, and one stub whose first
+// application thread checks that traps work here and shows the signal
+// frame's layout; that stub becomes the first of the pool of ready stubs.
+// Ready says how it went; NewAddressSpace waits for it.
+func Start() (*Platform, error) {
 	// Stops of the threads it injects into need not signal us (see
 	// sigchld); only a cost if it fails.
 	sigchld.NoStopSignals()
@@ -162,20 +180,10 @@ func New() (*Platform, error) {
 	if err != nil {
 		return nil, fmt.Errorf("systrap platform: %w", err)
 	}
-	p := &Platform{stub: st, stubFD: fd, stubPath: fmt.Sprintf("/proc/self/fd/%d", fd)}
-	fail := func(err error) (*Platform, error) {
-		if p.zygote != nil {
-			p.zygote.stop()
-		}
-		if p.slots != nil {
-			unix.Munmap(p.slots.mem)
-			unix.Close(p.slots.fd)
-		}
-		unix.Close(fd)
-		return nil, fmt.Errorf("systrap platform: %w", err)
-	}
+	p := &Platform{stub: st, stubFD: fd, stubPath: fmt.Sprintf("/proc/self/fd/%d", fd), started: make(chan struct{})}
 	if err := unix.SchedGetaffinity(0, &p.cpus); err != nil {
-		return fail(fmt.Errorf("sched_getaffinity: %w", err))
+		p.freeFiles()
+		return nil, fmt.Errorf("systrap platform: sched_getaffinity: %w", err)
 	}
 	p.ncpu = p.cpus.Count()
 	if p.ncpu > 1 {
@@ -187,21 +195,61 @@ func New() (*Platform, error) {
 	p.noSpin = os.Getenv("VEIL_SYSTRAP_NOSPIN") != ""
 	p.noPatch = os.Getenv("VEIL_SYSTRAP_NOPATCH") != ""
 	if p.slots, err = newSlotFile(); err != nil {
-		return fail(err)
+		p.freeFiles()
+		return nil, fmt.Errorf("systrap platform: %w", err)
 	}
-	if p.zygote, err = p.startZygote(); err != nil {
-		return fail(err)
+	z, setUp, err := p.startZygote()
+	if err != nil {
+		p.freeFiles()
+		return nil, fmt.Errorf("systrap platform: %w", err)
+	}
+	p.zygote = z
+	go p.finishStart(setUp)
+	return p, nil
+}
+
+// finishStart waits for the zygote's set-up, then probes the first stub
+// and seeds the pool with it.
+func (p *Platform) finishStart(setUp <-chan error) {
+	defer close(p.started)
+	fail := func(err error, zygoteServes bool) {
+		if zygoteServes {
+			p.zygote.stop()
+		}
+		p.freeFiles()
+		p.startErr = fmt.Errorf("systrap platform: %w", err)
+	}
+	if err := <-setUp; err != nil {
+		fail(err, false)
+		return
 	}
 	as, err := p.newAddressSpace()
 	if err != nil {
-		return fail(fmt.Errorf("probe stub: %w", err))
+		fail(fmt.Errorf("probe stub: %w", err), true)
+		return
 	}
 	if err := p.probe(as); err != nil {
 		as.Release()
-		return fail(fmt.Errorf("probe stub: %w", err))
+		fail(fmt.Errorf("probe stub: %w", err), true)
+		return
 	}
 	p.startPool(as)
-	return p, nil
+}
+
+// Ready waits until the start-up Start began is over and says whether the
+// platform works. If not, it has released what it held.
+func (p *Platform) Ready() error {
+	<-p.started
+	return p.startErr
+}
+
+// freeFiles releases the stub image and the slot file.
+func (p *Platform) freeFiles() {
+	if p.slots != nil {
+		unix.Munmap(p.slots.mem)
+		unix.Close(p.slots.fd)
+	}
+	unix.Close(p.stubFD)
 }
 
 // probe runs the probe stub's spare application thread up to its first
@@ -276,6 +324,9 @@ func (p *Platform) normalizeFP(s arch.FPState) (arch.FPState, error) {
 // NewAddressSpace returns a new stub process: a ready one from the pool if
 // there is one, else one started now.
 func (p *Platform) NewAddressSpace() (platform.AddressSpace, error) {
+	if err := p.Ready(); err != nil {
+		return nil, err
+	}
 	if as := p.take(); as != nil {
 		return as, nil
 	}

@@ -998,6 +998,35 @@ func TestPoolClose(t *testing.T) {
 	}
 }
 
+// TestCloseDuringStart closes a platform whose start-up (the probe) may
+// still be going on: Close waits for it, and no stub is left.
+func TestCloseDuringStart(t *testing.T) {
+	shared := getPlatform(t)
+	p, err := Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	if err := p.Ready(); err != nil {
+		t.Fatal(err)
+	}
+	if idle, pids := p.poolIdle(); !idle || len(pids) != 0 {
+		t.Errorf("closed pool: idle %v, stubs %v", idle, pids)
+	}
+	// A closed platform still makes address spaces (on demand).
+	as, err := p.NewAddressSpace()
+	if err != nil {
+		t.Fatal(err)
+	}
+	as.Release()
+	p.waitReaped()
+	p.zygote.stop()
+	shared.waitReaped()
+	if pids := childPids(t, shared); len(pids) != 0 {
+		t.Errorf("children left: %v", pids)
+	}
+}
+
 // BenchmarkNewAddressSpace measures creating and releasing an address
 // space, as an application fork or execve does (with the pool refilling
 // in the background).

@@ -33,24 +33,28 @@ type zygote struct {
 	fds map[int]stubFile
 }
 
-// startZygote execs the stub and runs its set-up sequence.
-func (p *Platform) startZygote() (*zygote, error) {
-	z := &zygote{p: p, sock: -1, cpu: cpuUnknown, reqs: make(chan func()), done: make(chan struct{}), fds: map[int]stubFile{}}
-	ready := make(chan error)
-	go z.serve(ready)
-	if err := <-ready; err != nil {
-		return nil, err
+// startZygote execs the stub and returns once it has; its set-up
+// sequence goes on on the zygote's goroutine, whose result setUp gives.
+// The exec must happen before the Sentry installs its seccomp filter (it
+// allows no execve); the rest is ptrace requests, allowed under it.
+func (p *Platform) startZygote() (z *zygote, setUp <-chan error, err error) {
+	z = &zygote{p: p, sock: -1, cpu: cpuUnknown, reqs: make(chan func()), done: make(chan struct{}), fds: map[int]stubFile{}}
+	execed, set := make(chan error, 1), make(chan error, 1)
+	go z.serve(execed, set)
+	if err := <-execed; err != nil {
+		return nil, nil, err
 	}
-	return z, nil
+	return z, set, nil
 }
 
 // serve starts the zygote and serves requests. Its OS thread stays locked
 // for good: it is the zygote's parent (Pdeathsig) and tracer, and every
-// stub's parent too (forks use CLONE_PARENT).
-func (z *zygote) serve(ready chan<- error) {
+// stub's parent too (forks use CLONE_PARENT). If the exec or the set-up
+// fails, serve cleans up and returns: nothing is served.
+func (z *zygote) serve(execed, setUp chan<- error) {
 	runtime.LockOSThread()
 	defer close(z.done)
-	if err := z.start(); err != nil {
+	fail := func(err error, to chan<- error) {
 		if z.pid > 0 {
 			unix.Kill(z.pid, unix.SIGKILL)
 			for {
@@ -63,16 +67,25 @@ func (z *zygote) serve(ready chan<- error) {
 		if z.sock >= 0 {
 			unix.Close(z.sock)
 		}
-		ready <- err
+		to <- err
+	}
+	if err := z.exec(); err != nil {
+		fail(err, execed)
 		return
 	}
-	ready <- nil
+	execed <- nil
+	if err := z.setUp(); err != nil {
+		fail(err, setUp)
+		return
+	}
+	setUp <- nil
 	for f := range z.reqs {
 		f()
 	}
 }
 
-func (z *zygote) start() error {
+// exec starts the zygote, up to its stop at the exec.
+func (z *zygote) exec() error {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("socketpair: %w", err)
@@ -120,6 +133,12 @@ func (z *zygote) start() error {
 	if err := unix.Prlimit(z.pid, unix.RLIMIT_CORE, &unix.Rlimit{}, nil); err != nil {
 		return fmt.Errorf("prlimit(RLIMIT_CORE) on the zygote: %w", err)
 	}
+	return nil
+}
+
+// setUp runs the zygote's set-up sequence, up to its final stop.
+func (z *zygote) setUp() error {
+	p := z.p
 	r := &z.base
 	for {
 		if err := p.ptraceData(unix.PTRACE_CONT, z.pid, 0, 0); err != nil {

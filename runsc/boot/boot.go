@@ -9,7 +9,6 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/veil-sandbox/veil/platform"
 	"github.com/veil-sandbox/veil/runsc/control"
 	"github.com/veil-sandbox/veil/sentry/hostinfo"
 	"github.com/veil-sandbox/veil/sentry/kernel"
@@ -43,11 +42,9 @@ type Files struct {
 	// before that means runsc died while creating it, and the Sentry
 	// exits.
 	Commit *os.File
-	// Platform runs the application: made by NewPlatform before the
-	// Sentry's seccomp filter, or nil for a ptrace platform made by Run.
-	// PlatformNote says which, for the debug log.
-	Platform     platform.Platform
-	PlatformNote string
+	// Platform runs the application: begun by NewPlatform before the
+	// Sentry's seccomp filter, finished by Run (nil: ptrace).
+	Platform *PlatformStart
 	// Host describes the host's processors, read by the Sentry before it
 	// confined itself (nil: described from CPUID alone).
 	Host *hostinfo.Info
@@ -108,12 +105,12 @@ func Run(spec *Spec, f Files) int {
 	if spec.OCI == nil || spec.OCI.Process == nil {
 		return fail(1, "spec has no process")
 	}
-	if spec.Debug && f.PlatformNote != "" {
-		fmt.Fprintf(logw, "runsc: %s\n", f.PlatformNote)
-	}
 	s, err := build(spec, f)
 	if err != nil {
 		return fail(1, err.Error())
+	}
+	if spec.Debug {
+		fmt.Fprintf(logw, "runsc: %s\n", s.platformNote)
 	}
 	if spec.Strace {
 		s.k.Strace = logw

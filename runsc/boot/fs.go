@@ -33,9 +33,10 @@ import (
 
 // sandbox is the kernel of a sandbox and what it was built from.
 type sandbox struct {
-	k       *kernel.Kernel
-	clients []*gofer.Client // one per gofer connection
-	pts     *devpts.Filesystem
+	k            *kernel.Kernel
+	platformNote string          // which platform, and why (PlatformStart.Wait)
+	clients      []*gofer.Client // one per gofer connection
+	pts          *devpts.Filesystem
 	// sysOpts describe sysfs and the cgroup view, whichever mounts them.
 	sysOpts sys.Options
 	// shm is the Sentry's default /dev/shm, replaced by one config.json
@@ -71,10 +72,10 @@ type mountTarget struct {
 
 // build creates the kernel with its filesystems: the gofer root, the
 // Sentry's own /dev and /proc, and the mounts of the OCI spec, from the
-// gofer connections in f. It runs on f.Platform, or on a new ptrace
-// platform if that is nil.
+// gofer connections in f. It runs on the platform f.Platform began,
+// waited for as late as can be: systrap probes its first stub meanwhile.
 func build(spec *Spec, f Files) (*sandbox, error) {
-	goferConns, p, host, hostNet := f.Gofers, f.Platform, f.Host, f.HostNetwork
+	goferConns, host, hostNet := f.Gofers, f.Host, f.HostNetwork
 	mf, err := memfile.New()
 	if err != nil {
 		return nil, err
@@ -84,11 +85,6 @@ func build(spec *Spec, f Files) (*sandbox, error) {
 	vd, err := vdso.New(mf, vdso.Options{Calibration: f.Calibration})
 	if err != nil {
 		return nil, err
-	}
-	if p == nil {
-		if p, err = newPtrace(); err != nil {
-			return nil, err
-		}
 	}
 	ctx := bootContext{}
 	v := vfs.New(mf)
@@ -113,6 +109,11 @@ func build(spec *Spec, f Files) (*sandbox, error) {
 		return nil, err
 	}
 
+	p, note, err := f.Platform.Wait()
+	if err != nil {
+		return nil, err
+	}
+	s.platformNote = note
 	k, err := kernel.New(p, mf, v, syscalls.Dispatch)
 	if err != nil {
 		return nil, err
