@@ -152,6 +152,9 @@ func (s *spinState) trapped(now time.Time, found bool) {
 // that latency, counted as running time, kept the Sentry from spinning
 // for the rest of the process's short life.)
 func (s *spinState) spinRound(p *Platform, now time.Time) bool {
+	if s.proven {
+		p.calibrate()
+	}
 	return !s.sleeping(p, now) && s.proven && s.run <= sentrySpinMax && s.handle <= stubSpinMax
 }
 
@@ -192,6 +195,18 @@ func (p *Platform) iters(d time.Duration) int {
 // for the other side, and not more contexts running than CPUs.
 func (p *Platform) spinOK() bool {
 	return p.ncpu > 1 && !p.noSpin && int(p.active.Load()) <= p.ncpu && p.itersPerMs.Load() > 0
+}
+
+// calibrate starts the spin calibration, once, when the first context
+// has earned its spinning: ~1 ms of PAUSEs that a sandbox whose processes
+// never trap in quick succession (most of start-up, /bin/true) does not
+// pay, on CPUs that are busiest then. Nothing spins until it is done.
+func (p *Platform) calibrate() {
+	p.calibration.Do(func() {
+		if p.ncpu > 1 {
+			go func() { p.itersPerMs.Store(int64(calibrateSpin())) }()
+		}
+	})
 }
 
 // calibrateSpin measures how many PAUSE loop iterations make a

@@ -8,6 +8,7 @@ import (
 // spinPlatform is a Platform with just what the spin heuristics read.
 func spinPlatform(ncpu int) *Platform {
 	p := &Platform{ncpu: ncpu}
+	p.calibration.Do(func() {})
 	p.itersPerMs.Store(1000)
 	p.active.Store(1)
 	return p
@@ -101,5 +102,29 @@ func TestSpinEarnedByStreak(t *testing.T) {
 	round(time.Microsecond, time.Microsecond)
 	if !s.spinRound(p, now) {
 		t.Fatalf("no spinning after %d short round trips", spinStreak)
+	}
+}
+
+// The calibration starts once a context has earned its spinning, and
+// nobody spins before it is done.
+func TestSpinCalibratedOnFirstProvenContext(t *testing.T) {
+	p := &Platform{ncpu: 2}
+	p.active.Store(1)
+	s := spinState{run: time.Microsecond, handle: time.Microsecond}
+	now := time.Now()
+	if s.spinRound(p, now); p.itersPerMs.Load() != 0 {
+		t.Fatal("calibrated before any context earned spinning")
+	}
+	s.proven = true
+	if s.spinRound(p, now) && p.itersPerMs.Load() == 0 {
+		t.Error("spinRound = true before the calibration is done")
+	}
+	for end := time.Now().Add(5 * time.Second); p.itersPerMs.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("no calibration 5 s after a context earned spinning")
+		}
+	}
+	if !s.spinRound(p, now) {
+		t.Error("spinRound = false once calibrated")
 	}
 }

@@ -112,8 +112,9 @@ type Platform struct {
 
 	// Spinning (spin.go): calibration, and how many Sentry threads spin
 	// and how many contexts are inside Switch.
-	itersPerMs atomic.Int64 // 0 until calibrated (see New)
-	noSpin     bool
+	itersPerMs  atomic.Int64 // 0 until calibrated (calibrate)
+	calibration sync.Once
+	noSpin      bool
 	// noPatch disables syscall-site rewriting (VEIL_SYSTRAP_NOPATCH).
 	noPatch  bool
 	spinners atomic.Int32
@@ -186,12 +187,6 @@ func Start() (*Platform, error) {
 		return nil, fmt.Errorf("systrap platform: sched_getaffinity: %w", err)
 	}
 	p.ncpu = p.cpus.Count()
-	if p.ncpu > 1 {
-		// ~1 ms of PAUSEs, on the other CPU while the zygote starts: no
-		// context spins before it is done (spinOK), and none could earn
-		// its spinning that soon anyway.
-		go func() { p.itersPerMs.Store(int64(calibrateSpin())) }()
-	}
 	p.noSpin = os.Getenv("VEIL_SYSTRAP_NOSPIN") != ""
 	p.noPatch = os.Getenv("VEIL_SYSTRAP_NOPATCH") != ""
 	if p.slots, err = newSlotFile(); err != nil {
