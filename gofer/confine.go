@@ -131,15 +131,18 @@ func pivotInto(root string, readOnly bool, mounts []BindMount) error {
 }
 
 // checkPrivateMountNS fails if this process shares its mount namespace with
-// its parent (or, if the parent cannot be inspected, with pid 1).
+// its parent (or, if the parent cannot be inspected, with pid 1), or if
+// it can inspect neither: it must not pivot the host's root.
 func checkPrivateMountNS() error {
 	self, err := os.Readlink("/proc/self/ns/mnt")
 	if err != nil {
 		return fmt.Errorf("cannot determine mount namespace: %w", err)
 	}
+	var errs []error
 	for _, pid := range []int{os.Getppid(), 1} {
 		other, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/mnt")
 		if err != nil {
+			errs = append(errs, err)
 			continue
 		}
 		if other == self {
@@ -147,7 +150,7 @@ func checkPrivateMountNS() error {
 		}
 		return nil
 	}
-	return nil
+	return fmt.Errorf("cannot tell whether the mount namespace is private: %w", errors.Join(errs...))
 }
 
 // bindInto mounts m.Source at m.Destination inside root.

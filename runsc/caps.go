@@ -26,7 +26,8 @@ func confineCapabilities(keep ...uintptr) error {
 	for c := uintptr(0); c <= lastCap; c++ {
 		// Each drop stops every thread, so only capabilities still in the
 		// set: runsc starts its helpers with it cut down already (see
-		// sandbox's spawner). Threads share the set until here.
+		// sandbox's spawner). The calling thread's set stands for all:
+		// nothing in a helper drops bounding capabilities on one thread.
 		if kept[c] || !inBoundingSet(c) {
 			continue
 		}

@@ -40,7 +40,9 @@ func (p *Platform) take() *addressSpace {
 	return as
 }
 
-// Close releases the platform's ready stubs and stops starting new ones.
+// Close releases the platform's ready stubs and stops starting new ones,
+// once the start-up Start began is over (it waits for that; a platform
+// whose start-up failed has nothing left to release).
 // Address spaces already handed out are not affected, and NewAddressSpace
 // keeps working (it then starts each stub on demand). Once Close and the
 // Release of every address space and context have returned, no stub

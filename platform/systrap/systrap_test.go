@@ -1021,6 +1021,7 @@ func TestCloseDuringStart(t *testing.T) {
 	as.Release()
 	p.waitReaped()
 	p.zygote.stop()
+	p.freeFiles()
 	shared.waitReaped()
 	if pids := childPids(t, shared); len(pids) != 0 {
 		t.Errorf("children left: %v", pids)

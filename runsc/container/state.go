@@ -134,15 +134,20 @@ func readState(dir string) (*State, error) {
 	}
 	var s State
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("state file %s: %w (%v)", filepath.Join(dir, stateFile), errTornState, err)
+		var syntax *json.SyntaxError
+		if errors.As(err, &syntax) {
+			return nil, fmt.Errorf("state file %s: %w (%v)", filepath.Join(dir, stateFile), errTornState, err)
+		}
+		return nil, fmt.Errorf("state file %s: %w", filepath.Join(dir, stateFile), err)
 	}
 	return &s, nil
 }
 
-// errTornState is a state file that does not parse: only a host crash
-// leaves one (writeState does not fsync), and Load treats it like a
-// directory without state.
-var errTornState = errors.New("torn by a host crash")
+// errTornState is a state file that is not JSON (empty, or cut short):
+// what a host crash can leave, since writeState does not fsync. Load
+// treats it like a directory without state. Valid JSON that does not fit
+// State is an error.
+var errTornState = errors.New("does not parse")
 
 // writeState replaces the state file atomically: write a temporary file
 // and rename it over the old one, so that a reader, or a runsc killed

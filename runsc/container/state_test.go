@@ -110,4 +110,12 @@ func TestTornStateIsStopped(t *testing.T) {
 			t.Errorf("state %q: directory left after Delete (%v)", content, err)
 		}
 	}
+	// JSON that does not fit is no crash's doing: an error, state kept.
+	root := t.TempDir()
+	dir := filepath.Join(root, "odd")
+	os.Mkdir(dir, 0o700)
+	os.WriteFile(filepath.Join(dir, stateFile), []byte(`{"id":7}`), 0o600)
+	if _, err := Load(root, "odd"); err == nil {
+		t.Error("Load of a state file with an id of the wrong type succeeded")
+	}
 }

@@ -26,10 +26,12 @@ var GoferFileCaps = []uintptr{unix.CAP_CHOWN, unix.CAP_DAC_OVERRIDE, unix.CAP_DA
 //
 // Setting up takes CAP_SYS_ADMIN (mounts, pivot_root), CAP_SETPCAP (the
 // drops) and, for the Sentry, CAP_DAC_OVERRIDE (it builds its root of
-// read-only directories).
+// read-only directories); the gofer also needs CAP_SYS_PTRACE to read
+// its parent's /proc/PID/ns/mnt (gofer.checkPrivateMountNS): the parent
+// holds more capabilities than it does.
 var (
 	sentrySpawner = &spawner{keep: []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SETPCAP, unix.CAP_DAC_OVERRIDE}}
-	goferSpawner  = &spawner{keep: append([]uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SETPCAP}, GoferFileCaps...)}
+	goferSpawner  = &spawner{keep: append([]uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SETPCAP, unix.CAP_SYS_PTRACE}, GoferFileCaps...)}
 )
 
 // A spawner starts processes from one OS thread with a cut-down bounding
@@ -40,8 +42,8 @@ var (
 type spawner struct {
 	keep []uintptr
 
-	mu   sync.Mutex
-	reqs chan spawnRequest // nil until the thread runs, or after it left service
+	once sync.Once
+	reqs chan spawnRequest // made by the first start
 }
 
 type spawnRequest struct {
@@ -52,25 +54,22 @@ type spawnRequest struct {
 
 // start starts cmd, in the network namespace at netns if it is not "".
 func (s *spawner) start(cmd *exec.Cmd, netns string) error {
-	s.mu.Lock()
-	if s.reqs == nil {
+	s.once.Do(func() {
 		s.reqs = make(chan spawnRequest)
 		go s.serve(s.reqs)
-	}
-	reqs := s.reqs
-	s.mu.Unlock()
+	})
 	r := spawnRequest{cmd: cmd, netns: netns, done: make(chan error, 1)}
-	reqs <- r
+	s.reqs <- r
 	return <-r.done
 }
 
 func (s *spawner) serve(reqs chan spawnRequest) {
 	runtime.LockOSThread()
 	if unix.Gettid() == unix.Getpid() {
-		// Not the main thread: its credentials are the ones
-		// /proc/PID/status shows, and it forks the children of anyone
-		// who happens to run on it. Holding it locked keeps the new
-		// goroutine off it.
+		// On the main thread, which must keep its set: /proc/PID/status
+		// shows its credentials, and it forks the children of anyone
+		// who happens to run on it. Hand over to a new goroutine, kept
+		// off this thread while we hold it locked.
 		locked := make(chan struct{})
 		go func() {
 			runtime.LockOSThread()
@@ -83,8 +82,8 @@ func (s *spawner) serve(reqs chan spawnRequest) {
 	}
 	// Threads the runtime starts later are not forks of a locked one
 	// (it starts them from its template thread), so the cut set stays
-	// on this thread. Dropping needs CAP_SETPCAP; without it (not root) the helpers drop
-	// what they can themselves.
+	// on this thread. Dropping needs CAP_SETPCAP; without it (not root)
+	// the helpers drop what they can themselves.
 	for c := uintptr(0); c <= unix.CAP_LAST_CAP; c++ {
 		if !kept(s.keep, c) {
 			unix.RawSyscall(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, c, 0)
@@ -98,11 +97,10 @@ func (s *spawner) serve(reqs chan spawnRequest) {
 		back, err := network.OnThreadIn(r.netns, r.cmd.Start)
 		r.done <- err
 		if !back {
-			// In the wrong namespace: a new thread serves from now on,
-			// and this one lives on for its children's Pdeathsig.
-			s.mu.Lock()
-			s.reqs = nil
-			s.mu.Unlock()
+			// In the wrong namespace: a new goroutine, on a thread of
+			// its own (not this locked one), serves from now on, and
+			// this thread lives on for its children's Pdeathsig.
+			go s.serve(reqs)
 			select {}
 		}
 	}

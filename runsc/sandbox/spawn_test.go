@@ -58,8 +58,10 @@ func TestMain(m *testing.M) {
 			fullCapBnd, _ = strconv.ParseUint(strings.TrimSpace(v), 16, 64)
 		}
 	}
-	mainSpawner.reqs = make(chan spawnRequest)
-	mainSpawner.serve(mainSpawner.reqs)
+	mainSpawner.once.Do(func() {
+		mainSpawner.reqs = make(chan spawnRequest)
+		mainSpawner.serve(mainSpawner.reqs) // returns once handed over
+	})
 	os.Exit(m.Run())
 }
 
@@ -83,6 +85,28 @@ func TestSpawnerCutsChildsBoundingSet(t *testing.T) {
 	}
 	if got := ownCapBnd(t); got != fullCapBnd {
 		t.Errorf("the main thread's CapBnd went from %x to %x", fullCapBnd, got)
+	}
+	// Threads come and go; only the spawner's has its set.
+	done := make(chan bool)
+	for range 50 {
+		go func() { time.Sleep(time.Millisecond); done <- true }()
+	}
+	for range 50 {
+		<-done
+	}
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, task := range tasks {
+		b, err := os.ReadFile("/proc/self/task/" + task.Name() + "/status")
+		if err == nil && capBnd(t, string(b)) == 1<<unix.CAP_SYS_ADMIN|1<<unix.CAP_CHOWN {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d of %d threads have the spawner's bounding set, want 1", n, len(tasks))
 	}
 }
 

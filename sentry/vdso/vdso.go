@@ -62,7 +62,8 @@ type Options struct {
 // A Calibration is the first sample of the TSC calibration. The Sentry
 // takes it as soon as it starts, so that the milliseconds the calibration
 // needs pass while it sets the sandbox up rather than before the first
-// process can map the vDSO.
+// process can map the vDSO. It serves one New: the vDSO then owns its
+// clock.
 type Calibration struct {
 	clock *hostClock
 	s0    sample
