@@ -123,7 +123,8 @@ type Attr struct {
 	Mtime Timespec
 }
 
-func statFromUnix(st *unix.Stat_t) Stat {
+// StatFromUnix is st as the protocol carries it.
+func StatFromUnix(st *unix.Stat_t) Stat {
 	return Stat{
 		Dev:     st.Dev,
 		Ino:     st.Ino,

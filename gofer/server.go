@@ -487,7 +487,7 @@ func (s *server) attach(d *decoder, e *encoder) (int, unix.Errno) {
 	}
 	e.u32(Version)
 	e.u32(uint32(RootFID))
-	ss := statFromUnix(&st)
+	ss := StatFromUnix(&st)
 	e.stat(&ss)
 	return -1, 0
 }
@@ -512,7 +512,7 @@ func (s *server) walk(d *decoder, e *encoder) (int, unix.Errno) {
 	}
 	fid := s.add(fd, st.Mode)
 	e.u32(uint32(fid))
-	ss := statFromUnix(&st)
+	ss := StatFromUnix(&st)
 	e.stat(&ss)
 	return -1, 0
 }
@@ -531,7 +531,7 @@ func (s *server) stat(d *decoder, e *encoder) (int, unix.Errno) {
 	if err != nil {
 		return -1, errnoOf(err)
 	}
-	ss := statFromUnix(&st)
+	ss := StatFromUnix(&st)
 	e.stat(&ss)
 	return -1, 0
 }
@@ -763,7 +763,7 @@ func (s *server) adopt(fd int, st *unix.Stat_t, uid, gid uint32, perm int64, e *
 	}
 	fid := s.add(fd, now.Mode)
 	e.u32(uint32(fid))
-	ss := statFromUnix(&now)
+	ss := StatFromUnix(&now)
 	e.stat(&ss)
 	return -1, 0
 }
@@ -849,7 +849,7 @@ func (s *server) create(d *decoder, e *encoder) (int, unix.Errno) {
 	}
 	fid := s.add(pfd, st.Mode)
 	e.u32(uint32(fid))
-	ss := statFromUnix(&st)
+	ss := StatFromUnix(&st)
 	e.stat(&ss)
 	return fd, 0
 }

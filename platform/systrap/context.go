@@ -363,7 +363,7 @@ func (c *context) waitTrap() error {
 			if found {
 				c.p.spinHits.Add(1)
 			}
-			c.spin.trapped(time.Now(), found)
+			c.spin.trapped(c.p, time.Now(), found)
 			return nil
 		case v == stateDead:
 			return errStubDied

@@ -116,7 +116,7 @@ func (s *spinState) resumed(now time.Time, stubSpun, stubSlept bool) {
 // nothing about how long the application runs (counted from the zero
 // time, it made the average years long, and neither side spun for the
 // next few hundred traps of every new process), so it is not counted.
-func (s *spinState) trapped(now time.Time, found bool) {
+func (s *spinState) trapped(p *Platform, now time.Time, found bool) {
 	if s.resumeAt.IsZero() {
 		return
 	}
@@ -124,8 +124,9 @@ func (s *spinState) trapped(now time.Time, found bool) {
 	s.run += (r - s.run) / 8
 	if r > sentrySpinMax {
 		s.streak = 0
-	} else if s.streak++; s.streak >= spinStreak {
+	} else if s.streak++; s.streak >= spinStreak && !s.proven {
 		s.proven = true
+		p.calibrate()
 	}
 	s.trapAt = now
 	if s.spun {
@@ -152,9 +153,6 @@ func (s *spinState) trapped(now time.Time, found bool) {
 // that latency, counted as running time, kept the Sentry from spinning
 // for the rest of the process's short life.)
 func (s *spinState) spinRound(p *Platform, now time.Time) bool {
-	if s.proven {
-		p.calibrate()
-	}
 	return !s.sleeping(p, now) && s.proven && s.run <= sentrySpinMax && s.handle <= stubSpinMax
 }
 
@@ -198,7 +196,7 @@ func (p *Platform) spinOK() bool {
 }
 
 // calibrate starts the spin calibration, once, when the first context
-// has earned its spinning: ~1 ms of PAUSEs that a sandbox whose processes
+// has earned its spinning (trapped): ~1 ms of PAUSEs that a sandbox whose processes
 // never trap in quick succession (most of start-up, /bin/true) does not
 // pay, on CPUs that are busiest then. Nothing spins until it is done.
 func (p *Platform) calibrate() {

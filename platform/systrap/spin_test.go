@@ -21,7 +21,7 @@ func TestSpinBootstrapReportNotCounted(t *testing.T) {
 	p := spinPlatform(2)
 	var s spinState
 	now := time.Now()
-	s.trapped(now, false)
+	s.trapped(p, now, false)
 	if s.run != 0 || !s.trapAt.IsZero() {
 		t.Fatalf("bootstrap report counted: run %v, trap at %v", s.run, s.trapAt)
 	}
@@ -29,7 +29,7 @@ func TestSpinBootstrapReportNotCounted(t *testing.T) {
 		t.Fatal("a fresh context spins before any short round trip")
 	}
 	s.resumed(now, false, false)
-	s.trapped(now.Add(2*time.Microsecond), true)
+	s.trapped(p, now.Add(2*time.Microsecond), true)
 	if s.run <= 0 || s.run > time.Microsecond {
 		t.Fatalf("run after one 2 µs wait = %v, want 250 ns (1/8 of it)", s.run)
 	}
@@ -86,7 +86,7 @@ func TestSpinEarnedByStreak(t *testing.T) {
 	round := func(run, handle time.Duration) {
 		s.resumed(now, false, false)
 		now = now.Add(run)
-		s.trapped(now, false)
+		s.trapped(p, now, false)
 		now = now.Add(handle)
 	}
 	for i := 0; i < spinStreak-1; i++ {
@@ -115,7 +115,11 @@ func TestSpinCalibratedOnFirstProvenContext(t *testing.T) {
 	if s.spinRound(p, now); p.itersPerMs.Load() != 0 {
 		t.Fatal("calibrated before any context earned spinning")
 	}
-	s.proven = true
+	for range spinStreak { // earn it
+		s.resumed(now, false, false)
+		now = now.Add(time.Microsecond)
+		s.trapped(p, now, false)
+	}
 	if s.spinRound(p, now) && p.itersPerMs.Load() == 0 {
 		t.Error("spinRound = true before the calibration is done")
 	}

@@ -182,21 +182,22 @@ func Start() (*Platform, error) {
 		return nil, fmt.Errorf("systrap platform: %w", err)
 	}
 	p := &Platform{stub: st, stubFD: fd, stubPath: fmt.Sprintf("/proc/self/fd/%d", fd), started: make(chan struct{})}
-	if err := unix.SchedGetaffinity(0, &p.cpus); err != nil {
+	fail := func(err error) (*Platform, error) {
 		p.freeFiles()
-		return nil, fmt.Errorf("systrap platform: sched_getaffinity: %w", err)
+		return nil, fmt.Errorf("systrap platform: %w", err)
+	}
+	if err := unix.SchedGetaffinity(0, &p.cpus); err != nil {
+		return fail(fmt.Errorf("sched_getaffinity: %w", err))
 	}
 	p.ncpu = p.cpus.Count()
 	p.noSpin = os.Getenv("VEIL_SYSTRAP_NOSPIN") != ""
 	p.noPatch = os.Getenv("VEIL_SYSTRAP_NOPATCH") != ""
 	if p.slots, err = newSlotFile(); err != nil {
-		p.freeFiles()
-		return nil, fmt.Errorf("systrap platform: %w", err)
+		return fail(err)
 	}
 	z, setUp, err := p.startZygote()
 	if err != nil {
-		p.freeFiles()
-		return nil, fmt.Errorf("systrap platform: %w", err)
+		return fail(err)
 	}
 	p.zygote = z
 	go p.finishStart(setUp)

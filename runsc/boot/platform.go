@@ -57,7 +57,7 @@ func NewPlatform(name string) (*PlatformStart, error) {
 		case err == nil:
 			return &PlatformStart{systrap: p, auto: name == PlatformAuto}, nil
 		case name == PlatformAuto:
-			return &PlatformStart{note: fmt.Sprintf("platform: ptrace (auto: systrap does not work here: %v)", err)}, nil
+			return &PlatformStart{note: fallbackNote(err)}, nil
 		}
 		return nil, err
 	case PlatformPtrace:
@@ -92,9 +92,15 @@ func (s *PlatformStart) Wait() (platform.Platform, string, error) {
 		return s.systrap, "platform: systrap", nil
 	case s.auto:
 		p, perr := newPtrace()
-		return p, fmt.Sprintf("platform: ptrace (auto: systrap does not work here: %v)", err), perr
+		return p, fallbackNote(err), perr
 	}
 	return nil, "", err
+}
+
+// fallbackNote is the debug log's note for auto falling back to ptrace
+// because systrap failed with err.
+func fallbackNote(err error) string {
+	return fmt.Sprintf("platform: ptrace (auto: systrap does not work here: %v)", err)
 }
 
 // newPtrace is the platform Wait makes when NewPlatform left it to it.

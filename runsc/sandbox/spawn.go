@@ -3,6 +3,7 @@ package sandbox
 import (
 	"os/exec"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/veil-sandbox/veil/runsc/network"
@@ -85,7 +86,7 @@ func (s *spawner) serve(reqs chan spawnRequest) {
 	// on this thread. Dropping needs CAP_SETPCAP; without it (not root)
 	// the helpers drop what they can themselves.
 	for c := uintptr(0); c <= unix.CAP_LAST_CAP; c++ {
-		if !kept(s.keep, c) {
+		if !slices.Contains(s.keep, c) {
 			unix.RawSyscall(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, c, 0)
 		}
 	}
@@ -104,13 +105,4 @@ func (s *spawner) serve(reqs chan spawnRequest) {
 			select {}
 		}
 	}
-}
-
-func kept(keep []uintptr, c uintptr) bool {
-	for _, k := range keep {
-		if k == c {
-			return true
-		}
-	}
-	return false
 }

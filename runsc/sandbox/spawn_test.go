@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
@@ -13,28 +14,23 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// capBnd returns the CapBnd line of a /proc/PID/status text.
-func capBnd(t *testing.T, status string) uint64 {
-	t.Helper()
+// parseCapBnd returns the CapBnd of a /proc/PID/status text.
+func parseCapBnd(status string) (uint64, error) {
 	for _, line := range strings.Split(status, "\n") {
 		if v, ok := strings.CutPrefix(line, "CapBnd:"); ok {
-			n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			if err != nil {
-				t.Fatalf("CapBnd %q: %v", v, err)
-			}
-			return n
+			return strconv.ParseUint(strings.TrimSpace(v), 16, 64)
 		}
 	}
-	t.Fatalf("no CapBnd in %q", status)
-	return 0
+	return 0, fmt.Errorf("no CapBnd in %q", status)
 }
 
-func ownCapBnd(t *testing.T) uint64 {
-	b, err := os.ReadFile("/proc/self/status")
+// capBndOf returns the CapBnd of a status file.
+func capBndOf(path string) (uint64, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
-	return capBnd(t, string(b))
+	return parseCapBnd(string(b))
 }
 
 // mainSpawner's thread was the main thread's goroutine's when it began
@@ -45,18 +41,16 @@ var (
 	fullCapBnd  uint64
 )
 
+// mainSpawnerSet is the bounding set of mainSpawner's thread.
+const mainSpawnerSet = 1<<unix.CAP_SYS_ADMIN | 1<<unix.CAP_CHOWN
+
 // init keeps the main goroutine, which runs TestMain, on the main thread.
 func init() { runtime.LockOSThread() }
 
 func TestMain(m *testing.M) {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
+	var err error
+	if fullCapBnd, err = capBndOf("/proc/self/status"); err != nil {
 		panic(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "CapBnd:"); ok {
-			fullCapBnd, _ = strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-		}
 	}
 	mainSpawner.once.Do(func() {
 		mainSpawner.reqs = make(chan spawnRequest)
@@ -79,11 +73,15 @@ func TestSpawnerCutsChildsBoundingSet(t *testing.T) {
 		if err := cmd.Wait(); err != nil {
 			t.Fatal(err)
 		}
-		if got, want := capBnd(t, out.String()), uint64(1<<unix.CAP_SYS_ADMIN|1<<unix.CAP_CHOWN); got != want {
+		got, err := parseCapBnd(out.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := uint64(mainSpawnerSet); got != want {
 			t.Errorf("start %d: child's CapBnd %x, want %x", i, got, want)
 		}
 	}
-	if got := ownCapBnd(t); got != fullCapBnd {
+	if got, err := capBndOf("/proc/self/status"); err != nil || got != fullCapBnd {
 		t.Errorf("the main thread's CapBnd went from %x to %x", fullCapBnd, got)
 	}
 	// Threads come and go; only the spawner's has its set.
@@ -100,8 +98,7 @@ func TestSpawnerCutsChildsBoundingSet(t *testing.T) {
 	}
 	n := 0
 	for _, task := range tasks {
-		b, err := os.ReadFile("/proc/self/task/" + task.Name() + "/status")
-		if err == nil && capBnd(t, string(b)) == 1<<unix.CAP_SYS_ADMIN|1<<unix.CAP_CHOWN {
+		if set, err := capBndOf("/proc/self/task/" + task.Name() + "/status"); err == nil && set == mainSpawnerSet {
 			n++
 		}
 	}

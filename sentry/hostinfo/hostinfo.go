@@ -104,7 +104,7 @@ type Info struct {
 func Read() *Info {
 	affinity := Affinity()
 	text, _ := os.ReadFile("/proc/cpuinfo")
-	return Parse(string(text), sysFS{os.DirFS("/sys/devices/system/cpu"), "/sys/devices/system/cpu"}, affinity)
+	return Parse(string(text), newSysFS(sysCPUDir), affinity)
 }
 
 // sysFS reads sysfs attributes with open, one read and close. The
@@ -115,6 +115,11 @@ type sysFS struct {
 	fs.FS
 	root string
 }
+
+// sysCPUDir is the host directory Read describes the CPUs from.
+const sysCPUDir = "/sys/devices/system/cpu"
+
+func newSysFS(root string) sysFS { return sysFS{os.DirFS(root), root} }
 
 // ReadFile implements fs.ReadFileFS for attributes of up to a page
 // (sysfs's limit), and falls back to the FS for anything longer.

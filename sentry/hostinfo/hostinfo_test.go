@@ -100,15 +100,15 @@ func TestReadMatchesDirFS(t *testing.T) {
 	}
 	// One /proc/cpuinfo text for both: its "cpu MHz" may change.
 	aff := Affinity()
-	got := Parse(string(text), sysFS{os.DirFS("/sys/devices/system/cpu"), "/sys/devices/system/cpu"}, aff)
-	want := Parse(string(text), os.DirFS("/sys/devices/system/cpu"), aff)
+	got := Parse(string(text), newSysFS(sysCPUDir), aff)
+	want := Parse(string(text), os.DirFS(sysCPUDir), aff)
 	if len(want.CPUs) == 0 || len(want.CPUs[0].Caches) == 0 {
 		t.Skip("the host's sysfs describes no caches")
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Read:\n%+v\nParse with os.DirFS:\n%+v", got, want)
 	}
-	if _, err := (sysFS{os.DirFS("/"), "/"}).ReadFile("../etc"); err == nil {
+	if _, err := newSysFS("/").ReadFile("../etc"); err == nil {
 		t.Error("sysFS read a path outside its root")
 	}
 }

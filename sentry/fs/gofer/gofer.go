@@ -245,13 +245,7 @@ func (i *inode) Stat(vfs.Context) (vfs.Stat, error) {
 	i.lookupStat = nil
 	i.mu.Unlock()
 	if local {
-		return i.convert(gofer.Stat{
-			Dev: hs.Dev, Ino: hs.Ino, Mode: hs.Mode, Nlink: hs.Nlink, UID: hs.Uid, GID: hs.Gid,
-			Rdev: hs.Rdev, Size: hs.Size, Blksize: hs.Blksize, Blocks: hs.Blocks,
-			Atime: gofer.Timespec{Sec: hs.Atim.Sec, Nsec: hs.Atim.Nsec},
-			Mtime: gofer.Timespec{Sec: hs.Mtim.Sec, Nsec: hs.Mtim.Nsec},
-			Ctime: gofer.Timespec{Sec: hs.Ctim.Sec, Nsec: hs.Ctim.Nsec},
-		}), nil
+		return i.convert(gofer.StatFromUnix(&hs)), nil
 	}
 	st, err := i.fs.c.Stat(i.fid)
 	if err != nil {
