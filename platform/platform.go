@@ -58,11 +58,33 @@ type AddressSpace interface {
 	Release()
 }
 
+// Mapping is one range of a MapFiles call: [Off, Off+Length) of the file
+// at Addr, with access Access.
+type Mapping struct {
+	Addr   uintptr
+	Off    int64
+	Length uintptr
+	Access AccessType
+}
+
+// MultiMapper is implemented by address spaces that make several mappings
+// of one file at once for about the price of one MapFile: where each
+// MapFile is a round trip to another process, a fault that needs several
+// ranges mapped pays that once.
+type MultiMapper interface {
+	// MapFiles is MapFile of fd for each of ms, in order.
+	MapFiles(fd int, ms []Mapping) error
+}
+
 // Trap describes why Switch returned with ErrFault or ErrSignal.
 type Trap struct {
 	Signo int     // host signal number (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, ...)
 	Code  int32   // si_code
 	Addr  uintptr // si_addr: the faulting address for SIGSEGV/SIGBUS
+	// Write says that a page fault was a write. A platform that cannot
+	// tell leaves it false; the Sentry then learns of a write to a page
+	// it mapped read-only from a second fault.
+	Write bool
 }
 
 // Errors returned by Context.Switch.

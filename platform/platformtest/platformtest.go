@@ -16,10 +16,17 @@ const MaxUserAddress = 0x7ffe00000000
 // otherwise, idle Contexts.
 type Platform struct {
 	NewContextFunc func() (platform.Context, error)
+	// Multi makes its address spaces MultiAddressSpaces.
+	Multi bool
 }
 
 // NewAddressSpace implements platform.Platform.
-func (p *Platform) NewAddressSpace() (platform.AddressSpace, error) { return &AddressSpace{}, nil }
+func (p *Platform) NewAddressSpace() (platform.AddressSpace, error) {
+	if p.Multi {
+		return &MultiAddressSpace{}, nil
+	}
+	return &AddressSpace{}, nil
+}
 
 // NewContext implements platform.Platform.
 func (p *Platform) NewContext() (platform.Context, error) {
@@ -69,6 +76,39 @@ func (a *AddressSpace) Unmap(addr, length uintptr) {
 
 // Release implements platform.AddressSpace.
 func (a *AddressSpace) Release() {}
+
+// MultiAddressSpace is an AddressSpace that is a platform.MultiMapper and
+// counts the platform calls that map memory.
+type MultiAddressSpace struct {
+	AddressSpace
+	calls int
+}
+
+// MapFile implements platform.AddressSpace.
+func (a *MultiAddressSpace) MapFile(addr uintptr, fd int, off int64, length uintptr, at platform.AccessType) error {
+	a.mu.Lock()
+	a.calls++
+	a.mu.Unlock()
+	return a.AddressSpace.MapFile(addr, fd, off, length, at)
+}
+
+// MapFiles implements platform.MultiMapper.
+func (a *MultiAddressSpace) MapFiles(fd int, ms []platform.Mapping) error {
+	a.mu.Lock()
+	a.calls++
+	a.mu.Unlock()
+	for _, m := range ms {
+		a.AddressSpace.MapFile(m.Addr, fd, m.Off, m.Length, m.Access)
+	}
+	return nil
+}
+
+// MapCalls returns how many MapFile and MapFiles calls a got.
+func (a *MultiAddressSpace) MapCalls() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.calls
+}
 
 // Mapped returns the access page is mapped with, and whether it is.
 func (a *AddressSpace) Mapped(page uintptr) (platform.AccessType, bool) {

@@ -43,6 +43,11 @@ type addressSpace struct {
 	regs arch.Registers
 	cpu  int
 
+	// reqSlot is the slot memfd page mapped read-only at reqPage; reqMu
+	// serialises its batches (see batch).
+	reqSlot int
+	reqMu   sync.Mutex
+
 	// fdMu serialises installing files in this stub.
 	fdMu sync.Mutex
 	fds  map[int]stubFile // by host fd
@@ -164,6 +169,9 @@ func (as *addressSpace) start() error {
 		return fmt.Errorf("systrap: PTRACE_GETREGS: %w", err)
 	}
 	in := as.controlThread()
+	if err := as.mapReqPage(in); err != nil {
+		return err
+	}
 	slot, err := as.mapSlot(in)
 	if err != nil {
 		return err
@@ -223,6 +231,44 @@ func (as *addressSpace) mapSlot(in injector) (int, error) {
 		return 0, fmt.Errorf("systrap: mapping thread slot %d: %w", s, err)
 	}
 	return s, nil
+}
+
+// mapReqPage maps the stub's request page: the first page of a slot of
+// its own, read-only.
+func (as *addressSpace) mapReqPage(in injector) error {
+	s, err := as.p.slots.alloc()
+	if err != nil {
+		return err
+	}
+	as.mu.Lock()
+	as.slots = append(as.slots, s)
+	as.mu.Unlock()
+	as.reqSlot = s
+	r, err := as.p.syscall(in, unix.SYS_MMAP, reqPage, pageSize, unix.PROT_READ,
+		unix.MAP_SHARED|unix.MAP_FIXED, 1, uintptr(s)*slotSize)
+	if err == nil && r != reqPage {
+		err = fmt.Errorf("mmap returned %#x", r)
+	}
+	if err != nil {
+		return fmt.Errorf("systrap: mapping the request page: %w", err)
+	}
+	return nil
+}
+
+// batch runs reqs on thread in from the request page, reqMax at a time,
+// and stops at the first that does not return what it must.
+func (as *addressSpace) batch(in injector, reqs []request) error {
+	as.reqMu.Lock()
+	defer as.reqMu.Unlock()
+	page := as.p.slots.bytes(as.reqSlot)[:pageSize]
+	for len(reqs) > 0 {
+		n := min(len(reqs), reqMax)
+		if err := as.p.batch(in, page, reqs[:n]); err != nil {
+			return err
+		}
+		reqs = reqs[n:]
+	}
+	return nil
 }
 
 // cloneMapper makes a new mapper thread through the control thread,
@@ -312,59 +358,90 @@ const populateMin = 16 * pageSize
 
 // MapFile implements platform.AddressSpace.MapFile.
 func (as *addressSpace) MapFile(addr uintptr, fd int, off int64, length uintptr, at platform.AccessType) error {
-	if addr%pageSize != 0 || length%pageSize != 0 || off%pageSize != 0 || off < 0 {
-		return unix.EINVAL
+	return as.MapFiles(fd, []platform.Mapping{{Addr: addr, Off: off, Length: length, Access: at}})
+}
+
+// MapFiles implements platform.MultiMapper: one injection for all of ms
+// (up to reqMax), through the request page.
+func (as *addressSpace) MapFiles(fd int, ms []platform.Mapping) error {
+	reqs := make([]request, 0, len(ms))
+	for _, m := range ms {
+		if m.Addr%pageSize != 0 || m.Length%pageSize != 0 || m.Off%pageSize != 0 || m.Off < 0 {
+			return unix.EINVAL
+		}
+		if m.Addr+m.Length < m.Addr || m.Addr+m.Length > maxUserAddress {
+			return unix.EINVAL
+		}
 	}
-	if length == 0 {
+	as.mu.Lock()
+	for _, m := range ms {
+		if m.Length == 0 {
+			continue
+		}
+		addr, length := m.Addr, m.Length
+		if as.mappedLo >= as.mappedHi {
+			as.mappedLo, as.mappedHi = addr, addr+length
+		} else {
+			as.mappedLo, as.mappedHi = min(as.mappedLo, addr), max(as.mappedHi, addr+length)
+		}
+		flags := unix.MAP_SHARED | unix.MAP_FIXED
+		// A window right after the previous one (the Sentry maps a
+		// window per page fault): the application is walking through
+		// memory, so the whole window is faulted in now, in one system
+		// call, rather than page by page as it touches it (each a host
+		// page fault, dear in a VM). A lone window is left to be
+		// touched, so that sparse use of a large mapping does not
+		// commit memory it never uses.
+		if length >= populateMin && addr == as.lastEnd && fd == as.lastFD {
+			flags |= unix.MAP_POPULATE
+		}
+		as.lastEnd, as.lastFD = addr+length, fd
+		reqs = append(reqs, request{nr: unix.SYS_MMAP,
+			args: [6]uintptr{addr, length, uintptr(prot(m.Access)), uintptr(flags), 0, uintptr(m.Off)}, want: addr})
+	}
+	as.mu.Unlock()
+	if len(reqs) == 0 {
 		return nil
 	}
-	if addr+length < addr || addr+length > maxUserAddress {
-		return unix.EINVAL
-	}
-	prot := 0
-	if at.Read {
-		prot |= unix.PROT_READ
-	}
-	if at.Write {
-		prot |= unix.PROT_WRITE
-	}
-	if at.Execute {
-		prot |= unix.PROT_EXEC
-	}
-	flags := unix.MAP_SHARED | unix.MAP_FIXED
-	as.mu.Lock()
-	if as.mappedLo >= as.mappedHi {
-		as.mappedLo, as.mappedHi = addr, addr+length
-	} else {
-		as.mappedLo, as.mappedHi = min(as.mappedLo, addr), max(as.mappedHi, addr+length)
-	}
-	// A window right after the previous one (the Sentry maps a window
-	// per page fault): the application is walking through memory, so
-	// the whole window is faulted in now, in one system call, rather
-	// than page by page as it touches it (each a host page fault, dear
-	// in a VM). A lone window is left to be touched, so that sparse use
-	// of a large mapping does not commit memory it never uses.
-	if length >= populateMin && addr == as.lastEnd && fd == as.lastFD {
-		flags |= unix.MAP_POPULATE
-	}
-	as.lastEnd, as.lastFD = addr+length, fd
-	as.mu.Unlock()
 	err := as.run(func(in injector) error {
 		sfd, err := as.stubFD(in, fd)
 		if err != nil {
 			return err
 		}
-		r, err := as.p.syscall(in, unix.SYS_MMAP, addr, length, uintptr(prot),
-			uintptr(flags), uintptr(sfd), uintptr(off))
-		if err == nil && r != addr {
-			err = fmt.Errorf("stub mmap returned %#x, want %#x", r, addr)
+		for i := range reqs {
+			reqs[i].args[4] = uintptr(sfd)
 		}
-		return err
+		if len(reqs) == 1 {
+			// No need for the request page.
+			r := reqs[0]
+			got, err := as.p.syscall(in, r.nr, r.args[:]...)
+			if err == nil && got != r.want {
+				err = fmt.Errorf("stub mmap returned %#x, want %#x", got, r.want)
+			}
+			return err
+		}
+		return as.batch(in, reqs)
 	})
 	if err != nil {
-		return fmt.Errorf("systrap: MapFile(%#x, fd %d, %#x, %#x): %w", addr, fd, off, length, err)
+		m := ms[0]
+		return fmt.Errorf("systrap: MapFile(%#x, fd %d, %#x, %#x) and %d more: %w", m.Addr, fd, m.Off, m.Length, len(ms)-1, err)
 	}
 	return nil
+}
+
+// prot is the mmap protection for at.
+func prot(at platform.AccessType) int {
+	p := 0
+	if at.Read {
+		p |= unix.PROT_READ
+	}
+	if at.Write {
+		p |= unix.PROT_WRITE
+	}
+	if at.Execute {
+		p |= unix.PROT_EXEC
+	}
+	return p
 }
 
 // stubFD returns the stub's fd for host fd hostFD, installing it (through

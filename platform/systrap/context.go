@@ -235,7 +235,7 @@ func (c *context) Switch(asi platform.AddressSpace, regs *arch.Registers) (platf
 			// To it that is unmapped memory.
 			return platform.Trap{Signo: int(unix.SIGSEGV), Code: 1 /* SEGV_MAPERR */, Addr: uintptr(regs.Rip)}, platform.ErrFault
 		}
-		trap := platform.Trap{Signo: int(t.signo), Code: t.code, Addr: uintptr(t.addr)}
+		trap := platform.Trap{Signo: int(t.signo), Code: t.code, Addr: uintptr(t.addr), Write: t.write}
 		// A SIGSEGV with SI_KERNEL is a general protection fault, not a
 		// page fault: mapping memory would not fix it.
 		if t.signo == int32(unix.SIGBUS) || (t.signo == int32(unix.SIGSEGV) && t.code != siKernel) {
@@ -253,6 +253,7 @@ type trapInfo struct {
 	signo, errno, code int32
 	addr               uint64
 	syscall            int32
+	write              bool // a page fault by a write
 }
 
 // lost handles a Switch that cannot go on: the application thread died
@@ -478,6 +479,10 @@ func (c *context) readFrame(regs *arch.Registers) (trapInfo, error) {
 		code:    int32(le.Uint32(sb[siCode:])),
 		addr:    le.Uint64(sb[siAddr:]),
 		syscall: int32(le.Uint32(sb[siSyscall:])),
+		// The kernel's page fault error code: like the rest of the frame
+		// the application can forge it, which gains it nothing, since a
+		// write fault only gets the page the write itself would.
+		write: le.Uint64(b[scTRAPNO:]) == trapPageFault && le.Uint64(b[scERR:])&pfWrite != 0,
 	}, nil
 }
 

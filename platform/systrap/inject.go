@@ -114,6 +114,43 @@ func (p *Platform) syscall(in injector, nr uintptr, args ...uintptr) (uintptr, e
 	return uintptr(r), nil
 }
 
+// request is one system call of a batch.
+type request struct {
+	nr   uintptr
+	args [6]uintptr
+	want uintptr // what it must return
+}
+
+// batch runs reqs (at most reqMax) at the batch site of thread in, through
+// page, the Sentry's mapping of the stub's request page.
+func (p *Platform) batch(in injector, page []byte, reqs []request) error {
+	for i, r := range reqs {
+		e := page[i*reqSize : (i+1)*reqSize]
+		le.PutUint64(e[reqNr:], uint64(r.nr))
+		for j, a := range r.args {
+			le.PutUint64(e[reqArgs+8*j:], uint64(a))
+		}
+		le.PutUint64(e[reqWant:], uint64(r.want))
+	}
+	n := len(reqs)
+	got, err := p.inject(in, p.stub.batch, p.stub.batchOK,
+		func(r *arch.Registers) { r.R12, r.R13 = reqPage, uint64(n) }, 0)
+	if err != nil {
+		return err
+	}
+	if left := int(in.regs.R13); left != 0 {
+		if left < 0 || left > n {
+			return fmt.Errorf("batch stopped with %d of %d requests left", left, n)
+		}
+		r := reqs[n-left]
+		if got < 0 && got > -4096 {
+			return fmt.Errorf("system call %d of a batch: %w", r.nr, unix.Errno(-got))
+		}
+		return fmt.Errorf("system call %d of a batch returned %#x, want %#x", r.nr, got, r.want)
+	}
+	return nil
+}
+
 // seize attaches to a stub thread idling in the pause loop (a spare
 // thread, a mapper thread or a forked stub) and waits until it is stopped.
 func (p *Platform) seize(tid int) error {

@@ -5,6 +5,8 @@ package systrap
 //
 //	[0, maxUserAddress)          the application's, mirrored from the Sentry
 //	[maxUserAddress, slotBase)   gap: a stray mapping never touches the stub
+//	reqPage                      the request page of batched system
+//	                             calls (see below), read-only
 //	[slotBase, slotEnd)          thread slots, one per stub thread running
 //	                             application code (see below), each a
 //	                             MAP_SHARED window of the platform's slot
@@ -28,6 +30,13 @@ const (
 	slotEnd  = slotBase + maxSlots*slotSize // == stubBase
 
 	stubBase = 0x7fff_0000_0000
+
+	// reqPage is where each stub maps its request page: a page of the
+	// slot memfd that only the Sentry writes. The batch site reads its
+	// system calls from it, so the page must never be writable in the
+	// stub, for the same reason as the code page: the threads that run
+	// the batch site trust what they read there.
+	reqPage = slotBase - 0x1000_0000
 
 	// taskSize is the top of the 47-bit user address space; stub start-up
 	// unmaps everything above the stub (exec'd stack, vdso, vvar).
@@ -84,6 +93,15 @@ const (
 
 	altStackOff  = pageSize
 	altStackSize = slotSize - altStackOff
+)
+
+// A request of the batch site: 64 bytes, so a page holds reqMax.
+const (
+	reqNr   = 0  // system call number
+	reqArgs = 8  // six arguments
+	reqWant = 56 // the result it must return
+	reqSize = 64
+	reqMax  = pageSize / reqSize
 )
 
 // The state word. The low byte is the state; the flags say who sleeps on
@@ -153,7 +171,13 @@ const (
 	scGS      = ucMcontext + 146
 	scFS      = ucMcontext + 148
 	scSS      = ucMcontext + 150
+	scERR     = ucMcontext + 152 // the page fault's error code (trapno 14)
+	scTRAPNO  = ucMcontext + 160
 	scFPSTATE = ucMcontext + 184
+
+	// x86 page faults: the trap number and the error code's write bit.
+	trapPageFault = 14
+	pfWrite       = 2
 
 	// siginfo_t fields the platform reads.
 	siSigno   = 0

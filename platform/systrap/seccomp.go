@@ -90,6 +90,7 @@ func (st *stubSites) sites() []site {
 	futexOp := func(op uint64) []argEq { return []argEq{{1, []uint64{op}}} }
 	s := []site{
 		{name: "syscall", ret: st.retSyscall, nrs: []uintptr{unix.SYS_MMAP, unix.SYS_MUNMAP, unix.SYS_CLOSE, unix.SYS_EXIT}},
+		{name: "batch", ret: st.retBatch, nrs: []uintptr{unix.SYS_MMAP, unix.SYS_MUNMAP}},
 		{name: "fork", ret: st.retFork, nrs: []uintptr{unix.SYS_CLONE}, args: []argEq{{0, []uint64{forkFlags}}}},
 		{name: "clone mapper", ret: st.retCloneM, nrs: []uintptr{unix.SYS_CLONE}, args: []argEq{{0, []uint64{threadFlags}}}},
 		{name: "clone app", ret: st.retCloneA, nrs: []uintptr{unix.SYS_CLONE}, args: []argEq{{0, []uint64{appThreadFlags}}}},

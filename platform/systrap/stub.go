@@ -89,6 +89,8 @@ type stubSites struct {
 	setupFail uintptr // rip after the int3 a failed set-up step ends at
 	syscall   uintptr // syscall; int3
 	syscallOK uintptr
+	batch     uintptr // system calls from the request page (see reqPage)
+	batchOK   uintptr
 	fork      uintptr // fork a stub (zygote only)
 	forkOK    uintptr
 	pause     uintptr // the pause loop, where untraced stub threads idle
@@ -108,10 +110,10 @@ type stubSites struct {
 
 	// Addresses after each syscall instruction that may run once the
 	// filter is installed (seccomp_data.instruction_pointer).
-	retSyscall, retFork, retCloneM, retCloneA, retPause, retRecv uintptr
-	retAltStack, retSeccomp                                      uintptr
-	retWake, retWait, retYield, retSigreturn, retExit            uintptr
-	retArchPrctl                                                 []uintptr
+	retSyscall, retBatch, retFork, retCloneM, retCloneA, retPause, retRecv uintptr
+	retAltStack, retSeccomp                                                uintptr
+	retWake, retWait, retYield, retSigreturn, retExit                      uintptr
+	retArchPrctl                                                           []uintptr
 
 	// The filters' struct sock_fprog addresses, in the code pages.
 	stubFprog, appFprog uintptr
@@ -277,6 +279,32 @@ func (s *stub) buildCode(stubFprog, appFprog uintptr) []byte {
 	st.retSyscall = a.syscallAt()
 	a.int3()
 	st.syscallOK = a.pc()
+
+	// The batch site (r12 = the request page, r13 = how many requests):
+	// each request is a system call number, six arguments and the
+	// result it must return; the loop stops at the first that returns
+	// anything else, with r13 = the requests not done and rax = that
+	// result. The page is the Sentry's and read-only here.
+	st.batch = a.pc()
+	a.label("batch")
+	a.testRR(r13, r13)
+	a.jcc(condE, "batchDone")
+	a.load64(rax, r12, reqNr)
+	a.load64(rdi, r12, reqArgs)
+	a.load64(rsi, r12, reqArgs+8)
+	a.load64(rdx, r12, reqArgs+16)
+	a.load64(r10, r12, reqArgs+24)
+	a.load64(r8, r12, reqArgs+32)
+	a.load64(r9, r12, reqArgs+40)
+	st.retBatch = a.syscallAt()
+	a.cmpMemR64(r12, reqWant, rax)
+	a.jcc(condNE, "batchDone")
+	a.add64(r12, reqSize)
+	a.dec32(r13)
+	a.jmp("batch")
+	a.label("batchDone")
+	a.int3()
+	st.batchOK = a.pc()
 
 	st.fork = a.pc()
 	st.retFork = a.syscallAt()

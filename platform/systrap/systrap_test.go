@@ -1,6 +1,7 @@
 package systrap
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -137,8 +138,106 @@ func TestStubImage(t *testing.T) {
 	}
 }
 
-// The stub process must hold nothing but the stub pages, the slots of its
-// threads and its two (or, with the memory file, three) files.
+// MapFiles makes all its mappings in one injection, through the request
+// page, and reports the first one the stub's mmap refuses.
+func TestMapFilesInOneInjection(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	e := newEnv(t, 4)
+	as := e.AS.(*addressSpace)
+	p := as.p
+	before := p.Stats().Injections
+	ms := []platform.Mapping{
+		{Addr: dataAddr, Off: 2 * pageSize, Length: pageSize, Access: platform.ReadWrite},
+		{Addr: dataAddr + 2*pageSize, Off: 0, Length: 2 * pageSize, Access: platform.Read},
+		{Addr: dataAddr + 5*pageSize, Off: 3 * pageSize, Length: pageSize, Access: platform.AnyAccess},
+	}
+	if err := as.MapFiles(e.FD, ms); err != nil {
+		t.Fatal(err)
+	}
+	// One for the batch, and at most the fd passing of a stub that
+	// has not seen the memfd yet (a sendmsg and a recvmsg).
+	if n := p.Stats().Injections - before; n < 1 || n > 3 {
+		t.Errorf("%d injections for one MapFiles, want 1 (+2 to pass the fd)", n)
+	}
+	maps := stubMaps(t, as.pid)
+	for _, want := range []string{
+		fmt.Sprintf("%08x-%08x rw-s %08x", dataAddr, dataAddr+pageSize, 2*pageSize),
+		fmt.Sprintf("%08x-%08x r--s %08x", dataAddr+2*pageSize, dataAddr+4*pageSize, 0),
+		fmt.Sprintf("%08x-%08x rwxs %08x", dataAddr+5*pageSize, dataAddr+6*pageSize, 3*pageSize),
+	} {
+		if !strings.Contains(maps, want) {
+			t.Errorf("stub maps lack %q:\n%s", want, maps)
+		}
+	}
+
+	// A file opened read-only cannot be mapped shared and writable: the
+	// batch stops at that mapping and says so; the one before it is made.
+	ro, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", e.FD), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(ro)
+	err = as.MapFiles(ro, []platform.Mapping{
+		{Addr: dataAddr + 8*pageSize, Off: 0, Length: pageSize, Access: platform.Read},
+		{Addr: dataAddr + 9*pageSize, Off: 0, Length: pageSize, Access: platform.ReadWrite},
+	})
+	if !errors.Is(err, unix.EACCES) {
+		t.Fatalf("MapFiles of a writable mapping of a read-only file: %v, want EACCES", err)
+	}
+	maps = stubMaps(t, as.pid)
+	if !strings.Contains(maps, fmt.Sprintf("%08x-%08x r--s", dataAddr+8*pageSize, dataAddr+9*pageSize)) {
+		t.Errorf("the mapping before the refused one is missing:\n%s", maps)
+	}
+	if strings.Contains(maps, fmt.Sprintf("%08x-", dataAddr+9*pageSize)) {
+		t.Errorf("the refused mapping is there:\n%s", maps)
+	}
+	if err := as.MapFiles(e.FD, []platform.Mapping{{Addr: maxUserAddress - pageSize, Length: 2 * pageSize}, ms[0]}); err != unix.EINVAL {
+		t.Errorf("MapFiles past MaxUserAddress: %v, want EINVAL", err)
+	}
+}
+
+// A page fault says whether it was a write, from the kernel's error code.
+func TestFaultReportsWrite(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	p := getPlatform(t)
+	for _, tc := range []struct {
+		name  string
+		insn  []byte
+		write bool
+	}{
+		{"read", []byte{0x8a, 0x00}, false},            // mov al, [rax]
+		{"write", []byte{0x88, 0x00}, true},            // mov [rax], al
+		{"locked add", []byte{0xf0, 0x00, 0x00}, true}, // lock add [rax], al
+	} {
+		e := newEnv(t, 1)
+		c := newContext(t, p)
+		defer c.Release()
+		code := append([]byte{0x48, 0xb8}, binary.LittleEndian.AppendUint64(nil, dataAddr)...) // mov rax, dataAddr
+		e.Code(append(code, tc.insn...)...)
+		regs := regsAt(codeAddr)
+		trap, err := c.Switch(e.AS, &regs)
+		if err != platform.ErrFault || trap.Addr != dataAddr {
+			t.Fatalf("%s: Switch = %+v, %v; want a fault at %#x", tc.name, trap, err, dataAddr)
+		}
+		if trap.Write != tc.write {
+			t.Errorf("%s: fault says write %v, want %v", tc.name, trap.Write, tc.write)
+		}
+	}
+}
+
+func stubMaps(t *testing.T, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// The stub process must hold nothing but the stub pages, its request page,
+// the slots of its threads and its two (or, with the memory file, three) files.
 func TestStubIsEmpty(t *testing.T) {
 	e := newEnv(t, 1)
 	as := e.AS.(*addressSpace)
@@ -152,11 +251,12 @@ func TestStubIsEmpty(t *testing.T) {
 			lines = append(lines, l)
 		}
 	}
+	req := fmt.Sprintf("%x-%x r--s", reqPage, reqPage+pageSize)
 	slot := fmt.Sprintf("%x-%x rw-s", slotAddr(as.spare.slot), slotAddr(as.spare.slot)+slotSize)
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], slot) ||
-		!strings.HasPrefix(lines[1], "7fff00000000-7fff00001000 r-xp") ||
-		!strings.HasPrefix(lines[2], "7fff00002000-7fff00003000 rw-p") {
-		t.Errorf("stub maps (want the spare slot %s, code, data):\n%s", slot, maps)
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], req) || !strings.HasPrefix(lines[1], slot) ||
+		!strings.HasPrefix(lines[2], "7fff00000000-7fff00001000 r-xp") ||
+		!strings.HasPrefix(lines[3], "7fff00002000-7fff00003000 rw-p") {
+		t.Errorf("stub maps (want the request page %s read-only, the spare slot %s, code, data):\n%s", req, slot, maps)
 	}
 	fds, err := os.ReadDir("/proc/" + strconv.Itoa(as.pid) + "/fd")
 	if err != nil {
@@ -308,6 +408,19 @@ func TestFilterStraySyscalls(t *testing.T) {
 		{"exit_group at the exit site", before(st.retExit), func(r *arch.Registers) { r.Rax = unix.SYS_EXIT_GROUP }},
 		{"kill at the sigreturn site", before(st.retSigreturn), func(r *arch.Registers) {
 			r.Rax, r.Rdi, r.Rsi = unix.SYS_KILL, 1, uint64(unix.SIGKILL)
+		}},
+		// The batch loop reads its calls from memory: from the request
+		// page, which only the Sentry writes, or from memory the
+		// application chose; neither may run for an application thread.
+		{"batch site on the request page", uint64(st.batch), func(r *arch.Registers) {
+			r.R12, r.R13 = reqPage, 1
+		}},
+		{"batch site on application memory", uint64(st.batch), func(r *arch.Registers) {
+			r.R12, r.R13 = codeAddr, 1
+		}},
+		{"mmap at the batch site", before(st.retBatch), func(r *arch.Registers) {
+			r.Rax, r.Rdi, r.Rsi, r.Rdx, r.R10, r.R8, r.R9 = unix.SYS_MMAP, dataAddr, pageSize,
+				unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_FIXED, 1, 0
 		}},
 		{"int 0x80 in the stub", uint64(stubBase + 0x100), func(r *arch.Registers) { r.Rax = 20 }},
 	} {

@@ -113,6 +113,11 @@ func (t *Task) Clone(a CloneArgs) (ThreadID, error) {
 	if f&unix.CLONE_CHILD_CLEARTID != 0 {
 		nt.clearTID = a.ChildTID
 	}
+	if f&unix.CLONE_VM == 0 {
+		// A forked child starts with nothing mapped; what it touches
+		// first is its code, its stack and its thread's TLS.
+		nt.mm.SetPrefault([]uintptr{uintptr(nt.regs.Rip), uintptr(nt.regs.Rsp), uintptr(nt.regs.Fs_base)})
+	}
 
 	k.mu.Lock()
 	if t.tg.exiting || t.exiting || t.tg.execing {

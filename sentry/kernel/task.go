@@ -313,7 +313,7 @@ func (t *Task) run() {
 			accErr := trap.Code == 2 // SEGV_ACCERR
 			repeated := t.lastFault == (faultSite{uint64(trap.Addr), t.regs.Rip})
 			t.lastFault = faultSite{uint64(trap.Addr), t.regs.Rip}
-			if fr := t.mm.HandleFault(trap.Addr, accErr, repeated); fr != nil {
+			if fr := t.mm.HandleFault(mm.Fault{Addr: trap.Addr, AccessErr: accErr, Write: trap.Write, Repeated: repeated}); fr != nil {
 				if debugFaults {
 					fmt.Fprintf(os.Stderr, "veil: task %d: fault at %#x (code %d) rip %#x -> signal %d\n", t.tid, trap.Addr, trap.Code, t.regs.Rip, fr.Signo)
 				}

@@ -106,7 +106,7 @@ func Load(m *mm.MemoryManager, f File, a Args) (Result, error) {
 	if elf.Type(img.hdr.Type) == elf.ET_DYN {
 		bias = pieBase - img.minVaddr
 	}
-	end, err := mapImage(m, f, img, bias, a.Filename)
+	end, segments, err := mapImage(m, f, img, bias, a.Filename, nil)
 	if err != nil {
 		return Result{}, err
 	}
@@ -137,7 +137,7 @@ func Load(m *mm.MemoryManager, f File, a Args) (Result, error) {
 			return Result{}, err
 		}
 		interpBase = base - pageDown(iimg.minVaddr)
-		if _, err := mapImage(m, ifile, iimg, interpBase, img.interp); err != nil {
+		if _, segments, err = mapImage(m, ifile, iimg, interpBase, img.interp, segments); err != nil {
 			return Result{}, err
 		}
 		entry = uintptr(iimg.hdr.Entry) + interpBase
@@ -177,6 +177,14 @@ func Load(m *mm.MemoryManager, f File, a Args) (Result, error) {
 		return Result{}, err
 	}
 	m.StartStack = sp
+	// What every program touches first: its code at the entry point,
+	// its stack, and the first page of each of its segments (headers,
+	// data, bss) and of the vDSO.
+	prefault := append([]uintptr{entry, sp}, segments...)
+	if a.VDSO != nil {
+		prefault = append(prefault, uintptr(auxv[1]))
+	}
+	m.SetPrefault(prefault)
 	return Result{Entry: entry, Stack: sp}, nil
 }
 
@@ -273,8 +281,9 @@ func parse(f File) (*image, error) {
 }
 
 // mapImage maps img's PT_LOAD segments at bias and returns the end of the
-// highest one.
-func mapImage(m *mm.MemoryManager, f File, img *image, bias uintptr, name string) (uintptr, error) {
+// highest one, and segments with the start of each segment's file part
+// and of its bss appended.
+func mapImage(m *mm.MemoryManager, f File, img *image, bias uintptr, name string, segments []uintptr) (uintptr, []uintptr, error) {
 	var dev, ino uint64
 	if id, ok := f.(Identified); ok {
 		var path string
@@ -307,19 +316,19 @@ func mapImage(m *mm.MemoryManager, f File, img *image, bias uintptr, name string
 			if _, err := m.MMap(mm.MMapOpts{Addr: start, Length: pageUp(fileEnd) - start, Fixed: true,
 				Prot: prot | unix.PROT_WRITE, Mappable: f.Mappable(), Offset: int64(p.Off) - int64(vaddr-start),
 				Name: name, Dev: dev, Ino: ino}); err != nil {
-				return 0, err
+				return 0, nil, err
 			}
 			// Like Linux's padzero, clear the whole rest of the last
 			// file page, not just up to memsz: ld.so's early allocator
 			// uses the space after its bss and expects zeros there.
 			if tail := pageUp(fileEnd) - fileEnd; tail > 0 && memEnd > fileEnd {
 				if _, err := m.ZeroOut(fileEnd, int(tail)); err != nil {
-					return 0, err
+					return 0, nil, err
 				}
 			}
 			if prot&unix.PROT_WRITE == 0 {
 				if err := m.Mprotect(start, pageUp(fileEnd)-start, prot); err != nil {
-					return 0, err
+					return 0, nil, err
 				}
 			}
 		}
@@ -329,12 +338,13 @@ func mapImage(m *mm.MemoryManager, f File, img *image, bias uintptr, name string
 		}
 		if pageUp(memEnd) > bss && p.Memsz > p.Filesz {
 			if _, err := m.MMap(mm.MMapOpts{Addr: bss, Length: pageUp(memEnd) - bss, Fixed: true, Prot: prot}); err != nil {
-				return 0, err
+				return 0, nil, err
 			}
 		}
+		segments = append(segments, start, bss)
 		end = max(end, memEnd)
 	}
-	return end, nil
+	return end, segments, nil
 }
 
 // buildStack writes strings, argv, envp and auxv below top and returns the

@@ -119,7 +119,7 @@ func TestLimits(t *testing.T) {
 func TestMadviseAndMincore(t *testing.T) {
 	m, _ := newTestMM(t)
 	a := mustMap(t, m, MMapOpts{Length: 4 * pageSize})
-	if fr := m.HandleFault(a, false, false); fr != nil {
+	if fr := m.HandleFault(Fault{Addr: a}); fr != nil {
 		t.Fatal(fr)
 	}
 	m.CopyOut(a, []byte{1})

@@ -98,8 +98,7 @@ func (m *MemoryManager) ioPage(v *vma, page uintptr, write bool) (int64, error) 
 	if !ok && v.mappable == nil {
 		// Allocate the surrounding window now so later faults map it in
 		// one run.
-		start := max(v.start, page&^(faultWindow-1))
-		m.populateAnon(start, min(v.end, start+faultWindow))
+		m.populateAnon(windowOf(v, page))
 		if p, ok := m.ptes[page]; ok {
 			return p.off, nil
 		}

@@ -69,7 +69,7 @@ func TestUsageCountsTouchedPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fr := m.HandleFault(faddr, false, false); fr != nil {
+	if fr := m.HandleFault(Fault{Addr: faddr}); fr != nil {
 		t.Fatalf("fault: %+v", fr)
 	}
 	fu := mappingAt(t, m, faddr)

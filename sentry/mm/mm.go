@@ -75,6 +75,9 @@ type MemoryManager struct {
 	// MCL_ONFAULT: new mappings are locked.
 	lockFuture, lockOnFault bool
 
+	// prefault: see SetPrefault.
+	prefault []uintptr
+
 	users atomic.Int32
 
 	// OwnerPID is the pid of the process the address space belongs to
@@ -466,17 +469,30 @@ type FaultResult struct {
 	Code  int32
 }
 
-// HandleFault resolves a page fault at addr reported by the platform.
-// accessErr is true when the page was mapped but the access not allowed
-// (SEGV_ACCERR): then a write to a copy-on-write page is resolved. It
-// returns nil when the application can retry the access.
+// Fault is a page fault the platform reported.
+type Fault struct {
+	Addr uintptr
+	// AccessErr: the page was mapped but the access not allowed
+	// (SEGV_ACCERR); then a write to a copy-on-write page is resolved.
+	AccessErr bool
+	// Write: the platform knows that the access was a write. Then a page
+	// that needs copying is copied right away instead of being mapped
+	// read-only first (which would cost a second fault).
+	Write bool
+	// Repeated: the same thread faulted at the same address and
+	// instruction the last time too.
+	Repeated bool
+}
+
+// HandleFault resolves page fault f. It returns nil when the application
+// can retry the access.
 //
-// The platform does not say what kind of access faulted, and another
+// The platform need not say what kind of access faulted, and another
 // thread may have fixed the page since this fault happened. So a fault on
-// a page that looks correctly mapped is retried once; only repeated (the
-// same thread faulting again at the same address and instruction) makes it
-// a protection violation.
-func (m *MemoryManager) HandleFault(addr uintptr, accessErr, repeated bool) *FaultResult {
+// a page that looks correctly mapped is retried once; only a repeated one
+// makes it a protection violation.
+func (m *MemoryManager) HandleFault(f Fault) *FaultResult {
+	addr, accessErr, repeated := f.Addr, f.AccessErr, f.Repeated
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v := m.find(addr)
@@ -505,32 +521,123 @@ func (m *MemoryManager) HandleFault(addr uintptr, accessErr, repeated bool) *Fau
 		}
 		return nil
 	}
-	start := max(v.start, pageRoundDown(addr)&^(faultWindow-1))
-	end := min(v.end, start+faultWindow)
-	if err := m.mapWindow(v, start, end, page); err != nil {
+	if f.Write && m.needsCopy(v, page) {
+		off, err := m.privatePageForWrite(v, page)
+		if err != nil {
+			return &FaultResult{Signo: int(unix.SIGBUS), Code: 2}
+		}
+		m.ptes[page] = pte{off: off} // backing maps it writable now
+	}
+	start, end := windowOf(v, page)
+	runs, err := m.windowRuns(v, start, end, page)
+	if err != nil {
+		return &FaultResult{Signo: int(unix.SIGBUS), Code: 2}
+	}
+	ws := []window{{v, runs}}
+	if m.prefault != nil {
+		ws = m.prefaultWindows(ws, start)
+	}
+	if err := m.mapWindows(ws); err != nil {
 		return &FaultResult{Signo: int(unix.SIGBUS), Code: 2}
 	}
 	return nil
 }
 
-// mapWindow maps [start, end) of v into the platform address space,
-// creating private anonymous pages as needed. Pages a Mappable cannot
-// provide (past end of file) end the window; if that includes the
+// windowOf returns the fault window of v around page.
+func windowOf(v *vma, page uintptr) (start, end uintptr) {
+	start = max(v.start, page&^(faultWindow-1))
+	return start, min(v.end, start+faultWindow)
+}
+
+// SetPrefault records addresses a freshly loaded program is about to use
+// (its entry point, its stack, the starts of its segments): their fault
+// windows are mapped along with the window of its first page fault, in
+// the same platform call, where the platform can make several mappings at
+// once (platform.MultiMapper). Each of them would otherwise be a fault of
+// its own, which on such a platform costs far more than one more range in
+// a call that is made anyway.
+func (m *MemoryManager) SetPrefault(addrs []uintptr) {
+	if _, ok := m.as.(platform.MultiMapper); !ok {
+		return
+	}
+	m.mu.Lock()
+	m.prefault = addrs
+	m.mu.Unlock()
+}
+
+// prefaultWindows adds the windows of the recorded prefault addresses to
+// ws, whose first window starts at faultStart, and forgets them. Windows
+// that cannot be mapped are left to their own faults.
+func (m *MemoryManager) prefaultWindows(ws []window, faultStart uintptr) []window {
+	addrs := m.prefault
+	m.prefault = nil
+	seen := map[uintptr]bool{faultStart: true}
+	for _, a := range addrs {
+		v := m.find(a)
+		if v == nil || v.prot == unix.PROT_NONE {
+			continue
+		}
+		start, end := windowOf(v, pageRoundDown(a))
+		if seen[start] {
+			continue
+		}
+		seen[start] = true
+		if runs, err := m.windowRuns(v, start, end, pageRoundDown(a)); err == nil {
+			ws = append(ws, window{v, runs})
+		}
+	}
+	return ws
+}
+
+// window is the runs of memory file pages that map part of one vma.
+type window struct {
+	v    *vma
+	runs []platform.Mapping
+}
+
+// mapWindows maps the runs of ws, in one platform call where the platform
+// can make several at once.
+func (m *MemoryManager) mapWindows(ws []window) error {
+	runs := ws[0].runs
+	if len(ws) > 1 {
+		runs = nil
+		for _, w := range ws {
+			runs = append(runs, w.runs...)
+		}
+	}
+	if err := m.mapRuns(runs); err != nil {
+		return err
+	}
+	for _, w := range ws {
+		if w.v.shared {
+			continue
+		}
+		for _, r := range w.runs {
+			if !r.Access.Write {
+				continue
+			}
+			for a := r.Addr; a < r.Addr+r.Length; a += pageSize {
+				p := m.ptes[a]
+				p.mappedW = true
+				m.ptes[a] = p
+			}
+		}
+	}
+	return nil
+}
+
+// windowRuns returns the runs of memory file pages that back [start, end)
+// of v, creating private anonymous pages as needed. Pages a Mappable
+// cannot provide (past end of file) end the window; if that includes the
 // faulting page it is an error.
-func (m *MemoryManager) mapWindow(v *vma, start, end, faultPage uintptr) error {
+func (m *MemoryManager) windowRuns(v *vma, start, end, faultPage uintptr) ([]platform.Mapping, error) {
 	if !v.shared && v.mappable == nil {
 		m.populateAnon(start, end)
 	}
 	if c := cacheOf(v.mappable); v.shared && c != nil && c.Quota != nil {
 		m.fillAround(v, c, start, end)
 	}
-	type run struct {
-		addr uintptr
-		off  int64
-		n    uintptr
-		at   platform.AccessType
-	}
-	var runs []run
+	var runs []platform.Mapping
 	for a := start; a < end; a += pageSize {
 		off, at, err := m.backing(v, a, a != faultPage)
 		if err == errNotCached {
@@ -538,29 +645,31 @@ func (m *MemoryManager) mapWindow(v *vma, start, end, faultPage uintptr) error {
 		}
 		if err != nil {
 			if a <= faultPage {
-				return err
+				return nil, err
 			}
 			break
 		}
 		if n := len(runs); n > 0 {
 			r := &runs[n-1]
-			if r.addr+r.n == a && r.off+int64(r.n) == off && r.at == at {
-				r.n += pageSize
+			if r.Addr+r.Length == a && r.Off+int64(r.Length) == off && r.Access == at {
+				r.Length += pageSize
 				continue
 			}
 		}
-		runs = append(runs, run{a, off, pageSize, at})
+		runs = append(runs, platform.Mapping{Addr: a, Off: off, Length: pageSize, Access: at})
+	}
+	return runs, nil
+}
+
+// mapRuns maps runs of the memory file into the platform address space,
+// in one platform call where the platform can make several at once.
+func (m *MemoryManager) mapRuns(runs []platform.Mapping) error {
+	if mm, ok := m.as.(platform.MultiMapper); ok && len(runs) > 1 {
+		return mm.MapFiles(m.mf.FD(), runs)
 	}
 	for _, r := range runs {
-		if err := m.as.MapFile(r.addr, m.mf.FD(), r.off, r.n, r.at); err != nil {
+		if err := m.as.MapFile(r.Addr, m.mf.FD(), r.Off, r.Length, r.Access); err != nil {
 			return err
-		}
-		if r.at.Write && !v.shared {
-			for a := r.addr; a < r.addr+r.n; a += pageSize {
-				p := m.ptes[a]
-				p.mappedW = true
-				m.ptes[a] = p
-			}
 		}
 	}
 	return nil
@@ -649,6 +758,20 @@ func (m *MemoryManager) populateAnon(start, end uintptr) {
 	for i, a := range missing {
 		m.ptes[a] = pte{off: off + int64(i)*pageSize}
 	}
+}
+
+// needsCopy reports whether a write to page of v needs a page of its own
+// first: a private writable mapping whose page is a file's or shared
+// with a fork. (A missing anonymous page is no such case: populateAnon
+// gives it a private one along with its neighbours.)
+func (m *MemoryManager) needsCopy(v *vma, page uintptr) bool {
+	if v.shared || v.prot&unix.PROT_WRITE == 0 {
+		return false
+	}
+	if p, ok := m.ptes[page]; ok {
+		return m.mf.RefCount(p.off) > 1
+	}
+	return v.mappable != nil
 }
 
 // privatePageForWrite returns a page of v at page that this address space
