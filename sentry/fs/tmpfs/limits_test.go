@@ -329,7 +329,7 @@ func TestSizeLimitSharedMappingFault(t *testing.T) {
 		t.Errorf("after a fault with room for the window: %d blocks, want %d", b, 16*page/512)
 	}
 	b, bf, bAddr := mapFile("b", 0x20000000)
-	if fr := m.HandleFault(mm.Fault{Addr: bAddr+5*page}); fr != nil {
+	if fr := m.HandleFault(mm.Fault{Addr: bAddr + 5*page}); fr != nil {
 		t.Fatalf("fault: %+v", fr)
 	}
 	if n := blocks(t, b); n != page/512 {
@@ -341,7 +341,7 @@ func TestSizeLimitSharedMappingFault(t *testing.T) {
 	if free := statfs(t, root).Bfree; free != 0 {
 		t.Fatalf("bfree %d, want 0", free)
 	}
-	fr := m.HandleFault(mm.Fault{Addr: bAddr+9*page})
+	fr := m.HandleFault(mm.Fault{Addr: bAddr + 9*page})
 	if fr == nil || fr.Signo != int(unix.SIGBUS) {
 		t.Fatalf("fault past the limit: %+v, want SIGBUS", fr)
 	}
@@ -351,7 +351,7 @@ func TestSizeLimitSharedMappingFault(t *testing.T) {
 	}
 	// Pages that exist are still reachable: what is written through the
 	// mapping is the file's.
-	if fr := m.HandleFault(mm.Fault{Addr: bAddr+page}); fr != nil {
+	if fr := m.HandleFault(mm.Fault{Addr: bAddr + page}); fr != nil {
 		t.Fatalf("fault on an allocated page: %+v", fr)
 	}
 	if _, err := m.CopyOut(aAddr+page+7, []byte("mapped")); err != nil {
