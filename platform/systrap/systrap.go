@@ -28,8 +28,14 @@
 // context's OS thread, which injects the mmap and munmap calls the
 // context's page faults need, without a hand-off to another thread.
 // Memory mappings are thus always made with arguments the Sentry put in
-// registers, never with anything read from memory the application can
-// write. A context that leaves a stub that lives on parks its mapper
+// registers or in the stub's request page, never with anything read from
+// memory the application can write. Several mappings at once (a fault
+// window whose pages are not contiguous in the memory file, the windows a
+// new program is about to touch) go in one injection: the batch site
+// loops over requests the Sentry wrote to the request page, a page of the
+// slot memfd mapped read-only in the stub, so the application can read
+// but never forge them; completion is still the ptrace stop at the end
+// of the loop, which the application cannot fake either. A context that leaves a stub that lives on parks its mapper
 // thread there, untraced in the pause loop where it runs no code the
 // application can influence, for the next context to seize.
 //
