@@ -15,12 +15,29 @@ import (
 	"errors"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/veil-sandbox/veil/sentry/arch"
 )
 
 // AccessType says how a mapping may be accessed.
 type AccessType struct {
 	Read, Write, Execute bool
+}
+
+// Prot is at as mmap's protection bits.
+func (at AccessType) Prot() int {
+	p := unix.PROT_NONE
+	if at.Read {
+		p |= unix.PROT_READ
+	}
+	if at.Write {
+		p |= unix.PROT_WRITE
+	}
+	if at.Execute {
+		p |= unix.PROT_EXEC
+	}
+	return p
 }
 
 // Common access types.

@@ -408,16 +408,7 @@ func (as *addressSpace) MapFile(addr uintptr, fd int, off int64, length uintptr,
 	if addr+length < addr || addr+length > maxUserAddress {
 		return unix.EINVAL
 	}
-	prot := 0
-	if at.Read {
-		prot |= unix.PROT_READ
-	}
-	if at.Write {
-		prot |= unix.PROT_WRITE
-	}
-	if at.Execute {
-		prot |= unix.PROT_EXEC
-	}
+	prot := at.Prot()
 	as.mu.Lock()
 	if as.mappedLo >= as.mappedHi {
 		as.mappedLo, as.mappedHi = addr, addr+length

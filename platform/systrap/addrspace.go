@@ -397,7 +397,7 @@ func (as *addressSpace) MapFiles(fd int, ms []platform.Mapping) error {
 		}
 		as.lastEnd, as.lastFD = addr+length, fd
 		reqs = append(reqs, request{nr: unix.SYS_MMAP,
-			args: [6]uintptr{addr, length, uintptr(prot(m.Access)), uintptr(flags), 0, uintptr(m.Off)}, want: addr})
+			args: [6]uintptr{addr, length, uintptr(m.Access.Prot()), uintptr(flags), 0, uintptr(m.Off)}, want: addr})
 	}
 	as.mu.Unlock()
 	if len(reqs) == 0 {
@@ -427,21 +427,6 @@ func (as *addressSpace) MapFiles(fd int, ms []platform.Mapping) error {
 		return fmt.Errorf("systrap: MapFile(%#x, fd %d, %#x, %#x) and %d more: %w", m.Addr, fd, m.Off, m.Length, len(ms)-1, err)
 	}
 	return nil
-}
-
-// prot is the mmap protection for at.
-func prot(at platform.AccessType) int {
-	p := 0
-	if at.Read {
-		p |= unix.PROT_READ
-	}
-	if at.Write {
-		p |= unix.PROT_WRITE
-	}
-	if at.Execute {
-		p |= unix.PROT_EXEC
-	}
-	return p
 }
 
 // stubFD returns the stub's fd for host fd hostFD, installing it (through
